@@ -1,0 +1,203 @@
+package patrol
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Scheme describes one target scheme: its name and the port used when a target omits it
+// (0 means the port is required).
+type Scheme struct {
+	Name        string
+	DefaultPort int
+	// Doc is a one-line description for --help and errors.
+	Doc string
+}
+
+// Schemes is every target scheme portpatrol knows, keyed by name.
+var Schemes = map[string]Scheme{
+	"tcp":      {"tcp", 0, "TCP connect; optional send/expect steps"},
+	"tls":      {"tls", 0, "TLS handshake: chain, host name, expiry"},
+	"http":     {"http", 80, "HTTP request: status, body and header rules, phase timings"},
+	"https":    {"https", 443, "HTTP over TLS"},
+	"dns":      {"dns", 53, "DNS query to a server: rcode, answer rules"},
+	"udp":      {"udp", 0, "UDP send/expect; ICMP port unreachable is refused"},
+	"redis":    {"redis", 6379, "Redis PING, capacity from INFO clients"},
+	"mysql":    {"mysql", 3306, "MySQL/MariaDB handshake, optional login"},
+	"postgres": {"postgres", 5432, "PostgreSQL startup, optional login"},
+	"ssh":      {"ssh", 22, "SSH banner"},
+	"smtp":     {"smtp", 25, "SMTP greeting, optional EHLO/STARTTLS"},
+	"grpc":     {"grpc", 0, "gRPC health check (grpc.health.v1)"},
+	"nats":     {"nats", 4222, "NATS INFO greeting"},
+	"amqp":     {"amqp", 5672, "AMQP 0-9-1 Connection.Start"},
+	"mqtt":     {"mqtt", 1883, "MQTT CONNECT/CONNACK"},
+}
+
+// schemeAliases maps alternative spellings to a scheme.
+var schemeAliases = map[string]string{"postgresql": "postgres", "mariadb": "mysql"}
+
+// SchemeNames returns the known scheme names, sorted.
+func SchemeNames() []string {
+	names := make([]string, 0, len(Schemes))
+	for n := range Schemes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Target is one door to watch: a scheme, an address and options. Targets are values;
+// the zero value is not a valid target. Build them with ParseTarget.
+type Target struct {
+	// ID is the canonical form of the target, without any password. It names the
+	// target in metrics, the store and alerts.
+	ID     string
+	Scheme string
+	// Host is a host name or an IP literal, without brackets.
+	Host  string
+	Port  int
+	Path  string
+	Query url.Values
+	// User holds credentials from the URL, if any. Never print it; use ID.
+	User *url.Userinfo
+	// Labels are user-supplied key/value pairs (service, env, team…).
+	Labels map[string]string
+	// Interval and Timeout are scheduling settings; zero means the defaults.
+	Interval time.Duration
+	Timeout  time.Duration
+	// Warn is the latency threshold above which a successful probe is ClassSlow;
+	// zero means no threshold.
+	Warn time.Duration
+	// Module names the module whose settings the probe uses; empty means the
+	// scheme's built-in default.
+	Module string
+}
+
+// Addr returns host:port, with IPv6 literals in brackets.
+func (t Target) Addr() string { return net.JoinHostPort(t.Host, strconv.Itoa(t.Port)) }
+
+// TargetError reports a target that cannot be parsed.
+type TargetError struct {
+	Input  string
+	Reason string
+}
+
+func (e *TargetError) Error() string { return fmt.Sprintf("invalid target %q: %s", e.Input, e.Reason) }
+
+// ParseTarget parses "scheme://[user[:pass]@]host[:port][/path][?options]". A bare
+// "host:port" means tcp. IPv6 literals go in brackets: "[::1]:22", "tcp://[::1]:22".
+func ParseTarget(s string) (Target, error) {
+	in := s
+	s = strings.TrimSpace(s)
+	bad := func(format string, args ...any) (Target, error) {
+		return Target{}, &TargetError{Input: in, Reason: fmt.Sprintf(format, args...)}
+	}
+	if s == "" {
+		return bad("empty target; want scheme://host:port or host:port")
+	}
+	if strings.ContainsAny(s, " \t\r\n") {
+		return bad("contains white space")
+	}
+	if !strings.Contains(s, "://") {
+		if strings.Contains(s, "/") || strings.Contains(s, "?") {
+			return bad("missing scheme; write tcp://host:port or one of: %s", strings.Join(SchemeNames(), ", "))
+		}
+		s = "tcp://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		var ue *url.Error
+		reason := err.Error()
+		if ok := asURLError(err, &ue); ok {
+			reason = ue.Err.Error()
+		}
+		return bad("%s", reason)
+	}
+	scheme := strings.ToLower(u.Scheme)
+	if a, ok := schemeAliases[scheme]; ok {
+		scheme = a
+	}
+	sc, ok := Schemes[scheme]
+	if !ok {
+		return bad("unknown scheme %q; known: %s", u.Scheme, strings.Join(SchemeNames(), ", "))
+	}
+	if u.Opaque != "" {
+		return bad("want %s://host:port", scheme)
+	}
+	if u.Fragment != "" {
+		return bad("fragments (#…) are not allowed")
+	}
+	host := u.Hostname()
+	if host == "" {
+		return bad("missing host")
+	}
+	if strings.Contains(host, ":") && !strings.HasPrefix(u.Host, "[") {
+		return bad("IPv6 addresses must be in brackets, e.g. [%s]:PORT", host)
+	}
+	if strings.HasPrefix(u.Host, "[") && net.ParseIP(strings.SplitN(host, "%", 2)[0]) == nil {
+		return bad("%q in brackets is not an IPv6 address", host)
+	}
+	port := sc.DefaultPort
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return bad("port %q out of range 1-65535", p)
+		}
+		port = n
+	} else if strings.HasSuffix(u.Host, ":") {
+		return bad("empty port")
+	}
+	if port == 0 {
+		return bad("missing port; %s targets need one, e.g. %s://%s:PORT", scheme, scheme, u.Host)
+	}
+	t := Target{
+		Scheme: scheme,
+		Host:   host,
+		Port:   port,
+		Path:   u.Path,
+		Query:  u.Query(),
+		User:   u.User,
+	}
+	t.ID = t.canonical()
+	return t, nil
+}
+
+func asURLError(err error, target **url.Error) bool {
+	ue, ok := err.(*url.Error)
+	if ok {
+		*target = ue
+	}
+	return ok
+}
+
+// canonical renders the ID: lower-case scheme, explicit port, user name but never the
+// password, query options in sorted order.
+func (t Target) canonical() string {
+	var b strings.Builder
+	b.WriteString(t.Scheme)
+	b.WriteString("://")
+	if t.User != nil && t.User.Username() != "" {
+		b.WriteString(url.PathEscape(t.User.Username()))
+		b.WriteByte('@')
+	}
+	b.WriteString(t.Addr())
+	b.WriteString(t.Path)
+	if len(t.Query) > 0 {
+		b.WriteByte('?')
+		b.WriteString(t.Query.Encode())
+	}
+	return b.String()
+}
+
+// Password returns the password from the URL, if any.
+func (t Target) Password() (string, bool) {
+	if t.User == nil {
+		return "", false
+	}
+	return t.User.Password()
+}

@@ -1,0 +1,123 @@
+package probe
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/portpatrol/portpatrol/internal/patrol"
+)
+
+// options reads a target's query string (?timeout=2s&expect=PONG). Every key a prober
+// reads is marked used; unused() reports the rest so a typo is an error, not a silent
+// default. The first bad value is kept in err.
+type options struct {
+	t    patrol.Target
+	used map[string]bool
+	err  error
+}
+
+func newOptions(t patrol.Target) *options {
+	return &options{t: t, used: map[string]bool{}}
+}
+
+func (o *options) fail(key, format string, args ...any) {
+	if o.err == nil {
+		o.err = fmt.Errorf("%s: option %s: %s", o.t.ID, key, fmt.Sprintf(format, args...))
+	}
+}
+
+func (o *options) string(key string) (string, bool) {
+	o.used[key] = true
+	vs, ok := o.t.Query[key]
+	if !ok || len(vs) == 0 {
+		return "", false
+	}
+	return vs[len(vs)-1], true
+}
+
+func (o *options) strings(key string) []string {
+	o.used[key] = true
+	return o.t.Query[key]
+}
+
+func (o *options) duration(key string) (time.Duration, bool) {
+	s, ok := o.string(key)
+	if !ok {
+		return 0, false
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		o.fail(key, "%q is not a positive duration such as 500ms or 2s", s)
+		return 0, false
+	}
+	return d, true
+}
+
+func (o *options) bool(key string) (bool, bool) {
+	s, ok := o.string(key)
+	if !ok {
+		return false, false
+	}
+	if s == "" {
+		return true, true
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		o.fail(key, "%q is not true or false", s)
+		return false, false
+	}
+	return b, true
+}
+
+func (o *options) int(key string) (int, bool) {
+	s, ok := o.string(key)
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		o.fail(key, "%q is not a whole number", s)
+		return 0, false
+	}
+	return n, true
+}
+
+func (o *options) regexp(key string) (*regexp.Regexp, bool) {
+	s, ok := o.string(key)
+	if !ok {
+		return nil, false
+	}
+	re, err := regexp.Compile(s)
+	if err != nil {
+		o.fail(key, "bad regular expression: %v", err)
+		return nil, false
+	}
+	return re, true
+}
+
+// done returns the first error, or an error naming unknown keys and the valid ones.
+func (o *options) done() error {
+	if o.err != nil {
+		return o.err
+	}
+	var unknown []string
+	for k := range o.t.Query {
+		if !o.used[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	sort.Strings(unknown)
+	valid := make([]string, 0, len(o.used))
+	for k := range o.used {
+		valid = append(valid, k)
+	}
+	sort.Strings(valid)
+	return fmt.Errorf("%s: unknown option %s; valid for %s: %s", o.t.ID, strings.Join(unknown, ", "), o.t.Scheme, strings.Join(valid, ", "))
+}

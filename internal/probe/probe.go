@@ -1,0 +1,257 @@
+// Package probe checks one target once and classifies the outcome. Each protocol lives
+// in a file of its own (tcp.go, http.go, redis.go…) and is built from a target and a
+// Module by New, which validates every setting up front so that running a probe never
+// fails on configuration. Probes are safe for concurrent use.
+package probe
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/portpatrol/portpatrol/internal/patrol"
+)
+
+// DefaultTimeout bounds a probe whose target and module name no timeout.
+const DefaultTimeout = 5 * time.Second
+
+// Env is what probes take from their surroundings. The zero value uses the system's
+// dialer, resolver, clock and trust roots.
+type Env struct {
+	// Dial, when set, replaces net.Dialer.DialContext. Kubernetes tests use it to map
+	// pod addresses onto loopback listeners.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Resolver resolves host names; nil means net.DefaultResolver.
+	Resolver *net.Resolver
+	// Now is the clock used for certificate expiry; nil means time.Now.
+	Now func() time.Time
+	// RootCAs verifies TLS chains; nil means the system pool.
+	RootCAs *x509.CertPool
+}
+
+func (e *Env) now() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
+}
+
+func (e *Env) resolver() *net.Resolver {
+	if e.Resolver != nil {
+		return e.Resolver
+	}
+	return net.DefaultResolver
+}
+
+// runFunc runs a built probe: it fills in res (class, error, phases, details) and must
+// return when ctx is done.
+type runFunc func(ctx context.Context, res *patrol.Result)
+
+// builder validates a target and module and returns the probe that runs them.
+type builder func(t patrol.Target, m *Module, env *Env, q *options) (runFunc, error)
+
+// builders maps a prober name to its constructor. A Module's Prober names one of these;
+// by default a target's scheme does.
+var builders = map[string]builder{
+	"tcp": newTCP,
+	"tls": newTCP,
+}
+
+// Supported reports whether a prober of that name exists.
+func Supported(name string) bool { _, ok := builders[name]; return ok }
+
+// Probe is a built, validated probe for one target. It is safe for concurrent use.
+type Probe struct {
+	target  patrol.Target
+	timeout time.Duration
+	warn    time.Duration
+	run     runFunc
+	env     *Env
+}
+
+// New builds the probe for target t using module m (the zero Module means the scheme's
+// defaults). Settings in the target's query string override the module's.
+func New(t patrol.Target, m Module, env Env) (*Probe, error) {
+	name := m.Prober
+	if name == "" {
+		name = t.Scheme
+	}
+	if name == "https" {
+		name = "http"
+	}
+	b, ok := builders[name]
+	if !ok {
+		return nil, fmt.Errorf("%s: prober %q is not supported; supported: %s", t.ID, name, strings.Join(proberNames(), ", "))
+	}
+	timeout := t.Timeout
+	if timeout == 0 {
+		timeout = m.Timeout
+	}
+	if timeout == 0 {
+		timeout = DefaultTimeout
+	}
+	q := newOptions(t)
+	if v, ok := q.duration("timeout"); ok {
+		timeout = v
+	}
+	warn := t.Warn
+	if v, ok := q.duration("warn"); ok {
+		warn = v
+	}
+	mm := m
+	e := env
+	run, err := b(t, &mm, &e, q)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", t.ID, err)
+	}
+	if err := q.done(); err != nil {
+		return nil, err
+	}
+	return &Probe{target: t, timeout: timeout, warn: warn, run: run, env: &e}, nil
+}
+
+func proberNames() []string {
+	n := make([]string, 0, len(builders))
+	for k := range builders {
+		n = append(n, k)
+	}
+	sort.Strings(n)
+	return n
+}
+
+// Target returns the target the probe checks.
+func (p *Probe) Target() patrol.Target { return p.target }
+
+// Timeout returns the probe's own deadline.
+func (p *Probe) Timeout() time.Duration { return p.timeout }
+
+// Run probes the target once, within the probe's timeout and ctx's deadline, and
+// returns the classified result. It never panics on what the network sends.
+func (p *Probe) Run(ctx context.Context) patrol.Result {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	res := patrol.Result{Target: p.target.ID, Start: p.env.now(), Class: patrol.ClassOK}
+	start := time.Now()
+	p.run(ctx, &res)
+	res.Duration = time.Since(start)
+	if res.Class == patrol.ClassOK && p.warn > 0 && res.Duration > p.warn {
+		res.Class = patrol.ClassSlow
+		res.Error = fmt.Sprintf("took %s, over the %s threshold", round(res.Duration), p.warn)
+	}
+	return res
+}
+
+// round trims a duration for messages.
+func round(d time.Duration) time.Duration {
+	switch {
+	case d > time.Second:
+		return d.Round(time.Millisecond)
+	case d > time.Millisecond:
+		return d.Round(10 * time.Microsecond)
+	default:
+		return d.Round(time.Microsecond)
+	}
+}
+
+// dial resolves and connects to t's address, recording the "dns" (when a name had to be
+// resolved) and "connect" phases. On failure it classifies the error into res and
+// returns nil.
+func dial(ctx context.Context, env *Env, network string, t patrol.Target, res *patrol.Result) net.Conn {
+	return dialAddr(ctx, env, network, t.Host, t.Port, res)
+}
+
+func dialAddr(ctx context.Context, env *Env, network, host string, port int, res *patrol.Result) net.Conn {
+	ip := host
+	if net.ParseIP(strings.SplitN(host, "%", 2)[0]) == nil {
+		t0 := time.Now()
+		ips, err := env.resolver().LookupIP(ctx, ipNetwork(network), host)
+		res.AddPhase("dns", time.Since(t0))
+		if err != nil {
+			classifyInto(res, err, "resolve "+host)
+			return nil
+		}
+		if len(ips) == 0 {
+			res.Fail(patrol.ClassDNS, "resolve %s: no addresses", host)
+			return nil
+		}
+		ip = ips[0].String()
+	}
+	addr := net.JoinHostPort(ip, fmt.Sprint(port))
+	res.RemoteAddr = addr
+	t0 := time.Now()
+	var conn net.Conn
+	var err error
+	if env.Dial != nil {
+		conn, err = env.Dial(ctx, network, addr)
+	} else {
+		var d net.Dialer
+		conn, err = d.DialContext(ctx, network, addr)
+	}
+	res.AddPhase("connect", time.Since(t0))
+	if err != nil {
+		classifyInto(res, err, "connect "+addr)
+		return nil
+	}
+	return conn
+}
+
+func ipNetwork(network string) string {
+	switch {
+	case strings.HasSuffix(network, "4"):
+		return "ip4"
+	case strings.HasSuffix(network, "6"):
+		return "ip6"
+	}
+	return "ip"
+}
+
+// Classify maps a network error to a result class and a message a person can act on.
+func Classify(err error) (patrol.Class, string) {
+	var dnsErr *net.DNSError
+	switch {
+	case err == nil:
+		return patrol.ClassOK, ""
+	case errors.As(err, &dnsErr):
+		if dnsErr.IsNotFound {
+			return patrol.ClassDNS, fmt.Sprintf("no such host %s", dnsErr.Name)
+		}
+		if dnsErr.IsTimeout {
+			return patrol.ClassDNS, fmt.Sprintf("DNS lookup of %s timed out", dnsErr.Name)
+		}
+		return patrol.ClassDNS, dnsErr.Error()
+	case errors.Is(err, context.DeadlineExceeded), isTimeout(err):
+		return patrol.ClassTimeout, "timed out"
+	case errors.Is(err, context.Canceled):
+		return patrol.ClassError, "canceled"
+	}
+	if c, msg, ok := classifyErrno(err); ok {
+		return c, msg
+	}
+	if errors.Is(err, errEOF) {
+		return patrol.ClassReset, "connection closed by peer"
+	}
+	return patrol.ClassError, err.Error()
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// classifyInto sets res's class and error from err, prefixed with what was being done.
+func classifyInto(res *patrol.Result, err error, doing string) {
+	c, msg := Classify(err)
+	res.Fail(c, "%s: %s", doing, msg)
+}
+
+// setDeadline applies ctx's deadline to conn so that every read and write obeys it.
+func setDeadline(ctx context.Context, conn net.Conn) {
+	if d, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(d)
+	}
+}

@@ -1,0 +1,242 @@
+package probe
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"regexp"
+	"strings"
+
+	"github.com/portpatrol/portpatrol/internal/patrol"
+)
+
+// tcpStep is a compiled QueryResponse step.
+type tcpStep struct {
+	expect   *regexp.Regexp
+	send     string
+	starttls bool
+}
+
+// maxLine bounds one line read while expecting, so a hostile server cannot make the
+// prober buffer without limit.
+const maxLine = 64 << 10
+
+// newTCP builds the tcp prober. Query options: send, expect (one step: expect a line
+// matching the regexp, after sending), tls, insecure, servername, close.
+//
+// The tls prober (tls://) is the tcp prober with tls forced on.
+func newTCP(t patrol.Target, m *Module, env *Env, q *options) (runFunc, error) {
+	c := m.TCP
+	if t.Scheme == "tls" {
+		c.TLS = true
+		if m.TLS != (TLSConfig{}) {
+			c.TLSConfig = m.TLS
+		}
+	}
+	if v, ok := q.bool("tls"); ok {
+		c.TLS = v
+	}
+	if v, ok := q.bool("insecure"); ok {
+		c.TLSConfig.InsecureSkipVerify = v
+	}
+	if v, ok := q.string("servername"); ok {
+		c.TLSConfig.ServerName = v
+	}
+	if v, ok := q.string("close"); ok {
+		c.Close = v
+	}
+	send, hasSend := q.string("send")
+	expect, hasExpect := q.string("expect")
+	if hasSend || hasExpect {
+		// A query-string step sends first, then expects the reply.
+		if hasSend {
+			c.QueryResponse = append(c.QueryResponse, QueryResponse{Send: unescape(send)})
+		}
+		if hasExpect {
+			c.QueryResponse = append(c.QueryResponse, QueryResponse{Expect: expect})
+		}
+	}
+	steps := make([]tcpStep, 0, len(c.QueryResponse))
+	for i, qr := range c.QueryResponse {
+		s := tcpStep{send: qr.Send, starttls: qr.StartTLS}
+		if qr.Expect != "" {
+			re, err := regexp.Compile(qr.Expect)
+			if err != nil {
+				return nil, fmt.Errorf("tcp.query_response[%d].expect: %w", i, err)
+			}
+			s.expect = re
+		}
+		steps = append(steps, s)
+	}
+	var reset bool
+	switch c.Close {
+	case "", "reset":
+		// A bare connect check resets: no TIME_WAIT on the prober, so thousands of
+		// probes a second never exhaust ephemeral ports. A dialogue closes politely.
+		reset = len(steps) == 0 && !c.TLS
+	case "graceful":
+	default:
+		return nil, fmt.Errorf("tcp.close %q: want reset or graceful", c.Close)
+	}
+	var tlsCfg *tls.Config
+	if c.TLS || hasStartTLS(steps) {
+		var err error
+		if tlsCfg, err = buildTLSConfig(c.TLSConfig, t.Host, env); err != nil {
+			return nil, err
+		}
+	}
+	network := ipNet("tcp", c.IPProtocol)
+	return func(ctx context.Context, res *patrol.Result) {
+		conn := dial(ctx, env, network, t, res)
+		if conn == nil {
+			return
+		}
+		defer func() {
+			if reset {
+				if tc, ok := conn.(*net.TCPConn); ok {
+					_ = tc.SetLinger(0)
+				}
+			}
+			conn.Close()
+		}()
+		setDeadline(ctx, conn)
+		if c.TLS {
+			tc := handshake(ctx, conn, tlsCfg, tlsSkipVerify(c.TLSConfig), env, res)
+			if tc == nil || res.Class != patrol.ClassOK {
+				return
+			}
+			conn = tc
+		}
+		runDialogue(ctx, conn, steps, tlsCfg, c.TLSConfig, env, res)
+	}, nil
+}
+
+func hasStartTLS(steps []tcpStep) bool {
+	for _, s := range steps {
+		if s.starttls {
+			return true
+		}
+	}
+	return false
+}
+
+// runDialogue runs query_response steps on conn, as blackbox_exporter does: an expect
+// reads lines until one matches; a send writes the text and a newline.
+func runDialogue(ctx context.Context, conn net.Conn, steps []tcpStep, tlsCfg *tls.Config, tc TLSConfig, env *Env, res *patrol.Result) {
+	if len(steps) == 0 {
+		return
+	}
+	r := bufio.NewReaderSize(conn, 4096)
+	for i, s := range steps {
+		if s.expect != nil {
+			var seen []string
+			for {
+				line, err := readLine(r)
+				if err != nil {
+					if len(seen) > 0 {
+						classifyInto(res, err, fmt.Sprintf("step %d: waiting for %q (last line %q)", i+1, s.expect, seen[len(seen)-1]))
+					} else {
+						classifyInto(res, err, fmt.Sprintf("step %d: waiting for %q", i+1, s.expect))
+					}
+					if res.Class == patrol.ClassReset && len(seen) > 0 {
+						res.Class = patrol.ClassProtocol
+					}
+					return
+				}
+				if s.expect.MatchString(line) {
+					res.SetDetail(fmt.Sprintf("expect_%d", i+1), line)
+					break
+				}
+				if len(seen) < 8 {
+					seen = append(seen, line)
+				}
+			}
+		}
+		if s.send != "" {
+			if _, err := conn.Write([]byte(s.send + "\n")); err != nil {
+				classifyInto(res, err, fmt.Sprintf("step %d: send", i+1))
+				return
+			}
+		}
+		if s.starttls {
+			tconn := handshake(ctx, conn, tlsCfg, tlsSkipVerify(tc), env, res)
+			if tconn == nil || res.Class != patrol.ClassOK {
+				return
+			}
+			conn = tconn
+			r = bufio.NewReaderSize(conn, 4096)
+		}
+	}
+}
+
+// readLine reads one line without its line ending, at most maxLine bytes.
+func readLine(r *bufio.Reader) (string, error) {
+	var b strings.Builder
+	for {
+		frag, isPrefix, err := r.ReadLine()
+		if err != nil {
+			return b.String(), err
+		}
+		b.Write(frag)
+		if b.Len() > maxLine {
+			return "", fmt.Errorf("line longer than %d bytes", maxLine)
+		}
+		if !isPrefix {
+			return b.String(), nil
+		}
+	}
+}
+
+// ipNet picks "tcp4"/"tcp6" for a preferred_ip_protocol of ip4/ip6.
+func ipNet(base, pref string) string {
+	switch pref {
+	case "ip4":
+		return base + "4"
+	case "ip6":
+		return base + "6"
+	}
+	return base
+}
+
+// unescape interprets Go escapes (\n, \r, \x00…) in a payload written on one line.
+func unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' || i+1 == len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		i++
+		switch s[i] {
+		case 'n':
+			b.WriteByte('\n')
+		case 'r':
+			b.WriteByte('\r')
+		case 't':
+			b.WriteByte('\t')
+		case '0':
+			b.WriteByte(0)
+		case '\\':
+			b.WriteByte('\\')
+		case 'x':
+			if i+2 < len(s) {
+				var v byte
+				if _, err := fmt.Sscanf(s[i+1:i+3], "%02x", &v); err == nil {
+					b.WriteByte(v)
+					i += 2
+					continue
+				}
+			}
+			b.WriteString(`\x`)
+		default:
+			b.WriteByte('\\')
+			b.WriteByte(s[i])
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,177 @@
+package probe
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/portpatrol/portpatrol/internal/patrol"
+)
+
+// buildTLSConfig turns a TLSConfig into a crypto/tls config. Verification is done by
+// verifyTLS after the handshake, not by crypto/tls, so that an untrusted or expired
+// chain is still inspected and reported with its reason.
+func buildTLSConfig(c TLSConfig, defaultServerName string, env *Env) (*tls.Config, error) {
+	cfg := &tls.Config{
+		ServerName:         c.ServerName,
+		InsecureSkipVerify: true, // verified in verifyTLS, so failures carry a reason
+		RootCAs:            env.RootCAs,
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = defaultServerName
+	}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls_config.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls_config.ca_file %s: no PEM certificates found", c.CAFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if (c.CertFile == "") != (c.KeyFile == "") {
+		return nil, errors.New("tls_config: cert_file and key_file go together")
+	}
+	if c.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls_config: client certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	switch strings.ToUpper(c.MinVersion) {
+	case "":
+	case "TLS10":
+		cfg.MinVersion = tls.VersionTLS10
+	case "TLS11":
+		cfg.MinVersion = tls.VersionTLS11
+	case "TLS12":
+		cfg.MinVersion = tls.VersionTLS12
+	case "TLS13":
+		cfg.MinVersion = tls.VersionTLS13
+	default:
+		return nil, fmt.Errorf("tls_config.min_version %q: want TLS10, TLS11, TLS12 or TLS13", c.MinVersion)
+	}
+	return cfg, nil
+}
+
+// tlsSkipVerify reports whether the user asked not to verify the chain.
+func tlsSkipVerify(c TLSConfig) bool { return c.InsecureSkipVerify }
+
+// handshake runs a TLS client handshake over conn, records the "tls" phase and the
+// session in res, and verifies the chain unless skip is set. It returns the TLS
+// connection, or nil after classifying the failure into res.
+func handshake(ctx context.Context, conn net.Conn, cfg *tls.Config, skip bool, env *Env, res *patrol.Result) *tls.Conn {
+	tc := tls.Client(conn, cfg)
+	t0 := time.Now()
+	err := tc.HandshakeContext(ctx)
+	res.AddPhase("tls", time.Since(t0))
+	if err != nil {
+		c, msg := Classify(err)
+		if c == patrol.ClassError || c == patrol.ClassProtocol {
+			c = patrol.ClassTLS
+		}
+		res.Fail(c, "TLS handshake with %s: %s", cfg.ServerName, msg)
+		return nil
+	}
+	state := tc.ConnectionState()
+	res.TLS = tlsInfo(state, cfg.ServerName, env)
+	if skip {
+		return tc
+	}
+	if err := verifyChain(state, cfg, env); err != nil {
+		res.Fail(patrol.ClassTLS, "%s", err)
+		return tc
+	}
+	res.TLS.Verified = true
+	return tc
+}
+
+// verifyChain verifies the peer's chain and host name, with messages that say which
+// certificate is wrong and why.
+func verifyChain(state tls.ConnectionState, cfg *tls.Config, env *Env) error {
+	certs := state.PeerCertificates
+	if len(certs) == 0 {
+		return errors.New("server sent no certificate")
+	}
+	now := env.now()
+	for _, c := range certs {
+		if now.After(c.NotAfter) {
+			return fmt.Errorf("certificate %q expired %s ago (not after %s)", c.Subject.CommonName,
+				now.Sub(c.NotAfter).Round(time.Minute), c.NotAfter.UTC().Format(time.RFC3339))
+		}
+		if now.Before(c.NotBefore) {
+			return fmt.Errorf("certificate %q is not valid before %s", c.Subject.CommonName, c.NotBefore.UTC().Format(time.RFC3339))
+		}
+	}
+	inter := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	_, err := certs[0].Verify(x509.VerifyOptions{
+		DNSName:       cfg.ServerName,
+		Roots:         cfg.RootCAs,
+		Intermediates: inter,
+		CurrentTime:   now,
+	})
+	if err == nil {
+		return nil
+	}
+	var hn x509.HostnameError
+	var ua x509.UnknownAuthorityError
+	switch {
+	case errors.As(err, &hn):
+		return fmt.Errorf("certificate is not valid for %q (it names %s)", cfg.ServerName, certNames(certs[0]))
+	case errors.As(err, &ua):
+		return fmt.Errorf("certificate %q is signed by an unknown authority %q (self-signed or missing intermediate; set tls_config.ca_file)",
+			certs[0].Subject.CommonName, certs[0].Issuer.CommonName)
+	}
+	return fmt.Errorf("certificate verification: %v", err)
+}
+
+func certNames(c *x509.Certificate) string {
+	names := append([]string{}, c.DNSNames...)
+	for _, ip := range c.IPAddresses {
+		names = append(names, ip.String())
+	}
+	if len(names) == 0 {
+		return "no names"
+	}
+	return strings.Join(names, ", ")
+}
+
+func tlsInfo(state tls.ConnectionState, serverName string, env *Env) *patrol.TLSInfo {
+	info := &patrol.TLSInfo{Version: tls.VersionName(state.Version), ServerName: serverName}
+	for i, c := range state.PeerCertificates {
+		if i == 0 {
+			info.Subject = c.Subject.CommonName
+			info.Issuer = c.Issuer.CommonName
+		}
+		if info.EarliestExpiry.IsZero() || c.NotAfter.Before(info.EarliestExpiry) {
+			info.EarliestExpiry = c.NotAfter
+		}
+	}
+	for _, chain := range state.VerifiedChains {
+		var earliest time.Time
+		for _, c := range chain {
+			if earliest.IsZero() || c.NotAfter.Before(earliest) {
+				earliest = c.NotAfter
+			}
+		}
+		if earliest.After(info.LastChainExpiry) {
+			info.LastChainExpiry = earliest
+		}
+	}
+	if !info.EarliestExpiry.IsZero() {
+		info.DaysLeft = info.EarliestExpiry.Sub(env.now()).Hours() / 24
+	}
+	return info
+}
