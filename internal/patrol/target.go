@@ -201,3 +201,11 @@ func (t Target) Password() (string, bool) {
 	}
 	return t.User.Password()
 }
+
+// WithUser returns a copy of t with its credentials replaced and its ID recomputed
+// (the ID names the user, never the password).
+func (t Target) WithUser(u *url.Userinfo) Target {
+	t.User = u
+	t.ID = t.canonical()
+	return t
+}

@@ -1,0 +1,394 @@
+// Package config loads portpatrol's YAML configuration into a validated Config. Every
+// error names file:line:column, the field path and what would be valid; unknown fields
+// are rejected. Loading is pure: a caller that reloads keeps its old Config when Load
+// fails.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/portpatrol/portpatrol/internal/patrol"
+	"github.com/portpatrol/portpatrol/internal/probe"
+)
+
+var labelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+
+// Defaults applied where the file says nothing.
+const (
+	DefaultListen           = "127.0.0.1:9115"
+	DefaultInterval         = 30 * time.Second
+	DefaultTimeout          = 5 * time.Second
+	DefaultFailureThreshold = 2
+	DefaultSuccessThreshold = 1
+)
+
+// Config is a loaded, validated configuration. Its zero value is not valid; use Load,
+// Parse or Default.
+type Config struct {
+	// Listen is the address of the HTTP server (metrics, /probe, API).
+	Listen    string                  `yaml:"listen"`
+	Defaults  TargetDefaults          `yaml:"defaults"`
+	Scheduler Scheduler               `yaml:"scheduler"`
+	Modules   map[string]probe.Module `yaml:"modules"`
+	// ModulesFiles are blackbox_exporter configuration files whose modules are loaded
+	// as they are, so an existing blackbox.yml keeps working.
+	ModulesFiles []string       `yaml:"modules_files"`
+	Targets      []TargetConfig `yaml:"targets"`
+
+	// File is the path the config was loaded from, empty for Default.
+	File string `yaml:"-"`
+	// Checks are the targets resolved against defaults and modules, in file order.
+	Checks []Check `yaml:"-"`
+}
+
+// TargetDefaults apply to every target that does not set its own value.
+type TargetDefaults struct {
+	Interval         time.Duration     `yaml:"interval"`
+	Timeout          time.Duration     `yaml:"timeout"`
+	Warn             time.Duration     `yaml:"warn"`
+	FailureThreshold int               `yaml:"failure_threshold"`
+	SuccessThreshold int               `yaml:"success_threshold"`
+	Labels           map[string]string `yaml:"labels"`
+}
+
+// Scheduler tunes how probes are run.
+type Scheduler struct {
+	// Concurrency caps probes in flight (default 512); PerHost caps them per host
+	// (default 32).
+	Concurrency int `yaml:"concurrency"`
+	PerHost     int `yaml:"per_host"`
+	// FastConfirm re-checks at once after a first failure (default true).
+	FastConfirm *bool `yaml:"fast_confirm"`
+	// A target that changes state FlapChanges times within FlapWindow is flapping
+	// (defaults 10m and 6).
+	FlapWindow  time.Duration `yaml:"flap_window"`
+	FlapChanges int           `yaml:"flap_changes"`
+}
+
+// TargetConfig is one entry of `targets:`.
+type TargetConfig struct {
+	// URL is the target: scheme://host:port[/path][?options], or host:port for tcp.
+	URL  string `yaml:"url"`
+	Name string `yaml:"name"`
+	// Module names an entry of `modules:` or a built-in module.
+	Module           string            `yaml:"module"`
+	Interval         time.Duration     `yaml:"interval"`
+	Timeout          time.Duration     `yaml:"timeout"`
+	Warn             time.Duration     `yaml:"warn"`
+	FailureThreshold int               `yaml:"failure_threshold"`
+	SuccessThreshold int               `yaml:"success_threshold"`
+	Labels           map[string]string `yaml:"labels"`
+	// Username/Password (or PasswordFile) are credentials for protocol probes;
+	// prefer ${ENV} or password_file to a password written inline.
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+}
+
+// Check is a target resolved against defaults and its module: everything needed to
+// build and schedule its probe.
+type Check struct {
+	Target           patrol.Target
+	Name             string
+	Module           probe.Module
+	ModuleName       string
+	FailureThreshold int
+	SuccessThreshold int
+}
+
+// BuiltinModules are the modules every config has, named as in blackbox_exporter's
+// example config, plus one per portpatrol prober.
+func BuiltinModules() map[string]probe.Module {
+	m := map[string]probe.Module{
+		"tcp_connect":   {Prober: "tcp"},
+		"tls_connect":   {Prober: "tcp", TCP: probe.TCPModule{TLS: true}},
+		"http_2xx":      {Prober: "http"},
+		"http_post_2xx": {Prober: "http", HTTP: probe.HTTPModule{Method: "POST"}},
+	}
+	for name := range patrol.Schemes {
+		if name == "https" {
+			continue
+		}
+		if _, ok := m[name]; !ok {
+			m[name] = probe.Module{Prober: name}
+		}
+	}
+	return m
+}
+
+// Default returns the configuration used when no file is given.
+func Default() *Config {
+	c := &Config{Listen: DefaultListen, Modules: BuiltinModules()}
+	c.applyDefaults()
+	return c
+}
+
+// Load reads and validates the file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(data, path)
+}
+
+// Parse validates YAML read from file (the name is used in errors and to resolve
+// relative paths). The error, when not nil, is an *Errors.
+func Parse(data []byte, file string) (*Config, error) {
+	errs := &Errors{}
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, errEOF) {
+			doc = yaml.Node{} // an empty file is an empty config
+		} else {
+			errs.addYAML(file, err)
+			return nil, errs
+		}
+	}
+	c := &Config{File: file}
+	idx := index{}
+	if len(doc.Content) > 0 {
+		root := doc.Content[0]
+		w := &walker{file: file, idx: idx, errs: errs, getenv: lookupEnv}
+		w.walk(root, typeOfConfig, "")
+		if errs.Len() > 0 {
+			return nil, errs
+		}
+		if err := root.Decode(c); err != nil {
+			errs.addYAML(file, err)
+			return nil, errs
+		}
+	}
+	c.File = file
+	c.resolve(idx, errs)
+	if errs.Len() > 0 {
+		return nil, errs
+	}
+	return c, nil
+}
+
+func (c *Config) applyDefaults() {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	d := &c.Defaults
+	if d.Interval == 0 {
+		d.Interval = DefaultInterval
+	}
+	if d.Timeout == 0 {
+		d.Timeout = min(DefaultTimeout, d.Interval)
+	}
+	if d.FailureThreshold == 0 {
+		d.FailureThreshold = DefaultFailureThreshold
+	}
+	if d.SuccessThreshold == 0 {
+		d.SuccessThreshold = DefaultSuccessThreshold
+	}
+}
+
+// resolve validates field values, loads module files and builds Checks.
+func (c *Config) resolve(idx index, errs *Errors) {
+	at := func(path, format string, args ...any) {
+		n := idx.near(path)
+		errs.add(c.File, n.Line, n.Column, path, fmt.Sprintf(format, args...))
+	}
+	c.applyDefaults()
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		at("listen", "%q is not host:port (e.g. 127.0.0.1:9115)", c.Listen)
+	}
+	d := c.Defaults
+	if d.Timeout > d.Interval {
+		at("defaults.timeout", "timeout %s is longer than the interval %s", d.Timeout, d.Interval)
+	}
+	for _, p := range []struct {
+		path string
+		v    int
+	}{{"defaults.failure_threshold", d.FailureThreshold}, {"defaults.success_threshold", d.SuccessThreshold},
+		{"scheduler.concurrency", c.Scheduler.Concurrency}, {"scheduler.per_host", c.Scheduler.PerHost},
+		{"scheduler.flap_changes", c.Scheduler.FlapChanges}} {
+		if p.v < 0 {
+			at(p.path, "must not be negative, got %d", p.v)
+		}
+	}
+
+	checkLabels(d.Labels, "defaults.labels", at)
+	modules := BuiltinModules()
+	for i, f := range c.ModulesFiles {
+		path := f
+		if !filepath.IsAbs(path) && c.File != "" {
+			path = filepath.Join(filepath.Dir(c.File), path)
+		}
+		mods, err := LoadBlackboxModules(path)
+		if err != nil {
+			at(fmt.Sprintf("modules_files[%d]", i), "%v", err)
+			continue
+		}
+		for k, v := range mods {
+			modules[k] = v
+		}
+	}
+	names := make([]string, 0, len(c.Modules))
+	for k := range c.Modules {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		m := c.Modules[k]
+		if m.Prober == "" {
+			at("modules."+k+".prober", "missing prober; want one of: %s", strings.Join(proberList(), ", "))
+		} else if !probe.Supported(m.Prober) {
+			at("modules."+k+".prober", "prober %q is not supported; want one of: %s", m.Prober, strings.Join(proberList(), ", "))
+		}
+		modules[k] = m
+	}
+	c.Modules = modules
+
+	seen := map[string]int{}
+	for i, tc := range c.Targets {
+		p := fmt.Sprintf("targets[%d]", i)
+		if tc.URL == "" {
+			at(p, "missing url (e.g. url: tcp://10.0.0.5:6379)")
+			continue
+		}
+		t, err := patrol.ParseTarget(tc.URL)
+		if err != nil {
+			at(p+".url", "%s", err.(*patrol.TargetError).Reason)
+			continue
+		}
+		if tc.Username != "" || tc.Password != "" || tc.PasswordFile != "" {
+			user := tc.Username
+			if user == "" && t.User != nil {
+				user = t.User.Username()
+			}
+			pass := tc.Password
+			if tc.PasswordFile != "" {
+				if tc.Password != "" {
+					at(p+".password_file", "give password or password_file, not both")
+				}
+				pf := tc.PasswordFile
+				if !filepath.IsAbs(pf) && c.File != "" {
+					pf = filepath.Join(filepath.Dir(c.File), pf)
+				}
+				b, err := os.ReadFile(pf)
+				if err != nil {
+					at(p+".password_file", "%v", err)
+				}
+				pass = strings.TrimRight(string(b), "\r\n")
+			}
+			t = withCredentials(t, user, pass)
+		}
+		if tc.Module != "" {
+			// One address may be checked by several modules; the module keeps their
+			// IDs apart ("#" cannot occur in a parsed target).
+			t.ID += "#" + tc.Module
+		}
+		if j, dup := seen[t.ID]; dup {
+			at(p+".url", "target %s is already defined at targets[%d]", t.ID, j)
+			continue
+		}
+		seen[t.ID] = i
+		t.Interval = pick(tc.Interval, d.Interval)
+		t.Timeout = pick(tc.Timeout, min(d.Timeout, t.Interval))
+		t.Warn = pick(tc.Warn, d.Warn)
+		if t.Timeout > t.Interval {
+			at(p+".timeout", "timeout %s is longer than the interval %s", t.Timeout, t.Interval)
+		}
+		checkLabels(tc.Labels, p+".labels", at)
+		t.Labels = mergeLabels(d.Labels, tc.Labels)
+		t.Module = tc.Module
+		var m probe.Module
+		if tc.Module != "" {
+			mm, ok := modules[tc.Module]
+			if !ok {
+				at(p+".module", "unknown module %q; defined: %s", tc.Module, strings.Join(sortedKeys(modules), ", "))
+				continue
+			}
+			m = mm
+		}
+		if _, err := probe.New(t, m, probe.Env{}); err != nil {
+			at(p, "%v", err)
+			continue
+		}
+		c.Checks = append(c.Checks, Check{
+			Target:           t,
+			Name:             tc.Name,
+			Module:           m,
+			ModuleName:       tc.Module,
+			FailureThreshold: pickInt(tc.FailureThreshold, d.FailureThreshold),
+			SuccessThreshold: pickInt(tc.SuccessThreshold, d.SuccessThreshold),
+		})
+	}
+}
+
+// reservedLabels are label names portpatrol's own metrics use.
+var reservedLabels = map[string]bool{"target": true, "scheme": true, "name": true, "module": true, "class": true, "state": true, "instance": true, "job": true}
+
+func checkLabels(ls map[string]string, path string, at func(path, format string, args ...any)) {
+	for _, k := range sortedKeys(ls) {
+		switch {
+		case !labelName.MatchString(k) || strings.HasPrefix(k, "__"):
+			at(path+"."+k, "%q is not a valid label name; use letters, digits and _ (not starting with a digit or __)", k)
+		case reservedLabels[k]:
+			at(path+"."+k, "label %q is reserved for portpatrol's own use; pick another name", k)
+		}
+	}
+}
+
+func pick(v, def time.Duration) time.Duration {
+	if v != 0 {
+		return v
+	}
+	return def
+}
+
+func pickInt(v, def int) int {
+	if v != 0 {
+		return v
+	}
+	return def
+}
+
+func mergeLabels(a, b map[string]string) map[string]string {
+	if len(a)+len(b) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(a)+len(b))
+	for k, v := range a {
+		m[k] = v
+	}
+	for k, v := range b {
+		m[k] = v
+	}
+	return m
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func proberList() []string {
+	var out []string
+	for _, n := range patrol.SchemeNames() {
+		if probe.Supported(n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}

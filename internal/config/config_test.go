@@ -1,0 +1,179 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestExampleConfigLoads(t *testing.T) {
+	c, err := Load("../../docs/examples/portpatrol.yaml")
+	if err != nil {
+		t.Fatalf("example config: %v", err)
+	}
+	if got, want := len(c.Checks), 6; got != want {
+		t.Fatalf("got %d checks, want %d", got, want)
+	}
+	db := c.Checks[2]
+	if db.Target.ID != "tcp://127.0.0.1:5432" || db.Target.Interval != 10*time.Second ||
+		db.Target.Timeout != 2*time.Second || db.Target.Warn != 100*time.Millisecond || db.FailureThreshold != 3 {
+		t.Errorf("db check = %+v", db)
+	}
+	if got := db.Target.Labels; got["env"] != "dev" || got["service"] != "db" {
+		t.Errorf("labels = %v, want defaults merged with the target's", got)
+	}
+	if c.Checks[0].Target.Timeout != 5*time.Second || c.Checks[0].SuccessThreshold != 1 {
+		t.Errorf("defaults not applied: %+v", c.Checks[0])
+	}
+	if m := c.Checks[1].Module; m.Prober != "tcp" || len(m.TCP.QueryResponse) != 2 {
+		t.Errorf("module redis_ping = %+v", m)
+	}
+	if _, ok := c.Modules["http_2xx"]; !ok {
+		t.Error("built-in module http_2xx missing")
+	}
+}
+
+func TestEmptyConfigIsValid(t *testing.T) {
+	c, err := Parse(nil, "empty.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != DefaultListen || len(c.Checks) != 0 {
+		t.Errorf("got listen %q and %d checks", c.Listen, len(c.Checks))
+	}
+}
+
+func TestErrorsNamePositionAndField(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		want       []string // substrings of the error
+	}{
+		{"unknown top-level field", "listne: x\n", []string{"bad.yaml:1:1: listne: unknown field \"listne\"; valid fields here:", "listen"}},
+		{"unknown target field", "targets:\n  - url: 127.0.0.1:1\n    intervall: 5s\n", []string{"bad.yaml:3:5: targets[0].intervall: unknown field", "interval"}},
+		{"bad duration", "targets:\n  - url: 127.0.0.1:1\n    timeout: 5x\n", []string{"bad.yaml:3:14: targets[0].timeout: \"5x\" is not a duration"}},
+		{"bad url", "targets:\n  - url: tcp://127.0.0.1:99999\n", []string{"bad.yaml:2:10: targets[0].url: port \"99999\" out of range"}},
+		{"missing url", "targets:\n  - name: x\n", []string{"bad.yaml:2:5: targets[0]: missing url"}},
+		{"unknown scheme", "targets:\n  - url: gopher://h:70\n", []string{"targets[0].url: unknown scheme \"gopher\""}},
+		{"timeout over interval", "targets:\n  - url: 127.0.0.1:1\n    interval: 1s\n    timeout: 2s\n", []string{"targets[0].timeout: timeout 2s is longer than the interval 1s"}},
+		{"duplicate target", "targets:\n  - url: 127.0.0.1:1\n  - url: tcp://127.0.0.1:1\n", []string{"bad.yaml:3:10: targets[1].url: target tcp://127.0.0.1:1 is already defined at targets[0]"}},
+		{"unknown module", "targets:\n  - url: 127.0.0.1:1\n    module: nope\n", []string{"bad.yaml:3:13: targets[0].module: unknown module \"nope\"; defined:", "tcp_connect"}},
+		{"bad regexp in module", "modules:\n  m:\n    prober: tcp\n    tcp:\n      query_response:\n        - expect: \"(\"\ntargets:\n  - url: 127.0.0.1:1\n    module: m\n", []string{"bad.yaml:8:5: targets[0]: tcp://127.0.0.1:1#m: tcp.query_response[0].expect: error parsing regexp"}},
+		{"unknown prober", "modules:\n  m:\n    prober: icmp\n", []string{"bad.yaml:3:13: modules.m.prober: prober \"icmp\" is not supported"}},
+		{"wrong kind", "targets: 5\n", []string{"bad.yaml:1:10: targets: want a list, got \"5\""}},
+		{"bad label", "targets:\n  - url: 127.0.0.1:1\n    labels: {\"bad-name\": x}\n", []string{"targets[0].labels.bad-name: \"bad-name\" is not a valid label name"}},
+		{"reserved label", "defaults:\n  labels: {target: x}\n", []string{"defaults.labels.target: label \"target\" is reserved"}},
+		{"unset env", "targets:\n  - url: 127.0.0.1:1\n    password: ${PORTPATROL_TEST_UNSET_VAR}\n", []string{"bad.yaml:3:15: targets[0].password: environment variable PORTPATROL_TEST_UNSET_VAR is not set"}},
+		{"syntax error", "targets: [\n", []string{"bad.yaml:"}},
+		{"bad listen", "listen: nowhere\n", []string{"bad.yaml:1:9: listen: \"nowhere\" is not host:port"}},
+		{"bad option", "targets:\n  - url: tcp://127.0.0.1:1?tiemout=1s\n", []string{"unknown option tiemout; valid for tcp:", "timeout"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml), "bad.yaml")
+			if err == nil {
+				t.Fatal("got no error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error\n  %s\ndoes not contain\n  %s", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestSecretsFromEnvAndFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "pw"), []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PORTPATROL_TEST_PW", "fromenv")
+	y := `targets:
+  - url: tcp://127.0.0.1:1
+    username: alice
+    password_file: pw
+  - url: tcp://127.0.0.1:2
+    username: bob
+    password: ${PORTPATROL_TEST_PW}
+`
+	path := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"s3cret", "fromenv"} {
+		tg := c.Checks[i].Target
+		if pw, _ := tg.Password(); pw != want {
+			t.Errorf("check %d: got password %q, want %q", i, pw, want)
+		}
+		if strings.Contains(tg.ID, want) {
+			t.Errorf("ID %q contains the password", tg.ID)
+		}
+	}
+	if got, want := c.Checks[0].Target.ID, "tcp://alice@127.0.0.1:1"; got != want {
+		t.Errorf("got ID %q, want %q", got, want)
+	}
+}
+
+func TestBlackboxModulesFile(t *testing.T) {
+	dir := t.TempDir()
+	bb := `modules:
+  http_2xx:
+    prober: http
+    timeout: 5s
+    http:
+      valid_http_versions: ["HTTP/1.1", "HTTP/2.0"]
+      valid_status_codes: []
+      method: GET
+      preferred_ip_protocol: "ip4"
+  tcp_banner:
+    prober: tcp
+    tcp:
+      query_response:
+        - expect: "^SSH-2.0-"
+`
+	if err := os.WriteFile(filepath.Join(dir, "blackbox.yml"), []byte(bb), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "pp.yaml")
+	if err := os.WriteFile(cfgPath, []byte("modules_files: [blackbox.yml]\ntargets:\n  - url: 127.0.0.1:22\n    module: tcp_banner\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := c.Modules["http_2xx"]; m.HTTP.IPProtocol != "ip4" || m.Timeout != 5*time.Second {
+		t.Errorf("http_2xx from blackbox.yml = %+v", m)
+	}
+	if c.Checks[0].ModuleName != "tcp_banner" {
+		t.Errorf("got module %q", c.Checks[0].ModuleName)
+	}
+
+	_, err = ParseBlackboxModules([]byte("modules:\n  x:\n    prober: icmp\n    icmp: {}\n"), "bb.yml")
+	if err == nil || !strings.Contains(err.Error(), "bb.yml:4:5: modules.x.icmp: unknown field \"icmp\"") {
+		t.Errorf("got %v, want the unsupported icmp section named with its position", err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	seed, _ := os.ReadFile("../../docs/examples/portpatrol.yaml")
+	f.Add(seed)
+	f.Add([]byte("targets:\n  - url: 127.0.0.1:1\n    timeout: 5x\n"))
+	f.Add([]byte("a: &x [*x]\n"))
+	f.Add([]byte("targets: [{url: ${X}}]"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse(data, "fuzz.yaml")
+		if err == nil && c == nil {
+			t.Fatal("nil config without error")
+		}
+		if err != nil && err.Error() == "" {
+			t.Fatal("empty error")
+		}
+	})
+}

@@ -1,0 +1,202 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// index maps a field path ("targets[2].timeout") to the YAML node it came from, so
+// that semantic errors found after decoding still point at file:line:column.
+type index map[string]*yaml.Node
+
+var (
+	durationType = reflect.TypeOf(time.Duration(0))
+	envRef       = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+)
+
+// walker checks a YAML tree against a Go type before it is decoded: unknown fields
+// (with the valid ones listed), scalars of the wrong kind, and ${ENV} references, each
+// reported at its line and column. It expands ${ENV} in place.
+type walker struct {
+	file   string
+	idx    index
+	errs   *Errors
+	getenv func(string) (string, bool)
+}
+
+func (w *walker) fail(n *yaml.Node, path, format string, args ...any) {
+	w.errs.add(w.file, n.Line, n.Column, path, fmt.Sprintf(format, args...))
+}
+
+func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	w.idx[path] = n
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t == durationType:
+		w.scalar(n, path)
+		if _, err := time.ParseDuration(n.Value); err != nil {
+			w.fail(n, path, "%q is not a duration; write e.g. 500ms, 5s, 1m30s", n.Value)
+		}
+		return
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			w.fail(n, path, "want a mapping of fields (%s), got %s", strings.Join(fieldNames(t), ", "), kindName(n))
+			return
+		}
+		fields := structFields(t)
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := join(path, k.Value)
+			if seen[k.Value] {
+				w.fail(k, p, "field %q given twice", k.Value)
+				continue
+			}
+			seen[k.Value] = true
+			f, ok := fields[k.Value]
+			if !ok {
+				w.fail(k, p, "unknown field %q; valid fields here: %s", k.Value, strings.Join(fieldNames(t), ", "))
+				continue
+			}
+			w.walk(v, f, p)
+		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			w.fail(n, path, "want a mapping, got %s", kindName(n))
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			w.walk(v, t.Elem(), join(path, k.Value))
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			w.fail(n, path, "want a list, got %s", kindName(n))
+			return
+		}
+		for i, c := range n.Content {
+			w.walk(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
+		}
+	case reflect.String:
+		w.scalar(n, path)
+	case reflect.Bool:
+		if w.scalar(n, path) {
+			if _, err := strconv.ParseBool(n.Value); err != nil {
+				w.fail(n, path, "%q is not true or false", n.Value)
+			}
+		}
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		if w.scalar(n, path) {
+			if _, err := strconv.ParseInt(n.Value, 0, 64); err != nil {
+				w.fail(n, path, "%q is not a whole number", n.Value)
+			}
+		}
+	case reflect.Float64:
+		if w.scalar(n, path) {
+			if _, err := strconv.ParseFloat(n.Value, 64); err != nil {
+				w.fail(n, path, "%q is not a number", n.Value)
+			}
+		}
+	}
+}
+
+// scalar checks that n is a scalar and expands ${ENV} references in it.
+func (w *walker) scalar(n *yaml.Node, path string) bool {
+	if n.Kind != yaml.ScalarNode {
+		w.fail(n, path, "want a single value, got %s", kindName(n))
+		return false
+	}
+	if !strings.Contains(n.Value, "${") {
+		return true
+	}
+	ok := true
+	n.Value = envRef.ReplaceAllStringFunc(n.Value, func(ref string) string {
+		name := envRef.FindStringSubmatch(ref)[1]
+		v, found := w.getenv(name)
+		if !found {
+			w.fail(n, path, "environment variable %s is not set", name)
+			ok = false
+		}
+		return v
+	})
+	if n.Tag != "!!str" {
+		// Re-resolve the expanded value ("${PORT}" → 8080 is an int).
+		n.Tag = ""
+	}
+	return ok
+}
+
+func lookupEnv(name string) (string, bool) { return os.LookupEnv(name) }
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return fmt.Sprintf("%q", n.Value)
+	}
+	return "something else"
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// structFields maps yaml names to field types, following inline fields.
+func structFields(t reflect.Type) map[string]reflect.Type {
+	m := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("yaml")
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "-" {
+			continue
+		}
+		if strings.Contains(opts, "inline") {
+			for k, v := range structFields(f.Type) {
+				m[k] = v
+			}
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		m[name] = f.Type
+	}
+	return m
+}
+
+func fieldNames(t reflect.Type) []string {
+	var names []string
+	for k := range structFields(t) {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
