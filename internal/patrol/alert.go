@@ -61,6 +61,9 @@ type Alert struct {
 	ResolvedAt     time.Time `json:"resolved_at,omitempty"`
 	ResolvedBy     string    `json:"resolved_by,omitempty"` // "auto" when the condition cleared
 	EscalationStep int       `json:"escalation_step"`
+	// MutedBy says why a silenced alert is muted: a silence, a maintenance window or
+	// the alert that inhibits it. Empty when the alert is not muted.
+	MutedBy string `json:"muted_by,omitempty"`
 	// Evidence holds the latest results that support the alert, newest last.
 	Evidence []Result `json:"evidence,omitempty"`
 	// Told lists the receivers that have been notified.
@@ -82,7 +85,8 @@ const (
 	NotifyReminder   NotificationKind = "reminder"
 	NotifyAck        NotificationKind = "acknowledged"
 	NotifyResolved   NotificationKind = "resolved"
-	NotifyImpact     NotificationKind = "impact" // customer-facing wording, no internals
+	NotifyFlapping   NotificationKind = "flapping" // once per incident; flapping never pages
+	NotifyImpact     NotificationKind = "impact"   // customer-facing wording, no internals
 	NotifyTest       NotificationKind = "test"
 )
 

@@ -155,12 +155,16 @@ func ParseTarget(s string) (Target, error) {
 	if port == 0 {
 		return bad("missing port; %s targets need one, e.g. %s://%s:PORT", scheme, scheme, u.Host)
 	}
+	query, err := parseQuery(u.RawQuery)
+	if err != nil {
+		return bad("%s", err)
+	}
 	t := Target{
 		Scheme: scheme,
 		Host:   host,
 		Port:   port,
 		Path:   u.Path,
-		Query:  u.Query(),
+		Query:  query,
 		User:   u.User,
 	}
 	t.ID = t.canonical()
@@ -182,14 +186,17 @@ func (t Target) canonical() string {
 	b.WriteString(t.Scheme)
 	b.WriteString("://")
 	if t.User != nil && t.User.Username() != "" {
-		b.WriteString(url.PathEscape(t.User.Username()))
+		// Userinfo escaping: a ':' in the name must not read as a password.
+		b.WriteString(url.User(t.User.Username()).String())
 		b.WriteByte('@')
 	}
-	b.WriteString(t.Addr())
-	b.WriteString(t.Path)
+	// A '%' in the host (an IPv6 zone) is escaped, and the path re-escaped, so that
+	// the ID parses back to itself.
+	b.WriteString(strings.ReplaceAll(t.Addr(), "%", "%25"))
+	b.WriteString((&url.URL{Path: t.Path}).EscapedPath())
 	if len(t.Query) > 0 {
 		b.WriteByte('?')
-		b.WriteString(t.Query.Encode())
+		b.WriteString(encodeQuery(t.Query))
 	}
 	return b.String()
 }
@@ -208,4 +215,61 @@ func (t Target) WithUser(u *url.Userinfo) Target {
 	t.User = u
 	t.ID = t.canonical()
 	return t
+}
+
+// parseQuery reads a target's options. Unlike a form, '+' is a plus sign, not a
+// space, so "expect=^\+PONG" means what it says; %XX escapes still work.
+func parseQuery(raw string) (url.Values, error) {
+	v := url.Values{}
+	for _, part := range strings.Split(raw, "&") {
+		if part == "" {
+			continue
+		}
+		k, val, _ := strings.Cut(part, "=")
+		key, err := url.PathUnescape(k)
+		if err != nil {
+			return nil, fmt.Errorf("option %q: %v", k, err)
+		}
+		value, err := url.PathUnescape(val)
+		if err != nil {
+			return nil, fmt.Errorf("option %s: %v", key, err)
+		}
+		v[key] = append(v[key], value)
+	}
+	return v, nil
+}
+
+// encodeQuery renders options sorted by key, escaping only what would change their
+// meaning, so IDs stay readable: "?expect=^\+PONG&send=PING".
+func encodeQuery(v url.Values) string {
+	keys := make([]string, 0, len(v))
+	for k := range v {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		for _, val := range v[k] {
+			if b.Len() > 0 {
+				b.WriteByte('&')
+			}
+			b.WriteString(escapeOption(k, true))
+			b.WriteByte('=')
+			b.WriteString(escapeOption(val, false))
+		}
+	}
+	return b.String()
+}
+
+func escapeOption(s string, key bool) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || c == '%' || c == '&' || c == '#' || (key && c == '=') {
+			fmt.Fprintf(&b, "%%%02X", c)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
 }

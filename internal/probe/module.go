@@ -17,7 +17,14 @@ type Module struct {
 	UDP     UDPModule     `yaml:"udp"`
 	// TLS configures the tls prober (tls://host:port); tcp and http carry their own
 	// tls_config as in blackbox_exporter.
-	TLS TLSConfig `yaml:"tls"`
+	TLS      TLSConfig      `yaml:"tls"`
+	Redis    RedisModule    `yaml:"redis"`
+	MySQL    MySQLModule    `yaml:"mysql"`
+	Postgres PostgresModule `yaml:"postgres"`
+	SMTP     SMTPModule     `yaml:"smtp"`
+	GRPC     GRPCModule     `yaml:"grpc"`
+	NATS     NATSModule     `yaml:"nats"`
+	MQTT     MQTTModule     `yaml:"mqtt"`
 }
 
 // TLSConfig mirrors blackbox_exporter's (Prometheus common) tls_config.
@@ -122,8 +129,10 @@ type DNSModule struct {
 type UDPModule struct {
 	// Send is the payload; Go escapes such as \n and \x00 are interpreted.
 	Send string `yaml:"send"`
-	// Expect is a regexp the reply must match; empty accepts any reply. With no Send
-	// and no Expect, the probe sends an empty datagram and succeeds unless the port is
-	// refused (ICMP port unreachable) within the timeout.
+	// Expect is a regexp the reply must match; empty accepts any reply. When Send or
+	// Expect is set, a reply is required: silence until the timeout is a timeout. With
+	// no Send and no Expect, the probe sends an empty datagram and succeeds unless the
+	// port is refused (ICMP port unreachable) within one second, or the timeout if
+	// shorter; silence then counts as open, as nmap's open|filtered.
 	Expect string `yaml:"expect"`
 }

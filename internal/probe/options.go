@@ -2,6 +2,7 @@ package probe
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
@@ -97,6 +98,19 @@ func (o *options) regexp(key string) (*regexp.Regexp, bool) {
 		return nil, false
 	}
 	return re, true
+}
+
+// rest returns the keys no prober option has read, and marks them used. Probers whose
+// URLs carry a query of their own (http) pass these on instead of rejecting them.
+func (o *options) rest() url.Values {
+	v := url.Values{}
+	for k, vs := range o.t.Query {
+		if !o.used[k] {
+			v[k] = vs
+			o.used[k] = true
+		}
+	}
+	return v
 }
 
 // done returns the first error, or an error naming unknown keys and the valid ones.

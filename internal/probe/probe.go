@@ -58,8 +58,20 @@ type builder func(t patrol.Target, m *Module, env *Env, q *options) (runFunc, er
 // builders maps a prober name to its constructor. A Module's Prober names one of these;
 // by default a target's scheme does.
 var builders = map[string]builder{
-	"tcp": newTCP,
-	"tls": newTCP,
+	"tcp":      newTCP,
+	"tls":      newTCP,
+	"http":     newHTTP,
+	"dns":      newDNS,
+	"udp":      newUDP,
+	"redis":    newRedis,
+	"mysql":    newMySQL,
+	"postgres": newPostgres,
+	"ssh":      newSSH,
+	"smtp":     newSMTP,
+	"grpc":     newGRPC,
+	"nats":     newNATS,
+	"amqp":     newAMQP,
+	"mqtt":     newMQTT,
 }
 
 // Supported reports whether a prober of that name exists.

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/portpatrol/portpatrol/internal/patrol"
@@ -23,13 +25,15 @@ type tcpStep struct {
 // prober buffer without limit.
 const maxLine = 64 << 10
 
+var errLineTooLong = fmt.Errorf("line longer than %d bytes", maxLine)
+
 // newTCP builds the tcp prober. Query options: send, expect (one step: expect a line
 // matching the regexp, after sending), tls, insecure, servername, close.
 //
 // The tls prober (tls://) is the tcp prober with tls forced on.
 func newTCP(t patrol.Target, m *Module, env *Env, q *options) (runFunc, error) {
 	c := m.TCP
-	if t.Scheme == "tls" {
+	if t.Scheme == "tls" || m.Prober == "tls" {
 		c.TLS = true
 		if m.TLS != (TLSConfig{}) {
 			c.TLSConfig = m.TLS
@@ -140,7 +144,7 @@ func runDialogue(ctx context.Context, conn net.Conn, steps []tcpStep, tlsCfg *tl
 					} else {
 						classifyInto(res, err, fmt.Sprintf("step %d: waiting for %q", i+1, s.expect))
 					}
-					if res.Class == patrol.ClassReset && len(seen) > 0 {
+					if (res.Class == patrol.ClassReset && len(seen) > 0) || errors.Is(err, errLineTooLong) {
 						res.Class = patrol.ClassProtocol
 					}
 					return
@@ -181,7 +185,7 @@ func readLine(r *bufio.Reader) (string, error) {
 		}
 		b.Write(frag)
 		if b.Len() > maxLine {
-			return "", fmt.Errorf("line longer than %d bytes", maxLine)
+			return "", errLineTooLong
 		}
 		if !isPrefix {
 			return b.String(), nil
@@ -225,9 +229,8 @@ func unescape(s string) string {
 			b.WriteByte('\\')
 		case 'x':
 			if i+2 < len(s) {
-				var v byte
-				if _, err := fmt.Sscanf(s[i+1:i+3], "%02x", &v); err == nil {
-					b.WriteByte(v)
+				if v, err := strconv.ParseUint(s[i+1:i+3], 16, 8); err == nil {
+					b.WriteByte(byte(v))
 					i += 2
 					continue
 				}

@@ -15,12 +15,12 @@ import (
 )
 
 // buildTLSConfig turns a TLSConfig into a crypto/tls config. Verification is done by
-// verifyTLS after the handshake, not by crypto/tls, so that an untrusted or expired
+// verifyChain after the handshake, not by crypto/tls, so that an untrusted or expired
 // chain is still inspected and reported with its reason.
 func buildTLSConfig(c TLSConfig, defaultServerName string, env *Env) (*tls.Config, error) {
 	cfg := &tls.Config{
 		ServerName:         c.ServerName,
-		InsecureSkipVerify: true, // verified in verifyTLS, so failures carry a reason
+		InsecureSkipVerify: true, // verified in verifyChain, so failures carry a reason
 		RootCAs:            env.RootCAs,
 	}
 	if cfg.ServerName == "" {
@@ -87,54 +87,58 @@ func handshake(ctx context.Context, conn net.Conn, cfg *tls.Config, skip bool, e
 	if skip {
 		return tc
 	}
-	if err := verifyChain(state, cfg, env); err != nil {
+	chains, err := verifyChain(state, cfg, env)
+	if err != nil {
 		res.Fail(patrol.ClassTLS, "%s", err)
 		return tc
 	}
 	res.TLS.Verified = true
+	res.TLS.LastChainExpiry = lastChainExpiry(chains)
 	return tc
 }
 
-// verifyChain verifies the peer's chain and host name, with messages that say which
-// certificate is wrong and why.
-func verifyChain(state tls.ConnectionState, cfg *tls.Config, env *Env) error {
+// verifyChain verifies the peer's chain and host name and returns the verified chains,
+// or an error that says which certificate is wrong and why. A chain that verifies is
+// accepted even when the server also sends an expired certificate it does not need
+// (such as an expired cross-signed root).
+func verifyChain(state tls.ConnectionState, cfg *tls.Config, env *Env) ([][]*x509.Certificate, error) {
 	certs := state.PeerCertificates
 	if len(certs) == 0 {
-		return errors.New("server sent no certificate")
+		return nil, errors.New("server sent no certificate")
 	}
 	now := env.now()
-	for _, c := range certs {
-		if now.After(c.NotAfter) {
-			return fmt.Errorf("certificate %q expired %s ago (not after %s)", c.Subject.CommonName,
-				now.Sub(c.NotAfter).Round(time.Minute), c.NotAfter.UTC().Format(time.RFC3339))
-		}
-		if now.Before(c.NotBefore) {
-			return fmt.Errorf("certificate %q is not valid before %s", c.Subject.CommonName, c.NotBefore.UTC().Format(time.RFC3339))
-		}
-	}
 	inter := x509.NewCertPool()
 	for _, c := range certs[1:] {
 		inter.AddCert(c)
 	}
-	_, err := certs[0].Verify(x509.VerifyOptions{
+	chains, err := certs[0].Verify(x509.VerifyOptions{
 		DNSName:       cfg.ServerName,
 		Roots:         cfg.RootCAs,
 		Intermediates: inter,
 		CurrentTime:   now,
 	})
 	if err == nil {
-		return nil
+		return chains, nil
+	}
+	for _, c := range certs {
+		if now.After(c.NotAfter) {
+			return nil, fmt.Errorf("certificate %q expired %s ago (not after %s)", c.Subject.CommonName,
+				now.Sub(c.NotAfter).Round(time.Minute), c.NotAfter.UTC().Format(time.RFC3339))
+		}
+		if now.Before(c.NotBefore) {
+			return nil, fmt.Errorf("certificate %q is not valid before %s", c.Subject.CommonName, c.NotBefore.UTC().Format(time.RFC3339))
+		}
 	}
 	var hn x509.HostnameError
 	var ua x509.UnknownAuthorityError
 	switch {
 	case errors.As(err, &hn):
-		return fmt.Errorf("certificate is not valid for %q (it names %s)", cfg.ServerName, certNames(certs[0]))
+		return nil, fmt.Errorf("certificate is not valid for %q (it names %s)", cfg.ServerName, certNames(certs[0]))
 	case errors.As(err, &ua):
-		return fmt.Errorf("certificate %q is signed by an unknown authority %q (self-signed or missing intermediate; set tls_config.ca_file)",
+		return nil, fmt.Errorf("certificate %q is signed by an unknown authority %q (self-signed or missing intermediate; set tls_config.ca_file)",
 			certs[0].Subject.CommonName, certs[0].Issuer.CommonName)
 	}
-	return fmt.Errorf("certificate verification: %v", err)
+	return nil, fmt.Errorf("certificate verification: %v", err)
 }
 
 func certNames(c *x509.Certificate) string {
@@ -159,19 +163,27 @@ func tlsInfo(state tls.ConnectionState, serverName string, env *Env) *patrol.TLS
 			info.EarliestExpiry = c.NotAfter
 		}
 	}
-	for _, chain := range state.VerifiedChains {
+	info.LastChainExpiry = lastChainExpiry(state.VerifiedChains)
+	if !info.EarliestExpiry.IsZero() {
+		info.DaysLeft = info.EarliestExpiry.Sub(env.now()).Hours() / 24
+	}
+	return info
+}
+
+// lastChainExpiry returns when the last of the chains stops being valid: the latest,
+// over the chains, of each chain's earliest NotAfter.
+func lastChainExpiry(chains [][]*x509.Certificate) time.Time {
+	var last time.Time
+	for _, chain := range chains {
 		var earliest time.Time
 		for _, c := range chain {
 			if earliest.IsZero() || c.NotAfter.Before(earliest) {
 				earliest = c.NotAfter
 			}
 		}
-		if earliest.After(info.LastChainExpiry) {
-			info.LastChainExpiry = earliest
+		if earliest.After(last) {
+			last = earliest
 		}
 	}
-	if !info.EarliestExpiry.IsZero() {
-		info.DaysLeft = info.EarliestExpiry.Sub(env.now()).Hours() / 24
-	}
-	return info
+	return last
 }
