@@ -1,0 +1,167 @@
+package inventory
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"syscall"
+)
+
+// The netlink sock_diag wire format (linux/netlink.h, linux/inet_diag.h), written by
+// hand: golang.org/x/sys/unix has the constants but not these structures.
+const (
+	nlmsgHdrLen      = 16
+	inetDiagReqLen   = 56 // inet_diag_req_v2
+	inetDiagMsgLen   = 72 // inet_diag_msg
+	sockDiagByFamily = 20
+	nlmsgError       = 2
+	nlmsgDone        = 3
+	nlmFRequest      = 0x1
+	nlmFDump         = 0x300 // NLM_F_ROOT|NLM_F_MATCH
+	inetDiagInfo     = 2     // INET_DIAG_INFO attribute: struct tcp_info
+	inetDiagV6Only   = 11    // INET_DIAG_SKV6ONLY attribute: u8, sent for every AF_INET6 socket
+	afInet           = 2
+	afInet6          = 10
+	ipprotoTCP       = 6
+	ipprotoUDP       = 17
+
+	// Offsets in struct tcp_info (linux/tcp.h) of the traffic counters.
+	tcpiBytesAcked    = 120
+	tcpiBytesReceived = 128
+)
+
+// diagRequest builds one SOCK_DIAG_BY_FAMILY dump request for sockets of family
+// (afInet/afInet6) and protocol in the given states; withInfo asks for tcp_info.
+func diagRequest(seq uint32, family, protocol uint8, states States, withInfo bool) []byte {
+	b := make([]byte, nlmsgHdrLen+inetDiagReqLen)
+	ne := binary.NativeEndian
+	ne.PutUint32(b[0:], uint32(len(b)))
+	ne.PutUint16(b[4:], sockDiagByFamily)
+	ne.PutUint16(b[6:], nlmFRequest|nlmFDump)
+	ne.PutUint32(b[8:], seq)
+	r := b[nlmsgHdrLen:]
+	r[0] = family
+	r[1] = protocol
+	if withInfo {
+		r[2] = 1 << (inetDiagInfo - 1)
+	}
+	if states == 0 {
+		states = AllStates
+	}
+	ne.PutUint32(r[4:], uint32(states))
+	// The socket id (ports, addresses, interface, cookie) stays zero: a dump matches all.
+	return b
+}
+
+// NetlinkError is an error the kernel returned for a sock_diag request.
+type NetlinkError struct{ Errno syscall.Errno }
+
+func (e *NetlinkError) Error() string { return "sock_diag: " + e.Errno.Error() }
+
+// Unwrap returns the errno, so errors.Is(err, syscall.ENOENT) works.
+func (e *NetlinkError) Unwrap() error { return e.Errno }
+
+// ParseDiag parses one buffer of netlink messages answering a sock_diag dump of
+// protocol proto, calling fn for every socket (fn must not keep the pointer). It
+// reports whether the dump is done (NLMSG_DONE) and returns the kernel's error for an
+// NLMSG_ERROR. Messages of another sequence number than seq are skipped; seq 0 accepts
+// any. It is a pure function, safe for concurrent use, and never panics on bad input.
+func ParseDiag(b []byte, seq uint32, proto Proto, fn func(*Socket)) (done bool, err error) {
+	ne := binary.NativeEndian
+	var s Socket
+	for len(b) >= nlmsgHdrLen {
+		l := int(ne.Uint32(b[0:]))
+		typ := ne.Uint16(b[4:])
+		mseq := ne.Uint32(b[8:])
+		if l < nlmsgHdrLen || l > len(b) {
+			return false, fmt.Errorf("sock_diag: message length %d of %d bytes left", l, len(b))
+		}
+		body := b[nlmsgHdrLen:l]
+		if al := (l + 3) &^ 3; al < len(b) {
+			b = b[al:]
+		} else {
+			b = b[len(b):]
+		}
+		if seq != 0 && mseq != seq {
+			continue
+		}
+		switch typ {
+		case nlmsgDone:
+			return true, nil
+		case nlmsgError:
+			if len(body) < 4 {
+				return true, errors.New("sock_diag: short error message")
+			}
+			code := int32(ne.Uint32(body))
+			if code == 0 {
+				continue // an acknowledgement
+			}
+			return true, &NetlinkError{Errno: syscall.Errno(-code)}
+		case sockDiagByFamily:
+		default:
+			continue
+		}
+		if len(body) < inetDiagMsgLen {
+			return false, fmt.Errorf("sock_diag: inet_diag_msg of %d bytes, want %d", len(body), inetDiagMsgLen)
+		}
+		s = Socket{Proto: proto}
+		if err := decodeDiagMsg(body, &s); err != nil {
+			return false, err
+		}
+		fn(&s)
+	}
+	if len(b) != 0 {
+		return false, fmt.Errorf("sock_diag: %d trailing bytes", len(b))
+	}
+	return false, nil
+}
+
+// decodeDiagMsg fills s from an inet_diag_msg and its attributes.
+func decodeDiagMsg(m []byte, s *Socket) error {
+	ne := binary.NativeEndian
+	family := m[0]
+	s.State = State(m[1])
+	id := m[4:52]
+	sport := binary.BigEndian.Uint16(id[0:])
+	dport := binary.BigEndian.Uint16(id[2:])
+	switch family {
+	case afInet:
+		s.Local = netip.AddrPortFrom(netip.AddrFrom4([4]byte(id[4:8])), sport)
+		s.Remote = netip.AddrPortFrom(netip.AddrFrom4([4]byte(id[20:24])), dport)
+	case afInet6:
+		s.IPv6 = true
+		s.Local = netip.AddrPortFrom(netip.AddrFrom16([16]byte(id[4:20])), sport)
+		s.Remote = netip.AddrPortFrom(netip.AddrFrom16([16]byte(id[20:36])), dport)
+	default:
+		return fmt.Errorf("sock_diag: address family %d", family)
+	}
+	s.Interface = int(ne.Uint32(id[36:]))
+	s.RecvQ = ne.Uint32(m[56:])
+	s.SendQ = ne.Uint32(m[60:])
+	s.UID = ne.Uint32(m[64:])
+	s.Inode = uint64(ne.Uint32(m[68:]))
+	// Attributes: struct rtattr { u16 len; u16 type; } + payload, 4-byte aligned.
+	a := m[inetDiagMsgLen:]
+	for len(a) >= 4 {
+		al := int(ne.Uint16(a[0:]))
+		at := ne.Uint16(a[2:])
+		if al < 4 || al > len(a) {
+			return fmt.Errorf("sock_diag: attribute length %d of %d bytes left", al, len(a))
+		}
+		p := a[4:al]
+		if at == inetDiagInfo && len(p) >= tcpiBytesReceived+8 {
+			s.BytesOut = ne.Uint64(p[tcpiBytesAcked:])
+			s.BytesIn = ne.Uint64(p[tcpiBytesReceived:])
+		}
+		if at == inetDiagV6Only && len(p) >= 1 {
+			s.V6Only = p[0] != 0
+		}
+		if pad := (al + 3) &^ 3; pad < len(a) {
+			a = a[pad:]
+		} else {
+			a = a[len(a):]
+		}
+	}
+	return nil
+}

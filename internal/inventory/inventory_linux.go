@@ -1,0 +1,349 @@
+//go:build linux
+
+package inventory
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+const supported = true
+
+// diagTimeout bounds one netlink receive when ctx has no deadline.
+const diagTimeout = 5 * time.Second
+
+// dump runs the kernel dumps reqs, calling fn for each socket. It asks netlink
+// sock_diag and falls back to /proc/net when that is unavailable.
+func (i *Inventory) dump(ctx context.Context, reqs []dumpReq, fn func(*Socket)) error {
+	if !i.cfg.ProcNetOnly {
+		err := dumpNetlink(ctx, reqs, fn)
+		if err == nil || !fallbackErr(err) {
+			return err
+		}
+	}
+	return i.dumpProcNet(reqs, fn)
+}
+
+// fallbackErr reports whether err means sock_diag is missing here (no module, a
+// sandbox that filters netlink) rather than a failed dump.
+func fallbackErr(err error) bool {
+	return errors.Is(err, unix.EPROTONOSUPPORT) || errors.Is(err, unix.EAFNOSUPPORT) ||
+		errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) ||
+		errors.Is(err, unix.EOPNOTSUPP)
+}
+
+var recvBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func dumpNetlink(ctx context.Context, reqs []dumpReq, fn func(*Socket)) error {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+	if err != nil {
+		return fmt.Errorf("sock_diag socket: %w", err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return fmt.Errorf("sock_diag bind: %w", err)
+	}
+	deadline := time.Now().Add(diagTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	tv := unix.NsecToTimeval(max(time.Until(deadline), time.Millisecond).Nanoseconds())
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		return fmt.Errorf("sock_diag: %w", err)
+	}
+	bp := recvBufs.Get().(*[]byte)
+	defer recvBufs.Put(bp)
+	buf := *bp
+	kernel := &unix.SockaddrNetlink{Family: unix.AF_NETLINK}
+	for n, r := range reqs {
+		seq := uint32(n + 1)
+		family, proto := uint8(afInet), uint8(ipprotoTCP)
+		if r.ipv6 {
+			family = afInet6
+		}
+		if r.proto == UDP {
+			proto = ipprotoUDP
+		}
+		if err := unix.Sendto(fd, diagRequest(seq, family, proto, r.states, r.info), 0, kernel); err != nil {
+			return fmt.Errorf("sock_diag send: %w", err)
+		}
+		for {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			m, _, err := unix.Recvfrom(fd, buf, 0)
+			if err != nil {
+				if errors.Is(err, unix.EINTR) {
+					continue
+				}
+				if errors.Is(err, unix.EAGAIN) {
+					return fmt.Errorf("sock_diag: no answer before %s", deadline.Format(time.RFC3339Nano))
+				}
+				return fmt.Errorf("sock_diag receive: %w", err)
+			}
+			done, err := ParseDiag(buf[:m], seq, r.proto, fn)
+			if err != nil {
+				return err
+			}
+			if done {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// dumpProcNet reads /proc/net/{tcp,tcp6,udp,udp6} for reqs.
+func (i *Inventory) dumpProcNet(reqs []dumpReq, fn func(*Socket)) error {
+	for _, r := range reqs {
+		name := string(r.proto)
+		if r.ipv6 {
+			name += "6"
+		}
+		p := filepath.Join(i.cfg.ProcRoot, "net", name)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) && r.ipv6 {
+				continue // IPv6 disabled
+			}
+			return err
+		}
+		socks, err := ParseProcNet(b, r.proto)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		for n := range socks {
+			if r.states.Has(socks[n].State) {
+				fn(&socks[n])
+			}
+		}
+	}
+	return nil
+}
+
+// locate finds the descriptor holding each inode: cached ones are checked with one
+// readlink, inodes recently searched for in vain are skipped, and the rest are
+// searched for in /proc/*/fd.
+func (i *Inventory) locate(ctx context.Context, inodes []uint64) (map[uint64]fdRef, error) {
+	found := make(map[uint64]fdRef, len(inodes))
+	want := make(map[uint64]bool)
+	now := i.cfg.Now()
+	i.mu.Lock()
+	cached := make(map[uint64]fdRef)
+	for _, ino := range inodes {
+		if r, ok := i.where[ino]; ok {
+			cached[ino] = r
+		} else if t, ok := i.missing[ino]; ok && now.Sub(t) < i.cfg.NegativeTTL {
+			continue
+		} else {
+			want[ino] = true
+		}
+	}
+	i.mu.Unlock()
+	var link [64]byte
+	for ino, r := range cached {
+		p := filepath.Join(i.cfg.ProcRoot, strconv.Itoa(r.pid), "fd", strconv.Itoa(r.fd))
+		n, err := unix.Readlink(p, link[:])
+		if err == nil {
+			if got, ok := socketInode(link[:n]); ok && got == ino {
+				found[ino] = r
+				continue
+			}
+		}
+		want[ino] = true
+	}
+	if len(want) > 0 {
+		if err := i.scan(ctx, want, found); err != nil {
+			return nil, err
+		}
+	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if len(i.where) > 4*len(inodes)+1024 {
+		clear(i.where)
+	}
+	if len(i.missing) > 4*len(inodes)+1024 {
+		clear(i.missing)
+	}
+	for ino := range want {
+		if r, ok := found[ino]; ok {
+			i.where[ino] = r
+			delete(i.missing, ino)
+		} else {
+			delete(i.where, ino)
+			i.missing[ino] = now
+		}
+	}
+	return found, nil
+}
+
+// socketInode parses "socket:[12345]".
+func socketInode(link []byte) (uint64, bool) {
+	rest, ok := bytes.CutPrefix(link, []byte("socket:["))
+	if !ok || len(rest) < 2 || rest[len(rest)-1] != ']' {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range rest[:len(rest)-1] {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + uint64(c-'0')
+	}
+	return v, true
+}
+
+// scan walks /proc/*/fd with cfg.Workers goroutines, lowest PIDs first (so a pre-forked
+// server's parent is found before its workers), until every inode of want is in found.
+func (i *Inventory) scan(ctx context.Context, want map[uint64]bool, found map[uint64]fdRef) error {
+	pids, err := listPIDs(i.cfg.ProcRoot)
+	if err != nil {
+		return err
+	}
+	var (
+		next      atomic.Int64
+		remaining atomic.Int64
+		mu        sync.Mutex
+		wg        sync.WaitGroup
+	)
+	remaining.Store(int64(len(want)))
+	hit := func(ino uint64, r fdRef) {
+		mu.Lock()
+		defer mu.Unlock()
+		if old, ok := found[ino]; ok {
+			if r.pid < old.pid {
+				found[ino] = r
+			}
+			return
+		}
+		found[ino] = r
+		remaining.Add(-1)
+	}
+	workers := min(i.cfg.Workers, max(1, len(pids)/8))
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sc := fdScanner{dents: make([]byte, 32<<10)}
+			for remaining.Load() > 0 && ctx.Err() == nil {
+				n := next.Add(1) - 1
+				if n >= int64(len(pids)) {
+					return
+				}
+				sc.process(i.cfg.ProcRoot, pids[n], want, hit)
+			}
+		}()
+	}
+	wg.Wait()
+	return ctx.Err()
+}
+
+// listPIDs returns the numeric entries of procRoot, in ascending order.
+func listPIDs(procRoot string) ([]int, error) {
+	d, err := os.Open(procRoot)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", procRoot, err)
+	}
+	pids := make([]int, 0, len(names))
+	for _, n := range names {
+		if p, err := strconv.Atoi(n); err == nil && p > 0 {
+			pids = append(pids, p)
+		}
+	}
+	slices.Sort(pids)
+	return pids, nil
+}
+
+// fdScanner reads one process's descriptors with getdents64 and readlinkat on the
+// directory's descriptor, without allocating per descriptor.
+type fdScanner struct {
+	dents []byte
+	path  []byte
+}
+
+func (sc *fdScanner) process(procRoot string, pid int, want map[uint64]bool, hit func(uint64, fdRef)) {
+	sc.path = append(sc.path[:0], procRoot...)
+	sc.path = append(sc.path, '/')
+	sc.path = strconv.AppendInt(sc.path, int64(pid), 10)
+	sc.path = append(sc.path, "/fd\x00"...)
+	dfd, err := openDir(sc.path)
+	if err != nil {
+		return // exited, or not ours to read
+	}
+	defer unix.Close(dfd)
+	var link [64]byte
+	for {
+		n, err := unix.Getdents(dfd, sc.dents)
+		if err != nil || n <= 0 {
+			return
+		}
+		b := sc.dents[:n]
+		for len(b) >= 19 {
+			// struct linux_dirent64 { u64 ino; s64 off; u16 reclen; u8 type; char name[]; }
+			reclen := int(*(*uint16)(unsafe.Pointer(&b[16])))
+			if reclen < 20 || reclen > len(b) {
+				return
+			}
+			name := b[19:reclen]
+			if name[0] != '.' {
+				m := readlinkat(dfd, &name[0], link[:])
+				if m > 0 {
+					if ino, ok := socketInode(link[:m]); ok && want[ino] {
+						hit(ino, fdRef{pid: pid, fd: atoiNUL(name)})
+					}
+				}
+			}
+			b = b[reclen:]
+		}
+	}
+}
+
+func openDir(path []byte) (int, error) {
+	cwd := unix.AT_FDCWD
+	fd, _, errno := unix.Syscall6(unix.SYS_OPENAT, uintptr(cwd), uintptr(unsafe.Pointer(&path[0])),
+		uintptr(unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC), 0, 0, 0)
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(fd), nil
+}
+
+// readlinkat reads the link name (NUL-terminated, as getdents64 leaves it) relative to
+// dfd into buf and returns its length, or -1.
+func readlinkat(dfd int, name *byte, buf []byte) int {
+	n, _, errno := unix.Syscall6(unix.SYS_READLINKAT, uintptr(dfd), uintptr(unsafe.Pointer(name)),
+		uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0, 0)
+	if errno != 0 {
+		return -1
+	}
+	return int(n)
+}
+
+// atoiNUL parses the decimal number at the start of a NUL-terminated name.
+func atoiNUL(b []byte) int {
+	v := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			break
+		}
+		v = v*10 + int(c-'0')
+	}
+	return v
+}
