@@ -87,7 +87,12 @@ blackbox_exporter-compatible /probe endpoint, and tells you who listens where.`,
 		newCheckCmd(),
 		newServeCmd(),
 		newConfigCmd(),
+		newScanCmd(),
+		newAuditCmd(),
 		newVersionCmd(),
+		newLsCmd(),
+		newWhoCmd(),
+		newDoctorCmd(),
 	)
 	return root
 }

@@ -1,0 +1,35 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"testing"
+)
+
+// TestMain lets the test binary serve as the benchmark's child processes.
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(childEnv); spec != "" {
+		if err := runChild(spec); err != nil {
+			fmt.Fprintln(os.Stderr, "engine child:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// BenchmarkEngine runs the whole engine benchmark once per iteration (use
+// -benchtime 1x; one iteration takes about 40 seconds) and reports its headline
+// figures as metrics.
+func BenchmarkEngine(b *testing.B) {
+	for range b.N {
+		sum, err := run(os.Stdout, defaults)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(sum.probesPerSec, "probes/s")
+		b.ReportMetric(float64(sum.cpuPerProbe.Nanoseconds())/1e3, "cpu-µs/probe")
+		b.ReportMetric(float64(sum.lagP99.Nanoseconds())/1e6, "lag-p99-ms")
+		b.ReportMetric(sum.bytesPerTarget, "rss-B/target")
+	}
+}

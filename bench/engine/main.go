@@ -1,0 +1,445 @@
+// Command engine benchmarks the scheduler driving real tcp probes on loopback, and
+// prints each figure beside its goal and the blackbox_exporter reference.
+//
+//	go run ./bench/engine [-rate 10000] [-duration 15s] [-listeners 500] [-configured 100000]
+//	go test -run '^$' -bench . -benchtime 1x ./bench/engine   (the same, with defaults)
+//
+// It runs two phases, each in a process of its own so that neither's memory or CPU
+// shows in the other's figures:
+//
+//  1. memory: a child process loads -configured tcp jobs (real probe.Probe values)
+//     with a one-hour interval, runs the scheduler for a few seconds and reports its
+//     resident set size (VmRSS) above the baseline taken before loading.
+//  2. throughput: a child process holds -listeners loopback listeners spread over fifty
+//     127.0.x.1 addresses and accepts and closes connections; this process schedules
+//     -rate jobs with a one-second interval against them and measures probes per
+//     second, CPU per probe (getrusage of this process only: scheduler, probes, GC,
+//     and the kernel work charged to the connecting side) and the scheduler's lag.
+//
+// All traffic stays on 127.0.0.0/8.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/portpatrol/portpatrol/internal/patrol"
+	"github.com/portpatrol/portpatrol/internal/probe"
+	"github.com/portpatrol/portpatrol/internal/schedule"
+)
+
+// childEnv, when set in the environment, makes this program (or its test binary) a
+// child of the benchmark: "listen:N" or "mem:N".
+const childEnv = "PORTPATROL_ENGINE_CHILD"
+
+// params are the benchmark's settings.
+type params struct {
+	rate       int
+	duration   time.Duration
+	listeners  int
+	configured int
+	cpuProfile string
+	// concurrency is the scheduler's Config.Concurrency for the throughput phase;
+	// zero means the scheduler's default.
+	concurrency int
+}
+
+var defaults = params{rate: 10000, duration: 15 * time.Second, listeners: 500, configured: 100000}
+
+// summary holds the headline figures, for Go benchmark metrics.
+type summary struct {
+	probesPerSec   float64
+	cpuPerProbe    time.Duration
+	lagP99         time.Duration
+	bytesPerTarget float64
+}
+
+func main() {
+	if spec := os.Getenv(childEnv); spec != "" {
+		if err := runChild(spec); err != nil {
+			fmt.Fprintln(os.Stderr, "engine child:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	p := defaults
+	flag.IntVar(&p.rate, "rate", p.rate, "probes per second to schedule (jobs with a 1s interval)")
+	flag.DurationVar(&p.duration, "duration", p.duration, "measured time of the throughput phase, after a 2s warm-up")
+	flag.IntVar(&p.listeners, "listeners", p.listeners, "loopback listeners for the throughput phase")
+	flag.IntVar(&p.configured, "configured", p.configured, "jobs loaded in the memory phase")
+	flag.StringVar(&p.cpuProfile, "cpuprofile", "", "write a CPU profile of the throughput phase to this file")
+	flag.IntVar(&p.concurrency, "concurrency", 0, "scheduler concurrency cap in the throughput phase (0: the scheduler's default)")
+	flag.Parse()
+	if _, err := run(os.Stdout, p); err != nil {
+		fmt.Fprintln(os.Stderr, "engine:", err)
+		os.Exit(1)
+	}
+}
+
+// run runs both phases and prints their figures to w.
+func run(w io.Writer, p params) (summary, error) {
+	var sum summary
+	out, err := child("mem:" + strconv.Itoa(p.configured))
+	if err != nil {
+		return sum, err
+	}
+	defer out.Wait()
+	sc := bufio.NewScanner(out.stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		if v, ok := strings.CutPrefix(line, "bytes-per-target "); ok {
+			sum.bytesPerTarget, _ = strconv.ParseFloat(v, 64)
+			continue
+		}
+		fmt.Fprintln(w, line)
+	}
+	if err := out.Wait(); err != nil {
+		return sum, fmt.Errorf("memory phase: %w", err)
+	}
+	return throughput(w, p, sum)
+}
+
+// childProc is a running child.
+type childProc struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	stdout io.Reader
+	once   sync.Once
+	err    error
+}
+
+// child starts this program (or its test binary) as a child running spec.
+func child(spec string) (*childProc, error) {
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), childEnv+"="+spec)
+	cmd.Stderr = os.Stderr
+	c := &childProc{cmd: cmd}
+	var err error
+	if c.stdin, err = cmd.StdinPipe(); err != nil {
+		return nil, err
+	}
+	if c.stdout, err = cmd.StdoutPipe(); err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Wait closes the child's input and waits for it to exit.
+func (c *childProc) Wait() error {
+	c.once.Do(func() {
+		c.stdin.Close()
+		c.err = c.cmd.Wait()
+	})
+	return c.err
+}
+
+// runChild runs the child side named by spec.
+func runChild(spec string) error {
+	mode, arg, _ := strings.Cut(spec, ":")
+	n, err := strconv.Atoi(arg)
+	if err != nil {
+		return fmt.Errorf("bad %s %q", childEnv, spec)
+	}
+	switch mode {
+	case "listen":
+		return listen(n)
+	case "mem":
+		return memory(n)
+	}
+	return fmt.Errorf("bad %s %q", childEnv, spec)
+}
+
+// listenHost returns the loopback address of listener i: fifty hosts, so that the
+// default per-host cap applies as it would across a fleet.
+func listenHost(i int) string { return fmt.Sprintf("127.0.%d.1", i%50) }
+
+// listen opens n listeners, prints their addresses and "ready", then accepts and
+// closes connections until its standard input closes.
+func listen(n int) error {
+	out := bufio.NewWriter(os.Stdout)
+	for i := range n {
+		ln, err := net.Listen("tcp", listenHost(i)+":0")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(out, ln.Addr())
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				if err != nil { // out of descriptors, aborted connection: keep going
+					time.Sleep(time.Millisecond)
+					continue
+				}
+				c.Close()
+			}
+		}()
+	}
+	fmt.Fprintln(out, "ready")
+	if err := out.Flush(); err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return nil
+}
+
+// tcpJob builds a scheduler job running a real tcp probe of addr.
+func tcpJob(id, addr string, interval, timeout time.Duration) (schedule.Job, error) {
+	t, err := patrol.ParseTarget("tcp://" + addr)
+	if err != nil {
+		return schedule.Job{}, err
+	}
+	t.Timeout = timeout
+	p, err := probe.New(t, probe.Module{}, probe.Env{})
+	if err != nil {
+		return schedule.Job{}, err
+	}
+	return schedule.Job{ID: id, Host: t.Host, Interval: interval, Timeout: timeout, Run: p.Run}, nil
+}
+
+// figures are what one measured run of the scheduler yields.
+type figures struct {
+	runs, failed  int64
+	firstFailure  string
+	perSec        float64
+	cpuPerRun     time.Duration
+	p50, p99, max time.Duration
+	stats         schedule.Stats
+}
+
+// measure runs jobs for warmup plus duration and measures the second part.
+func measure(jobs []schedule.Job, concurrency int, warmup, duration time.Duration, cpuProfile string) (figures, error) {
+	var (
+		measuring atomic.Bool
+		done      atomic.Int64
+		failed    atomic.Int64
+		nLag      atomic.Int64
+		lags      = make([]time.Duration, 2*len(jobs)*int(duration/time.Second+1))
+		firstErr  sync.Once
+		f         figures
+	)
+	s := schedule.New(schedule.Config{Concurrency: concurrency, OnResult: func(ev schedule.Event) {
+		done.Add(1)
+		if !ev.Result.Up() {
+			failed.Add(1)
+			firstErr.Do(func() { f.firstFailure = ev.Result.String() })
+		}
+		if measuring.Load() {
+			if i := nLag.Add(1) - 1; int(i) < len(lags) {
+				lags[i] = ev.Lag
+			}
+		}
+	}})
+	if err := s.Update(jobs); err != nil {
+		return f, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() {
+		_ = s.Run(ctx)
+		close(stopped)
+	}()
+	defer func() {
+		cancel()
+		<-stopped
+	}()
+
+	time.Sleep(warmup)
+	if cpuProfile != "" {
+		pf, err := os.Create(cpuProfile)
+		if err != nil {
+			return f, err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return f, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	measuring.Store(true)
+	d0, f0, cpu0, t0 := done.Load(), failed.Load(), cpuTime(), time.Now()
+	time.Sleep(duration)
+	d1, f1, cpu1, t1 := done.Load(), failed.Load(), cpuTime(), time.Now()
+	measuring.Store(false)
+	f.stats = s.Stats()
+
+	f.runs, f.failed = d1-d0, f1-f0
+	if f.runs == 0 {
+		return f, fmt.Errorf("no runs completed in %s", duration)
+	}
+	f.perSec = float64(f.runs) / t1.Sub(t0).Seconds()
+	f.cpuPerRun = (cpu1 - cpu0) / time.Duration(f.runs)
+	n := min(int(nLag.Load()), len(lags))
+	sample := lags[:n]
+	slices.Sort(sample)
+	if n > 0 {
+		f.p50, f.p99, f.max = sample[n/2], sample[min(n-1, n*99/100)], sample[n-1]
+	}
+	return f, nil
+}
+
+// throughput measures real tcp probes against a listener child, then the scheduler
+// alone with no-op jobs at the same rate.
+func throughput(w io.Writer, p params, sum summary) (summary, error) {
+	const interval, warmup = time.Second, 2 * time.Second
+
+	ls, err := child("listen:" + strconv.Itoa(p.listeners))
+	if err != nil {
+		return sum, err
+	}
+	defer func() {
+		_ = ls.cmd.Process.Kill()
+		_ = ls.Wait()
+	}()
+	stdout := ls.stdout
+	var addrs []string
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() && sc.Text() != "ready" {
+		addrs = append(addrs, sc.Text())
+	}
+	if len(addrs) != p.listeners {
+		return sum, fmt.Errorf("listener child gave %d addresses, want %d", len(addrs), p.listeners)
+	}
+
+	jobs := make([]schedule.Job, p.rate)
+	for i := range jobs {
+		addr := addrs[i%len(addrs)]
+		j, err := tcpJob(fmt.Sprintf("tcp://%s#%d", addr, i), addr, interval, interval)
+		if err != nil {
+			return sum, err
+		}
+		jobs[i] = j
+	}
+	f, err := measure(jobs, p.concurrency, warmup, p.duration, p.cpuProfile)
+	if err != nil {
+		return sum, err
+	}
+	sum.probesPerSec, sum.cpuPerProbe, sum.lagP99 = f.perSec, f.cpuPerRun, f.p99
+	conc := p.concurrency
+	if conc <= 0 {
+		conc = schedule.DefaultConcurrency
+	}
+	fmt.Fprintf(w, "throughput: %d tcp jobs every %s over %d listeners on 50 addresses (child process), concurrency %d, %s measured after %s warm-up, GOMAXPROCS %d\n",
+		p.rate, interval, p.listeners, conc, p.duration, warmup, runtime.GOMAXPROCS(0))
+	fmt.Fprintf(w, "tcp probes/s: %.0f (goal ≥ 10000; blackbox_exporter reference ~2800 with its load generator on the same cores)\n", f.perSec)
+	fmt.Fprintf(w, "failed probes: %d of %d", f.failed, f.runs)
+	if f.firstFailure != "" {
+		fmt.Fprintf(w, " (first: %s)", f.firstFailure)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "scheduler lag p50: %s  p99: %s (goal < 50ms)  max: %s\n", ms(f.p50), ms(f.p99), ms(f.max))
+	fmt.Fprintf(w, "CPU per tcp probe: %.1f µs (goal ≤ 30 µs; blackbox_exporter tcp_connect via /probe ~310 µs)\n", us(f.cpuPerRun))
+	fmt.Fprintf(w, "scheduler: %d runs recorded, %d slots missed, %d runs queued at the end\n", f.stats.Runs, f.stats.Missed, f.stats.Queued)
+
+	for i := range jobs {
+		jobs[i].Run = func(context.Context) patrol.Result { return patrol.Result{Class: patrol.ClassOK} }
+	}
+	f, err = measure(jobs, p.concurrency, warmup, p.duration/3, "")
+	if err != nil {
+		return sum, err
+	}
+	fmt.Fprintf(w, "scheduler alone (no-op jobs, same rate, %s): %.0f runs/s, CPU per run %.1f µs, lag p50 %s p99 %s\n",
+		p.duration/3, f.perSec, us(f.cpuPerRun), ms(f.p50), ms(f.p99))
+	return sum, nil
+}
+
+func us(d time.Duration) float64 { return float64(d) / 1e3 }
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/1e6) }
+
+// cpuTime returns this process's user plus system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// memory loads n tcp jobs with a one-hour interval and reports the RSS they cost.
+func memory(n int) error {
+	runtime.GC()
+	base, err := rss()
+	if err != nil {
+		return err
+	}
+	jobs := make([]schedule.Job, n)
+	for i := range jobs {
+		// 1000 hosts with 100 ports each; nothing listens there, so the few jobs due
+		// during the run are refused at once.
+		addr := fmt.Sprintf("127.1.%d.%d:%d", 1+i/100/250, 1+i/100%250, 20000+i%100)
+		j, err := tcpJob("tcp://"+addr, addr, time.Hour, 5*time.Second)
+		if err != nil {
+			return err
+		}
+		jobs[i] = j
+	}
+	s := schedule.New(schedule.Config{})
+	if err := s.Update(jobs); err != nil {
+		return err
+	}
+	jobs = nil
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() {
+		_ = s.Run(ctx)
+		close(stopped)
+	}()
+	time.Sleep(3 * time.Second)
+	runtime.GC()
+	time.Sleep(time.Second)
+	total, err := rss()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	st := s.Stats()
+	cancel()
+	<-stopped
+	if err != nil {
+		return err
+	}
+
+	used := total - base
+	fmt.Printf("memory: %d configured tcp jobs (real probes, 1h interval, %d runs so far)\n", st.Jobs, st.Runs)
+	fmt.Printf("RSS for %d configured targets: %.1f MB above a %.1f MB baseline, %.1f MB total (goal < 200 MB)\n",
+		n, float64(used)/1e6, float64(base)/1e6, float64(total)/1e6)
+	fmt.Printf("RSS per configured target: %.0f B (goal ~1 KB); Go heap in use %.1f MB\n",
+		float64(used)/float64(n), float64(ms.HeapInuse)/1e6)
+	fmt.Printf("bytes-per-target %.0f\n", float64(used)/float64(n))
+	return nil
+}
+
+// rss reads VmRSS of this process, in bytes.
+func rss() (int64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS in /proc/self/status")
+}

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portpatrol/portpatrol/internal/config"
+)
+
+func newConfigCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "config",
+		Short: "Work with configuration files",
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "check FILE...",
+		Short: "Validate configuration files without running them",
+		Long: `Validate configuration files without running them. Every problem is printed on a
+line of its own as FILE:LINE:COLUMN: FIELD: what is wrong and what would be valid.
+Exit 0 when every file is valid, 3 otherwise.`,
+		Example: `  portpatrol config check /etc/portpatrol/portpatrol.yaml
+  portpatrol config check docs/examples/portpatrol.yaml && systemctl reload portpatrol`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			bad := false
+			for _, f := range args {
+				c, err := config.Load(f)
+				if err != nil {
+					fmt.Fprintln(cmd.ErrOrStderr(), err)
+					bad = true
+					continue
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: OK (%d targets, %d modules)\n", f, len(c.Checks), len(c.Modules))
+			}
+			if bad {
+				return exitCode(exitUnknown)
+			}
+			return nil
+		},
+	})
+	return cmd
+}

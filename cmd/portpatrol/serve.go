@@ -1,0 +1,341 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+
+	"github.com/portpatrol/portpatrol/internal/config"
+	"github.com/portpatrol/portpatrol/internal/exporter"
+	"github.com/portpatrol/portpatrol/internal/patrol"
+	"github.com/portpatrol/portpatrol/internal/probe"
+	"github.com/portpatrol/portpatrol/internal/schedule"
+)
+
+type serveFlags struct {
+	config    string
+	listen    string
+	logLevel  string
+	logFormat string
+}
+
+func newServeCmd() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the daemon: probe targets on a schedule, serve /metrics and /probe",
+		Long: `Run the daemon. It probes the configured targets on the scheduler and serves, on
+127.0.0.1:9115 unless told otherwise:
+
+  /metrics       the daemon's own metrics (portpatrol_*)
+  /probe         blackbox_exporter-compatible: /probe?target=HOST:PORT&module=tcp_connect
+  /-/healthy     200 while the process runs
+  /-/ready       200 once the configuration is loaded and the scheduler runs
+  /-/reload      POST: reload the configuration (as does SIGHUP)
+
+A reload with a bad file keeps the old configuration running and says why in the log
+and in portpatrol_config_last_reload_successful.`,
+		Example: `  # On its defaults: nothing to probe yet, /probe and /metrics on 127.0.0.1:9115
+  portpatrol serve
+
+  # With targets, on all interfaces
+  portpatrol serve -c /etc/portpatrol/portpatrol.yaml --listen 0.0.0.0:9115
+
+  # Reload after editing the file
+  kill -HUP $(pidof portpatrol)   # or: curl -X POST http://127.0.0.1:9115/-/reload`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			logger, err := newLogger(cmd.ErrOrStderr(), f.logLevel, f.logFormat)
+			if err != nil {
+				return exitf(exitUnknown, "%v", err)
+			}
+			d, err := newDaemon(f.config, logger)
+			if err != nil {
+				return exitf(exitUnknown, "%v", err)
+			}
+			addr := d.cfg().Listen
+			if f.listen != "" {
+				addr = f.listen
+			}
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return exitf(exitUnknown, "listen on %s: %v (is another portpatrol or blackbox_exporter running? try --listen 127.0.0.1:PORT)", addr, err)
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			go func() {
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-hup:
+						_ = d.reload()
+					}
+				}
+			}()
+			return d.run(ctx, ln)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&f.config, "config", "c", "", "configuration file (YAML); see docs/config.md")
+	fl.StringVar(&f.listen, "listen", "", "address to serve on (default from config, else "+config.DefaultListen+")")
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	return cmd
+}
+
+func newLogger(w interface{ Write([]byte) (int, error) }, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// daemon wires the configuration, the scheduler, the probes and the HTTP endpoints.
+type daemon struct {
+	path    string
+	logger  *slog.Logger
+	metrics *exporter.Metrics
+	sched   *schedule.Scheduler
+	current atomic.Pointer[config.Config]
+	ready   atomic.Bool
+	mu      sync.Mutex // serialises reloads
+
+	statesMu sync.RWMutex
+	states   map[string]targetStatus
+}
+
+// targetStatus is the latest known state of a target, for the index page.
+type targetStatus struct {
+	State    string
+	Flapping bool
+	Last     patrol.Result
+}
+
+func newDaemon(path string, logger *slog.Logger) (*daemon, error) {
+	d := &daemon{path: path, logger: logger, metrics: exporter.NewMetrics(), states: map[string]targetStatus{}}
+	cfg := config.Default()
+	if path != "" {
+		c, err := config.Load(path)
+		if err != nil {
+			return nil, err
+		}
+		cfg = c
+	}
+	d.sched = schedule.New(schedule.Config{
+		Concurrency:   cfg.Scheduler.Concurrency,
+		PerHost:       cfg.Scheduler.PerHost,
+		NoFastConfirm: cfg.Scheduler.FastConfirm != nil && !*cfg.Scheduler.FastConfirm,
+		FlapWindow:    cfg.Scheduler.FlapWindow,
+		FlapChanges:   cfg.Scheduler.FlapChanges,
+		OnResult:      d.onResult,
+		Logger:        logger,
+	})
+	if err := d.apply(cfg); err != nil {
+		return nil, err
+	}
+	d.metrics.ConfigLoaded(true, time.Now())
+	if len(cfg.Checks) == 0 {
+		logger.Info("no targets configured: probing nothing on a schedule; /probe works on demand. Add targets with -c FILE (see docs/config.md)")
+	}
+	return d, nil
+}
+
+func (d *daemon) cfg() *config.Config { return d.current.Load() }
+
+// apply builds every probe of cfg and hands the jobs to the scheduler. Nothing changes
+// unless every probe builds.
+func (d *daemon) apply(cfg *config.Config) error {
+	jobs := make([]schedule.Job, 0, len(cfg.Checks))
+	infos := make([]exporter.TargetInfo, 0, len(cfg.Checks))
+	for _, c := range cfg.Checks {
+		p, err := probe.New(c.Target, c.Module, probe.Env{})
+		if err != nil {
+			return err
+		}
+		jobs = append(jobs, schedule.Job{
+			ID:               c.Target.ID,
+			Host:             c.Target.Host,
+			Interval:         c.Target.Interval,
+			Timeout:          c.Target.Timeout,
+			FailureThreshold: c.FailureThreshold,
+			SuccessThreshold: c.SuccessThreshold,
+			Run:              p.Run,
+			Labels:           c.Target.Labels,
+		})
+		infos = append(infos, exporter.TargetInfo{ID: c.Target.ID, Scheme: c.Target.Scheme, Name: c.Name, Module: c.ModuleName, Labels: c.Target.Labels})
+	}
+	if err := d.sched.Update(jobs); err != nil {
+		return err
+	}
+	d.metrics.SetTargets(infos)
+	d.current.Store(cfg)
+	d.statesMu.Lock()
+	keep := make(map[string]targetStatus, len(jobs))
+	for _, j := range jobs {
+		if s, ok := d.states[j.ID]; ok {
+			keep[j.ID] = s
+		}
+	}
+	d.states = keep
+	d.statesMu.Unlock()
+	return nil
+}
+
+// reload re-reads the configuration file. On any error the running configuration
+// stays, and the error is logged and counted.
+func (d *daemon) reload() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.path == "" {
+		d.logger.Info("reload requested, but serve runs without a config file; nothing to reload")
+		return nil
+	}
+	cfg, err := config.Load(d.path)
+	if err == nil {
+		err = d.apply(cfg)
+	}
+	if err != nil {
+		d.metrics.ConfigLoaded(false, time.Now())
+		d.logger.Error("reload failed; keeping the running configuration", "file", d.path, "err", err)
+		return err
+	}
+	d.metrics.ConfigLoaded(true, time.Now())
+	d.logger.Info("configuration reloaded", "file", d.path, "targets", len(cfg.Checks))
+	return nil
+}
+
+func (d *daemon) onResult(ev schedule.Event) {
+	r := ev.Result
+	scheme := ""
+	if t, err := patrol.ParseTarget(r.Target); err == nil {
+		scheme = t.Scheme
+	}
+	d.metrics.Observe(&r, scheme, string(ev.State), ev.Flapping, ev.Lag)
+	d.statesMu.Lock()
+	d.states[r.Target] = targetStatus{State: string(ev.State), Flapping: ev.Flapping, Last: r}
+	d.statesMu.Unlock()
+	if ev.Changed {
+		d.logger.Info("target state changed", "target", r.Target, "from", ev.Prev, "to", ev.State, "class", r.Class, "err", r.Error)
+	}
+}
+
+func (d *daemon) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{Registry: d.metrics.Registry}))
+	mux.Handle("GET /probe", &exporter.ProbeHandler{
+		Modules: func() map[string]probe.Module { return d.cfg().Modules },
+		Logger:  d.logger,
+	})
+	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "portpatrol is healthy.")
+	})
+	mux.HandleFunc("GET /-/ready", func(w http.ResponseWriter, _ *http.Request) {
+		if !d.ready.Load() {
+			http.Error(w, "portpatrol is not ready.", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "portpatrol is ready.")
+	})
+	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, _ *http.Request) {
+		if err := d.reload(); err != nil {
+			http.Error(w, "reload failed, the running configuration stays: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		fmt.Fprintln(w, "reloaded")
+	})
+	mux.HandleFunc("GET /{$}", d.index)
+	return mux
+}
+
+// index is a plain-text overview for a person with curl.
+func (d *daemon) index(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	cfg := d.cfg()
+	fmt.Fprintf(w, "portpatrol %s\n\nendpoints: /metrics /probe?target=HOST:PORT&module=tcp_connect /-/healthy /-/ready POST /-/reload\n\n", version)
+	if len(cfg.Checks) == 0 {
+		fmt.Fprintln(w, "No targets configured. Start with -c FILE; see docs/config.md.")
+		return
+	}
+	d.statesMu.RLock()
+	defer d.statesMu.RUnlock()
+	ids := make([]string, 0, len(cfg.Checks))
+	for _, c := range cfg.Checks {
+		ids = append(ids, c.Target.ID)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		s, ok := d.states[id]
+		if !ok {
+			fmt.Fprintf(w, "%-8s %s\n", "pending", id)
+			continue
+		}
+		state := s.State
+		if s.Flapping {
+			state += "~"
+		}
+		fmt.Fprintf(w, "%-8s %s  %s\n", state, id, describe(s.Last))
+	}
+}
+
+// run serves on ln and runs the scheduler until ctx is done, then shuts down cleanly.
+func (d *daemon) run(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           d.handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(d.logger.Handler(), slog.LevelWarn),
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	go func() {
+		errc <- d.sched.Run(ctx)
+	}()
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http server: %w", err)
+			return
+		}
+		errc <- nil
+	}()
+	d.ready.Store(true)
+	d.logger.Info("portpatrol serving", "addr", ln.Addr().String(), "targets", len(d.cfg().Checks))
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	d.ready.Store(false)
+	d.logger.Info("shutting down")
+	cancel()
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		d.logger.Warn("http shutdown", "err", err)
+	}
+	return runErr
+}

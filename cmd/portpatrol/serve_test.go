@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startDaemon runs serve with the config at path on a free loopback port and returns
+// its base URL.
+func startDaemon(t *testing.T, path string) (*daemon, string) {
+	t.Helper()
+	d, err := newDaemon(path, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.run(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("serve did not shut down within 10s")
+		}
+	})
+	return d, "http://" + ln.Addr().String()
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// waitFor polls url until its body contains every want, or fails after 10s.
+func waitFor(t *testing.T, url string, want ...string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	var body string
+	for time.Now().Before(deadline) {
+		_, body = get(t, url)
+		ok := true
+		for _, w := range want {
+			if !strings.Contains(body, w) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return body
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s never contained %q; last body:\n%s", url, want, body)
+	return ""
+}
+
+func writeConfig(t *testing.T, path, body string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestServeProbesTargetsAndExportsMetrics(t *testing.T) {
+	open, closed := listen(t), closedPort(t)
+	path := filepath.Join(t.TempDir(), "pp.yaml")
+	writeConfig(t, path, fmt.Sprintf(`defaults:
+  interval: 200ms
+  timeout: 100ms
+  failure_threshold: 2
+targets:
+  - url: %s
+    labels: {service: web}
+  - url: %s
+    labels: {service: db}
+`, open, closed))
+	_, base := startDaemon(t, path)
+
+	if code, _ := get(t, base+"/-/healthy"); code != 200 {
+		t.Errorf("healthy: got %d, want 200", code)
+	}
+	waitFor(t, base+"/-/ready", "ready")
+	body := waitFor(t, base+"/metrics",
+		fmt.Sprintf(`portpatrol_probe_success{target="tcp://%s"} 1`, open),
+		fmt.Sprintf(`portpatrol_probe_success{target="tcp://%s"} 0`, closed),
+		fmt.Sprintf(`portpatrol_target_state{state="down",target="tcp://%s"} 1`, closed),
+		fmt.Sprintf(`portpatrol_target_state{state="up",target="tcp://%s"} 1`, open),
+		fmt.Sprintf(`portpatrol_probe_failures_total{class="refused",target="tcp://%s"}`, closed),
+	)
+	for _, w := range []string{
+		`portpatrol_probe_duration_seconds_bucket{target="tcp://` + open,
+		`portpatrol_target_info{module="",name="",scheme="tcp",service="web",target="tcp://` + open + `"} 1`,
+		`portpatrol_probes_total{class="ok",scheme="tcp"}`,
+		`portpatrol_scheduler_lag_seconds_bucket`,
+		`portpatrol_config_last_reload_successful 1`,
+		`portpatrol_targets 2`,
+	} {
+		if !strings.Contains(body, w) {
+			t.Errorf("/metrics lacks %q", w)
+		}
+	}
+	_, idx := get(t, base+"/")
+	if !strings.Contains(idx, "up       tcp://"+open) || !strings.Contains(idx, "down     tcp://"+closed) {
+		t.Errorf("index page:\n%s", idx)
+	}
+}
+
+func TestServeProbeEndpointIsBlackboxCompatible(t *testing.T) {
+	open, closed := listen(t), closedPort(t)
+	_, base := startDaemon(t, "")
+	tests := []struct {
+		query string
+		code  int
+		want  []string
+	}{
+		{"target=" + open + "&module=tcp_connect", 200, []string{"probe_success 1", "probe_duration_seconds ", "probe_ip_protocol 4", "probe_failed_due_to_regex 0"}},
+		{"target=" + closed + "&module=tcp_connect", 200, []string{"probe_success 0", `portpatrol_probe_class{class="refused"} 1`}},
+		{"target=http://" + open + "/&module=http_2xx", 200, []string{"probe_success 0", `probe_http_duration_seconds{phase="connect"}`}},
+		{"target=" + open + "&module=nope", 400, []string{`unknown module "nope"`}},
+		{"module=tcp_connect", 400, []string{"target parameter is missing"}},
+		{"target=" + open + "&module=tcp_connect&debug=true", 200, []string{"Result of probe tcp://" + open, "probe_success"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			code, body := get(t, base+"/probe?"+tt.query)
+			if code != tt.code {
+				t.Errorf("got %d, want %d: %s", code, tt.code, body)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(body, w) {
+					t.Errorf("body lacks %q:\n%s", w, body)
+				}
+			}
+		})
+	}
+}
+
+func TestServeReloadKeepsOldConfigWhenBad(t *testing.T) {
+	a, b := listen(t), listen(t)
+	path := filepath.Join(t.TempDir(), "pp.yaml")
+	writeConfig(t, path, fmt.Sprintf("defaults: {interval: 200ms, timeout: 100ms}\ntargets:\n  - url: %s\n", a))
+	_, base := startDaemon(t, path)
+	waitFor(t, base+"/metrics", fmt.Sprintf(`portpatrol_probe_success{target="tcp://%s"} 1`, a))
+
+	writeConfig(t, path, "targets:\n  - url: 127.0.0.1:99999\n")
+	resp, err := http.Post(base+"/-/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || !strings.Contains(string(msg), "pp.yaml:2:10: targets[0].url: port \"99999\" out of range") {
+		t.Errorf("bad reload: got %d %q", resp.StatusCode, msg)
+	}
+	waitFor(t, base+"/metrics", "portpatrol_config_last_reload_successful 0", `portpatrol_config_reloads_total{outcome="failure"} 1`, "portpatrol_targets 1")
+
+	writeConfig(t, path, fmt.Sprintf("defaults: {interval: 200ms, timeout: 100ms}\ntargets:\n  - url: %s\n", b))
+	resp, err = http.Post(base+"/-/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("good reload: got %d", resp.StatusCode)
+	}
+	body := waitFor(t, base+"/metrics", fmt.Sprintf(`portpatrol_probe_success{target="tcp://%s"} 1`, b), "portpatrol_config_last_reload_successful 1")
+	if strings.Contains(body, `target="tcp://`+a+`"`) {
+		t.Errorf("series of the removed target %s are still exported", a)
+	}
+}
+
+func TestServeRejectsBadConfigAtStart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pp.yaml")
+	writeConfig(t, path, "targets:\n  - url: 127.0.0.1:1\n    bogus: 1\n")
+	code, _, errOut := runCLI(t, "serve", "-c", path)
+	if code != exitUnknown || !strings.Contains(errOut, "pp.yaml:3:5: targets[0].bogus: unknown field \"bogus\"") {
+		t.Errorf("got exit %d, stderr %q", code, errOut)
+	}
+}
