@@ -64,14 +64,14 @@ type TargetDefaults struct {
 
 // Scheduler tunes how probes are run.
 type Scheduler struct {
-	// Concurrency caps probes in flight (default 512); PerHost caps them per host
-	// (default 32).
+	// Concurrency caps probes in flight (default 256); PerHost caps them per host
+	// (default 8).
 	Concurrency int `yaml:"concurrency"`
 	PerHost     int `yaml:"per_host"`
 	// FastConfirm re-checks at once after a first failure (default true).
 	FastConfirm *bool `yaml:"fast_confirm"`
 	// A target that changes state FlapChanges times within FlapWindow is flapping
-	// (defaults 10m and 6).
+	// (defaults 10m and 5).
 	FlapWindow  time.Duration `yaml:"flap_window"`
 	FlapChanges int           `yaml:"flap_changes"`
 }
