@@ -1,0 +1,106 @@
+package alert_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/portpatrol/portpatrol/internal/alert"
+	"github.com/portpatrol/portpatrol/internal/patrol"
+)
+
+// discardStore keeps nothing, so the benchmark measures the engine's own memory.
+type discardStore struct{}
+
+func (discardStore) SaveAlert(context.Context, alert.Record) error         { return nil }
+func (discardStore) DeleteAlert(context.Context, string) error             { return nil }
+func (discardStore) LoadAlerts(context.Context) ([]alert.Record, error)    { return nil, nil }
+func (discardStore) SaveSilence(context.Context, alert.Silence) error      { return nil }
+func (discardStore) DeleteSilence(context.Context, string) error           { return nil }
+func (discardStore) LoadSilences(context.Context) ([]alert.Silence, error) { return nil, nil }
+
+// BenchmarkFlapStorm: 10,000 targets (100 hosts × 100 ports) flap at once for five
+// minutes: down, up, down, up, then the scheduler calls them flapping. The number of
+// notifications must be bounded by the groups, not the targets or the flaps.
+func BenchmarkFlapStorm(b *testing.B) {
+	const hosts, ports = 100, 100
+	for _, mode := range []struct {
+		name    string
+		groupBy []string
+		bound   int // the most notifications there may be
+	}{
+		{"group_by=host", nil, hosts},
+		{"no_grouping", []string{alert.GroupByNothing}, hosts * ports},
+	} {
+		b.Run(mode.name, func(b *testing.B) {
+			var notes, alertsIn atomic.Int64
+			sk := alert.SinkFunc(func(_ context.Context, ns []patrol.Notification) error {
+				notes.Add(int64(len(ns)))
+				for _, n := range ns {
+					alertsIn.Add(int64(len(n.Alerts)))
+				}
+				return nil
+			})
+			cfg := alert.Config{Grouping: alert.Grouping{GroupBy: mode.groupBy}}
+			sigs := make([]alert.Signal, 0, hosts*ports)
+			for h := range hosts {
+				host := fmt.Sprintf("10.0.%d.%d", h/250, h%250+1)
+				for p := range ports {
+					sigs = append(sigs, alert.Signal{
+						Target: fmt.Sprintf("tcp://%s:%d", host, 8000+p), Host: host,
+						Labels: map[string]string{"service": "svc", "env": "prod"},
+					})
+				}
+			}
+			ctx := context.Background()
+			var bytesPerTarget float64
+			for b.Loop() {
+				notes.Store(0)
+				alertsIn.Store(0)
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				now := t0
+				e, err := alert.New(ctx, cfg, alert.Deps{Sink: sk, Store: discardStore{}, Now: func() time.Time { return now }})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for step := range 30 { // every 10s for 5 minutes
+					state, class := alert.StateDown, patrol.ClassTimeout
+					if step%2 == 1 {
+						state, class = alert.StateUp, patrol.ClassOK
+					}
+					for i := range sigs {
+						s := sigs[i]
+						s.State, s.Flapping, s.At = state, step >= 4, now
+						s.Result = patrol.Result{Target: s.Target, Start: now, Class: class, Duration: time.Millisecond}
+						if err := e.Observe(ctx, s); err != nil {
+							b.Fatal(err)
+						}
+					}
+					for range 10 {
+						now = now.Add(time.Second)
+						if err := e.Tick(ctx, now); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				bytesPerTarget = float64(after.HeapAlloc-before.HeapAlloc) / float64(len(sigs))
+				runtime.KeepAlive(e)
+			}
+			n := int(notes.Load())
+			if n > mode.bound {
+				b.Errorf("got %d notifications for %d targets, want at most %d", n, len(sigs), mode.bound)
+			}
+			b.ReportMetric(float64(n), "notifications")
+			b.ReportMetric(bytesPerTarget, "B/target")
+			b.Logf("%s: %d targets flapping → %d notifications carrying %d alerts (bound %d); engine heap %.0f B/target",
+				mode.name, len(sigs), n, alertsIn.Load(), mode.bound, bytesPerTarget)
+		})
+	}
+}

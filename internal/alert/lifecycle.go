@@ -1,0 +1,474 @@
+package alert
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/portpatrol/portpatrol/internal/patrol"
+)
+
+// verdict is what one result says about a rule's condition.
+type verdict int
+
+const (
+	unknown verdict = iota // no opinion: keep the alert as it is
+	holds                  // the condition holds
+	clears                 // the condition does not hold
+)
+
+func verdictOf(active bool) verdict {
+	if active {
+		return holds
+	}
+	return clears
+}
+
+// cond is one rule's judgement of one subject.
+type cond struct {
+	rs      *ruleSettings
+	rule    string // the alert's rule name; with subject, its fingerprint
+	subject string
+	sev     patrol.Severity
+	labels  map[string]string
+	verdict verdict
+	// ready reports that a holding condition has held long enough (count) to open an
+	// alert; an open alert stays open while the condition holds.
+	ready         bool
+	summary, desc string
+	at            time.Time
+}
+
+func fingerprint(rule, subject string) string { return rule + "@" + subject }
+
+// apply opens, updates or clears the alert of a condition.
+func (e *Engine) apply(c cond, now time.Time) *entry {
+	fp := fingerprint(c.rule, c.subject)
+	ent := e.byFP[fp]
+	switch c.verdict {
+	case clears:
+		if ent != nil {
+			e.clear(ent, now)
+		}
+		return nil
+	case unknown:
+		return ent
+	}
+	if ent == nil {
+		if c.rs.disabled || !c.ready {
+			return nil
+		}
+		ent = e.open(c)
+	} else if !maps.Equal(ent.Alert.Labels, c.labels) {
+		ent.Alert.Labels = c.labels
+		e.muteDirty = true
+		e.touch(ent)
+	}
+	if c.summary != "" {
+		ent.Alert.Summary = c.summary
+	}
+	if c.desc != "" {
+		ent.Alert.Description = c.desc
+	}
+	return ent
+}
+
+// open creates the alert of a condition, pending or — with no `for` — firing.
+func (e *Engine) open(c cond) *entry {
+	fp := fingerprint(c.rule, c.subject)
+	ent := &entry{Record: Record{Alert: patrol.Alert{
+		ID: e.newID(fp, c.at), Fingerprint: fp, Rule: c.rule, Class: c.rs.class, Severity: c.sev,
+		State: patrol.AlertPending, Target: c.subject, Labels: c.labels, Summary: c.summary,
+		Description: c.desc, StartsAt: c.at,
+	}}}
+	ent.Alert.RunbookURL = e.runbook(c.rs.runbook, &ent.Alert)
+	ent.Chain = e.route(&ent.Alert)
+	e.alerts[ent.Alert.ID] = ent
+	e.byFP[fp] = ent
+	if c.rs.forDur == 0 {
+		e.fire(ent, c.at)
+	}
+	e.muteDirty = true
+	e.touch(ent)
+	return ent
+}
+
+// clear ends an alert whose condition no longer holds: a pending alert vanishes, a
+// fired one resolves.
+func (e *Engine) clear(ent *entry, now time.Time) {
+	if ent.base() == patrol.AlertPending {
+		e.muteDirty = true
+		e.forget(ent)
+		return
+	}
+	e.resolve(ent, "auto", now)
+}
+
+func (e *Engine) fire(ent *entry, at time.Time) {
+	ent.Alert.FiredAt = at
+	e.muteDirty = true
+	e.touch(ent)
+}
+
+// resolve resolves an alert and tells everyone told. An alert nobody was told of, and
+// nobody wrote about, is forgotten at once: it never was an incident to anyone.
+func (e *Engine) resolve(ent *entry, by string, now time.Time) {
+	if ts := e.targets[ent.Alert.Target]; ts != nil && len(ts.evidence) > 0 {
+		ent.Alert.Evidence = slices.Clone(ts.evidence)
+	}
+	ent.Alert.ResolvedAt, ent.Alert.ResolvedBy = now, by
+	ent.Flapping = false
+	e.dropPaging(ent)
+	if e.byFP[ent.Alert.Fingerprint] == ent {
+		delete(e.byFP, ent.Alert.Fingerprint)
+	}
+	e.muteDirty = true
+	if len(ent.Alert.Told) == 0 && len(ent.Notes) == 0 {
+		e.forget(ent)
+		return
+	}
+	if len(ent.Alert.Told) > 0 {
+		e.owe(ent, patrol.NotifyResolved, 0, ent.Alert.Told, now)
+	}
+	e.touch(ent)
+}
+
+// base is the alert's life-cycle state, ignoring muting and flapping.
+func (ent *entry) base() patrol.AlertState {
+	a := &ent.Alert
+	switch {
+	case !a.ResolvedAt.IsZero():
+		return patrol.AlertResolved
+	case !a.AckedAt.IsZero():
+		return patrol.AlertAcknowledged
+	case !a.FiredAt.IsZero():
+		return patrol.AlertFiring
+	}
+	return patrol.AlertPending
+}
+
+// touch recomputes the shown state and marks the alert to be saved.
+func (e *Engine) touch(ent *entry) {
+	st := ent.base()
+	if st != patrol.AlertResolved {
+		switch {
+		case ent.Alert.MutedBy != "":
+			st = patrol.AlertSilenced
+		case ent.Flapping:
+			st = patrol.AlertFlapping
+		}
+	}
+	ent.Alert.State = st
+	if _, ok := e.alerts[ent.Alert.ID]; ok {
+		e.dirty[ent.Alert.ID] = true
+	}
+}
+
+// paging reports whether a notification kind is one that muting, flapping and
+// acknowledgement hold back.
+func paging(k patrol.NotificationKind) bool {
+	return k != patrol.NotifyAck && k != patrol.NotifyResolved
+}
+
+func (e *Engine) dropPaging(ent *entry) {
+	n := len(ent.Owed)
+	ent.Owed = slices.DeleteFunc(ent.Owed, func(o Owed) bool { return paging(o.Kind) })
+	if len(ent.Owed) != n {
+		e.touch(ent)
+	}
+}
+
+func (ent *entry) owes(k patrol.NotificationKind) bool {
+	return slices.ContainsFunc(ent.Owed, func(o Owed) bool { return o.Kind == k })
+}
+
+// owe decides that receivers are to be sent a notification, through their groups.
+func (e *Engine) owe(ent *entry, k patrol.NotificationKind, seq int, receivers []string, now time.Time) {
+	rcv := slices.Clone(receivers)
+	ent.Owed = append(ent.Owed, Owed{Kind: k, Seq: seq, Receivers: rcv})
+	for _, r := range rcv {
+		e.enqueue(ent, k, seq, r, now)
+	}
+	e.touch(ent)
+}
+
+// advance takes the decisions time calls for on one active alert: the first notice,
+// escalation, reminders, the flapping notice.
+func (e *Engine) advance(ent *entry, now time.Time) {
+	a := &ent.Alert
+	if ent.base() != patrol.AlertFiring || a.MutedBy != "" {
+		return
+	}
+	steps := e.cfg.chains[ent.Chain]
+	if ent.Flapping {
+		if !ent.FlapNotified && !ent.owes(patrol.NotifyFlapping) {
+			e.owe(ent, patrol.NotifyFlapping, 0, steps[0].Receivers, now)
+		}
+		return
+	}
+	if !ent.Notified {
+		if !ent.owes(patrol.NotifyFiring) && !now.Before(a.FiredAt.Add(steps[0].After)) {
+			e.owe(ent, patrol.NotifyFiring, 0, steps[0].Receivers, now)
+		}
+		return
+	}
+	next := a.EscalationStep + 1
+	if next < len(steps) && !a.Deadline.IsZero() && !now.Before(a.Deadline) && !ent.owes(patrol.NotifyEscalation) {
+		e.owe(ent, patrol.NotifyEscalation, next, steps[next].Receivers, now)
+	}
+	if e.cfg.repeat > 0 && !ent.NextReminder.IsZero() && !now.Before(ent.NextReminder) && !ent.owes(patrol.NotifyReminder) {
+		e.owe(ent, patrol.NotifyReminder, ent.Reminders+1, a.Told, now)
+	}
+}
+
+// commit records that receiver was sent the notification (k, seq) of an alert.
+func (e *Engine) commit(ent *entry, k patrol.NotificationKind, seq int, receiver string, now time.Time) {
+	i := slices.IndexFunc(ent.Owed, func(o Owed) bool { return o.Kind == k && o.Seq == seq })
+	if i < 0 {
+		return
+	}
+	o := &ent.Owed[i]
+	o.Receivers = slices.DeleteFunc(o.Receivers, func(r string) bool { return r == receiver })
+	a := &ent.Alert
+	if !slices.Contains(a.Told, receiver) {
+		a.Told = append(a.Told, receiver)
+	}
+	if !o.Sent {
+		o.Sent = true
+		switch k {
+		case patrol.NotifyFiring:
+			ent.Notified = true
+			a.EscalationStep = 0
+			d, ok := e.cfg.nextDelay(ent.Chain, 1, a.Severity)
+			if !ok {
+				d = e.cfg.deadlines[a.Severity]
+			}
+			a.Deadline = now.Add(d)
+			e.remindFrom(ent, now)
+		case patrol.NotifyEscalation:
+			a.EscalationStep = seq
+			if d, ok := e.cfg.nextDelay(ent.Chain, seq+1, a.Severity); ok {
+				a.Deadline = now.Add(d)
+			}
+			e.remindFrom(ent, now)
+		case patrol.NotifyReminder:
+			ent.Reminders = seq
+			e.remindFrom(ent, now)
+		case patrol.NotifyFlapping:
+			ent.FlapNotified = true
+		}
+	}
+	if len(o.Receivers) == 0 {
+		ent.Owed = slices.Delete(ent.Owed, i, i+1)
+	}
+	e.touch(ent)
+}
+
+func (e *Engine) remindFrom(ent *entry, now time.Time) {
+	if e.cfg.repeat > 0 {
+		ent.NextReminder = now.Add(e.cfg.repeat)
+	}
+}
+
+// resume restarts the clocks of an alert that was muted or flapping: the people it
+// pages get a fresh response window rather than an instant escalation.
+func (e *Engine) resume(ent *entry, now time.Time) {
+	a := &ent.Alert
+	if !ent.Notified || ent.base() != patrol.AlertFiring {
+		return
+	}
+	if !a.Deadline.IsZero() && a.Deadline.Before(now) {
+		a.Deadline = now.Add(e.cfg.deadlines[a.Severity])
+	}
+	if !ent.NextReminder.IsZero() && ent.NextReminder.Before(now) {
+		e.remindFrom(ent, now)
+	}
+}
+
+// setFlapping records the scheduler's flap detection on an alert.
+func (e *Engine) setFlapping(ent *entry, on bool, now time.Time) {
+	if ent.Flapping == on {
+		return
+	}
+	ent.Flapping = on
+	if on {
+		ent.Owed = slices.DeleteFunc(ent.Owed, func(o Owed) bool { return paging(o.Kind) && o.Kind != patrol.NotifyFlapping })
+	} else {
+		ent.Owed = slices.DeleteFunc(ent.Owed, func(o Owed) bool { return o.Kind == patrol.NotifyFlapping })
+		e.resume(ent, now)
+	}
+	e.touch(ent)
+}
+
+// recomputeMutes works out which alerts maintenance windows, silences and inhibition
+// mute.
+func (e *Engine) recomputeMutes(now time.Time) {
+	e.muteDirty = false
+	var windows []*window
+	for i := range e.cfg.windows {
+		if e.winActive[i] {
+			windows = append(windows, &e.cfg.windows[i])
+		}
+	}
+	var silences []*Silence
+	for _, id := range slices.Sorted(maps.Keys(e.silences)) {
+		if sl := e.silences[id]; sl.Active(now) {
+			silences = append(silences, sl)
+		}
+	}
+	// Index the inhibiting alerts of each rule by their Equal labels; of several, the
+	// one with the least ID, so the reason shown does not depend on map order.
+	sources := make([]map[string]*entry, len(e.cfg.inhibit))
+	for i, r := range e.cfg.inhibit {
+		sources[i] = map[string]*entry{}
+		for _, ent := range e.byFP {
+			if ent.base() == patrol.AlertPending || !r.source.Matches(labelGetter(&ent.Alert)) {
+				continue
+			}
+			k := equalKey(&ent.Alert, r.equal)
+			if old := sources[i][k]; old == nil || ent.Alert.ID < old.Alert.ID {
+				sources[i][k] = ent
+			}
+		}
+	}
+	for _, ent := range e.byFP {
+		get := labelGetter(&ent.Alert)
+		why := ""
+		for _, w := range windows {
+			if w.matchers.Matches(get) {
+				why = "maintenance " + w.Name
+				break
+			}
+		}
+		for _, sl := range silences {
+			if why != "" {
+				break
+			}
+			if sl.Matchers.Matches(get) {
+				why = fmt.Sprintf("silence %s by %s", sl.ID, sl.Author)
+				if sl.Comment != "" {
+					why += ": " + sl.Comment
+				}
+			}
+		}
+		for i, r := range e.cfg.inhibit {
+			if why != "" {
+				break
+			}
+			if !r.target.Matches(get) {
+				continue
+			}
+			if src := sources[i][equalKey(&ent.Alert, r.equal)]; src != nil && src != ent {
+				why = fmt.Sprintf("inhibited by %s (%s)", src.Alert.ID, src.Alert.Summary)
+			}
+		}
+		if why == ent.Alert.MutedBy {
+			continue
+		}
+		was := ent.Alert.MutedBy
+		ent.Alert.MutedBy = why
+		if was == "" {
+			e.dropPaging(ent)
+		} else if why == "" {
+			e.resume(ent, now)
+		}
+		e.touch(ent)
+	}
+}
+
+func equalKey(a *patrol.Alert, names []string) string {
+	var b strings.Builder
+	get := labelGetter(a)
+	for _, n := range names {
+		b.WriteString(get(n))
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
+// labelGetter returns a lookup of an alert's labels, with the engine's own labels
+// alertname, class, severity and target taking precedence.
+func labelGetter(a *patrol.Alert) func(string) string {
+	return func(name string) string {
+		switch name {
+		case "alertname":
+			return a.Rule
+		case "class":
+			return string(a.Class)
+		case "severity":
+			return a.Severity.String()
+		case "target":
+			return a.Target
+		}
+		return a.Labels[name]
+	}
+}
+
+// alertLabels copies a target's labels and adds host, from the signal or from a
+// "host:<name>" subject, unless the labels have one.
+func alertLabels(labels map[string]string, host, subject string) map[string]string {
+	out := make(map[string]string, len(labels)+1)
+	maps.Copy(out, labels)
+	if host == "" {
+		host, _ = strings.CutPrefix(subject, "host:")
+		if host == subject {
+			host = ""
+		}
+	}
+	if _, ok := out["host"]; !ok && host != "" {
+		out["host"] = host
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// route picks the escalation chain of a new alert.
+func (e *Engine) route(a *patrol.Alert) string {
+	get := labelGetter(a)
+	for _, r := range e.cfg.routes {
+		if r.match.Matches(get) {
+			return r.chain
+		}
+	}
+	return e.cfg.defaultChain
+}
+
+// runbook renders the runbook link of an alert; a template that fails to run gives no
+// link rather than a wrong one.
+func (e *Engine) runbook(own *template.Template, a *patrol.Alert) string {
+	t := own
+	if t == nil {
+		t = e.cfg.runbook
+	}
+	if t == nil {
+		return ""
+	}
+	var b strings.Builder
+	err := t.Execute(&b, map[string]any{
+		"Target": a.Target, "Host": a.Labels["host"], "Rule": a.Rule, "Class": string(a.Class),
+		"Severity": a.Severity.String(), "Labels": a.Labels,
+	})
+	if err != nil {
+		return ""
+	}
+	return b.String()
+}
+
+// snapshot returns a copy of an alert for the outside, with its latest evidence.
+func (e *Engine) snapshot(ent *entry) patrol.Alert {
+	a := ent.Alert
+	a.Labels = maps.Clone(a.Labels)
+	a.Told = slices.Clone(a.Told)
+	a.Evidence = slices.Clone(a.Evidence)
+	if a.ResolvedAt.IsZero() {
+		if ts := e.targets[a.Target]; ts != nil && len(ts.evidence) > 0 {
+			a.Evidence = slices.Clone(ts.evidence)
+		}
+	}
+	return a
+}

@@ -1,0 +1,82 @@
+package alert
+
+import (
+	"time"
+
+	"github.com/portpatrol/portpatrol/internal/patrol"
+)
+
+// The target states a Signal carries, as the scheduler judges them after its
+// failure and success thresholds.
+const (
+	StateUp      = "up"
+	StateDown    = "down"
+	StateUnknown = "unknown"
+)
+
+// Signal is one probe result of one target with the scheduler's judgement of it. The
+// engine runs the unreachable, slow, capacity and anomaly rules on it. A Signal is a
+// value; the engine keeps Result (read-only) as evidence.
+type Signal struct {
+	// Target is the target's canonical ID; it is the subject of the alerts.
+	Target string
+	// Host is the target's host; it becomes the alert label "host" unless Labels has
+	// one, and ties the target to a host-level alert on "host:<Host>".
+	Host string
+	// Labels are the target's labels (service, env, team, customer…); they flow
+	// to its alerts.
+	Labels map[string]string
+	Result patrol.Result
+	// State is StateUp, StateDown or StateUnknown: the scheduler's state after this
+	// result. Empty reads as unknown.
+	State string
+	// Flapping is the scheduler's flap detection: while true the target's
+	// unreachable alert is flapping — one flapping notice, no pages.
+	Flapping bool
+	// At is when the result was taken; zero means the engine's clock.
+	At time.Time
+}
+
+// Finding raises or clears an alert that another engine judged: a security finding
+// (scan, brute force, unauthorised open port), a configuration fault (bind conflict,
+// public bind), or — from the local listener watch — a vanished listener, as class
+// unreachable with the target as Subject. A finding is active until the same Class,
+// Rule and Subject arrive with Active false.
+type Finding struct {
+	Class patrol.AlertClass
+	// Rule names the check that found it ("unauthorised_port", "public_bind"); empty
+	// means the class name, so that a Finding of class unreachable on a target is the
+	// same incident as the probes' unreachable alert on it.
+	Rule string
+	// Subject is what the finding is about: a target ID, or "host:<name>" for a host.
+	Subject string
+	// Severity is "P0".."P3"; empty means the severity of Class's rule.
+	Severity string
+	Summary  string
+	// Description may say more: evidence in words, what to do.
+	Description string
+	Labels      map[string]string
+	Active      bool
+	// At is when it was found; zero means the engine's clock.
+	At time.Time
+}
+
+// Anomaly is the hook for the anomaly detector: a metric of a target is (or is no
+// longer) anomalous against its learned baseline. It raises a P3 (by default) alert of
+// class anomaly whose description says why in words.
+type Anomaly struct {
+	Target string
+	Labels map[string]string
+	// Metric names what is anomalous ("latency_p95", "connections"); each metric of a
+	// target is an alert of its own.
+	Metric string
+	// Score is the detector's robust score, for the record.
+	Score float64
+	// Why explains the anomaly in words; it becomes the alert's description.
+	Why string
+	// Severity is "P0".."P3"; empty means the anomaly rule's severity.
+	Severity string
+	Active   bool
+	// At is when it was detected; zero means the engine's clock.
+	At time.Time
+}
