@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/portpatrol/portpatrol/internal/patrol"
 )
@@ -92,6 +94,9 @@ func newTCP(t patrol.Target, m *Module, env *Env, q *options) (runFunc, error) {
 		}
 	}
 	network := ipNet("tcp", c.IPProtocol)
+	if reset && env.Dial == nil {
+		return newConnectOnly(t, network, env), nil
+	}
 	return func(ctx context.Context, res *patrol.Result) {
 		conn := dial(ctx, env, network, t, res)
 		if conn == nil {
@@ -115,6 +120,35 @@ func newTCP(t patrol.Target, m *Module, env *Env, q *options) (runFunc, error) {
 		}
 		runDialogue(ctx, conn, steps, tlsCfg, c.TLSConfig, env, res)
 	}, nil
+}
+
+// newConnectOnly is the bare connect check: resolve (unless the host is an address),
+// connect, reset. An address is parsed once, here, not on every probe.
+func newConnectOnly(t patrol.Target, network string, env *Env) runFunc {
+	port := uint16(t.Port)
+	if a, err := netip.ParseAddr(t.Host); err == nil && a.Zone() == "" {
+		ap := netip.AddrPortFrom(a, port)
+		remote := ap.String()
+		return func(ctx context.Context, res *patrol.Result) {
+			res.RemoteAddr = remote
+			t0 := time.Now()
+			err := connectOnly(ctx, ap)
+			res.AddPhase("connect", time.Since(t0))
+			if err != nil {
+				classifyInto(res, err, "connect "+remote)
+			}
+		}
+	}
+	return func(ctx context.Context, res *patrol.Result) {
+		conn := dial(ctx, env, network, t, res)
+		if conn == nil {
+			return
+		}
+		if tc, ok := conn.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
+		conn.Close()
+	}
 }
 
 func hasStartTLS(steps []tcpStep) bool {

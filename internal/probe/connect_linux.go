@@ -1,0 +1,156 @@
+//go:build linux
+
+package probe
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"os"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// connectOnly checks that ap accepts a TCP connection and closes it at once with a
+// reset, using raw non-blocking syscalls: socket, connect (twice on loopback, where the
+// kernel has the answer by the second call), setsockopt(SO_LINGER 0), close. A bare
+// connect check is the most frequent probe there is, and net.Dialer spends as much
+// again in poller registration, socket options and address lookups as the kernel
+// spends on the handshake itself. A connect the kernel cannot answer at once waits in
+// a shared epoll set until ctx is done.
+func connectOnly(ctx context.Context, ap netip.AddrPort) error {
+	family, sa := sockaddr(ap)
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return os.NewSyscallError("socket", err)
+	}
+	defer func() {
+		_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+		unix.Close(fd)
+	}()
+	err = unix.Connect(fd, sa)
+	for errors.Is(err, unix.EINPROGRESS) || errors.Is(err, unix.EALREADY) || errors.Is(err, unix.EINTR) {
+		err = unix.Connect(fd, sa)
+		if errors.Is(err, unix.EALREADY) || errors.Is(err, unix.EINPROGRESS) {
+			if werr := connectPoller.wait(ctx, fd); werr != nil {
+				return werr
+			}
+			var soErr int
+			soErr, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+			if err == nil && soErr != 0 {
+				err = unix.Errno(soErr)
+			}
+			if err == nil {
+				err = unix.Connect(fd, sa)
+			}
+		}
+	}
+	if errors.Is(err, unix.EISCONN) {
+		err = nil
+	}
+	if err != nil {
+		return os.NewSyscallError("connect", err)
+	}
+	if ap.Addr().IsLoopback() && selfConnected(fd, ap.Port()) {
+		// A connect from an ephemeral port to the same port of the same address meets
+		// itself (TCP simultaneous open) although nothing listens there.
+		return os.NewSyscallError("connect", unix.ECONNREFUSED)
+	}
+	return nil
+}
+
+func sockaddr(ap netip.AddrPort) (int, unix.Sockaddr) {
+	if a := ap.Addr(); a.Is4() || a.Is4In6() {
+		return unix.AF_INET, &unix.SockaddrInet4{Port: int(ap.Port()), Addr: a.Unmap().As4()}
+	}
+	sa := &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
+	return unix.AF_INET6, sa
+}
+
+func selfConnected(fd int, port uint16) bool {
+	local, err := unix.Getsockname(fd)
+	if err != nil {
+		return false
+	}
+	switch l := local.(type) {
+	case *unix.SockaddrInet4:
+		return l.Port == int(port)
+	case *unix.SockaddrInet6:
+		return l.Port == int(port)
+	}
+	return false
+}
+
+// poller waits for sockets to become writable (a connect finished) in one epoll set
+// served by one goroutine, started on first use. It is safe for concurrent use.
+type poller struct {
+	once    sync.Once
+	epfd    int
+	err     error
+	mu      sync.Mutex
+	waiters map[int32]chan struct{}
+}
+
+var connectPoller poller
+
+func (p *poller) start() {
+	p.epfd, p.err = unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if p.err != nil {
+		p.err = os.NewSyscallError("epoll_create1", p.err)
+		return
+	}
+	p.waiters = map[int32]chan struct{}{}
+	go p.loop()
+}
+
+func (p *poller) loop() {
+	events := make([]unix.EpollEvent, 128)
+	for {
+		n, err := unix.EpollWait(p.epfd, events, -1)
+		if err != nil {
+			continue // EINTR
+		}
+		p.mu.Lock()
+		for _, ev := range events[:n] {
+			if ch, ok := p.waiters[ev.Fd]; ok {
+				delete(p.waiters, ev.Fd)
+				close(ch)
+			}
+		}
+		p.mu.Unlock()
+	}
+}
+
+// wait blocks until fd is writable or has an error, or ctx is done. A wake-up may be
+// spurious (the fd number reused after a cancelled wait); callers re-check the socket.
+func (p *poller) wait(ctx context.Context, fd int) error {
+	p.once.Do(p.start)
+	if p.err != nil {
+		return p.err
+	}
+	ch := make(chan struct{})
+	p.mu.Lock()
+	p.waiters[int32(fd)] = ch
+	p.mu.Unlock()
+	ev := unix.EpollEvent{Events: unix.EPOLLOUT | unix.EPOLLERR | unix.EPOLLHUP | unix.EPOLLONESHOT, Fd: int32(fd)}
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		p.forget(fd)
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	select {
+	case <-ch:
+		_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+		return nil
+	case <-ctx.Done():
+		_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+		p.forget(fd)
+		return ctx.Err()
+	}
+}
+
+func (p *poller) forget(fd int) {
+	p.mu.Lock()
+	delete(p.waiters, int32(fd))
+	p.mu.Unlock()
+}
