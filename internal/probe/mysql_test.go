@@ -33,8 +33,15 @@ func TestMySQLStates(t *testing.T) {
 		// place of its handshake. Connections still waiting to log in count, so
 		// holding 11 plain TCP connections fills it.
 		s := testsvc.MariaDB(t, "max_connections=10\nconnect_timeout=60")
-		testsvc.HoldTCP(t, s.Addr, 11)
-		time.Sleep(100 * time.Millisecond)
+		// The server counts a connection once it has sent its greeting; wait for each
+		// held one's first bytes so the probe below meets a full server, however
+		// loaded the machine is.
+		for _, c := range testsvc.HoldTCP(t, s.Addr, 11) {
+			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if _, err := c.Read(make([]byte, 1)); err != nil {
+				t.Fatalf("held connection got no greeting: %v", err)
+			}
+		}
 		res := protoRun(t, "mysql://"+s.Addr, Module{})
 		protoWant(t, res, patrol.ClassOverloaded, "max_connections")
 		res = protoRun(t, "mysql://root@"+s.Addr, Module{})

@@ -1,0 +1,128 @@
+// Package dingtalk sends notifications to a DingTalk group robot webhook as markdown
+// messages, signed when the robot has a secret ("加签"): the URL gets timestamp (Unix
+// milliseconds) and sign = urlencode(base64(HMAC-SHA256(key=secret,
+// message=timestamp+"\n"+secret))).
+package dingtalk
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/portpatrol/portpatrol/internal/notify/render"
+	"github.com/portpatrol/portpatrol/internal/notify/send"
+	"github.com/portpatrol/portpatrol/internal/patrol"
+)
+
+// Config configures a DingTalk.
+type Config struct {
+	// URL is the robot webhook, with its access_token. Required.
+	URL string
+	// Secret, when set, signs each request.
+	Secret string
+	// Templates render the message; nil means the defaults.
+	Templates *render.Templates
+	// Client sends the requests; nil means a client with a 30s timeout.
+	Client *http.Client
+	// Now is the clock for signing timestamps; nil means time.Now.
+	Now func() time.Time
+}
+
+// DingTalk posts to a group robot. It is safe for concurrent use.
+type DingTalk struct {
+	cfg Config
+}
+
+// New returns a DingTalk.
+func New(cfg Config) (*DingTalk, error) {
+	if cfg.URL == "" {
+		return nil, errors.New("dingtalk: missing url")
+	}
+	if _, err := url.Parse(cfg.URL); err != nil {
+		return nil, errors.New("dingtalk: url does not parse")
+	}
+	if cfg.Templates == nil {
+		cfg.Templates, _ = render.New(render.Config{})
+	}
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{Timeout: 30 * time.Second}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &DingTalk{cfg: cfg}, nil
+}
+
+type message struct {
+	MsgType  string   `json:"msgtype"`
+	Markdown markdown `json:"markdown"`
+}
+
+type markdown struct {
+	Title string `json:"title"`
+	Text  string `json:"text"`
+}
+
+// reply is the robot's answer; HTTP status is 200 even for errors.
+type reply struct {
+	ErrCode int    `json:"errcode"`
+	ErrMsg  string `json:"errmsg"`
+}
+
+// errcodes that mean "too many messages; try later".
+var rateLimited = map[int]bool{130101: true, 660026: true}
+
+// Sign returns the sign parameter for a timestamp in Unix milliseconds, before URL
+// encoding.
+func Sign(secret string, timestampMillis int64) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	fmt.Fprintf(m, "%d\n%s", timestampMillis, secret)
+	return base64.StdEncoding.EncodeToString(m.Sum(nil))
+}
+
+// Notify posts n.
+func (d *DingTalk) Notify(ctx context.Context, n patrol.Notification) error {
+	m, err := d.cfg.Templates.Render(n)
+	if err != nil {
+		return send.Permanentf("dingtalk: %w", err)
+	}
+	u, err := url.Parse(d.cfg.URL)
+	if err != nil {
+		return send.Permanentf("dingtalk: url does not parse")
+	}
+	if d.cfg.Secret != "" {
+		ts := d.cfg.Now().UnixMilli()
+		q := u.Query()
+		q.Set("timestamp", strconv.FormatInt(ts, 10))
+		q.Set("sign", Sign(d.cfg.Secret, ts))
+		u.RawQuery = q.Encode()
+	}
+	body := "#### " + m.Title + "\n\n" + strings.ReplaceAll(m.Body, "\n", "\n\n")
+	resp, err := send.JSON(ctx, d.cfg.Client, send.Request{URL: u.String(), Body: message{
+		MsgType:  "markdown",
+		Markdown: markdown{Title: m.Title, Text: render.Truncate(body, 20000)},
+	}})
+	if err != nil {
+		return err
+	}
+	var r reply
+	if err := json.Unmarshal(resp.Body, &r); err != nil {
+		return &send.Error{Status: resp.Status, Body: send.Snippet(resp.Body), Err: fmt.Errorf("dingtalk: unreadable reply: %w", err)}
+	}
+	if r.ErrCode != 0 {
+		return &send.Error{
+			Permanent: !rateLimited[r.ErrCode], Status: resp.Status, Body: send.Snippet(resp.Body),
+			Err: fmt.Errorf("dingtalk: errcode %d: %s", r.ErrCode, r.ErrMsg),
+		}
+	}
+	return nil
+}

@@ -1,0 +1,101 @@
+package webhook_test
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portpatrol/portpatrol/internal/notify"
+	"github.com/portpatrol/portpatrol/internal/notify/notifytest"
+	"github.com/portpatrol/portpatrol/internal/notify/send"
+	"github.com/portpatrol/portpatrol/internal/notify/webhook"
+	"github.com/portpatrol/portpatrol/internal/patrol"
+)
+
+var _ notify.Notifier = (*webhook.Webhook)(nil)
+
+func TestPayloadGolden(t *testing.T) {
+	cases := map[string]patrol.Notification{
+		"firing":   notifytest.Notification(patrol.NotifyFiring),
+		"resolved": notifytest.Notification(patrol.NotifyResolved),
+		"ack":      notifytest.Notification(patrol.NotifyAck),
+		"group":    notifytest.Group(),
+		"test":     notifytest.Notification(patrol.NotifyTest),
+	}
+	for name, n := range cases {
+		t.Run(name, func(t *testing.T) {
+			srv := notifytest.NewServer(t, nil)
+			w, err := webhook.New(webhook.Config{URL: srv.URL + "/hook", Token: "tok", Secret: "s3cret", ExternalURL: "https://portpatrol.example.com/"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Notify(context.Background(), n); err != nil {
+				t.Fatal(err)
+			}
+			reqs := srv.Requests()
+			if len(reqs) != 1 {
+				t.Fatalf("got %d requests, want 1", len(reqs))
+			}
+			r := reqs[0]
+			notifytest.Golden(t, name+".golden", r.Dump("Authorization", "Content-Type"))
+			// The signature, computed independently of webhook.Sign.
+			m := hmac.New(sha256.New, []byte("s3cret"))
+			m.Write(r.Body)
+			if got, want := r.Header.Get(webhook.SignatureHeader), "sha256="+hex.EncodeToString(m.Sum(nil)); got != want {
+				t.Errorf("got signature %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+func TestErrorClasses(t *testing.T) {
+	cases := []struct {
+		status     int
+		header     http.Header
+		permanent  bool
+		retryAfter time.Duration
+	}{
+		{400, nil, true, 0},
+		{404, nil, true, 0},
+		{429, http.Header{"Retry-After": {"7"}}, false, 7 * time.Second},
+		{500, nil, false, 0},
+		{503, http.Header{"Retry-After": {"120"}}, false, 2 * time.Minute},
+	}
+	for _, c := range cases {
+		srv := notifytest.NewServer(t, func(int, notifytest.Request) notifytest.Reply {
+			return notifytest.Reply{Status: c.status, Header: c.header, Body: "{\"error\":\n \"no such hook\"}"}
+		})
+		w, _ := webhook.New(webhook.Config{URL: srv.URL})
+		err := w.Notify(context.Background(), notifytest.Notification(patrol.NotifyFiring))
+		var se *send.Error
+		if !errors.As(err, &se) {
+			t.Fatalf("%d: got %v, want a *send.Error", c.status, err)
+		}
+		if se.Permanent != c.permanent || se.RetryAfter != c.retryAfter || se.Status != c.status {
+			t.Errorf("%d: got permanent=%v retryAfter=%v status=%d, want %v %v", c.status, se.Permanent, se.RetryAfter, se.Status, c.permanent, c.retryAfter)
+		}
+		if want := `{"error": "no such hook"}`; se.Body != want {
+			t.Errorf("%d: got body %q, want %q", c.status, se.Body, want)
+		}
+	}
+}
+
+func TestNetworkErrorIsTemporaryAndHidesToken(t *testing.T) {
+	srv := notifytest.NewServer(t, nil)
+	url := srv.URL + "/hook?token=SECRET"
+	srv.Close()
+	w, _ := webhook.New(webhook.Config{URL: url})
+	err := w.Notify(context.Background(), notifytest.Notification(patrol.NotifyFiring))
+	if err == nil || send.IsPermanent(err) {
+		t.Fatalf("got %v, want a temporary error", err)
+	}
+	if msg := err.Error(); strings.Contains(msg, "SECRET") {
+		t.Errorf("error shows the token: %s", msg)
+	}
+}

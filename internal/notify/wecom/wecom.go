@@ -1,0 +1,102 @@
+// Package wecom sends notifications to a WeCom (企业微信) group robot webhook as
+// markdown messages, the title coloured by urgency with WeCom's font colours.
+package wecom
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/portpatrol/portpatrol/internal/notify/render"
+	"github.com/portpatrol/portpatrol/internal/notify/send"
+	"github.com/portpatrol/portpatrol/internal/patrol"
+)
+
+// Config configures a WeCom.
+type Config struct {
+	// URL is the robot webhook, with its key
+	// (https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…). Required.
+	URL string
+	// Templates render the message; nil means the defaults.
+	Templates *render.Templates
+	// Client sends the requests; nil means a client with a 30s timeout.
+	Client *http.Client
+}
+
+// WeCom posts to a group robot. It is safe for concurrent use.
+type WeCom struct {
+	cfg Config
+}
+
+// New returns a WeCom.
+func New(cfg Config) (*WeCom, error) {
+	if cfg.URL == "" {
+		return nil, errors.New("wecom: missing url")
+	}
+	if cfg.Templates == nil {
+		cfg.Templates, _ = render.New(render.Config{})
+	}
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{Timeout: 30 * time.Second}
+	}
+	return &WeCom{cfg: cfg}, nil
+}
+
+// Colours maps a message's tone to a WeCom markdown font colour.
+var Colours = map[render.Tone]string{
+	render.ToneCritical: "warning",
+	render.ToneHigh:     "warning",
+	render.ToneWarning:  "warning",
+	render.ToneInfo:     "comment",
+	render.ToneOK:       "info",
+	render.ToneMuted:    "comment",
+}
+
+type message struct {
+	MsgType  string   `json:"msgtype"`
+	Markdown markdown `json:"markdown"`
+}
+
+type markdown struct {
+	Content string `json:"content"`
+}
+
+type reply struct {
+	ErrCode int    `json:"errcode"`
+	ErrMsg  string `json:"errmsg"`
+}
+
+// WeCom's limit on markdown content, in bytes.
+const maxContent = 4096
+
+// errcode 45009: API frequency exceeded.
+var rateLimited = map[int]bool{45009: true, 45033: true}
+
+// Notify posts n.
+func (w *WeCom) Notify(ctx context.Context, n patrol.Notification) error {
+	m, err := w.cfg.Templates.Render(n)
+	if err != nil {
+		return send.Permanentf("wecom: %w", err)
+	}
+	content := fmt.Sprintf("### <font color=\"%s\">%s</font>\n%s", Colours[m.Tone], m.Title, m.Body)
+	resp, err := send.JSON(ctx, w.cfg.Client, send.Request{URL: w.cfg.URL, Body: message{
+		MsgType: "markdown", Markdown: markdown{Content: render.Truncate(content, maxContent)},
+	}})
+	if err != nil {
+		return err
+	}
+	var r reply
+	if err := json.Unmarshal(resp.Body, &r); err != nil {
+		return &send.Error{Status: resp.Status, Body: send.Snippet(resp.Body), Err: fmt.Errorf("wecom: unreadable reply: %w", err)}
+	}
+	if r.ErrCode != 0 {
+		return &send.Error{
+			Permanent: !rateLimited[r.ErrCode], Status: resp.Status, Body: send.Snippet(resp.Body),
+			Err: fmt.Errorf("wecom: errcode %d: %s", r.ErrCode, r.ErrMsg),
+		}
+	}
+	return nil
+}

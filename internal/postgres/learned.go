@@ -1,0 +1,66 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/portpatrol/portpatrol/internal/store"
+)
+
+// PutLearned inserts or replaces a learned value, stamping it with the clock.
+func (db *DB) PutLearned(ctx context.Context, l store.Learned) error {
+	if err := store.ValidateLearned(&l); err != nil {
+		return err
+	}
+	if _, err := db.pool.Exec(ctx, `INSERT INTO learned (namespace, key, value, updated_ns) VALUES ($1, $2, $3::json, $4)
+		ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, updated_ns = excluded.updated_ns`,
+		l.Namespace, l.Key, string(l.Value), db.now().UnixNano()); err != nil {
+		return fmt.Errorf("postgres: put learned %s/%s: %w", l.Namespace, l.Key, err)
+	}
+	return nil
+}
+
+// GetLearned returns one learned value, or store.ErrNotFound.
+func (db *DB) GetLearned(ctx context.Context, namespace, key string) (store.Learned, error) {
+	l := store.Learned{Namespace: namespace, Key: key}
+	var value string
+	var updated int64
+	err := db.pool.QueryRow(ctx, `SELECT value::text, updated_ns FROM learned WHERE namespace = $1 AND key = $2`,
+		namespace, key).Scan(&value, &updated)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return l, fmt.Errorf("postgres: learned %s/%s: %w", namespace, key, store.ErrNotFound)
+	}
+	if err != nil {
+		return l, fmt.Errorf("postgres: learned %s/%s: %w", namespace, key, err)
+	}
+	l.Value, l.UpdatedAt = []byte(value), time.Unix(0, updated)
+	return l, nil
+}
+
+// ListLearned returns every value of a namespace, ordered by key.
+func (db *DB) ListLearned(ctx context.Context, namespace string) ([]store.Learned, error) {
+	rows, err := db.pool.Query(ctx, `SELECT key, value::text, updated_ns FROM learned WHERE namespace = $1 ORDER BY key`, namespace)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list learned %s: %w", namespace, err)
+	}
+	defer rows.Close()
+	var out []store.Learned
+	for rows.Next() {
+		l := store.Learned{Namespace: namespace}
+		var value string
+		var updated int64
+		if err := rows.Scan(&l.Key, &value, &updated); err != nil {
+			return nil, fmt.Errorf("postgres: list learned %s: %w", namespace, err)
+		}
+		l.Value, l.UpdatedAt = []byte(value), time.Unix(0, updated)
+		out = append(out, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: list learned %s: %w", namespace, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,142 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/portpatrol/portpatrol/internal/store"
+)
+
+// migration is one step of the schema. Versions count from 1 and never change once
+// released: a new schema is a new migration appended to the list.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+var migrations = []migration{
+	{1, "results, rollups, states, tokens, learned sets", `
+CREATE TABLE targets (
+	id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	name text NOT NULL UNIQUE
+);
+CREATE TABLE results (
+	target_id   bigint NOT NULL REFERENCES targets(id),
+	start_ns    bigint NOT NULL, -- Unix ns
+	duration_ns bigint NOT NULL,
+	class       text NOT NULL,
+	up          boolean NOT NULL,
+	error       text,
+	remote_addr text,
+	extra       jsonb -- phases, tls, http, capacity, details
+);
+CREATE INDEX results_target_start ON results (target_id, start_ns);
+CREATE INDEX results_start ON results (start_ns);
+CREATE TABLE rollup_minute (
+	target_id bigint NOT NULL REFERENCES targets(id),
+	bucket    bigint NOT NULL, -- Unix ns of the minute
+	count     bigint NOT NULL,
+	failures  bigint NOT NULL,
+	ok_sum_ns bigint NOT NULL,
+	min_ns    bigint NOT NULL,
+	max_ns    bigint NOT NULL,
+	p95_ns    bigint NOT NULL,
+	PRIMARY KEY (target_id, bucket)
+);
+CREATE INDEX rollup_minute_bucket ON rollup_minute (bucket);
+CREATE TABLE rollup_hour (
+	target_id bigint NOT NULL REFERENCES targets(id),
+	bucket    bigint NOT NULL,
+	count     bigint NOT NULL,
+	failures  bigint NOT NULL,
+	ok_sum_ns bigint NOT NULL,
+	min_ns    bigint NOT NULL,
+	max_ns    bigint NOT NULL,
+	p95_ns    bigint NOT NULL, -- highest minute p95
+	PRIMARY KEY (target_id, bucket)
+);
+CREATE INDEX rollup_hour_bucket ON rollup_hour (bucket);
+CREATE TABLE rollup_progress (
+	kind     text PRIMARY KEY, -- 'minute' or 'hour'
+	until_ns bigint NOT NULL   -- everything before is rolled up
+);
+CREATE TABLE states (
+	target           text PRIMARY KEY,
+	status           text NOT NULL CHECK (status IN ('unknown', 'up', 'down')),
+	flapping         boolean NOT NULL,
+	since_ns         bigint NOT NULL,
+	last_ns          bigint NOT NULL,
+	last_class       text NOT NULL,
+	last_duration_ns bigint NOT NULL,
+	last_error       text NOT NULL,
+	labels           text NOT NULL, -- JSON object
+	updated_ns       bigint NOT NULL
+);
+CREATE TABLE tokens (
+	id           text PRIMARY KEY,
+	name         text NOT NULL,
+	hash         bytea NOT NULL UNIQUE, -- SHA-256 of the secret
+	role         text NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+	created_ns   bigint NOT NULL,
+	created_by   text NOT NULL,
+	last_used_ns bigint NOT NULL DEFAULT 0,
+	revoked_ns   bigint NOT NULL DEFAULT 0
+);
+CREATE TABLE learned (
+	namespace  text NOT NULL,
+	key        text NOT NULL,
+	value      json NOT NULL, -- json, not jsonb: values come back byte for byte
+	updated_ns bigint NOT NULL,
+	PRIMARY KEY (namespace, key)
+);
+`},
+}
+
+// KnownSchema is the newest schema version this binary knows.
+var KnownSchema = migrations[len(migrations)-1].version
+
+// lockKey names portpatrol's advisory locks; they are per schema, so that instances
+// using different schemas of one database do not wait for each other.
+const lockKey = `hashtextextended(current_schema() || '.portpatrol', 0)`
+
+// migrate applies the pending migrations in one transaction under an advisory lock,
+// so instances starting together migrate once. It refuses a database newer than this
+// binary.
+func migrate(ctx context.Context, pool *pgxpool.Pool, now time.Time) error {
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(`+lockKey+`)`); err != nil {
+			return fmt.Errorf("migrate: lock: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
+			version    integer PRIMARY KEY,
+			name       text NOT NULL,
+			applied_ns bigint NOT NULL)`); err != nil {
+			return fmt.Errorf("migrate: create schema_version: %w", err)
+		}
+		var have int
+		if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&have); err != nil {
+			return fmt.Errorf("migrate: read schema version: %w", err)
+		}
+		if err := store.CheckSchema(have, KnownSchema); err != nil {
+			return err
+		}
+		for _, m := range migrations {
+			if m.version <= have {
+				continue
+			}
+			if _, err := tx.Exec(ctx, m.sql); err != nil {
+				return fmt.Errorf("migrate to version %d (%s): %w", m.version, m.name, err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_version (version, name, applied_ns) VALUES ($1, $2, $3)`,
+				m.version, m.name, now.UnixNano()); err != nil {
+				return fmt.Errorf("migrate to version %d: %w", m.version, err)
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,138 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/portpatrol/portpatrol/internal/store"
+)
+
+// migration is one step of the schema. Versions count from 1 and never change once
+// released: a new schema is a new migration appended to the list.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+var migrations = []migration{
+	{1, "results, rollups, states, tokens, learned sets", `
+CREATE TABLE targets (
+	id   INTEGER PRIMARY KEY,
+	name TEXT NOT NULL UNIQUE
+);
+CREATE TABLE results (
+	target_id   INTEGER NOT NULL REFERENCES targets(id),
+	start       INTEGER NOT NULL, -- Unix ns
+	duration_ns INTEGER NOT NULL,
+	class       TEXT NOT NULL,
+	up          INTEGER NOT NULL, -- 0 or 1, stored in no bytes
+	error       TEXT,
+	remote_addr TEXT,
+	extra       TEXT -- JSON: phases, tls, http, capacity, details
+);
+CREATE INDEX results_target_start ON results(target_id, start);
+CREATE INDEX results_start ON results(start);
+CREATE TABLE rollup_minute (
+	target_id INTEGER NOT NULL REFERENCES targets(id),
+	bucket    INTEGER NOT NULL, -- Unix ns of the minute
+	count     INTEGER NOT NULL,
+	failures  INTEGER NOT NULL,
+	ok_sum_ns INTEGER NOT NULL,
+	min_ns    INTEGER NOT NULL,
+	max_ns    INTEGER NOT NULL,
+	p95_ns    INTEGER NOT NULL,
+	PRIMARY KEY (target_id, bucket)
+) WITHOUT ROWID;
+CREATE INDEX rollup_minute_bucket ON rollup_minute(bucket);
+CREATE TABLE rollup_hour (
+	target_id INTEGER NOT NULL REFERENCES targets(id),
+	bucket    INTEGER NOT NULL,
+	count     INTEGER NOT NULL,
+	failures  INTEGER NOT NULL,
+	ok_sum_ns INTEGER NOT NULL,
+	min_ns    INTEGER NOT NULL,
+	max_ns    INTEGER NOT NULL,
+	p95_ns    INTEGER NOT NULL, -- highest minute p95
+	PRIMARY KEY (target_id, bucket)
+) WITHOUT ROWID;
+CREATE INDEX rollup_hour_bucket ON rollup_hour(bucket);
+CREATE TABLE rollup_progress (
+	kind     TEXT PRIMARY KEY, -- 'minute' or 'hour'
+	until_ns INTEGER NOT NULL  -- everything before is rolled up
+);
+CREATE TABLE states (
+	target           TEXT PRIMARY KEY,
+	status           TEXT NOT NULL CHECK (status IN ('unknown', 'up', 'down')),
+	flapping         INTEGER NOT NULL,
+	since_ns         INTEGER NOT NULL,
+	last_ns          INTEGER NOT NULL,
+	last_class       TEXT NOT NULL,
+	last_duration_ns INTEGER NOT NULL,
+	last_error       TEXT NOT NULL,
+	labels           TEXT NOT NULL, -- JSON object
+	updated_ns       INTEGER NOT NULL
+);
+CREATE TABLE tokens (
+	id           TEXT PRIMARY KEY,
+	name         TEXT NOT NULL,
+	hash         BLOB NOT NULL UNIQUE, -- SHA-256 of the secret
+	role         TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+	created_ns   INTEGER NOT NULL,
+	created_by   TEXT NOT NULL,
+	last_used_ns INTEGER NOT NULL DEFAULT 0,
+	revoked_ns   INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE learned (
+	namespace  TEXT NOT NULL,
+	key        TEXT NOT NULL,
+	value      TEXT NOT NULL, -- JSON
+	updated_ns INTEGER NOT NULL,
+	PRIMARY KEY (namespace, key)
+) WITHOUT ROWID;
+`},
+}
+
+// KnownSchema is the newest schema version this binary knows.
+var KnownSchema = migrations[len(migrations)-1].version
+
+// migrate applies the pending migrations in one transaction, so a crash leaves the
+// schema as it was. It refuses a database newer than this binary.
+func migrate(ctx context.Context, db *sql.DB, now time.Time) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
+		version    INTEGER PRIMARY KEY,
+		name       TEXT NOT NULL,
+		applied_ns INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate: create schema_version: %w", err)
+	}
+	var have int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&have); err != nil {
+		return fmt.Errorf("migrate: read schema version: %w", err)
+	}
+	if err := store.CheckSchema(have, KnownSchema); err != nil {
+		return err
+	}
+	for _, m := range migrations {
+		if m.version <= have {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			return fmt.Errorf("migrate to version %d (%s): %w", m.version, m.name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version, name, applied_ns) VALUES (?, ?, ?)`,
+			m.version, m.name, now.UnixNano()); err != nil {
+			return fmt.Errorf("migrate to version %d: %w", m.version, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrate: commit: %w", err)
+	}
+	return nil
+}
