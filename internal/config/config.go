@@ -18,6 +18,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/portpatrol/portpatrol/internal/alert"
+	"github.com/portpatrol/portpatrol/internal/notify"
 	"github.com/portpatrol/portpatrol/internal/patrol"
 	"github.com/portpatrol/portpatrol/internal/probe"
 )
@@ -46,10 +48,39 @@ type Config struct {
 	ModulesFiles []string       `yaml:"modules_files"`
 	Targets      []TargetConfig `yaml:"targets"`
 
+	// Storage is where history, incidents, silences and the notification outbox are
+	// kept: empty for SQLite in the data directory, a file path for SQLite elsewhere,
+	// or a postgres:// DSN for state that several instances share.
+	Storage   string    `yaml:"storage"`
+	Retention Retention `yaml:"retention"`
+	// Alerting configures the alert engine: rules, deadlines, escalation, grouping,
+	// inhibition and maintenance windows. See docs/alerting.md.
+	Alerting alert.Config `yaml:"alerting"`
+	// Notify configures receivers and the durable outbox.
+	Notify notify.Config `yaml:"notify"`
+	API    API           `yaml:"api"`
+
 	// File is the path the config was loaded from, empty for Default.
 	File string `yaml:"-"`
 	// Checks are the targets resolved against defaults and modules, in file order.
 	Checks []Check `yaml:"-"`
+}
+
+// Retention bounds stored history: raw results (default 48h), per-minute and
+// per-hour rollups (default 90 days each).
+type Retention struct {
+	Raw    time.Duration `yaml:"raw"`
+	Minute time.Duration `yaml:"minute"`
+	Hour   time.Duration `yaml:"hour"`
+}
+
+// API configures the HTTP API and dashboard on the listen address.
+type API struct {
+	// AnonymousRead lets requests from loopback addresses read without a token.
+	AnonymousRead bool `yaml:"anonymous_read"`
+	// TLSCertFile and TLSKeyFile serve HTTPS instead of HTTP.
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
 }
 
 // TargetDefaults apply to every target that does not set its own value.
@@ -255,6 +286,8 @@ func (c *Config) resolve(idx index, errs *Errors) {
 	}
 	c.Modules = modules
 
+	c.resolveAlerting(at)
+
 	seen := map[string]int{}
 	for i, tc := range c.Targets {
 		p := fmt.Sprintf("targets[%d]", i)
@@ -391,4 +424,74 @@ func proberList() []string {
 		}
 	}
 	return out
+}
+
+// resolveAlerting validates the storage, alerting and notify sections, and that every
+// receiver an escalation names exists.
+func (c *Config) resolveAlerting(at func(path, format string, args ...any)) {
+	if (c.API.TLSCertFile == "") != (c.API.TLSKeyFile == "") {
+		at("api", "tls_cert_file and tls_key_file go together")
+	}
+	for _, r := range []struct {
+		path string
+		v    time.Duration
+	}{{"retention.raw", c.Retention.Raw}, {"retention.minute", c.Retention.Minute}, {"retention.hour", c.Retention.Hour}} {
+		if r.v < 0 {
+			at(r.path, "must not be negative, got %s", r.v)
+		}
+	}
+	if c.File != "" {
+		c.Notify.Dir = filepath.Dir(c.File)
+	}
+	for _, err := range unjoin(c.Alerting.Validate()) {
+		var ce *alert.ConfigError
+		if errors.As(err, &ce) {
+			at("alerting."+ce.Field, "%s", ce.Reason)
+		} else {
+			at("alerting", "%v", err)
+		}
+	}
+	if _, err := notify.New(c.Notify, &notify.MemStore{}, nil); err != nil {
+		for _, e := range unjoin(err) {
+			var fe *notify.FieldError
+			if errors.As(e, &fe) {
+				at("notify."+fe.Path, "%s", fe.Msg)
+			} else {
+				at("notify", "%v", e)
+			}
+		}
+	}
+	known := map[string]bool{}
+	for _, r := range c.Notify.Receivers {
+		known[r.Name] = true
+	}
+	if c.Alerting.Escalations == nil && len(known) > 0 && !known[alert.DefaultReceiver] {
+		at("notify.receivers", "with no alerting.escalations, alerts go to the receiver named %q; name one receiver %q or configure alerting.escalations",
+			alert.DefaultReceiver, alert.DefaultReceiver)
+	}
+	for _, name := range sortedKeys(c.Alerting.Escalations) {
+		for i, step := range c.Alerting.Escalations[name] {
+			for j, r := range step.Receivers {
+				if !known[r] {
+					at(fmt.Sprintf("alerting.escalations.%s[%d].receivers[%d]", name, i, j),
+						"no receiver named %q under notify.receivers; defined: %s", r, strings.Join(sortedKeys(known), ", "))
+				}
+			}
+		}
+	}
+}
+
+// unjoin flattens an errors.Join tree.
+func unjoin(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, unjoin(e)...)
+		}
+		return out
+	}
+	return []error{err}
 }

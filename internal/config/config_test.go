@@ -177,3 +177,53 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestAlertingExampleLoads(t *testing.T) {
+	for _, v := range []string{"PG_MONITOR_PASSWORD", "SLACK_WEBHOOK_URL", "DINGTALK_WEBHOOK_URL", "DINGTALK_SECRET",
+		"FEISHU_WEBHOOK_URL", "FEISHU_SECRET", "WECOM_WEBHOOK_URL", "TELEGRAM_BOT_TOKEN", "PAGERDUTY_ROUTING_KEY",
+		"OPSGENIE_API_KEY", "SMTP_PASSWORD"} {
+		val := "secret-" + strings.ToLower(v)
+		if strings.HasSuffix(v, "_URL") {
+			val = "https://hooks.example.com/" + strings.ToLower(v)
+		}
+		t.Setenv(v, val)
+	}
+	c, err := Load("../../docs/examples/alerting.yaml")
+	if err != nil {
+		t.Fatalf("alerting example: %v", err)
+	}
+	if got, want := len(c.Notify.Receivers), 10; got != want {
+		t.Errorf("got %d receivers, want %d", got, want)
+	}
+	types := map[string]bool{}
+	for _, r := range c.Notify.Receivers {
+		types[r.Type] = true
+	}
+	for _, ty := range []string{"webhook", "slack", "email", "pagerduty", "opsgenie", "alertmanager", "dingtalk", "feishu", "wecom", "telegram"} {
+		if !types[ty] {
+			t.Errorf("the example has no %s receiver", ty)
+		}
+	}
+}
+
+func TestAlertingErrorsNameTheField(t *testing.T) {
+	tests := []struct{ name, yaml, want string }{
+		{"unknown receiver in escalation", "notify:\n  receivers: [{name: default, type: webhook, url: http://127.0.0.1:1/}]\nalerting:\n  escalations:\n    noc:\n      - receivers: [nobody]\n",
+			`bad.yaml:6:21: alerting.escalations.noc[0].receivers[0]: no receiver named "nobody" under notify.receivers; defined: default`},
+		{"receiver missing a field", "notify:\n  receivers:\n    - {name: pd, type: pagerduty}\n",
+			"notify.receivers[0].routing_key: required for type pagerduty"},
+		{"no default receiver", "notify:\n  receivers: [{name: x, type: webhook, url: http://127.0.0.1:1/}]\n",
+			`notify.receivers: with no alerting.escalations, alerts go to the receiver named "default"`},
+		{"bad severity", "alerting:\n  rules:\n    slow: {severity: P7}\n", "alerting.rules.slow.severity"},
+		{"bad window time", "alerting:\n  maintenance:\n    - {name: m, start: tomorrow}\n", `bad.yaml:3:24: alerting.maintenance[0].start: "tomorrow" is not a time`},
+		{"bad schedule", "alerting:\n  maintenance:\n    - {name: m, schedule: \"Funday 25:00-26:00 Mars/Base\"}\n", "alerting.maintenance[0]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml), "bad.yaml")
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got error\n  %v\nwant one containing\n  %s", err, tt.want)
+			}
+		})
+	}
+}

@@ -19,6 +19,7 @@ type index map[string]*yaml.Node
 
 var (
 	durationType = reflect.TypeOf(time.Duration(0))
+	timeType     = reflect.TypeOf(time.Time{})
 	envRef       = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 )
 
@@ -47,11 +48,19 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	switch {
-	case t == durationType:
-		w.scalar(n, path)
-		if _, err := time.ParseDuration(n.Value); err != nil {
-			w.fail(n, path, "%q is not a duration; write e.g. 500ms, 5s, 1m30s", n.Value)
+	switch t {
+	case durationType:
+		if w.scalar(n, path) {
+			if _, err := time.ParseDuration(n.Value); err != nil {
+				w.fail(n, path, "%q is not a duration; write e.g. 500ms, 5s, 1m30s", n.Value)
+			}
+		}
+		return
+	case timeType:
+		if w.scalar(n, path) {
+			if _, err := time.Parse(time.RFC3339, n.Value); err != nil {
+				w.fail(n, path, "%q is not a time; write RFC 3339, e.g. 2026-03-01T22:00:00Z or 2026-03-01T22:00:00+08:00", n.Value)
+			}
 		}
 		return
 	}
