@@ -1,0 +1,259 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"time"
+
+	"github.com/portpatrol/portpatrol/internal/patrol"
+)
+
+// The interfaces below are what the API reads and writes through. cmd/portpatrol
+// adapts the store, the alert engine and the notification outbox to them. Every
+// method must obey ctx and be safe for concurrent use.
+
+// Errors an implementation returns (wrapped with %w is fine) so that the API answers
+// with the right status: ErrNotFound → 404, ErrConflict → 409, ErrInvalid → 400,
+// ErrRevoked → 401. Any other error is a 500 whose message is logged, not shown.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("conflict")
+	ErrInvalid  = errors.New("invalid")
+	ErrRevoked  = errors.New("token revoked")
+)
+
+// Targets reads the latest state of the watched targets.
+type Targets interface {
+	// TargetStates returns the state of every target, ordered by ID.
+	TargetStates(ctx context.Context) ([]TargetState, error)
+	// TargetState returns one target's state, or ErrNotFound.
+	TargetState(ctx context.Context, id string) (TargetState, error)
+}
+
+// History reads stored probe history.
+type History interface {
+	// History returns the series of q.Target between q.From and q.To.
+	History(ctx context.Context, q HistoryQuery) (Series, error)
+	// RecentResults returns the latest n results of target, newest first.
+	RecentResults(ctx context.Context, target string, n int) ([]patrol.Result, error)
+}
+
+// Alerts reads incidents.
+type Alerts interface {
+	// ListAlerts returns the alerts f selects, most urgent first.
+	ListAlerts(ctx context.Context, f AlertFilter) ([]patrol.Alert, error)
+	// GetAlert returns one alert with its escalation chain and journal, or
+	// ErrNotFound.
+	GetAlert(ctx context.Context, id string) (Incident, error)
+}
+
+// AlertActions changes incidents. by names the token that asked.
+type AlertActions interface {
+	// AckAlert acknowledges a firing alert; ErrNotFound, or ErrConflict when it is
+	// resolved or still pending.
+	AckAlert(ctx context.Context, id, by, comment string) error
+	// ResolveAlert resolves an alert by hand; ErrNotFound, or ErrConflict when it is
+	// already resolved.
+	ResolveAlert(ctx context.Context, id, by, comment string) error
+}
+
+// Silences lists, creates and expires silences.
+type Silences interface {
+	ListSilences(ctx context.Context) ([]Silence, error)
+	// CreateSilence stores s (Author set to who asked) and returns it with its ID.
+	CreateSilence(ctx context.Context, s Silence) (Silence, error)
+	// ExpireSilence ends a silence now; ErrNotFound for an unknown ID.
+	ExpireSilence(ctx context.Context, id, by string) error
+}
+
+// Windows lists maintenance windows.
+type Windows interface {
+	MaintenanceWindows(ctx context.Context) ([]Window, error)
+}
+
+// Deliveries lists notification deliveries from the outbox.
+type Deliveries interface {
+	ListDeliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error)
+}
+
+// TokenHash is the SHA-256 of a bearer token's secret: tokens are stored and looked up
+// by hash only.
+type TokenHash [sha256.Size]byte
+
+// Tokens authenticates bearer tokens.
+type Tokens interface {
+	// LookupToken returns who holds the token with this hash; ErrNotFound for an
+	// unknown hash, ErrRevoked for a revoked one.
+	LookupToken(ctx context.Context, hash TokenHash) (Identity, error)
+}
+
+// TokenAdmin manages API tokens. by names the admin token that asked.
+type TokenAdmin interface {
+	ListTokens(ctx context.Context) ([]TokenInfo, error)
+	// CreateToken makes a token and returns it with its secret, which is shown once.
+	CreateToken(ctx context.Context, name string, role Role, by string) (TokenInfo, string, error)
+	// RevokeToken revokes a token; ErrNotFound for an unknown ID.
+	RevokeToken(ctx context.Context, id, by string) error
+}
+
+// TargetState is what is known about one target now. The zero value is an unknown
+// target with no result.
+type TargetState struct {
+	ID string
+	// Name is the configured display name; empty means the ID.
+	Name     string
+	Status   Status
+	Flapping bool
+	// Since is when Status last changed.
+	Since  time.Time
+	Labels map[string]string
+	// Last summarises the latest result; its zero value means none yet.
+	Last LastResult
+}
+
+// Status is a target's verdict.
+type Status string
+
+// The statuses.
+const (
+	StatusUnknown Status = "unknown"
+	StatusUp      Status = "up"
+	StatusDown    Status = "down"
+)
+
+// LastResult is the gist of a target's latest result.
+type LastResult struct {
+	Time     time.Time
+	Class    patrol.Class
+	Duration time.Duration
+	Error    string
+}
+
+// HistoryQuery asks for one target's history between From (inclusive) and To
+// (exclusive); a zero Step lets the store choose.
+type HistoryQuery struct {
+	Target   string
+	From, To time.Time
+	Step     time.Duration
+}
+
+// Series is one target's history. Resolution and Quantiles are as the store names
+// them ("raw", "minute", "hour"; "exact", "p95", "p95-upper-bound").
+type Series struct {
+	Resolution string
+	Step       time.Duration
+	Quantiles  string
+	Points     []Point
+}
+
+// Point is one bucket of a series. Count and Failures count every result; the latency
+// figures are over successful results only and zero when there were none. Its fields
+// are laid out as store.Point's, so a store point converts with api.Point(p).
+type Point struct {
+	Time          time.Time
+	Count         int64
+	Failures      int64
+	Availability  float64
+	Min, Avg, Max time.Duration
+	P50, P95, P99 time.Duration
+}
+
+// AlertFilter selects alerts. The zero value selects every alert not resolved.
+type AlertFilter struct {
+	// States lists the states wanted; empty means all but resolved.
+	States     []patrol.AlertState
+	Severities []patrol.Severity
+	// Target is an exact subject; empty means any.
+	Target string
+}
+
+// Incident is an alert with the engine's bookkeeping.
+type Incident struct {
+	Alert patrol.Alert
+	// Chain names the escalation chain the alert follows.
+	Chain string
+	Notes []Note
+}
+
+// Note is one entry in an incident's journal.
+type Note struct {
+	At     time.Time `json:"at"`
+	By     string    `json:"by"`
+	Action string    `json:"action"`
+	Text   string    `json:"text,omitempty"`
+}
+
+// Matcher selects alerts by one label, as in Alertmanager: Op is "=", "!=", "=~" or
+// "!~", and regular expressions are anchored at both ends.
+type Matcher struct {
+	Name  string `json:"name"`
+	Op    string `json:"op"`
+	Value string `json:"value"`
+}
+
+// Silence mutes the alerts its matchers match between StartsAt and EndsAt.
+type Silence struct {
+	ID        string    `json:"id"`
+	Matchers  []Matcher `json:"matchers"`
+	Author    string    `json:"author"`
+	Comment   string    `json:"comment"`
+	StartsAt  time.Time `json:"starts_at"`
+	EndsAt    time.Time `json:"ends_at"`
+	CreatedAt time.Time `json:"created_at,omitzero"`
+	ExpiredBy string    `json:"expired_by,omitempty"`
+}
+
+// Window is a maintenance window and whether it is open now. From and Until bound the
+// current occurrence, or the next one when closed; zero when it will not open again.
+type Window struct {
+	Name     string    `json:"name"`
+	Schedule string    `json:"schedule,omitempty"`
+	Start    time.Time `json:"start,omitzero"`
+	End      time.Time `json:"end,omitzero"`
+	Matchers []string  `json:"matchers,omitempty"`
+	Active   bool      `json:"active"`
+	From     time.Time `json:"from,omitzero"`
+	Until    time.Time `json:"until,omitzero"`
+}
+
+// DeliveryFilter selects deliveries. The zero value selects every delivery.
+type DeliveryFilter struct {
+	Receiver string
+	// States lists delivery states ("pending", "delivered", "failed", "expired").
+	States []string
+	// Since selects deliveries enqueued at or after it.
+	Since time.Time
+	// AfterSeq pages: deliveries with Seq greater than it.
+	AfterSeq int64
+	// Limit caps how many are returned; 0 means no cap.
+	Limit int
+}
+
+// Delivery is one notification for one receiver in the outbox.
+type Delivery struct {
+	Seq         int64                   `json:"seq"`
+	Receiver    string                  `json:"receiver"`
+	Provider    string                  `json:"provider"`
+	Key         string                  `json:"key"`
+	Kind        patrol.NotificationKind `json:"kind"`
+	AlertIDs    []string                `json:"alert_ids"`
+	State       string                  `json:"state"`
+	Attempts    int                     `json:"attempts"`
+	EnqueuedAt  time.Time               `json:"enqueued_at"`
+	NextAttempt time.Time               `json:"next_attempt,omitzero"`
+	LastAttempt time.Time               `json:"last_attempt,omitzero"`
+	LastError   string                  `json:"last_error,omitempty"`
+	DoneAt      time.Time               `json:"done_at,omitzero"`
+}
+
+// TokenInfo describes a token without its secret.
+type TokenInfo struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Role      Role      `json:"role"`
+	CreatedAt time.Time `json:"created_at"`
+	CreatedBy string    `json:"created_by,omitempty"`
+	LastUsed  time.Time `json:"last_used,omitzero"`
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
+}

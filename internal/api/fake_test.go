@@ -1,0 +1,253 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portpatrol/portpatrol/internal/patrol"
+)
+
+// fake implements every interface the Server uses through function fields; a nil
+// field panics, so a test sets what it expects to be called.
+type fake struct {
+	targetStates  func(ctx context.Context) ([]TargetState, error)
+	targetState   func(ctx context.Context, id string) (TargetState, error)
+	history       func(ctx context.Context, q HistoryQuery) (Series, error)
+	recentResults func(ctx context.Context, target string, n int) ([]patrol.Result, error)
+	listAlerts    func(ctx context.Context, f AlertFilter) ([]patrol.Alert, error)
+	getAlert      func(ctx context.Context, id string) (Incident, error)
+	ackAlert      func(ctx context.Context, id, by, comment string) error
+	resolveAlert  func(ctx context.Context, id, by, comment string) error
+	listSilences  func(ctx context.Context) ([]Silence, error)
+	createSilence func(ctx context.Context, s Silence) (Silence, error)
+	expireSilence func(ctx context.Context, id, by string) error
+	windows       func(ctx context.Context) ([]Window, error)
+	deliveries    func(ctx context.Context, f DeliveryFilter) ([]Delivery, error)
+	lookupToken   func(ctx context.Context, h TokenHash) (Identity, error)
+	listTokens    func(ctx context.Context) ([]TokenInfo, error)
+	createToken   func(ctx context.Context, name string, role Role, by string) (TokenInfo, string, error)
+	revokeToken   func(ctx context.Context, id, by string) error
+}
+
+var (
+	_ Targets      = (*fake)(nil)
+	_ History      = (*fake)(nil)
+	_ Alerts       = (*fake)(nil)
+	_ AlertActions = (*fake)(nil)
+	_ Silences     = (*fake)(nil)
+	_ Windows      = (*fake)(nil)
+	_ Deliveries   = (*fake)(nil)
+	_ Tokens       = (*fake)(nil)
+	_ TokenAdmin   = (*fake)(nil)
+)
+
+func (f *fake) TargetStates(ctx context.Context) ([]TargetState, error) { return f.targetStates(ctx) }
+func (f *fake) TargetState(ctx context.Context, id string) (TargetState, error) {
+	return f.targetState(ctx, id)
+}
+func (f *fake) History(ctx context.Context, q HistoryQuery) (Series, error) { return f.history(ctx, q) }
+func (f *fake) RecentResults(ctx context.Context, target string, n int) ([]patrol.Result, error) {
+	return f.recentResults(ctx, target, n)
+}
+func (f *fake) ListAlerts(ctx context.Context, fl AlertFilter) ([]patrol.Alert, error) {
+	return f.listAlerts(ctx, fl)
+}
+func (f *fake) GetAlert(ctx context.Context, id string) (Incident, error) { return f.getAlert(ctx, id) }
+func (f *fake) AckAlert(ctx context.Context, id, by, comment string) error {
+	return f.ackAlert(ctx, id, by, comment)
+}
+func (f *fake) ResolveAlert(ctx context.Context, id, by, comment string) error {
+	return f.resolveAlert(ctx, id, by, comment)
+}
+func (f *fake) ListSilences(ctx context.Context) ([]Silence, error) { return f.listSilences(ctx) }
+func (f *fake) CreateSilence(ctx context.Context, s Silence) (Silence, error) {
+	return f.createSilence(ctx, s)
+}
+func (f *fake) ExpireSilence(ctx context.Context, id, by string) error {
+	return f.expireSilence(ctx, id, by)
+}
+func (f *fake) MaintenanceWindows(ctx context.Context) ([]Window, error) { return f.windows(ctx) }
+func (f *fake) ListDeliveries(ctx context.Context, fl DeliveryFilter) ([]Delivery, error) {
+	return f.deliveries(ctx, fl)
+}
+func (f *fake) LookupToken(ctx context.Context, h TokenHash) (Identity, error) {
+	return f.lookupToken(ctx, h)
+}
+func (f *fake) ListTokens(ctx context.Context) ([]TokenInfo, error) { return f.listTokens(ctx) }
+func (f *fake) CreateToken(ctx context.Context, name string, role Role, by string) (TokenInfo, string, error) {
+	return f.createToken(ctx, name, role, by)
+}
+func (f *fake) RevokeToken(ctx context.Context, id, by string) error {
+	return f.revokeToken(ctx, id, by)
+}
+
+// The secrets of the test tokens, one per role.
+const (
+	viewerSecret   = "ppt_viewer"
+	operatorSecret = "ppt_operator"
+	adminSecret    = "ppt_admin"
+	revokedSecret  = "ppt_revoked"
+)
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+const dbID = "tcp://db.internal:5432"
+
+// calls records the writes the fake world was asked for.
+type calls struct {
+	acks, resolves, expires []string // "id by comment"
+	silences                []Silence
+	tokens                  []string
+}
+
+// newWorld returns fakes for a small world: two targets, one firing P0 on the
+// database, a silence, a window, a delivery and the test tokens.
+func newWorld() (*fake, *calls) {
+	c := &calls{}
+	states := []TargetState{
+		{ID: dbID, Name: "orders db", Status: StatusDown, Since: t0.Add(-10 * time.Minute),
+			Labels: map[string]string{"service": "orders", "host": "db.internal"},
+			Last:   LastResult{Time: t0, Class: patrol.ClassRefused, Duration: 2 * time.Millisecond, Error: "connection refused"}},
+		{ID: "https://web.internal:443/health", Status: StatusUp, Labels: map[string]string{"service": "web"},
+			Last: LastResult{Time: t0, Class: patrol.ClassOK, Duration: 40 * time.Millisecond}},
+	}
+	alert := patrol.Alert{ID: "a1", Fingerprint: "unreachable@" + dbID, Rule: "unreachable", Class: patrol.AlertUnreachable,
+		Severity: patrol.P0, State: patrol.AlertFiring, Target: dbID, Summary: dbID + " refuses connections",
+		StartsAt: t0.Add(-10 * time.Minute), FiredAt: t0.Add(-9 * time.Minute), Deadline: t0.Add(-4 * time.Minute),
+		Evidence: []patrol.Result{{Target: dbID, Start: t0, Class: patrol.ClassRefused, Error: "connection refused"}}}
+	f := &fake{
+		targetStates: func(context.Context) ([]TargetState, error) { return states, nil },
+		targetState: func(_ context.Context, id string) (TargetState, error) {
+			for _, s := range states {
+				if s.ID == id {
+					return s, nil
+				}
+			}
+			return TargetState{}, fmt.Errorf("target %s: %w", id, ErrNotFound)
+		},
+		history: func(_ context.Context, q HistoryQuery) (Series, error) {
+			return Series{Resolution: "raw", Step: time.Minute, Quantiles: "exact", Points: []Point{
+				{Time: q.From, Count: 6, Failures: 1, Availability: 5.0 / 6, Min: time.Millisecond, Avg: 2 * time.Millisecond,
+					Max: 9 * time.Millisecond, P50: 2 * time.Millisecond, P95: 8 * time.Millisecond, P99: 9 * time.Millisecond}}}, nil
+		},
+		recentResults: func(_ context.Context, target string, n int) ([]patrol.Result, error) {
+			r := patrol.Result{Target: target, Start: t0, Duration: 3 * time.Millisecond, Class: patrol.ClassOK}
+			r.AddPhase("connect", 2*time.Millisecond)
+			return []patrol.Result{r}, nil
+		},
+		listAlerts: func(_ context.Context, fl AlertFilter) ([]patrol.Alert, error) {
+			if fl.Target != "" && fl.Target != dbID {
+				return nil, nil
+			}
+			return []patrol.Alert{alert}, nil
+		},
+		getAlert: func(_ context.Context, id string) (Incident, error) {
+			if id != alert.ID {
+				return Incident{}, fmt.Errorf("alert %s: %w", id, ErrNotFound)
+			}
+			return Incident{Alert: alert, Chain: "default"}, nil
+		},
+		ackAlert: func(_ context.Context, id, by, comment string) error {
+			if id != alert.ID {
+				return fmt.Errorf("ack %s: %w", id, ErrNotFound)
+			}
+			c.acks = append(c.acks, id+" "+by+" "+comment)
+			return nil
+		},
+		resolveAlert: func(_ context.Context, id, by, comment string) error {
+			if id != alert.ID {
+				return fmt.Errorf("resolve %s: %w", id, ErrNotFound)
+			}
+			c.resolves = append(c.resolves, id+" "+by+" "+comment)
+			return nil
+		},
+		listSilences: func(context.Context) ([]Silence, error) {
+			return []Silence{{ID: "s1", Matchers: []Matcher{{"service", "=", "orders"}}, Author: "ops", Comment: "migration",
+				StartsAt: t0, EndsAt: t0.Add(time.Hour), CreatedAt: t0}}, nil
+		},
+		createSilence: func(_ context.Context, s Silence) (Silence, error) {
+			c.silences = append(c.silences, s)
+			s.ID, s.CreatedAt = "s2", t0
+			return s, nil
+		},
+		expireSilence: func(_ context.Context, id, by string) error {
+			if id != "s1" {
+				return fmt.Errorf("silence %s: %w", id, ErrNotFound)
+			}
+			c.expires = append(c.expires, id+" "+by)
+			return nil
+		},
+		windows: func(context.Context) ([]Window, error) {
+			return []Window{{Name: "sunday", Schedule: "Sun 02:00-04:00", Active: false, From: t0.Add(48 * time.Hour), Until: t0.Add(50 * time.Hour)}}, nil
+		},
+		deliveries: func(_ context.Context, fl DeliveryFilter) ([]Delivery, error) {
+			return []Delivery{{Seq: 7, Receiver: "oncall", Provider: "slack", Key: "a1/firing/0", Kind: patrol.NotifyFiring,
+				AlertIDs: []string{"a1"}, State: "delivered", Attempts: 1, EnqueuedAt: t0, DoneAt: t0.Add(time.Second)}}, nil
+		},
+		lookupToken: func(_ context.Context, h TokenHash) (Identity, error) {
+			switch h {
+			case HashToken(viewerSecret):
+				return Identity{TokenID: "t1", Name: "grafana", Role: RoleViewer}, nil
+			case HashToken(operatorSecret):
+				return Identity{TokenID: "t2", Name: "alice", Role: RoleOperator}, nil
+			case HashToken(adminSecret):
+				return Identity{TokenID: "t3", Name: "root", Role: RoleAdmin}, nil
+			case HashToken(revokedSecret):
+				return Identity{}, fmt.Errorf("token t4: %w", ErrRevoked)
+			}
+			return Identity{}, ErrNotFound
+		},
+		listTokens: func(context.Context) ([]TokenInfo, error) {
+			return []TokenInfo{{ID: "t1", Name: "grafana", Role: RoleViewer, CreatedAt: t0}}, nil
+		},
+		createToken: func(_ context.Context, name string, role Role, by string) (TokenInfo, string, error) {
+			c.tokens = append(c.tokens, name+" "+string(role)+" "+by)
+			return TokenInfo{ID: "t9", Name: name, Role: role, CreatedAt: t0, CreatedBy: by}, "ppt_new", nil
+		},
+		revokeToken: func(_ context.Context, id, by string) error {
+			if id != "t1" {
+				return fmt.Errorf("token %s: %w", id, ErrNotFound)
+			}
+			return nil
+		},
+	}
+	return f, c
+}
+
+// newServer builds a Server over f with every dependency set.
+func newServer(f *fake, mod func(*Config)) *Server {
+	cfg := Config{Targets: f, History: f, Alerts: f, AlertActions: f, Silences: f, Windows: f, Deliveries: f,
+		Tokens: f, TokenAdmin: f, Broker: NewBroker(BrokerConfig{}), Now: func() time.Time { return t0 }}
+	if mod != nil {
+		mod(&cfg)
+	}
+	return New(cfg)
+}
+
+// do sends a request to h and returns the recorded response. token may be empty;
+// remote sets the peer address (default a non-loopback one).
+func do(t testing.TB, h http.Handler, method, path, token, body string, remote ...string) *httptest.ResponseRecorder {
+	t.Helper()
+	var req *http.Request
+	if body != "" {
+		req = httptest.NewRequest(method, path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+	} else {
+		req = httptest.NewRequest(method, path, nil)
+	}
+	req.RemoteAddr = "192.0.2.10:40000"
+	if len(remote) > 0 {
+		req.RemoteAddr = remote[0]
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}

@@ -1,0 +1,175 @@
+// The dashboard's shell: the shared state of targets and open alerts, kept current by
+// the event stream; the hash router; the token form; the banner.
+import { api, getToken, setToken, EventStream } from './api.js';
+import * as overview from './overview.js';
+import * as target from './target.js';
+import * as incidents from './incidents.js';
+
+// Measurements the browser test reads.
+window.__pp = { start: performance.now(), longestTask: 0 };
+try {
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) window.__pp.longestTask = Math.max(window.__pp.longestTask, e.duration);
+  }).observe({ type: 'longtask', buffered: true });
+} catch { /* longtask entries are not supported everywhere */ }
+
+// store holds every target and every open alert.
+export const store = {
+  targets: new Map(),
+  alerts: new Map(), // open alerts by ID
+  byTarget: new Map(), // target ID → Map of its open alerts
+  loaded: false,
+  async load() {
+    const [t, a] = await Promise.all([api('/targets'), api('/alerts')]);
+    this.targets = new Map(t.targets.map((x) => [x.id, x]));
+    this.alerts = new Map();
+    this.byTarget = new Map();
+    for (const al of a.alerts) this.putAlert(al);
+    this.loaded = true;
+  },
+  putTarget(t) {
+    const old = this.targets.get(t.id);
+    this.targets.set(t.id, old ? { ...old, ...t } : t);
+    return !old;
+  },
+  putAlert(a) {
+    const open = a.state !== 'resolved';
+    const old = this.alerts.get(a.id);
+    if (old && old.target !== a.target) this.byTarget.get(old.target)?.delete(a.id);
+    if (open) {
+      this.alerts.set(a.id, a);
+      if (!this.byTarget.has(a.target)) this.byTarget.set(a.target, new Map());
+      this.byTarget.get(a.target).set(a.id, a);
+    } else {
+      this.alerts.delete(a.id);
+      this.byTarget.get(a.target)?.delete(a.id);
+    }
+  },
+  // worst returns the target's most urgent open alert: unmuted before muted, then by severity.
+  worst(id) {
+    const m = this.byTarget.get(id);
+    if (!m || m.size === 0) return null;
+    let best = null;
+    for (const a of m.values()) {
+      const rank = (x) => (x.state === 'silenced' ? 10 : 0) + Number(x.severity.slice(1));
+      if (!best || rank(a) < rank(best)) best = a;
+    }
+    return best;
+  },
+};
+
+const view = document.getElementById('view');
+const banner = document.getElementById('banner');
+let current = null; // { module, instance }
+
+export function showBanner(msg, ok = false) {
+  banner.textContent = msg;
+  banner.classList.toggle('ok', ok);
+  banner.hidden = !msg;
+  if (ok) setTimeout(() => { if (banner.textContent === msg) banner.hidden = true; }, 4000);
+}
+
+function route() {
+  const hash = location.hash || '#/';
+  let mod = overview, params = {};
+  if (hash.startsWith('#/target/')) {
+    mod = target;
+    params.id = decodeURIComponent(hash.slice('#/target/'.length));
+  } else if (hash.startsWith('#/incidents')) {
+    mod = incidents;
+  }
+  if (current?.instance?.unmount) current.instance.unmount();
+  document.querySelectorAll('[data-nav]').forEach((a) => a.classList.toggle('active', a.dataset.nav === mod.name));
+  view.textContent = '';
+  current = { module: mod, instance: mod.mount(view, params, { store, showBanner }) };
+  window.scrollTo(0, 0);
+}
+
+function updateOpenCount() {
+  const el = document.getElementById('open-count');
+  let n = 0;
+  for (const a of store.alerts.values()) if (a.state === 'firing' || a.state === 'pending') n++;
+  el.textContent = n;
+  el.hidden = n === 0;
+}
+
+const live = document.getElementById('live');
+const stream = new EventStream({
+  onEvent(type, data) {
+    if (loading) { pending.push([type, data]); return; }
+    apply(type, data);
+  },
+  async onReset() {
+    await reload();
+  },
+  onStatus(on, err) {
+    live.className = 'live ' + (on ? 'on' : 'off');
+    live.textContent = on ? 'live' : 'offline';
+    if (err && err.status === 401) live.textContent = 'needs a token';
+  },
+});
+
+// Events that arrive while the state loads are applied after it, so the snapshot does
+// not overwrite them.
+let loading = false, pending = [];
+function apply(type, data) {
+  if (type === 'target') store.putTarget(data);
+  else if (type === 'alert') { store.putAlert(data); updateOpenCount(); }
+  current?.instance?.update?.(type, data);
+}
+
+async function reload() {
+  loading = true;
+  try {
+    await store.load();
+    for (const [type, data] of pending) {
+      if (type === 'target') store.putTarget(data); else if (type === 'alert') store.putAlert(data);
+    }
+    showBanner('');
+  } catch (e) {
+    showBanner(e.status === 401
+      ? 'This server needs an API token to read: enter one at the top right (portpatrol token create --role viewer).'
+      : 'Cannot load state: ' + e.message);
+  }
+  pending = [];
+  loading = false;
+  updateOpenCount();
+  route();
+}
+
+// The token form: the token stays in this tab's sessionStorage only.
+const form = document.getElementById('token-form');
+const who = document.getElementById('who');
+const clear = document.getElementById('token-clear');
+async function showWho() {
+  clear.hidden = !getToken();
+  if (!getToken()) { who.textContent = ''; return; }
+  try {
+    const me = await api('/whoami');
+    who.textContent = `${me.name} (${me.role})`;
+    who.dataset.role = me.role;
+  } catch (e) {
+    who.textContent = e.message;
+    who.dataset.role = '';
+  }
+}
+form.addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const input = document.getElementById('token-input');
+  setToken(input.value.trim());
+  input.value = '';
+  await showWho();
+  stream.restart();
+  await reload();
+});
+clear.addEventListener('click', async () => {
+  setToken('');
+  await showWho();
+  stream.restart();
+  await reload();
+});
+
+window.addEventListener('hashchange', route);
+showWho();
+stream.start();
+reload();

@@ -1,0 +1,363 @@
+package web_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/portpatrol/portpatrol/internal/api"
+	"github.com/portpatrol/portpatrol/internal/patrol"
+	"github.com/portpatrol/portpatrol/internal/web"
+)
+
+var screenshots = flag.Bool("screenshots", os.Getenv("PORTPATROL_SCREENSHOTS") != "",
+	"write screenshots of the main pages to docs/screenshots (or set PORTPATROL_SCREENSHOTS=1)")
+
+// The tokens of the browser tests.
+var tokens = api.StaticTokens{
+	{ID: "t1", Name: "wallboard", Role: api.RoleViewer, Secret: "ppt_viewer_secret"},
+	{ID: "t2", Name: "alice", Role: api.RoleOperator, Secret: "ppt_operator_secret"},
+}
+
+// findChromium returns the browser to drive, skipping the test when there is none
+// (failing instead under CI=true, where it must be installed).
+func findChromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("chromium not found; CI must install it (apt-get install -y chromium)")
+	}
+	t.Skip("chromium not found; install it to run the browser tests (apt-get install -y chromium)")
+	return ""
+}
+
+// newBrowser starts a headless Chromium with a fresh profile and returns a context for
+// one tab; everything is stopped at cleanup.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	path := findChromium(t)
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.Flag("mute-audio", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	}
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelB := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	t.Cleanup(func() { cancelB(); cancelA() })
+	// The first call starts the browser; it must not carry a timeout (see chromedp.Run).
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+// serve runs the real API and dashboard over w on 127.0.0.1.
+func serve(t *testing.T, w *world, b *api.Broker) string {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.Handle(api.Prefix, api.New(api.Config{
+		Targets: w, History: w, Alerts: w, AlertActions: w, Silences: w, Windows: w, Deliveries: w,
+		Tokens: tokens, Broker: b, AnonymousRead: true, Heartbeat: 5 * time.Second,
+	}))
+	mux.Handle("/", web.New(web.Config{}))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() { b.Close(); srv.Close() })
+	return srv.URL
+}
+
+// run runs actions with a deadline.
+func run(t *testing.T, ctx context.Context, d time.Duration, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// get runs one action that returns a value.
+func get[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// css names a CSS selector for chromedp's queries.
+type css = chromedp.CSS
+
+const (
+	dbID  = "postgres://db-1.orders.internal:5432"
+	webID = "https://shop.example.internal:443/health"
+)
+
+// smallWorld is a fleet of a few services, one database refusing connections.
+func smallWorld() *world {
+	w := newWorld()
+	now := time.Now()
+	services := []struct {
+		svc, scheme string
+		port, n     int
+	}{
+		{"orders", "postgres", 5432, 3}, {"shop", "https", 443, 6}, {"cache", "redis", 6379, 4},
+		{"search", "http", 9200, 5}, {"mail", "smtp", 25, 2}, {"auth", "grpc", 7443, 4}, {"queue", "amqp", 5672, 3},
+	}
+	for _, s := range services {
+		for i := 1; i <= s.n; i++ {
+			id := fmt.Sprintf("%s://%s-%d.internal:%d", s.scheme, s.svc, i, s.port)
+			switch {
+			case s.svc == "orders":
+				id = fmt.Sprintf("postgres://db-%d.orders.internal:%d", i, s.port)
+			case s.svc == "shop" && i == 1:
+				id = webID
+			}
+			w.addTarget(api.TargetState{ID: id, Status: api.StatusUp, Since: now.Add(-26 * time.Hour),
+				Labels: map[string]string{"service": s.svc, "env": "prod", "team": map[bool]string{true: "data", false: "web"}[s.svc == "orders" || s.svc == "search"]},
+				Last:   api.LastResult{Time: now, Class: patrol.ClassOK, Duration: 2 * time.Millisecond}})
+		}
+	}
+	w.setStatus(dbID, api.StatusDown, patrol.ClassRefused, "connect 10.0.3.7:5432: connection refused")
+	w.setStatus("redis://cache-3.internal:6379", api.StatusUp, patrol.ClassOverloaded, "")
+	w.addAlert(patrol.Alert{ID: "a-db1", Fingerprint: "unreachable@" + dbID, Rule: "unreachable", Class: patrol.AlertUnreachable,
+		Severity: patrol.P0, State: patrol.AlertFiring, Target: dbID, Summary: dbID + " refuses connections (3 of 3 probes)",
+		StartsAt: now.Add(-7 * time.Minute), FiredAt: now.Add(-6 * time.Minute), Deadline: now.Add(-time.Minute), EscalationStep: 1,
+		Told: []string{"slack-noc", "pagerduty-sre"}}, "noc-then-sre")
+	w.addAlert(patrol.Alert{ID: "a-cache3", Fingerprint: "capacity@redis://cache-3.internal:6379", Rule: "capacity", Class: patrol.AlertCapacity,
+		Severity: patrol.P2, State: patrol.AlertFiring, Target: "redis://cache-3.internal:6379", Summary: "redis://cache-3.internal:6379 at 96% of maxclients (9600/10000)",
+		StartsAt: now.Add(-12 * time.Minute), FiredAt: now.Add(-12 * time.Minute), Deadline: now.Add(18 * time.Minute),
+		Told: []string{"slack-noc"}}, "noc")
+	w.addAlert(patrol.Alert{ID: "a-search2", Fingerprint: "slow@http://search-2.internal:9200", Rule: "slow", Class: patrol.AlertSlow,
+		Severity: patrol.P1, State: patrol.AlertSilenced, Target: "http://search-2.internal:9200", Summary: "http://search-2.internal:9200 p95 840 ms over 500 ms",
+		StartsAt: now.Add(-40 * time.Minute), FiredAt: now.Add(-39 * time.Minute), Deadline: now.Add(-25 * time.Minute), MutedBy: "silence s1"}, "noc")
+	w.addAlert(patrol.Alert{ID: "a-db1-old", Fingerprint: "unreachable@" + dbID, Rule: "unreachable", Class: patrol.AlertUnreachable,
+		Severity: patrol.P0, State: patrol.AlertResolved, Target: dbID, Summary: dbID + " timed out",
+		StartsAt: now.Add(-50 * time.Minute), FiredAt: now.Add(-49 * time.Minute), ResolvedAt: now.Add(-38 * time.Minute), ResolvedBy: "auto",
+		Told: []string{"slack-noc"}}, "noc")
+	w.silences = []api.Silence{{ID: "s1", Matchers: []api.Matcher{{Name: "service", Op: "=", Value: "search"}}, Author: "alice",
+		Comment: "reindexing, OPS-812", StartsAt: now.Add(-45 * time.Minute), EndsAt: now.Add(75 * time.Minute), CreatedAt: now.Add(-45 * time.Minute)}}
+	w.windows = []api.Window{{Name: "sunday-patching", Schedule: "Sun 02:00-04:00 Europe/Berlin", Matchers: []string{"env=prod"},
+		From: now.Add(50 * time.Hour), Until: now.Add(52 * time.Hour)}}
+	return w
+}
+
+func TestBrowser(t *testing.T) {
+	ctx := newBrowser(t)
+
+	t.Run("overview shows the configured targets", func(t *testing.T) {
+		w := smallWorld()
+		url := serve(t, w, api.NewBroker(api.BrokerConfig{}))
+		run(t, ctx, 20*time.Second,
+			chromedp.Navigate(url+"/"),
+			chromedp.WaitVisible(css(`#groups[data-rendered]`)),
+		)
+		if n := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('a.tile').length`)); n != 27 {
+			t.Errorf("got %d tiles, want 27", n)
+		}
+		text := get(t, ctx, chromedp.Text(css(`#groups`)))
+		for _, want := range []string{"orders", "db-1.orders.internal:5432", "shop.example.internal:443/health", "cache-3.internal:6379"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("overview does not show %q", want)
+			}
+		}
+		if cls := tileClass(t, ctx, dbID); !strings.Contains(cls, "sev-P0") {
+			t.Errorf("db tile class %q, want sev-P0", cls)
+		}
+	})
+
+	t.Run("a target going down turns its tile red without a reload", func(t *testing.T) {
+		w := smallWorld()
+		b := api.NewBroker(api.BrokerConfig{})
+		url := serve(t, w, b)
+		run(t, ctx, 20*time.Second,
+			chromedp.Navigate(url+"/"),
+			chromedp.WaitVisible(css(`#groups[data-rendered]`)),
+			chromedp.WaitVisible(css(`#live.on`)),
+		)
+		get(t, ctx, chromedp.Evaluate[int](`window.__noReload = 42`))
+		if cls := tileClass(t, ctx, webID); !strings.Contains(cls, "s-up") {
+			t.Fatalf("shop tile class %q, want s-up", cls)
+		}
+		st := w.setStatus(webID, api.StatusDown, patrol.ClassTimeout, "no answer within 5s")
+		if err := b.PublishTarget(st); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		run(t, ctx, 10*time.Second, chromedp.WaitVisible(css(tileSel(webID)+`.s-down`)))
+		t.Logf("tile turned red %s after the event was published", time.Since(start).Round(time.Millisecond))
+		if marker := get(t, ctx, chromedp.Evaluate[int](`window.__noReload`)); marker != 42 {
+			t.Error("the page reloaded")
+		}
+		// An alert for it colours it by severity.
+		a := patrol.Alert{ID: "a-shop", Target: webID, Severity: patrol.P1, State: patrol.AlertFiring, Summary: "slow", StartsAt: time.Now()}
+		w.addAlert(a, "noc")
+		if err := b.PublishAlert(a); err != nil {
+			t.Fatal(err)
+		}
+		run(t, ctx, 10*time.Second, chromedp.WaitVisible(css(tileSel(webID)+`.sev-P1`)))
+	})
+
+	t.Run("ack works with an operator token and is refused with a viewer token", func(t *testing.T) {
+		w := smallWorld()
+		url := serve(t, w, api.NewBroker(api.BrokerConfig{}))
+		ack := css(`#open button[data-act="ack"][data-id="a-db1"]`)
+		run(t, ctx, 20*time.Second,
+			chromedp.Navigate(url+"/#/incidents"),
+			chromedp.WaitVisible(ack),
+			chromedp.SendKeys(css(`#token-input`), tokens[0].Secret),
+			chromedp.Click(css(`#token-form button[type=submit]`)),
+			chromedp.WaitVisible(css(`#who[data-role="viewer"]`)),
+			chromedp.WaitVisible(ack),
+			chromedp.Click(ack),
+			chromedp.WaitVisible(css(`#banner:not(.ok)`)),
+		)
+		banner := get(t, ctx, chromedp.Text(css(`#banner`)))
+		if !strings.Contains(banner, "operator role required") || !strings.Contains(banner, "viewer") {
+			t.Errorf("viewer ack: banner %q, want the 403 message", banner)
+		}
+		t.Logf("viewer sees: %s", banner)
+		if got := w.ackedBy(); len(got) != 0 {
+			t.Fatalf("viewer ack reached the engine: %v", got)
+		}
+		run(t, ctx, 20*time.Second,
+			chromedp.SendKeys(css(`#token-input`), tokens[1].Secret),
+			chromedp.Click(css(`#token-form button[type=submit]`)),
+			chromedp.WaitVisible(css(`#who[data-role="operator"]`)),
+			chromedp.WaitVisible(ack),
+			chromedp.Click(ack),
+			chromedp.WaitVisible(css(`#banner.ok`)),
+		)
+		banner = get(t, ctx, chromedp.Text(css(`#banner`)))
+		run(t, ctx, 10*time.Second, chromedp.WaitVisible(css(`#open tr[data-id="a-db1"] .badge.acknowledged`)))
+		row := get(t, ctx, chromedp.Text(css(`#open tr[data-id="a-db1"]`)))
+		if banner != "Acknowledged." {
+			t.Errorf("operator ack: banner %q", banner)
+		}
+		if got := w.ackedBy(); len(got) != 1 || got[0] != "a-db1 alice" {
+			t.Errorf("acks %v, want a-db1 by alice", got)
+		}
+		if !strings.Contains(row, "acknowledged by alice") {
+			t.Errorf("row %q, want it to say who acknowledged", row)
+		}
+	})
+
+	t.Run("10000 targets render without freezing", func(t *testing.T) {
+		w := newWorld()
+		now := time.Now()
+		for i := 0; i < 10000; i++ {
+			st := api.StatusUp
+			if i%97 == 0 {
+				st = api.StatusDown
+			}
+			w.addTarget(api.TargetState{ID: fmt.Sprintf("tcp://node-%04d.dc%d.internal:%d", i/8, i%3+1, 8000+i%8), Status: st, Since: now,
+				Labels: map[string]string{"service": fmt.Sprintf("svc-%02d", i%60)},
+				Last:   api.LastResult{Time: now, Class: patrol.ClassOK, Duration: time.Millisecond}})
+		}
+		b := api.NewBroker(api.BrokerConfig{})
+		url := serve(t, w, b)
+		start := time.Now()
+		run(t, ctx, 60*time.Second,
+			chromedp.Navigate(url+"/"),
+			func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+				_, err := chromedp.Poll[chromedp.Void](`document.querySelector('#groups')?.dataset.rendered === '10000'`,
+					chromedp.WithPollingTimeout(50*time.Second))(ctx, tg)
+				return chromedp.Void{}, err
+			},
+		)
+		wall := time.Since(start)
+		first := get(t, ctx, chromedp.Evaluate[float64](`window.__pp.overviewFirstTiles`))
+		all := get(t, ctx, chromedp.Evaluate[float64](`window.__pp.overviewAllTiles`))
+		longest := get(t, ctx, chromedp.Evaluate[float64](`window.__pp.longestTask`))
+		tiles := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('a.tile').length`))
+		t.Logf("10,000 targets: first tiles painted %.0f ms after page start, all %.0f ms; longest task %.0f ms; wall %s",
+			first, all, longest, wall.Round(time.Millisecond))
+		if tiles != 10000 {
+			t.Errorf("got %d tiles, want 10000", tiles)
+		}
+		// Generous bounds for a shared 2-core machine: the point is "no freeze".
+		if first > 5000 {
+			t.Errorf("first tiles after %.0f ms, want under 5000 ms", first)
+		}
+		if longest > 2000 {
+			t.Errorf("longest task %.0f ms, want under 2000 ms", longest)
+		}
+		// A live update still lands quickly with 10,000 tiles on the page.
+		id := w.targets[9001].ID
+		if err := b.PublishTarget(w.setStatus(id, api.StatusDown, patrol.ClassReset, "connection reset by peer")); err != nil {
+			t.Fatal(err)
+		}
+		// Present, not visible: off-screen groups are not laid out (content-visibility).
+		run(t, ctx, 10*time.Second, chromedp.WaitReady(css(tileSel(id)+`.s-down`)))
+	})
+
+	if *screenshots {
+		t.Run("screenshots", func(t *testing.T) { takeScreenshots(t, ctx) })
+	}
+}
+
+// tileClass returns the class attribute of a target's tile.
+func tileClass(t *testing.T, ctx context.Context, id string) string {
+	t.Helper()
+	return get(t, ctx, chromedp.AttributeValue(css(tileSel(id)), "class")).Value
+}
+
+// tileSel selects the tile of a target.
+func tileSel(id string) string { return fmt.Sprintf(`a.tile[data-id=%q]`, id) }
+
+// takeScreenshots writes the main pages to docs/screenshots.
+func takeScreenshots(t *testing.T, ctx context.Context) {
+	w := smallWorld()
+	url := serve(t, w, api.NewBroker(api.BrokerConfig{}))
+	dir := filepath.Join("..", "..", "docs", "screenshots")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	shot := func(name string, width, height int64, page string, ready string) {
+		run(t, ctx, 30*time.Second,
+			chromedp.EmulateViewport(width, height),
+			chromedp.Navigate(url+"/"+page),
+			chromedp.WaitVisible(css(ready)),
+			chromedp.Sleep(500*time.Millisecond), // let the chart and countdowns settle
+		)
+		png := get(t, ctx, chromedp.CaptureScreenshot())
+		path := filepath.Join(dir, name+".png")
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("wrote %s (%d KB)", path, len(png)/1024)
+	}
+	shot("overview", 1280, 800, "", `#groups[data-rendered]`)
+	shot("target", 1280, 900, "#/target/"+strings.ReplaceAll(dbID, "/", "%2F"), `#chart svg`)
+	shot("incidents", 1280, 1000, "#/incidents", `#deliveries table`)
+	shot("overview-phone", 390, 844, "", `#groups[data-rendered]`)
+	run(t, ctx, 5*time.Second, chromedp.EmulateViewport(1280, 900))
+}
