@@ -87,12 +87,14 @@ blackbox_exporter-compatible /probe endpoint, and tells you who listens where.`,
 		newCheckCmd(),
 		newServeCmd(),
 		newConfigCmd(),
-		newScanCmd(),
-		newAuditCmd(),
-		newVersionCmd(),
 		newLsCmd(),
 		newWhoCmd(),
 		newDoctorCmd(),
+		newScanCmd(),
+		newAuditCmd(),
+		newKubeCmd(),
+		newTokenCmd(),
+		newVersionCmd(),
 	)
 	return root
 }

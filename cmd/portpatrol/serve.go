@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,7 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -18,15 +19,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	"github.com/portpatrol/portpatrol/internal/alert"
+	"github.com/portpatrol/portpatrol/internal/api"
 	"github.com/portpatrol/portpatrol/internal/config"
 	"github.com/portpatrol/portpatrol/internal/exporter"
+	"github.com/portpatrol/portpatrol/internal/notify"
 	"github.com/portpatrol/portpatrol/internal/patrol"
 	"github.com/portpatrol/portpatrol/internal/probe"
 	"github.com/portpatrol/portpatrol/internal/schedule"
+	"github.com/portpatrol/portpatrol/internal/store"
+	"github.com/portpatrol/portpatrol/internal/web"
 )
 
 type serveFlags struct {
 	config    string
+	dataDir   string
 	listen    string
 	logLevel  string
 	logFormat string
@@ -62,10 +69,11 @@ and in portpatrol_config_last_reload_successful.`,
 			if err != nil {
 				return exitf(exitUnknown, "%v", err)
 			}
-			d, err := newDaemon(f.config, logger)
+			d, err := newDaemon(daemonOptions{configPath: f.config, dataDir: f.dataDir, logger: logger})
 			if err != nil {
 				return exitf(exitUnknown, "%v", err)
 			}
+			defer d.Close()
 			addr := d.cfg().Listen
 			if f.listen != "" {
 				addr = f.listen
@@ -94,6 +102,7 @@ and in portpatrol_config_last_reload_successful.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&f.config, "config", "c", "", "configuration file (YAML); see docs/config.md")
+	fl.StringVar(&f.dataDir, "data-dir", "", "state directory for the SQLite store (default $PORTPATROL_DATA_DIR, /var/lib/portpatrol as root, else $XDG_STATE_HOME/portpatrol)")
 	fl.StringVar(&f.listen, "listen", "", "address to serve on (default from config, else "+config.DefaultListen+")")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
@@ -115,7 +124,8 @@ func newLogger(w interface{ Write([]byte) (int, error) }, level, format string) 
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }
 
-// daemon wires the configuration, the scheduler, the probes and the HTTP endpoints.
+// daemon wires the configuration, the scheduler, the probes, storage, the alert engine,
+// the notification outbox and the HTTP endpoints.
 type daemon struct {
 	path    string
 	logger  *slog.Logger
@@ -124,6 +134,16 @@ type daemon struct {
 	current atomic.Pointer[config.Config]
 	ready   atomic.Bool
 	mu      sync.Mutex // serialises reloads
+
+	db       backend
+	dbName   string
+	batch    *store.BatchWriter
+	alerts   *alert.Engine
+	notifier *notify.Dispatcher
+	broker   *api.Broker
+	// ctx lives as long as the daemon; closing the daemon cancels it.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	statesMu sync.RWMutex
 	states   map[string]targetStatus
@@ -136,16 +156,47 @@ type targetStatus struct {
 	Last     patrol.Result
 }
 
-func newDaemon(path string, logger *slog.Logger) (*daemon, error) {
-	d := &daemon{path: path, logger: logger, metrics: exporter.NewMetrics(), states: map[string]targetStatus{}}
+// daemonOptions are what serve's flags give newDaemon.
+type daemonOptions struct {
+	configPath string
+	dataDir    string
+	logger     *slog.Logger
+}
+
+// newDaemon loads the configuration and opens everything serve keeps. Close it.
+func newDaemon(opts daemonOptions) (_ *daemon, err error) {
+	logger := opts.logger
 	cfg := config.Default()
-	if path != "" {
-		c, err := config.Load(path)
+	if opts.configPath != "" {
+		c, err := config.Load(opts.configPath)
 		if err != nil {
 			return nil, err
 		}
 		cfg = c
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &daemon{path: opts.configPath, logger: logger, metrics: exporter.NewMetrics(), states: map[string]targetStatus{},
+		ctx: ctx, cancel: cancel}
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+	if d.db, d.dbName, err = openBackend(ctx, cfg, opts.dataDir); err != nil {
+		return nil, err
+	}
+	ncfg := cfg.Notify
+	ncfg.Outbox.Logger = logger.With("component", "notify")
+	if d.notifier, err = notify.New(ncfg, d.db, nil); err != nil {
+		return nil, fmt.Errorf("notify: %w", err)
+	}
+	sink := &routedSink{next: d.notifier, known: d.notifier.Receivers(), logger: logger}
+	if d.alerts, err = alert.New(ctx, cfg.Alerting, alert.Deps{Sink: sink, Store: d.db}); err != nil {
+		return nil, err
+	}
+	d.broker = api.NewBroker(api.BrokerConfig{})
+	d.batch = store.NewBatchWriter(d.db, store.BatchConfig{Logger: logger.With("component", "history")})
+	d.metrics.Registry.MustRegister(&engineCollector{alerts: d.alerts, notifier: d.notifier, batch: d.batch})
 	d.sched = schedule.New(schedule.Config{
 		Concurrency:   cfg.Scheduler.Concurrency,
 		PerHost:       cfg.Scheduler.PerHost,
@@ -162,7 +213,29 @@ func newDaemon(path string, logger *slog.Logger) (*daemon, error) {
 	if len(cfg.Checks) == 0 {
 		logger.Info("no targets configured: probing nothing on a schedule; /probe works on demand. Add targets with -c FILE (see docs/config.md)")
 	}
+	if len(d.notifier.Receivers()) == 0 {
+		logger.Info("no notification receivers configured: alerts are kept and shown by the API only (see docs/alerting.md)")
+	}
 	return d, nil
+}
+
+// Close flushes history and closes storage. It is safe to call more than once.
+func (d *daemon) Close() {
+	if d.batch != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := d.batch.Close(ctx); err != nil {
+			d.logger.Error("flush history", "err", err)
+		}
+		cancel()
+		d.batch = nil
+	}
+	d.cancel()
+	if d.db != nil {
+		if err := d.db.Close(); err != nil {
+			d.logger.Error("close storage", "err", err)
+		}
+		d.db = nil
+	}
 }
 
 func (d *daemon) cfg() *config.Config { return d.current.Load() }
@@ -207,7 +280,8 @@ func (d *daemon) apply(cfg *config.Config) error {
 }
 
 // reload re-reads the configuration file. On any error the running configuration
-// stays, and the error is logged and counted.
+// stays, and the error is logged and counted. Targets, modules and labels change at
+// once; storage, alerting, notify and api take effect at the next start.
 func (d *daemon) reload() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -231,16 +305,40 @@ func (d *daemon) reload() error {
 
 func (d *daemon) onResult(ev schedule.Event) {
 	r := ev.Result
-	scheme := ""
-	if t, err := patrol.ParseTarget(r.Target); err == nil {
-		scheme = t.Scheme
+	scheme, host := "", ""
+	if ev.Job != nil {
+		host = ev.Job.Host
+	}
+	if i := strings.Index(r.Target, "://"); i > 0 {
+		scheme = r.Target[:i]
 	}
 	d.metrics.Observe(&r, scheme, string(ev.State), ev.Flapping, ev.Lag)
 	d.statesMu.Lock()
 	d.states[r.Target] = targetStatus{State: string(ev.State), Flapping: ev.Flapping, Last: r}
 	d.statesMu.Unlock()
-	if ev.Changed {
-		d.logger.Info("target state changed", "target", r.Target, "from", ev.Prev, "to", ev.State, "class", r.Class, "err", r.Error)
+	if err := d.batch.Write(d.ctx, r); err != nil && d.ctx.Err() == nil {
+		d.logger.Warn("history write", "target", r.Target, "err", err)
+	}
+	var labels map[string]string
+	if ev.Job != nil {
+		labels = ev.Job.Labels
+	}
+	if ev.Changed || ev.FlapChanged {
+		d.logger.Info("target state changed", "target", r.Target, "from", ev.Prev, "to", ev.State, "flapping", ev.Flapping, "class", r.Class, "err", r.Error)
+		st := store.State{Target: r.Target, Status: store.Status(ev.State), Flapping: ev.Flapping, Since: r.Start, Labels: labels,
+			Last: store.ResultSummary{Time: r.Start, Class: r.Class, Duration: r.Duration, Error: r.Error}}
+		if err := d.db.PutStates(d.ctx, []store.State{st}); err != nil && d.ctx.Err() == nil {
+			d.logger.Warn("state write", "target", r.Target, "err", err)
+		}
+		ts := api.TargetState{ID: r.Target, Status: api.Status(ev.State), Flapping: ev.Flapping, Since: r.Start, Labels: labels,
+			Last: api.LastResult{Time: r.Start, Class: r.Class, Duration: r.Duration, Error: r.Error}}
+		if err := d.broker.PublishTarget(ts); err != nil {
+			d.logger.Debug("publish target change", "err", err)
+		}
+	}
+	sig := alert.Signal{Target: r.Target, Host: host, Labels: labels, Result: r, State: string(ev.State), Flapping: ev.Flapping, At: r.Start}
+	if err := d.alerts.Observe(d.ctx, sig); err != nil && d.ctx.Err() == nil {
+		d.logger.Warn("alert engine", "target", r.Target, "err", err)
 	}
 }
 
@@ -268,42 +366,19 @@ func (d *daemon) handler() http.Handler {
 		}
 		fmt.Fprintln(w, "reloaded")
 	})
-	mux.HandleFunc("GET /{$}", d.index)
-	return mux
-}
-
-// index is a plain-text overview for a person with curl.
-func (d *daemon) index(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	cfg := d.cfg()
-	fmt.Fprintf(w, "portpatrol %s\n\nendpoints: /metrics /probe?target=HOST:PORT&module=tcp_connect /-/healthy /-/ready POST /-/reload\n\n", version)
-	if len(cfg.Checks) == 0 {
-		fmt.Fprintln(w, "No targets configured. Start with -c FILE; see docs/config.md.")
-		return
-	}
-	d.statesMu.RLock()
-	defer d.statesMu.RUnlock()
-	ids := make([]string, 0, len(cfg.Checks))
-	for _, c := range cfg.Checks {
-		ids = append(ids, c.Target.ID)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		s, ok := d.states[id]
-		if !ok {
-			fmt.Fprintf(w, "%-8s %s\n", "pending", id)
-			continue
-		}
-		state := s.State
-		if s.Flapping {
-			state += "~"
-		}
-		fmt.Fprintf(w, "%-8s %s  %s\n", state, id, describe(s.Last))
-	}
+	ad := &apiAdapter{d: d}
+	mux.Handle(api.Prefix, api.New(api.Config{
+		Targets: ad, History: ad, Alerts: ad, AlertActions: ad, Silences: ad, Windows: ad, Deliveries: ad,
+		Tokens: ad, TokenAdmin: ad, Broker: d.broker, AnonymousRead: cfg.API.AnonymousRead, Logger: d.logger.With("component", "api"),
+	}))
+	mux.Handle("/", web.New(web.Config{}))
+	return mux
 }
 
 // run serves on ln and runs the scheduler until ctx is done, then shuts down cleanly.
 func (d *daemon) run(ctx context.Context, ln net.Listener) error {
+	cfg := d.cfg()
 	srv := &http.Server{
 		Handler:           d.handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -311,10 +386,28 @@ func (d *daemon) run(ctx context.Context, ln net.Listener) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() {
 		errc <- d.sched.Run(ctx)
 	}()
+	go func() {
+		errc <- d.notifier.Run(ctx)
+	}()
+	go d.every(ctx, 100*time.Millisecond, "alert tick", func(now time.Time) error { return d.alerts.Tick(ctx, now) })
+	go d.every(ctx, time.Minute, "compact", func(now time.Time) error {
+		_, err := d.db.Compact(ctx, now)
+		return err
+	})
+	srv.RegisterOnShutdown(d.broker.Close)
+	if cfg.API.TLSCertFile != "" {
+		tc, err := api.LoadTLSConfig(cfg.API.TLSCertFile, cfg.API.TLSKeyFile)
+		if err != nil {
+			return err
+		}
+		ln = tls.NewListener(ln, tc)
+	}
+	var feed alertFeed
+	go d.every(ctx, 500*time.Millisecond, "alert events", func(time.Time) error { return feed.publish(d.alerts, d.broker) })
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("http server: %w", err)
@@ -323,7 +416,7 @@ func (d *daemon) run(ctx context.Context, ln net.Listener) error {
 		errc <- nil
 	}()
 	d.ready.Store(true)
-	d.logger.Info("portpatrol serving", "addr", ln.Addr().String(), "targets", len(d.cfg().Checks))
+	d.logger.Info("portpatrol serving", "addr", ln.Addr().String(), "targets", len(d.cfg().Checks), "storage", d.dbName)
 	var runErr error
 	select {
 	case <-ctx.Done():
@@ -338,4 +431,20 @@ func (d *daemon) run(ctx context.Context, ln net.Listener) error {
 		d.logger.Warn("http shutdown", "err", err)
 	}
 	return runErr
+}
+
+// every calls f every interval until ctx is done, logging its errors.
+func (d *daemon) every(ctx context.Context, interval time.Duration, what string, f func(time.Time) error) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if err := f(now); err != nil && ctx.Err() == nil {
+				d.logger.Warn(what, "err", err)
+			}
+		}
+	}
 }

@@ -18,7 +18,7 @@ import (
 // its base URL.
 func startDaemon(t *testing.T, path string) (*daemon, string) {
 	t.Helper()
-	d, err := newDaemon(path, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	d, err := newDaemon(daemonOptions{configPath: path, dataDir: t.TempDir(), logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,6 +39,7 @@ func startDaemon(t *testing.T, path string) (*daemon, string) {
 		case <-time.After(10 * time.Second):
 			t.Error("serve did not shut down within 10s")
 		}
+		d.Close()
 	})
 	return d, "http://" + ln.Addr().String()
 }
@@ -122,9 +123,8 @@ targets:
 			t.Errorf("/metrics lacks %q", w)
 		}
 	}
-	_, idx := get(t, base+"/")
-	if !strings.Contains(idx, "up       tcp://"+open) || !strings.Contains(idx, "down     tcp://"+closed) {
-		t.Errorf("index page:\n%s", idx)
+	if code, page := get(t, base+"/"); code != 200 || !strings.Contains(page, "portpatrol") {
+		t.Errorf("dashboard: got %d %q", code, page)
 	}
 }
 
@@ -195,7 +195,7 @@ func TestServeReloadKeepsOldConfigWhenBad(t *testing.T) {
 func TestServeRejectsBadConfigAtStart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "pp.yaml")
 	writeConfig(t, path, "targets:\n  - url: 127.0.0.1:1\n    bogus: 1\n")
-	code, _, errOut := runCLI(t, "serve", "-c", path)
+	code, _, errOut := runCLI(t, "serve", "-c", path, "--data-dir", t.TempDir())
 	if code != exitUnknown || !strings.Contains(errOut, "pp.yaml:3:5: targets[0].bogus: unknown field \"bogus\"") {
 		t.Errorf("got exit %d, stderr %q", code, errOut)
 	}

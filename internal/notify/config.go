@@ -48,13 +48,16 @@ type OutboxConfig struct {
 	Rand func() float64 `yaml:"-"`
 }
 
+// DefaultMaxAge is how long the outbox keeps trying a delivery when max_age is unset.
+const DefaultMaxAge = 24 * time.Hour
+
 func (o OutboxConfig) withDefaults() OutboxConfig {
 	def := func(v *time.Duration, d time.Duration) {
 		if *v == 0 {
 			*v = d
 		}
 	}
-	def(&o.MaxAge, 24*time.Hour)
+	def(&o.MaxAge, DefaultMaxAge)
 	def(&o.BackoffMin, 5*time.Second)
 	def(&o.BackoffMax, 10*time.Minute)
 	def(&o.SendTimeout, 30*time.Second)

@@ -40,9 +40,10 @@ ON CONFLICT (target_id, bucket) DO UPDATE SET count = excluded.count, failures =
 	ok_sum_ns = excluded.ok_sum_ns, min_ns = excluded.min_ns, max_ns = excluded.max_ns, p95_ns = excluded.p95_ns`
 
 // Compact rolls up every minute that ended RollupDelay before now and every hour whose
-// minutes are all rolled up, and deletes rows past their retention; autovacuum gives
-// the space back. Among instances sharing the database one compacts at a time: when
-// another holds the compaction lock, Compact returns zero stats at once.
+// minutes are all rolled up, and deletes rows past their retention and finished outbox
+// deliveries past twice Config.OutboxMaxAge; autovacuum gives the space back. Among
+// instances sharing the database one compacts at a time: when another holds the
+// compaction lock, Compact returns zero stats at once.
 func (db *DB) Compact(ctx context.Context, now time.Time) (store.CompactStats, error) {
 	var st store.CompactStats
 	conn, err := db.pool.Acquire(ctx)
@@ -83,7 +84,7 @@ func (db *DB) Compact(ctx context.Context, now time.Time) (store.CompactStats, e
 		SELECT target_id, bucket FROM rollup_hour WHERE bucket < $1 LIMIT $2)`, now.Add(-db.keep.Hour)); err != nil {
 		return st, err
 	}
-	return st, nil
+	return st, db.pruneOutbox(ctx, conn, now)
 }
 
 // rollUp runs aggSQL over [progress, cutoff) chunk by chunk, advancing the progress of

@@ -95,6 +95,36 @@ CREATE TABLE learned (
 	PRIMARY KEY (namespace, key)
 );
 `},
+	{2, "alerts, silences, notification outbox", `
+CREATE TABLE alerts (
+	id         text PRIMARY KEY,
+	record     json NOT NULL, -- json, not jsonb: jsonb refuses \u0000, which probe errors may hold
+	updated_ns bigint NOT NULL
+);
+CREATE TABLE silences (
+	id         text PRIMARY KEY,
+	silence    json NOT NULL,
+	updated_ns bigint NOT NULL
+);
+CREATE TABLE outbox (
+	seq          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	receiver     text NOT NULL,
+	key          text NOT NULL,
+	notification json NOT NULL,
+	provider     text NOT NULL,
+	enqueued_ns  bigint NOT NULL,
+	state        text NOT NULL CHECK (state IN ('pending', 'delivered', 'failed', 'expired')),
+	attempts     integer NOT NULL,
+	next_ns      bigint NOT NULL,
+	last_ns      bigint NOT NULL,
+	last_error   bytea NOT NULL, -- bytes: a provider's reply may hold NUL or invalid UTF-8
+	done_ns      bigint NOT NULL,
+	UNIQUE (receiver, key)
+);
+CREATE INDEX outbox_pending ON outbox (receiver, seq) WHERE state = 'pending';
+CREATE INDEX outbox_receiver ON outbox (receiver, seq);
+CREATE INDEX outbox_done ON outbox (done_ns) WHERE state <> 'pending';
+`},
 }
 
 // KnownSchema is the newest schema version this binary knows.

@@ -26,6 +26,10 @@ type Config struct {
 	Retention store.Retention
 	// MaxConns caps the pool; default pgxpool's (the larger of 4 and the CPU count).
 	MaxConns int32
+	// OutboxMaxAge is the notification outbox's max age (notify.OutboxConfig.MaxAge).
+	// Compact deletes deliveries in a final state once they are older than twice it;
+	// zero keeps them forever.
+	OutboxMaxAge time.Duration
 	// Now is the clock used to choose history resolutions and stamp rows; nil means
 	// time.Now.
 	Now func() time.Time
@@ -39,6 +43,8 @@ type DB struct {
 	keep   store.Retention
 	now    func() time.Time
 	closed sync.Once
+
+	outboxMaxAge time.Duration
 
 	mu      sync.Mutex
 	targets map[string]int64 // target name → id, only ids committed
@@ -70,7 +76,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	db := &DB{pool: pool, keep: keep, now: cfg.Now, targets: make(map[string]int64)}
+	db := &DB{pool: pool, keep: keep, now: cfg.Now, outboxMaxAge: cfg.OutboxMaxAge, targets: make(map[string]int64)}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: connect %s@%s/%s: %w", pc.ConnConfig.User, pc.ConnConfig.Host, pc.ConnConfig.Database, err)

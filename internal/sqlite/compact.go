@@ -44,7 +44,8 @@ GROUP BY 1, 2`
 type rollupRow struct{ target, bucket, count, failures, sum, mn, mx, p95 int64 }
 
 // Compact rolls up every minute that ended RollupDelay before now and every hour whose
-// minutes are all rolled up, deletes rows past their retention, and gives space back:
+// minutes are all rolled up, deletes rows past their retention and finished outbox
+// deliveries past twice Config.OutboxMaxAge, and gives space back:
 // an incremental vacuum when more than a quarter of the file is free pages, and a WAL
 // checkpoint that truncates the WAL file.
 func (db *DB) Compact(ctx context.Context, now time.Time) (store.CompactStats, error) {
@@ -71,6 +72,9 @@ func (db *DB) Compact(ctx context.Context, now time.Time) (store.CompactStats, e
 	}
 	if st.HourDeleted, err = db.deleteBefore(ctx, `DELETE FROM rollup_hour WHERE (target_id, bucket) IN
 		(SELECT target_id, bucket FROM rollup_hour WHERE bucket < ? LIMIT ?)`, now.Add(-db.keep.Hour)); err != nil {
+		return st, err
+	}
+	if err := db.pruneOutbox(ctx, now); err != nil {
 		return st, err
 	}
 	return st, db.reclaim(ctx)

@@ -93,6 +93,36 @@ CREATE TABLE learned (
 	PRIMARY KEY (namespace, key)
 ) WITHOUT ROWID;
 `},
+	{2, "alerts, silences, notification outbox", `
+CREATE TABLE alerts (
+	id         TEXT PRIMARY KEY,
+	record     TEXT NOT NULL, -- JSON of alert.Record
+	updated_ns INTEGER NOT NULL
+);
+CREATE TABLE silences (
+	id         TEXT PRIMARY KEY,
+	silence    TEXT NOT NULL, -- JSON of alert.Silence
+	updated_ns INTEGER NOT NULL
+);
+CREATE TABLE outbox (
+	seq          INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused, even after pruning
+	receiver     TEXT NOT NULL,
+	key          TEXT NOT NULL,
+	notification TEXT NOT NULL, -- JSON of patrol.Notification
+	provider     TEXT NOT NULL,
+	enqueued_ns  INTEGER NOT NULL,
+	state        TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed', 'expired')),
+	attempts     INTEGER NOT NULL,
+	next_ns      INTEGER NOT NULL,
+	last_ns      INTEGER NOT NULL,
+	last_error   TEXT NOT NULL,
+	done_ns      INTEGER NOT NULL,
+	UNIQUE (receiver, key)
+);
+CREATE INDEX outbox_pending ON outbox (receiver, seq) WHERE state = 'pending';
+CREATE INDEX outbox_receiver ON outbox (receiver, seq);
+CREATE INDEX outbox_done ON outbox (done_ns) WHERE state <> 'pending';
+`},
 }
 
 // KnownSchema is the newest schema version this binary knows.

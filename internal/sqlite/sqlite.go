@@ -32,6 +32,10 @@ type Config struct {
 	BusyTimeout time.Duration
 	// Readers caps concurrent read connections; default 4.
 	Readers int
+	// OutboxMaxAge is the notification outbox's max age (notify.OutboxConfig.MaxAge).
+	// Compact deletes deliveries in a final state once they are older than twice it;
+	// zero keeps them forever.
+	OutboxMaxAge time.Duration
 	// Now is the clock used to choose history resolutions and stamp rows; nil means
 	// time.Now.
 	Now func() time.Time
@@ -47,6 +51,8 @@ type DB struct {
 	keep   store.Retention
 	now    func() time.Time
 	closed sync.Once
+
+	outboxMaxAge time.Duration
 
 	insertFull *sql.Stmt // INSERT of insertRows results, prepared on the writer
 
@@ -104,7 +110,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	read.SetMaxOpenConns(cfg.Readers)
 	read.SetMaxIdleConns(cfg.Readers)
 	db := &DB{path: cfg.Path, write: write, read: read, keep: keep, now: cfg.Now,
-		targets: make(map[string]int64)}
+		outboxMaxAge: cfg.OutboxMaxAge, targets: make(map[string]int64)}
 	if err := db.write.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", cfg.Path, err)

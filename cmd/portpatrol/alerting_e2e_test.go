@@ -1,0 +1,301 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary stand in for the portpatrol binary: with
+// PORTPATROL_TEST_MAIN=1 it runs the command line in its arguments, so end-to-end
+// tests can start (and SIGKILL) a real daemon process.
+func TestMain(m *testing.M) {
+	if os.Getenv("PORTPATROL_TEST_MAIN") == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// webhookMsg is what the test receiver keeps of one Alertmanager-v4 webhook call.
+type webhookMsg struct {
+	At     time.Time
+	Status string
+	Alerts []struct {
+		Status string            `json:"status"`
+		Labels map[string]string `json:"labels"`
+	} `json:"alerts"`
+}
+
+// receiver is an Alertmanager-webhook receiver on loopback that can be "down" (503).
+type receiver struct {
+	srv  *httptest.Server
+	mu   sync.Mutex
+	down bool
+	msgs []webhookMsg
+}
+
+func newReceiver(t *testing.T) *receiver {
+	r := &receiver{}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.down {
+			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+			return
+		}
+		var m webhookMsg
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Errorf("receiver: bad payload %q: %v", b, err)
+		}
+		m.At = time.Now()
+		r.msgs = append(r.msgs, m)
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *receiver) setDown(v bool) {
+	r.mu.Lock()
+	r.down = v
+	r.mu.Unlock()
+}
+
+func (r *receiver) messages() []webhookMsg {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]webhookMsg(nil), r.msgs...)
+}
+
+// waitMessages waits until the receiver holds at least n messages.
+func (r *receiver) waitMessages(t *testing.T, n int, within time.Duration) []webhookMsg {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if m := r.messages(); len(m) >= n {
+			return m
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("receiver got %d messages within %s, want %d: %+v", len(r.messages()), within, n, r.messages())
+	return nil
+}
+
+// flipListener is a loopback port that can be opened and closed again on the same
+// address.
+type flipListener struct {
+	addr string
+	ln   net.Listener
+}
+
+func (f *flipListener) open(t *testing.T) {
+	t.Helper()
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		t.Fatalf("reopen %s: %v", f.addr, err)
+	}
+	f.ln = ln
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+}
+
+func (f *flipListener) close() { f.ln.Close() }
+
+func newFlipListener(t *testing.T) *flipListener {
+	f := &flipListener{addr: closedPort(t)}
+	f.open(t)
+	t.Cleanup(func() { f.ln.Close() })
+	return f
+}
+
+func alertingConfig(target, webhook string) string {
+	return fmt.Sprintf(`defaults:
+  interval: 500ms
+  timeout: 200ms
+  failure_threshold: 2
+targets:
+  - url: %s
+    labels: {service: web}
+alerting:
+  grouping: {group_wait: -1s, group_interval: -1s}
+notify:
+  outbox: {backoff_min: 100ms, backoff_max: 200ms, poll_interval: 100ms}
+  receivers:
+    - {name: default, type: webhook, url: %s}
+`, target, webhook)
+}
+
+// daemonProc is a serve process started from the test binary.
+type daemonProc struct {
+	cmd  *exec.Cmd
+	base string
+	done chan error
+}
+
+func startDaemonProc(t *testing.T, cfgPath, dataDir string) *daemonProc {
+	t.Helper()
+	addr := closedPort(t)
+	cmd := exec.Command(os.Args[0], "serve", "-c", cfgPath, "--data-dir", dataDir, "--listen", addr, "--log-level", "debug")
+	cmd.Env = append(os.Environ(), "PORTPATROL_TEST_MAIN=1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &daemonProc{cmd: cmd, base: "http://" + addr, done: make(chan error, 1)}
+	logPath := filepath.Join(t.TempDir(), "serve.log")
+	go func() {
+		f, _ := os.Create(logPath)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			fmt.Fprintln(f, sc.Text())
+		}
+		f.Close()
+		p.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-p.done:
+			case <-time.After(10 * time.Second):
+				_ = cmd.Process.Kill()
+			}
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("serve log:\n%s", b)
+		}
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(p.base + "/-/ready"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return p
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("serve at %s not ready within 15s", p.base)
+	return nil
+}
+
+func (p *daemonProc) kill(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+}
+
+func statuses(ms []webhookMsg) string {
+	var s []string
+	for _, m := range ms {
+		s = append(s, m.Status)
+	}
+	return strings.Join(s, ",")
+}
+
+func TestServeClosedPortPagesOnceAndResolvesOnce(t *testing.T) {
+	rcv := newReceiver(t)
+	port := newFlipListener(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "pp.yaml")
+	writeConfig(t, cfg, alertingConfig(port.addr, rcv.srv.URL))
+	startDaemonProc(t, cfg, dir)
+
+	time.Sleep(1200 * time.Millisecond) // up and judged up
+	closedAt := time.Now()
+	port.close()
+	msgs := rcv.waitMessages(t, 1, 10*time.Second)
+	took := msgs[0].At.Sub(closedAt)
+	// interval + timeout + the immediate confirmation, plus delivery.
+	if limit := 500*time.Millisecond + 200*time.Millisecond + 200*time.Millisecond + 500*time.Millisecond; took > limit {
+		t.Errorf("P0 arrived %s after the port closed, want within %s", took, limit)
+	}
+	t.Logf("port closed → P0 at the webhook in %s", took.Round(time.Millisecond))
+	if m := msgs[0]; m.Status != "firing" || len(m.Alerts) != 1 || m.Alerts[0].Labels["severity"] != "P0" || m.Alerts[0].Labels["service"] != "web" {
+		t.Errorf("first message = %+v, want one firing P0 alert labelled service=web", m)
+	}
+
+	port.open(t)
+	msgs = rcv.waitMessages(t, 2, 10*time.Second)
+	time.Sleep(1500 * time.Millisecond) // nothing more may come
+	msgs = rcv.messages()
+	if got := statuses(msgs); got != "firing,resolved" {
+		t.Errorf("receiver got %q, want exactly firing,resolved", got)
+	}
+}
+
+func TestServeReceiverOutageDeliversEverythingInOrder(t *testing.T) {
+	rcv := newReceiver(t)
+	port := newFlipListener(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "pp.yaml")
+	writeConfig(t, cfg, alertingConfig(port.addr, rcv.srv.URL))
+	startDaemonProc(t, cfg, dir)
+
+	time.Sleep(1200 * time.Millisecond)
+	rcv.setDown(true)
+	port.close()
+	time.Sleep(2 * time.Second) // fired while the receiver is down
+	port.open(t)
+	time.Sleep(2 * time.Second) // resolved while it is still down
+	if n := len(rcv.messages()); n != 0 {
+		t.Fatalf("receiver is down but holds %d messages", n)
+	}
+	rcv.setDown(false)
+	rcv.waitMessages(t, 2, 10*time.Second)
+	time.Sleep(1 * time.Second)
+	if got := statuses(rcv.messages()); got != "firing,resolved" {
+		t.Errorf("after the outage the receiver got %q, want firing,resolved in that order and once each", got)
+	}
+}
+
+func TestServeSIGKILLDoesNotPageTwiceOrLoseTheResolve(t *testing.T) {
+	rcv := newReceiver(t)
+	port := newFlipListener(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "pp.yaml")
+	writeConfig(t, cfg, alertingConfig(port.addr, rcv.srv.URL))
+	p := startDaemonProc(t, cfg, dir)
+
+	time.Sleep(1200 * time.Millisecond)
+	port.close()
+	rcv.waitMessages(t, 1, 10*time.Second)
+	p.kill(t)
+
+	startDaemonProc(t, cfg, dir) // the incident is still open; the port still closed
+	time.Sleep(3 * time.Second)
+	if got := statuses(rcv.messages()); got != "firing" {
+		t.Fatalf("after the restart the receiver got %q, want the one firing message only", got)
+	}
+	port.open(t)
+	rcv.waitMessages(t, 2, 10*time.Second)
+	time.Sleep(1 * time.Second)
+	if got := statuses(rcv.messages()); got != "firing,resolved" {
+		t.Errorf("receiver got %q, want firing,resolved", got)
+	}
+}

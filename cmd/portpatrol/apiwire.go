@@ -1,0 +1,295 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/portpatrol/portpatrol/internal/alert"
+	"github.com/portpatrol/portpatrol/internal/api"
+	"github.com/portpatrol/portpatrol/internal/notify"
+	"github.com/portpatrol/portpatrol/internal/patrol"
+	"github.com/portpatrol/portpatrol/internal/schedule"
+	"github.com/portpatrol/portpatrol/internal/store"
+)
+
+// apiAdapter gives the API the daemon's live state: targets from the scheduler,
+// history and tokens from the store, alerts and silences from the alert engine,
+// deliveries from the outbox.
+type apiAdapter struct {
+	d *daemon
+
+	touchMu sync.Mutex
+	touched map[string]time.Time // token ID → last TouchToken
+}
+
+var (
+	_ api.Targets      = (*apiAdapter)(nil)
+	_ api.History      = (*apiAdapter)(nil)
+	_ api.Alerts       = (*apiAdapter)(nil)
+	_ api.AlertActions = (*apiAdapter)(nil)
+	_ api.Silences     = (*apiAdapter)(nil)
+	_ api.Windows      = (*apiAdapter)(nil)
+	_ api.Deliveries   = (*apiAdapter)(nil)
+	_ api.Tokens       = (*apiAdapter)(nil)
+	_ api.TokenAdmin   = (*apiAdapter)(nil)
+)
+
+func (a *apiAdapter) names() map[string]string {
+	cfg := a.d.cfg()
+	m := make(map[string]string, len(cfg.Checks))
+	for _, c := range cfg.Checks {
+		if c.Name != "" {
+			m[c.Target.ID] = c.Name
+		}
+	}
+	return m
+}
+
+func targetState(js schedule.JobState, name string) api.TargetState {
+	ts := api.TargetState{ID: js.Job.ID, Name: name, Status: api.Status(js.State), Flapping: js.Flapping, Since: js.Since, Labels: js.Job.Labels}
+	if r := js.Last; r != nil {
+		ts.Last = api.LastResult{Time: r.Start, Class: r.Class, Duration: r.Duration, Error: r.Error}
+	}
+	return ts
+}
+
+func (a *apiAdapter) TargetStates(context.Context) ([]api.TargetState, error) {
+	snap := a.d.sched.Snapshot()
+	names := a.names()
+	out := make([]api.TargetState, len(snap))
+	for i, js := range snap {
+		out[i] = targetState(js, names[js.Job.ID])
+	}
+	return out, nil
+}
+
+func (a *apiAdapter) TargetState(_ context.Context, id string) (api.TargetState, error) {
+	snap := a.d.sched.Snapshot()
+	i := sort.Search(len(snap), func(i int) bool { return snap[i].Job.ID >= id })
+	if i == len(snap) || snap[i].Job.ID != id {
+		return api.TargetState{}, fmt.Errorf("target %q: %w", id, api.ErrNotFound)
+	}
+	return targetState(snap[i], a.names()[id]), nil
+}
+
+func (a *apiAdapter) History(ctx context.Context, q api.HistoryQuery) (api.Series, error) {
+	s, err := a.d.db.History(ctx, store.HistoryQuery{Target: q.Target, From: q.From, To: q.To, Step: q.Step})
+	if err != nil {
+		return api.Series{}, err
+	}
+	out := api.Series{Resolution: string(s.Resolution), Step: s.Step, Quantiles: string(s.Quantiles), Points: make([]api.Point, len(s.Points))}
+	for i, p := range s.Points {
+		out.Points[i] = api.Point(p)
+	}
+	return out, nil
+}
+
+func (a *apiAdapter) RecentResults(ctx context.Context, target string, n int) ([]patrol.Result, error) {
+	return a.d.db.RecentResults(ctx, target, n)
+}
+
+func (a *apiAdapter) ListAlerts(_ context.Context, f api.AlertFilter) ([]patrol.Alert, error) {
+	return a.d.alerts.List(alert.Filter{States: f.States, Severities: f.Severities, Target: f.Target}), nil
+}
+
+func (a *apiAdapter) GetAlert(_ context.Context, id string) (api.Incident, error) {
+	r, ok := a.d.alerts.Get(id)
+	if !ok {
+		return api.Incident{}, fmt.Errorf("alert %q: %w", id, api.ErrNotFound)
+	}
+	inc := api.Incident{Alert: r.Alert, Chain: r.Chain}
+	for _, n := range r.Notes {
+		inc.Notes = append(inc.Notes, api.Note{At: n.At, By: n.By, Action: n.Action, Text: n.Text})
+	}
+	return inc, nil
+}
+
+// alertErr maps the alert engine's errors onto the API's.
+func alertErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, alert.ErrNotFound):
+		return fmt.Errorf("%w: %v", api.ErrNotFound, err)
+	case errors.Is(err, alert.ErrResolved), errors.Is(err, alert.ErrPending):
+		return fmt.Errorf("%w: %v", api.ErrConflict, err)
+	}
+	return err
+}
+
+func (a *apiAdapter) AckAlert(ctx context.Context, id, by, comment string) error {
+	return alertErr(a.d.alerts.Ack(ctx, id, by, comment))
+}
+
+func (a *apiAdapter) ResolveAlert(ctx context.Context, id, by, comment string) error {
+	return alertErr(a.d.alerts.Resolve(ctx, id, by, comment))
+}
+
+func apiSilence(s alert.Silence) api.Silence {
+	out := api.Silence{ID: s.ID, Author: s.Author, Comment: s.Comment, StartsAt: s.StartsAt, EndsAt: s.EndsAt, CreatedAt: s.CreatedAt, ExpiredBy: s.ExpiredBy}
+	for _, m := range s.Matchers {
+		out.Matchers = append(out.Matchers, api.Matcher{Name: m.Name, Op: string(m.Op), Value: m.Value})
+	}
+	return out
+}
+
+func (a *apiAdapter) ListSilences(context.Context) ([]api.Silence, error) {
+	sils := a.d.alerts.Silences()
+	out := make([]api.Silence, len(sils))
+	for i, s := range sils {
+		out[i] = apiSilence(s)
+	}
+	return out, nil
+}
+
+func (a *apiAdapter) CreateSilence(ctx context.Context, s api.Silence) (api.Silence, error) {
+	in := alert.Silence{Author: s.Author, Comment: s.Comment, StartsAt: s.StartsAt, EndsAt: s.EndsAt}
+	for i, m := range s.Matchers {
+		am, err := alert.NewMatcher(m.Name, alert.MatchOp(m.Op), m.Value)
+		if err != nil {
+			return api.Silence{}, fmt.Errorf("%w: matchers[%d]: %v", api.ErrInvalid, i, err)
+		}
+		in.Matchers = append(in.Matchers, am)
+	}
+	out, err := a.d.alerts.CreateSilence(ctx, in)
+	if err != nil {
+		if errors.Is(err, alert.ErrNotFound) {
+			return api.Silence{}, alertErr(err)
+		}
+		return api.Silence{}, fmt.Errorf("%w: %v", api.ErrInvalid, err)
+	}
+	return apiSilence(out), nil
+}
+
+func (a *apiAdapter) ExpireSilence(ctx context.Context, id, by string) error {
+	return alertErr(a.d.alerts.ExpireSilence(ctx, id, by))
+}
+
+func (a *apiAdapter) MaintenanceWindows(context.Context) ([]api.Window, error) {
+	ws := a.d.alerts.Windows()
+	out := make([]api.Window, len(ws))
+	for i, w := range ws {
+		out[i] = api.Window{Name: w.Name, Schedule: w.Schedule, Start: w.Start, End: w.End, Matchers: w.Matchers, Active: w.Active, From: w.From, Until: w.Until}
+	}
+	return out, nil
+}
+
+func (a *apiAdapter) ListDeliveries(ctx context.Context, f api.DeliveryFilter) ([]api.Delivery, error) {
+	nf := notify.Filter{Receiver: f.Receiver, Since: f.Since, AfterSeq: f.AfterSeq, Limit: f.Limit}
+	for _, s := range f.States {
+		nf.States = append(nf.States, notify.State(s))
+	}
+	ds, err := a.d.db.List(ctx, nf)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.Delivery, len(ds))
+	for i, d := range ds {
+		ids := make([]string, len(d.Notification.Alerts))
+		for j, al := range d.Notification.Alerts {
+			ids[j] = al.ID
+		}
+		out[i] = api.Delivery{Seq: d.Seq, Receiver: d.Receiver, Provider: d.Provider, Key: d.Key, Kind: d.Notification.Kind,
+			AlertIDs: ids, State: string(d.State), Attempts: d.Attempts, EnqueuedAt: d.EnqueuedAt, NextAttempt: d.NextAttempt,
+			LastAttempt: d.LastAttempt, LastError: d.LastError, DoneAt: d.DoneAt}
+	}
+	return out, nil
+}
+
+// LookupToken checks a token by its hash, and records its use at most once a minute.
+func (a *apiAdapter) LookupToken(ctx context.Context, hash api.TokenHash) (api.Identity, error) {
+	t, err := a.d.db.LookupToken(ctx, store.TokenHash(hash))
+	switch {
+	case errors.Is(err, store.ErrRevoked):
+		return api.Identity{}, api.ErrRevoked
+	case errors.Is(err, store.ErrNotFound):
+		return api.Identity{}, api.ErrNotFound
+	case err != nil:
+		return api.Identity{}, err
+	}
+	now := time.Now()
+	a.touchMu.Lock()
+	if a.touched == nil {
+		a.touched = map[string]time.Time{}
+	}
+	stale := now.Sub(a.touched[t.ID]) > time.Minute
+	if stale {
+		a.touched[t.ID] = now
+	}
+	a.touchMu.Unlock()
+	if stale {
+		if err := a.d.db.TouchToken(ctx, t.ID, now); err != nil {
+			a.d.logger.Warn("record token use", "token", t.Name, "err", err)
+		}
+	}
+	return api.Identity{TokenID: t.ID, Name: t.Name, Role: api.Role(t.Role)}, nil
+}
+
+func tokenInfo(t store.Token) api.TokenInfo {
+	return api.TokenInfo{ID: t.ID, Name: t.Name, Role: api.Role(t.Role), CreatedAt: t.CreatedAt, CreatedBy: t.CreatedBy, LastUsed: t.LastUsed, RevokedAt: t.RevokedAt}
+}
+
+func (a *apiAdapter) ListTokens(ctx context.Context) ([]api.TokenInfo, error) {
+	ts, err := a.d.db.ListTokens(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.TokenInfo, len(ts))
+	for i, t := range ts {
+		out[i] = tokenInfo(t)
+	}
+	return out, nil
+}
+
+func (a *apiAdapter) CreateToken(ctx context.Context, name string, role api.Role, by string) (api.TokenInfo, string, error) {
+	t, secret, err := store.NewToken(name, store.Role(role), by, time.Now())
+	if err != nil {
+		return api.TokenInfo{}, "", fmt.Errorf("%w: %v", api.ErrInvalid, err)
+	}
+	if err := a.d.db.CreateToken(ctx, t); err != nil {
+		return api.TokenInfo{}, "", err
+	}
+	return tokenInfo(t), secret, nil
+}
+
+func (a *apiAdapter) RevokeToken(ctx context.Context, id, _ string) error {
+	err := a.d.db.RevokeToken(ctx, id, time.Now())
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("token %q: %w", id, api.ErrNotFound)
+	}
+	return err
+}
+
+// alertFeed publishes alert changes to the event stream: the engine has no change
+// hook, so the daemon compares the alert list with what it last published.
+type alertFeed struct {
+	seen map[string]string // alert ID → fingerprint of what was published
+}
+
+func alertVersion(a patrol.Alert) string {
+	return fmt.Sprintf("%s|%d|%d|%s|%s|%d", a.State, a.Severity, a.EscalationStep, a.AckedBy, a.MutedBy, len(a.Told))
+}
+
+func (f *alertFeed) publish(e *alert.Engine, b *api.Broker) error {
+	if f.seen == nil {
+		f.seen = map[string]string{}
+	}
+	all := e.List(alert.Filter{States: []patrol.AlertState{patrol.AlertPending, patrol.AlertFiring, patrol.AlertAcknowledged,
+		patrol.AlertResolved, patrol.AlertSilenced, patrol.AlertFlapping}})
+	now := make(map[string]string, len(all))
+	for _, a := range all {
+		v := alertVersion(a)
+		now[a.ID] = v
+		if f.seen[a.ID] != v {
+			if err := b.PublishAlert(a); err != nil {
+				return err
+			}
+		}
+	}
+	f.seen = now
+	return nil
+}
