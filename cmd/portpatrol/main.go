@@ -92,7 +92,6 @@ blackbox_exporter-compatible /probe endpoint, and tells you who listens where.`,
 		newDoctorCmd(),
 		newScanCmd(),
 		newAuditCmd(),
-		newKubeCmd(),
 		newTokenCmd(),
 		newVersionCmd(),
 	)
