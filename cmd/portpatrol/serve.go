@@ -406,6 +406,9 @@ func (d *daemon) run(ctx context.Context, ln net.Listener) error {
 		}
 		ln = tls.NewListener(ln, tc)
 	}
+	for _, r := range newAuditRunners(d, cfg) {
+		go r.run(ctx)
+	}
 	var feed alertFeed
 	go d.every(ctx, 500*time.Millisecond, "alert events", func(time.Time) error { return feed.publish(d.alerts, d.broker) })
 	go func() {

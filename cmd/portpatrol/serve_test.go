@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/portpatrol/portpatrol/internal/alert"
+	"github.com/portpatrol/portpatrol/internal/patrol"
 )
 
 // startDaemon runs serve with the config at path on a free loopback port and returns
@@ -199,4 +202,53 @@ func TestServeRejectsBadConfigAtStart(t *testing.T) {
 	if code != exitUnknown || !strings.Contains(errOut, "pp.yaml:3:5: targets[0].bogus: unknown field \"bogus\"") {
 		t.Errorf("got exit %d, stderr %q", code, errOut)
 	}
+}
+
+func TestServeScheduledAuditRaisesAndResolves(t *testing.T) {
+	allowed := listen(t)
+	rogue := newFlipListener(t)
+	dir := t.TempDir()
+	_, allowedPort, _ := net.SplitHostPort(allowed)
+	_, roguePort, _ := net.SplitHostPort(rogue.addr)
+	writeConfig(t, filepath.Join(dir, "ports.yaml"), fmt.Sprintf(`scan:
+  ports: "%s,%s"
+hosts:
+  - match: 127.0.0.1
+    allow:
+      - port: %s
+`, allowedPort, roguePort, allowedPort))
+	path := filepath.Join(dir, "pp.yaml")
+	writeConfig(t, path, "audits:\n  - {name: local, policy: ports.yaml, interval: 1s, targets: [127.0.0.1]}\n")
+	d, _ := startDaemon(t, path)
+
+	// rogueAlert returns the state of the alert on the rogue port, or "" when there
+	// is none (a resolved alert nobody was told of is not kept).
+	rogueAlert := func() string {
+		for _, a := range d.alerts.List(alert.Filter{States: []patrol.AlertState{patrol.AlertFiring, patrol.AlertResolved}}) {
+			if a.Class == patrol.AlertSecurity && a.Target == "127.0.0.1:"+roguePort {
+				if a.Labels["finding"] != "unauthorised_open" || a.Severity != patrol.P1 {
+					t.Errorf("alert %+v: want an unauthorised_open P1", a)
+				}
+				return string(a.State)
+			}
+		}
+		return ""
+	}
+	waitAlert := func(want ...string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			got := rogueAlert()
+			for _, w := range want {
+				if got == w {
+					return
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("the alert on rogue port %s is %q after 10s, want one of %q", roguePort, rogueAlert(), want)
+	}
+	waitAlert("firing")
+	rogue.close()
+	waitAlert("resolved", "")
 }

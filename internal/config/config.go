@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -19,9 +20,11 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/portpatrol/portpatrol/internal/alert"
+	"github.com/portpatrol/portpatrol/internal/audit"
 	"github.com/portpatrol/portpatrol/internal/notify"
 	"github.com/portpatrol/portpatrol/internal/patrol"
 	"github.com/portpatrol/portpatrol/internal/probe"
+	"github.com/portpatrol/portpatrol/internal/scan"
 )
 
 var labelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
@@ -59,6 +62,8 @@ type Config struct {
 	// Notify configures receivers and the durable outbox.
 	Notify notify.Config `yaml:"notify"`
 	API    API           `yaml:"api"`
+	// Audits are exposure audits serve runs on a schedule; see docs/security.md.
+	Audits []AuditConfig `yaml:"audits"`
 
 	// File is the path the config was loaded from, empty for Default.
 	File string `yaml:"-"`
@@ -72,6 +77,27 @@ type Retention struct {
 	Raw    time.Duration `yaml:"raw"`
 	Minute time.Duration `yaml:"minute"`
 	Hour   time.Duration `yaml:"hour"`
+}
+
+// AuditConfig schedules one exposure audit.
+type AuditConfig struct {
+	// Name identifies the audit in logs and alerts; default the policy's file name.
+	Name string `yaml:"name"`
+	// Policy is the policy file (relative to this file).
+	Policy string `yaml:"policy"`
+	// Interval is the time between runs (default 1h, at least 1s).
+	Interval time.Duration `yaml:"interval"`
+	// Targets limits the run to these of the policy's targets; empty means all.
+	Targets []string `yaml:"targets"`
+	// Allow lists the networks the scan may touch (default 127.0.0.0/8 and ::1/128).
+	Allow []string `yaml:"allow"`
+	// Rate caps connects per second (default 500).
+	Rate float64 `yaml:"rate"`
+
+	// Loaded is the parsed policy.
+	Loaded *audit.Policy `yaml:"-"`
+	// AllowNets are the parsed Allow networks.
+	AllowNets []netip.Prefix `yaml:"-"`
 }
 
 // API configures the HTTP API and dashboard on the listen address.
@@ -287,6 +313,7 @@ func (c *Config) resolve(idx index, errs *Errors) {
 	c.Modules = modules
 
 	c.resolveAlerting(at)
+	c.resolveAudits(at)
 
 	seen := map[string]int{}
 	for i, tc := range c.Targets {
@@ -494,4 +521,59 @@ func unjoin(err error) []error {
 		return out
 	}
 	return []error{err}
+}
+
+// resolveAudits loads every scheduled audit's policy and checks its settings.
+func (c *Config) resolveAudits(at func(path, format string, args ...any)) {
+	names := map[string]int{}
+	for i := range c.Audits {
+		a := &c.Audits[i]
+		p := fmt.Sprintf("audits[%d]", i)
+		if a.Policy == "" {
+			at(p, "missing policy (the path of a port policy file)")
+			continue
+		}
+		path := a.Policy
+		if !filepath.IsAbs(path) && c.File != "" {
+			path = filepath.Join(filepath.Dir(c.File), path)
+		}
+		pol, err := audit.Load(path)
+		if err != nil {
+			at(p+".policy", "%v", err)
+			continue
+		}
+		a.Loaded = pol
+		if a.Name == "" {
+			a.Name = strings.TrimSuffix(filepath.Base(a.Policy), filepath.Ext(a.Policy))
+		}
+		if j, dup := names[a.Name]; dup {
+			at(p+".name", "audit %q is already defined at audits[%d]", a.Name, j)
+		}
+		names[a.Name] = i
+		switch {
+		case a.Interval == 0:
+			a.Interval = time.Hour
+		case a.Interval < time.Second:
+			at(p+".interval", "must be at least 1s, got %s", a.Interval)
+		}
+		if a.Rate < 0 {
+			at(p+".rate", "must not be negative, got %v", a.Rate)
+		} else if a.Rate == 0 {
+			a.Rate = 500
+		}
+		allow := a.Allow
+		if len(allow) == 0 {
+			allow = []string{"127.0.0.0/8", "::1/128"}
+		}
+		nets, err := scan.ParseAllow(allow)
+		if err != nil {
+			at(p+".allow", "%v", err)
+		}
+		a.AllowNets = nets
+		for j, tg := range a.Targets {
+			if !pol.Names(tg) {
+				at(fmt.Sprintf("%s.targets[%d]", p, j), "the policy %s does not name %q; it names: %s", a.Policy, tg, strings.Join(pol.Targets(), ", "))
+			}
+		}
+	}
 }

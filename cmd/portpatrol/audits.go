@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"time"
+
+	"github.com/portpatrol/portpatrol/internal/alert"
+	"github.com/portpatrol/portpatrol/internal/audit"
+	"github.com/portpatrol/portpatrol/internal/config"
+	"github.com/portpatrol/portpatrol/internal/inventory"
+	"github.com/portpatrol/portpatrol/internal/patrol"
+	"github.com/portpatrol/portpatrol/internal/scan"
+	"github.com/portpatrol/portpatrol/internal/store"
+)
+
+// auditNamespace keeps, per scheduled audit, the findings whose alerts are open, so a
+// finding that went away while the daemon was down is still resolved.
+const auditNamespace = "audit.active"
+
+// auditRunner runs one scheduled audit and turns its findings into alerts: each
+// finding raises one (deduplicated by kind, host and port), and a finding a later run
+// no longer reports is resolved.
+type auditRunner struct {
+	cfg    config.AuditConfig
+	d      *daemon
+	inv    audit.Inventory
+	active map[string]alert.Finding // only touched by run's goroutine
+}
+
+// auditFinding is how a finding reaches the alert engine.
+func auditFinding(name string, f audit.Finding, at time.Time) alert.Finding {
+	class := patrol.AlertSecurity
+	if f.Kind == audit.PublicBind {
+		class = patrol.AlertConfig
+	}
+	subject := "host:" + f.Host
+	if f.Port != 0 {
+		subject = fmt.Sprintf("%s:%d", f.Host, f.Port)
+	}
+	labels := map[string]string{"host": f.Host, "audit": name, "finding": string(f.Kind)}
+	if f.Port != 0 {
+		labels["port"] = strconv.Itoa(int(f.Port))
+	}
+	desc := ""
+	if f.Rule != "" {
+		desc = "policy rule at " + f.Rule
+	}
+	return alert.Finding{Class: class, Rule: string(f.Kind), Subject: subject, Severity: f.Severity.String(),
+		Summary: f.Message, Description: desc, Labels: labels, Active: true, At: at}
+}
+
+func (r *auditRunner) load(ctx context.Context) {
+	r.active = map[string]alert.Finding{}
+	l, err := r.d.db.GetLearned(ctx, auditNamespace, r.cfg.Name)
+	if errors.Is(err, store.ErrNotFound) {
+		return
+	}
+	if err == nil {
+		err = json.Unmarshal(l.Value, &r.active)
+	}
+	if err != nil {
+		r.d.logger.Warn("load open audit findings", "audit", r.cfg.Name, "err", err)
+	}
+}
+
+// run waits a spread offset within the first minute (by the audit's name), then
+// audits every interval until ctx is done.
+func (r *auditRunner) run(ctx context.Context) {
+	r.load(ctx)
+	h := fnv.New64a()
+	h.Write([]byte(r.cfg.Name))
+	first := time.Duration(h.Sum64() % uint64(min(r.cfg.Interval, time.Minute)))
+	timer := time.NewTimer(first)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		if err := r.once(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			r.d.logger.Warn("scheduled audit", "audit", r.cfg.Name, "err", err)
+		}
+		timer.Reset(r.cfg.Interval)
+	}
+}
+
+// once runs the audit, raises what it found and resolves what it no longer finds.
+func (r *auditRunner) once(ctx context.Context, now time.Time) error {
+	sc := scanAdapter{s: &scan.Scanner{Allow: r.cfg.AllowNets, Rate: r.cfg.Rate}}
+	rep, err := audit.Run(ctx, r.cfg.Loaded, sc, r.inv, now, r.cfg.Targets...)
+	if err != nil {
+		return err
+	}
+	seen := map[string]alert.Finding{}
+	for _, f := range rep.Findings {
+		af := auditFinding(r.cfg.Name, f, now)
+		seen[f.Key()] = af
+		if err := r.d.alerts.ObserveFinding(ctx, af); err != nil {
+			return err
+		}
+	}
+	for k, af := range r.active {
+		if _, still := seen[k]; !still {
+			af.Active, af.At = false, now
+			if err := r.d.alerts.ObserveFinding(ctx, af); err != nil {
+				return err
+			}
+		}
+	}
+	r.active = seen
+	b, err := json.Marshal(seen)
+	if err != nil {
+		return err
+	}
+	if err := r.d.db.PutLearned(ctx, store.Learned{Namespace: auditNamespace, Key: r.cfg.Name, Value: b, UpdatedAt: now}); err != nil {
+		return fmt.Errorf("record open findings: %w", err)
+	}
+	r.d.logger.Info("scheduled audit", "audit", r.cfg.Name, "hosts", len(rep.Hosts), "findings", len(rep.Findings))
+	return nil
+}
+
+// newAuditRunners builds a runner per configured audit, sharing one inventory.
+func newAuditRunners(d *daemon, cfg *config.Config) []*auditRunner {
+	if len(cfg.Audits) == 0 {
+		return nil
+	}
+	inv := localInventory{inv: inventory.New(inventory.Config{})}
+	out := make([]*auditRunner, len(cfg.Audits))
+	for i, a := range cfg.Audits {
+		out[i] = &auditRunner{cfg: a, d: d, inv: inv}
+	}
+	return out
+}
