@@ -3,6 +3,7 @@ package probe
 import (
 	"bytes"
 	"encoding/binary"
+	"io"
 	"testing"
 	"time"
 
@@ -30,17 +31,22 @@ func TestMySQLStates(t *testing.T) {
 	t.Run("max_connections exhausted", func(t *testing.T) {
 		// MariaDB's smallest max_connections is 10. It admits max_connections+1
 		// connections (the extra one for SUPER) and refuses the next with 1040 in
-		// place of its handshake. Connections still waiting to log in count, so
-		// holding 11 plain TCP connections fills it.
+		// place of its handshake; connections still waiting to log in count. Hold
+		// plain TCP connections until the server answers one with an error packet
+		// instead of a greeting: from then on it is full, however loaded the machine.
 		s := testsvc.MariaDB(t, "max_connections=10\nconnect_timeout=60")
-		// The server counts a connection once it has sent its greeting; wait for each
-		// held one's first bytes so the probe below meets a full server, however
-		// loaded the machine is.
-		for _, c := range testsvc.HoldTCP(t, s.Addr, 11) {
+		full := false
+		for i := 0; i < 20 && !full; i++ {
+			c := testsvc.HoldTCP(t, s.Addr, 1)[0]
 			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-			if _, err := c.Read(make([]byte, 1)); err != nil {
-				t.Fatalf("held connection got no greeting: %v", err)
+			head := make([]byte, 5)
+			if _, err := io.ReadFull(c, head); err != nil {
+				t.Fatalf("held connection %d got no first packet: %v", i, err)
 			}
+			full = head[4] == 0xff // an ERR packet, not a protocol-10 greeting
+		}
+		if !full {
+			t.Fatal("the server still greeted new connections after 20 held ones")
 		}
 		res := protoRun(t, "mysql://"+s.Addr, Module{})
 		protoWant(t, res, patrol.ClassOverloaded, "max_connections")
