@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests use that a fresh machine lacks: nmap (scanner
 # comparison), nftables and iproute2 (doctor tests in network namespaces), lsof and
-# openssh-server (real peers for benchmarks and the SSH probe). Only what is missing is
-# installed; without root it says what to install and carries on.
+# openssh-server (real peers for benchmarks and the SSH probe), chromium (dashboard
+# tests in a real browser). Only what is missing is installed; without root it says
+# what to install and carries on.
 set -u
 want=(nmap nft ip lsof ss)
 pkgs=(nmap nftables iproute2 lsof iproute2)
@@ -11,6 +12,7 @@ for i in "${!want[@]}"; do
   command -v "${want[$i]}" >/dev/null 2>&1 || missing+=("${pkgs[$i]}")
 done
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+[ -x /usr/bin/chromium ] || missing+=(chromium fonts-dejavu-core)
 [ ${#missing[@]} -eq 0 ] && { echo "deps: all present"; exit 0; }
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 if [ "$(id -u)" != 0 ]; then
