@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -137,6 +138,7 @@ targets:
     labels: {service: web}
 alerting:
   grouping: {group_wait: -1s, group_interval: -1s}
+api: {anonymous_read: true}
 notify:
   outbox: {backoff_min: 100ms, backoff_max: 200ms, poll_interval: 100ms}
   receivers:
@@ -285,9 +287,19 @@ func TestServeSIGKILLDoesNotPageTwiceOrLoseTheResolve(t *testing.T) {
 	time.Sleep(1200 * time.Millisecond)
 	port.close()
 	rcv.waitMessages(t, 1, 10*time.Second)
+	time.Sleep(1500 * time.Millisecond) // let the history writer flush a batch or two
+	before := recentResults(t, p.base, "tcp://"+port.addr)
 	p.kill(t)
 
-	startDaemonProc(t, cfg, dir) // the incident is still open; the port still closed
+	p = startDaemonProc(t, cfg, dir) // the incident is still open; the port still closed
+	after := recentResults(t, p.base, "tcp://"+port.addr)
+	if len(before) == 0 || len(after) < len(before) {
+		t.Errorf("history before the kill had %d results, after the restart %d: want it kept", len(before), len(after))
+	}
+	open := alertsJSON(t, p.base)
+	if !strings.Contains(open, `"severity":"P0"`) || !strings.Contains(open, `"state":"firing"`) {
+		t.Errorf("after the restart the incident is not open: %s", open)
+	}
 	time.Sleep(3 * time.Second)
 	if got := statuses(rcv.messages()); got != "firing" {
 		t.Fatalf("after the restart the receiver got %q, want the one firing message only", got)
@@ -298,4 +310,30 @@ func TestServeSIGKILLDoesNotPageTwiceOrLoseTheResolve(t *testing.T) {
 	if got := statuses(rcv.messages()); got != "firing,resolved" {
 		t.Errorf("receiver got %q, want firing,resolved", got)
 	}
+}
+
+// recentResults reads a target's latest results through the API (anonymous reads are
+// on in the test config).
+func recentResults(t *testing.T, base, id string) []json.RawMessage {
+	t.Helper()
+	code, body := get(t, base+"/api/v1/targets/"+url.PathEscape(id))
+	if code != 200 {
+		t.Fatalf("GET target %s: %d %s", id, code, body)
+	}
+	var v struct {
+		Recent []json.RawMessage `json:"recent"`
+	}
+	if err := json.Unmarshal([]byte(body), &v); err != nil {
+		t.Fatalf("target %s: %v in %s", id, err, body)
+	}
+	return v.Recent
+}
+
+func alertsJSON(t *testing.T, base string) string {
+	t.Helper()
+	code, body := get(t, base+"/api/v1/alerts")
+	if code != 200 {
+		t.Fatalf("GET alerts: %d %s", code, body)
+	}
+	return body
 }
