@@ -29,6 +29,7 @@ vet:
 services:
 	scripts/services.sh
 
-## bench: the engine benchmark (prints figures beside their goals)
+## bench: the engine and per-protocol benchmarks (print figures beside their goals)
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./bench/...
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./bench/engine
+	$(GO) test -run '^$$' -bench . -benchtime 2000x ./bench/protocols

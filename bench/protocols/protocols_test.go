@@ -1,0 +1,86 @@
+// Package protocols benchmarks the CPU each protocol probe costs the prober, against
+// the real servers on this machine (Redis, MariaDB, PostgreSQL, NATS, RabbitMQ,
+// Mosquitto) and a loopback TCP listener, side by side in one run. Servers run in their
+// own processes, so the figure is the prober's own cost: getrusage user+system time of
+// this process divided by the probes run.
+//
+//	go test -run '^$' -bench . -benchtime 2000x ./bench/protocols
+package protocols
+
+import (
+	"context"
+	"net"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/portpatrol/portpatrol/internal/patrol"
+	"github.com/portpatrol/portpatrol/internal/probe"
+)
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func reachable(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+func BenchmarkProtocols(b *testing.B) {
+	targets := []struct{ name, target, addr string }{
+		{"tcp", "tcp://127.0.0.1:6379", "127.0.0.1:6379"},
+		{"tcp-dialogue", "tcp://127.0.0.1:6379?send=PING&expect=PONG", "127.0.0.1:6379"},
+		{"redis", "redis://127.0.0.1:6379", "127.0.0.1:6379"},
+		{"mysql-handshake", "mysql://127.0.0.1:3306", "127.0.0.1:3306"},
+		{"mysql-login", "mysql://root@127.0.0.1:3306", "127.0.0.1:3306"},
+		{"postgres-startup", "postgres://127.0.0.1:5432?sslmode=disable", "127.0.0.1:5432"},
+		{"postgres-login", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "127.0.0.1:5432"},
+		{"nats", "nats://127.0.0.1:4222", "127.0.0.1:4222"},
+		{"amqp", "amqp://127.0.0.1:5672", "127.0.0.1:5672"},
+		{"mqtt", "mqtt://127.0.0.1:1883", "127.0.0.1:1883"},
+	}
+	for _, tt := range targets {
+		b.Run(tt.name, func(b *testing.B) {
+			if !reachable(tt.addr) {
+				if os.Getenv("CI") == "true" {
+					b.Fatalf("%s is not reachable", tt.addr)
+				}
+				b.Skipf("%s is not reachable; start it with scripts/services.sh", tt.addr)
+			}
+			t, err := patrol.ParseTarget(tt.target)
+			if err != nil {
+				b.Fatal(err)
+			}
+			p, err := probe.New(t, probe.Module{}, probe.Env{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			if r := p.Run(ctx); !r.Up() {
+				b.Fatalf("%s: %s %s", tt.target, r.Class, r.Error)
+			}
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			failed := 0
+			for range b.N {
+				if r := p.Run(ctx); !r.Up() {
+					failed++
+				}
+			}
+			cpu := cpuTime() - cpu0
+			b.StopTimer()
+			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/probe")
+			if failed > 0 {
+				b.Errorf("%d of %d probes failed", failed, b.N)
+			}
+		})
+	}
+}
