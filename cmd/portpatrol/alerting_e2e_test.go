@@ -26,6 +26,21 @@ func TestMain(m *testing.M) {
 	if os.Getenv("PORTPATROL_TEST_MAIN") == "1" {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}
+	if addr := os.Getenv("PORTPATROL_TEST_LISTEN"); addr != "" {
+		// A stand-in service: listen, accept and hold until killed.
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				os.Exit(1)
+			}
+			c.Close()
+		}
+	}
 	os.Exit(m.Run())
 }
 
@@ -336,4 +351,95 @@ func alertsJSON(t *testing.T, base string) string {
 		t.Fatalf("GET alerts: %d %s", code, body)
 	}
 	return body
+}
+
+// startListenerProc runs a child process that listens on addr until killed.
+func startListenerProc(t *testing.T, addr string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "PORTPATROL_TEST_LISTEN="+addr)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return cmd
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("child never listened on %s", addr)
+	return nil
+}
+
+func TestServeHostWatchPagesWithinASecondWhenAListenerDies(t *testing.T) {
+	rcv := newReceiver(t)
+	addr := closedPort(t)
+	child := startListenerProc(t, addr)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "pp.yaml")
+	writeConfig(t, cfg, fmt.Sprintf(`host_watch: {interval: 250ms, learn_after: 1s}
+api: {anonymous_read: true}
+alerting:
+  grouping: {group_wait: -1s, group_interval: -1s}
+notify:
+  outbox: {backoff_min: 100ms, backoff_max: 200ms, poll_interval: 100ms}
+  receivers:
+    - {name: default, type: webhook, url: %s}
+`, rcv.srv.URL))
+	p := startDaemonProc(t, cfg, dir)
+
+	// Learned after a second, and then probed through its bind address.
+	target := "tcp://" + addr
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if code, body := get(t, p.base+"/api/v1/targets"); code == 200 && strings.Contains(body, `"id":"`+target+`"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the host watch never made %s a target", target)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	killedAt := time.Now()
+	if err := child.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	msgs := rcv.waitMessages(t, 1, 10*time.Second)
+	took := msgs[0].At.Sub(killedAt)
+	t.Logf("listener killed → P0 at the webhook in %s", took.Round(time.Millisecond))
+	if took > time.Second {
+		t.Errorf("the P0 arrived %s after the kill, want within one second", took)
+	}
+	if m := msgs[0]; m.Status != "firing" || m.Alerts[0].Labels["severity"] != "P0" || m.Alerts[0].Labels["target"] != target {
+		t.Errorf("first message = %+v, want a firing P0 for %s", m, target)
+	}
+	startListenerProc(t, addr)
+	msgs = rcv.waitMessages(t, 2, 10*time.Second)
+	if msgs[len(msgs)-1].Status != "resolved" {
+		t.Errorf("after the listener came back the receiver got %q, want a resolve last", statuses(msgs))
+	}
+}
+
+func TestServeHostWatchDoesNotPageShortLivedListeners(t *testing.T) {
+	rcv := newReceiver(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "pp.yaml")
+	writeConfig(t, cfg, fmt.Sprintf(`host_watch: {interval: 250ms, learn_after: 3s}
+alerting:
+  grouping: {group_wait: -1s, group_interval: -1s}
+notify:
+  receivers:
+    - {name: default, type: webhook, url: %s}
+`, rcv.srv.URL))
+	startDaemonProc(t, cfg, dir)
+	child := startListenerProc(t, closedPort(t))
+	time.Sleep(time.Second)
+	_ = child.Process.Kill()
+	time.Sleep(3 * time.Second)
+	if n := len(rcv.messages()); n != 0 {
+		t.Errorf("a listener that lived a second produced %d messages, want none: %+v", n, rcv.messages())
+	}
 }

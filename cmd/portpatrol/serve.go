@@ -23,6 +23,7 @@ import (
 	"github.com/portpatrol/portpatrol/internal/api"
 	"github.com/portpatrol/portpatrol/internal/config"
 	"github.com/portpatrol/portpatrol/internal/exporter"
+	"github.com/portpatrol/portpatrol/internal/hostwatch"
 	"github.com/portpatrol/portpatrol/internal/notify"
 	"github.com/portpatrol/portpatrol/internal/patrol"
 	"github.com/portpatrol/portpatrol/internal/probe"
@@ -141,6 +142,7 @@ type daemon struct {
 	alerts   *alert.Engine
 	notifier *notify.Dispatcher
 	broker   *api.Broker
+	watch    *hostwatch.Watch // nil when host_watch is disabled
 	// ctx lives as long as the daemon; closing the daemon cancels it.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -197,6 +199,19 @@ func newDaemon(opts daemonOptions) (_ *daemon, err error) {
 	d.broker = api.NewBroker(api.BrokerConfig{})
 	d.batch = store.NewBatchWriter(d.db, store.BatchConfig{Logger: logger.With("component", "history")})
 	d.metrics.Registry.MustRegister(&engineCollector{alerts: d.alerts, notifier: d.notifier, batch: d.batch})
+	if !cfg.HostWatch.Disabled {
+		d.watch = hostwatch.New(hostwatch.Config{
+			Store: d.db,
+			Sink: hostwatch.SinkFunc(func(ctx context.Context, ev hostwatch.Event) error {
+				return d.alerts.ObserveFinding(ctx, alert.Finding(ev))
+			}),
+			UDP:        cfg.HostWatch.UDP,
+			Interval:   cfg.HostWatch.Interval,
+			LearnAfter: cfg.HostWatch.LearnAfter,
+			Logger:     logger.With("component", "hostwatch"),
+		})
+		d.metrics.Registry.MustRegister(d.watch.Collector())
+	}
 	d.sched = schedule.New(schedule.Config{
 		Concurrency:   cfg.Scheduler.Concurrency,
 		PerHost:       cfg.Scheduler.PerHost,
@@ -211,7 +226,11 @@ func newDaemon(opts daemonOptions) (_ *daemon, err error) {
 	}
 	d.metrics.ConfigLoaded(true, time.Now())
 	if len(cfg.Checks) == 0 {
-		logger.Info("no targets configured: probing nothing on a schedule; /probe works on demand. Add targets with -c FILE (see docs/config.md)")
+		if d.watch != nil {
+			logger.Info("no targets configured: watching this host's own listeners; add targets with -c FILE (see docs/config.md)")
+		} else {
+			logger.Info("no targets configured and host_watch disabled: probing nothing on a schedule; /probe works on demand")
+		}
 	}
 	if len(d.notifier.Receivers()) == 0 {
 		logger.Info("no notification receivers configured: alerts are kept and shown by the API only (see docs/alerting.md)")
@@ -262,6 +281,7 @@ func (d *daemon) apply(cfg *config.Config) error {
 		})
 		infos = append(infos, exporter.TargetInfo{ID: c.Target.ID, Scheme: c.Target.Scheme, Name: c.Name, Module: c.ModuleName, Labels: c.Target.Labels})
 	}
+	jobs, infos = d.addHostTargets(cfg, jobs, infos)
 	if err := d.sched.Update(jobs); err != nil {
 		return err
 	}
@@ -277,6 +297,59 @@ func (d *daemon) apply(cfg *config.Config) error {
 	d.states = keep
 	d.statesMu.Unlock()
 	return nil
+}
+
+// addHostTargets adds a probe of every listener the host watch expects, through its bind
+// address, unless the config already checks that target.
+func (d *daemon) addHostTargets(cfg *config.Config, jobs []schedule.Job, infos []exporter.TargetInfo) ([]schedule.Job, []exporter.TargetInfo) {
+	if d.watch == nil {
+		return jobs, infos
+	}
+	have := make(map[string]bool, len(jobs))
+	for _, j := range jobs {
+		have[j.ID] = true
+	}
+	for _, l := range d.watch.Targets() {
+		if have[l.Target] || l.Proto != "tcp" {
+			continue
+		}
+		t, err := patrol.ParseTarget(l.Target)
+		if err != nil {
+			d.logger.Warn("host watch target", "target", l.Target, "err", err)
+			continue
+		}
+		t.Interval, t.Timeout = cfg.Defaults.Interval, min(cfg.Defaults.Timeout, cfg.Defaults.Interval)
+		p, err := probe.New(t, probe.Module{}, probe.Env{})
+		if err != nil {
+			d.logger.Warn("host watch target", "target", l.Target, "err", err)
+			continue
+		}
+		labels := map[string]string{"source": "host_watch"}
+		if l.Process != "" {
+			labels["process"] = l.Process
+		}
+		have[t.ID] = true
+		jobs = append(jobs, schedule.Job{ID: t.ID, Host: t.Host, Interval: t.Interval, Timeout: t.Timeout,
+			FailureThreshold: cfg.Defaults.FailureThreshold, SuccessThreshold: cfg.Defaults.SuccessThreshold, Run: p.Run, Labels: labels})
+		infos = append(infos, exporter.TargetInfo{ID: t.ID, Scheme: t.Scheme, Name: l.Process, Labels: labels})
+	}
+	return jobs, infos
+}
+
+// followHostWatch re-applies the configuration whenever the expected listeners change.
+func (d *daemon) followHostWatch(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.watch.Changes():
+			d.mu.Lock()
+			if err := d.apply(d.cfg()); err != nil {
+				d.logger.Warn("host watch targets", "err", err)
+			}
+			d.mu.Unlock()
+		}
+	}
 }
 
 // reload re-reads the configuration file. On any error the running configuration
@@ -408,6 +481,14 @@ func (d *daemon) run(ctx context.Context, ln net.Listener) error {
 	}
 	for _, r := range newAuditRunners(d, cfg) {
 		go r.run(ctx)
+	}
+	if d.watch != nil {
+		go func() {
+			if err := d.watch.Run(ctx); err != nil && ctx.Err() == nil {
+				d.logger.Warn("host watch stopped", "err", err)
+			}
+		}()
+		go d.followHostWatch(ctx)
 	}
 	var feed alertFeed
 	go d.every(ctx, 500*time.Millisecond, "alert events", func(time.Time) error { return feed.publish(d.alerts, d.broker) })

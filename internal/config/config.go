@@ -64,6 +64,8 @@ type Config struct {
 	API    API           `yaml:"api"`
 	// Audits are exposure audits serve runs on a schedule; see docs/security.md.
 	Audits []AuditConfig `yaml:"audits"`
+	// HostWatch watches this host's own listening ports; it is on unless disabled.
+	HostWatch HostWatch `yaml:"host_watch"`
 
 	// File is the path the config was loaded from, empty for Default.
 	File string `yaml:"-"`
@@ -77,6 +79,20 @@ type Retention struct {
 	Raw    time.Duration `yaml:"raw"`
 	Minute time.Duration `yaml:"minute"`
 	Hour   time.Duration `yaml:"hour"`
+}
+
+// HostWatch configures the watch of this host's listeners: every listener that has lived
+// for LearnAfter becomes expected and is probed; an expected one that disappears is a
+// P0 within a second. The zero value is on, with the defaults.
+type HostWatch struct {
+	Disabled bool `yaml:"disabled"`
+	// Interval between socket dumps (default 250ms).
+	Interval time.Duration `yaml:"interval"`
+	// LearnAfter is how long a listener must live to become expected (default 2m);
+	// shorter-lived ones are learned, not paged.
+	LearnAfter time.Duration `yaml:"learn_after"`
+	// UDP watches UDP sockets too.
+	UDP bool `yaml:"udp"`
 }
 
 // AuditConfig schedules one exposure audit.
@@ -314,6 +330,12 @@ func (c *Config) resolve(idx index, errs *Errors) {
 
 	c.resolveAlerting(at)
 	c.resolveAudits(at)
+	if c.HostWatch.Interval < 0 || (c.HostWatch.Interval > 0 && c.HostWatch.Interval < 50*time.Millisecond) {
+		at("host_watch.interval", "must be at least 50ms, got %s", c.HostWatch.Interval)
+	}
+	if c.HostWatch.LearnAfter < 0 {
+		at("host_watch.learn_after", "must not be negative, got %s", c.HostWatch.LearnAfter)
+	}
 
 	seen := map[string]int{}
 	for i, tc := range c.Targets {
@@ -503,6 +525,14 @@ func (c *Config) resolveAlerting(at func(path, format string, args ...any)) {
 					at(fmt.Sprintf("alerting.escalations.%s[%d].receivers[%d]", name, i, j),
 						"no receiver named %q under notify.receivers; defined: %s", r, strings.Join(sortedKeys(known), ", "))
 				}
+			}
+		}
+	}
+	for _, aud := range sortedKeys(c.Alerting.Impact.Receivers) {
+		for j, r := range c.Alerting.Impact.Receivers[aud] {
+			if !known[r] {
+				at(fmt.Sprintf("alerting.impact.receivers.%s[%d]", aud, j),
+					"no receiver named %q under notify.receivers; defined: %s", r, strings.Join(sortedKeys(known), ", "))
 			}
 		}
 	}

@@ -42,8 +42,9 @@ type Metrics struct {
 	reloadTime  prometheus.Gauge
 	reloadTotal *prometheus.CounterVec
 
+	info *infoCollector
+
 	mu    sync.Mutex
-	info  *prometheus.GaugeVec
 	known map[string]bool
 }
 
@@ -98,9 +99,10 @@ func NewMetrics() *Metrics {
 			Name: "portpatrol_config_reloads_total", Help: "Configuration reloads by outcome.",
 		}, []string{"outcome"}),
 		known: map[string]bool{},
+		info:  &infoCollector{},
 	}
 	m.Registry.MustRegister(m.success, m.duration, m.failures, m.state, m.flapping, m.probes, m.lag,
-		m.capUsed, m.capLimit, m.certExpiry, m.targets, m.reloadOK, m.reloadTime, m.reloadTotal,
+		m.capUsed, m.capLimit, m.certExpiry, m.targets, m.reloadOK, m.reloadTime, m.reloadTotal, m.info,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -120,35 +122,11 @@ func (m *Metrics) ConfigLoaded(ok bool, at time.Time) {
 // SetTargets replaces the configured targets: it publishes portpatrol_target_info and
 // removes every series of targets that are gone.
 func (m *Metrics) SetTargets(ts []TargetInfo) {
+	m.info.set(ts)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	keys := map[string]bool{}
+	now := make(map[string]bool, len(ts))
 	for _, t := range ts {
-		for k := range t.Labels {
-			keys[k] = true
-		}
-	}
-	infoKeys := []string{"target", "scheme", "name", "module"}
-	var user []string
-	for k := range keys {
-		user = append(user, k)
-	}
-	sort.Strings(user)
-	infoKeys = append(infoKeys, user...)
-	if m.info != nil {
-		m.Registry.Unregister(m.info)
-	}
-	m.info = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "portpatrol_target_info", Help: "Configured targets with their labels (value is always 1).",
-	}, infoKeys)
-	m.Registry.MustRegister(m.info)
-	now := map[string]bool{}
-	for _, t := range ts {
-		vals := []string{t.ID, t.Scheme, t.Name, t.Module}
-		for _, k := range user {
-			vals = append(vals, t.Labels[k])
-		}
-		m.info.WithLabelValues(vals...).Set(1)
 		now[t.ID] = true
 	}
 	for id := range m.known {
@@ -158,6 +136,48 @@ func (m *Metrics) SetTargets(ts []TargetInfo) {
 	}
 	m.known = now
 	m.targets.Set(float64(len(ts)))
+}
+
+// infoCollector renders portpatrol_target_info from the current targets. Its label
+// names are the union of the targets' label keys, so they change with the
+// configuration; it is therefore an unchecked collector (Describe sends nothing).
+type infoCollector struct {
+	mu   sync.Mutex
+	keys []string // user label keys, sorted
+	ts   []TargetInfo
+}
+
+func (c *infoCollector) set(ts []TargetInfo) {
+	keys := map[string]bool{}
+	for _, t := range ts {
+		for k := range t.Labels {
+			keys[k] = true
+		}
+	}
+	user := make([]string, 0, len(keys))
+	for k := range keys {
+		user = append(user, k)
+	}
+	sort.Strings(user)
+	c.mu.Lock()
+	c.keys, c.ts = user, append([]TargetInfo(nil), ts...)
+	c.mu.Unlock()
+}
+
+func (c *infoCollector) Describe(chan<- *prometheus.Desc) {}
+
+func (c *infoCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	desc := prometheus.NewDesc("portpatrol_target_info", "Configured targets with their labels (value is always 1).",
+		append([]string{"target", "scheme", "name", "module"}, c.keys...), nil)
+	for _, t := range c.ts {
+		vals := []string{t.ID, t.Scheme, t.Name, t.Module}
+		for _, k := range c.keys {
+			vals = append(vals, t.Labels[k])
+		}
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, 1, vals...)
+	}
 }
 
 func (m *Metrics) forget(id string) {

@@ -102,12 +102,12 @@ func TestMetricsForgetRemovedTargets(t *testing.T) {
 	for _, id := range []string{"tcp://a:1", "tcp://b:2"} {
 		m.Observe(&patrol.Result{Target: id, Class: patrol.ClassOK}, "tcp", "up", false, time.Millisecond)
 	}
-	if got := testutil.CollectAndCount(m.Registry, "portpatrol_probe_success"); got != 2 {
+	if got, err := testutil.GatherAndCount(m.Registry, "portpatrol_probe_success"); err != nil || got != 2 {
 		t.Fatalf("got %d success series, want 2", got)
 	}
 	m.SetTargets([]TargetInfo{{ID: "tcp://b:2", Scheme: "tcp", Labels: map[string]string{"service": "db"}}})
 	for _, name := range []string{"portpatrol_probe_success", "portpatrol_target_info", "portpatrol_probe_duration_seconds"} {
-		if got := testutil.CollectAndCount(m.Registry, name); got != 1 {
+		if got, err := testutil.GatherAndCount(m.Registry, name); err != nil || got != 1 {
 			t.Errorf("%s: got %d series after removing a target, want 1", name, got)
 		}
 	}

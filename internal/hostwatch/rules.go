@@ -1,0 +1,369 @@
+package hostwatch
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/portpatrol/portpatrol/internal/inventory"
+	"github.com/portpatrol/portpatrol/internal/patrol"
+)
+
+// outcome is what one dump brings: events to raise or clear, listeners to store, and
+// whether the expected set changed.
+type outcome struct {
+	events  []Event
+	learned []learnedValue
+	changed bool
+}
+
+// judge compares a dump with what the watch knows and runs the rules. The caller
+// holds w.mu.
+func (w *Watch) judge(now time.Time, socks []inventory.Socket, ctrs inventory.Counters, ctrsOK, detail bool, res map[int]inventory.Resources) outcome {
+	var o outcome
+	for _, l := range w.ls {
+		l.socks = l.socks[:0]
+	}
+	for n := range socks {
+		s := &socks[n]
+		if s.Local.Port() == 0 || s.Proto == inventory.UDP && !w.cfg.UDP {
+			continue
+		}
+		k := key{s.Proto, s.Local}
+		l := w.ls[k]
+		if l == nil {
+			l = &listener{key: k}
+			w.ls[k] = l
+		}
+		l.socks = append(l.socks, *s)
+	}
+
+	// Overflows go to the listeners whose queue is full now or was at the last dump.
+	var overflows, drops int64
+	if ctrsOK {
+		if w.ctrsOK {
+			overflows = ctrs.ListenOverflows - w.ctrs.ListenOverflows
+			drops = ctrs.ListenDrops - w.ctrs.ListenDrops
+		}
+		w.ctrs, w.ctrsOK = ctrs, true
+	}
+	culprits := 0
+	for _, l := range w.ls {
+		full := false
+		for n := range l.socks {
+			full = full || l.socks[n].QueueFull()
+		}
+		l.overflow = 0
+		if overflows > 0 && (full || l.full) {
+			l.overflow = overflows
+			culprits++
+		}
+		l.full = full
+	}
+	w.judgeHost(now, overflows, drops, culprits, &o.events)
+
+	for k, l := range w.ls {
+		if len(l.socks) == 0 {
+			w.clearConditions(l, now, "the listener is gone", &o.events)
+			if !l.expected {
+				w.ephemeral++
+				delete(w.ls, k)
+				continue
+			}
+			if l.missed == 0 {
+				l.gone = now
+			}
+			l.missed++
+			if l.missed >= w.cfg.ConfirmTicks && !l.vanished {
+				l.vanished = true
+				o.events = append(o.events, w.vanishedEvent(l, now))
+			}
+			continue
+		}
+		if l.since.IsZero() || l.missed > 0 {
+			l.since = now
+		}
+		for n := range l.socks {
+			if l.socks[n].Owner != nil {
+				l.owner = l.socks[n].Owner
+				break
+			}
+		}
+		if l.vanished {
+			l.vanished = false
+			o.events = append(o.events, w.backEvent(l, now))
+		}
+		l.missed = 0
+		switch {
+		case !l.expected && now.Sub(l.since) >= w.cfg.LearnAfter:
+			l.expected, l.learnedAt = true, now
+			o.changed = true
+			o.learned = append(o.learned, l.value())
+		case detail && l.expected && !l.persisted && w.cfg.Store != nil:
+			o.learned = append(o.learned, l.value())
+		}
+		w.judgeQueue(l, now, &o.events)
+		w.judgePublic(l, now, &o.events)
+		if detail {
+			l.established, l.bytesIn, l.bytesOut = 0, 0, 0
+			for n := range l.socks {
+				l.established += l.socks[n].Established
+				l.bytesIn += l.socks[n].BytesIn
+				l.bytesOut += l.socks[n].BytesOut
+			}
+			l.res, l.resOK = inventory.Resources{}, false
+			if l.owner != nil && l.owner.PID != 0 {
+				l.res, l.resOK = res[l.owner.PID]
+			}
+			w.judgeFiles(l, now, &o.events)
+		}
+	}
+	return o
+}
+
+// judgeQueue runs the accept-queue rule: a queue over QueueRatio of its backlog for
+// QueueTicks dumps, or overflows while it is full, raise it; QueueTicks calm dumps
+// clear it.
+func (w *Watch) judgeQueue(l *listener, now time.Time, evs *[]Event) {
+	var worst *inventory.Socket
+	for n := range l.socks {
+		s := &l.socks[n]
+		if s.Proto == inventory.TCP && s.SendQ > 0 && float64(s.RecvQ) > w.cfg.QueueRatio*float64(s.SendQ) {
+			if worst == nil || s.RecvQ*worst.SendQ > worst.RecvQ*s.SendQ {
+				worst = s
+			}
+		}
+	}
+	if worst != nil || l.overflow > 0 {
+		l.queueHigh++
+		l.queueCalm = 0
+	} else {
+		l.queueCalm++
+		l.queueHigh = 0
+	}
+	q, b := l.queueLen()
+	switch {
+	case !l.queue && (l.queueHigh >= w.cfg.QueueTicks || l.overflow > 0):
+		l.queue = true
+		e := w.event(l, patrol.AlertCapacity, RuleAcceptQueue, l.key.target(), "P2", now, true)
+		e.Summary = fmt.Sprintf("Accept queue of %s near its backlog: %d of %d", w.name(l), q, b)
+		d := ""
+		if worst != nil {
+			d = fmt.Sprintf("The accept queue holds %d connections against a backlog of %d, over %.0f %%, for %d dumps in a row (%s).",
+				worst.RecvQ, worst.SendQ, w.cfg.QueueRatio*100, l.queueHigh, time.Duration(l.queueHigh)*w.cfg.Interval)
+		}
+		if l.overflow > 0 {
+			d += fmt.Sprintf(" The kernel's ListenOverflows counter grew by %d while this queue was full: new connections are being dropped.", l.overflow)
+		}
+		e.Description = strings.TrimSpace(d + " " + w.owned(l, true) + " does not accept connections as fast as they arrive: check whether it is stuck or overloaded; a larger backlog (listen(), net.core.somaxconn) only buys time.")
+		*evs = append(*evs, e)
+	case l.queue && l.queueCalm >= w.cfg.QueueTicks:
+		l.queue = false
+		e := w.event(l, patrol.AlertCapacity, RuleAcceptQueue, l.key.target(), "P2", now, false)
+		e.Summary = fmt.Sprintf("Accept queue of %s has drained: %d of %d", w.name(l), q, b)
+		e.Description = fmt.Sprintf("The accept queue has stayed under %.0f %% of its backlog, without overflows, for %d dumps.", w.cfg.QueueRatio*100, l.queueCalm)
+		*evs = append(*evs, e)
+	}
+}
+
+// queueLen sums the accept queues and backlogs of the listener's sockets.
+func (l *listener) queueLen() (q, b uint32) {
+	for n := range l.socks {
+		q += l.socks[n].RecvQ
+		b += l.socks[n].SendQ
+	}
+	return q, b
+}
+
+// judgeFiles runs the open-files rule on a detail dump: the owner's open files, or the
+// listener's established connections, over FDRatio of its RLIMIT_NOFILE.
+func (w *Watch) judgeFiles(l *listener, now time.Time, evs *[]Event) {
+	if !l.resOK || l.res.MaxOpenFiles <= 0 {
+		return
+	}
+	used := max(l.res.OpenFiles, l.established)
+	over := float64(used) > w.cfg.FDRatio*float64(l.res.MaxOpenFiles)
+	switch {
+	case over && !l.files:
+		l.files = true
+		e := w.event(l, patrol.AlertCapacity, RuleOpenFiles, l.key.target(), "P2", now, true)
+		e.Summary = fmt.Sprintf("%s near its open-files limit: %d of %d", w.name(l), used, l.res.MaxOpenFiles)
+		e.Description = fmt.Sprintf("%s holds %d open files against its limit of %d (RLIMIT_NOFILE, ulimit -n), over %.0f %%; %d connections to %s are established. At the limit accept() fails with EMFILE and new connections wait in the accept queue or are dropped. Raise the limit (LimitNOFILE= in a systemd unit) or find what holds the descriptors.",
+			w.owned(l, true), l.res.OpenFiles, l.res.MaxOpenFiles, w.cfg.FDRatio*100, l.established, l.key.bind)
+		*evs = append(*evs, e)
+	case !over && l.files:
+		l.files = false
+		e := w.event(l, patrol.AlertCapacity, RuleOpenFiles, l.key.target(), "P2", now, false)
+		e.Summary = fmt.Sprintf("%s back under its open-files limit: %d of %d", w.name(l), used, l.res.MaxOpenFiles)
+		e.Description = fmt.Sprintf("%s holds %d open files against its limit of %d; %d connections are established.",
+			w.owned(l, true), l.res.OpenFiles, l.res.MaxOpenFiles, l.established)
+		*evs = append(*evs, e)
+	}
+}
+
+// judgePublic runs the public-bind rule: a service usually meant to be internal
+// listening on every address.
+func (w *Watch) judgePublic(l *listener, now time.Time, evs *[]Event) {
+	name := ""
+	for n := range l.socks {
+		if svc, ok := inventory.Exposed(&l.socks[n]); ok {
+			name = svc
+			break
+		}
+	}
+	switch {
+	case name != "" && l.public == "":
+		l.public = name
+		e := w.event(l, patrol.AlertConfig, RulePublicBind, l.key.id(), "", now, true)
+		e.Labels["service"] = name
+		e.Summary = fmt.Sprintf("%s listens on a public address: %s", name, w.name(l))
+		e.Description = fmt.Sprintf("%s is usually meant for internal networks only, but %s listens on %s, every address of the host. Bind it to 127.0.0.1 or a private address, or make sure a firewall keeps the port closed from outside.",
+			name, w.owned(l, false), l.key.bind)
+		*evs = append(*evs, e)
+	case name == "" && l.public != "":
+		w.clearPublic(l, now, "it no longer listens on a public address", evs)
+	}
+}
+
+func (w *Watch) clearPublic(l *listener, now time.Time, why string, evs *[]Event) {
+	e := w.event(l, patrol.AlertConfig, RulePublicBind, l.key.id(), "", now, false)
+	e.Labels["service"] = l.public
+	e.Summary = fmt.Sprintf("%s no longer on a public address: %s", l.public, w.name(l))
+	e.Description = fmt.Sprintf("%s on %s: %s.", l.public, l.key.bind, why)
+	l.public = ""
+	*evs = append(*evs, e)
+}
+
+// judgeHost runs the host-level overflow rule: overflows that no full queue explains.
+func (w *Watch) judgeHost(now time.Time, overflows, drops int64, culprits int, evs *[]Event) {
+	h := &w.host
+	unexplained := overflows > 0 && culprits == 0
+	if unexplained {
+		h.calm = 0
+	} else {
+		h.calm++
+	}
+	subject := "host:" + w.cfg.Host
+	e := Event{Class: patrol.AlertCapacity, Rule: RuleListenOverflows, Subject: subject, Severity: "P2", At: now,
+		Labels: map[string]string{"source": "hostwatch"}}
+	if w.cfg.Host != "" {
+		e.Labels["host"] = w.cfg.Host
+	}
+	switch {
+	case unexplained && !h.active:
+		h.active = true
+		e.Active = true
+		e.Summary = fmt.Sprintf("Listen queues overflow on %s: %d connections dropped", w.cfg.Host, overflows)
+		e.Description = fmt.Sprintf("The kernel's ListenOverflows counter grew by %d (ListenDrops by %d) within %s, but no listener's accept queue was full at the last two dumps: a queue fills and drains between them. Compare portpatrol_listener_accept_queue with portpatrol_listener_backlog to find it.",
+			overflows, drops, w.cfg.Interval)
+		*evs = append(*evs, e)
+	case h.active && h.calm >= w.cfg.QueueTicks:
+		h.active = false
+		e.Summary = fmt.Sprintf("Listen queues on %s no longer overflow", w.cfg.Host)
+		e.Description = fmt.Sprintf("ListenOverflows has not grown for %d dumps.", h.calm)
+		*evs = append(*evs, e)
+	}
+}
+
+// clearConditions clears the queue, open-files and public-bind alerts of l, because
+// of why.
+func (w *Watch) clearConditions(l *listener, now time.Time, why string, evs *[]Event) {
+	if l.queue {
+		l.queue = false
+		e := w.event(l, patrol.AlertCapacity, RuleAcceptQueue, l.key.target(), "P2", now, false)
+		e.Summary = fmt.Sprintf("Accept queue alert of %s cleared", w.name(l))
+		e.Description = "The accept-queue alert is cleared because " + why + "."
+		*evs = append(*evs, e)
+	}
+	l.queueHigh, l.queueCalm = 0, 0
+	if l.files {
+		l.files = false
+		e := w.event(l, patrol.AlertCapacity, RuleOpenFiles, l.key.target(), "P2", now, false)
+		e.Summary = fmt.Sprintf("Open-files alert of %s cleared", w.name(l))
+		e.Description = "The open-files alert is cleared because " + why + "."
+		*evs = append(*evs, e)
+	}
+	if l.public != "" {
+		w.clearPublic(l, now, why, evs)
+	}
+}
+
+// clearAlerts clears every alert of l, the vanished one included.
+func (w *Watch) clearAlerts(l *listener, now time.Time, why string, evs *[]Event) {
+	w.clearConditions(l, now, why, evs)
+	if l.vanished {
+		l.vanished = false
+		e := w.event(l, patrol.AlertUnreachable, "", l.key.target(), "P0", now, false)
+		e.Summary = fmt.Sprintf("Listener %s no longer watched", w.name(l))
+		e.Description = "The vanished-listener alert is cleared because " + why + "."
+		*evs = append(*evs, e)
+	}
+}
+
+func (w *Watch) vanishedEvent(l *listener, now time.Time) Event {
+	e := w.event(l, patrol.AlertUnreachable, "", l.key.target(), "P0", now, true)
+	e.Summary = fmt.Sprintf("Listener %s is gone", w.name(l))
+	var d string
+	if l.since.IsZero() {
+		d = fmt.Sprintf("Nothing listens on %s (%s). It has been expected since %s (learned before this watch started) and has not been seen listening since the watch started;",
+			l.key.bind, l.key.proto, stamp(l.learnedAt))
+	} else {
+		d = fmt.Sprintf("Nothing listens on %s (%s) any more. %s had listened there since %s and it has been expected since %s;",
+			l.key.bind, l.key.proto, w.owned(l, true), stamp(l.since), stamp(l.learnedAt))
+	}
+	e.Description = d + fmt.Sprintf(" it was missing from %d socket dumps in a row, the first at %s. Clients are refused. Check whether the process has crashed or been stopped, and its logs.",
+		l.missed, stamp(l.gone))
+	return e
+}
+
+func (w *Watch) backEvent(l *listener, now time.Time) Event {
+	e := w.event(l, patrol.AlertUnreachable, "", l.key.target(), "P0", now, false)
+	e.Summary = fmt.Sprintf("Listener %s is back", w.name(l))
+	e.Description = fmt.Sprintf("%s listens on %s (%s) again", w.owned(l, true), l.key.bind, l.key.proto)
+	if !l.gone.IsZero() {
+		e.Description += fmt.Sprintf(", after %s missing", now.Sub(l.gone).Round(time.Millisecond))
+	}
+	e.Description += "."
+	return e
+}
+
+// event starts an event about l with its labels.
+func (w *Watch) event(l *listener, class patrol.AlertClass, rule, subject, sev string, now time.Time, active bool) Event {
+	labels := map[string]string{
+		"source": "hostwatch",
+		"proto":  string(l.key.proto),
+		"bind":   l.key.bind.String(),
+	}
+	if w.cfg.Host != "" {
+		labels["host"] = w.cfg.Host
+	}
+	if p := l.process(); p != "" {
+		labels["process"] = p
+	}
+	return Event{Class: class, Rule: rule, Subject: subject, Severity: sev, Labels: labels, Active: active, At: now}
+}
+
+// name is "tcp 127.0.0.1:6379 (redis-server)".
+func (w *Watch) name(l *listener) string {
+	s := string(l.key.proto) + " " + l.key.bind.String()
+	if p := l.process(); p != "" {
+		s += " (" + p + ")"
+	}
+	return s
+}
+
+// owned is "redis-server (pid 123)", or "its process" ("Its process" at the start of a
+// sentence) when unknown.
+func (w *Watch) owned(l *listener, start bool) string {
+	switch {
+	case (l.owner == nil || l.owner.Command == "") && start:
+		return "Its process"
+	case l.owner == nil || l.owner.Command == "":
+		return "its process"
+	case l.owner.PID == 0:
+		return l.owner.Command
+	}
+	return fmt.Sprintf("%s (pid %d)", l.owner.Command, l.owner.PID)
+}
+
+func stamp(t time.Time) string { return t.Format(time.RFC3339) }
