@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,10 +45,15 @@ func newServeCmd() *cobra.Command {
 	var f serveFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run the daemon: probe targets on a schedule, serve /metrics and /probe",
-		Long: `Run the daemon. It probes the configured targets on the scheduler and serves, on
-127.0.0.1:9115 unless told otherwise:
+		Short: "Run the daemon: watch this host, probe targets, alert, serve the dashboard and API",
+		Long: `Run the daemon. With no config it watches this host's own listeners (a vanished one
+is a P0 within a second); with -c it also probes the configured targets on the
+scheduler, turns results into P0–P3 incidents, notifies through a durable outbox, and
+runs scheduled exposure audits. State is kept in SQLite under --data-dir (or in
+PostgreSQL, storage: postgres://…). On 127.0.0.1:9115 unless told otherwise it serves:
 
+  /              the dashboard
+  /api/v1/       the JSON API (bearer tokens; see portpatrol token create)
   /metrics       the daemon's own metrics (portpatrol_*)
   /probe         blackbox_exporter-compatible: /probe?target=HOST:PORT&module=tcp_connect
   /-/healthy     200 while the process runs
@@ -55,8 +61,10 @@ func newServeCmd() *cobra.Command {
   /-/reload      POST: reload the configuration (as does SIGHUP)
 
 A reload with a bad file keeps the old configuration running and says why in the log
-and in portpatrol_config_last_reload_successful.`,
-		Example: `  # On its defaults: nothing to probe yet, /probe and /metrics on 127.0.0.1:9115
+and in portpatrol_config_last_reload_successful. Targets, modules and labels change on
+reload; storage, retention, alerting, notify, audits, host_watch, api, scheduler and
+listen take effect at the next start (a reload that changes them says so in the log).`,
+		Example: `  # On its defaults: watch this host; dashboard, API and /metrics on 127.0.0.1:9115
   portpatrol serve
 
   # With targets, on all interfaces
@@ -364,6 +372,9 @@ func (d *daemon) reload() error {
 	}
 	cfg, err := config.Load(d.path)
 	if err == nil {
+		if sections := restartSections(d.cfg(), cfg); len(sections) > 0 {
+			d.logger.Warn("configuration changes that take effect only at the next start", "sections", strings.Join(sections, ", "))
+		}
 		err = d.apply(cfg)
 	}
 	if err != nil {
@@ -374,6 +385,34 @@ func (d *daemon) reload() error {
 	d.metrics.ConfigLoaded(true, time.Now())
 	d.logger.Info("configuration reloaded", "file", d.path, "targets", len(cfg.Checks))
 	return nil
+}
+
+// restartSections names the sections that differ between old and cur but are only
+// read at start.
+func restartSections(old, cur *config.Config) []string {
+	var out []string
+	strip := func(as []config.AuditConfig) []config.AuditConfig {
+		out := make([]config.AuditConfig, len(as))
+		for i, a := range as {
+			a.Loaded, a.AllowNets = nil, nil
+			out[i] = a
+		}
+		return out
+	}
+	for _, s := range []struct {
+		name string
+		a, b any
+	}{
+		{"storage", old.Storage, cur.Storage}, {"retention", old.Retention, cur.Retention},
+		{"alerting", old.Alerting, cur.Alerting}, {"notify", old.Notify, cur.Notify},
+		{"audits", strip(old.Audits), strip(cur.Audits)}, {"host_watch", old.HostWatch, cur.HostWatch},
+		{"api", old.API, cur.API}, {"scheduler", old.Scheduler, cur.Scheduler}, {"listen", old.Listen, cur.Listen},
+	} {
+		if !reflect.DeepEqual(s.a, s.b) {
+			out = append(out, s.name)
+		}
+	}
+	return out
 }
 
 func (d *daemon) onResult(ev schedule.Event) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/portpatrol/portpatrol/internal/alert"
+	"github.com/portpatrol/portpatrol/internal/config"
 	"github.com/portpatrol/portpatrol/internal/patrol"
 )
 
@@ -251,4 +252,27 @@ hosts:
 	waitAlert("firing")
 	rogue.close()
 	waitAlert("resolved", "")
+}
+
+func TestRestartSectionsNamesWhatReloadCannotApply(t *testing.T) {
+	dir := t.TempDir()
+	writeConfig(t, filepath.Join(dir, "ports.yaml"), "hosts:\n  - match: 127.0.0.1\n    allow: [{port: 22}]\n")
+	a, err := config.Parse([]byte("audits: [{policy: ports.yaml}]\ntargets: [{url: 127.0.0.1:1}]\n"), filepath.Join(dir, "a.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := config.Parse([]byte("audits: [{policy: ports.yaml}]\ntargets: [{url: 127.0.0.1:2}]\n"), filepath.Join(dir, "a.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := restartSections(a, b); len(got) != 0 {
+		t.Errorf("only targets changed, but restartSections says %v", got)
+	}
+	c, err := config.Parse([]byte("audits: [{policy: ports.yaml, interval: 5m}]\nhost_watch: {disabled: true}\n"), filepath.Join(dir, "a.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(restartSections(a, c), ","); got != "audits,host_watch" {
+		t.Errorf("got %q, want audits,host_watch", got)
+	}
 }
