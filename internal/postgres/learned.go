@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/portpatrol/portpatrol/internal/store"
+	"github.com/portpatrol/portpatrol/internal/store/sqlstore"
 )
 
 // PutLearned inserts or replaces a learned value, stamping it with the clock.
@@ -43,23 +44,8 @@ func (db *DB) GetLearned(ctx context.Context, namespace, key string) (store.Lear
 
 // ListLearned returns every value of a namespace, ordered by key.
 func (db *DB) ListLearned(ctx context.Context, namespace string) ([]store.Learned, error) {
-	rows, err := db.pool.Query(ctx, `SELECT key, value::text, updated_ns FROM learned WHERE namespace = $1 ORDER BY key`, namespace)
+	out, err := queryAll(ctx, db.pool, sqlstore.ScanLearned(namespace), `SELECT key, value::text, updated_ns FROM learned WHERE namespace = $1 ORDER BY key`, namespace)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: list learned %s: %w", namespace, err)
-	}
-	defer rows.Close()
-	var out []store.Learned
-	for rows.Next() {
-		l := store.Learned{Namespace: namespace}
-		var value string
-		var updated int64
-		if err := rows.Scan(&l.Key, &value, &updated); err != nil {
-			return nil, fmt.Errorf("postgres: list learned %s: %w", namespace, err)
-		}
-		l.Value, l.UpdatedAt = []byte(value), time.Unix(0, updated)
-		out = append(out, l)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("postgres: list learned %s: %w", namespace, err)
 	}
 	return out, nil

@@ -8,19 +8,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/portpatrol/portpatrol/internal/store"
+	"github.com/portpatrol/portpatrol/internal/store/sqlstore"
 )
 
-// migration is one step of the schema. Versions count from 1 and never change once
-// released: a new schema is a new migration appended to the list.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-var migrations = []migration{
-	{1, "results, rollups, states, tokens, learned sets", `
+var migrations = []sqlstore.Migration{
+	{Version: 1, Name: "results, rollups, states, tokens, learned sets", SQL: `
 CREATE TABLE targets (
 	id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	name text NOT NULL UNIQUE
@@ -95,7 +87,7 @@ CREATE TABLE learned (
 	PRIMARY KEY (namespace, key)
 );
 `},
-	{2, "alerts, silences, notification outbox", `
+	{Version: 2, Name: "alerts, silences, notification outbox", SQL: `
 CREATE TABLE alerts (
 	id         text PRIMARY KEY,
 	record     json NOT NULL, -- json, not jsonb: jsonb refuses \u0000, which probe errors may hold
@@ -128,7 +120,7 @@ CREATE INDEX outbox_done ON outbox (done_ns) WHERE state <> 'pending';
 }
 
 // KnownSchema is the newest schema version this binary knows.
-var KnownSchema = migrations[len(migrations)-1].version
+var KnownSchema = migrations[len(migrations)-1].Version
 
 // lockKey names portpatrol's advisory locks; they are per schema, so that instances
 // using different schemas of one database do not wait for each other.
@@ -152,21 +144,13 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, now time.Time) error {
 		if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&have); err != nil {
 			return fmt.Errorf("migrate: read schema version: %w", err)
 		}
-		if err := store.CheckSchema(have, KnownSchema); err != nil {
+		return sqlstore.Migrate(have, migrations, func(m sqlstore.Migration) error {
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO schema_version (version, name, applied_ns) VALUES ($1, $2, $3)`,
+				m.Version, m.Name, now.UnixNano())
 			return err
-		}
-		for _, m := range migrations {
-			if m.version <= have {
-				continue
-			}
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				return fmt.Errorf("migrate to version %d (%s): %w", m.version, m.name, err)
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO schema_version (version, name, applied_ns) VALUES ($1, $2, $3)`,
-				m.version, m.name, now.UnixNano()); err != nil {
-				return fmt.Errorf("migrate to version %d: %w", m.version, err)
-			}
-		}
-		return nil
+		})
 	})
 }

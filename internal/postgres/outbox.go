@@ -14,6 +14,7 @@ import (
 
 	"github.com/portpatrol/portpatrol/internal/notify"
 	"github.com/portpatrol/portpatrol/internal/store"
+	"github.com/portpatrol/portpatrol/internal/store/sqlstore"
 )
 
 var _ notify.Store = (*DB)(nil)
@@ -69,7 +70,7 @@ func (db *DB) Due(ctx context.Context, now time.Time, limit int) ([]notify.Deliv
 		l := int64(limit)
 		n = &l
 	}
-	ds, err := db.deliveries(ctx, dueSQL, now.UnixNano(), n)
+	ds, err := queryAll(ctx, db.pool, sqlstore.ScanDelivery, dueSQL, now.UnixNano(), n)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: due deliveries: %w", err)
 	}
@@ -118,37 +119,11 @@ func (db *DB) List(ctx context.Context, f notify.Filter) ([]notify.Delivery, err
 		args = append(args, f.Limit)
 		query += ` LIMIT $` + strconv.Itoa(len(args))
 	}
-	ds, err := db.deliveries(ctx, query, args...)
+	ds, err := queryAll(ctx, db.pool, sqlstore.ScanDelivery, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list deliveries: %w", err)
 	}
 	return ds, nil
-}
-
-func (db *DB) deliveries(ctx context.Context, query string, args ...any) ([]notify.Delivery, error) {
-	rows, err := db.pool.Query(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []notify.Delivery
-	for rows.Next() {
-		var d notify.Delivery
-		var n, state string
-		var lastError []byte
-		var enqueued, next, last, done int64
-		if err := rows.Scan(&d.Seq, &d.Receiver, &d.Key, &n, &d.Provider, &enqueued,
-			&state, &d.Attempts, &next, &last, &lastError, &done); err != nil {
-			return nil, err
-		}
-		if err := json.Unmarshal([]byte(n), &d.Notification); err != nil {
-			return nil, fmt.Errorf("delivery %d: notification: %w", d.Seq, err)
-		}
-		d.State, d.LastError = notify.State(state), string(lastError)
-		d.EnqueuedAt, d.NextAttempt, d.LastAttempt, d.DoneAt = store.NSTime(enqueued), store.NSTime(next), store.NSTime(last), store.NSTime(done)
-		out = append(out, d)
-	}
-	return out, rows.Err()
 }
 
 // pruneOutbox deletes deliveries in a final state that were enqueued and finished more

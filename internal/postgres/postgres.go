@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/portpatrol/portpatrol/internal/store"
+	"github.com/portpatrol/portpatrol/internal/store/sqlstore"
 )
 
 // Config configures Open. DSN is required; the other zero fields mean the defaults.
@@ -173,4 +174,14 @@ func (db *DB) lookupTarget(ctx context.Context, name string) (id int64, ok bool,
 	}
 	db.cacheTargets(map[string]int64{name: id})
 	return id, true, nil
+}
+
+// queryAll runs query on q and reads every row with scan.
+func queryAll[T any](ctx context.Context, q querier, scan func(sqlstore.Scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return sqlstore.Collect(rows, scan)
 }

@@ -10,19 +10,16 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/portpatrol/portpatrol/internal/store"
+	"github.com/portpatrol/portpatrol/internal/store/sqlstore"
 )
-
-const tokenColumns = `id, name, hash, role, created_ns, created_by, last_used_ns, revoked_ns`
 
 // CreateToken stores t; its ID and Hash must be unique.
 func (db *DB) CreateToken(ctx context.Context, t store.Token) error {
-	if err := store.ValidateToken(&t); err != nil {
+	args, err := sqlstore.TokenArgs(&t)
+	if err != nil {
 		return err
 	}
-	_, err := db.pool.Exec(ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		t.ID, t.Name, t.Hash[:], string(t.Role), store.TimeNS(t.CreatedAt), t.CreatedBy,
-		store.TimeNS(t.LastUsed), store.TimeNS(t.RevokedAt))
-	if err != nil {
+	if _, err := db.pool.Exec(ctx, `INSERT INTO tokens (`+sqlstore.TokenColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, args...); err != nil {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.Code == "23505" {
 			return fmt.Errorf("postgres: create token %s: id or secret already exists: %w", t.ID, err)
@@ -35,7 +32,7 @@ func (db *DB) CreateToken(ctx context.Context, t store.Token) error {
 // LookupToken returns the token with this hash: store.ErrNotFound when unknown, the
 // token and store.ErrRevoked when revoked.
 func (db *DB) LookupToken(ctx context.Context, hash store.TokenHash) (store.Token, error) {
-	t, err := scanToken(db.pool.QueryRow(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE hash = $1`, hash[:]))
+	t, err := sqlstore.ScanToken(db.pool.QueryRow(ctx, `SELECT `+sqlstore.TokenColumns+` FROM tokens WHERE hash = $1`, hash[:]))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.Token{}, fmt.Errorf("postgres: token: %w", store.ErrNotFound)
 	}
@@ -60,20 +57,8 @@ func (db *DB) TouchToken(ctx context.Context, id string, at time.Time) error {
 
 // ListTokens returns every token, revoked ones included, oldest first.
 func (db *DB) ListTokens(ctx context.Context) ([]store.Token, error) {
-	rows, err := db.pool.Query(ctx, `SELECT `+tokenColumns+` FROM tokens ORDER BY created_ns, id`)
+	out, err := queryAll(ctx, db.pool, sqlstore.ScanToken, `SELECT `+sqlstore.TokenColumns+` FROM tokens ORDER BY created_ns, id`)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: list tokens: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Token
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, fmt.Errorf("postgres: list tokens: %w", err)
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("postgres: list tokens: %w", err)
 	}
 	return out, nil
@@ -91,20 +76,4 @@ func (db *DB) RevokeToken(ctx context.Context, id string, at time.Time) error {
 		return fmt.Errorf("postgres: revoke token %s: %w", id, store.ErrNotFound)
 	}
 	return nil
-}
-
-func scanToken(sc pgx.Row) (store.Token, error) {
-	var t store.Token
-	var hash []byte
-	var role string
-	var created, used, revoked int64
-	if err := sc.Scan(&t.ID, &t.Name, &hash, &role, &created, &t.CreatedBy, &used, &revoked); err != nil {
-		return t, err
-	}
-	if len(hash) != len(t.Hash) {
-		return t, fmt.Errorf("token %s: hash of %d bytes", t.ID, len(hash))
-	}
-	copy(t.Hash[:], hash)
-	t.Role, t.CreatedAt, t.LastUsed, t.RevokedAt = store.Role(role), store.NSTime(created), store.NSTime(used), store.NSTime(revoked)
-	return t, nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/portpatrol/portpatrol/internal/alert"
+	"github.com/portpatrol/portpatrol/internal/store/sqlstore"
 )
 
 // Alert records and silences are kept as JSON, whole, under their ID. Compact leaves
@@ -101,17 +102,5 @@ func loadJSON[T any](ctx context.Context, q *sql.DB, query string) ([]T, error) 
 		return nil, err
 	}
 	defer rows.Close()
-	out := []T{}
-	for rows.Next() {
-		var id, b string
-		if err := rows.Scan(&id, &b); err != nil {
-			return nil, err
-		}
-		var v T
-		if err := json.Unmarshal([]byte(b), &v); err != nil {
-			return nil, fmt.Errorf("%s: %w", id, err)
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+	return sqlstore.CollectJSON[T](rows)
 }

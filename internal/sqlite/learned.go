@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/portpatrol/portpatrol/internal/store"
+	"github.com/portpatrol/portpatrol/internal/store/sqlstore"
 )
 
 // PutLearned inserts or replaces a learned value, stamping it with the clock.
@@ -42,23 +43,8 @@ func (db *DB) GetLearned(ctx context.Context, namespace, key string) (store.Lear
 
 // ListLearned returns every value of a namespace, ordered by key.
 func (db *DB) ListLearned(ctx context.Context, namespace string) ([]store.Learned, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT key, value, updated_ns FROM learned WHERE namespace = ? ORDER BY key`, namespace)
+	out, err := queryAll(ctx, db.read, sqlstore.ScanLearned(namespace), `SELECT key, value, updated_ns FROM learned WHERE namespace = ? ORDER BY key`, namespace)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: list learned %s: %w", namespace, err)
-	}
-	defer rows.Close()
-	var out []store.Learned
-	for rows.Next() {
-		l := store.Learned{Namespace: namespace}
-		var value string
-		var updated int64
-		if err := rows.Scan(&l.Key, &value, &updated); err != nil {
-			return nil, fmt.Errorf("sqlite: list learned %s: %w", namespace, err)
-		}
-		l.Value, l.UpdatedAt = []byte(value), time.Unix(0, updated)
-		out = append(out, l)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: list learned %s: %w", namespace, err)
 	}
 	return out, nil

@@ -6,19 +6,11 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/portpatrol/portpatrol/internal/store"
+	"github.com/portpatrol/portpatrol/internal/store/sqlstore"
 )
 
-// migration is one step of the schema. Versions count from 1 and never change once
-// released: a new schema is a new migration appended to the list.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-var migrations = []migration{
-	{1, "results, rollups, states, tokens, learned sets", `
+var migrations = []sqlstore.Migration{
+	{Version: 1, Name: "results, rollups, states, tokens, learned sets", SQL: `
 CREATE TABLE targets (
 	id   INTEGER PRIMARY KEY,
 	name TEXT NOT NULL UNIQUE
@@ -93,7 +85,7 @@ CREATE TABLE learned (
 	PRIMARY KEY (namespace, key)
 ) WITHOUT ROWID;
 `},
-	{2, "alerts, silences, notification outbox", `
+	{Version: 2, Name: "alerts, silences, notification outbox", SQL: `
 CREATE TABLE alerts (
 	id         TEXT PRIMARY KEY,
 	record     TEXT NOT NULL, -- JSON of alert.Record
@@ -126,7 +118,7 @@ CREATE INDEX outbox_done ON outbox (done_ns) WHERE state <> 'pending';
 }
 
 // KnownSchema is the newest schema version this binary knows.
-var KnownSchema = migrations[len(migrations)-1].version
+var KnownSchema = migrations[len(migrations)-1].Version
 
 // migrate applies the pending migrations in one transaction, so a crash leaves the
 // schema as it was. It refuses a database newer than this binary.
@@ -146,20 +138,16 @@ func migrate(ctx context.Context, db *sql.DB, now time.Time) error {
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&have); err != nil {
 		return fmt.Errorf("migrate: read schema version: %w", err)
 	}
-	if err := store.CheckSchema(have, KnownSchema); err != nil {
+	err = sqlstore.Migrate(have, migrations, func(m sqlstore.Migration) error {
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version, name, applied_ns) VALUES (?, ?, ?)`,
+			m.Version, m.Name, now.UnixNano())
 		return err
-	}
-	for _, m := range migrations {
-		if m.version <= have {
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-			return fmt.Errorf("migrate to version %d (%s): %w", m.version, m.name, err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version, name, applied_ns) VALUES (?, ?, ?)`,
-			m.version, m.name, now.UnixNano()); err != nil {
-			return fmt.Errorf("migrate to version %d: %w", m.version, err)
-		}
+	})
+	if err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("migrate: commit: %w", err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/portpatrol/portpatrol/internal/notify"
 	"github.com/portpatrol/portpatrol/internal/store"
+	"github.com/portpatrol/portpatrol/internal/store/sqlstore"
 )
 
 var _ notify.Store = (*DB)(nil)
@@ -65,7 +66,7 @@ func (db *DB) Due(ctx context.Context, now time.Time, limit int) ([]notify.Deliv
 	if limit <= 0 {
 		n = math.MaxInt64
 	}
-	ds, err := db.deliveries(ctx, dueSQL, now.UnixNano(), n)
+	ds, err := queryAll(ctx, db.read, sqlstore.ScanDelivery, dueSQL, now.UnixNano(), n)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: due deliveries: %w", err)
 	}
@@ -119,36 +120,12 @@ func (db *DB) List(ctx context.Context, f notify.Filter) ([]notify.Delivery, err
 		limit = int64(f.Limit)
 	}
 	args = append(args, limit)
-	ds, err := db.deliveries(ctx, `SELECT `+deliveryColumns+` FROM outbox WHERE `+strings.Join(where, " AND ")+
+	ds, err := queryAll(ctx, db.read, sqlstore.ScanDelivery, `SELECT `+deliveryColumns+` FROM outbox WHERE `+strings.Join(where, " AND ")+
 		` ORDER BY seq LIMIT ?`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list deliveries: %w", err)
 	}
 	return ds, nil
-}
-
-func (db *DB) deliveries(ctx context.Context, query string, args ...any) ([]notify.Delivery, error) {
-	rows, err := db.read.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []notify.Delivery
-	for rows.Next() {
-		var d notify.Delivery
-		var n string
-		var enqueued, next, last, done int64
-		if err := rows.Scan(&d.Seq, &d.Receiver, &d.Key, &n, &d.Provider, &enqueued,
-			&d.State, &d.Attempts, &next, &last, &d.LastError, &done); err != nil {
-			return nil, err
-		}
-		if err := json.Unmarshal([]byte(n), &d.Notification); err != nil {
-			return nil, fmt.Errorf("delivery %d: notification: %w", d.Seq, err)
-		}
-		d.EnqueuedAt, d.NextAttempt, d.LastAttempt, d.DoneAt = store.NSTime(enqueued), store.NSTime(next), store.NSTime(last), store.NSTime(done)
-		out = append(out, d)
-	}
-	return out, rows.Err()
 }
 
 // pruneOutbox deletes deliveries in a final state that were enqueued and finished more

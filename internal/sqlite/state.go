@@ -5,13 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 
-	"github.com/portpatrol/portpatrol/internal/patrol"
 	"github.com/portpatrol/portpatrol/internal/store"
+	"github.com/portpatrol/portpatrol/internal/store/sqlstore"
 )
-
-const stateColumns = `target, status, flapping, since_ns, last_ns, last_class, last_duration_ns, last_error, labels, updated_ns`
 
 // PutStates inserts or replaces the states in one transaction. A zero UpdatedAt is
 // stamped with the clock.
@@ -21,7 +18,7 @@ func (db *DB) PutStates(ctx context.Context, states []store.State) error {
 	}
 	now := db.now()
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO states (`+stateColumns+`)
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO states (`+sqlstore.StateColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (target) DO UPDATE SET
 			status = excluded.status, flapping = excluded.flapping, since_ns = excluded.since_ns,
 			last_ns = excluded.last_ns, last_class = excluded.last_class,
@@ -32,22 +29,12 @@ func (db *DB) PutStates(ctx context.Context, states []store.State) error {
 		}
 		defer stmt.Close()
 		for i := range states {
-			s := &states[i]
-			if err := store.ValidateState(s); err != nil {
+			args, err := sqlstore.StateArgs(&states[i], now)
+			if err != nil {
 				return err
 			}
-			labels, err := store.EncodeLabels(s.Labels)
-			if err != nil {
-				return fmt.Errorf("state of %s: %w", s.Target, err)
-			}
-			updated := s.UpdatedAt
-			if updated.IsZero() {
-				updated = now
-			}
-			if _, err := stmt.ExecContext(ctx, s.Target, string(s.Status), s.Flapping, store.TimeNS(s.Since),
-				store.TimeNS(s.Last.Time), string(s.Last.Class), int64(s.Last.Duration), s.Last.Error,
-				labels, store.TimeNS(updated)); err != nil {
-				return fmt.Errorf("state of %s: %w", s.Target, err)
+			if _, err := stmt.ExecContext(ctx, args...); err != nil {
+				return fmt.Errorf("state of %s: %w", states[i].Target, err)
 			}
 		}
 		return nil
@@ -76,20 +63,8 @@ func (db *DB) DeleteStates(ctx context.Context, targets []string) error {
 
 // States returns the latest state of every target, ordered by target.
 func (db *DB) States(ctx context.Context) ([]store.State, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+stateColumns+` FROM states ORDER BY target`)
+	out, err := queryAll(ctx, db.read, sqlstore.ScanState, `SELECT `+sqlstore.StateColumns+` FROM states ORDER BY target`)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: states: %w", err)
-	}
-	defer rows.Close()
-	var out []store.State
-	for rows.Next() {
-		s, err := scanState(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: states: %w", err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: states: %w", err)
 	}
 	return out, nil
@@ -97,7 +72,7 @@ func (db *DB) States(ctx context.Context) ([]store.State, error) {
 
 // State returns the latest state of one target, or store.ErrNotFound.
 func (db *DB) State(ctx context.Context, target string) (store.State, error) {
-	s, err := scanState(db.read.QueryRowContext(ctx, `SELECT `+stateColumns+` FROM states WHERE target = ?`, target))
+	s, err := sqlstore.ScanState(db.read.QueryRowContext(ctx, `SELECT `+sqlstore.StateColumns+` FROM states WHERE target = ?`, target))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.State{}, fmt.Errorf("sqlite: state of %s: %w", target, store.ErrNotFound)
 	}
@@ -105,20 +80,4 @@ func (db *DB) State(ctx context.Context, target string) (store.State, error) {
 		return store.State{}, fmt.Errorf("sqlite: state of %s: %w", target, err)
 	}
 	return s, nil
-}
-
-type scanner interface{ Scan(dest ...any) error }
-
-func scanState(sc scanner) (store.State, error) {
-	var s store.State
-	var status, class, labels string
-	var since, last, dur, updated int64
-	if err := sc.Scan(&s.Target, &status, &s.Flapping, &since, &last, &class, &dur, &s.Last.Error, &labels, &updated); err != nil {
-		return s, err
-	}
-	s.Status, s.Last.Class, s.Last.Duration = store.Status(status), patrol.Class(class), time.Duration(dur)
-	s.Since, s.Last.Time, s.UpdatedAt = store.NSTime(since), store.NSTime(last), store.NSTime(updated)
-	var err error
-	s.Labels, err = store.DecodeLabels(labels)
-	return s, err
 }

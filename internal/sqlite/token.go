@@ -6,23 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-
 	"time"
 
 	"github.com/portpatrol/portpatrol/internal/store"
+	"github.com/portpatrol/portpatrol/internal/store/sqlstore"
 )
-
-const tokenColumns = `id, name, hash, role, created_ns, created_by, last_used_ns, revoked_ns`
 
 // CreateToken stores t; its ID and Hash must be unique.
 func (db *DB) CreateToken(ctx context.Context, t store.Token) error {
-	if err := store.ValidateToken(&t); err != nil {
+	args, err := sqlstore.TokenArgs(&t)
+	if err != nil {
 		return err
 	}
-	_, err := db.write.ExecContext(ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.ID, t.Name, t.Hash[:], string(t.Role), store.TimeNS(t.CreatedAt), t.CreatedBy,
-		store.TimeNS(t.LastUsed), store.TimeNS(t.RevokedAt))
-	if err != nil {
+	if _, err := db.write.ExecContext(ctx, `INSERT INTO tokens (`+sqlstore.TokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, args...); err != nil {
 		if strings.Contains(err.Error(), "UNIQUE constraint failed") {
 			return fmt.Errorf("sqlite: create token %s: id or secret already exists: %w", t.ID, err)
 		}
@@ -34,7 +30,7 @@ func (db *DB) CreateToken(ctx context.Context, t store.Token) error {
 // LookupToken returns the token with this hash: store.ErrNotFound when unknown, the
 // token and store.ErrRevoked when revoked.
 func (db *DB) LookupToken(ctx context.Context, hash store.TokenHash) (store.Token, error) {
-	t, err := scanToken(db.read.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE hash = ?`, hash[:]))
+	t, err := sqlstore.ScanToken(db.read.QueryRowContext(ctx, `SELECT `+sqlstore.TokenColumns+` FROM tokens WHERE hash = ?`, hash[:]))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Token{}, fmt.Errorf("sqlite: token: %w", store.ErrNotFound)
 	}
@@ -59,20 +55,8 @@ func (db *DB) TouchToken(ctx context.Context, id string, at time.Time) error {
 
 // ListTokens returns every token, revoked ones included, oldest first.
 func (db *DB) ListTokens(ctx context.Context) ([]store.Token, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+tokenColumns+` FROM tokens ORDER BY created_ns, id`)
+	out, err := queryAll(ctx, db.read, sqlstore.ScanToken, `SELECT `+sqlstore.TokenColumns+` FROM tokens ORDER BY created_ns, id`)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: list tokens: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Token
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: list tokens: %w", err)
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: list tokens: %w", err)
 	}
 	return out, nil
@@ -92,20 +76,4 @@ func (db *DB) RevokeToken(ctx context.Context, id string, at time.Time) error {
 		return fmt.Errorf("sqlite: revoke token %s: %w", id, store.ErrNotFound)
 	}
 	return nil
-}
-
-func scanToken(sc scanner) (store.Token, error) {
-	var t store.Token
-	var hash []byte
-	var role string
-	var created, used, revoked int64
-	if err := sc.Scan(&t.ID, &t.Name, &hash, &role, &created, &t.CreatedBy, &used, &revoked); err != nil {
-		return t, err
-	}
-	if len(hash) != len(t.Hash) {
-		return t, fmt.Errorf("token %s: hash of %d bytes", t.ID, len(hash))
-	}
-	copy(t.Hash[:], hash)
-	t.Role, t.CreatedAt, t.LastUsed, t.RevokedAt = store.Role(role), store.NSTime(created), store.NSTime(used), store.NSTime(revoked)
-	return t, nil
 }

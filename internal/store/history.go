@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"time"
@@ -194,4 +195,76 @@ func RollupPoint(bucket time.Time, count, failures int64, okSum, min, max, p95 t
 		p.Avg = okSum / time.Duration(okCount)
 	}
 	return p
+}
+
+// HistorySource reads the stored rows of one target that AssembleHistory builds a
+// series from. The SQL backends implement it over their own queries.
+type HistorySource interface {
+	// RolledUntil returns the end of what the rollup at res (minute or hour) covers,
+	// zero when it has not run yet.
+	RolledUntil(ctx context.Context, res Resolution) (time.Time, error)
+	// Rollups returns the rollup points at res whose buckets start in [from, to),
+	// oldest first.
+	Rollups(ctx context.Context, res Resolution, from, to time.Time) ([]Point, error)
+	// Samples returns the raw samples that start in [from, to), oldest first.
+	Samples(ctx context.Context, from, to time.Time) ([]Sample, error)
+}
+
+// AssembleHistory answers q at now under keep: it resolves q, opens the target's
+// source (ok false: the target has no history, and the series is empty) and reads raw
+// series from samples; minute and hour series from rollups up to what the rollups
+// cover, ending with points bucketed from the samples not rolled up yet.
+func AssembleHistory(ctx context.Context, q HistoryQuery, now time.Time, keep Retention,
+	open func(ctx context.Context, target string) (src HistorySource, ok bool, err error)) (Series, error) {
+	q, err := q.Resolve(now, keep)
+	if err != nil {
+		return Series{}, err
+	}
+	s := Series{Target: q.Target, From: q.From, To: q.To, Resolution: q.Resolution, Step: q.Step,
+		Quantiles: quantileSource(q.Resolution)}
+	src, ok, err := open(ctx, q.Target)
+	if err != nil || !ok {
+		return s, err
+	}
+	rawFrom := q.From
+	if q.Resolution != ResolutionRaw {
+		until, err := src.RolledUntil(ctx, q.Resolution)
+		if err != nil {
+			return s, err
+		}
+		// Rollup points are the buckets starting in the span; the first may begin
+		// before From. Whatever is not rolled up yet comes from raw results.
+		from, to := q.From.Truncate(q.Step), q.To
+		if until.Before(to) {
+			to = until
+		}
+		if to.After(from) {
+			if s.Points, err = src.Rollups(ctx, q.Resolution, from, to); err != nil {
+				return s, err
+			}
+		}
+		if to.After(rawFrom) {
+			rawFrom = to
+		}
+	}
+	if rawFrom.Before(q.To) {
+		samples, err := src.Samples(ctx, rawFrom, q.To)
+		if err != nil {
+			return s, err
+		}
+		s.Points = append(s.Points, BucketSamples(samples, q.Step)...)
+	}
+	return s, nil
+}
+
+// quantileSource says how the quantiles of a series at resolution r are computed.
+func quantileSource(r Resolution) QuantileSource {
+	switch r {
+	case ResolutionMinute:
+		return QuantilesP95
+	case ResolutionHour:
+		return QuantilesP95UpperBound
+	default:
+		return QuantilesExact
+	}
 }
