@@ -93,6 +93,11 @@ blackbox_exporter-compatible /probe endpoint, and tells you who listens where.`,
 		newScanCmd(),
 		newAuditCmd(),
 		newTokenCmd(),
+		newAlertsCmd(),
+		newAckCmd(),
+		newResolveCmd(),
+		newSilenceCmd(),
+		newNotifyCmd(),
 		newVersionCmd(),
 	)
 	return root

@@ -29,6 +29,7 @@ import (
 	"github.com/portpatrol/portpatrol/internal/patrol"
 	"github.com/portpatrol/portpatrol/internal/probe"
 	"github.com/portpatrol/portpatrol/internal/schedule"
+	"github.com/portpatrol/portpatrol/internal/status"
 	"github.com/portpatrol/portpatrol/internal/store"
 	"github.com/portpatrol/portpatrol/internal/web"
 )
@@ -151,6 +152,7 @@ type daemon struct {
 	notifier *notify.Dispatcher
 	broker   *api.Broker
 	watch    *hostwatch.Watch // nil when host_watch is disabled
+	status   *status.Page
 	// ctx lives as long as the daemon; closing the daemon cancels it.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -202,6 +204,9 @@ func newDaemon(opts daemonOptions) (_ *daemon, err error) {
 	}
 	sink := &routedSink{next: d.notifier, known: d.notifier.Receivers(), logger: logger}
 	if d.alerts, err = alert.New(ctx, cfg.Alerting, alert.Deps{Sink: sink, Store: d.db}); err != nil {
+		return nil, err
+	}
+	if d.status, err = newStatusPage(ctx, d); err != nil {
 		return nil, err
 	}
 	d.broker = api.NewBroker(api.BrokerConfig{})
@@ -484,6 +489,8 @@ func (d *daemon) handler() http.Handler {
 		Targets: ad, History: ad, Alerts: ad, AlertActions: ad, Silences: ad, Windows: ad, Deliveries: ad,
 		Tokens: ad, TokenAdmin: ad, Broker: d.broker, AnonymousRead: cfg.API.AnonymousRead, Logger: d.logger.With("component", "api"),
 	}))
+	mux.Handle("GET /status", d.status)
+	mux.Handle("GET /status.json", d.status)
 	mux.Handle("/", web.New(web.Config{}))
 	return mux
 }
@@ -529,6 +536,7 @@ func (d *daemon) run(ctx context.Context, ln net.Listener) error {
 		}()
 		go d.followHostWatch(ctx)
 	}
+	go d.every(ctx, time.Minute, "status history", func(now time.Time) error { return d.status.Sync(ctx, now) })
 	var feed alertFeed
 	go d.every(ctx, 500*time.Millisecond, "alert events", func(time.Time) error { return feed.publish(d.alerts, d.broker) })
 	go func() {

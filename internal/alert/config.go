@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 	"text/template"
@@ -75,6 +76,65 @@ type Config struct {
 	// Retention is how long resolved alerts and expired silences stay listed; zero
 	// means 24h.
 	Retention time.Duration `yaml:"retention"`
+	// Impact configures customer impact notices; the zero value sends none.
+	Impact Impact `yaml:"impact"`
+}
+
+// ImpactAll is the audience key of Impact.Receivers whose receivers hear about every
+// audience.
+const ImpactAll = "*"
+
+// DefaultImpactLabel is the label whose value names an alert's audience when
+// Impact.Label is empty.
+const DefaultImpactLabel = "customer"
+
+// Impact configures customer impact notices: when an alert of one of Severities fires
+// on a target whose Label names an audience, that audience's receivers are sent one
+// notice of kind impact (customer-facing wording, no internals), grouped per audience,
+// and another when it resolves. Alerts muted by a silence or a maintenance window, and
+// flapping alerts, send none; acknowledging or inhibiting an alert does not stop its
+// notice, since customers feel the outage either way. The zero value sends no notices.
+type Impact struct {
+	// Label is the alert label whose value names the audience, such as "customer" or
+	// "service"; empty means "customer". Alerts without it have no audience.
+	Label string `yaml:"label"`
+	// Severities lists the severities customers are told of; nil means P0 and P1.
+	Severities []string `yaml:"severities"`
+	// Receivers maps an audience (a value of Label) to the receivers it is told
+	// through. The receivers of "*" are told of every audience as well. Empty means no
+	// impact notices.
+	Receivers map[string][]string `yaml:"receivers"`
+}
+
+var labelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+
+// impactSettings is a validated Impact; a nil *impactSettings sends nothing.
+type impactSettings struct {
+	label      string
+	severities [4]bool
+	receivers  map[string][]string
+}
+
+// audience returns the audience of an alert and the receivers it is told through, or
+// "" when the alert has none.
+func (s *impactSettings) audience(a *patrol.Alert) (string, []string) {
+	if s == nil || !s.severities[a.Severity] {
+		return "", nil
+	}
+	v := a.Labels[s.label]
+	if v == "" {
+		return "", nil
+	}
+	var out []string
+	for _, r := range append(slices.Clone(s.receivers[v]), s.receivers[ImpactAll]...) {
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 {
+		return "", nil
+	}
+	return s.label + "=" + v, out
 }
 
 // Rules configures the built-in rules, one per alert class.
@@ -221,6 +281,7 @@ type settings struct {
 	runbook       *template.Template
 	evidence      int
 	retention     time.Duration
+	impact        *impactSettings
 }
 
 type ruleSettings struct {
@@ -487,10 +548,66 @@ func (c Config) compile() (*settings, error) {
 		bad("retention", "must not be negative, got %s", c.Retention)
 	}
 	s.retention = pickDur(c.Retention, DefaultRetention)
+	s.impact = c.Impact.compile(bad)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// compile validates an Impact, reporting problems through bad; it returns nil when
+// impact notices are off.
+func (im Impact) compile(bad func(field, format string, args ...any)) *impactSettings {
+	if len(im.Receivers) == 0 {
+		if im.Label != "" || im.Severities != nil {
+			bad("impact.receivers", "empty: name the receivers of at least one audience, or %q for all", ImpactAll)
+		}
+		return nil
+	}
+	s := &impactSettings{label: im.Label, receivers: make(map[string][]string, len(im.Receivers))}
+	for k, v := range im.Receivers {
+		s.receivers[k] = slices.Clone(v)
+	}
+	switch {
+	case s.label == "":
+		s.label = DefaultImpactLabel
+	case !labelName.MatchString(s.label):
+		bad("impact.label", "%q is not a label name", s.label)
+	case slices.Contains([]string{"alertname", "class", "severity", "target", "host"}, s.label):
+		// These name internals (addresses, rules), which customers must not see.
+		bad("impact.label", "%q names internals; use a label that names a customer or a service", s.label)
+	}
+	sevs := im.Severities
+	if sevs == nil {
+		sevs = []string{"P0", "P1"}
+	}
+	if len(sevs) == 0 {
+		bad("impact.severities", "empty: list the severities customers are told of, such as [P0, P1]")
+	}
+	for i, v := range sevs {
+		sev, err := patrol.ParseSeverity(v)
+		if err != nil {
+			bad(fmt.Sprintf("impact.severities[%d]", i), "%q: want P0, P1, P2 or P3", v)
+			continue
+		}
+		s.severities[sev] = true
+	}
+	for _, aud := range slices.Sorted(maps.Keys(im.Receivers)) {
+		f := "impact.receivers." + aud
+		if strings.TrimSpace(aud) == "" {
+			bad("impact.receivers", "empty audience name")
+			continue
+		}
+		if len(im.Receivers[aud]) == 0 {
+			bad(f, "empty")
+		}
+		for j, r := range im.Receivers[aud] {
+			if strings.TrimSpace(r) == "" {
+				bad(fmt.Sprintf("%s[%d]", f, j), "empty receiver name")
+			}
+		}
+	}
+	return s
 }
 
 func pickInt(v, def int) int {

@@ -92,6 +92,9 @@ type Engine struct {
 // entry is a live alert.
 type entry struct {
 	Record
+	// quiet reports that a silence or a maintenance window mutes the alert, which
+	// holds back its impact notice; inhibition does not.
+	quiet bool
 }
 
 // New builds an engine from cfg and loads its state from d.Store. It fails when cfg is
@@ -260,6 +263,7 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) error {
 	}
 	for _, ent := range e.byFP {
 		e.advance(ent, now)
+		e.impact(ent, now)
 	}
 	// Save what is owed before it is sent, so a crash after sending is deduplicated by
 	// key and a crash before it sends again.
@@ -321,6 +325,7 @@ func (e *Engine) Get(id string) (Record, bool) {
 		r.Owed[i].Receivers = slices.Clone(r.Owed[i].Receivers)
 	}
 	r.Notes = slices.Clone(r.Notes)
+	r.ImpactTold = slices.Clone(r.ImpactTold)
 	return r, true
 }
 

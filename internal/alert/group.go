@@ -18,8 +18,10 @@ import (
 type group struct {
 	receiver string
 	key      string // "host=10.0.0.5"; the alert ID when every alert is alone
-	items    []item
-	flushAt  time.Time
+	// impact groups hold the impact notices of one audience; key is the audience.
+	impact  bool
+	items   []item
+	flushAt time.Time
 	// lastFlush is when the group last sent; flushed reports it ever did.
 	lastFlush time.Time
 	flushed   bool
@@ -34,7 +36,7 @@ type item struct {
 
 // kindOrder is the order of the notifications one group flush sends.
 var kindOrder = []patrol.NotificationKind{patrol.NotifyResolved, patrol.NotifyAck, patrol.NotifyFiring,
-	patrol.NotifyEscalation, patrol.NotifyReminder, patrol.NotifyFlapping}
+	patrol.NotifyEscalation, patrol.NotifyReminder, patrol.NotifyFlapping, patrol.NotifyImpact}
 
 // groupKey returns the key of the group an alert belongs to.
 func (e *Engine) groupKey(a *patrol.Alert) string {
@@ -57,11 +59,17 @@ func (e *Engine) groupKey(a *patrol.Alert) string {
 // enqueue puts one owed notification into its receiver's group. A new group waits
 // group_wait; a group that sent recently waits until group_interval after that.
 func (e *Engine) enqueue(ent *entry, k patrol.NotificationKind, seq int, receiver string, now time.Time) {
-	key := e.groupKey(&ent.Alert)
+	key, impact := e.groupKey(&ent.Alert), k == patrol.NotifyImpact
 	gid := receiver + "\x00" + key
+	if impact {
+		// Impact notices are grouped by audience, whatever group_by says: one
+		// outage of many ports is one notice to a customer.
+		key = ent.ImpactAudience
+		gid = receiver + "\x00impact\x00" + key
+	}
 	g := e.groups[gid]
 	if g == nil {
-		g = &group{receiver: receiver, key: key}
+		g = &group{receiver: receiver, key: key, impact: impact}
 		e.groups[gid] = g
 	}
 	it := item{id: ent.Alert.ID, kind: k, seq: seq}
@@ -138,11 +146,23 @@ func (e *Engine) flush(ctx context.Context, now time.Time) error {
 			slices.SortFunc(its, func(a, b item) int { return cmp.Or(cmp.Compare(a.id, b.id), cmp.Compare(a.seq, b.seq)) })
 			n := patrol.Notification{Receiver: g.receiver, Kind: k, CreatedAt: now, Alerts: make([]patrol.Alert, 0, len(its))}
 			for _, it := range its {
-				n.Alerts = append(n.Alerts, e.snapshot(e.alerts[it.id]))
+				if g.impact {
+					n.Alerts = append(n.Alerts, publicAlert(e.alerts[it.id]))
+				} else {
+					n.Alerts = append(n.Alerts, e.snapshot(e.alerts[it.id]))
+				}
 			}
-			if e.cfg.groupNone {
+			switch {
+			case g.impact:
+				n.Group = g.key
+				h := fnv.New64a()
+				for _, it := range its {
+					fmt.Fprintf(h, "%s/%d\x00", it.id, it.seq)
+				}
+				n.Key = fmt.Sprintf("impact/%s/%s/%016x", g.key, g.receiver, h.Sum64())
+			case e.cfg.groupNone:
 				n.Key = fmt.Sprintf("%s/%s/%d/%s", its[0].id, k, its[0].seq, g.receiver)
-			} else {
+			default:
 				n.Group = g.key
 				h := fnv.New64a()
 				for _, it := range its {

@@ -2,6 +2,7 @@ package alert
 
 import (
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"slices"
 	"strings"
@@ -126,12 +127,17 @@ func (e *Engine) resolve(ent *entry, by string, now time.Time) {
 		delete(e.byFP, ent.Alert.Fingerprint)
 	}
 	e.muteDirty = true
-	if len(ent.Alert.Told) == 0 && len(ent.Notes) == 0 {
+	// Customers not yet told of an outage that is over need not hear of it at all.
+	e.dropImpact(ent)
+	if len(ent.Alert.Told) == 0 && len(ent.Notes) == 0 && len(ent.ImpactTold) == 0 {
 		e.forget(ent)
 		return
 	}
 	if len(ent.Alert.Told) > 0 {
 		e.owe(ent, patrol.NotifyResolved, 0, ent.Alert.Told, now)
+	}
+	if len(ent.ImpactTold) > 0 {
+		e.owe(ent, patrol.NotifyImpact, impactClosed, ent.ImpactTold, now)
 	}
 	e.touch(ent)
 }
@@ -168,9 +174,72 @@ func (e *Engine) touch(ent *entry) {
 }
 
 // paging reports whether a notification kind is one that muting, flapping and
-// acknowledgement hold back.
+// acknowledgement hold back. Impact notices follow rules of their own (impact).
 func paging(k patrol.NotificationKind) bool {
-	return k != patrol.NotifyAck && k != patrol.NotifyResolved
+	return k != patrol.NotifyAck && k != patrol.NotifyResolved && k != patrol.NotifyImpact
+}
+
+// The Seq of the two impact notices of an alert: one when it starts to affect its
+// audience, one when that is over.
+const (
+	impactOpen   = 0
+	impactClosed = 1
+)
+
+// impact owes the customer impact notice of an active alert once it fires, unless a
+// silence or a maintenance window mutes it or it is flapping. Acknowledging does not
+// hold it back: customers feel the outage whether or not someone is on it.
+func (e *Engine) impact(ent *entry, now time.Time) {
+	if ent.ImpactAudience != "" || ent.quiet || ent.Flapping {
+		return
+	}
+	if st := ent.base(); st != patrol.AlertFiring && st != patrol.AlertAcknowledged {
+		return
+	}
+	aud, rcv := e.cfg.impact.audience(&ent.Alert)
+	if aud == "" {
+		return
+	}
+	ent.ImpactAudience = aud
+	e.owe(ent, patrol.NotifyImpact, impactOpen, rcv, now)
+}
+
+// dropImpact takes back the impact notice still owed. If nobody was sent it yet, the
+// alert may owe it again once it is no longer held back; those already sent it keep
+// their place for the resolved notice.
+func (e *Engine) dropImpact(ent *entry) {
+	n := len(ent.Owed)
+	ent.Owed = slices.DeleteFunc(ent.Owed, func(o Owed) bool { return o.Kind == patrol.NotifyImpact && o.Seq == impactOpen })
+	if len(ent.Owed) != n {
+		if len(ent.ImpactTold) == 0 {
+			ent.ImpactAudience = ""
+		}
+		e.touch(ent)
+	}
+}
+
+// publicAlert is what an impact notice carries of an alert: its audience and service
+// labels, class, severity, state and times under an opaque ID — nothing that names
+// internals (target, address, rule, summary, evidence, runbook, who was told), so
+// that no provider's payload can show them.
+func publicAlert(ent *entry) patrol.Alert {
+	a := &ent.Alert
+	label, value, _ := strings.Cut(ent.ImpactAudience, "=")
+	labels := map[string]string{label: value}
+	for _, k := range []string{"service", "app"} {
+		if v := a.Labels[k]; v != "" {
+			labels[k] = v
+		}
+	}
+	h := fnv.New64a()
+	h.Write([]byte(a.ID + "\x00" + ent.ImpactAudience))
+	id := fmt.Sprintf("impact-%016x", h.Sum64())
+	p := patrol.Alert{ID: id, Fingerprint: id, Class: a.Class, Severity: a.Severity, State: patrol.AlertFiring,
+		Labels: labels, StartsAt: a.StartsAt, FiredAt: a.FiredAt}
+	if !a.ResolvedAt.IsZero() {
+		p.State, p.ResolvedAt = patrol.AlertResolved, a.ResolvedAt
+	}
+	return p
 }
 
 func (e *Engine) dropPaging(ent *entry) {
@@ -233,7 +302,12 @@ func (e *Engine) commit(ent *entry, k patrol.NotificationKind, seq int, receiver
 	o := &ent.Owed[i]
 	o.Receivers = slices.DeleteFunc(o.Receivers, func(r string) bool { return r == receiver })
 	a := &ent.Alert
-	if !slices.Contains(a.Told, receiver) {
+	switch {
+	case k == patrol.NotifyImpact:
+		if seq == impactOpen && !slices.Contains(ent.ImpactTold, receiver) {
+			ent.ImpactTold = append(ent.ImpactTold, receiver)
+		}
+	case !slices.Contains(a.Told, receiver):
 		a.Told = append(a.Told, receiver)
 	}
 	if !o.Sent {
@@ -296,6 +370,7 @@ func (e *Engine) setFlapping(ent *entry, on bool, now time.Time) {
 	ent.Flapping = on
 	if on {
 		ent.Owed = slices.DeleteFunc(ent.Owed, func(o Owed) bool { return paging(o.Kind) && o.Kind != patrol.NotifyFlapping })
+		e.dropImpact(ent)
 	} else {
 		ent.Owed = slices.DeleteFunc(ent.Owed, func(o Owed) bool { return o.Kind == patrol.NotifyFlapping })
 		e.resume(ent, now)
@@ -352,6 +427,12 @@ func (e *Engine) recomputeMutes(now time.Time) {
 				if sl.Comment != "" {
 					why += ": " + sl.Comment
 				}
+			}
+		}
+		if quiet := why != ""; quiet != ent.quiet {
+			ent.quiet = quiet
+			if quiet {
+				e.dropImpact(ent)
 			}
 		}
 		for i, r := range e.cfg.inhibit {

@@ -32,6 +32,12 @@ type Record struct {
 	Owed []Owed `json:"owed,omitempty"`
 	// Notes is the journal of acknowledgements and manual resolutions.
 	Notes []Note `json:"notes,omitempty"`
+	// ImpactAudience is the audience ("customer=acme") the alert's customer impact
+	// notice is owed or was sent to; empty when there is none.
+	ImpactAudience string `json:"impact_audience,omitempty"`
+	// ImpactTold lists the receivers sent the impact notice; they are sent the
+	// resolved one. They are not in Alert.Told, which is who hears of internals.
+	ImpactTold []string `json:"impact_told,omitempty"`
 }
 
 // Owed is a notification the engine has decided to send: of Kind, numbered Seq

@@ -528,6 +528,14 @@ func (c *Config) resolveAlerting(at func(path, format string, args ...any)) {
 			}
 		}
 	}
+	for _, aud := range sortedKeys(c.Alerting.Impact.Receivers) {
+		for j, r := range c.Alerting.Impact.Receivers[aud] {
+			if !known[r] {
+				at(fmt.Sprintf("alerting.impact.receivers.%s[%d]", aud, j),
+					"no receiver named %q under notify.receivers; defined: %s", r, strings.Join(sortedKeys(known), ", "))
+			}
+		}
+	}
 }
 
 // unjoin flattens an errors.Join tree.

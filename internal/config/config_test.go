@@ -216,6 +216,9 @@ func TestAlertingErrorsNameTheField(t *testing.T) {
 			`notify.receivers: with no alerting.escalations, alerts go to the receiver named "default"`},
 		{"bad severity", "alerting:\n  rules:\n    slow: {severity: P7}\n", "alerting.rules.slow.severity"},
 		{"bad window time", "alerting:\n  maintenance:\n    - {name: m, start: tomorrow}\n", `bad.yaml:3:24: alerting.maintenance[0].start: "tomorrow" is not a time`},
+		{"unknown impact receiver", "notify:\n  receivers: [{name: default, type: webhook, url: http://127.0.0.1:1/}]\nalerting:\n  impact:\n    receivers: {acme: [default, acme-mail]}\n",
+			`alerting.impact.receivers.acme[1]: no receiver named "acme-mail" under notify.receivers; defined: default`},
+		{"bad impact severity", "alerting:\n  impact:\n    severities: [P0, P5]\n    receivers: {\"*\": [default]}\n", "alerting.impact.severities[1]"},
 		{"bad schedule", "alerting:\n  maintenance:\n    - {name: m, schedule: \"Funday 25:00-26:00 Mars/Base\"}\n", "alerting.maintenance[0]"},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,524 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portpatrol/portpatrol/internal/alert"
+)
+
+// defaultServer is where the commands that talk to a running daemon find it.
+const defaultServer = "http://127.0.0.1:9115"
+
+// apiExitHelp is the part of --help that the commands talking to the daemon share.
+const apiExitHelp = `
+The daemon is found at --server (default $PORTPATROL_SERVER, else ` + defaultServer + `) and
+the bearer token is --token (default $PORTPATROL_TOKEN); reading needs the viewer role,
+changing needs operator (see portpatrol token create). The token is never printed.
+
+Exit codes: 0 done; 1 no such alert or silence, or a conflict (already resolved, still
+pending); 3 bad input, a missing, unknown or too weak token, or the daemon could not be
+reached or failed.`
+
+// apiFlags are the flags of every command that talks to a running daemon.
+type apiFlags struct {
+	server string
+	token  string
+}
+
+// addAPIFlags registers --server and --token. Their defaults come from the
+// environment at run time, so that --help never shows a token.
+func addAPIFlags(cmd *cobra.Command, f *apiFlags) {
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&f.server, "server", "", "URL of the running daemon (default $PORTPATROL_SERVER, else "+defaultServer+")")
+	pf.StringVar(&f.token, "token", "", "API bearer token (default $PORTPATROL_TOKEN)")
+}
+
+// client builds an API client from the flags and the environment.
+func (f *apiFlags) client() (*apiClient, error) {
+	server := firstOf(f.server, os.Getenv("PORTPATROL_SERVER"), defaultServer)
+	u, err := url.Parse(server)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, exitf(exitUnknown, "--server %q: want a URL such as %s", server, defaultServer)
+	}
+	return &apiClient{
+		base:  strings.TrimRight(u.String(), "/"),
+		token: firstOf(f.token, os.Getenv("PORTPATROL_TOKEN")),
+		http:  &http.Client{Timeout: 30 * time.Second},
+	}, nil
+}
+
+// firstOf returns the first non-empty string.
+func firstOf(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// apiClient calls the daemon's HTTP API.
+type apiClient struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+// apiError is an error answer of the API.
+type apiError struct {
+	status int
+	msg    string // the API's "error" field
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+// call sends a request with body (nil for none) as JSON and decodes the answer into
+// out (nil to ignore it). A non-2xx answer is an *apiError; a daemon that cannot be
+// reached is an exit error.
+func (c *apiClient) call(ctx context.Context, method, path string, body, out any) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return exitf(exitUnknown, "%v", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		// The error names the URL, never the token, which travels in a header.
+		return exitf(exitUnknown, "cannot reach portpatrol at %s: %v (is `portpatrol serve` running? set --server or PORTPATROL_SERVER)", c.base, errors.Unwrap(err))
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
+	if err != nil {
+		return exitf(exitUnknown, "read the answer of %s: %v", c.base, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var eb struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(data, &eb) != nil || eb.Error == "" {
+			return exitf(exitUnknown, "%s %s answered %s: is %s a portpatrol daemon?", method, path, resp.Status, c.base)
+		}
+		return &apiError{status: resp.StatusCode, msg: eb.Error}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return exitf(exitUnknown, "%s %s: unexpected answer: %v", method, path, err)
+	}
+	return nil
+}
+
+// fail turns an API error into a one-line message and an exit code: 404 and 409 exit
+// 1, everything else 3. what names the object, as in "alert a1".
+func (c *apiClient) fail(err error, what string) error {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		return err
+	}
+	msg := ae.msg
+	switch ae.status {
+	case http.StatusUnauthorized:
+		if c.token == "" {
+			return exitf(exitUnknown, "%s needs a token: pass --token or set PORTPATROL_TOKEN (create one with: portpatrol token create --role operator --name NAME)", c.base)
+		}
+		return exitf(exitUnknown, "%s refused the token: %s", c.base, msg)
+	case http.StatusForbidden:
+		return exitf(exitUnknown, "permission denied: %s", msg)
+	case http.StatusNotFound:
+		return exitf(exitWarning, "no %s on %s", what, c.base)
+	case http.StatusConflict:
+		return exitf(exitWarning, "%s: %s", what, conflictReason(msg))
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
+		return exitf(exitUnknown, "bad request: %s", msg)
+	case http.StatusNotImplemented:
+		return exitf(exitUnknown, "%s does not serve this: %s", c.base, msg)
+	}
+	return exitf(exitUnknown, "%s failed (%d): %s", c.base, ae.status, msg)
+}
+
+// conflictReason keeps the end of a conflict message: "conflict: ack a1: already
+// resolved" → "already resolved".
+func conflictReason(msg string) string {
+	msg = strings.TrimPrefix(msg, "conflict: ")
+	for _, verb := range []string{"ack ", "resolve "} {
+		if rest, ok := strings.CutPrefix(msg, verb); ok {
+			if _, reason, ok := strings.Cut(rest, ": "); ok {
+				return reason
+			}
+		}
+	}
+	return msg
+}
+
+// alertJSON is an alert as the API returns it, with the fields the commands show.
+type alertJSON struct {
+	ID             string    `json:"id"`
+	Severity       string    `json:"severity"`
+	State          string    `json:"state"`
+	Target         string    `json:"target"`
+	Summary        string    `json:"summary"`
+	StartsAt       time.Time `json:"starts_at"`
+	Deadline       time.Time `json:"deadline"`
+	AckedBy        string    `json:"acked_by"`
+	ResolvedBy     string    `json:"resolved_by"`
+	EscalationStep int       `json:"escalation_step"`
+	MutedBy        string    `json:"muted_by"`
+	Told           []string  `json:"told"`
+}
+
+func newAlertsCmd() *cobra.Command {
+	var (
+		f          apiFlags
+		states     []string
+		severities []string
+		asJSON     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "alerts",
+		Short: "List the alerts of a running daemon",
+		Long: `List the alerts of a running portpatrol daemon, most urgent first: by default the
+open ones (every state but resolved).
+
+Columns: ID; SEV (P0–P3); STATE; TARGET; SINCE (how long ago the condition began);
+DEADLINE (time left to acknowledge before it escalates, or how long overdue; "-" once
+acknowledged or before anyone was paged); STEP (the escalation step reached, 1 being the
+first; "-" before anyone was paged); SUMMARY.
+` + apiExitHelp,
+		Example: `  portpatrol alerts
+  portpatrol alerts --severity P0 --state firing
+  portpatrol alerts --state all --json | jq '.[] | select(.labels.team == "db")'
+  PORTPATROL_SERVER=https://portpatrol.example:9115 PORTPATROL_TOKEN=... portpatrol alerts`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			q := url.Values{}
+			for _, s := range states {
+				q.Add("state", s)
+			}
+			for _, s := range severities {
+				q.Add("severity", strings.ToUpper(s))
+			}
+			path := "/api/v1/alerts"
+			if len(q) > 0 {
+				path += "?" + q.Encode()
+			}
+			var list struct {
+				Alerts []json.RawMessage `json:"alerts"`
+			}
+			if err := c.call(cmd.Context(), http.MethodGet, path, nil, &list); err != nil {
+				return c.fail(err, "alerts")
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				if list.Alerts == nil {
+					list.Alerts = []json.RawMessage{}
+				}
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(list.Alerts)
+			}
+			if len(list.Alerts) == 0 {
+				fmt.Fprintln(out, "No alerts.")
+				return nil
+			}
+			now := time.Now()
+			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "ID\tSEV\tSTATE\tTARGET\tSINCE\tDEADLINE\tSTEP\tSUMMARY")
+			for _, raw := range list.Alerts {
+				var a alertJSON
+				if err := json.Unmarshal(raw, &a); err != nil {
+					return exitf(exitUnknown, "unexpected alert in the answer: %v", err)
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, a.Severity, a.State, a.Target,
+					short(now.Sub(a.StartsAt)), countdown(a, now), step(a), oneLine(a.Summary))
+			}
+			return w.Flush()
+		},
+	}
+	addAPIFlags(cmd, &f)
+	fl := cmd.Flags()
+	fl.StringSliceVar(&states, "state", nil, "open (default), all, pending, firing, acknowledged, resolved, silenced or flapping; repeat or comma-separate")
+	fl.StringSliceVar(&severities, "severity", nil, "P0, P1, P2 or P3; repeat or comma-separate")
+	fl.BoolVar(&asJSON, "json", false, "print the alerts as the API returns them, as a JSON array")
+	return cmd
+}
+
+// countdown is the DEADLINE column: time left to acknowledge, or how long overdue.
+func countdown(a alertJSON, now time.Time) string {
+	if a.Deadline.IsZero() || a.State == "acknowledged" || a.State == "resolved" || len(a.Told) == 0 {
+		return "-"
+	}
+	left := a.Deadline.Sub(now)
+	if left < 0 {
+		return "overdue " + short(-left)
+	}
+	return "in " + short(left)
+}
+
+func step(a alertJSON) string {
+	if len(a.Told) == 0 {
+		return "-"
+	}
+	return fmt.Sprint(a.EscalationStep + 1)
+}
+
+// short renders a duration as "45s", "12m", "3h04m" or "2d05h".
+func short(d time.Duration) string {
+	switch {
+	case d < 0:
+		d = 0
+		fallthrough
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d/time.Minute), int(d%time.Minute/time.Second))
+	case d < 24*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
+	}
+	return fmt.Sprintf("%dd%02dh", int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour))
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func newAckCmd() *cobra.Command {
+	return newAlertActionCmd("ack", "acknowledge", "Acknowledge an alert: escalation and reminders stop",
+		`  portpatrol ack 3fa85f64a1b2-m5x0q1 -m "looking at it"`)
+}
+
+func newResolveCmd() *cobra.Command {
+	return newAlertActionCmd("resolve", "resolve", "Resolve an alert by hand; everyone told is told",
+		`  portpatrol resolve 3fa85f64a1b2-m5x0q1 -m "replaced the disk"`)
+}
+
+// newAlertActionCmd builds ack and resolve, which differ only in their verb.
+func newAlertActionCmd(verb, action, short, example string) *cobra.Command {
+	var (
+		f       apiFlags
+		comment string
+	)
+	cmd := &cobra.Command{
+		Use:     verb + " ID",
+		Short:   short + " (on a running daemon)",
+		Long:    short + ". The action is recorded under the token's name, with the comment.\n" + apiExitHelp,
+		Example: example,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			id := args[0]
+			var body any
+			if comment != "" {
+				body = map[string]string{"comment": comment}
+			}
+			var a alertJSON
+			if err := c.call(cmd.Context(), http.MethodPost, "/api/v1/alerts/"+url.PathEscape(id)+"/"+verb, body, &a); err != nil {
+				return c.fail(err, "alert "+id)
+			}
+			by := a.AckedBy
+			past := "Acknowledged"
+			if verb == "resolve" {
+				by, past = a.ResolvedBy, "Resolved"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s (%s %s) as %s: %s\n", past, a.ID, a.Severity, a.State, by, oneLine(a.Summary))
+			return nil
+		},
+	}
+	addAPIFlags(cmd, &f)
+	cmd.Flags().StringVarP(&comment, "message", "m", "", "comment recorded with the "+action)
+	return cmd
+}
+
+// silenceJSON is a silence as the API takes and returns it.
+type silenceJSON struct {
+	ID        string        `json:"id,omitempty"`
+	Matchers  []matcherJSON `json:"matchers"`
+	Author    string        `json:"author,omitempty"`
+	Comment   string        `json:"comment"`
+	StartsAt  time.Time     `json:"starts_at,omitzero"`
+	EndsAt    time.Time     `json:"ends_at,omitzero"`
+	ExpiredBy string        `json:"expired_by,omitempty"`
+	Duration  string        `json:"duration,omitempty"`
+}
+
+type matcherJSON struct {
+	Name  string `json:"name"`
+	Op    string `json:"op"`
+	Value string `json:"value"`
+}
+
+func (s silenceJSON) matchers() string {
+	parts := make([]string, len(s.Matchers))
+	for i, m := range s.Matchers {
+		parts[i] = m.Name + m.Op + m.Value
+	}
+	return strings.Join(parts, ",")
+}
+
+func newSilenceCmd() *cobra.Command {
+	var f apiFlags
+	cmd := &cobra.Command{
+		Use:   "silence",
+		Short: "Add, list and expire silences on a running daemon",
+		Long: `Silences mute the alerts their matchers all match, until they expire. A silenced
+alert is still shown, as silenced, with the silence that mutes it; it pages nobody and
+sends no customer impact notice.
+
+Matchers are name=value, name!=value, name=~regexp or name!~regexp over the target's
+labels and alertname, class, severity, target and host.
+` + apiExitHelp,
+		Args: cobra.NoArgs,
+	}
+	addAPIFlags(cmd, &f)
+
+	var (
+		dur     time.Duration
+		comment string
+	)
+	add := &cobra.Command{
+		Use:   "add MATCHER...",
+		Short: "Silence the alerts that match every matcher",
+		Example: `  portpatrol silence add service=orders --for 2h -m "schema migration"
+  portpatrol silence add 'target=~tcp://db-.*:5432' severity!=P0 --for 30m -m "failover test"`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if comment == "" {
+				return exitf(exitUnknown, "-m is required: say why the alerts are silenced")
+			}
+			if dur <= 0 {
+				return exitf(exitUnknown, "--for must be positive, got %s", dur)
+			}
+			req := silenceJSON{Comment: comment, Duration: dur.String()}
+			for _, arg := range args {
+				m, err := alert.ParseMatcher(arg)
+				if err != nil {
+					return exitf(exitUnknown, "%v", err)
+				}
+				req.Matchers = append(req.Matchers, matcherJSON{Name: m.Name, Op: string(m.Op), Value: m.Value})
+			}
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			var s silenceJSON
+			if err := c.call(cmd.Context(), http.MethodPost, "/api/v1/silences", req, &s); err != nil {
+				return c.fail(err, "silence")
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Created silence %s of %s until %s (by %s).\n", s.ID, s.matchers(), stamp(s.EndsAt), s.Author)
+			return nil
+		},
+	}
+	add.Flags().DurationVar(&dur, "for", 2*time.Hour, "how long the silence lasts")
+	add.Flags().StringVarP(&comment, "message", "m", "", "why the alerts are silenced (required)")
+
+	var asJSON bool
+	ls := &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"list"},
+		Short:   "List silences, active ones first",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			var list struct {
+				Silences []json.RawMessage `json:"silences"`
+			}
+			if err := c.call(cmd.Context(), http.MethodGet, "/api/v1/silences", nil, &list); err != nil {
+				return c.fail(err, "silences")
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				if list.Silences == nil {
+					list.Silences = []json.RawMessage{}
+				}
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(list.Silences)
+			}
+			if len(list.Silences) == 0 {
+				fmt.Fprintln(out, "No silences.")
+				return nil
+			}
+			now := time.Now()
+			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "ID\tSTATE\tMATCHERS\tENDS\tAUTHOR\tCOMMENT")
+			for _, raw := range list.Silences {
+				var s silenceJSON
+				if err := json.Unmarshal(raw, &s); err != nil {
+					return exitf(exitUnknown, "unexpected silence in the answer: %v", err)
+				}
+				state, ends := "active", "in "+short(s.EndsAt.Sub(now))
+				switch {
+				case !s.EndsAt.After(now):
+					state, ends = "expired", short(now.Sub(s.EndsAt))+" ago"
+					if s.ExpiredBy != "" {
+						state = "expired by " + s.ExpiredBy
+					}
+				case s.StartsAt.After(now):
+					state = "pending"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, state, s.matchers(), ends, s.Author, oneLine(s.Comment))
+			}
+			return w.Flush()
+		},
+	}
+	ls.Flags().BoolVar(&asJSON, "json", false, "print the silences as the API returns them, as a JSON array")
+
+	expire := &cobra.Command{
+		Use:     "expire ID",
+		Short:   "End a silence now",
+		Example: `  portpatrol silence expire s-m5x0q1`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			id := args[0]
+			if err := c.call(cmd.Context(), http.MethodPost, "/api/v1/silences/"+url.PathEscape(id)+"/expire", nil, nil); err != nil {
+				return c.fail(err, "silence "+id)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Expired silence %s.\n", id)
+			return nil
+		},
+	}
+	cmd.AddCommand(add, ls, expire)
+	return cmd
+}
