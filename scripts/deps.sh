@@ -2,11 +2,12 @@
 # Installs the Debian packages the tests use that a fresh machine lacks: nmap (scanner
 # comparison), nftables and iproute2 (doctor tests in network namespaces), lsof and
 # openssh-server (real peers for benchmarks and the SSH probe), chromium (dashboard
-# tests in a real browser). Only what is missing is installed; without root it says
+# tests in a real browser), etcd-server (the etcd behind the Kubernetes API server that
+# internal/kube's integration tests start). Only what is missing is installed; without root it says
 # what to install and carries on.
 set -u
-want=(nmap nft ip lsof ss)
-pkgs=(nmap nftables iproute2 lsof iproute2)
+want=(nmap nft ip lsof ss etcd)
+pkgs=(nmap nftables iproute2 lsof iproute2 etcd-server)
 missing=()
 for i in "${!want[@]}"; do
   command -v "${want[$i]}" >/dev/null 2>&1 || missing+=("${pkgs[$i]}")

@@ -1,0 +1,221 @@
+package kube
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/restmapper"
+	"sigs.k8s.io/yaml"
+)
+
+const deployDir = "../../deploy"
+
+// applier creates manifest documents through the dynamic client, for real or as a
+// server-side dry run (the API server validates and admits them, and stores nothing).
+type applier struct {
+	dyn    dynamic.Interface
+	mapper meta.RESTMapper
+}
+
+func newApplier(t *testing.T, a *apiServer) *applier {
+	t.Helper()
+	cfg := a.restConfig(adminToken)
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := a.client(t, adminToken)
+	return &applier{dyn: dyn, mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(c.Discovery()))}
+}
+
+// apply creates every document of a YAML stream; dryRun asks for a server-side dry run.
+// It returns the kinds created.
+func (ap *applier) apply(t *testing.T, ctx context.Context, name string, data []byte, dryRun bool) []string {
+	t.Helper()
+	var kinds []string
+	for _, d := range splitDocuments(data) {
+		var obj map[string]any
+		if err := yaml.Unmarshal(d.body, &obj); err != nil {
+			t.Fatalf("%s:%d: %v", name, d.line, err)
+		}
+		u := &unstructured.Unstructured{Object: obj}
+		gvk := u.GroupVersionKind()
+		m, err := ap.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		if err != nil {
+			t.Fatalf("%s:%d: %s: %v", name, d.line, gvk, err)
+		}
+		opts := metav1.CreateOptions{FieldValidation: "Strict"}
+		if dryRun {
+			opts.DryRun = []string{metav1.DryRunAll}
+		}
+		var ri dynamic.ResourceInterface = ap.dyn.Resource(m.Resource)
+		if m.Scope.Name() == meta.RESTScopeNameNamespace {
+			ri = ap.dyn.Resource(m.Resource).Namespace(u.GetNamespace())
+		}
+		if _, err := ri.Create(ctx, u, opts); err != nil {
+			t.Errorf("%s:%d: create %s %s (dry run %v): %v", name, d.line, gvk.Kind, u.GetName(), dryRun, err)
+			continue
+		}
+		kinds = append(kinds, gvk.Kind+"/"+u.GetName())
+	}
+	return kinds
+}
+
+func readDeploy(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(deployDir, "kubernetes", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestIntegrationDeployManifests applies deploy/kubernetes: the namespace and RBAC for
+// real, the workloads as a server-side dry run, then checks that the service account is
+// enough — and no more — for discovery and leader election.
+func TestIntegrationDeployManifests(t *testing.T) {
+	a := requireAPIServer(t)
+	ctx := ctxT(t, 2*time.Minute)
+	ap := newApplier(t, a)
+	ap.apply(t, ctx, "namespace.yaml", readDeploy(t, "namespace.yaml"), false)
+	ap.apply(t, ctx, "rbac.yaml", readDeploy(t, "rbac.yaml"), false)
+	for _, f := range []string{"deployment.yaml", "daemonset.yaml"} {
+		if got := ap.apply(t, ctx, f, readDeploy(t, f), true); len(got) == 0 {
+			t.Errorf("%s: nothing created", f)
+		}
+	}
+	if t.Failed() {
+		return
+	}
+
+	sa := a.client(t, saToken)
+	t.Run("discovery with the service account", func(t *testing.T) {
+		d, err := NewDiscovery(DiscoveryConfig{Client: sa})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- d.Run(dctx) }()
+		select {
+		case <-d.Synced():
+		case err := <-done:
+			t.Fatalf("discovery stopped before syncing: %v", err)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("discovery: %v", err)
+		}
+	})
+	t.Run("leader election with the service account", func(t *testing.T) {
+		lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		led := make(chan struct{})
+		done := make(chan error, 1)
+		go func() {
+			done <- RunLeader(lctx, LeaderConfig{Client: sa, Namespace: "portpatrol", Identity: "sa-test",
+				LeaseDuration: 3 * time.Second, RenewDeadline: 2 * time.Second, RetryPeriod: 200 * time.Millisecond},
+				func(context.Context) { close(led) }, nil)
+		}()
+		select {
+		case <-led:
+		case <-lctx.Done():
+			t.Fatal("the service account could not take the Lease")
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	t.Run("nothing more", func(t *testing.T) {
+		_, err := sa.CoreV1().Services("portpatrol").Create(ctx, service("portpatrol", "x", nil, withPort("", 80, intstr.FromInt32(80))), metav1.CreateOptions{})
+		if !apierrors.IsForbidden(err) {
+			t.Errorf("creating a Service: got %v, want forbidden", err)
+		}
+		_, err = sa.CoreV1().Secrets("portpatrol").List(ctx, metav1.ListOptions{})
+		if !apierrors.IsForbidden(err) {
+			t.Errorf("listing Secrets: got %v, want forbidden", err)
+		}
+		_, err = sa.CoordinationV1().Leases("default").List(ctx, metav1.ListOptions{})
+		if !apierrors.IsForbidden(err) {
+			t.Errorf("listing Leases outside its namespace: got %v, want forbidden", err)
+		}
+	})
+}
+
+func helmBinary() string {
+	if p := os.Getenv("PORTPATROL_HELM"); p != "" {
+		return p
+	}
+	if p, err := exec.LookPath("helm"); err == nil {
+		return p
+	}
+	cache := os.Getenv("XDG_CACHE_HOME")
+	if cache == "" {
+		home, _ := os.UserHomeDir()
+		cache = filepath.Join(home, ".cache")
+	}
+	p := filepath.Join(cache, "portpatrol", "helm-v3.22.0")
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	return ""
+}
+
+// TestIntegrationHelmChart lints the chart and creates what it renders (with the
+// DaemonSet) as a server-side dry run.
+func TestIntegrationHelmChart(t *testing.T) {
+	helm := helmBinary()
+	if helm == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("helm not found under CI: run scripts/helm.sh or set PORTPATROL_HELM")
+		}
+		t.Skip("helm not found: run scripts/helm.sh or set PORTPATROL_HELM")
+	}
+	chart := filepath.Join(deployDir, "helm", "portpatrol")
+	run := func(args ...string) []byte {
+		t.Helper()
+		var out, errb bytes.Buffer
+		cmd := exec.Command(helm, args...)
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+t.TempDir(), "HELM_CONFIG_HOME="+t.TempDir(), "HELM_DATA_HOME="+t.TempDir())
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("helm %v: %v\n%s%s", args, err, out.String(), errb.String())
+		}
+		return out.Bytes()
+	}
+	run("lint", "--strict", chart)
+	rendered := run("template", "pp", chart, "--namespace", "portpatrol-helm", "--set", "daemonset.enabled=true")
+
+	a := requireAPIServer(t)
+	ctx := ctxT(t, time.Minute)
+	c := a.client(t, adminToken)
+	create(t, ctx, c.CoreV1().Namespaces().Create, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "portpatrol-helm"}})
+	kinds := newApplier(t, a).apply(t, ctx, "helm template", rendered, true)
+	want := []string{"ServiceAccount/pp-portpatrol", "ClusterRole/pp-portpatrol", "ClusterRoleBinding/pp-portpatrol",
+		"Role/pp-portpatrol-leader-election", "RoleBinding/pp-portpatrol-leader-election", "Service/pp-portpatrol",
+		"DaemonSet/pp-portpatrol-node", "Deployment/pp-portpatrol"}
+	for _, k := range want {
+		found := false
+		for _, g := range kinds {
+			found = found || g == k
+		}
+		if !found {
+			t.Errorf("rendered chart lacks %s; created %v", k, kinds)
+		}
+	}
+}
