@@ -93,11 +93,11 @@ func (a *apiAdapter) RecentResults(ctx context.Context, target string, n int) ([
 }
 
 func (a *apiAdapter) ListAlerts(_ context.Context, f api.AlertFilter) ([]patrol.Alert, error) {
-	return a.d.alerts.List(alert.Filter{States: f.States, Severities: f.Severities, Target: f.Target}), nil
+	return a.d.engine().List(alert.Filter{States: f.States, Severities: f.Severities, Target: f.Target}), nil
 }
 
 func (a *apiAdapter) GetAlert(_ context.Context, id string) (api.Incident, error) {
-	r, ok := a.d.alerts.Get(id)
+	r, ok := a.d.engine().Get(id)
 	if !ok {
 		return api.Incident{}, fmt.Errorf("alert %q: %w", id, api.ErrNotFound)
 	}
@@ -122,11 +122,11 @@ func alertErr(err error) error {
 }
 
 func (a *apiAdapter) AckAlert(ctx context.Context, id, by, comment string) error {
-	return alertErr(a.d.alerts.Ack(ctx, id, by, comment))
+	return alertErr(a.d.engine().Ack(ctx, id, by, comment))
 }
 
 func (a *apiAdapter) ResolveAlert(ctx context.Context, id, by, comment string) error {
-	return alertErr(a.d.alerts.Resolve(ctx, id, by, comment))
+	return alertErr(a.d.engine().Resolve(ctx, id, by, comment))
 }
 
 func apiSilence(s alert.Silence) api.Silence {
@@ -138,7 +138,7 @@ func apiSilence(s alert.Silence) api.Silence {
 }
 
 func (a *apiAdapter) ListSilences(context.Context) ([]api.Silence, error) {
-	sils := a.d.alerts.Silences()
+	sils := a.d.engine().Silences()
 	out := make([]api.Silence, len(sils))
 	for i, s := range sils {
 		out[i] = apiSilence(s)
@@ -155,7 +155,7 @@ func (a *apiAdapter) CreateSilence(ctx context.Context, s api.Silence) (api.Sile
 		}
 		in.Matchers = append(in.Matchers, am)
 	}
-	out, err := a.d.alerts.CreateSilence(ctx, in)
+	out, err := a.d.engine().CreateSilence(ctx, in)
 	if err != nil {
 		if errors.Is(err, alert.ErrNotFound) {
 			return api.Silence{}, alertErr(err)
@@ -166,11 +166,11 @@ func (a *apiAdapter) CreateSilence(ctx context.Context, s api.Silence) (api.Sile
 }
 
 func (a *apiAdapter) ExpireSilence(ctx context.Context, id, by string) error {
-	return alertErr(a.d.alerts.ExpireSilence(ctx, id, by))
+	return alertErr(a.d.engine().ExpireSilence(ctx, id, by))
 }
 
 func (a *apiAdapter) MaintenanceWindows(context.Context) ([]api.Window, error) {
-	ws := a.d.alerts.Windows()
+	ws := a.d.engine().Windows()
 	out := make([]api.Window, len(ws))
 	for i, w := range ws {
 		out[i] = api.Window{Name: w.Name, Schedule: w.Schedule, Start: w.Start, End: w.End, Matchers: w.Matchers, Active: w.Active, From: w.From, Until: w.Until}

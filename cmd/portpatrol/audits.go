@@ -101,14 +101,14 @@ func (r *auditRunner) once(ctx context.Context, now time.Time) error {
 	for _, f := range rep.Findings {
 		af := auditFinding(r.cfg.Name, f, now)
 		seen[f.Key()] = af
-		if err := r.d.alerts.ObserveFinding(ctx, af); err != nil {
+		if err := r.d.observeFinding(ctx, af); err != nil {
 			return err
 		}
 	}
 	for k, af := range r.active {
 		if _, still := seen[k]; !still {
 			af.Active, af.At = false, now
-			if err := r.d.alerts.ObserveFinding(ctx, af); err != nil {
+			if err := r.d.observeFinding(ctx, af); err != nil {
 				return err
 			}
 		}

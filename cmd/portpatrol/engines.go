@@ -53,7 +53,7 @@ func (s *routedSink) Enqueue(ctx context.Context, ns []patrol.Notification) erro
 // engineCollector exports the alert engine's, the outbox's and the history writer's
 // counts on scrape.
 type engineCollector struct {
-	alerts   *alert.Engine
+	alerts   func() *alert.Engine
 	notifier *notify.Dispatcher
 	batch    *store.BatchWriter
 }
@@ -73,7 +73,7 @@ func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
-	st := c.alerts.Stats()
+	st := c.alerts().Stats()
 	for k, n := range st.Alerts {
 		ch <- prometheus.MustNewConstMetric(alertsDesc, prometheus.GaugeValue, float64(n), string(k.State), k.Severity.String())
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/portpatrol/portpatrol/internal/alert"
 	"github.com/portpatrol/portpatrol/internal/api"
@@ -145,27 +146,23 @@ type daemon struct {
 	ready   atomic.Bool
 	mu      sync.Mutex // serialises reloads
 
-	db       backend
-	dbName   string
-	batch    *store.BatchWriter
-	alerts   *alert.Engine
+	db        backend
+	dbName    string
+	batch     *store.BatchWriter
+	alerts    atomic.Pointer[alert.Engine] // replaced when this replica becomes leader
+	alertDeps alert.Deps
+	// leading is false while another replica holds the Kubernetes leader Lease: then
+	// this one probes and serves, but raises no alerts.
+	leading  atomic.Bool
 	notifier *notify.Dispatcher
 	broker   *api.Broker
+	probeEnv probe.Env
 	watch    *hostwatch.Watch // nil when host_watch is disabled
+	kube     *kubeWiring      // nil unless kubernetes.enabled
 	status   *status.Page
 	// ctx lives as long as the daemon; closing the daemon cancels it.
 	ctx    context.Context
 	cancel context.CancelFunc
-
-	statesMu sync.RWMutex
-	states   map[string]targetStatus
-}
-
-// targetStatus is the latest known state of a target, for the index page.
-type targetStatus struct {
-	State    string
-	Flapping bool
-	Last     patrol.Result
 }
 
 // daemonOptions are what serve's flags give newDaemon.
@@ -173,6 +170,10 @@ type daemonOptions struct {
 	configPath string
 	dataDir    string
 	logger     *slog.Logger
+	// kubeClient and probeEnv replace the cluster connection and the probes' dialer
+	// in tests; nil and the zero Env mean the real ones.
+	kubeClient kubernetes.Interface
+	probeEnv   probe.Env
 }
 
 // newDaemon loads the configuration and opens everything serve keeps. Close it.
@@ -187,7 +188,7 @@ func newDaemon(opts daemonOptions) (_ *daemon, err error) {
 		cfg = c
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &daemon{path: opts.configPath, logger: logger, metrics: exporter.NewMetrics(), states: map[string]targetStatus{},
+	d := &daemon{path: opts.configPath, logger: logger, metrics: exporter.NewMetrics(), probeEnv: opts.probeEnv,
 		ctx: ctx, cancel: cancel}
 	defer func() {
 		if err != nil {
@@ -203,20 +204,24 @@ func newDaemon(opts daemonOptions) (_ *daemon, err error) {
 		return nil, fmt.Errorf("notify: %w", err)
 	}
 	sink := &routedSink{next: d.notifier, known: d.notifier.Receivers(), logger: logger}
-	if d.alerts, err = alert.New(ctx, cfg.Alerting, alert.Deps{Sink: sink, Store: d.db}); err != nil {
+	d.alertDeps = alert.Deps{Sink: sink, Store: d.db}
+	eng, err := alert.New(ctx, cfg.Alerting, d.alertDeps)
+	if err != nil {
 		return nil, err
 	}
+	d.alerts.Store(eng)
+	d.leading.Store(true)
 	if d.status, err = newStatusPage(ctx, d); err != nil {
 		return nil, err
 	}
 	d.broker = api.NewBroker(api.BrokerConfig{})
 	d.batch = store.NewBatchWriter(d.db, store.BatchConfig{Logger: logger.With("component", "history")})
-	d.metrics.Registry.MustRegister(&engineCollector{alerts: d.alerts, notifier: d.notifier, batch: d.batch})
+	d.metrics.Registry.MustRegister(&engineCollector{alerts: d.engine, notifier: d.notifier, batch: d.batch})
 	if !cfg.HostWatch.Disabled {
 		d.watch = hostwatch.New(hostwatch.Config{
 			Store: d.db,
 			Sink: hostwatch.SinkFunc(func(ctx context.Context, ev hostwatch.Event) error {
-				return d.alerts.ObserveFinding(ctx, alert.Finding(ev))
+				return d.observeFinding(ctx, alert.Finding(ev))
 			}),
 			UDP:        cfg.HostWatch.UDP,
 			Interval:   cfg.HostWatch.Interval,
@@ -224,6 +229,14 @@ func newDaemon(opts daemonOptions) (_ *daemon, err error) {
 			Logger:     logger.With("component", "hostwatch"),
 		})
 		d.metrics.Registry.MustRegister(d.watch.Collector())
+	}
+	if cfg.Kubernetes.Enabled {
+		if d.kube, err = newKubeWiring(d, cfg.Kubernetes, opts.kubeClient); err != nil {
+			return nil, err
+		}
+		if d.kube.leaderElection() {
+			d.leading.Store(false) // until elected
+		}
 	}
 	d.sched = schedule.New(schedule.Config{
 		Concurrency:   cfg.Scheduler.Concurrency,
@@ -272,58 +285,81 @@ func (d *daemon) Close() {
 
 func (d *daemon) cfg() *config.Config { return d.current.Load() }
 
-// apply builds every probe of cfg and hands the jobs to the scheduler. Nothing changes
-// unless every probe builds.
-func (d *daemon) apply(cfg *config.Config) error {
-	jobs := make([]schedule.Job, 0, len(cfg.Checks))
-	infos := make([]exporter.TargetInfo, 0, len(cfg.Checks))
-	for _, c := range cfg.Checks {
-		p, err := probe.New(c.Target, c.Module, probe.Env{})
-		if err != nil {
-			return err
-		}
-		jobs = append(jobs, schedule.Job{
-			ID:               c.Target.ID,
-			Host:             c.Target.Host,
-			Interval:         c.Target.Interval,
-			Timeout:          c.Target.Timeout,
-			FailureThreshold: c.FailureThreshold,
-			SuccessThreshold: c.SuccessThreshold,
-			Run:              p.Run,
-			Labels:           c.Target.Labels,
-		})
-		infos = append(infos, exporter.TargetInfo{ID: c.Target.ID, Scheme: c.Target.Scheme, Name: c.Name, Module: c.ModuleName, Labels: c.Target.Labels})
+// engine returns the alert engine.
+func (d *daemon) engine() *alert.Engine { return d.alerts.Load() }
+
+// observeFinding raises or clears a finding, if this replica leads.
+func (d *daemon) observeFinding(ctx context.Context, f alert.Finding) error {
+	if !d.leading.Load() {
+		return nil
 	}
-	jobs, infos = d.addHostTargets(cfg, jobs, infos)
+	return d.engine().ObserveFinding(ctx, f)
+}
+
+// moduleRef is a module and the name it was given, if any.
+type moduleRef struct {
+	name   string
+	module probe.Module
+}
+
+// jobSpec is one target to schedule, from the config, the host watch or Kubernetes.
+type jobSpec struct {
+	target           patrol.Target
+	name             string
+	module           moduleRef
+	failure, success int
+}
+
+// apply builds every probe of cfg (plus the targets the host watch and Kubernetes
+// discovered) and hands the jobs to the scheduler. Nothing changes unless every
+// configured probe builds; a discovered target that does not build is logged and left
+// out. A configured target wins over a discovered one with the same ID.
+func (d *daemon) apply(cfg *config.Config) error {
+	specs := make([]jobSpec, 0, len(cfg.Checks))
+	for _, c := range cfg.Checks {
+		specs = append(specs, jobSpec{target: c.Target, name: c.Name, module: moduleRef{c.ModuleName, c.Module},
+			failure: c.FailureThreshold, success: c.SuccessThreshold})
+	}
+	configured := len(specs)
+	specs = d.addHostTargets(cfg, specs)
+	specs = d.addKubeTargets(cfg, specs)
+	jobs := make([]schedule.Job, 0, len(specs))
+	infos := make([]exporter.TargetInfo, 0, len(specs))
+	have := make(map[string]bool, len(specs))
+	for i, sp := range specs {
+		t := sp.target
+		if have[t.ID] {
+			continue
+		}
+		p, err := probe.New(t, sp.module.module, d.probeEnv)
+		if err != nil {
+			if i < configured {
+				return err
+			}
+			d.logger.Warn("discovered target left out", "target", t.ID, "err", err)
+			continue
+		}
+		have[t.ID] = true
+		jobs = append(jobs, schedule.Job{ID: t.ID, Host: t.Host, Interval: t.Interval, Timeout: t.Timeout,
+			FailureThreshold: sp.failure, SuccessThreshold: sp.success, Run: p.Run, Labels: t.Labels})
+		infos = append(infos, exporter.TargetInfo{ID: t.ID, Scheme: t.Scheme, Name: sp.name, Module: sp.module.name, Labels: t.Labels})
+	}
 	if err := d.sched.Update(jobs); err != nil {
 		return err
 	}
 	d.metrics.SetTargets(infos)
 	d.current.Store(cfg)
-	d.statesMu.Lock()
-	keep := make(map[string]targetStatus, len(jobs))
-	for _, j := range jobs {
-		if s, ok := d.states[j.ID]; ok {
-			keep[j.ID] = s
-		}
-	}
-	d.states = keep
-	d.statesMu.Unlock()
 	return nil
 }
 
-// addHostTargets adds a probe of every listener the host watch expects, through its bind
-// address, unless the config already checks that target.
-func (d *daemon) addHostTargets(cfg *config.Config, jobs []schedule.Job, infos []exporter.TargetInfo) ([]schedule.Job, []exporter.TargetInfo) {
+// addHostTargets adds a probe of every listener the host watch expects, through its
+// bind address.
+func (d *daemon) addHostTargets(cfg *config.Config, specs []jobSpec) []jobSpec {
 	if d.watch == nil {
-		return jobs, infos
-	}
-	have := make(map[string]bool, len(jobs))
-	for _, j := range jobs {
-		have[j.ID] = true
+		return specs
 	}
 	for _, l := range d.watch.Targets() {
-		if have[l.Target] || l.Proto != "tcp" {
+		if l.Proto != "tcp" {
 			continue
 		}
 		t, err := patrol.ParseTarget(l.Target)
@@ -332,30 +368,22 @@ func (d *daemon) addHostTargets(cfg *config.Config, jobs []schedule.Job, infos [
 			continue
 		}
 		t.Interval, t.Timeout = cfg.Defaults.Interval, min(cfg.Defaults.Timeout, cfg.Defaults.Interval)
-		p, err := probe.New(t, probe.Module{}, probe.Env{})
-		if err != nil {
-			d.logger.Warn("host watch target", "target", l.Target, "err", err)
-			continue
-		}
-		labels := map[string]string{"source": "host_watch"}
+		t.Labels = map[string]string{"source": "host_watch"}
 		if l.Process != "" {
-			labels["process"] = l.Process
+			t.Labels["process"] = l.Process
 		}
-		have[t.ID] = true
-		jobs = append(jobs, schedule.Job{ID: t.ID, Host: t.Host, Interval: t.Interval, Timeout: t.Timeout,
-			FailureThreshold: cfg.Defaults.FailureThreshold, SuccessThreshold: cfg.Defaults.SuccessThreshold, Run: p.Run, Labels: labels})
-		infos = append(infos, exporter.TargetInfo{ID: t.ID, Scheme: t.Scheme, Name: l.Process, Labels: labels})
+		specs = append(specs, jobSpec{target: t, name: l.Process, failure: cfg.Defaults.FailureThreshold, success: cfg.Defaults.SuccessThreshold})
 	}
-	return jobs, infos
+	return specs
 }
 
-// followHostWatch re-applies the configuration whenever the expected listeners change.
-func (d *daemon) followHostWatch(ctx context.Context) {
+// follow re-applies the configuration whenever discovered targets change.
+func (d *daemon) follow(ctx context.Context, changes <-chan struct{}) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-d.watch.Changes():
+		case <-changes:
 			d.mu.Lock()
 			if err := d.apply(d.cfg()); err != nil {
 				d.logger.Warn("host watch targets", "err", err)
@@ -430,9 +458,6 @@ func (d *daemon) onResult(ev schedule.Event) {
 		scheme = r.Target[:i]
 	}
 	d.metrics.Observe(&r, scheme, string(ev.State), ev.Flapping, ev.Lag)
-	d.statesMu.Lock()
-	d.states[r.Target] = targetStatus{State: string(ev.State), Flapping: ev.Flapping, Last: r}
-	d.statesMu.Unlock()
 	if err := d.batch.Write(d.ctx, r); err != nil && d.ctx.Err() == nil {
 		d.logger.Warn("history write", "target", r.Target, "err", err)
 	}
@@ -454,7 +479,13 @@ func (d *daemon) onResult(ev schedule.Event) {
 		}
 	}
 	sig := alert.Signal{Target: r.Target, Host: host, Labels: labels, Result: r, State: string(ev.State), Flapping: ev.Flapping, At: r.Start}
-	if err := d.alerts.Observe(d.ctx, sig); err != nil && d.ctx.Err() == nil {
+	if d.kube != nil {
+		d.kube.observe(r)
+	}
+	if !d.leading.Load() {
+		return
+	}
+	if err := d.engine().Observe(d.ctx, sig); err != nil && d.ctx.Err() == nil {
 		d.logger.Warn("alert engine", "target", r.Target, "err", err)
 	}
 }
@@ -512,7 +543,12 @@ func (d *daemon) run(ctx context.Context, ln net.Listener) error {
 	go func() {
 		errc <- d.notifier.Run(ctx)
 	}()
-	go d.every(ctx, 100*time.Millisecond, "alert tick", func(now time.Time) error { return d.alerts.Tick(ctx, now) })
+	go d.every(ctx, 100*time.Millisecond, "alert tick", func(now time.Time) error {
+		if !d.leading.Load() {
+			return nil
+		}
+		return d.engine().Tick(ctx, now)
+	})
 	go d.every(ctx, time.Minute, "compact", func(now time.Time) error {
 		_, err := d.db.Compact(ctx, now)
 		return err
@@ -534,11 +570,15 @@ func (d *daemon) run(ctx context.Context, ln net.Listener) error {
 				d.logger.Warn("host watch stopped", "err", err)
 			}
 		}()
-		go d.followHostWatch(ctx)
+		go d.follow(ctx, d.watch.Changes())
+	}
+	if d.kube != nil {
+		d.kube.run(ctx)
+		go d.follow(ctx, d.kube.changed)
 	}
 	go d.every(ctx, time.Minute, "status history", func(now time.Time) error { return d.status.Sync(ctx, now) })
 	var feed alertFeed
-	go d.every(ctx, 500*time.Millisecond, "alert events", func(time.Time) error { return feed.publish(d.alerts, d.broker) })
+	go d.every(ctx, 500*time.Millisecond, "alert events", func(time.Time) error { return feed.publish(d.engine(), d.broker) })
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("http server: %w", err)

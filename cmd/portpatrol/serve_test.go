@@ -225,7 +225,7 @@ hosts:
 	// rogueAlert returns the state of the alert on the rogue port, or "" when there
 	// is none (a resolved alert nobody was told of is not kept).
 	rogueAlert := func() string {
-		for _, a := range d.alerts.List(alert.Filter{States: []patrol.AlertState{patrol.AlertFiring, patrol.AlertResolved}}) {
+		for _, a := range d.engine().List(alert.Filter{States: []patrol.AlertState{patrol.AlertFiring, patrol.AlertResolved}}) {
 			if a.Class == patrol.AlertSecurity && a.Target == "127.0.0.1:"+roguePort {
 				if a.Labels["finding"] != "unauthorised_open" || a.Severity != patrol.P1 {
 					t.Errorf("alert %+v: want an unauthorised_open P1", a)

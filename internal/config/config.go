@@ -66,6 +66,9 @@ type Config struct {
 	Audits []AuditConfig `yaml:"audits"`
 	// HostWatch watches this host's own listening ports; it is on unless disabled.
 	HostWatch HostWatch `yaml:"host_watch"`
+	// Kubernetes discovers Services, EndpointSlices, NodePorts and Ingresses of a
+	// cluster and probes every layer; see docs/kubernetes.md.
+	Kubernetes Kubernetes `yaml:"kubernetes"`
 
 	// File is the path the config was loaded from, empty for Default.
 	File string `yaml:"-"`
@@ -93,6 +96,26 @@ type HostWatch struct {
 	LearnAfter time.Duration `yaml:"learn_after"`
 	// UDP watches UDP sockets too.
 	UDP bool `yaml:"udp"`
+}
+
+// Kubernetes configures discovery in a cluster. The zero value is off.
+type Kubernetes struct {
+	Enabled bool `yaml:"enabled"`
+	// Kubeconfig and Context pick the cluster; empty means $KUBECONFIG, then
+	// ~/.kube/config, then the in-cluster service account.
+	Kubeconfig string `yaml:"kubeconfig"`
+	Context    string `yaml:"context"`
+	// Namespace limits discovery to one namespace; Selector to the Services whose
+	// labels match it ("team=payments,tier!=dev").
+	Namespace string `yaml:"namespace"`
+	Selector  string `yaml:"selector"`
+	// NodeAddressType is the node address NodePort probes use (InternalIP by default).
+	NodeAddressType string `yaml:"node_address_type"`
+	// LeaderElection makes replicas elect one leader with a coordination.k8s.io Lease;
+	// only the leader alerts, every replica probes and serves. On by default.
+	LeaderElection *bool `yaml:"leader_election"`
+	// LeaseNamespace holds the Lease; default $POD_NAMESPACE, else "default".
+	LeaseNamespace string `yaml:"lease_namespace"`
 }
 
 // AuditConfig schedules one exposure audit.
@@ -332,6 +355,11 @@ func (c *Config) resolve(idx index, errs *Errors) {
 	c.resolveAudits(at)
 	if c.HostWatch.Interval < 0 || (c.HostWatch.Interval > 0 && c.HostWatch.Interval < 50*time.Millisecond) {
 		at("host_watch.interval", "must be at least 50ms, got %s", c.HostWatch.Interval)
+	}
+	switch c.Kubernetes.NodeAddressType {
+	case "", "InternalIP", "ExternalIP", "Hostname", "InternalDNS", "ExternalDNS":
+	default:
+		at("kubernetes.node_address_type", "%q: want InternalIP, ExternalIP, Hostname, InternalDNS or ExternalDNS", c.Kubernetes.NodeAddressType)
 	}
 	if c.HostWatch.LearnAfter < 0 {
 		at("host_watch.learn_after", "must not be negative, got %s", c.HostWatch.LearnAfter)

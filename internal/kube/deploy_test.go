@@ -207,7 +207,7 @@ func TestIntegrationHelmChart(t *testing.T) {
 	create(t, ctx, c.CoreV1().Namespaces().Create, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "portpatrol-helm"}})
 	kinds := newApplier(t, a).apply(t, ctx, "helm template", rendered, true)
 	want := []string{"ServiceAccount/pp-portpatrol", "ClusterRole/pp-portpatrol", "ClusterRoleBinding/pp-portpatrol",
-		"Role/pp-portpatrol-leader-election", "RoleBinding/pp-portpatrol-leader-election", "Service/pp-portpatrol",
+		"Role/pp-portpatrol-leader-election", "RoleBinding/pp-portpatrol-leader-election", "Service/pp-portpatrol", "ConfigMap/pp-portpatrol",
 		"DaemonSet/pp-portpatrol-node", "Deployment/pp-portpatrol"}
 	for _, k := range want {
 		found := false

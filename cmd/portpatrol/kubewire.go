@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/portpatrol/portpatrol/internal/alert"
+	"github.com/portpatrol/portpatrol/internal/config"
+	"github.com/portpatrol/portpatrol/internal/kube"
+	"github.com/portpatrol/portpatrol/internal/patrol"
+)
+
+// kubeWiring connects Kubernetes discovery to the daemon: its targets join the
+// scheduler, its findings (and the findings probe results reveal, such as one bad
+// endpoint) go to the alert engine, and leader election decides which replica alerts.
+type kubeWiring struct {
+	d       *daemon
+	cfg     config.Kubernetes
+	client  kubernetes.Interface
+	disc    *kube.Discovery
+	tracker *kube.Tracker
+	changed chan struct{}
+
+	mu      sync.Mutex
+	targets []patrol.Target
+}
+
+// newKubeWiring connects to the cluster cfg names (or uses client, when given).
+func newKubeWiring(d *daemon, cfg config.Kubernetes, client kubernetes.Interface) (*kubeWiring, error) {
+	if client == nil {
+		c, _, err := kube.NewClient(cfg.Kubeconfig, cfg.Context)
+		if err != nil {
+			return nil, fmt.Errorf("kubernetes: %w", err)
+		}
+		client = c
+	}
+	var err error
+	k := &kubeWiring{d: d, cfg: cfg, client: client, tracker: kube.NewTracker(), changed: make(chan struct{}, 1)}
+	k.disc, err = kube.NewDiscovery(kube.DiscoveryConfig{
+		Client:    client,
+		Namespace: cfg.Namespace,
+		Selector:  cfg.Selector,
+		Options:   kube.Options{NodeAddressType: corev1.NodeAddressType(cfg.NodeAddressType), Node: os.Getenv("NODE_NAME")},
+		OnUpdate:  k.update,
+		Logger:    d.logger.With("component", "kube"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes: %w", err)
+	}
+	return k, nil
+}
+
+func (k *kubeWiring) leaderElection() bool {
+	return k.cfg.LeaderElection == nil || *k.cfg.LeaderElection
+}
+
+// update takes a new snapshot: its targets, and the findings it raises or clears.
+func (k *kubeWiring) update(s *kube.Snapshot) {
+	k.mu.Lock()
+	k.targets = s.Targets
+	k.mu.Unlock()
+	k.raise(k.tracker.Update(s))
+	select {
+	case k.changed <- struct{}{}:
+	default:
+	}
+}
+
+// observe lets the tracker judge a probe result (one endpoint failing among good ones,
+// a NodePort answering on some nodes only).
+func (k *kubeWiring) observe(r patrol.Result) { k.raise(k.tracker.Observe(r)) }
+
+func (k *kubeWiring) raise(fs []kube.Finding) {
+	now := time.Now()
+	for _, f := range fs {
+		if err := k.d.observeFinding(k.d.ctx, kubeAlertFinding(f, now)); err != nil && k.d.ctx.Err() == nil {
+			k.d.logger.Warn("kube finding", "subject", f.Subject, "err", err)
+		}
+	}
+}
+
+func (k *kubeWiring) currentTargets() []patrol.Target {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.targets
+}
+
+// run starts discovery and, when enabled, leader election, until ctx is done.
+func (k *kubeWiring) run(ctx context.Context) {
+	go func() {
+		if err := k.disc.Run(ctx); err != nil && ctx.Err() == nil {
+			k.d.logger.Error("kubernetes discovery stopped", "err", err)
+		}
+	}()
+	if !k.leaderElection() {
+		return
+	}
+	ns := k.cfg.LeaseNamespace
+	if ns == "" {
+		ns = os.Getenv("POD_NAMESPACE")
+	}
+	if ns == "" {
+		ns = "default"
+	}
+	id := os.Getenv("POD_NAME")
+	if id == "" {
+		id, _ = os.Hostname()
+	}
+	go func() {
+		err := kube.RunLeader(ctx, kube.LeaderConfig{Client: k.client, Namespace: ns, Name: "portpatrol", Identity: id,
+			Logger: k.d.logger.With("component", "leader")},
+			func(lctx context.Context) { k.d.lead(lctx, k) },
+			func() { k.d.stepDown() })
+		if err != nil && ctx.Err() == nil {
+			k.d.logger.Error("leader election stopped", "err", err)
+		}
+	}()
+}
+
+// lead makes this replica the one that alerts: the alert engine is rebuilt from the
+// store (a shared PostgreSQL store carries the previous leader's incidents over), and
+// the findings active now are raised again.
+func (d *daemon) lead(ctx context.Context, k *kubeWiring) {
+	eng, err := alert.New(ctx, d.cfg().Alerting, d.alertDeps)
+	if err != nil {
+		d.logger.Error("take over alerting", "err", err)
+		return
+	}
+	d.alerts.Store(eng)
+	d.leading.Store(true)
+	d.logger.Info("leading: this replica now raises alerts")
+	k.raise(k.tracker.Active())
+}
+
+func (d *daemon) stepDown() {
+	d.leading.Store(false)
+	d.logger.Info("following: another replica raises alerts")
+}
+
+// addKubeTargets adds the probes of every layer discovery found, with the module their
+// annotation names.
+func (d *daemon) addKubeTargets(cfg *config.Config, jobs []jobSpec) []jobSpec {
+	if d.kube == nil {
+		return jobs
+	}
+	for _, t := range d.kube.currentTargets() {
+		var m moduleRef
+		if t.Module != "" {
+			mod, ok := cfg.Modules[t.Module]
+			if !ok {
+				d.logger.Warn("kube target names an unknown module; using its scheme's default", "target", t.ID, "module", t.Module)
+			} else {
+				m = moduleRef{name: t.Module, module: mod}
+			}
+		}
+		if t.Interval == 0 {
+			t.Interval = cfg.Defaults.Interval
+		}
+		t.Timeout = min(cfg.Defaults.Timeout, t.Interval)
+		jobs = append(jobs, jobSpec{target: t, module: m, failure: cfg.Defaults.FailureThreshold, success: cfg.Defaults.SuccessThreshold})
+	}
+	return jobs
+}

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/portpatrol/portpatrol/internal/alert"
+	"github.com/portpatrol/portpatrol/internal/config"
+	"github.com/portpatrol/portpatrol/internal/kube"
+	"github.com/portpatrol/portpatrol/internal/patrol"
+)
+
+// TestServeKubernetesZeroEndpointsPagesAndResolves runs serve with discovery on a fake
+// clientset: a Service with no ready endpoints is a P0, its ClusterIP is probed (every
+// dial mapped onto a loopback listener), and the P0 resolves when an endpoint becomes
+// ready.
+func TestServeKubernetesZeroEndpointsPagesAndResolves(t *testing.T) {
+	up := listen(t)
+	client := fake.NewClientset(&corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "api"},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "api"}, ClusterIP: "10.96.0.11",
+			Ports: []corev1.ServicePort{{Name: "tcp", Port: 8000, TargetPort: intstr.FromInt32(8000), Protocol: corev1.ProtocolTCP}}},
+	})
+	env := kubeEnv(t, map[string]string{"10.96.0.11:8000": up, "10.0.0.7:8000": up})
+	path := filepath.Join(t.TempDir(), "pp.yaml")
+	writeConfig(t, path, `host_watch: {disabled: true}
+defaults: {interval: 200ms, timeout: 100ms}
+kubernetes: {enabled: true, leader_election: false}
+`)
+	d, err := newDaemon(daemonOptions{configPath: path, dataDir: t.TempDir(), logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		kubeClient: client, probeEnv: env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.run(ctx, ln) }()
+	t.Cleanup(func() { cancel(); <-done; d.Close() })
+
+	subject := "service:shop/api"
+	zeroEndpoints := func() (patrol.Alert, bool) {
+		for _, a := range d.engine().List(alert.Filter{}) {
+			if a.Rule == string(kube.RuleNoReadyEndpoints) {
+				return a, true
+			}
+		}
+		return patrol.Alert{}, false
+	}
+	eventually(t, "a P0 for the Service with no ready endpoints", func() bool {
+		a, ok := zeroEndpoints()
+		return ok && a.Severity == patrol.P0 && strings.Contains(a.Summary, "shop/api")
+	})
+	if a, _ := zeroEndpoints(); a.Target != subject && !strings.Contains(a.Target, "shop/api") {
+		t.Errorf("alert subject %q, want the Service", a.Target)
+	}
+	defer func() {
+		if t.Failed() {
+			for _, js := range d.sched.Snapshot() {
+				t.Logf("job %s state %s labels %v last %v", js.Job.ID, js.State, js.Job.Labels, js.Last)
+			}
+		}
+	}()
+	eventually(t, "the ClusterIP probed as up", func() bool {
+		for _, js := range d.sched.Snapshot() {
+			if js.Job.ID == "tcp://10.96.0.11:8000" && js.State == "up" {
+				return js.Job.Labels["namespace"] == "shop" && js.Job.Labels["service"] == "api"
+			}
+		}
+		return false
+	})
+
+	ready := true
+	_, err = client.CoreV1().Pods("shop").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "api-1", Labels: map[string]string{"app": "api"}},
+		Status: corev1.PodStatus{PodIP: "10.0.0.7", Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = client.DiscoveryV1().EndpointSlices("shop").Create(ctx, &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Namespace: "shop", Name: "api-a", Labels: map[string]string{"kubernetes.io/service-name": "api"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: new("tcp"), Port: new(int32(8000)), Protocol: new(corev1.ProtocolTCP)}},
+		Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.0.0.7"}, Conditions: discoveryv1.EndpointConditions{Ready: &ready},
+			TargetRef: &corev1.ObjectReference{Kind: "Pod", Name: "api-1"}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the P0 resolved once an endpoint is ready", func() bool {
+		a, ok := zeroEndpoints()
+		return !ok || a.State == patrol.AlertResolved
+	})
+	eventually(t, "the endpoint probed", func() bool {
+		for _, js := range d.sched.Snapshot() {
+			if js.Job.ID == "tcp://10.0.0.7:8000" && js.State == "up" {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func eventually(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if ok() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("never saw %s within 10s", what)
+}
+
+// The configuration the Kubernetes manifests ship must be valid.
+func TestDeployConfigMapIsValid(t *testing.T) {
+	b, err := os.ReadFile("../../deploy/kubernetes/configmap.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cm struct {
+		Data map[string]string `yaml:"data"`
+	}
+	if err := yaml.Unmarshal(b, &cm); err != nil {
+		t.Fatal(err)
+	}
+	if len(cm.Data) != 2 {
+		t.Fatalf("got %d config files, want 2", len(cm.Data))
+	}
+	for name, body := range cm.Data {
+		c, err := config.Parse([]byte(body), name)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if !c.Kubernetes.Enabled {
+			t.Errorf("%s: kubernetes discovery is off", name)
+		}
+	}
+}
