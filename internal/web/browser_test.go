@@ -194,6 +194,26 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("kubernetes targets group by namespace and Service", func(t *testing.T) {
+		w := newWorld()
+		for i, id := range []string{"tcp://10.96.0.11:8000", "tcp://10.0.0.7:8000", "tcp://10.96.0.12:6379"} {
+			svc := map[bool]string{true: "api", false: "cache"}[i < 2]
+			w.addTarget(api.TargetState{ID: id, Status: api.StatusUp, Since: time.Now(),
+				Labels: map[string]string{"namespace": "shop", "service": svc, "kube_layer": "endpoint"}})
+		}
+		url := serve(t, w, api.NewBroker(api.BrokerConfig{}))
+		run(t, ctx, 20*time.Second,
+			chromedp.Navigate(url+"/"),
+			chromedp.WaitVisible(css(`#groups[data-rendered]`)),
+		)
+		text := get(t, ctx, chromedp.Text(css(`#groups`)))
+		for _, want := range []string{"shop/api", "shop/cache"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("overview has no group %q:\n%s", want, text)
+			}
+		}
+	})
+
 	t.Run("a target going down turns its tile red without a reload", func(t *testing.T) {
 		w := smallWorld()
 		b := api.NewBroker(api.BrokerConfig{})

@@ -23,7 +23,7 @@ export function mount(root, _params, { store }) {
       <input type="search" id="q" placeholder="Search targets, names, labels" value="${h(prefs.q)}" aria-label="Search">
       <div class="chips" id="filters">${filters.map(([k, l]) => `<button type="button" data-f="${k}" class="${prefs.filter === k ? 'on' : ''}">${l}</button>`).join('')}</div>
       <label class="muted">Group by
-        <select id="group"><option value="service">service</option><option value="host">host</option><option value="none">nothing</option></select>
+        <select id="group"><option value="service">service</option><option value="host">host</option><option value="namespace">namespace</option><option value="none">nothing</option></select>
       </label>
     </div>
     <div class="summary" id="summary"></div>
@@ -62,6 +62,9 @@ export function mount(root, _params, { store }) {
     const l = t.labels || {};
     if (prefs.group === 'none') return 'all targets';
     if (prefs.group === 'host') return l.host || hostOf(t.id);
+    if (prefs.group === 'namespace') return l.namespace || 'outside Kubernetes';
+    // Kubernetes targets carry their namespace: group them by namespace/Service.
+    if (l.namespace && l.service) return l.namespace + '/' + l.service;
     return l.service || l.host || hostOf(t.id);
   }
 
