@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/portpatrol/portpatrol/internal/patrol"
 	"github.com/portpatrol/portpatrol/internal/probe"
 )
@@ -83,4 +85,36 @@ func BenchmarkProtocols(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkKernelFloor is the least a TCP connect check can cost: the same raw
+// syscalls the tcp prober makes (socket, connect, connect, SO_LINGER 0, close) with
+// nothing around them, against the same server. The tcp probe's figure minus this one
+// is what portpatrol's own code costs.
+func BenchmarkKernelFloor(b *testing.B) {
+	const addr = "127.0.0.1:6379"
+	if !reachable(addr) {
+		if os.Getenv("CI") == "true" {
+			b.Fatalf("%s is not reachable", addr)
+		}
+		b.Skipf("%s is not reachable; start it with scripts/services.sh", addr)
+	}
+	sa := &unix.SockaddrInet4{Port: 6379, Addr: [4]byte{127, 0, 0, 1}}
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	for range b.N {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := unix.Connect(fd, sa); err != nil && err != unix.EINPROGRESS {
+			b.Fatal(err)
+		}
+		_ = unix.Connect(fd, sa) // EISCONN once the loopback handshake is done
+		_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+		unix.Close(fd)
+	}
+	cpu := cpuTime() - cpu0
+	b.StopTimer()
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/connect")
 }
