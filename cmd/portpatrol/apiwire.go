@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/portpatrol/portpatrol/internal/alert"
 	"github.com/portpatrol/portpatrol/internal/api"
+	"github.com/portpatrol/portpatrol/internal/audit"
 	"github.com/portpatrol/portpatrol/internal/notify"
 	"github.com/portpatrol/portpatrol/internal/patrol"
 	"github.com/portpatrol/portpatrol/internal/schedule"
@@ -34,6 +36,7 @@ var (
 	_ api.Silences     = (*apiAdapter)(nil)
 	_ api.Windows      = (*apiAdapter)(nil)
 	_ api.Deliveries   = (*apiAdapter)(nil)
+	_ api.Audits       = (*apiAdapter)(nil)
 	_ api.Tokens       = (*apiAdapter)(nil)
 	_ api.TokenAdmin   = (*apiAdapter)(nil)
 )
@@ -292,4 +295,49 @@ func (f *alertFeed) publish(e *alert.Engine, b *api.Broker) error {
 	}
 	f.seen = now
 	return nil
+}
+
+// LatestAudits returns each scheduled audit's latest report, in configuration order.
+func (a *apiAdapter) LatestAudits(context.Context) ([]api.AuditReport, error) {
+	out := make([]api.AuditReport, 0, len(a.d.audits))
+	for _, r := range a.d.audits {
+		ar := api.AuditReport{Name: r.cfg.Name, Policy: r.cfg.Policy}
+		if rep := r.latest(); rep != nil {
+			ar = auditReport(r.cfg.Name, rep)
+		}
+		out = append(out, ar)
+	}
+	return out, nil
+}
+
+func auditReport(name string, rep *audit.Report) api.AuditReport {
+	addr := func(a netip.Addr) string {
+		if !a.IsValid() {
+			return ""
+		}
+		return a.String()
+	}
+	ar := api.AuditReport{Name: name, Policy: rep.Policy, Time: rep.Time,
+		Hosts: make([]api.AuditHost, len(rep.Hosts)), Findings: make([]api.AuditFinding, len(rep.Findings))}
+	for i, h := range rep.Hosts {
+		ah := api.AuditHost{Host: h.Host, Addr: addr(h.Addr), Inventory: h.Inventory, PortsScanned: h.Scanned,
+			Open: make([]api.AuditOpenPort, len(h.Open)), Required: h.Required, Notes: h.Notes}
+		for j, op := range h.Open {
+			ao := api.AuditOpenPort{Port: op.Port, Verdict: op.Verdict, Rule: op.Rule}
+			for _, l := range op.Listeners {
+				al := api.AuditListener{Process: l.Process, PID: l.PID, User: l.User}
+				if l.Addr.IsValid() {
+					al.Bind = netip.AddrPortFrom(l.Addr, l.Port).String()
+				}
+				ao.Listeners = append(ao.Listeners, al)
+			}
+			ah.Open[j] = ao
+		}
+		ar.Hosts[i] = ah
+	}
+	for i, f := range rep.Findings {
+		ar.Findings[i] = api.AuditFinding{Kind: string(f.Kind), Severity: f.Severity.String(), Host: f.Host, Addr: addr(f.Addr),
+			Port: f.Port, Message: f.Message, Process: f.Process, User: f.User, Bind: f.Bind, Rule: f.Rule}
+	}
+	return ar
 }

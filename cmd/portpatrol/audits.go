@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/portpatrol/portpatrol/internal/alert"
@@ -30,6 +31,16 @@ type auditRunner struct {
 	d      *daemon
 	inv    audit.Inventory
 	active map[string]alert.Finding // only touched by run's goroutine
+
+	mu     sync.Mutex
+	report *audit.Report // the latest run's; nil until the first succeeds
+}
+
+// latest returns the latest report, or nil when the audit has not run yet.
+func (r *auditRunner) latest() *audit.Report {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.report
 }
 
 // auditFinding is how a finding reaches the alert engine.
@@ -97,6 +108,9 @@ func (r *auditRunner) once(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return err
 	}
+	r.mu.Lock()
+	r.report = rep
+	r.mu.Unlock()
 	seen := map[string]alert.Finding{}
 	for _, f := range rep.Findings {
 		af := auditFinding(r.cfg.Name, f, now)

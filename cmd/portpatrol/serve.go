@@ -160,6 +160,7 @@ type daemon struct {
 	watch    *hostwatch.Watch // nil when host_watch is disabled
 	kube     *kubeWiring      // nil unless kubernetes.enabled
 	status   *status.Page
+	audits   []*auditRunner // set by run before anything starts
 	// ctx lives as long as the daemon; closing the daemon cancels it.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -517,7 +518,7 @@ func (d *daemon) handler() http.Handler {
 	cfg := d.cfg()
 	ad := &apiAdapter{d: d}
 	mux.Handle(api.Prefix, api.New(api.Config{
-		Targets: ad, History: ad, Alerts: ad, AlertActions: ad, Silences: ad, Windows: ad, Deliveries: ad,
+		Targets: ad, History: ad, Alerts: ad, AlertActions: ad, Silences: ad, Windows: ad, Deliveries: ad, Audits: ad,
 		Tokens: ad, TokenAdmin: ad, Broker: d.broker, AnonymousRead: cfg.API.AnonymousRead, Logger: d.logger.With("component", "api"),
 	}))
 	mux.Handle("GET /status", d.status)
@@ -529,6 +530,7 @@ func (d *daemon) handler() http.Handler {
 // run serves on ln and runs the scheduler until ctx is done, then shuts down cleanly.
 func (d *daemon) run(ctx context.Context, ln net.Listener) error {
 	cfg := d.cfg()
+	d.audits = newAuditRunners(d, cfg)
 	srv := &http.Server{
 		Handler:           d.handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -561,7 +563,7 @@ func (d *daemon) run(ctx context.Context, ln net.Listener) error {
 		}
 		ln = tls.NewListener(ln, tc)
 	}
-	for _, r := range newAuditRunners(d, cfg) {
+	for _, r := range d.audits {
 		go r.run(ctx)
 	}
 	if d.watch != nil {

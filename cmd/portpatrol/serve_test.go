@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,11 +10,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/portpatrol/portpatrol/internal/alert"
+	"github.com/portpatrol/portpatrol/internal/api"
 	"github.com/portpatrol/portpatrol/internal/config"
 	"github.com/portpatrol/portpatrol/internal/patrol"
 )
@@ -219,8 +223,8 @@ hosts:
       - port: %s
 `, allowedPort, roguePort, allowedPort))
 	path := filepath.Join(dir, "pp.yaml")
-	writeConfig(t, path, "audits:\n  - {name: local, policy: ports.yaml, interval: 1s, targets: [127.0.0.1]}\n")
-	d, _ := startDaemon(t, path)
+	writeConfig(t, path, "api: {anonymous_read: true}\naudits:\n  - {name: local, policy: ports.yaml, interval: 1s, targets: [127.0.0.1]}\n")
+	d, base := startDaemon(t, path)
 
 	// rogueAlert returns the state of the alert on the rogue port, or "" when there
 	// is none (a resolved alert nobody was told of is not kept).
@@ -250,6 +254,40 @@ hosts:
 		t.Fatalf("the alert on rogue port %s is %q after 10s, want one of %q", roguePort, rogueAlert(), want)
 	}
 	waitAlert("firing")
+
+	// The API shows the same report: the allowed port allowed, the rogue one not.
+	code, body := get(t, base+"/api/v1/audits")
+	if code != http.StatusOK {
+		t.Fatalf("GET /api/v1/audits: got %d: %s", code, body)
+	}
+	var list struct{ Audits []api.AuditReport }
+	if err := json.Unmarshal([]byte(body), &list); err != nil {
+		t.Fatalf("GET /api/v1/audits: %v: %s", err, body)
+	}
+	verdicts := map[string]string{}
+	var kinds []string
+	for _, a := range list.Audits {
+		if a.Name != "local" || a.Time.IsZero() {
+			t.Errorf("audit %q at %s: want local, run", a.Name, a.Time)
+		}
+		for _, h := range a.Hosts {
+			for _, op := range h.Open {
+				verdicts[strconv.Itoa(int(op.Port))] = op.Verdict
+			}
+		}
+		for _, f := range a.Findings {
+			if strconv.Itoa(int(f.Port)) == roguePort {
+				kinds = append(kinds, f.Kind+" "+f.Severity)
+			}
+		}
+	}
+	if verdicts[allowedPort] != "allowed" || verdicts[roguePort] != "unauthorised" {
+		t.Errorf("verdicts %v: want %s allowed and %s unauthorised\n%s", verdicts, allowedPort, roguePort, body)
+	}
+	if !slices.Equal(kinds, []string{"unauthorised_open P1"}) {
+		t.Errorf("findings on the rogue port: got %q, want one unauthorised_open P1", kinds)
+	}
+
 	rogue.close()
 	waitAlert("resolved", "")
 }

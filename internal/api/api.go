@@ -1,7 +1,7 @@
 // Package api is portpatrol's HTTP JSON API, versioned under /api/v1 and described by
 // the OpenAPI document it serves at /api/v1/openapi.json. It reads and writes through
 // small interfaces (Targets, History, Alerts, AlertActions, Silences, Windows,
-// Deliveries, Tokens, TokenAdmin) that cmd/portpatrol adapts the store and the engines
+// Deliveries, Audits, Tokens, TokenAdmin) that cmd/portpatrol adapts the store and the engines
 // to, and streams state changes from a Broker as server-sent events.
 //
 // Every request but the OpenAPI document needs a bearer token whose role allows the
@@ -28,6 +28,7 @@ type Config struct {
 	Silences     Silences
 	Windows      Windows
 	Deliveries   Deliveries
+	Audits       Audits
 	Tokens       Tokens
 	TokenAdmin   TokenAdmin
 	// Broker feeds GET /api/v1/events; nil means a stream that only sends heartbeats.
@@ -101,6 +102,7 @@ func New(cfg Config) *Server {
 		{"DELETE", "/api/v1/silences/{id}", RoleOperator, s.expireSilence},
 		{"GET", "/api/v1/maintenance", RoleViewer, s.listWindows},
 		{"GET", "/api/v1/deliveries", RoleViewer, s.listDeliveries},
+		{"GET", "/api/v1/audits", RoleViewer, s.listAudits},
 		{"GET", "/api/v1/events", RoleViewer, s.events},
 		{"GET", "/api/v1/tokens", RoleAdmin, s.listTokens},
 		{"POST", "/api/v1/tokens", RoleAdmin, s.createToken},

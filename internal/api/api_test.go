@@ -553,3 +553,28 @@ func TestDeliveriesPaging(t *testing.T) {
 		t.Errorf("got %s, want next_after 12", rec.Body)
 	}
 }
+
+func TestAudits(t *testing.T) {
+	f, _ := newWorld()
+	s := newServer(f, nil)
+	rec := do(t, s, "GET", "/api/v1/audits", viewerSecret, "")
+	if rec.Code != 200 {
+		t.Fatalf("got %d: %s", rec.Code, rec.Body)
+	}
+	body := rec.Body.String()
+	for _, want := range []string{
+		`{"port":6379,"verdict":"unauthorised","listeners":[{"bind":"0.0.0.0:6379","process":"redis-server","user":"redis"}]}`,
+		`"required":[22,443]`,
+		`"kind":"required_closed","severity":"P0"`,
+		// An audit that has not run: no time, empty lists rather than null.
+		`{"name":"dmz","policy":"dmz.yaml","hosts":[],"findings":[]}`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("missing %s in %s", want, body)
+		}
+	}
+	f.audits = func(context.Context) ([]AuditReport, error) { return nil, nil }
+	if rec := do(t, s, "GET", "/api/v1/audits", viewerSecret, ""); strings.TrimSpace(rec.Body.String()) != `{"audits":[]}` {
+		t.Errorf("no audits: got %s, want an empty list", rec.Body)
+	}
+}

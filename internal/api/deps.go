@@ -77,6 +77,13 @@ type Deliveries interface {
 	ListDeliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error)
 }
 
+// Audits reads the outcome of the scheduled port audits.
+type Audits interface {
+	// LatestAudits returns the latest report of each configured audit, in
+	// configuration order; an audit that has not run yet has a zero Time and no hosts.
+	LatestAudits(ctx context.Context) ([]AuditReport, error)
+}
+
 // TokenHash is the SHA-256 of a bearer token's secret: tokens are stored and looked up
 // by hash only.
 type TokenHash [sha256.Size]byte
@@ -256,4 +263,67 @@ type TokenInfo struct {
 	CreatedBy string    `json:"created_by,omitempty"`
 	LastUsed  time.Time `json:"last_used,omitzero"`
 	RevokedAt time.Time `json:"revoked_at,omitzero"`
+}
+
+// AuditReport is the latest outcome of one scheduled audit: each host scanned, its open
+// ports judged against the policy, and the findings. The zero Time means it has not run.
+type AuditReport struct {
+	// Name is the audit's name in the configuration.
+	Name string `json:"name"`
+	// Policy is the policy file the audit checks against.
+	Policy   string         `json:"policy"`
+	Time     time.Time      `json:"time,omitzero"`
+	Hosts    []AuditHost    `json:"hosts"`
+	Findings []AuditFinding `json:"findings"`
+}
+
+// AuditHost is the audit of one scanned address.
+type AuditHost struct {
+	// Host is the target as the policy or configuration names it ("local", "db1").
+	Host string `json:"host"`
+	Addr string `json:"addr,omitempty"`
+	// Inventory says whether the local socket inventory (process, user, bind) was read.
+	Inventory    bool            `json:"inventory"`
+	PortsScanned int             `json:"ports_scanned"`
+	Open         []AuditOpenPort `json:"open"`
+	// Required lists the ports the policy requires open, whether they are or not.
+	Required []uint16 `json:"required,omitempty"`
+	// Notes are what the audit could not check.
+	Notes []string `json:"notes,omitempty"`
+}
+
+// AuditOpenPort is an open port and the policy's verdict on it: "allowed",
+// "exception" or "unauthorised". Findings on the same host and port refine an allowed
+// port (wrong owner, public bind).
+type AuditOpenPort struct {
+	Port    uint16 `json:"port"`
+	Verdict string `json:"verdict"`
+	// Rule is where the allow rule or exception that permits it is ("ports.yaml:12:7").
+	Rule      string          `json:"rule,omitempty"`
+	Listeners []AuditListener `json:"listeners,omitempty"`
+}
+
+// AuditListener is a listening socket behind an open port, from the local inventory.
+type AuditListener struct {
+	// Bind is the bound address and port ("0.0.0.0:6379").
+	Bind    string `json:"bind"`
+	Process string `json:"process,omitempty"`
+	PID     int    `json:"pid,omitempty"`
+	User    string `json:"user,omitempty"`
+}
+
+// AuditFinding is one breach of the policy. Kind is "unauthorised_open",
+// "required_closed", "wrong_owner", "public_bind" or "exception_expired"; Severity is
+// "P0" to "P3"; Port is 0 for a finding about the host as a whole.
+type AuditFinding struct {
+	Kind     string `json:"kind"`
+	Severity string `json:"severity"`
+	Host     string `json:"host"`
+	Addr     string `json:"addr,omitempty"`
+	Port     uint16 `json:"port,omitempty"`
+	Message  string `json:"message"`
+	Process  string `json:"process,omitempty"`
+	User     string `json:"user,omitempty"`
+	Bind     string `json:"bind,omitempty"`
+	Rule     string `json:"rule,omitempty"`
 }

@@ -28,6 +28,7 @@ type fake struct {
 	expireSilence func(ctx context.Context, id, by string) error
 	windows       func(ctx context.Context) ([]Window, error)
 	deliveries    func(ctx context.Context, f DeliveryFilter) ([]Delivery, error)
+	audits        func(ctx context.Context) ([]AuditReport, error)
 	lookupToken   func(ctx context.Context, h TokenHash) (Identity, error)
 	listTokens    func(ctx context.Context) ([]TokenInfo, error)
 	createToken   func(ctx context.Context, name string, role Role, by string) (TokenInfo, string, error)
@@ -42,6 +43,7 @@ var (
 	_ Silences     = (*fake)(nil)
 	_ Windows      = (*fake)(nil)
 	_ Deliveries   = (*fake)(nil)
+	_ Audits       = (*fake)(nil)
 	_ Tokens       = (*fake)(nil)
 	_ TokenAdmin   = (*fake)(nil)
 )
@@ -75,6 +77,7 @@ func (f *fake) MaintenanceWindows(ctx context.Context) ([]Window, error) { retur
 func (f *fake) ListDeliveries(ctx context.Context, fl DeliveryFilter) ([]Delivery, error) {
 	return f.deliveries(ctx, fl)
 }
+func (f *fake) LatestAudits(ctx context.Context) ([]AuditReport, error) { return f.audits(ctx) }
 func (f *fake) LookupToken(ctx context.Context, h TokenHash) (Identity, error) {
 	return f.lookupToken(ctx, h)
 }
@@ -189,6 +192,22 @@ func newWorld() (*fake, *calls) {
 			return []Delivery{{Seq: 7, Receiver: "oncall", Provider: "slack", Key: "a1/firing/0", Kind: patrol.NotifyFiring,
 				AlertIDs: []string{"a1"}, State: "delivered", Attempts: 1, EnqueuedAt: t0, DoneAt: t0.Add(time.Second)}}, nil
 		},
+		audits: func(context.Context) ([]AuditReport, error) {
+			return []AuditReport{
+				{Name: "edge", Policy: "ports.yaml", Time: t0, Hosts: []AuditHost{{Host: "local", Addr: "127.0.0.1", Inventory: true, PortsScanned: 1024,
+					Open: []AuditOpenPort{
+						{Port: 22, Verdict: "allowed", Rule: "ports.yaml:4:9", Listeners: []AuditListener{{Bind: "0.0.0.0:22", Process: "sshd", PID: 812, User: "root"}}},
+						{Port: 6379, Verdict: "unauthorised", Listeners: []AuditListener{{Bind: "0.0.0.0:6379", Process: "redis-server", User: "redis"}}},
+					},
+					Required: []uint16{22, 443}}},
+					Findings: []AuditFinding{
+						{Kind: "required_closed", Severity: "P0", Host: "local", Addr: "127.0.0.1", Port: 443, Message: "port 443 is required but closed", Rule: "ports.yaml:6:9"},
+						{Kind: "unauthorised_open", Severity: "P1", Host: "local", Addr: "127.0.0.1", Port: 6379, Message: "port 6379 is open but no allow rule permits it",
+							Process: "redis-server", User: "redis", Bind: "0.0.0.0:6379"},
+					}},
+				{Name: "dmz", Policy: "dmz.yaml"},
+			}, nil
+		},
 		lookupToken: func(_ context.Context, h TokenHash) (Identity, error) {
 			switch h {
 			case HashToken(viewerSecret):
@@ -222,7 +241,7 @@ func newWorld() (*fake, *calls) {
 // newServer builds a Server over f with every dependency set.
 func newServer(f *fake, mod func(*Config)) *Server {
 	cfg := Config{Targets: f, History: f, Alerts: f, AlertActions: f, Silences: f, Windows: f, Deliveries: f,
-		Tokens: f, TokenAdmin: f, Broker: NewBroker(BrokerConfig{}), Now: func() time.Time { return t0 }}
+		Audits: f, Tokens: f, TokenAdmin: f, Broker: NewBroker(BrokerConfig{}), Now: func() time.Time { return t0 }}
 	if mod != nil {
 		mod(&cfg)
 	}

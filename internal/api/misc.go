@@ -26,6 +26,41 @@ func (s *Server) listWindows(w http.ResponseWriter, r *http.Request, _ Identity)
 	writeJSON(w, http.StatusOK, windowList{Windows: ws})
 }
 
+type auditList struct {
+	Audits []AuditReport `json:"audits"`
+}
+
+// listAudits answers GET /api/v1/audits: the latest report of each scheduled audit.
+func (s *Server) listAudits(w http.ResponseWriter, r *http.Request, _ Identity) {
+	if s.cfg.Audits == nil {
+		unavailable(w, "scheduled audits")
+		return
+	}
+	as, err := s.cfg.Audits.LatestAudits(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	// Lists are arrays, never null; copies, since the reports are the caller's.
+	out := make([]AuditReport, len(as))
+	for i, a := range as {
+		a.Hosts = slices.Clone(a.Hosts)
+		if a.Hosts == nil {
+			a.Hosts = []AuditHost{}
+		}
+		if a.Findings == nil {
+			a.Findings = []AuditFinding{}
+		}
+		for j := range a.Hosts {
+			if a.Hosts[j].Open == nil {
+				a.Hosts[j].Open = []AuditOpenPort{}
+			}
+		}
+		out[i] = a
+	}
+	writeJSON(w, http.StatusOK, auditList{Audits: out})
+}
+
 var deliveryStates = []string{"pending", "delivered", "failed", "expired"}
 
 type deliveryList struct {

@@ -82,7 +82,7 @@ func serve(t *testing.T, w *world, b *api.Broker) string {
 	t.Helper()
 	mux := http.NewServeMux()
 	mux.Handle(api.Prefix, api.New(api.Config{
-		Targets: w, History: w, Alerts: w, AlertActions: w, Silences: w, Windows: w, Deliveries: w,
+		Targets: w, History: w, Alerts: w, AlertActions: w, Silences: w, Windows: w, Deliveries: w, Audits: w,
 		Tokens: tokens, Broker: b, AnonymousRead: true, Heartbeat: 5 * time.Second,
 	}))
 	mux.Handle("/", web.New(web.Config{}))
@@ -167,7 +167,37 @@ func smallWorld() *world {
 		Comment: "reindexing, OPS-812", StartsAt: now.Add(-45 * time.Minute), EndsAt: now.Add(75 * time.Minute), CreatedAt: now.Add(-45 * time.Minute)}}
 	w.windows = []api.Window{{Name: "sunday-patching", Schedule: "Sun 02:00-04:00 Europe/Berlin", Matchers: []string{"env=prod"},
 		From: now.Add(50 * time.Hour), Until: now.Add(52 * time.Hour)}}
+	w.audits = []api.AuditReport{edgeAudit(now.Add(-4 * time.Minute))}
 	return w
+}
+
+// edgeAudit is one audit of two hosts: this one, with an allowed SSH, an unauthorised
+// Redis on every address and a Postgres owned by the wrong user; and a gateway whose
+// required HTTPS port is closed and whose exception ran out.
+func edgeAudit(at time.Time) api.AuditReport {
+	return api.AuditReport{Name: "edge", Policy: "/etc/portpatrol/ports.yaml", Time: at,
+		Hosts: []api.AuditHost{
+			{Host: "local", Addr: "127.0.0.1", Inventory: true, PortsScanned: 1024, Required: []uint16{22},
+				Open: []api.AuditOpenPort{
+					{Port: 22, Verdict: "allowed", Rule: "ports.yaml:9:9", Listeners: []api.AuditListener{{Bind: "0.0.0.0:22", Process: "sshd", PID: 812, User: "root"}}},
+					{Port: 5432, Verdict: "allowed", Rule: "ports.yaml:11:9", Listeners: []api.AuditListener{{Bind: "127.0.0.1:5432", Process: "postgres", PID: 1290, User: "alice"}}},
+					{Port: 6379, Verdict: "unauthorised", Listeners: []api.AuditListener{{Bind: "0.0.0.0:6379", Process: "redis-server", PID: 2211, User: "redis"}}},
+					{Port: 8080, Verdict: "exception", Rule: "ports.yaml:30:5"},
+				}},
+			{Host: "gw-1.edge.internal", Addr: "10.0.9.1", PortsScanned: 1024, Required: []uint16{443},
+				Open:  []api.AuditOpenPort{{Port: 80, Verdict: "allowed", Rule: "ports.yaml:18:9"}},
+				Notes: []string{"port 80: owner not checked (no local inventory for gw-1.edge.internal)"}},
+		},
+		Findings: []api.AuditFinding{
+			{Kind: "wrong_owner", Severity: "P1", Host: "local", Addr: "127.0.0.1", Port: 5432, Process: "postgres", User: "alice", Bind: "127.0.0.1:5432",
+				Rule: "ports.yaml:11:9", Message: "port 5432 is owned by postgres (user alice); the policy wants user postgres"},
+			{Kind: "unauthorised_open", Severity: "P1", Host: "local", Addr: "127.0.0.1", Port: 6379, Process: "redis-server", User: "redis", Bind: "0.0.0.0:6379",
+				Message: "port 6379 is open but no allow rule permits it"},
+			{Kind: "required_closed", Severity: "P0", Host: "gw-1.edge.internal", Addr: "10.0.9.1", Port: 443, Rule: "ports.yaml:20:9",
+				Message: "port 443 is required but closed"},
+			{Kind: "exception_expired", Severity: "P3", Host: "gw-1.edge.internal", Addr: "10.0.9.1", Port: 8443, Rule: "ports.yaml:34:5",
+				Message: `exception for port 8443 (owner netops, reason "migration") expired 2026-02-01`},
+		}}
 }
 
 func TestBrowser(t *testing.T) {
@@ -339,6 +369,56 @@ func TestBrowser(t *testing.T) {
 		run(t, ctx, 10*time.Second, chromedp.WaitReady(css(tileSel(id)+`.s-down`)))
 	})
 
+	t.Run("exposure shows each host's open ports against the policy", func(t *testing.T) {
+		w := smallWorld()
+		url := serve(t, w, api.NewBroker(api.BrokerConfig{}))
+		run(t, ctx, 20*time.Second,
+			chromedp.Navigate(url+"/"),
+			chromedp.WaitVisible(css(`#groups[data-rendered]`)),
+			chromedp.Click(css(`a[data-nav="exposure"]`)),
+			chromedp.WaitVisible(css(`#exposure[data-rendered="1"]`)),
+		)
+		host := get(t, ctx, chromedp.Text(css(`.audit[data-audit="edge"] .audit-host[data-host="local"]`)))
+		for _, want := range []string{"local", "sshd", "redis-server", "0.0.0.0:6379"} {
+			if !strings.Contains(host, want) {
+				t.Errorf("host section does not show %q:\n%s", want, host)
+			}
+		}
+		rowState := func(port int) string {
+			t.Helper()
+			return get(t, ctx, chromedp.Text(css(fmt.Sprintf(`.audit-host[data-host="local"] tr[data-port="%d"] td:nth-child(3)`, port))))
+		}
+		if got := rowState(22); got != "allowed required" {
+			t.Errorf("port 22: got state %q, want allowed (and required)", got)
+		}
+		if got := rowState(6379); got != "unauthorised" {
+			t.Errorf("port 6379: got state %q, want unauthorised", got)
+		}
+		if cls := get(t, ctx, chromedp.AttributeValue(css(`tr[data-port="6379"] [data-kind="unauthorised_open"]`), "class")).Value; !strings.Contains(cls, "P1") {
+			t.Errorf("unauthorised badge class %q, want the P1 colour", cls)
+		}
+		gw := get(t, ctx, chromedp.Text(css(`.audit-host[data-host="gw-1.edge.internal"]`)))
+		for _, want := range []string{"required, closed", "exception expired", "owner not checked"} {
+			if !strings.Contains(gw, want) {
+				t.Errorf("gateway section does not show %q:\n%s", want, gw)
+			}
+		}
+
+		// Without audits the page says how to add one.
+		w.mu.Lock()
+		w.audits = nil
+		w.mu.Unlock()
+		run(t, ctx, 20*time.Second,
+			chromedp.Navigate(url+"/"),
+			chromedp.WaitVisible(css(`#groups[data-rendered]`)),
+			chromedp.Click(css(`a[data-nav="exposure"]`)),
+			chromedp.WaitVisible(css(`#exposure[data-rendered="0"]`)),
+		)
+		if got := get(t, ctx, chromedp.Text(css(`#exposure`))); !strings.Contains(got, "No scheduled audits: add audits: to the configuration, see docs/security.md") {
+			t.Errorf("empty state %q", got)
+		}
+	})
+
 	if *screenshots {
 		t.Run("screenshots", func(t *testing.T) { takeScreenshots(t, ctx) })
 	}
@@ -378,6 +458,7 @@ func takeScreenshots(t *testing.T, ctx context.Context) {
 	shot("overview", 1280, 800, "", `#groups[data-rendered]`)
 	shot("target", 1280, 900, "#/target/"+strings.ReplaceAll(dbID, "/", "%2F"), `#chart svg`)
 	shot("incidents", 1280, 1000, "#/incidents", `#deliveries table`)
+	shot("exposure", 1280, 900, "#/exposure", `#exposure[data-rendered]`)
 	shot("overview-phone", 390, 844, "", `#groups[data-rendered]`)
 	run(t, ctx, 5*time.Second, chromedp.EmulateViewport(1280, 900))
 }

@@ -49,7 +49,7 @@ func TestHandler(t *testing.T) {
 
 // TestNoRemoteAssets keeps the dashboard offline: no asset refers to another origin.
 func TestNoRemoteAssets(t *testing.T) {
-	for _, name := range []string{"/", "/app.js", "/api.js", "/overview.js", "/target.js", "/incidents.js", "/chart.js", "/util.js", "/style.css"} {
+	for _, name := range []string{"/", "/app.js", "/api.js", "/overview.js", "/target.js", "/incidents.js", "/exposure.js", "/chart.js", "/util.js", "/style.css"} {
 		rec := httptest.NewRecorder()
 		web.New(web.Config{}).ServeHTTP(rec, httptest.NewRequest("GET", name, nil))
 		body := rec.Body.String()

@@ -23,6 +23,7 @@ type world struct {
 	alerts   map[string]*api.Incident
 	silences []api.Silence
 	windows  []api.Window
+	audits   []api.AuditReport
 	acks     []string // "id by"
 }
 
@@ -251,4 +252,10 @@ func (w *world) ListDeliveries(_ context.Context, f api.DeliveryFilter) ([]api.D
 	}
 	slices.SortFunc(out, func(a, b api.Delivery) int { return a.EnqueuedAt.Compare(b.EnqueuedAt) })
 	return out, nil
+}
+
+func (w *world) LatestAudits(context.Context) ([]api.AuditReport, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.audits), nil
 }

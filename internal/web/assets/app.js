@@ -4,6 +4,7 @@ import { api, getToken, setToken, EventStream } from './api.js';
 import * as overview from './overview.js';
 import * as target from './target.js';
 import * as incidents from './incidents.js';
+import * as exposure from './exposure.js';
 
 // Measurements the browser test reads.
 window.__pp = { start: performance.now(), longestTask: 0 };
@@ -77,6 +78,8 @@ function route() {
     params.id = decodeURIComponent(hash.slice('#/target/'.length));
   } else if (hash.startsWith('#/incidents')) {
     mod = incidents;
+  } else if (hash.startsWith('#/exposure')) {
+    mod = exposure;
   }
   if (current?.instance?.unmount) current.instance.unmount();
   document.querySelectorAll('[data-nav]').forEach((a) => a.classList.toggle('active', a.dataset.nav === mod.name));
