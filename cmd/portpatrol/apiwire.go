@@ -125,11 +125,11 @@ func alertErr(err error) error {
 }
 
 func (a *apiAdapter) AckAlert(ctx context.Context, id, by, comment string) error {
-	return alertErr(a.d.engine().Ack(ctx, id, by, comment))
+	return alertErr(a.d.withEngine(func(e *alert.Engine) error { return e.Ack(ctx, id, by, comment) }))
 }
 
 func (a *apiAdapter) ResolveAlert(ctx context.Context, id, by, comment string) error {
-	return alertErr(a.d.engine().Resolve(ctx, id, by, comment))
+	return alertErr(a.d.withEngine(func(e *alert.Engine) error { return e.Resolve(ctx, id, by, comment) }))
 }
 
 func apiSilence(s alert.Silence) api.Silence {
@@ -158,7 +158,11 @@ func (a *apiAdapter) CreateSilence(ctx context.Context, s api.Silence) (api.Sile
 		}
 		in.Matchers = append(in.Matchers, am)
 	}
-	out, err := a.d.engine().CreateSilence(ctx, in)
+	var out alert.Silence
+	err := a.d.withEngine(func(e *alert.Engine) (err error) {
+		out, err = e.CreateSilence(ctx, in)
+		return err
+	})
 	if err != nil {
 		if errors.Is(err, alert.ErrNotFound) {
 			return api.Silence{}, alertErr(err)
@@ -169,7 +173,7 @@ func (a *apiAdapter) CreateSilence(ctx context.Context, s api.Silence) (api.Sile
 }
 
 func (a *apiAdapter) ExpireSilence(ctx context.Context, id, by string) error {
-	return alertErr(a.d.engine().ExpireSilence(ctx, id, by))
+	return alertErr(a.d.withEngine(func(e *alert.Engine) error { return e.ExpireSilence(ctx, id, by) }))
 }
 
 func (a *apiAdapter) MaintenanceWindows(context.Context) ([]api.Window, error) {

@@ -54,7 +54,7 @@ func (s *routedSink) Enqueue(ctx context.Context, ns []patrol.Notification) erro
 // counts on scrape.
 type engineCollector struct {
 	alerts   func() *alert.Engine
-	notifier *notify.Dispatcher
+	notifier func() *notify.Dispatcher
 	batch    *store.BatchWriter
 }
 
@@ -79,7 +79,7 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(silenceDesc, prometheus.GaugeValue, float64(st.Silences))
 	ch <- prometheus.MustNewConstMetric(windowDesc, prometheus.GaugeValue, float64(st.Windows))
-	for _, s := range c.notifier.Stats() {
+	for _, s := range c.notifier().Stats() {
 		ch <- prometheus.MustNewConstMetric(notifyDesc, prometheus.CounterValue, float64(s.Count), s.Provider, string(s.Outcome))
 	}
 	b := c.batch.Stats()

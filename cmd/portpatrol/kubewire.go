@@ -127,12 +127,14 @@ func (k *kubeWiring) run(ctx context.Context) {
 // store (a shared PostgreSQL store carries the previous leader's incidents over), and
 // the findings active now are raised again.
 func (d *daemon) lead(ctx context.Context, k *kubeWiring) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	eng, err := alert.New(ctx, d.cfg().Alerting, d.alertDeps)
 	if err != nil {
 		d.logger.Error("take over alerting", "err", err)
 		return
 	}
-	d.alerts.Store(eng)
+	d.swapAlerting(eng, nil)
 	d.leading.Store(true)
 	d.logger.Info("leading: this replica now raises alerts")
 	k.raise(k.tracker.Active())

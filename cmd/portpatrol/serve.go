@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -64,8 +65,9 @@ PostgreSQL, storage: postgres://…). On 127.0.0.1:9115 unless told otherwise it
 
 A reload with a bad file keeps the old configuration running and says why in the log
 and in portpatrol_config_last_reload_successful. Targets, modules and labels change on
-reload; storage, retention, alerting, notify, audits, host_watch, api, scheduler and
-listen take effect at the next start (a reload that changes them says so in the log).`,
+reload, and so do alerting and notify (open incidents carry over); storage, retention,
+audits, host_watch, api, scheduler and listen take effect at the next start (a reload
+that changes them says so in the log).`,
 		Example: `  # On its defaults: watch this host; dashboard, API and /metrics on 127.0.0.1:9115
   portpatrol serve
 
@@ -154,13 +156,20 @@ type daemon struct {
 	// leading is false while another replica holds the Kubernetes leader Lease: then
 	// this one probes and serves, but raises no alerts.
 	leading  atomic.Bool
-	notifier *notify.Dispatcher
-	broker   *api.Broker
-	probeEnv probe.Env
-	watch    *hostwatch.Watch // nil when host_watch is disabled
-	kube     *kubeWiring      // nil unless kubernetes.enabled
-	status   *status.Page
-	audits   []*auditRunner // set by run before anything starts
+	notifier atomic.Pointer[notify.Dispatcher] // replaced when notify or alerting reloads
+	// engineMu is held for reading around every call that changes the alert engine's
+	// state, and for writing while the engine is replaced, so no save of the old engine
+	// lands after the new one has loaded the store.
+	engineMu sync.RWMutex
+	// runCtx is run's context; stopNotifier ends the running dispatcher's Run.
+	runCtx       context.Context
+	stopNotifier context.CancelFunc
+	broker       *api.Broker
+	probeEnv     probe.Env
+	watch        *hostwatch.Watch // nil when host_watch is disabled
+	kube         *kubeWiring      // nil unless kubernetes.enabled
+	status       *status.Page
+	audits       []*auditRunner // set by run before anything starts
 	// ctx lives as long as the daemon; closing the daemon cancels it.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -199,25 +208,19 @@ func newDaemon(opts daemonOptions) (_ *daemon, err error) {
 	if d.db, d.dbName, err = openBackend(ctx, cfg, opts.dataDir); err != nil {
 		return nil, err
 	}
-	ncfg := cfg.Notify
-	ncfg.Outbox.Logger = logger.With("component", "notify")
-	if d.notifier, err = notify.New(ncfg, d.db, nil); err != nil {
-		return nil, fmt.Errorf("notify: %w", err)
-	}
-	sink := &routedSink{next: d.notifier, known: d.notifier.Receivers(), logger: logger}
-	d.alertDeps = alert.Deps{Sink: sink, Store: d.db}
-	eng, err := alert.New(ctx, cfg.Alerting, d.alertDeps)
+	eng, n, err := d.buildAlerting(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	d.alerts.Store(eng)
+	d.notifier.Store(n)
 	d.leading.Store(true)
 	if d.status, err = newStatusPage(ctx, d); err != nil {
 		return nil, err
 	}
 	d.broker = api.NewBroker(api.BrokerConfig{})
 	d.batch = store.NewBatchWriter(d.db, store.BatchConfig{Logger: logger.With("component", "history")})
-	d.metrics.Registry.MustRegister(&engineCollector{alerts: d.engine, notifier: d.notifier, batch: d.batch})
+	d.metrics.Registry.MustRegister(&engineCollector{alerts: d.engine, notifier: d.notifier.Load, batch: d.batch})
 	if !cfg.HostWatch.Disabled {
 		d.watch = hostwatch.New(hostwatch.Config{
 			Store: d.db,
@@ -259,7 +262,7 @@ func newDaemon(opts daemonOptions) (_ *daemon, err error) {
 			logger.Info("no targets configured and host_watch disabled: probing nothing on a schedule; /probe works on demand")
 		}
 	}
-	if len(d.notifier.Receivers()) == 0 {
+	if len(n.Receivers()) == 0 {
 		logger.Info("no notification receivers configured: alerts are kept and shown by the API only (see docs/alerting.md)")
 	}
 	return d, nil
@@ -289,12 +292,65 @@ func (d *daemon) cfg() *config.Config { return d.current.Load() }
 // engine returns the alert engine.
 func (d *daemon) engine() *alert.Engine { return d.alerts.Load() }
 
+// withEngine calls f with the alert engine, never while the engine is being replaced.
+func (d *daemon) withEngine(f func(*alert.Engine) error) error {
+	d.engineMu.RLock()
+	defer d.engineMu.RUnlock()
+	return f(d.alerts.Load())
+}
+
 // observeFinding raises or clears a finding, if this replica leads.
 func (d *daemon) observeFinding(ctx context.Context, f alert.Finding) error {
 	if !d.leading.Load() {
 		return nil
 	}
-	return d.engine().ObserveFinding(ctx, f)
+	return d.withEngine(func(e *alert.Engine) error { return e.ObserveFinding(ctx, f) })
+}
+
+// buildAlerting builds the notification dispatcher and the alert engine of cfg; the
+// engine loads its incidents and silences from the store.
+func (d *daemon) buildAlerting(ctx context.Context, cfg *config.Config) (*alert.Engine, *notify.Dispatcher, error) {
+	ncfg := cfg.Notify
+	ncfg.Outbox.Logger = d.logger.With("component", "notify")
+	n, err := notify.New(ncfg, d.db, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("notify: %w", err)
+	}
+	d.alertDeps = alert.Deps{Sink: &routedSink{next: n, known: n.Receivers(), logger: d.logger}, Store: d.db}
+	eng, err := alert.New(ctx, cfg.Alerting, d.alertDeps)
+	if err != nil {
+		return nil, nil, err
+	}
+	return eng, n, nil
+}
+
+// swapAlerting replaces the alert engine (and, when given, the dispatcher) once no
+// change to the old engine is in flight, and restarts the dispatcher.
+func (d *daemon) swapAlerting(eng *alert.Engine, n *notify.Dispatcher) {
+	d.engineMu.Lock()
+	d.alerts.Store(eng)
+	if n != nil {
+		if d.stopNotifier != nil {
+			d.stopNotifier()
+		}
+		d.notifier.Store(n)
+	}
+	d.engineMu.Unlock()
+	if n != nil && d.runCtx != nil {
+		d.startNotifier(d.runCtx)
+	}
+}
+
+// startNotifier runs the current dispatcher until ctx ends or it is replaced.
+func (d *daemon) startNotifier(ctx context.Context) {
+	nctx, cancel := context.WithCancel(ctx)
+	d.stopNotifier = cancel
+	n := d.notifier.Load()
+	go func() {
+		if err := n.Run(nctx); err != nil && nctx.Err() == nil {
+			d.logger.Error("notification dispatcher stopped", "err", err)
+		}
+	}()
 }
 
 // moduleRef is a module and the name it was given, if any.
@@ -405,11 +461,26 @@ func (d *daemon) reload() error {
 		return nil
 	}
 	cfg, err := config.Load(d.path)
+	var eng *alert.Engine
+	var n *notify.Dispatcher
 	if err == nil {
-		if sections := restartSections(d.cfg(), cfg); len(sections) > 0 {
+		sections := restartSections(d.cfg(), cfg)
+		if slices.Contains(sections, "alerting") || slices.Contains(sections, "notify") {
+			// Built before anything changes, so a failure keeps the running config.
+			if eng, n, err = d.buildAlerting(d.ctx, cfg); err == nil {
+				sections = slices.DeleteFunc(sections, func(s string) bool { return s == "alerting" || s == "notify" })
+			}
+		}
+		if err == nil && len(sections) > 0 {
 			d.logger.Warn("configuration changes that take effect only at the next start", "sections", strings.Join(sections, ", "))
 		}
+	}
+	if err == nil {
 		err = d.apply(cfg)
+	}
+	if err == nil && eng != nil {
+		d.swapAlerting(eng, n)
+		d.logger.Info("alerting and notification settings reloaded", "receivers", len(n.Receivers()))
 	}
 	if err != nil {
 		d.metrics.ConfigLoaded(false, time.Now())
@@ -486,7 +557,7 @@ func (d *daemon) onResult(ev schedule.Event) {
 	if !d.leading.Load() {
 		return
 	}
-	if err := d.engine().Observe(d.ctx, sig); err != nil && d.ctx.Err() == nil {
+	if err := d.withEngine(func(e *alert.Engine) error { return e.Observe(d.ctx, sig) }); err != nil && d.ctx.Err() == nil {
 		d.logger.Warn("alert engine", "target", r.Target, "err", err)
 	}
 }
@@ -542,14 +613,13 @@ func (d *daemon) run(ctx context.Context, ln net.Listener) error {
 	go func() {
 		errc <- d.sched.Run(ctx)
 	}()
-	go func() {
-		errc <- d.notifier.Run(ctx)
-	}()
+	d.runCtx = ctx
+	d.startNotifier(ctx)
 	go d.every(ctx, 100*time.Millisecond, "alert tick", func(now time.Time) error {
 		if !d.leading.Load() {
 			return nil
 		}
-		return d.engine().Tick(ctx, now)
+		return d.withEngine(func(e *alert.Engine) error { return e.Tick(ctx, now) })
 	})
 	go d.every(ctx, time.Minute, "compact", func(now time.Time) error {
 		_, err := d.db.Compact(ctx, now)

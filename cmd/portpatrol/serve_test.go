@@ -314,3 +314,43 @@ func TestRestartSectionsNamesWhatReloadCannotApply(t *testing.T) {
 		t.Errorf("got %q, want audits,host_watch", got)
 	}
 }
+
+// A reload that changes the receivers applies at once, and the open incident carries
+// over: it is not paged again, and its resolve goes to the receiver as now configured.
+func TestServeReloadAppliesNewReceivers(t *testing.T) {
+	a, b := newReceiver(t), newReceiver(t)
+	port := newFlipListener(t)
+	path := filepath.Join(t.TempDir(), "pp.yaml")
+	cfg := func(url string) string {
+		return fmt.Sprintf(`host_watch: {disabled: true}
+defaults: {interval: 300ms, timeout: 100ms}
+targets: [{url: %s}]
+alerting: {grouping: {group_wait: -1s, group_interval: -1s}}
+notify:
+  outbox: {backoff_min: 100ms, backoff_max: 200ms, poll_interval: 100ms}
+  receivers: [{name: default, type: webhook, url: %s}]
+`, port.addr, url)
+	}
+	writeConfig(t, path, cfg(a.srv.URL))
+	d, _ := startDaemon(t, path)
+	time.Sleep(700 * time.Millisecond)
+	port.close()
+	a.waitMessages(t, 1, 10*time.Second)
+
+	writeConfig(t, path, cfg(b.srv.URL))
+	if err := d.reload(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if n := len(b.messages()); n != 0 {
+		t.Fatalf("the new receiver got %d messages before anything changed: the open incident was paged again", n)
+	}
+	port.open(t)
+	msgs := b.waitMessages(t, 1, 10*time.Second)
+	if got := statuses(msgs); got != "resolved" {
+		t.Errorf("new receiver got %q, want the resolve", got)
+	}
+	if got := statuses(a.messages()); got != "firing" {
+		t.Errorf("old receiver got %q, want only the firing message", got)
+	}
+}
