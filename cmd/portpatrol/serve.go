@@ -163,6 +163,7 @@ type daemon struct {
 	engineMu sync.RWMutex
 	// runCtx is run's context; stopNotifier ends the running dispatcher's Run.
 	runCtx       context.Context
+	scheduled    map[string]bool // target IDs on the scheduler, as of the last apply
 	stopNotifier context.CancelFunc
 	broker       *api.Broker
 	probeEnv     probe.Env
@@ -406,7 +407,31 @@ func (d *daemon) apply(cfg *config.Config) error {
 	}
 	d.metrics.SetTargets(infos)
 	d.current.Store(cfg)
+	d.resolveRemoved(have)
 	return nil
+}
+
+// resolveRemoved resolves the open alerts of targets that are no longer scheduled (taken
+// out of the config, or gone from discovery): nothing will ever clear them otherwise.
+func (d *daemon) resolveRemoved(now map[string]bool) {
+	prev := d.scheduled
+	d.scheduled = now
+	if !d.leading.Load() || d.alerts.Load() == nil {
+		return
+	}
+	for id := range prev {
+		if now[id] {
+			continue
+		}
+		for _, a := range d.engine().List(alert.Filter{Target: id}) {
+			err := d.withEngine(func(e *alert.Engine) error {
+				return e.Resolve(d.ctx, a.ID, "portpatrol", "the target was removed")
+			})
+			if err != nil && !errors.Is(err, alert.ErrResolved) {
+				d.logger.Warn("resolve the alert of a removed target", "target", id, "alert", a.ID, "err", err)
+			}
+		}
+	}
 }
 
 // addHostTargets adds a probe of every listener the host watch expects, through its

@@ -354,3 +354,21 @@ notify:
 		t.Errorf("old receiver got %q, want only the firing message", got)
 	}
 }
+
+// Taking a target out of the config resolves its open alert: nothing else would.
+func TestServeRemovingATargetResolvesItsAlert(t *testing.T) {
+	closed := closedPort(t)
+	path := filepath.Join(t.TempDir(), "pp.yaml")
+	writeConfig(t, path, fmt.Sprintf("host_watch: {disabled: true}\ndefaults: {interval: 200ms, timeout: 100ms}\ntargets: [{url: %s}]\n", closed))
+	d, _ := startDaemon(t, path)
+	id := "tcp://" + closed
+	eventually(t, "a P0 on the closed port", func() bool { return len(d.engine().List(alert.Filter{Target: id})) > 0 })
+
+	writeConfig(t, path, "host_watch: {disabled: true}\n")
+	if err := d.reload(); err != nil {
+		t.Fatal(err)
+	}
+	if open := d.engine().List(alert.Filter{Target: id}); len(open) != 0 {
+		t.Errorf("after removing %s its alert is still open: %+v", id, open[0])
+	}
+}
