@@ -171,6 +171,7 @@ type daemon struct {
 	kube         *kubeWiring      // nil unless kubernetes.enabled
 	status       *status.Page
 	audits       []*auditRunner // set by run before anything starts
+	closeOnce    sync.Once
 	// ctx lives as long as the daemon; closing the daemon cancels it.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -269,23 +270,25 @@ func newDaemon(opts daemonOptions) (_ *daemon, err error) {
 	return d, nil
 }
 
-// Close flushes history and closes storage. It is safe to call more than once.
+// Close flushes history and closes storage. It is safe to call more than once; a
+// result that arrives after it is refused by the closed history writer, not lost in a
+// crash.
 func (d *daemon) Close() {
-	if d.batch != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := d.batch.Close(ctx); err != nil {
-			d.logger.Error("flush history", "err", err)
+	d.closeOnce.Do(func() {
+		if d.batch != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if err := d.batch.Close(ctx); err != nil {
+				d.logger.Error("flush history", "err", err)
+			}
+			cancel()
 		}
-		cancel()
-		d.batch = nil
-	}
-	d.cancel()
-	if d.db != nil {
-		if err := d.db.Close(); err != nil {
-			d.logger.Error("close storage", "err", err)
+		d.cancel()
+		if d.db != nil {
+			if err := d.db.Close(); err != nil {
+				d.logger.Error("close storage", "err", err)
+			}
 		}
-		d.db = nil
-	}
+	})
 }
 
 func (d *daemon) cfg() *config.Config { return d.current.Load() }
@@ -635,7 +638,9 @@ func (d *daemon) run(ctx context.Context, ln net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 3)
+	schedDone := make(chan struct{})
 	go func() {
+		defer close(schedDone)
 		errc <- d.sched.Run(ctx)
 	}()
 	d.runCtx = ctx
@@ -697,6 +702,12 @@ func (d *daemon) run(ctx context.Context, ln net.Listener) error {
 	defer scancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		d.logger.Warn("http shutdown", "err", err)
+	}
+	// Results still being recorded go to history before Close flushes it.
+	select {
+	case <-schedDone:
+	case <-sctx.Done():
+		d.logger.Warn("scheduler did not stop within 5s")
 	}
 	return runErr
 }
