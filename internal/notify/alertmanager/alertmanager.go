@@ -51,9 +51,6 @@ func New(cfg Config) (*Alertmanager, error) {
 	if cfg.ResendInterval <= 0 {
 		cfg.ResendInterval = DefaultResendInterval
 	}
-	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: 30 * time.Second}
-	}
 	return &Alertmanager{cfg: cfg}, nil
 }
 
@@ -79,18 +76,10 @@ func (am *Alertmanager) Notify(ctx context.Context, n patrol.Notification) error
 	}
 	_, err := send.JSON(ctx, am.cfg.Client, send.Request{
 		URL:    strings.TrimRight(am.cfg.URL, "/") + "/api/v2/alerts",
-		Header: am.header(),
+		Header: send.Bearer(am.cfg.Token),
 		Body:   am.Alerts(n),
 	})
 	return err
-}
-
-func (am *Alertmanager) header() http.Header {
-	h := http.Header{}
-	if am.cfg.Token != "" {
-		h.Set("Authorization", "Bearer "+am.cfg.Token)
-	}
-	return h
 }
 
 // Alerts returns the alerts Notify posts for n.

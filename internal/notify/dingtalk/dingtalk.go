@@ -9,7 +9,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -50,12 +49,7 @@ func New(cfg Config) (*DingTalk, error) {
 	if _, err := url.Parse(cfg.URL); err != nil {
 		return nil, errors.New("dingtalk: url does not parse")
 	}
-	if cfg.Templates == nil {
-		cfg.Templates, _ = render.New(render.Config{})
-	}
-	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: 30 * time.Second}
-	}
+	cfg.Templates = render.OrDefault(cfg.Templates)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -115,14 +109,11 @@ func (d *DingTalk) Notify(ctx context.Context, n patrol.Notification) error {
 		return err
 	}
 	var r reply
-	if err := json.Unmarshal(resp.Body, &r); err != nil {
-		return &send.Error{Status: resp.Status, Body: send.Snippet(resp.Body), Err: fmt.Errorf("dingtalk: unreadable reply: %w", err)}
+	if err := resp.Decode("dingtalk", &r); err != nil {
+		return err
 	}
 	if r.ErrCode != 0 {
-		return &send.Error{
-			Permanent: !rateLimited[r.ErrCode], Status: resp.Status, Body: send.Snippet(resp.Body),
-			Err: fmt.Errorf("dingtalk: errcode %d: %s", r.ErrCode, r.ErrMsg),
-		}
+		return resp.Refused(rateLimited[r.ErrCode], fmt.Errorf("dingtalk: errcode %d: %s", r.ErrCode, r.ErrMsg))
 	}
 	return nil
 }

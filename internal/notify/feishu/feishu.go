@@ -9,7 +9,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -46,12 +45,7 @@ func New(cfg Config) (*Feishu, error) {
 	if cfg.URL == "" {
 		return nil, errors.New("feishu: missing url")
 	}
-	if cfg.Templates == nil {
-		cfg.Templates, _ = render.New(render.Config{})
-	}
-	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: 30 * time.Second}
-	}
+	cfg.Templates = render.OrDefault(cfg.Templates)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -142,8 +136,8 @@ func (f *Feishu) Notify(ctx context.Context, n patrol.Notification) error {
 		return err
 	}
 	var r reply
-	if err := json.Unmarshal(resp.Body, &r); err != nil {
-		return &send.Error{Status: resp.Status, Body: send.Snippet(resp.Body), Err: fmt.Errorf("feishu: unreadable reply: %w", err)}
+	if err := resp.Decode("feishu", &r); err != nil {
+		return err
 	}
 	code := 0
 	switch {
@@ -153,10 +147,7 @@ func (f *Feishu) Notify(ctx context.Context, n patrol.Notification) error {
 		code = *r.StatusCode
 	}
 	if code != 0 {
-		return &send.Error{
-			Permanent: !rateLimited[code], Status: resp.Status, Body: send.Snippet(resp.Body),
-			Err: fmt.Errorf("feishu: code %d: %s", code, r.Msg),
-		}
+		return resp.Refused(rateLimited[code], fmt.Errorf("feishu: code %d: %s", code, r.Msg))
 	}
 	return nil
 }

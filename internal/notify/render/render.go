@@ -115,6 +115,15 @@ func New(cfg Config) (*Templates, error) {
 	return t, nil
 }
 
+// OrDefault returns t, or the default templates (any language, UTC) when t is nil.
+func OrDefault(t *Templates) *Templates {
+	if t != nil {
+		return t
+	}
+	t, _ = New(Config{}) // the defaults always parse (TestDefaultsGolden)
+	return t
+}
+
 func (t *Templates) parse(name, text string) (*template.Template, error) {
 	tp, err := template.New(name).Option("missingkey=error").Funcs(t.funcs()).Parse(partials + text)
 	if err != nil {

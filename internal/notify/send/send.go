@@ -1,6 +1,7 @@
 // Package send holds what every notification provider shares: the error that tells
-// the outbox whether a failed send may be retried, and a JSON POST that classifies
-// HTTP responses into such errors. It imports only the standard library.
+// the outbox whether a failed send may be retried, a JSON POST that classifies HTTP
+// responses into such errors, and the reading of chat robots' replies, which answer
+// 200 and put the verdict in the body. It imports only the standard library.
 package send
 
 import (
@@ -132,13 +133,44 @@ type Response struct {
 	Body   []byte
 }
 
+// Decode unmarshals the body into v. A body that does not decode is a temporary
+// Error, "<name>: unreadable reply: …": the server took the request, so whether it
+// was delivered is unknown and a retry is the safer guess.
+func (r *Response) Decode(name string, v any) error {
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		return &Error{Status: r.Status, Body: Snippet(r.Body), Err: fmt.Errorf("%s: unreadable reply: %w", name, err)}
+	}
+	return nil
+}
+
+// Refused returns the Error for a 2xx response whose body says the request was
+// refused, as chat robots answer: permanent, unless retry says the refusal was a
+// rate limit.
+func (r *Response) Refused(retry bool, err error) *Error {
+	return &Error{Permanent: !retry, Status: r.Status, Body: Snippet(r.Body), Err: err}
+}
+
+// Bearer returns a header with "Authorization: Bearer <token>", or an empty header
+// when token is empty.
+func Bearer(token string) http.Header {
+	h := http.Header{}
+	if token != "" {
+		h.Set("Authorization", "Bearer "+token)
+	}
+	return h
+}
+
+// DefaultTimeout bounds a request made with a nil client.
+const DefaultTimeout = 30 * time.Second
+
 // maxBody bounds how much of a response is read.
 const maxBody = 1 << 20
 
 // JSON posts r with Content-Type application/json and classifies the outcome:
 // 2xx is success; 429 and 5xx are temporary (with Retry-After); any other status is
 // permanent; a network failure is temporary. The error names the host but never the
-// path or query, which often hold the credential (webhook tokens).
+// path or query, which often hold the credential (webhook tokens). A nil c means a
+// client with DefaultTimeout.
 func JSON(ctx context.Context, c *http.Client, r Request) (*Response, error) {
 	body, ok := r.Body.([]byte)
 	if !ok {
@@ -159,7 +191,7 @@ func JSON(ctx context.Context, c *http.Client, r Request) (*Response, error) {
 		req.Header.Set("User-Agent", "portpatrol")
 	}
 	if c == nil {
-		c = http.DefaultClient
+		c = &http.Client{Timeout: DefaultTimeout}
 	}
 	resp, err := c.Do(req)
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/portpatrol/portpatrol/internal/notify/render"
 	"github.com/portpatrol/portpatrol/internal/notify/send"
@@ -35,12 +34,7 @@ func New(cfg Config) (*Slack, error) {
 	if cfg.URL == "" {
 		return nil, errors.New("slack: missing url")
 	}
-	if cfg.Templates == nil {
-		cfg.Templates, _ = render.New(render.Config{})
-	}
-	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: 30 * time.Second}
-	}
+	cfg.Templates = render.OrDefault(cfg.Templates)
 	return &Slack{cfg: cfg}, nil
 }
 

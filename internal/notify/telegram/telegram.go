@@ -50,12 +50,7 @@ func New(cfg Config) (*Telegram, error) {
 	if cfg.URL == "" {
 		cfg.URL = DefaultURL
 	}
-	if cfg.Templates == nil {
-		cfg.Templates, _ = render.New(render.Config{})
-	}
-	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: 30 * time.Second}
-	}
+	cfg.Templates = render.OrDefault(cfg.Templates)
 	return &Telegram{cfg: cfg}, nil
 }
 

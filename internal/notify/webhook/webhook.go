@@ -50,12 +50,7 @@ func New(cfg Config) (*Webhook, error) {
 	if cfg.URL == "" {
 		return nil, errors.New("webhook: missing url")
 	}
-	if cfg.Templates == nil {
-		cfg.Templates, _ = render.New(render.Config{})
-	}
-	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: 30 * time.Second}
-	}
+	cfg.Templates = render.OrDefault(cfg.Templates)
 	return &Webhook{cfg: cfg}, nil
 }
 
@@ -97,10 +92,7 @@ func (w *Webhook) Notify(ctx context.Context, n patrol.Notification) error {
 	if err != nil {
 		return send.Permanentf("webhook: encode: %w", err)
 	}
-	h := http.Header{}
-	if w.cfg.Token != "" {
-		h.Set("Authorization", "Bearer "+w.cfg.Token)
-	}
+	h := send.Bearer(w.cfg.Token)
 	if w.cfg.Secret != "" {
 		h.Set(SignatureHeader, "sha256="+Sign(w.cfg.Secret, body))
 	}

@@ -4,11 +4,9 @@ package wecom
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/portpatrol/portpatrol/internal/notify/render"
 	"github.com/portpatrol/portpatrol/internal/notify/send"
@@ -36,12 +34,7 @@ func New(cfg Config) (*WeCom, error) {
 	if cfg.URL == "" {
 		return nil, errors.New("wecom: missing url")
 	}
-	if cfg.Templates == nil {
-		cfg.Templates, _ = render.New(render.Config{})
-	}
-	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: 30 * time.Second}
-	}
+	cfg.Templates = render.OrDefault(cfg.Templates)
 	return &WeCom{cfg: cfg}, nil
 }
 
@@ -89,14 +82,11 @@ func (w *WeCom) Notify(ctx context.Context, n patrol.Notification) error {
 		return err
 	}
 	var r reply
-	if err := json.Unmarshal(resp.Body, &r); err != nil {
-		return &send.Error{Status: resp.Status, Body: send.Snippet(resp.Body), Err: fmt.Errorf("wecom: unreadable reply: %w", err)}
+	if err := resp.Decode("wecom", &r); err != nil {
+		return err
 	}
 	if r.ErrCode != 0 {
-		return &send.Error{
-			Permanent: !rateLimited[r.ErrCode], Status: resp.Status, Body: send.Snippet(resp.Body),
-			Err: fmt.Errorf("wecom: errcode %d: %s", r.ErrCode, r.ErrMsg),
-		}
+		return resp.Refused(rateLimited[r.ErrCode], fmt.Errorf("wecom: errcode %d: %s", r.ErrCode, r.ErrMsg))
 	}
 	return nil
 }
