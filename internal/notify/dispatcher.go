@@ -100,6 +100,10 @@ type Dispatcher struct {
 	resend    *resender
 
 	dispatching sync.Mutex // one DispatchDue at a time
+	// enqueuing makes each Enqueue, and each resend from its snapshot of active alerts
+	// to its Put, one step: a resend decided before a resolve must not be written
+	// after it (the receiver would see the alert firing again).
+	enqueuing sync.Mutex
 
 	mu    sync.Mutex
 	stats map[[2]string]uint64 // (provider, outcome)
@@ -151,6 +155,13 @@ func (d *Dispatcher) Receivers() []string { return slices.Clone(d.names) }
 // are not configured are not written; the error names them, after the others have been
 // written.
 func (d *Dispatcher) Enqueue(ctx context.Context, ns []patrol.Notification) error {
+	d.enqueuing.Lock()
+	defer d.enqueuing.Unlock()
+	return d.enqueue(ctx, ns)
+}
+
+// enqueue is Enqueue with d.enqueuing held.
+func (d *Dispatcher) enqueue(ctx context.Context, ns []patrol.Notification) error {
 	var errs []error
 	now := d.clock.Now()
 	wrote := false

@@ -109,6 +109,8 @@ func (d *Dispatcher) seedResend(ctx context.Context) {
 // resendDue enqueues, for each receiver with a Resend interval, one reminder holding
 // the active alerts not sent for that long.
 func (d *Dispatcher) resendDue(ctx context.Context) {
+	d.enqueuing.Lock()
+	defer d.enqueuing.Unlock()
 	now := d.clock.Now()
 	var ns []patrol.Notification
 	for _, name := range d.names {
@@ -131,7 +133,7 @@ func (d *Dispatcher) resendDue(ctx context.Context) {
 	if len(ns) == 0 {
 		return
 	}
-	if err := d.Enqueue(ctx, ns); err != nil && ctx.Err() == nil {
+	if err := d.enqueue(ctx, ns); err != nil && ctx.Err() == nil {
 		d.log.Error("notify: enqueue resends", "err", err)
 	}
 }
