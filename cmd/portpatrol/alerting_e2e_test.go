@@ -410,7 +410,10 @@ func TestServeHostWatchPagesWithinASecondWhenAListenerDies(t *testing.T) {
 	child := startListenerProc(t, addr)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "pp.yaml")
+	// The learned listener is probed too; a short interval lets its probe see it back
+	// soon, since the probe and the watch share the incident.
 	writeConfig(t, cfg, fmt.Sprintf(`host_watch: {interval: 250ms, learn_after: 1s}
+defaults: {interval: 500ms, timeout: 200ms}
 api: {anonymous_read: true}
 alerting:
   grouping: {group_wait: -1s, group_interval: -1s}

@@ -311,12 +311,19 @@ func (d *Dispatcher) attempt(ctx context.Context, dl *Delivery) (final bool, err
 	if ok {
 		provider = r.Provider
 	}
+	// What happened is recorded even when shutdown begins meanwhile: a message the
+	// receiver accepted must not stay pending and go out again after a restart.
+	record := func() error {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		return d.store.Update(rctx, *dl)
+	}
 	finish := func(s State, oc Outcome, msg string) (bool, error) {
 		dl.State, dl.DoneAt = s, d.clock.Now()
 		if msg != "" {
 			dl.LastError = msg
 		}
-		if err := d.store.Update(ctx, *dl); err != nil {
+		if err := record(); err != nil {
 			return false, fmt.Errorf("record delivery %d to %s as %s: %w", dl.Seq, dl.Receiver, s, err)
 		}
 		d.count(provider, oc)
@@ -351,7 +358,7 @@ func (d *Dispatcher) attempt(ctx context.Context, dl *Delivery) (final bool, err
 		next = expires
 	}
 	dl.NextAttempt = next
-	if err := d.store.Update(ctx, *dl); err != nil {
+	if err := record(); err != nil {
 		return false, fmt.Errorf("record retry of delivery %d to %s: %w", dl.Seq, dl.Receiver, err)
 	}
 	d.count(provider, OutcomeRetried)
