@@ -243,17 +243,8 @@ first; "-" before anyone was paged); SUMMARY.
 				return c.fail(err, "alerts")
 			}
 			out := cmd.OutOrStdout()
-			if asJSON {
-				if list.Alerts == nil {
-					list.Alerts = []json.RawMessage{}
-				}
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(list.Alerts)
-			}
-			if len(list.Alerts) == 0 {
-				fmt.Fprintln(out, "No alerts.")
-				return nil
+			if done, err := printRaw(out, asJSON, list.Alerts, "No alerts."); done {
+				return err
 			}
 			now := time.Now()
 			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
@@ -464,17 +455,8 @@ labels and alertname, class, severity, target and host.
 				return c.fail(err, "silences")
 			}
 			out := cmd.OutOrStdout()
-			if asJSON {
-				if list.Silences == nil {
-					list.Silences = []json.RawMessage{}
-				}
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(list.Silences)
-			}
-			if len(list.Silences) == 0 {
-				fmt.Fprintln(out, "No silences.")
-				return nil
+			if done, err := printRaw(out, asJSON, list.Silences, "No silences."); done {
+				return err
 			}
 			now := time.Now()
 			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
@@ -521,4 +503,22 @@ labels and alertname, class, severity, target and host.
 	}
 	cmd.AddCommand(add, ls, expire)
 	return cmd
+}
+
+// printRaw prints items as a JSON array when asJSON is set, or says empty when there
+// are none; done reports that nothing is left to print.
+func printRaw(out io.Writer, asJSON bool, items []json.RawMessage, empty string) (done bool, err error) {
+	if asJSON {
+		if items == nil {
+			items = []json.RawMessage{}
+		}
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return true, enc.Encode(items)
+	}
+	if len(items) == 0 {
+		_, err := fmt.Fprintln(out, empty)
+		return true, err
+	}
+	return false, nil
 }
