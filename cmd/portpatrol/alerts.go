@@ -384,7 +384,10 @@ func (s silenceJSON) matchers() string {
 func newSilenceCmd() *cobra.Command {
 	var f apiFlags
 	cmd := &cobra.Command{
-		Use:   "silence",
+		Use: "silence",
+		Example: `  portpatrol silence add service=cache --for 2h -m "redis failover drill"
+  portpatrol silence ls
+  portpatrol silence expire 01HQ7ZK3N2`,
 		Short: "Add, list and expire silences on a running daemon",
 		Long: `Silences mute the alerts their matchers all match, until they expire. A silenced
 alert is still shown, as silenced, with the silence that mutes it; it pages nobody and
@@ -439,7 +442,9 @@ labels and alertname, class, severity, target and host.
 
 	var asJSON bool
 	ls := &cobra.Command{
-		Use:     "ls",
+		Use: "ls",
+		Example: `  portpatrol silence ls
+  portpatrol silence ls --json | jq '.[] | select(.comment | test("drill"))'`,
 		Aliases: []string{"list"},
 		Short:   "List silences, active ones first",
 		Args:    cobra.NoArgs,

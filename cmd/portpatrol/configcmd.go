@@ -10,8 +10,9 @@ import (
 
 func newConfigCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "config",
-		Short: "Work with configuration files",
+		Use:     "config",
+		Example: `  portpatrol config check /etc/portpatrol/portpatrol.yaml`,
+		Short:   "Work with configuration files",
 	}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "check FILE...",

@@ -48,7 +48,12 @@ func (k *kubeConn) client() (kubernetes.Interface, error) {
 
 func newKubeCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "kube",
+		Use: "kube",
+		Example: `  # Walk every layer of one Service: ClusterIP, slices, endpoints, pods, NodePorts
+  portpatrol kube check -n shop api
+
+  # Lint manifests in CI, with SARIF for code scanning
+  portpatrol kube lint -f deploy/ --sarif > kube-lint.sarif`,
 		Short: "Check and lint Kubernetes Services at every layer",
 		Long: `Kubernetes: walk every layer of a Service's ports — EndpointSlices and their
 pods, the ClusterIP, each node's NodePort, LoadBalancer addresses and Ingress rules —

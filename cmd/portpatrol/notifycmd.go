@@ -11,9 +11,10 @@ import (
 
 func newNotifyCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "notify",
-		Short: "Work with notification receivers",
-		Args:  cobra.NoArgs,
+		Use:     "notify",
+		Example: `  portpatrol notify test noc-slack -c /etc/portpatrol/portpatrol.yaml`,
+		Short:   "Work with notification receivers",
+		Args:    cobra.NoArgs,
 	}
 	var cfgPath string
 	test := &cobra.Command{

@@ -23,7 +23,10 @@ type tokenFlags struct {
 func newTokenCmd() *cobra.Command {
 	var f tokenFlags
 	cmd := &cobra.Command{
-		Use:   "token",
+		Use: "token",
+		Example: `  portpatrol token create --role operator --name alice
+  portpatrol token list
+  portpatrol token revoke b3e88bd876594700`,
 		Short: "Create, list and revoke API tokens",
 		Long: `Manage the bearer tokens of the HTTP API and the dashboard. Roles:
 
@@ -68,9 +71,10 @@ Only a token's SHA-256 is stored: its secret is printed once, by create.`,
 	create.Flags().StringVar(&role, "role", string(store.RoleViewer), "viewer, operator or admin")
 
 	list := &cobra.Command{
-		Use:   "list",
-		Short: "List tokens, revoked ones included",
-		Args:  cobra.NoArgs,
+		Use:     "list",
+		Example: `  portpatrol token list --data-dir /var/lib/portpatrol`,
+		Short:   "List tokens, revoked ones included",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withBackend(cmd.Context(), f, func(ctx context.Context, db backend) error {
 				ts, err := db.ListTokens(ctx)
@@ -88,7 +92,9 @@ Only a token's SHA-256 is stored: its secret is printed once, by create.`,
 	}
 
 	revoke := &cobra.Command{
-		Use:   "revoke ID",
+		Use: "revoke ID",
+		Example: `  portpatrol token list          # find the ID
+  portpatrol token revoke b3e88bd876594700`,
 		Short: "Revoke a token at once",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
