@@ -162,8 +162,10 @@ type daemon struct {
 	// lands after the new one has loaded the store.
 	engineMu sync.RWMutex
 	// runCtx is run's context; stopNotifier ends the running dispatcher's Run.
-	runCtx       context.Context
-	scheduled    map[string]bool // target IDs on the scheduler, as of the last apply
+	runCtx    context.Context
+	scheduled map[string]bool // target IDs on the scheduler, as of the last apply
+	// orphanDelay is how long after start resolveOrphans runs (default 2m).
+	orphanDelay  time.Duration
 	stopNotifier context.CancelFunc
 	broker       *api.Broker
 	probeEnv     probe.Env
@@ -412,6 +414,29 @@ func (d *daemon) apply(cfg *config.Config) error {
 	d.current.Store(cfg)
 	d.resolveRemoved(have)
 	return nil
+}
+
+// resolveOrphans resolves the open alerts of probe targets that are not scheduled,
+// such as a target taken out of the config while the daemon was down. It runs once,
+// after discovery has had time to bring its targets back.
+func (d *daemon) resolveOrphans() {
+	d.mu.Lock()
+	scheduled := d.scheduled
+	d.mu.Unlock()
+	if !d.leading.Load() {
+		return
+	}
+	for _, a := range d.engine().List(alert.Filter{}) {
+		if !strings.Contains(a.Target, "://") || scheduled[a.Target] {
+			continue // findings about hosts and Services, or a target still watched
+		}
+		err := d.withEngine(func(e *alert.Engine) error {
+			return e.Resolve(d.ctx, a.ID, "portpatrol", "the target is no longer configured")
+		})
+		if err != nil && !errors.Is(err, alert.ErrResolved) {
+			d.logger.Warn("resolve the alert of a target no longer configured", "target", a.Target, "alert", a.ID, "err", err)
+		}
+	}
 }
 
 // resolveRemoved resolves the open alerts of targets that are no longer scheduled (taken
@@ -679,6 +704,17 @@ func (d *daemon) run(ctx context.Context, ln net.Listener) error {
 		go d.follow(ctx, d.kube.changed)
 	}
 	go d.every(ctx, time.Minute, "status history", func(now time.Time) error { return d.status.Sync(ctx, now) })
+	orphans := d.orphanDelay
+	if orphans == 0 {
+		orphans = 2 * time.Minute
+	}
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-time.After(orphans):
+			d.resolveOrphans()
+		}
+	}()
 	var feed alertFeed
 	go d.every(ctx, 500*time.Millisecond, "alert events", func(time.Time) error { return feed.publish(d.engine(), d.broker) })
 	go func() {

@@ -372,3 +372,45 @@ func TestServeRemovingATargetResolvesItsAlert(t *testing.T) {
 		t.Errorf("after removing %s its alert is still open: %+v", id, open[0])
 	}
 }
+
+// A target taken out of the config while the daemon was down has its alert resolved
+// soon after the next start.
+func TestServeResolvesAlertsOfTargetsRemovedWhileDown(t *testing.T) {
+	closed := closedPort(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "pp.yaml")
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	writeConfig(t, path, fmt.Sprintf("host_watch: {disabled: true}\ndefaults: {interval: 200ms, timeout: 100ms}\ntargets: [{url: %s}]\n", closed))
+	id := "tcp://" + closed
+
+	runFor := func(d *daemon, until func() bool) {
+		t.Helper()
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- d.run(ctx, ln) }()
+		eventually(t, "the expected alert state", until)
+		cancel()
+		<-done
+		d.Close()
+	}
+	d1, err := newDaemon(daemonOptions{configPath: path, dataDir: dir, logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runFor(d1, func() bool { return len(d1.engine().List(alert.Filter{Target: id})) > 0 })
+
+	writeConfig(t, path, "host_watch: {disabled: true}\n")
+	d2, err := newDaemon(daemonOptions{configPath: path, dataDir: dir, logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d2.engine().List(alert.Filter{Target: id})) == 0 {
+		t.Fatal("the restarted daemon did not load the open alert")
+	}
+	d2.orphanDelay = 100 * time.Millisecond
+	runFor(d2, func() bool { return len(d2.engine().List(alert.Filter{Target: id})) == 0 })
+}
