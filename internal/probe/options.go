@@ -74,19 +74,6 @@ func (o *options) bool(key string) (bool, bool) {
 	return b, true
 }
 
-func (o *options) int(key string) (int, bool) {
-	s, ok := o.string(key)
-	if !ok {
-		return 0, false
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		o.fail(key, "%q is not a whole number", s)
-		return 0, false
-	}
-	return n, true
-}
-
 func (o *options) regexp(key string) (*regexp.Regexp, bool) {
 	s, ok := o.string(key)
 	if !ok {

@@ -139,9 +139,6 @@ func proberNames() []string {
 // Target returns the target the probe checks.
 func (p *Probe) Target() patrol.Target { return p.target }
 
-// Timeout returns the probe's own deadline.
-func (p *Probe) Timeout() time.Duration { return p.timeout }
-
 // Run probes the target once, within the probe's timeout and ctx's deadline, and
 // returns the classified result. It never panics on what the network sends.
 func (p *Probe) Run(ctx context.Context) patrol.Result {
