@@ -3,7 +3,6 @@ package kube
 import (
 	"encoding/json"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -191,14 +190,4 @@ func splitSource(s string) (string, int, bool) {
 		return s, 0, true
 	}
 	return s[:i], n, true
-}
-
-// Rules lists every rule in a stable order.
-func Rules() []Rule {
-	out := make([]Rule, 0, len(ruleDocs))
-	for r := range ruleDocs {
-		out = append(out, r)
-	}
-	slices.Sort(out)
-	return out
 }
