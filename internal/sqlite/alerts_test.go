@@ -3,12 +3,9 @@ package sqlite
 import (
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/portpatrol/portpatrol/internal/alert"
 	alertstoretest "github.com/portpatrol/portpatrol/internal/alert/storetest"
-	"github.com/portpatrol/portpatrol/internal/notify/notifytest"
-	"github.com/portpatrol/portpatrol/internal/patrol"
 )
 
 // openTemp opens a new database in a temporary directory and closes it at cleanup.
@@ -27,48 +24,4 @@ func openTemp(t *testing.T, cfg Config) *DB {
 
 func TestAlertStore(t *testing.T) {
 	alertstoretest.Run(t, func(t *testing.T) alert.Store { return openTemp(t, Config{}) })
-}
-
-// TestAlertsSurviveRestart saves an alert and a silence, reopens the file and finds
-// them; a resolved alert, however old, stays until the engine deletes it.
-func TestAlertsSurviveRestart(t *testing.T) {
-	path := filepath.Join(t.TempDir(), FileName)
-	now := notifytest.T0.Add(30 * 24 * time.Hour)
-	cfg := Config{Path: path, OutboxMaxAge: time.Hour, Now: func() time.Time { return now }}
-	rec := alert.Record{Alert: notifytest.Alert(), Chain: "default", Notified: true}
-	rec.Alert.State, rec.Alert.ResolvedAt = patrol.AlertResolved, notifytest.T0.Add(time.Hour)
-	sil := alert.Silence{ID: "s1", Author: "alice", StartsAt: notifytest.T0, EndsAt: notifytest.T0.Add(time.Hour)}
-
-	db, err := Open(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.SaveAlert(t.Context(), rec); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.SaveSilence(t.Context(), sil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Compact(t.Context(), now); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	db = openTemp(t, cfg)
-	alerts, err := db.LoadAlerts(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(alerts) != 1 || alerts[0].Alert.ID != rec.Alert.ID || alerts[0].Alert.State != patrol.AlertResolved {
-		t.Errorf("after restart: got alerts %+v, want %s resolved", alerts, rec.Alert.ID)
-	}
-	sils, err := db.LoadSilences(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(sils) != 1 || sils[0].ID != "s1" {
-		t.Errorf("after restart: got silences %+v, want s1", sils)
-	}
 }
