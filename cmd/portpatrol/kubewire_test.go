@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -154,5 +155,42 @@ func TestDeployConfigMapIsValid(t *testing.T) {
 		if !c.Kubernetes.Enabled {
 			t.Errorf("%s: kubernetes discovery is off", name)
 		}
+	}
+}
+
+// A replica that becomes leader takes over the incidents the previous leader stored,
+// and stops alerting when it steps down.
+func TestLeaderTakesOverIncidentsFromTheStore(t *testing.T) {
+	closed := closedPort(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "pp.yaml")
+	writeConfig(t, path, fmt.Sprintf("host_watch: {disabled: true}\ndefaults: {interval: 200ms, timeout: 100ms}\ntargets: [{url: %s}]\n", closed))
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	leader, _ := startDaemon(t, path)
+	id := "tcp://" + closed
+	eventually(t, "the leader's P0", func() bool { return len(leader.engine().List(alert.Filter{Target: id})) > 0 })
+
+	follower, err := newDaemon(daemonOptions{configPath: path, dataDir: t.TempDir(), logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	follower.db.Close() // share the leader's store, as replicas share PostgreSQL
+	follower.db = leader.db
+	t.Cleanup(func() {
+		follower.db = nil // the leader closes the store it owns
+		follower.Close()
+	})
+	follower.alertDeps.Store = leader.db
+	follower.stepDown()
+	if len(follower.engine().List(alert.Filter{Target: id})) != 0 {
+		t.Fatal("the follower's engine already has the incident before it leads")
+	}
+	follower.lead(t.Context(), &kubeWiring{d: follower, tracker: kube.NewTracker()})
+	if !follower.leading.Load() || len(follower.engine().List(alert.Filter{Target: id})) == 0 {
+		t.Error("the new leader did not take over the stored incident")
+	}
+	follower.stepDown()
+	if follower.leading.Load() {
+		t.Error("still leading after stepping down")
 	}
 }
