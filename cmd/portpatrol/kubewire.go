@@ -93,11 +93,11 @@ func (k *kubeWiring) currentTargets() []patrol.Target {
 
 // run starts discovery and, when enabled, leader election, until ctx is done.
 func (k *kubeWiring) run(ctx context.Context) {
-	go func() {
+	k.d.spawn(func() {
 		if err := k.disc.Run(ctx); err != nil && ctx.Err() == nil {
 			k.d.logger.Error("kubernetes discovery stopped", "err", err)
 		}
-	}()
+	})
 	if !k.leaderElection() {
 		return
 	}
@@ -112,7 +112,7 @@ func (k *kubeWiring) run(ctx context.Context) {
 	if id == "" {
 		id, _ = os.Hostname()
 	}
-	go func() {
+	k.d.spawn(func() {
 		err := kube.RunLeader(ctx, kube.LeaderConfig{Client: k.client, Namespace: ns, Name: "portpatrol", Identity: id,
 			Logger: k.d.logger.With("component", "leader")},
 			func(lctx context.Context) { k.d.lead(lctx, k) },
@@ -120,7 +120,7 @@ func (k *kubeWiring) run(ctx context.Context) {
 		if err != nil && ctx.Err() == nil {
 			k.d.logger.Error("leader election stopped", "err", err)
 		}
-	}()
+	})
 }
 
 // lead makes this replica the one that alerts: the alert engine is rebuilt from the

@@ -174,6 +174,7 @@ type daemon struct {
 	status       *status.Page
 	audits       []*auditRunner // set by run before anything starts
 	closeOnce    sync.Once
+	workers      sync.WaitGroup // goroutines run started
 	// ctx lives as long as the daemon; closing the daemon cancels it.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -352,11 +353,11 @@ func (d *daemon) startNotifier(ctx context.Context) {
 	nctx, cancel := context.WithCancel(ctx)
 	d.stopNotifier = cancel
 	n := d.notifier.Load()
-	go func() {
+	d.spawn(func() {
 		if err := n.Run(nctx); err != nil && nctx.Err() == nil {
 			d.logger.Error("notification dispatcher stopped", "err", err)
 		}
-	}()
+	})
 }
 
 // moduleRef is a module and the name it was given, if any.
@@ -487,8 +488,13 @@ func (d *daemon) addHostTargets(cfg *config.Config, specs []jobSpec) []jobSpec {
 	return specs
 }
 
-// follow re-applies the configuration whenever discovered targets change.
+// follow re-applies the configuration, in a worker of its own, whenever discovered
+// targets change.
 func (d *daemon) follow(ctx context.Context, changes <-chan struct{}) {
+	d.spawn(func() { d.followLoop(ctx, changes) })
+}
+
+func (d *daemon) followLoop(ctx context.Context, changes <-chan struct{}) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -663,20 +669,16 @@ func (d *daemon) run(ctx context.Context, ln net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 3)
-	schedDone := make(chan struct{})
-	go func() {
-		defer close(schedDone)
-		errc <- d.sched.Run(ctx)
-	}()
+	d.spawn(func() { errc <- d.sched.Run(ctx) })
 	d.runCtx = ctx
 	d.startNotifier(ctx)
-	go d.every(ctx, 100*time.Millisecond, "alert tick", func(now time.Time) error {
+	d.every(ctx, 100*time.Millisecond, "alert tick", func(now time.Time) error {
 		if !d.leading.Load() {
 			return nil
 		}
 		return d.withEngine(func(e *alert.Engine) error { return e.Tick(ctx, now) })
 	})
-	go d.every(ctx, time.Minute, "compact", func(now time.Time) error {
+	d.every(ctx, time.Minute, "compact", func(now time.Time) error {
 		_, err := d.db.Compact(ctx, now)
 		return err
 	})
@@ -689,41 +691,41 @@ func (d *daemon) run(ctx context.Context, ln net.Listener) error {
 		ln = tls.NewListener(ln, tc)
 	}
 	for _, r := range d.audits {
-		go r.run(ctx)
+		d.spawn(func() { r.run(ctx) })
 	}
 	if d.watch != nil {
-		go func() {
+		d.spawn(func() {
 			if err := d.watch.Run(ctx); err != nil && ctx.Err() == nil {
 				d.logger.Warn("host watch stopped", "err", err)
 			}
-		}()
-		go d.follow(ctx, d.watch.Changes())
+		})
+		d.follow(ctx, d.watch.Changes())
 	}
 	if d.kube != nil {
 		d.kube.run(ctx)
-		go d.follow(ctx, d.kube.changed)
+		d.follow(ctx, d.kube.changed)
 	}
-	go d.every(ctx, time.Minute, "status history", func(now time.Time) error { return d.status.Sync(ctx, now) })
+	d.every(ctx, time.Minute, "status history", func(now time.Time) error { return d.status.Sync(ctx, now) })
 	orphans := d.orphanDelay
 	if orphans == 0 {
 		orphans = 2 * time.Minute
 	}
-	go func() {
+	d.spawn(func() {
 		select {
 		case <-ctx.Done():
 		case <-time.After(orphans):
 			d.resolveOrphans()
 		}
-	}()
+	})
 	var feed alertFeed
-	go d.every(ctx, 500*time.Millisecond, "alert events", func(time.Time) error { return feed.publish(d.engine(), d.broker) })
-	go func() {
+	d.every(ctx, 500*time.Millisecond, "alert events", func(time.Time) error { return feed.publish(d.engine(), d.broker) })
+	d.spawn(func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("http server: %w", err)
 			return
 		}
 		errc <- nil
-	}()
+	})
 	d.ready.Store(true)
 	d.logger.Info("portpatrol serving", "addr", ln.Addr().String(), "targets", len(d.cfg().Checks), "storage", d.dbName)
 	var runErr error
@@ -739,17 +741,34 @@ func (d *daemon) run(ctx context.Context, ln net.Listener) error {
 	if err := srv.Shutdown(sctx); err != nil {
 		d.logger.Warn("http shutdown", "err", err)
 	}
-	// Results still being recorded go to history before Close flushes it.
+	// Every worker — the scheduler recording its last results, the dispatcher, the
+	// watch, the audits — finishes before Close flushes history and closes storage.
+	done := make(chan struct{})
+	go func() { d.workers.Wait(); close(done) }()
 	select {
-	case <-schedDone:
+	case <-done:
 	case <-sctx.Done():
-		d.logger.Warn("scheduler did not stop within 5s")
+		d.logger.Warn("workers did not stop within 5s")
 	}
 	return runErr
 }
 
-// every calls f every interval until ctx is done, logging its errors.
+// spawn runs f in a goroutine that run waits for before it returns.
+func (d *daemon) spawn(f func()) {
+	d.workers.Add(1)
+	go func() {
+		defer d.workers.Done()
+		f()
+	}()
+}
+
+// every calls f every interval, in a worker of its own, until ctx is done, logging its
+// errors.
 func (d *daemon) every(ctx context.Context, interval time.Duration, what string, f func(time.Time) error) {
+	d.spawn(func() { d.tick(ctx, interval, what, f) })
+}
+
+func (d *daemon) tick(ctx context.Context, interval time.Duration, what string, f func(time.Time) error) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
