@@ -39,6 +39,7 @@ func reachable(addr string) bool {
 func BenchmarkProtocols(b *testing.B) {
 	targets := []struct{ name, target, addr string }{
 		{"tcp", "tcp://127.0.0.1:6379", "127.0.0.1:6379"},
+		{"tcp-full", "tcp://127.0.0.1:6379?handshake=full", "127.0.0.1:6379"},
 		{"tcp-dialogue", "tcp://127.0.0.1:6379?send=PING&expect=PONG", "127.0.0.1:6379"},
 		{"redis", "redis://127.0.0.1:6379", "127.0.0.1:6379"},
 		{"mysql-handshake", "mysql://127.0.0.1:3306", "127.0.0.1:3306"},

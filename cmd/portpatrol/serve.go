@@ -405,7 +405,7 @@ func (d *daemon) apply(cfg *config.Config) error {
 		}
 		have[t.ID] = true
 		jobs = append(jobs, schedule.Job{ID: t.ID, Host: t.Host, Interval: t.Interval, Timeout: t.Timeout,
-			FailureThreshold: sp.failure, SuccessThreshold: sp.success, Run: p.Run, Labels: t.Labels})
+			FailureThreshold: sp.failure, SuccessThreshold: sp.success, Run: p.Run, Try: p.Try(), Labels: t.Labels})
 		infos = append(infos, exporter.TargetInfo{ID: t.ID, Scheme: t.Scheme, Name: sp.name, Module: sp.module.name, Labels: t.Labels})
 	}
 	if err := d.sched.Update(jobs); err != nil {

@@ -4,6 +4,7 @@ package probe
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 )
@@ -20,3 +21,18 @@ func connectOnly(ctx context.Context, ap netip.AddrPort) error {
 	}
 	return c.Close()
 }
+
+// halfOpener is the half-open prober, which exists only on Linux.
+type halfOpener struct{}
+
+var errHalfOpenBusy = errors.New("half-open check unavailable")
+
+func halfOpen() (*halfOpener, error) { return nil, errors.ErrUnsupported }
+
+// HalfOpenSupported reports whether half-open checks can run here: not on this
+// system.
+func HalfOpenSupported() error { return errors.ErrUnsupported }
+
+func (*halfOpener) check(context.Context, netip.AddrPort, bool) error { return errHalfOpenBusy }
+
+func (*halfOpener) tryLocal(netip.AddrPort) (bool, error) { return false, nil }

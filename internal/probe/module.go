@@ -57,6 +57,11 @@ type TCPModule struct {
 	// Close is how a connection is ended: "reset" (the default for a bare connect:
 	// SO_LINGER 0, so the prober keeps no TIME_WAIT state) or "graceful" (FIN).
 	Close string `yaml:"close"`
+	// Handshake is how a bare connect check (no dialogue, no TLS) finds a port open:
+	// "half" sends a SYN from a raw socket and reads SYN-ACK or RST, so the service
+	// never sees a connection; "full" connects. "auto" (the default) is half-open for
+	// IPv4 addresses of this host when the process has CAP_NET_RAW, full otherwise.
+	Handshake string `yaml:"handshake"`
 }
 
 // HeaderMatch is a header rule of blackbox_exporter's http module.

@@ -52,6 +52,10 @@ func (e *Env) resolver() *net.Resolver {
 // return when ctx is done.
 type runFunc func(ctx context.Context, res *patrol.Result)
 
+// tryFunc attempts a probe that can finish without waiting: it fills in res and
+// returns true, or returns false having changed nothing.
+type tryFunc func(res *patrol.Result) bool
+
 // builder validates a target and module and returns the probe that runs them.
 type builder func(t patrol.Target, m *Module, env *Env, q *options) (runFunc, error)
 
@@ -83,6 +87,7 @@ type Probe struct {
 	timeout time.Duration
 	warn    time.Duration
 	run     runFunc
+	try     tryFunc
 	env     *Env
 }
 
@@ -124,7 +129,7 @@ func New(t patrol.Target, m Module, env Env) (*Probe, error) {
 	if err := q.done(); err != nil {
 		return nil, err
 	}
-	return &Probe{target: t, timeout: timeout, warn: warn, run: run, env: &e}, nil
+	return &Probe{target: t, timeout: timeout, warn: warn, run: run, try: q.try, env: &e}, nil
 }
 
 func proberNames() []string {
@@ -142,17 +147,47 @@ func (p *Probe) Target() patrol.Target { return p.target }
 // Run probes the target once, within the probe's timeout and ctx's deadline, and
 // returns the classified result. It never panics on what the network sends.
 func (p *Probe) Run(ctx context.Context) patrol.Result {
-	ctx, cancel := context.WithTimeout(ctx, p.timeout)
-	defer cancel()
+	// The scheduler already gives each run a deadline of the job's timeout: a second
+	// timer per probe would cost as much as the half-open check's own Go code.
+	if d, ok := ctx.Deadline(); !ok || time.Until(d) > p.timeout {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.timeout)
+		defer cancel()
+	}
 	res := patrol.Result{Target: p.target.ID, Start: p.env.now(), Class: patrol.ClassOK}
 	start := time.Now()
 	p.run(ctx, &res)
+	p.judge(&res, start)
+	return res
+}
+
+// judge sets res's duration and turns a result over the warn threshold into slow.
+func (p *Probe) judge(res *patrol.Result, start time.Time) {
 	res.Duration = time.Since(start)
 	if res.Class == patrol.ClassOK && p.warn > 0 && res.Duration > p.warn {
 		res.Class = patrol.ClassSlow
 		res.Error = fmt.Sprintf("took %s, over the %s threshold", round(res.Duration), p.warn)
 	}
-	return res
+}
+
+// Try returns a function that probes the target once if that can finish at once,
+// without waiting on the network, or nil when this probe never can. The function
+// returns false when it could not finish at once, having done nothing; Run then
+// probes as usual. A half-open check of a port on this host can: the kernel answers
+// within the send. The scheduler runs such checks on its own loop (schedule.Job.Try).
+func (p *Probe) Try() func() (patrol.Result, bool) {
+	if p.try == nil {
+		return nil
+	}
+	return func() (patrol.Result, bool) {
+		res := patrol.Result{Target: p.target.ID, Start: p.env.now(), Class: patrol.ClassOK}
+		start := time.Now()
+		if !p.try(&res) {
+			return patrol.Result{}, false
+		}
+		p.judge(&res, start)
+		return res, true
+	}
 }
 
 // round trims a duration for messages.

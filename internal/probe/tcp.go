@@ -53,6 +53,9 @@ func newTCP(t patrol.Target, m *Module, env *Env, q *options) (runFunc, error) {
 	if v, ok := q.string("close"); ok {
 		c.Close = v
 	}
+	if v, ok := q.string("handshake"); ok {
+		c.Handshake = v
+	}
 	send, hasSend := q.string("send")
 	expect, hasExpect := q.string("expect")
 	if hasSend || hasExpect {
@@ -93,9 +96,21 @@ func newTCP(t patrol.Target, m *Module, env *Env, q *options) (runFunc, error) {
 			return nil, err
 		}
 	}
+	switch c.Handshake {
+	case "", "auto", "full":
+	case "half":
+		if !reset || env.Dial != nil {
+			return nil, fmt.Errorf("tcp.handshake half checks only that the port answers a SYN; it cannot be combined with a dialogue, tls or close=graceful")
+		}
+		if err := HalfOpenSupported(); err != nil {
+			return nil, fmt.Errorf("tcp.handshake half needs CAP_NET_RAW (run as root, or setcap cap_net_raw+ep on the binary), or use handshake=auto: %w", err)
+		}
+	default:
+		return nil, fmt.Errorf("tcp.handshake %q: want auto, half or full", c.Handshake)
+	}
 	network := ipNet("tcp", c.IPProtocol)
 	if reset && env.Dial == nil {
-		return newConnectOnly(t, network, env), nil
+		return newConnectOnly(t, network, c.Handshake, env, q), nil
 	}
 	return func(ctx context.Context, res *patrol.Result) {
 		conn := dial(ctx, env, network, t, res)
@@ -124,15 +139,41 @@ func newTCP(t patrol.Target, m *Module, env *Env, q *options) (runFunc, error) {
 
 // newConnectOnly is the bare connect check: resolve (unless the host is an address),
 // connect, reset. An address is parsed once, here, not on every probe.
-func newConnectOnly(t patrol.Target, network string, env *Env) runFunc {
+func newConnectOnly(t patrol.Target, network, handshake string, env *Env, q *options) runFunc {
 	port := uint16(t.Port)
 	if a, err := netip.ParseAddr(t.Host); err == nil && a.Zone() == "" {
 		ap := netip.AddrPortFrom(a, port)
 		remote := ap.String()
+		var h *halfOpener
+		if handshake != "full" && (a.Is4() || a.Is4In6()) {
+			h, _ = halfOpen()
+		}
+		localOnly := handshake != "half"
+		if h != nil {
+			q.try = func(res *patrol.Result) bool {
+				t0 := time.Now()
+				done, err := h.tryLocal(ap)
+				if !done {
+					return false
+				}
+				res.RemoteAddr = remote
+				res.AddPhase("connect", time.Since(t0))
+				if err != nil {
+					classifyInto(res, err, "connect "+remote)
+				}
+				return true
+			}
+		}
 		return func(ctx context.Context, res *patrol.Result) {
 			res.RemoteAddr = remote
 			t0 := time.Now()
-			err := connectOnly(ctx, ap)
+			err := errHalfOpenBusy
+			if h != nil {
+				err = h.check(ctx, ap, localOnly)
+			}
+			if err == errHalfOpenBusy {
+				err = connectOnly(ctx, ap)
+			}
 			res.AddPhase("connect", time.Since(t0))
 			if err != nil {
 				classifyInto(res, err, "connect "+remote)

@@ -47,6 +47,12 @@ type Job struct {
 	// Run checks once. It must return when ctx is done. A result is a failure when
 	// Result.Up() is false.
 	Run func(ctx context.Context) patrol.Result
+	// Try, when set, attempts a run that can finish at once without blocking, such as
+	// a half-open check of a port on this host, whose answer arrives within the send.
+	// It returns the result and true, or false having left nothing behind, and the run
+	// then goes to a worker through Run as usual. The scheduler calls Try from its own
+	// loop, saving a worker hand-off and a context per run, so Try must never wait.
+	Try func() (patrol.Result, bool)
 	// Labels are passed through to Events and JobStates untouched.
 	Labels map[string]string
 }

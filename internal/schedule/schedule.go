@@ -105,6 +105,19 @@ type Scheduler struct {
 
 	nRuns, nConfirms, nMissed uint64
 	lag                       lagHist
+
+	// While the loop pops due jobs, start collects those with a Try here; the loop
+	// runs them after unlocking.
+	collecting bool
+	inline     []inlineRun
+}
+
+// inlineRun is a due run of a job with a Try, started by the loop itself.
+type inlineRun struct {
+	e       *entry
+	job     *Job
+	due     int64
+	confirm bool
 }
 
 // hostSlots counts one host's runs in flight and holds its waiting ones. It exists
@@ -387,6 +400,7 @@ func (s *Scheduler) loop(ctx context.Context) {
 			return
 		}
 		now := s.rel(s.clock.Now())
+		s.collecting, s.inline = true, s.inline[:0]
 		for len(s.heap) > 0 && s.heap[0].due <= now {
 			it := s.heap.pop()
 			e := it.e
@@ -396,6 +410,15 @@ func (s *Scheduler) loop(ctx context.Context) {
 			}
 			e.slot, e.confirm = it.due, false
 			s.admit(e)
+		}
+		s.collecting = false
+		if len(s.inline) > 0 {
+			batch := s.inline
+			s.mu.Unlock()
+			for _, r := range batch {
+				s.runInline(r)
+			}
+			continue
 		}
 		s.hasArmed = len(s.heap) > 0
 		if s.hasArmed {
@@ -460,6 +483,10 @@ func (s *Scheduler) start(e *entry) {
 	}
 	s.inflight++
 	e.where = stRunning
+	if s.collecting && e.job.Try != nil {
+		s.inline = append(s.inline, inlineRun{e: e, job: e.job, due: e.due, confirm: e.confirm})
+		return
+	}
 	ctx, cancel := context.WithTimeout(s.ctx, e.job.Timeout)
 	e.cancel = cancel
 	t := &task{ctx: ctx, cancel: cancel, e: e, job: e.job, due: e.due, confirm: e.confirm}
@@ -527,27 +554,54 @@ func (s *Scheduler) freeHost(e *entry) {
 		w.held = hs
 		s.global.push(w)
 	}
-	if hs.inflight == 0 && hs.waiting.len() == 0 {
+	// An idle host's slots are kept for its next run, as long as there are no more of
+	// them than jobs: hosts that left the jobs are dropped as they go idle.
+	if hs.inflight == 0 && hs.waiting.len() == 0 && len(s.hosts) > len(s.jobs) {
 		delete(s.hosts, hs.name)
 	}
 }
 
 // run runs one task on a worker and marks the worker idle when done.
 func (s *Scheduler) run(t *task) {
-	e, job := t.e, t.job
 	start := s.clock.Now()
-	res := job.Run(t.ctx)
+	res := t.job.Run(t.ctx)
 	t.cancel()
+	s.finish(t.e, t.job, &res, start, t.due, t.confirm, true)
+}
 
+// runInline runs r's Try on the loop; a run Try cannot finish at once goes to a
+// worker.
+func (s *Scheduler) runInline(r inlineRun) {
+	start := s.clock.Now()
+	res, ok := r.job.Try()
+	if ok {
+		s.finish(r.e, r.job, &res, start, r.due, r.confirm, false)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.e.removed || s.stopping || s.ctx.Err() != nil {
+		s.release(r.e)
+		return
+	}
+	s.inflight-- // start counts it in again
+	s.start(r.e)
+}
+
+// finish records a run's result, frees its slots and schedules the job's next run.
+// worker says the run was on a worker, which becomes idle.
+func (s *Scheduler) finish(e *entry, job *Job, res *patrol.Result, start time.Time, due int64, confirm, worker bool) {
 	s.mu.Lock()
 	e.cancel = nil
 	if e.removed || s.stopping || s.ctx.Err() != nil {
-		s.idle++
+		if worker {
+			s.idle++
+		}
 		s.release(e)
 		s.mu.Unlock()
 		return
 	}
-	ev := s.record(e, job, &res, time.Duration(s.rel(start)-t.due), t.confirm)
+	ev := s.record(e, job, res, time.Duration(s.rel(start)-due), confirm)
 	s.mu.Unlock()
 
 	if s.onResult != nil {
@@ -556,7 +610,9 @@ func (s *Scheduler) run(t *task) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.idle++
+	if worker {
+		s.idle++
+	}
 	s.release(e)
 	if e.removed || s.stopping || s.ctx.Err() != nil {
 		return
@@ -628,8 +684,12 @@ func (s *Scheduler) record(e *entry, job *Job, res *patrol.Result, lag time.Dura
 			e.flapping = false
 		}
 	}
-	last := *res
-	e.last = &last
+	// The last result is overwritten in place, under s.mu: one allocation per job,
+	// not per run. Snapshot hands out copies.
+	if e.last == nil {
+		e.last = new(patrol.Result)
+	}
+	*e.last = *res
 	s.nRuns++
 	if confirm {
 		s.nConfirms++
@@ -653,6 +713,11 @@ func (s *Scheduler) Snapshot() []JobState {
 	s.mu.Lock()
 	out := make([]JobState, 0, len(s.jobs))
 	for _, e := range s.jobs {
+		var last *patrol.Result
+		if e.last != nil {
+			l := *e.last
+			last = &l
+		}
 		out = append(out, JobState{
 			Job:       e.job,
 			State:     e.state,
@@ -660,7 +725,7 @@ func (s *Scheduler) Snapshot() []JobState {
 			Since:     e.since,
 			Successes: int(e.succ),
 			Failures:  int(e.fail),
-			Last:      e.last,
+			Last:      last,
 		})
 	}
 	s.mu.Unlock()

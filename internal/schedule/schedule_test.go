@@ -678,3 +678,48 @@ func TestUpdateWhileRunning(t *testing.T) {
 		t.Errorf("after Run: got stats %+v, want runs recorded and none running or queued", st)
 	}
 }
+
+// A job's Try runs on the scheduler's loop instead of Run; a Try that cannot finish
+// at once hands the run to Run; a fast confirmation goes through Run.
+func TestTry(t *testing.T) {
+	h := newHarness(t, schedule.Config{FlapChanges: -1}, t0)
+	var mu sync.Mutex
+	calls := map[string]int{}
+	count := func(k string) {
+		mu.Lock()
+		calls[k]++
+		mu.Unlock()
+	}
+	h.update([]schedule.Job{
+		{ID: "inline", Interval: time.Minute,
+			Run: func(context.Context) patrol.Result { count("inline.run"); return result(h.clk, "inline", true) },
+			Try: func() (patrol.Result, bool) { count("inline.try"); return result(h.clk, "inline", true), true }},
+		{ID: "declines", Interval: time.Minute,
+			Run: func(context.Context) patrol.Result { count("declines.run"); return result(h.clk, "declines", true) },
+			Try: func() (patrol.Result, bool) { count("declines.try"); return patrol.Result{}, false }},
+		{ID: "down", Interval: time.Minute,
+			Run: func(context.Context) patrol.Result { count("down.run"); return result(h.clk, "down", false) },
+			Try: func() (patrol.Result, bool) { count("down.try"); return result(h.clk, "down", false), true }},
+	})
+	h.start()
+	h.advance(3*time.Minute, time.Second)
+	want := map[string]int{
+		"inline.try": 3, "inline.run": 0,
+		"declines.try": 3, "declines.run": 3,
+		"down.try": 3, "down.run": 1, // the first failure is confirmed at once; then it is down
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for k, n := range want {
+		if calls[k] != n {
+			t.Errorf("%s: %d calls, want %d (all: %v)", k, calls[k], n, calls)
+		}
+	}
+	states := map[string]schedule.State{}
+	for _, e := range h.take() {
+		states[e.Job.ID] = e.State
+	}
+	if states["inline"] != schedule.Up || states["declines"] != schedule.Up || states["down"] != schedule.Down {
+		t.Errorf("states: %v", states)
+	}
+}

@@ -1,0 +1,337 @@
+package probe
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/portpatrol/portpatrol/internal/patrol"
+)
+
+// needHalfOpen skips the test where raw sockets are not allowed (not root, no
+// CAP_NET_RAW), except in CI, which runs as root.
+func needHalfOpen(t *testing.T) *halfOpener {
+	t.Helper()
+	h, err := halfOpen()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("half-open probes unavailable in CI: %v", err)
+		}
+		t.Skipf("half-open probes need CAP_NET_RAW (run the tests as root): %v", err)
+	}
+	return h
+}
+
+// rawListen listens on 127.0.0.1 with a raw socket, so the test can look at its accept
+// queue without accepting anything.
+func rawListen(t *testing.T, backlog int) (int, netip.AddrPort) {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, backlog); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fd, netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(sa.(*unix.SockaddrInet4).Port))
+}
+
+// accepted drains fd's accept queue and says how many connections it held.
+func accepted(fd int) int {
+	n := 0
+	for {
+		c, _, err := unix.Accept(fd)
+		if err != nil {
+			return n
+		}
+		unix.Close(c)
+		n++
+	}
+}
+
+func TestHalfOpen(t *testing.T) {
+	leakCheck(t)
+	needHalfOpen(t)
+	fd, ap := rawListen(t, 16)
+	closed := closedTCPAddr(t)
+
+	for range 50 {
+		wantResult(t, runProbe(t, "tcp://"+ap.String(), Module{}, Env{}), patrol.ClassOK)
+	}
+	if n := accepted(fd); n != 0 {
+		t.Errorf("half-open: the listener's accept queue got %d connections, want none", n)
+	}
+	res := runProbe(t, "tcp://"+ap.String()+"?handshake=full", Module{}, Env{})
+	wantResult(t, res, patrol.ClassOK)
+	if n := accepted(fd); n != 1 {
+		t.Errorf("handshake=full: the listener's accept queue got %d connections, want 1", n)
+	}
+	res = runProbe(t, "tcp://"+closed+"?handshake=half", Module{}, Env{})
+	wantResult(t, res, patrol.ClassRefused, "connect "+closed, "connection refused")
+	if _, ok := res.Phase("connect"); !ok {
+		t.Errorf("got phases %v, want a connect phase", res.Phases)
+	}
+}
+
+// A listener whose accept queue is full drops SYNs: the half-open check times out, as
+// a connect does.
+func TestHalfOpenFullQueue(t *testing.T) {
+	leakCheck(t)
+	needHalfOpen(t)
+	_, ap := rawListen(t, 0)
+	// A backlog of 0 holds one connection; fill it.
+	var fds []int
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	for range 2 {
+		c, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fds = append(fds, c)
+		_ = unix.Connect(c, &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()})
+	}
+	time.Sleep(50 * time.Millisecond)
+	res := runProbe(t, "tcp://"+ap.String()+"?timeout=300ms", Module{}, Env{})
+	wantResult(t, res, patrol.ClassTimeout, "timed out")
+	if res.Duration < 250*time.Millisecond || res.Duration > 2*time.Second {
+		t.Errorf("took %s, want about the 300ms timeout", res.Duration)
+	}
+}
+
+// Many probes at once, including several of the same port (more than there are
+// reserved source ports, so some fall back to connect), all answer correctly.
+func TestHalfOpenConcurrent(t *testing.T) {
+	leakCheck(t)
+	needHalfOpen(t)
+	var addrs []string
+	for range 100 {
+		_, ap := rawListen(t, 512)
+		addrs = append(addrs, "tcp://"+ap.String())
+	}
+	same := addrs[0]
+	closed := "tcp://" + closedTCPAddr(t)
+	var probes []*Probe
+	var wants []patrol.Class
+	for i, a := range addrs {
+		probes = append(probes, build(t, a, Module{}, Env{}))
+		wants = append(wants, patrol.ClassOK)
+		if i%10 == 0 {
+			probes = append(probes, build(t, closed, Module{}, Env{}))
+			wants = append(wants, patrol.ClassRefused)
+		}
+	}
+	for range 3 * halfOpenPorts {
+		probes = append(probes, build(t, same, Module{}, Env{}))
+		wants = append(wants, patrol.ClassOK)
+	}
+	for round := range 20 {
+		var wg sync.WaitGroup
+		errs := make(chan error, len(probes))
+		for i, p := range probes {
+			wg.Go(func() {
+				if res := p.Run(context.Background()); res.Class != wants[i] {
+					errs <- fmt.Errorf("round %d: %s: got %s (%s), want %s", round, p.target.ID, res.Class, res.Error, wants[i])
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		if t.Failed() {
+			return
+		}
+	}
+}
+
+// Replies that do not answer a waiting probe, or are not TCP/IPv4 at all, are ignored.
+func TestHalfOpenDeliver(t *testing.T) {
+	h := &halfOpener{waiting: map[hoKey]*hoWait{}}
+	k := hoKey{addr: [4]byte{127, 0, 0, 9}, port: 8080, sport: 40000}
+	w := &hoWait{seq: 1000, ch: make(chan struct{})}
+	h.waiting[k] = w
+	reply := func(flags byte, ack uint32, from [4]byte) []byte {
+		var b [44]byte
+		synPacket(b[:], from, [4]byte{127, 0, 0, 1}, k.port, k.sport, 5)
+		binary.BigEndian.PutUint32(b[28:], ack)
+		b[33] = flags
+		return b[:]
+	}
+	for _, b := range [][]byte{
+		nil,
+		{0x60, 0, 0, 0},                          // IPv6
+		make([]byte, 30),                         // too short
+		reply(0x12, 999, k.addr),                 // wrong ack
+		reply(0x12, 1001, [4]byte{127, 0, 0, 8}), // another peer
+	} {
+		h.deliver(b)
+	}
+	if r := w.reply.Load(); r != 0 {
+		t.Fatalf("a stray packet was delivered: %d", r)
+	}
+	h.deliver(reply(0x14, 1001, k.addr)) // RST+ACK
+	<-w.ch
+	if r := w.reply.Load(); r != replyRefused {
+		t.Errorf("RST delivered as %d, want refused", r)
+	}
+	if len(h.waiting) != 0 {
+		t.Errorf("waiter not removed: %v", h.waiting)
+	}
+}
+
+// The SYN carries a valid TCP checksum: summing the segment with its pseudo-header
+// gives all ones.
+func TestSynPacketChecksum(t *testing.T) {
+	var b [44]byte
+	src, dst := [4]byte{10, 1, 2, 3}, [4]byte{192, 0, 2, 7}
+	synPacket(b[:], src, dst, 40000, 443, 0xdeadbeef)
+	sum := uint32(binary.BigEndian.Uint16(src[0:])) + uint32(binary.BigEndian.Uint16(src[2:])) +
+		uint32(binary.BigEndian.Uint16(dst[0:])) + uint32(binary.BigEndian.Uint16(dst[2:])) + 6 + 24
+	for i := 20; i < 44; i += 2 {
+		sum += uint32(binary.BigEndian.Uint16(b[i:]))
+	}
+	for sum>>16 != 0 {
+		sum = sum&0xffff + sum>>16
+	}
+	if sum != 0xffff {
+		t.Errorf("checksum does not verify: %#x", sum)
+	}
+	if b[33] != 0x02 || binary.BigEndian.Uint32(b[24:]) != 0xdeadbeef {
+		t.Errorf("flags %#x seq %#x", b[33], binary.BigEndian.Uint32(b[24:]))
+	}
+}
+
+// nsListenEnv makes the test binary a listener inside a network namespace: it listens
+// on the address the variable holds, prints "ready", and exits when stdin closes.
+const nsListenEnv = "PORTPATROL_HALFOPEN_LISTEN"
+
+func TestMain(m *testing.M) {
+	if addr := os.Getenv(nsListenEnv); addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Println("ready")
+		io.Copy(io.Discard, os.Stdin)
+		ln.Close()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestHalfOpenRemote checks handshake=half against an address that is not this
+// host's: a network namespace the test creates, joined by a veth pair. There the
+// reply arrives after the send, through the receiver: open, refused (RST from the
+// namespace's kernel) and dropped by an nftables rule (timeout).
+func TestHalfOpenRemote(t *testing.T) {
+	needHalfOpen(t)
+	skip := t.Skipf
+	if os.Getenv("CI") == "true" {
+		skip = t.Fatalf
+	}
+	if os.Geteuid() != 0 {
+		skip("creating a network namespace needs root")
+	}
+	for _, tool := range []string{"ip", "nft"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			skip("%s is not installed (apt-get install -y iproute2 nftables)", tool)
+		}
+	}
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	pid := os.Getpid()
+	ns := fmt.Sprintf("pp-halfopen-%d", pid)
+	host, peer := fmt.Sprintf("pph%d", pid%100000), fmt.Sprintf("ppn%d", pid%100000)
+	// A /30 of 10.254.0.0/16 picked by pid, so parallel runs do not collide.
+	n := (pid % 16000) * 4
+	hostIP := fmt.Sprintf("10.254.%d.%d", n/256, n%256+1)
+	nsIP := fmt.Sprintf("10.254.%d.%d", n/256, n%256+2)
+	run("ip", "netns", "add", ns)
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+	run("ip", "link", "add", host, "type", "veth", "peer", "name", peer)
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", host).Run() })
+	run("ip", "link", "set", peer, "netns", ns)
+	run("ip", "addr", "add", hostIP+"/30", "dev", host)
+	run("ip", "link", "set", host, "up")
+	run("ip", "-n", ns, "addr", "add", nsIP+"/30", "dev", peer)
+	run("ip", "-n", ns, "link", "set", peer, "up")
+	run("ip", "-n", ns, "link", "set", "lo", "up")
+	const openPort, closedPort, droppedPort = 4001, 4002, 4003
+	nft := []string{"ip", "netns", "exec", ns, "nft"}
+	run(append(nft, "add", "table", "inet", "pptest")...)
+	run(append(nft, "add", "chain", "inet", "pptest", "input", "{ type filter hook input priority 0 ; policy accept ; }")...)
+	run(append(nft, "add", "rule", "inet", "pptest", "input", "tcp", "dport", strconv.Itoa(droppedPort), "drop")...)
+
+	for _, port := range []int{openPort, droppedPort} {
+		cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s:%d", nsListenEnv, nsIP, port))
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			stdin.Close()
+			cmd.Wait()
+		})
+		if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "ready\n" {
+			t.Fatalf("listener in the namespace: %q %v", line, err)
+		}
+	}
+
+	leakCheck(t)
+	target := func(port int, opts string) string {
+		return fmt.Sprintf("tcp://%s:%d?handshake=half%s", nsIP, port, opts)
+	}
+	for range 3 {
+		res := runProbe(t, target(openPort, ""), Module{}, Env{})
+		wantResult(t, res, patrol.ClassOK)
+		t.Logf("open: %s", res.Duration)
+	}
+	res := runProbe(t, target(closedPort, ""), Module{}, Env{})
+	wantResult(t, res, patrol.ClassRefused, "connection refused")
+	t.Logf("closed: %s", res.Duration)
+	res = runProbe(t, target(droppedPort, "&timeout=500ms"), Module{}, Env{})
+	wantResult(t, res, patrol.ClassTimeout, "timed out")
+	t.Logf("dropped: %s", res.Duration)
+	// auto takes the connect path for an address that is not this host's.
+	wantResult(t, runProbe(t, fmt.Sprintf("tcp://%s:%d", nsIP, openPort), Module{}, Env{}), patrol.ClassOK)
+}
