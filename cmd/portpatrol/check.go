@@ -40,7 +40,11 @@ A target is scheme://host:port[/path][?options]; a bare host:port means tcp.
 Schemes: ` + strings.Join(patrol.SchemeNames(), ", ") + `.
 
 Exit codes follow the Nagios plugin convention: 0 OK, 1 WARNING (slow, or some of
---count probes lost), 2 CRITICAL (down), 3 UNKNOWN (bad input).`,
+--count probes lost), 2 CRITICAL (down), 3 UNKNOWN (bad input).
+
+With CAP_NET_RAW (root), a bare tcp check of this host's own IPv4 ports is half-open:
+a SYN and the SYN-ACK or RST read back, so the service never sees a connection.
+?handshake=full connects instead; ?handshake=half does half-open for any IPv4 address.`,
 		Example: `  # Is Redis's port open?
   portpatrol check 127.0.0.1:6379
 
@@ -49,6 +53,9 @@ Exit codes follow the Nagios plugin convention: 0 OK, 1 WARNING (slow, or some o
 
   # Protocol-aware: is the server full, starting up, asking for a password?
   portpatrol check redis://127.0.0.1:6379 mysql://root@127.0.0.1:3306 postgres://postgres@127.0.0.1:5432
+
+  # Connect for real (the service sees, and may log, the connection)
+  portpatrol check 'tcp://127.0.0.1:6379?handshake=full'
 
   # A dialogue, like blackbox_exporter's query_response
   portpatrol check 'tcp://127.0.0.1:6379?send=PING&expect=^\+PONG'
