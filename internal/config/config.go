@@ -346,6 +346,9 @@ func (c *Config) resolve(idx index, errs *Errors) {
 			at("modules."+k+".prober", "missing prober; want one of: %s", strings.Join(proberList(), ", "))
 		} else if !probe.Supported(m.Prober) {
 			at("modules."+k+".prober", "prober %q is not supported; want one of: %s", m.Prober, strings.Join(proberList(), ", "))
+		} else if err := checkModule(m); err != nil {
+			// A module no target uses yet can still be asked for through /probe.
+			at("modules."+k, "%v", err)
 		}
 		modules[k] = m
 	}
@@ -440,6 +443,25 @@ func (c *Config) resolve(idx index, errs *Errors) {
 			SuccessThreshold: pickInt(tc.SuccessThreshold, d.SuccessThreshold),
 		})
 	}
+}
+
+// checkModule builds m against a sample target of its prober, so a bad setting is
+// reported at load even when no target uses the module yet.
+func checkModule(m probe.Module) error {
+	u := m.Prober + "://127.0.0.1:1"
+	if m.Prober == "http" {
+		u += "/"
+	}
+	t, err := patrol.ParseTarget(u)
+	if err != nil {
+		return nil // a prober without a scheme of its own: checked where it is used
+	}
+	_, err = probe.New(t, m, probe.Env{})
+	if err != nil {
+		// Drop the sample target's ID that New puts first.
+		return errors.New(strings.TrimPrefix(err.Error(), t.ID+": "))
+	}
+	return nil
 }
 
 // reservedLabels are label names portpatrol's own metrics use.
