@@ -87,6 +87,12 @@ func TestRedisStates(t *testing.T) {
 		s := testsvc.Redis(t)
 		protoWant(t, protoRun(t, "redis://"+s.Addr+"?role=master", Module{}), patrol.ClassOK, "")
 		protoWant(t, protoRun(t, "redis://"+s.Addr+"?role=replica", Module{}), patrol.ClassProtocol, "role is master, want replica")
+
+		// A second server replicating from the first reports role replica (Redis's
+		// INFO says "slave").
+		r := testsvc.Redis(t, "--replicaof", "127.0.0.1", s.Addr[strings.LastIndex(s.Addr, ":")+1:])
+		protoWant(t, protoRun(t, "redis://"+r.Addr+"?role=replica", Module{}), patrol.ClassOK, "")
+		protoWant(t, protoRun(t, "redis://"+r.Addr+"?role=master", Module{}), patrol.ClassProtocol, "want master")
 	})
 }
 
