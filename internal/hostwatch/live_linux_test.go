@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/portpatrol/portpatrol/internal/sqlite"
+	"github.com/portpatrol/portpatrol/internal/testsvc"
 )
 
 // These tests watch the real host through the socket inventory, with listeners the
@@ -143,30 +143,8 @@ func TestShortLivedListenerNotPaged(t *testing.T) {
 	}
 }
 
-// rawListener listens on 127.0.0.1 with the given backlog and never accepts by itself.
-func rawListener(t *testing.T, backlog int) (fd int, addr netip.AddrPort) {
-	t.Helper()
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Close(fd) })
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Listen(fd, backlog); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := sa.(*unix.SockaddrInet4)
-	return fd, netip.AddrPortFrom(netip.AddrFrom4(in.Addr), uint16(in.Port))
-}
-
 func TestAcceptQueuePressure(t *testing.T) {
-	fd, addr := rawListener(t, 2)
+	fd, addr := testsvc.RawListener(t, 2)
 	target := "tcp://" + addr.String()
 	_, rec, _ := runWatch(t, Config{QueueTicks: 2, LearnAfter: time.Hour})
 

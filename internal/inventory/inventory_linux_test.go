@@ -19,6 +19,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/portpatrol/portpatrol/internal/testsvc"
 	"golang.org/x/sys/unix"
 )
 
@@ -104,22 +105,7 @@ func addrPort(t *testing.T, a net.Addr) netip.AddrPort {
 // accepts, and connects backlog+extra times so that its accept queue overflows.
 func fullQueue(t *testing.T, backlog, extra int) netip.AddrPort {
 	t.Helper()
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Close(fd) })
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Listen(fd, backlog); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ap := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(sa.(*unix.SockaddrInet4).Port))
+	_, ap := testsvc.RawListener(t, backlog)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	for n := 0; n < backlog+extra; n++ {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"os"
 	"os/exec"
 	"strconv"
@@ -19,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/portpatrol/portpatrol/internal/patrol"
+	"github.com/portpatrol/portpatrol/internal/testsvc"
 )
 
 // needHalfOpen skips the test where raw sockets are not allowed (not root, no
@@ -35,30 +35,9 @@ func needHalfOpen(t *testing.T) *halfOpener {
 	return h
 }
 
-// rawListen listens on 127.0.0.1 with a raw socket, so the test can look at its accept
-// queue without accepting anything.
-func rawListen(t *testing.T, backlog int) (int, netip.AddrPort) {
-	t.Helper()
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Close(fd) })
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Listen(fd, backlog); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fd, netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(sa.(*unix.SockaddrInet4).Port))
-}
-
 // accepted drains fd's accept queue and says how many connections it held.
 func accepted(fd int) int {
+	_ = unix.SetNonblock(fd, true)
 	n := 0
 	for {
 		c, _, err := unix.Accept(fd)
@@ -73,7 +52,7 @@ func accepted(fd int) int {
 func TestHalfOpen(t *testing.T) {
 	leakCheck(t)
 	needHalfOpen(t)
-	fd, ap := rawListen(t, 16)
+	fd, ap := testsvc.RawListener(t, 16)
 	closed := closedTCPAddr(t)
 
 	for range 50 {
@@ -99,7 +78,7 @@ func TestHalfOpen(t *testing.T) {
 func TestHalfOpenFullQueue(t *testing.T) {
 	leakCheck(t)
 	needHalfOpen(t)
-	_, ap := rawListen(t, 0)
+	_, ap := testsvc.RawListener(t, 0)
 	// A backlog of 0 holds one connection; fill it.
 	var fds []int
 	defer func() {
@@ -130,7 +109,7 @@ func TestHalfOpenConcurrent(t *testing.T) {
 	needHalfOpen(t)
 	var addrs []string
 	for range 100 {
-		_, ap := rawListen(t, 512)
+		_, ap := testsvc.RawListener(t, 512)
 		addrs = append(addrs, "tcp://"+ap.String())
 	}
 	same := addrs[0]
