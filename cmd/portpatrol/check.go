@@ -42,9 +42,9 @@ Schemes: ` + strings.Join(patrol.SchemeNames(), ", ") + `.
 Exit codes follow the Nagios plugin convention: 0 OK, 1 WARNING (slow, or some of
 --count probes lost), 2 CRITICAL (down), 3 UNKNOWN (bad input).
 
-With CAP_NET_RAW (root), a bare tcp check of this host's own IPv4 ports is half-open:
+With CAP_NET_RAW (root), a bare tcp check of this host's own ports is half-open:
 a SYN and the SYN-ACK or RST read back, so the service never sees a connection.
-?handshake=full connects instead; ?handshake=half does half-open for any IPv4 address.`,
+?handshake=full connects instead; ?handshake=half does half-open for any IP address.`,
 		Example: `  # Is Redis's port open?
   portpatrol check 127.0.0.1:6379
 

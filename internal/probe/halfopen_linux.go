@@ -24,14 +24,14 @@ import (
 //
 // Against a bare connect it saves the socket the prober allocates and frees, the child
 // socket the listener creates, queues and tears down, and four of the five system
-// calls: about a fifth of the CPU on loopback (see docs/benchmarks.md). It also leaves
+// calls: about a third of the CPU on loopback (see docs/benchmarks.md). It also leaves
 // nothing in the monitored service's logs: no accepted-then-reset connection every
-// interval. It needs CAP_NET_RAW and covers IPv4; everything else takes the connect
-// path.
+// interval. It needs CAP_NET_RAW; without it everything takes the connect path.
 //
-// One raw socket serves every half-open probe of the process. Replies are told apart
-// by the peer's address and port, the source port (one of a few reserved ones) and the
-// acknowledgement number, which must be the probe's own sequence number plus one.
+// One raw socket per address family serves every half-open probe of the process.
+// Replies are told apart by the peer's address and port, the source port (one of a
+// few reserved ones) and the acknowledgement number, which must be the probe's own
+// sequence number plus one.
 
 // halfOpenPorts is how many source ports are reserved. Probes of the same address and
 // port at the same moment (rare: the scheduler never overlaps a target with itself)
@@ -42,9 +42,9 @@ const halfOpenPorts = 4
 const halfOpenRetry = time.Second
 
 type hoKey struct {
-	addr  [4]byte
-	port  uint16 // the peer's
-	sport uint16 // ours
+	addr  [16]byte // the peer's; IPv4 as an IPv4-mapped IPv6 address
+	port  uint16   // the peer's
+	sport uint16   // ours
 }
 
 type hoWait struct {
@@ -62,14 +62,15 @@ const (
 var waitPool = sync.Pool{New: func() any { return new(hoWait) }}
 
 type halfOpener struct {
-	fd    int
-	epfd  int // the receiver's epoll set; holds fd only while slow > 0
+	fd4   int // raw IPv4 socket; IP_HDRINCL, replies come with their IP header
+	fd6   int // raw IPv6 socket, or -1 without IPv6; replies start at the TCP header
+	epfd  int // the receiver's epoll set; holds fd4 and fd6 only while slow > 0
 	ports [halfOpenPorts]uint16
 	holds [halfOpenPorts]int // bound TCP sockets that keep the ports ours
 	next  atomic.Uint32
 	seq   atomic.Uint32
 	// slow counts checks waiting for a reply that did not come within their send;
-	// the raw socket is in the receiver's epoll set only while there are some, so
+	// the raw sockets are in the receiver's epoll set only while there are some, so
 	// checks of this host's ports, which read their own replies, never wake it.
 	// reading is set while the receiver holds packets not yet delivered.
 	slowMu  sync.Mutex
@@ -80,11 +81,11 @@ type halfOpener struct {
 	waiting map[hoKey]*hoWait
 
 	srcMu sync.Mutex
-	srcs  map[[4]byte]srcEntry // route source address by destination
+	srcs  map[netip.Addr]srcEntry // route source address by destination
 }
 
 type srcEntry struct {
-	src     [4]byte
+	src     netip.Addr
 	local   bool
 	expires time.Time
 }
@@ -103,45 +104,42 @@ func halfOpen() (*halfOpener, error) {
 }
 
 func openHalfOpener() (*halfOpener, error) {
-	h := &halfOpener{waiting: map[hoKey]*hoWait{}, srcs: map[[4]byte]srcEntry{}}
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
-	if err != nil {
-		return nil, fmt.Errorf("raw socket for half-open probes: %w", err)
-	}
+	h := &halfOpener{fd4: -1, fd6: -1, epfd: -1, waiting: map[hoKey]*hoWait{}, srcs: map[netip.Addr]srcEntry{}}
 	fail := func(err error) (*halfOpener, error) {
-		unix.Close(fd)
-		for _, s := range h.holds {
-			if s > 0 {
-				unix.Close(s)
+		for _, fd := range append(h.holds[:], h.fd4, h.fd6, h.epfd) {
+			if fd > 0 {
+				unix.Close(fd)
 			}
 		}
 		return nil, err
 	}
-	if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_HDRINCL, 1); err != nil {
+	var err error
+	if h.fd4, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP); err != nil {
+		return nil, fmt.Errorf("raw socket for half-open probes: %w", err)
+	}
+	if err := unix.SetsockoptInt(h.fd4, unix.IPPROTO_IP, unix.IP_HDRINCL, 1); err != nil {
 		return fail(fmt.Errorf("IP_HDRINCL: %w", err))
 	}
 	for i := range h.ports {
-		s, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
+		if h.holds[i], h.ports[i], err = reservePort(); err != nil {
 			return fail(fmt.Errorf("reserve a source port: %w", err))
 		}
-		h.holds[i] = s
-		if err := unix.Bind(s, &unix.SockaddrInet4{}); err != nil {
-			return fail(fmt.Errorf("reserve a source port: %w", err))
-		}
-		sa, err := unix.Getsockname(s)
-		if err != nil {
-			return fail(fmt.Errorf("reserve a source port: %w", err))
-		}
-		h.ports[i] = uint16(sa.(*unix.SockaddrInet4).Port)
 	}
-	prog := replyFilter(h.ports)
-	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}); err != nil {
-		return fail(fmt.Errorf("SO_ATTACH_FILTER: %w", err))
+	if err := attachFilter(h.fd4, replyFilter(h.ports, true)); err != nil {
+		return fail(err)
 	}
-	// Packets that arrived before the filter was attached match no probe; the first
-	// drain discards them.
-	h.fd = fd
+	// IPv6 is optional: without it IPv6 checks connect. The kernel fills in the TCP
+	// checksum (IPV6_CHECKSUM), as it knows the source address it picks.
+	if fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP); err == nil {
+		if unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_CHECKSUM, 16) == nil &&
+			attachFilter(fd, replyFilter(h.ports, false)) == nil {
+			h.fd6 = fd
+		} else {
+			unix.Close(fd)
+		}
+	}
+	// Packets that arrived before the filters were attached match no probe; the
+	// first drain discards them.
 	if h.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
 		return fail(os.NewSyscallError("epoll_create1", err))
 	}
@@ -150,13 +148,63 @@ func openHalfOpener() (*halfOpener, error) {
 	return h, nil
 }
 
+// reservePort binds a TCP socket to an ephemeral port on every address, of both
+// families where the host has IPv6, and keeps it: no other socket gets the port, and
+// SYN-ACKs sent to it find no socket, so the kernel answers them with a RST.
+func reservePort() (fd int, port uint16, err error) {
+	fd, err = unix.Socket(unix.AF_INET6, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err == nil {
+		if err = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0); err == nil {
+			err = unix.Bind(fd, &unix.SockaddrInet6{})
+		}
+		if err != nil {
+			unix.Close(fd)
+		}
+	}
+	if err != nil { // no IPv6 here
+		if fd, err = unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0); err != nil {
+			return -1, 0, err
+		}
+		if err = unix.Bind(fd, &unix.SockaddrInet4{}); err != nil {
+			unix.Close(fd)
+			return -1, 0, err
+		}
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		unix.Close(fd)
+		return -1, 0, err
+	}
+	switch a := sa.(type) {
+	case *unix.SockaddrInet6:
+		return fd, uint16(a.Port), nil
+	case *unix.SockaddrInet4:
+		return fd, uint16(a.Port), nil
+	}
+	unix.Close(fd)
+	return -1, 0, fmt.Errorf("getsockname: unexpected %T", sa)
+}
+
+func attachFilter(fd int, prog []unix.SockFilter) error {
+	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}); err != nil {
+		return fmt.Errorf("SO_ATTACH_FILTER: %w", err)
+	}
+	return nil
+}
+
 // replyFilter is a classic BPF program that keeps only TCP segments to one of ports
-// with SYN+ACK or RST set, so the raw socket never sees the host's other traffic.
-func replyFilter(ports [halfOpenPorts]uint16) []unix.SockFilter {
+// with SYN+ACK or RST set, so a raw socket never sees the host's other traffic.
+// ipHeader says the packets start with an IPv4 header (IPv6 raw sockets see the TCP
+// header first).
+func replyFilter(ports [halfOpenPorts]uint16, ipHeader bool) []unix.SockFilter {
 	n := uint8(len(ports))
+	x := unix.SockFilter{Code: unix.BPF_LDX | unix.BPF_W | unix.BPF_IMM, K: 0} // x = 0
+	if ipHeader {
+		x = unix.SockFilter{Code: unix.BPF_LDX | unix.BPF_B | unix.BPF_MSH, K: 0} // x = IP header length
+	}
 	p := []unix.SockFilter{
-		{Code: unix.BPF_LDX | unix.BPF_B | unix.BPF_MSH, K: 0}, // x = IP header length
-		{Code: unix.BPF_LD | unix.BPF_H | unix.BPF_IND, K: 2},  // a = TCP destination port
+		x,
+		{Code: unix.BPF_LD | unix.BPF_H | unix.BPF_IND, K: 2}, // a = TCP destination port
 	}
 	for i, port := range ports {
 		// On a match jump to the flags test, past the remaining port tests and the drop.
@@ -176,14 +224,16 @@ func replyFilter(ports [halfOpenPorts]uint16) []unix.SockFilter {
 // receive reads replies for slow checks for as long as the process lives. It blocks
 // in epoll_wait on a thread of its own; with no slow checks the set is empty.
 func (h *halfOpener) receive() {
-	events := make([]unix.EpollEvent, 1)
+	events := make([]unix.EpollEvent, 2)
 	for {
 		n, err := unix.EpollWait(h.epfd, events, -1)
-		if err != nil || n == 0 {
+		if err != nil {
 			continue // EINTR
 		}
 		h.reading.Add(1)
-		h.drain()
+		for _, ev := range events[:n] {
+			h.drainFor(int(ev.Fd), nil)
+		}
 		h.reading.Add(-1)
 	}
 }
@@ -193,8 +243,12 @@ func (h *halfOpener) slowEnter() {
 	h.slowMu.Lock()
 	defer h.slowMu.Unlock()
 	if h.slow++; h.slow == 1 {
-		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(h.fd)}
-		_ = unix.EpollCtl(h.epfd, unix.EPOLL_CTL_ADD, h.fd, &ev)
+		for _, fd := range []int{h.fd4, h.fd6} {
+			if fd >= 0 {
+				ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
+				_ = unix.EpollCtl(h.epfd, unix.EPOLL_CTL_ADD, fd, &ev)
+			}
+		}
 	}
 }
 
@@ -202,42 +256,68 @@ func (h *halfOpener) slowLeave() {
 	h.slowMu.Lock()
 	defer h.slowMu.Unlock()
 	if h.slow--; h.slow == 0 {
-		_ = unix.EpollCtl(h.epfd, unix.EPOLL_CTL_DEL, h.fd, nil)
+		for _, fd := range []int{h.fd4, h.fd6} {
+			if fd >= 0 {
+				_ = unix.EpollCtl(h.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+			}
+		}
 	}
 }
 
-// drain reads and delivers every reply already queued, without waiting.
-func (h *halfOpener) drain() { h.drainFor(nil) }
-
-// drainFor reads and delivers queued replies until w (when not nil) has its answer
-// or none is left, without waiting. Stopping at w's answer saves the read that would
-// only say the queue is empty; what is left is read by the next drain.
-func (h *halfOpener) drainFor(w *hoWait) {
+// drainFor reads and delivers the replies queued on fd until w (when not nil) has its
+// answer or none is left, without waiting. Stopping at w's answer saves the read that
+// would only say the queue is empty; what is left is read by the next drain.
+func (h *halfOpener) drainFor(fd int, w *hoWait) {
 	var buf [128]byte
 	for {
-		n, err := unix.Read(h.fd, buf[:])
-		if err != nil {
-			return
+		var addr [16]byte
+		var tcp []byte
+		if fd == h.fd4 {
+			n, err := unix.Read(fd, buf[:])
+			if err != nil {
+				return
+			}
+			if addr, tcp = ipv4Reply(buf[:n]); tcp == nil {
+				continue
+			}
+		} else {
+			n, from, err := unix.Recvfrom(fd, buf[:], 0)
+			if err != nil {
+				return
+			}
+			sa, ok := from.(*unix.SockaddrInet6)
+			if !ok {
+				continue
+			}
+			addr, tcp = sa.Addr, buf[:n]
 		}
-		h.deliver(buf[:n])
+		h.deliver(addr, tcp)
 		if w != nil && w.reply.Load() != 0 {
 			return
 		}
 	}
 }
 
-// deliver matches one IPv4 packet (header included) to the probe waiting for it.
-func (h *halfOpener) deliver(b []byte) {
+// ipv4Reply splits an IPv4 packet into its source address (IPv4-mapped) and TCP
+// segment; the segment is nil for a packet too short or not IPv4.
+func ipv4Reply(b []byte) (addr [16]byte, tcp []byte) {
 	if len(b) < 20 || b[0]>>4 != 4 {
-		return
+		return addr, nil
 	}
 	ihl := int(b[0]&0x0f) * 4
 	if ihl < 20 || len(b) < ihl+14 {
+		return addr, nil
+	}
+	return netip.AddrFrom4([4]byte(b[12:16])).As16(), b[ihl:]
+}
+
+// deliver matches one TCP segment from addr to the probe waiting for it.
+func (h *halfOpener) deliver(addr [16]byte, tcp []byte) {
+	if len(tcp) < 14 {
 		return
 	}
-	tcp := b[ihl:]
 	k := hoKey{
-		addr:  [4]byte(b[12:16]),
+		addr:  addr,
 		port:  binary.BigEndian.Uint16(tcp[0:2]),
 		sport: binary.BigEndian.Uint16(tcp[2:4]),
 	}
@@ -264,8 +344,8 @@ func (h *halfOpener) deliver(b []byte) {
 
 // route returns the source address the kernel would use towards dst and whether dst
 // is an address of this host. Answers are cached for a minute.
-func (h *halfOpener) route(dst [4]byte) ([4]byte, bool, error) {
-	if dst[0] == 127 {
+func (h *halfOpener) route(dst netip.Addr) (netip.Addr, bool, error) {
+	if dst.IsLoopback() {
 		return dst, true, nil
 	}
 	now := time.Now()
@@ -275,20 +355,10 @@ func (h *halfOpener) route(dst [4]byte) ([4]byte, bool, error) {
 	if ok && now.Before(e.expires) {
 		return e.src, e.local, nil
 	}
-	// A connected UDP socket sends nothing; getsockname shows the route's source.
-	s, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	src, err := routeSource(dst)
 	if err != nil {
 		return dst, false, err
 	}
-	defer unix.Close(s)
-	if err := unix.Connect(s, &unix.SockaddrInet4{Port: 9, Addr: dst}); err != nil {
-		return dst, false, err
-	}
-	sa, err := unix.Getsockname(s)
-	if err != nil {
-		return dst, false, err
-	}
-	src := sa.(*unix.SockaddrInet4).Addr
 	e = srcEntry{src: src, local: src == dst, expires: now.Add(time.Minute)}
 	h.srcMu.Lock()
 	if len(h.srcs) > 4096 {
@@ -299,15 +369,74 @@ func (h *halfOpener) route(dst [4]byte) ([4]byte, bool, error) {
 	return src, e.local, nil
 }
 
+// routeSource asks the kernel which source address it would use towards dst: a
+// connected UDP socket sends nothing, and getsockname shows the route's source.
+func routeSource(dst netip.Addr) (netip.Addr, error) {
+	family, to := unix.AF_INET6, unix.Sockaddr(&unix.SockaddrInet6{Port: 9, Addr: dst.As16()})
+	if dst.Is4() {
+		family, to = unix.AF_INET, &unix.SockaddrInet4{Port: 9, Addr: dst.As4()}
+	}
+	s, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	defer unix.Close(s)
+	if err := unix.Connect(s, to); err != nil {
+		return netip.Addr{}, err
+	}
+	sa, err := unix.Getsockname(s)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrFrom4(a.Addr), nil
+	case *unix.SockaddrInet6:
+		return netip.AddrFrom16(a.Addr), nil
+	}
+	return netip.Addr{}, fmt.Errorf("getsockname: unexpected %T", sa)
+}
+
 // errHalfOpenBusy says a half-open check could not be sent and the caller should
 // connect instead.
 var errHalfOpenBusy = errors.New("half-open check unavailable")
+
+// syn is a SYN ready to send, and where.
+type syn struct {
+	fd  int
+	pkt [44]byte
+	n   int
+	to  unix.Sockaddr
+}
+
+// prepare registers w for a SYN to dst:port and builds the SYN. ok is false when it
+// cannot be sent: no raw socket for dst's family, or every source port busy with a
+// check of dst:port.
+func (h *halfOpener) prepare(w *hoWait, src, dst netip.Addr, port uint16) (k hoKey, s syn, ok bool) {
+	if dst.Is6() && h.fd6 < 0 {
+		return k, s, false
+	}
+	if k, ok = h.register(w, dst, port); !ok {
+		return k, s, false
+	}
+	if dst.Is4() {
+		s.fd, s.n, s.to = h.fd4, 44, &unix.SockaddrInet4{Addr: dst.As4()}
+		synPacket4(s.pkt[:], src.As4(), dst.As4(), k.sport, k.port, w.seq)
+	} else {
+		// The kernel writes the IPv6 header and the checksum.
+		s.fd, s.n, s.to = h.fd6, 24, &unix.SockaddrInet6{Addr: dst.As16()}
+		tcpSyn(s.pkt[:24], k.sport, k.port, w.seq)
+	}
+	return k, s, true
+}
+
+func (s *syn) send() error { return unix.Sendto(s.fd, s.pkt[:s.n], 0, s.to) }
 
 // check runs one half-open check of ap. It returns nil for open, ECONNREFUSED for a
 // RST, ctx's error at the deadline, and errHalfOpenBusy when it could not send (the
 // caller then connects). With localOnly it declines addresses not on this host.
 func (h *halfOpener) check(ctx context.Context, ap netip.AddrPort, localOnly bool) error {
-	dst := ap.Addr().Unmap().As4()
+	dst := ap.Addr().Unmap()
 	src, local, err := h.route(dst)
 	if err != nil || (localOnly && !local) {
 		return errHalfOpenBusy
@@ -322,22 +451,18 @@ func (h *halfOpener) check(ctx context.Context, ap netip.AddrPort, localOnly boo
 	h.slowEnter()
 	defer h.slowLeave()
 	w := &hoWait{ch: make(chan struct{})}
-	k, ok := h.register(w, dst, ap.Port())
+	k, s, ok := h.prepare(w, src, dst, ap.Port())
 	if !ok {
 		return errHalfOpenBusy
 	}
-	var pkt [44]byte
-	synPacket(pkt[:], src, dst, k.sport, k.port, w.seq)
-	to := &unix.SockaddrInet4{Addr: dst}
-	if err := unix.Sendto(h.fd, pkt[:], 0, to); err != nil {
+	if err := s.send(); err != nil {
 		h.forget(k, w)
 		return errHalfOpenBusy
 	}
-	if local {
-		h.drain()
-	}
 	var retry <-chan time.Time
-	if !local {
+	if local {
+		h.drainFor(s.fd, w)
+	} else {
 		t := time.NewTicker(halfOpenRetry)
 		defer t.Stop()
 		retry = t.C
@@ -347,7 +472,7 @@ func (h *halfOpener) check(ctx context.Context, ap netip.AddrPort, localOnly boo
 		case <-w.ch:
 			return replyErr(w.reply.Load())
 		case <-retry:
-			_ = unix.Sendto(h.fd, pkt[:], 0, to)
+			_ = s.send()
 		case <-ctx.Done():
 			h.forget(k, w)
 			if r := w.reply.Load(); r != 0 { // answered as the deadline passed
@@ -362,25 +487,23 @@ func (h *halfOpener) check(ctx context.Context, ap netip.AddrPort, localOnly boo
 // within the send, as it does unless the listener's queue is full. It reports done
 // false, having withdrawn its SYN's waiter, when there was no answer at once.
 func (h *halfOpener) tryLocal(ap netip.AddrPort) (done bool, err error) {
-	dst := ap.Addr().Unmap().As4()
+	dst := ap.Addr().Unmap()
 	src, local, rerr := h.route(dst)
 	if rerr != nil || !local {
 		return false, nil
 	}
 	w := waitPool.Get().(*hoWait)
 	w.reply.Store(0)
-	k, ok := h.register(w, dst, ap.Port())
+	k, s, ok := h.prepare(w, src, dst, ap.Port())
 	if !ok {
 		waitPool.Put(w)
 		return false, nil
 	}
-	var pkt [44]byte
-	synPacket(pkt[:], src, dst, k.sport, k.port, w.seq)
-	if unix.Sendto(h.fd, pkt[:], 0, &unix.SockaddrInet4{Addr: dst}) != nil {
+	if s.send() != nil {
 		h.forget(k, w)
 		return false, nil
 	}
-	h.drainFor(w)
+	h.drainFor(s.fd, w)
 	if r := w.reply.Load(); r != 0 {
 		waitPool.Put(w) // deliver is done with it
 		return true, replyErr(r)
@@ -405,9 +528,9 @@ func replyErr(r uint32) error {
 
 // register gives w a sequence number and a free source port for a SYN to dst:port;
 // ok is false when every source port already has a check of dst:port in flight.
-func (h *halfOpener) register(w *hoWait, dst [4]byte, port uint16) (k hoKey, ok bool) {
+func (h *halfOpener) register(w *hoWait, dst netip.Addr, port uint16) (k hoKey, ok bool) {
 	w.seq = h.seq.Add(0x9e3779b9)
-	k = hoKey{addr: dst, port: port}
+	k = hoKey{addr: dst.As16(), port: port}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	start := h.next.Add(1)
@@ -429,17 +552,9 @@ func (h *halfOpener) forget(k hoKey, w *hoWait) {
 	h.mu.Unlock()
 }
 
-// synPacket writes an IPv4 header (the kernel fills in length, id and checksum) and a
-// TCP SYN with an MSS option into b, which must hold 44 bytes.
-func synPacket(b []byte, src, dst [4]byte, sport, dport uint16, seq uint32) {
-	clear(b)
-	b[0] = 0x45
-	binary.BigEndian.PutUint16(b[6:], 0x4000) // don't fragment
-	b[8] = 64                                 // TTL
-	b[9] = unix.IPPROTO_TCP
-	copy(b[12:16], src[:])
-	copy(b[16:20], dst[:])
-	t := b[20:]
+// tcpSyn writes a TCP SYN with an MSS option, checksum zero, into t (24 bytes).
+func tcpSyn(t []byte, sport, dport uint16, seq uint32) {
+	clear(t[:24])
 	binary.BigEndian.PutUint16(t[0:], sport)
 	binary.BigEndian.PutUint16(t[2:], dport)
 	binary.BigEndian.PutUint32(t[4:], seq)
@@ -447,7 +562,21 @@ func synPacket(b []byte, src, dst [4]byte, sport, dport uint16, seq uint32) {
 	t[13] = 0x02   // SYN
 	binary.BigEndian.PutUint16(t[14:], 64240)
 	t[20], t[21] = 2, 4 // MSS option
-	binary.BigEndian.PutUint16(t[22:], 1460)
+	binary.BigEndian.PutUint16(t[22:], 1440)
+}
+
+// synPacket4 writes an IPv4 header (the kernel fills in length, id and checksum) and
+// a TCP SYN with its checksum into b, which must hold 44 bytes.
+func synPacket4(b []byte, src, dst [4]byte, sport, dport uint16, seq uint32) {
+	clear(b[:20])
+	b[0] = 0x45
+	binary.BigEndian.PutUint16(b[6:], 0x4000) // don't fragment
+	b[8] = 64                                 // TTL
+	b[9] = unix.IPPROTO_TCP
+	copy(b[12:16], src[:])
+	copy(b[16:20], dst[:])
+	t := b[20:44]
+	tcpSyn(t, sport, dport, seq)
 	sum := uint32(binary.BigEndian.Uint16(src[0:])) + uint32(binary.BigEndian.Uint16(src[2:])) +
 		uint32(binary.BigEndian.Uint16(dst[0:])) + uint32(binary.BigEndian.Uint16(dst[2:])) +
 		unix.IPPROTO_TCP + 24

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strconv"
@@ -71,6 +72,50 @@ func TestHalfOpen(t *testing.T) {
 	if _, ok := res.Phase("connect"); !ok {
 		t.Errorf("got phases %v, want a connect phase", res.Phases)
 	}
+}
+
+// The same over IPv6, on ::1.
+func TestHalfOpenIPv6(t *testing.T) {
+	leakCheck(t)
+	h := needHalfOpen(t)
+	if h.fd6 < 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("no IPv6 raw socket in CI")
+		}
+		t.Skip("no IPv6 raw socket here")
+	}
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	defer ln.Close()
+	conns := make(chan net.Conn, 100)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				close(conns)
+				return
+			}
+			conns <- c
+		}
+	}()
+	open := "tcp://" + ln.Addr().String()
+	for range 20 {
+		wantResult(t, runProbe(t, open, Module{}, Env{}), patrol.ClassOK)
+	}
+	wantResult(t, runProbe(t, open+"?handshake=full", Module{}, Env{}), patrol.ClassOK)
+	ln.Close()
+	n := 0
+	for c := range conns {
+		c.Close()
+		n++
+	}
+	if n != 1 {
+		t.Errorf("the listener accepted %d connections, want 1 (the full handshake's)", n)
+	}
+	res := runProbe(t, open+"?handshake=half", Module{}, Env{})
+	wantResult(t, res, patrol.ClassRefused, "connection refused")
 }
 
 // A listener whose accept queue is full drops SYNs: the half-open check times out, as
@@ -152,29 +197,36 @@ func TestHalfOpenConcurrent(t *testing.T) {
 // Replies that do not answer a waiting probe, or are not TCP/IPv4 at all, are ignored.
 func TestHalfOpenDeliver(t *testing.T) {
 	h := &halfOpener{waiting: map[hoKey]*hoWait{}}
-	k := hoKey{addr: [4]byte{127, 0, 0, 9}, port: 8080, sport: 40000}
+	peer := [4]byte{127, 0, 0, 9}
+	k := hoKey{addr: netip.AddrFrom4(peer).As16(), port: 8080, sport: 40000}
 	w := &hoWait{seq: 1000, ch: make(chan struct{})}
 	h.waiting[k] = w
 	reply := func(flags byte, ack uint32, from [4]byte) []byte {
 		var b [44]byte
-		synPacket(b[:], from, [4]byte{127, 0, 0, 1}, k.port, k.sport, 5)
+		synPacket4(b[:], from, [4]byte{127, 0, 0, 1}, k.port, k.sport, 5)
 		binary.BigEndian.PutUint32(b[28:], ack)
 		b[33] = flags
 		return b[:]
+	}
+	deliver := func(b []byte) {
+		if addr, tcp := ipv4Reply(b); tcp != nil {
+			h.deliver(addr, tcp)
+		}
 	}
 	for _, b := range [][]byte{
 		nil,
 		{0x60, 0, 0, 0},                          // IPv6
 		make([]byte, 30),                         // too short
-		reply(0x12, 999, k.addr),                 // wrong ack
+		reply(0x12, 999, peer),                   // wrong ack
 		reply(0x12, 1001, [4]byte{127, 0, 0, 8}), // another peer
 	} {
-		h.deliver(b)
+		deliver(b)
 	}
+	h.deliver(k.addr, []byte{1, 2, 3}) // a truncated segment
 	if r := w.reply.Load(); r != 0 {
 		t.Fatalf("a stray packet was delivered: %d", r)
 	}
-	h.deliver(reply(0x14, 1001, k.addr)) // RST+ACK
+	deliver(reply(0x14, 1001, peer)) // RST+ACK
 	<-w.ch
 	if r := w.reply.Load(); r != replyRefused {
 		t.Errorf("RST delivered as %d, want refused", r)
@@ -189,7 +241,7 @@ func TestHalfOpenDeliver(t *testing.T) {
 func TestSynPacketChecksum(t *testing.T) {
 	var b [44]byte
 	src, dst := [4]byte{10, 1, 2, 3}, [4]byte{192, 0, 2, 7}
-	synPacket(b[:], src, dst, 40000, 443, 0xdeadbeef)
+	synPacket4(b[:], src, dst, 40000, 443, 0xdeadbeef)
 	sum := uint32(binary.BigEndian.Uint16(src[0:])) + uint32(binary.BigEndian.Uint16(src[2:])) +
 		uint32(binary.BigEndian.Uint16(dst[0:])) + uint32(binary.BigEndian.Uint16(dst[2:])) + 6 + 24
 	for i := 20; i < 44; i += 2 {
@@ -266,15 +318,22 @@ func TestHalfOpenRemote(t *testing.T) {
 	run("ip", "-n", ns, "addr", "add", nsIP+"/30", "dev", peer)
 	run("ip", "-n", ns, "link", "set", peer, "up")
 	run("ip", "-n", ns, "link", "set", "lo", "up")
+	// IPv6 too, on a unique local /64 (nodad: usable at once).
+	hostIP6 := fmt.Sprintf("fd00:9e:%x::1", pid%65536)
+	nsIP6 := fmt.Sprintf("fd00:9e:%x::2", pid%65536)
+	run("ip", "addr", "add", hostIP6+"/64", "dev", host, "nodad")
+	run("ip", "-n", ns, "addr", "add", nsIP6+"/64", "dev", peer, "nodad")
 	const openPort, closedPort, droppedPort = 4001, 4002, 4003
 	nft := []string{"ip", "netns", "exec", ns, "nft"}
 	run(append(nft, "add", "table", "inet", "pptest")...)
 	run(append(nft, "add", "chain", "inet", "pptest", "input", "{ type filter hook input priority 0 ; policy accept ; }")...)
 	run(append(nft, "add", "rule", "inet", "pptest", "input", "tcp", "dport", strconv.Itoa(droppedPort), "drop")...)
 
-	for _, port := range []int{openPort, droppedPort} {
+	for _, addr := range []string{
+		fmt.Sprintf("%s:%d", nsIP, openPort), fmt.Sprintf("%s:%d", nsIP, droppedPort), fmt.Sprintf("[%s]:%d", nsIP6, openPort),
+	} {
 		cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s:%d", nsListenEnv, nsIP, port))
+		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s", nsListenEnv, addr))
 		stdin, err := cmd.StdinPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -311,6 +370,13 @@ func TestHalfOpenRemote(t *testing.T) {
 	res = runProbe(t, target(droppedPort, "&timeout=500ms"), Module{}, Env{})
 	wantResult(t, res, patrol.ClassTimeout, "timed out")
 	t.Logf("dropped: %s", res.Duration)
+	if half.fd6 >= 0 {
+		target6 := func(port int) string { return fmt.Sprintf("tcp://[%s]:%d?handshake=half", nsIP6, port) }
+		res = runProbe(t, target6(openPort), Module{}, Env{})
+		wantResult(t, res, patrol.ClassOK)
+		t.Logf("open over IPv6: %s", res.Duration)
+		wantResult(t, runProbe(t, target6(closedPort), Module{}, Env{}), patrol.ClassRefused, "connection refused")
+	}
 	// auto takes the connect path for an address that is not this host's.
 	wantResult(t, runProbe(t, fmt.Sprintf("tcp://%s:%d", nsIP, openPort), Module{}, Env{}), patrol.ClassOK)
 }

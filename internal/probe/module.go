@@ -60,7 +60,7 @@ type TCPModule struct {
 	// Handshake is how a bare connect check (no dialogue, no TLS) finds a port open:
 	// "half" sends a SYN from a raw socket and reads SYN-ACK or RST, so the service
 	// never sees a connection; "full" connects. "auto" (the default) is half-open for
-	// IPv4 addresses of this host when the process has CAP_NET_RAW, full otherwise.
+	// IP addresses of this host when the process has CAP_NET_RAW, full otherwise.
 	Handshake string `yaml:"handshake"`
 }
 

@@ -145,7 +145,7 @@ func newConnectOnly(t patrol.Target, network, handshake string, env *Env, q *opt
 		ap := netip.AddrPortFrom(a, port)
 		remote := ap.String()
 		var h *halfOpener
-		if handshake != "full" && (a.Is4() || a.Is4In6()) {
+		if handshake != "full" {
 			h, _ = halfOpen()
 		}
 		localOnly := handshake != "half"
