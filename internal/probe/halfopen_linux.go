@@ -186,6 +186,12 @@ func reservePort() (fd int, port uint16, err error) {
 }
 
 func attachFilter(fd int, prog []unix.SockFilter) error {
+	// Replies to a burst of remote checks wait here for the receiver: room for
+	// thousands (the default holds a few hundred). FORCE needs CAP_NET_ADMIN; without
+	// it the size is capped by net.core.rmem_max.
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
+	}
 	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}); err != nil {
 		return fmt.Errorf("SO_ATTACH_FILTER: %w", err)
 	}
