@@ -58,8 +58,12 @@ type apiServer struct {
 }
 
 var (
-	apiOnce sync.Once
-	api     *apiServer
+	apiMu sync.Mutex
+	api   *apiServer
+	// apiUsers are the tests that have used api. A test that comes again (go test
+	// -count=2) gets a fresh server: tests create fixed names, and a bare API server
+	// has no namespace controller to clear them away.
+	apiUsers = map[string]bool{}
 )
 
 func TestMain(m *testing.M) {
@@ -73,7 +77,16 @@ func TestMain(m *testing.M) {
 // requireAPIServer returns the shared API server, starting it on first use.
 func requireAPIServer(t *testing.T) *apiServer {
 	t.Helper()
-	apiOnce.Do(func() { api = startAPIServer() })
+	apiMu.Lock()
+	defer apiMu.Unlock()
+	if api != nil && apiUsers[t.Name()] {
+		api.stop()
+		api, apiUsers = nil, map[string]bool{}
+	}
+	if api == nil {
+		api = startAPIServer()
+	}
+	apiUsers[t.Name()] = true
 	if api.errMsg != "" {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("kube-apiserver unavailable under CI: %s", api.errMsg)
