@@ -137,8 +137,10 @@ func newTCP(t patrol.Target, m *Module, env *Env, q *options) (runFunc, error) {
 	}, nil
 }
 
-// newConnectOnly is the bare connect check: resolve (unless the host is an address),
-// connect, reset. An address is parsed once, here, not on every probe.
+// newConnectOnly is the bare connect check. For an address (parsed once, here) it is
+// a half-open check where handshake allows it (halfopen_linux.go), else a connect and
+// a reset; a host name is resolved and connected to. With a half-open check it also
+// sets q.try, the form the scheduler runs on its loop.
 func newConnectOnly(t patrol.Target, network, handshake string, env *Env, q *options) runFunc {
 	port := uint16(t.Port)
 	if a, err := netip.ParseAddr(t.Host); err == nil && a.Zone() == "" {
