@@ -36,17 +36,23 @@ func needHalfOpen(t *testing.T) *halfOpener {
 	return h
 }
 
-// accepted drains fd's accept queue and says how many connections it held.
-func accepted(fd int) int {
+// accepted drains fd's accept queue and says how many connections it held, waiting up
+// to d for at least want of them.
+func accepted(fd, want int, d time.Duration) int {
 	_ = unix.SetNonblock(fd, true)
 	n := 0
+	deadline := time.Now().Add(d)
 	for {
 		c, _, err := unix.Accept(fd)
-		if err != nil {
+		if err == nil {
+			unix.Close(c)
+			n++
+			continue
+		}
+		if n >= want || time.Now().After(deadline) {
 			return n
 		}
-		unix.Close(c)
-		n++
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -59,12 +65,12 @@ func TestHalfOpen(t *testing.T) {
 	for range 50 {
 		wantResult(t, runProbe(t, "tcp://"+ap.String(), Module{}, Env{}), patrol.ClassOK)
 	}
-	if n := accepted(fd); n != 0 {
+	if n := accepted(fd, 0, 0); n != 0 {
 		t.Errorf("half-open: the listener's accept queue got %d connections, want none", n)
 	}
 	res := runProbe(t, "tcp://"+ap.String()+"?handshake=full", Module{}, Env{})
 	wantResult(t, res, patrol.ClassOK)
-	if n := accepted(fd); n != 1 {
+	if n := accepted(fd, 1, 5*time.Second); n != 1 {
 		t.Errorf("handshake=full: the listener's accept queue got %d connections, want 1", n)
 	}
 	res = runProbe(t, "tcp://"+closed+"?handshake=half", Module{}, Env{})
@@ -104,15 +110,23 @@ func TestHalfOpenIPv6(t *testing.T) {
 	for range 20 {
 		wantResult(t, runProbe(t, open, Module{}, Env{}), patrol.ClassOK)
 	}
+	select {
+	case c := <-conns:
+		c.Close()
+		t.Error("half-open checks: the listener accepted a connection, want none")
+	case <-time.After(200 * time.Millisecond):
+	}
 	wantResult(t, runProbe(t, open+"?handshake=full", Module{}, Env{}), patrol.ClassOK)
+	select {
+	case c := <-conns:
+		c.Close()
+	case <-time.After(5 * time.Second):
+		t.Error("handshake=full: the listener accepted no connection within 5s, want 1")
+	}
 	ln.Close()
-	n := 0
 	for c := range conns {
 		c.Close()
-		n++
-	}
-	if n != 1 {
-		t.Errorf("the listener accepted %d connections, want 1 (the full handshake's)", n)
+		t.Error("the listener accepted more than the full handshake's connection")
 	}
 	res := runProbe(t, open+"?handshake=half", Module{}, Env{})
 	wantResult(t, res, patrol.ClassRefused, "connection refused")
