@@ -60,10 +60,11 @@ type apiServer struct {
 var (
 	apiMu sync.Mutex
 	api   *apiServer
-	// apiUsers are the tests that have used api. A test that comes again (go test
-	// -count=2) gets a fresh server: tests create fixed names, and a bare API server
-	// has no namespace controller to clear them away.
-	apiUsers = map[string]bool{}
+	// apiUsers are the tests that have used api, by name. A test that comes again
+	// (go test -count=2: the same name, another *testing.T) gets a fresh server:
+	// tests create fixed names, and a bare API server has no namespace controller to
+	// clear them away.
+	apiUsers = map[string]*testing.T{}
 )
 
 func TestMain(m *testing.M) {
@@ -79,14 +80,14 @@ func requireAPIServer(t *testing.T) *apiServer {
 	t.Helper()
 	apiMu.Lock()
 	defer apiMu.Unlock()
-	if api != nil && apiUsers[t.Name()] {
+	if prev, ok := apiUsers[t.Name()]; ok && prev != t && api != nil {
 		api.stop()
-		api, apiUsers = nil, map[string]bool{}
+		api, apiUsers = nil, map[string]*testing.T{}
 	}
 	if api == nil {
 		api = startAPIServer()
 	}
-	apiUsers[t.Name()] = true
+	apiUsers[t.Name()] = t
 	if api.errMsg != "" {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("kube-apiserver unavailable under CI: %s", api.errMsg)

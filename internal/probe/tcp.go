@@ -151,23 +151,24 @@ func newConnectOnly(t patrol.Target, network, handshake string, env *Env, q *opt
 			h, _ = halfOpen()
 		}
 		localOnly := handshake != "half"
+		record := func(res *patrol.Result, t0 time.Time, err error) {
+			res.RemoteAddr = remote
+			res.AddPhase("connect", time.Since(t0))
+			if err != nil {
+				classifyInto(res, err, "connect "+remote)
+			}
+		}
 		if h != nil {
 			q.try = func(res *patrol.Result) bool {
 				t0 := time.Now()
 				done, err := h.tryLocal(ap)
-				if !done {
-					return false
+				if done {
+					record(res, t0, err)
 				}
-				res.RemoteAddr = remote
-				res.AddPhase("connect", time.Since(t0))
-				if err != nil {
-					classifyInto(res, err, "connect "+remote)
-				}
-				return true
+				return done
 			}
 		}
 		return func(ctx context.Context, res *patrol.Result) {
-			res.RemoteAddr = remote
 			t0 := time.Now()
 			err := errHalfOpenBusy
 			if h != nil {
@@ -176,10 +177,7 @@ func newConnectOnly(t patrol.Target, network, handshake string, env *Env, q *opt
 			if err == errHalfOpenBusy {
 				err = connectOnly(ctx, ap)
 			}
-			res.AddPhase("connect", time.Since(t0))
-			if err != nil {
-				classifyInto(res, err, "connect "+remote)
-			}
+			record(res, t0, err)
 		}
 	}
 	return func(ctx context.Context, res *patrol.Result) {
