@@ -4,19 +4,18 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/portpatrol/portpatrol/internal/testsvc"
 )
 
 // TestMain lets the test binary stand in for the portpatrol binary: with
@@ -42,105 +41,6 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.Exit(m.Run())
-}
-
-// webhookMsg is what the test receiver keeps of one Alertmanager-v4 webhook call.
-type webhookMsg struct {
-	At     time.Time
-	Status string
-	Alerts []struct {
-		Status string            `json:"status"`
-		Labels map[string]string `json:"labels"`
-	} `json:"alerts"`
-}
-
-// receiver is an Alertmanager-webhook receiver on loopback that can be "down" (503).
-type receiver struct {
-	srv  *httptest.Server
-	mu   sync.Mutex
-	down bool
-	msgs []webhookMsg
-}
-
-func newReceiver(t *testing.T) *receiver {
-	r := &receiver{}
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		b, _ := io.ReadAll(req.Body)
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		if r.down {
-			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
-			return
-		}
-		var m webhookMsg
-		if err := json.Unmarshal(b, &m); err != nil {
-			t.Errorf("receiver: bad payload %q: %v", b, err)
-		}
-		m.At = time.Now()
-		r.msgs = append(r.msgs, m)
-	}))
-	t.Cleanup(r.srv.Close)
-	return r
-}
-
-func (r *receiver) setDown(v bool) {
-	r.mu.Lock()
-	r.down = v
-	r.mu.Unlock()
-}
-
-func (r *receiver) messages() []webhookMsg {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]webhookMsg(nil), r.msgs...)
-}
-
-// waitMessages waits until the receiver holds at least n messages.
-func (r *receiver) waitMessages(t *testing.T, n int, within time.Duration) []webhookMsg {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		if m := r.messages(); len(m) >= n {
-			return m
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("receiver got %d messages within %s, want %d: %+v", len(r.messages()), within, n, r.messages())
-	return nil
-}
-
-// flipListener is a loopback port that can be opened and closed again on the same
-// address.
-type flipListener struct {
-	addr string
-	ln   net.Listener
-}
-
-func (f *flipListener) open(t *testing.T) {
-	t.Helper()
-	ln, err := net.Listen("tcp", f.addr)
-	if err != nil {
-		t.Fatalf("reopen %s: %v", f.addr, err)
-	}
-	f.ln = ln
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-}
-
-func (f *flipListener) close() { f.ln.Close() }
-
-func newFlipListener(t *testing.T) *flipListener {
-	f := &flipListener{addr: closedPort(t)}
-	f.open(t)
-	t.Cleanup(func() { f.ln.Close() })
-	return f
 }
 
 func alertingConfig(target, webhook string) string {
@@ -171,7 +71,7 @@ type daemonProc struct {
 
 func startDaemonProc(t *testing.T, cfgPath, dataDir string) *daemonProc {
 	t.Helper()
-	addr := closedPort(t)
+	addr := testsvc.ClosedPort(t)
 	cmd := exec.Command(os.Args[0], "serve", "-c", cfgPath, "--data-dir", dataDir, "--listen", addr, "--log-level", "debug")
 	cmd.Env = append(os.Environ(), "PORTPATROL_TEST_MAIN=1")
 	stderr, err := cmd.StderrPipe()
@@ -228,55 +128,18 @@ func (p *daemonProc) kill(t *testing.T) {
 	<-p.done
 }
 
-// about keeps the messages that concern target: other processes on a shared machine
-// open and close listeners of their own, which the host watch may page on too.
-func about(ms []webhookMsg, target string) []webhookMsg {
-	var out []webhookMsg
-	for _, m := range ms {
-		for _, a := range m.Alerts {
-			if a.Labels["target"] == target {
-				out = append(out, m)
-				break
-			}
-		}
-	}
-	return out
-}
-
-// waitAbout waits until n messages concern target.
-func (r *receiver) waitAbout(t *testing.T, target string, n int, within time.Duration) []webhookMsg {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		if m := about(r.messages(), target); len(m) >= n {
-			return m
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("receiver got %d messages about %s within %s, want %d", len(about(r.messages(), target)), target, within, n)
-	return nil
-}
-
-func statuses(ms []webhookMsg) string {
-	var s []string
-	for _, m := range ms {
-		s = append(s, m.Status)
-	}
-	return strings.Join(s, ",")
-}
-
 func TestServeClosedPortPagesOnceAndResolvesOnce(t *testing.T) {
-	rcv := newReceiver(t)
-	port := newFlipListener(t)
+	rcv := testsvc.NewWebhook(t)
+	port := testsvc.NewFlip(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "pp.yaml")
-	writeConfig(t, cfg, alertingConfig(port.addr, rcv.srv.URL))
+	testsvc.WriteFile(t, cfg, alertingConfig(port.Addr, rcv.URL))
 	startDaemonProc(t, cfg, dir)
 
 	time.Sleep(1200 * time.Millisecond) // up and judged up
 	closedAt := time.Now()
-	port.close()
-	msgs := rcv.waitMessages(t, 1, 10*time.Second)
+	port.Close()
+	msgs := rcv.Wait(t, 1, 10*time.Second)
 	took := msgs[0].At.Sub(closedAt)
 	// interval + timeout + the immediate confirmation, plus delivery.
 	if limit := 500*time.Millisecond + 200*time.Millisecond + 200*time.Millisecond + 500*time.Millisecond; took > limit {
@@ -287,57 +150,57 @@ func TestServeClosedPortPagesOnceAndResolvesOnce(t *testing.T) {
 		t.Errorf("first message = %+v, want one firing P0 alert labelled service=web", m)
 	}
 
-	port.open(t)
-	msgs = rcv.waitMessages(t, 2, 10*time.Second)
+	port.Open(t)
+	msgs = rcv.Wait(t, 2, 10*time.Second)
 	time.Sleep(1500 * time.Millisecond) // nothing more may come
-	msgs = rcv.messages()
-	if got := statuses(msgs); got != "firing,resolved" {
+	msgs = rcv.Messages()
+	if got := testsvc.Statuses(msgs); got != "firing,resolved" {
 		t.Errorf("receiver got %q, want exactly firing,resolved", got)
 	}
 }
 
 func TestServeReceiverOutageDeliversEverythingInOrder(t *testing.T) {
-	rcv := newReceiver(t)
-	port := newFlipListener(t)
+	rcv := testsvc.NewWebhook(t)
+	port := testsvc.NewFlip(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "pp.yaml")
-	writeConfig(t, cfg, alertingConfig(port.addr, rcv.srv.URL))
+	testsvc.WriteFile(t, cfg, alertingConfig(port.Addr, rcv.URL))
 	startDaemonProc(t, cfg, dir)
 
 	time.Sleep(1200 * time.Millisecond)
-	rcv.setDown(true)
-	port.close()
+	rcv.SetDown(true)
+	port.Close()
 	time.Sleep(2 * time.Second) // fired while the receiver is down
-	port.open(t)
+	port.Open(t)
 	time.Sleep(2 * time.Second) // resolved while it is still down
-	if n := len(rcv.messages()); n != 0 {
+	if n := len(rcv.Messages()); n != 0 {
 		t.Fatalf("receiver is down but holds %d messages", n)
 	}
-	rcv.setDown(false)
-	rcv.waitMessages(t, 2, 10*time.Second)
+	rcv.SetDown(false)
+	rcv.Wait(t, 2, 10*time.Second)
 	time.Sleep(1 * time.Second)
-	if got := statuses(rcv.messages()); got != "firing,resolved" {
+	if got := testsvc.Statuses(rcv.Messages()); got != "firing,resolved" {
 		t.Errorf("after the outage the receiver got %q, want firing,resolved in that order and once each", got)
 	}
 }
 
 func TestServeSIGKILLDoesNotPageTwiceOrLoseTheResolve(t *testing.T) {
-	rcv := newReceiver(t)
-	port := newFlipListener(t)
+	rcv := testsvc.NewWebhook(t)
+	port := testsvc.NewFlip(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "pp.yaml")
-	writeConfig(t, cfg, alertingConfig(port.addr, rcv.srv.URL))
+	testsvc.WriteFile(t, cfg, alertingConfig(port.Addr, rcv.URL))
 	p := startDaemonProc(t, cfg, dir)
 
 	time.Sleep(1200 * time.Millisecond)
-	port.close()
-	rcv.waitMessages(t, 1, 10*time.Second)
+	port.Close()
+	rcv.Wait(t, 1, 10*time.Second)
 	time.Sleep(1500 * time.Millisecond) // let the history writer flush a batch or two
-	before := recentResults(t, p.base, "tcp://"+port.addr)
+	before := recentResults(t, p.base, "tcp://"+port.Addr)
 	p.kill(t)
 
 	p = startDaemonProc(t, cfg, dir) // the incident is still open; the port still closed
-	after := recentResults(t, p.base, "tcp://"+port.addr)
+	after := recentResults(t, p.base, "tcp://"+port.Addr)
 	if len(before) == 0 || len(after) < len(before) {
 		t.Errorf("history before the kill had %d results, after the restart %d: want it kept", len(before), len(after))
 	}
@@ -346,13 +209,13 @@ func TestServeSIGKILLDoesNotPageTwiceOrLoseTheResolve(t *testing.T) {
 		t.Errorf("after the restart the incident is not open: %s", open)
 	}
 	time.Sleep(3 * time.Second)
-	if got := statuses(rcv.messages()); got != "firing" {
+	if got := testsvc.Statuses(rcv.Messages()); got != "firing" {
 		t.Fatalf("after the restart the receiver got %q, want the one firing message only", got)
 	}
-	port.open(t)
-	rcv.waitMessages(t, 2, 10*time.Second)
+	port.Open(t)
+	rcv.Wait(t, 2, 10*time.Second)
 	time.Sleep(1 * time.Second)
-	if got := statuses(rcv.messages()); got != "firing,resolved" {
+	if got := testsvc.Statuses(rcv.Messages()); got != "firing,resolved" {
 		t.Errorf("receiver got %q, want firing,resolved", got)
 	}
 }
@@ -361,7 +224,7 @@ func TestServeSIGKILLDoesNotPageTwiceOrLoseTheResolve(t *testing.T) {
 // on in the test config).
 func recentResults(t *testing.T, base, id string) []json.RawMessage {
 	t.Helper()
-	code, body := get(t, base+"/api/v1/targets/"+url.PathEscape(id))
+	code, body := testsvc.Get(t, base+"/api/v1/targets/"+url.PathEscape(id))
 	if code != 200 {
 		t.Fatalf("GET target %s: %d %s", id, code, body)
 	}
@@ -376,7 +239,7 @@ func recentResults(t *testing.T, base, id string) []json.RawMessage {
 
 func alertsJSON(t *testing.T, base string) string {
 	t.Helper()
-	code, body := get(t, base+"/api/v1/alerts")
+	code, body := testsvc.Get(t, base+"/api/v1/alerts")
 	if code != 200 {
 		t.Fatalf("GET alerts: %d %s", code, body)
 	}
@@ -405,14 +268,14 @@ func startListenerProc(t *testing.T, addr string) *exec.Cmd {
 }
 
 func TestServeHostWatchPagesWithinASecondWhenAListenerDies(t *testing.T) {
-	rcv := newReceiver(t)
-	addr := closedPort(t)
+	rcv := testsvc.NewWebhook(t)
+	addr := testsvc.ClosedPort(t)
 	child := startListenerProc(t, addr)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "pp.yaml")
 	// The learned listener is probed too; a short interval lets its probe see it back
 	// soon, since the probe and the watch share the incident.
-	writeConfig(t, cfg, fmt.Sprintf(`host_watch: {interval: 250ms, learn_after: 1s}
+	testsvc.WriteFile(t, cfg, fmt.Sprintf(`host_watch: {interval: 250ms, learn_after: 1s}
 defaults: {interval: 500ms, timeout: 200ms}
 api: {anonymous_read: true}
 alerting:
@@ -421,14 +284,14 @@ notify:
   outbox: {backoff_min: 100ms, backoff_max: 200ms, poll_interval: 100ms}
   receivers:
     - {name: default, type: webhook, url: %s}
-`, rcv.srv.URL))
+`, rcv.URL))
 	p := startDaemonProc(t, cfg, dir)
 
 	// Learned after a second, and then probed through its bind address.
 	target := "tcp://" + addr
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		if code, body := get(t, p.base+"/api/v1/targets"); code == 200 && strings.Contains(body, `"id":"`+target+`"`) {
+		if code, body := testsvc.Get(t, p.base+"/api/v1/targets"); code == 200 && strings.Contains(body, `"id":"`+target+`"`) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -440,7 +303,7 @@ notify:
 	if err := child.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	msgs := rcv.waitAbout(t, target, 1, 10*time.Second)
+	msgs := rcv.WaitAbout(t, target, 1, 10*time.Second)
 	took := msgs[0].At.Sub(killedAt)
 	t.Logf("listener killed → P0 at the webhook in %s", took.Round(time.Millisecond))
 	if took > time.Second {
@@ -450,30 +313,30 @@ notify:
 		t.Errorf("first message = %+v, want a firing P0 for %s", m, target)
 	}
 	startListenerProc(t, addr)
-	msgs = rcv.waitAbout(t, target, 2, 10*time.Second)
+	msgs = rcv.WaitAbout(t, target, 2, 10*time.Second)
 	if msgs[len(msgs)-1].Status != "resolved" {
-		t.Errorf("after the listener came back the receiver got %q, want a resolve last", statuses(msgs))
+		t.Errorf("after the listener came back the receiver got %q, want a resolve last", testsvc.Statuses(msgs))
 	}
 }
 
 func TestServeHostWatchDoesNotPageShortLivedListeners(t *testing.T) {
-	rcv := newReceiver(t)
+	rcv := testsvc.NewWebhook(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "pp.yaml")
-	writeConfig(t, cfg, fmt.Sprintf(`host_watch: {interval: 250ms, learn_after: 3s}
+	testsvc.WriteFile(t, cfg, fmt.Sprintf(`host_watch: {interval: 250ms, learn_after: 3s}
 alerting:
   grouping: {group_wait: -1s, group_interval: -1s}
 notify:
   receivers:
     - {name: default, type: webhook, url: %s}
-`, rcv.srv.URL))
+`, rcv.URL))
 	startDaemonProc(t, cfg, dir)
-	addr := closedPort(t)
+	addr := testsvc.ClosedPort(t)
 	child := startListenerProc(t, addr)
 	time.Sleep(time.Second)
 	_ = child.Process.Kill()
 	time.Sleep(3 * time.Second)
-	if ms := about(rcv.messages(), "tcp://"+addr); len(ms) != 0 {
+	if ms := testsvc.About(rcv.Messages(), "tcp://"+addr); len(ms) != 0 {
 		t.Errorf("a listener that lived a second produced %d messages, want none: %+v", len(ms), ms)
 	}
 }

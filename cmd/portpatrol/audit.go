@@ -6,11 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/user"
-	"strconv"
 	"time"
 
 	"github.com/portpatrol/portpatrol/internal/audit"
+	"github.com/portpatrol/portpatrol/internal/daemon"
 	"github.com/portpatrol/portpatrol/internal/inventory"
 	"github.com/portpatrol/portpatrol/internal/scan"
 	"github.com/spf13/cobra"
@@ -80,9 +79,9 @@ func runAudit(ctx context.Context, out io.Writer, f auditFlags, targets []string
 	}
 	var inv audit.Inventory
 	if !f.noInventory {
-		inv = localInventory{inv: inventory.New(inventory.Config{})}
+		inv = daemon.AuditInventory{Inventory: inventory.New(inventory.Config{})}
 	}
-	sc := scanAdapter{s: &scan.Scanner{Allow: allow, Rate: f.rate}}
+	sc := daemon.AuditScanner{Scanner: &scan.Scanner{Allow: allow, Rate: f.rate}}
 	rep, err := audit.Run(ctx, p, sc, inv, now, targets...)
 	if err != nil {
 		var te *audit.TargetError
@@ -133,65 +132,4 @@ func writeFile(name string, write func(io.Writer) error) error {
 		err = cerr
 	}
 	return err
-}
-
-// scanAdapter lets the audit scan through the scanner.
-type scanAdapter struct{ s *scan.Scanner }
-
-var _ audit.Scanner = scanAdapter{}
-
-// Scan implements audit.Scanner.
-func (a scanAdapter) Scan(ctx context.Context, target string, ports []uint16) ([]audit.HostScan, error) {
-	rep, err := a.s.Scan(ctx, []string{target}, scan.PortList(ports))
-	if err != nil {
-		return nil, err
-	}
-	out := make([]audit.HostScan, 0, len(rep.Hosts))
-	for _, h := range rep.Hosts {
-		hs := audit.HostScan{Addr: h.Addr}
-		for _, p := range h.Ports {
-			switch p.State {
-			case scan.Open:
-				hs.Open = append(hs.Open, p.Port)
-			case scan.Filtered, scan.Unknown:
-				hs.Filtered = append(hs.Filtered, p.Port)
-			}
-		}
-		out = append(out, hs)
-	}
-	return out, nil
-}
-
-// userName names a uid, or returns it in decimal.
-func userName(uid uint32) string {
-	id := strconv.Itoa(int(uid))
-	if u, err := user.LookupId(id); err == nil {
-		return u.Username
-	}
-	return id
-}
-
-// localInventory gives the audit this host's TCP listeners and their owners.
-type localInventory struct{ inv *inventory.Inventory }
-
-var _ audit.Inventory = localInventory{}
-
-// Listeners implements audit.Inventory.
-func (l localInventory) Listeners(ctx context.Context) ([]audit.Listener, error) {
-	socks, err := l.inv.Listeners(ctx, inventory.Filter{Proto: inventory.TCP, Owners: true})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]audit.Listener, 0, len(socks))
-	for _, s := range socks {
-		ln := audit.Listener{Addr: s.Local.Addr().Unmap(), Port: s.Local.Port(), User: userName(s.UID)}
-		if s.Owner != nil {
-			ln.Process, ln.PID = s.Owner.Command, s.Owner.PID
-			if s.Owner.User != "" {
-				ln.User = s.Owner.User
-			}
-		}
-		out = append(out, ln)
-	}
-	return out, nil
 }

@@ -3,42 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"net"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/portpatrol/portpatrol/internal/testsvc"
 )
-
-// listen opens a loopback listener that accepts and holds connections until cleanup.
-func listen(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	return ln.Addr().String()
-}
-
-// closedPort returns a loopback address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
 
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
@@ -48,7 +18,7 @@ func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 }
 
 func TestCheckExitCodesAndLines(t *testing.T) {
-	open, closed := listen(t), closedPort(t)
+	open, closed := testsvc.Listen(t), testsvc.ClosedPort(t)
 	tests := []struct {
 		name     string
 		args     []string
@@ -108,7 +78,7 @@ func TestCheckBadInputIsUnknown(t *testing.T) {
 }
 
 func TestCheckJSON(t *testing.T) {
-	open, closed := listen(t), closedPort(t)
+	open, closed := testsvc.Listen(t), testsvc.ClosedPort(t)
 	code, out, _ := runCLI(t, "check", "--json", open, closed)
 	if code != exitCritical {
 		t.Errorf("got exit %d, want %d", code, exitCritical)
@@ -135,5 +105,14 @@ func TestCheckJSON(t *testing.T) {
 	}
 	if m := byTarget["tcp://"+closed]; m["up"] != false || m["class"] != "refused" {
 		t.Errorf("closed: got %v", m)
+	}
+}
+
+func TestServeRejectsBadConfigAtStart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pp.yaml")
+	testsvc.WriteFile(t, path, "targets:\n  - url: 127.0.0.1:1\n    bogus: 1\n")
+	code, _, errOut := runCLI(t, "serve", "-c", path, "--data-dir", t.TempDir())
+	if code != exitUnknown || !strings.Contains(errOut, "pp.yaml:3:5: targets[0].bogus: unknown field \"bogus\"") {
+		t.Errorf("got exit %d, stderr %q", code, errOut)
 	}
 }

@@ -5,15 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/google/go-cmp/cmp"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -21,25 +17,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes/fake"
 
-	"github.com/portpatrol/portpatrol/internal/alert"
-	"github.com/portpatrol/portpatrol/internal/kube"
-	"github.com/portpatrol/portpatrol/internal/patrol"
 	"github.com/portpatrol/portpatrol/internal/probe"
+	"github.com/portpatrol/portpatrol/internal/testsvc"
 )
-
-// kubeEnv maps the fake cluster's addresses onto loopback; any other dial fails the
-// test without leaving the machine.
-func kubeEnv(t *testing.T, m map[string]string) probe.Env {
-	return probe.Env{Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		to, ok := m[addr]
-		if !ok {
-			t.Errorf("dial to unmapped address %s", addr)
-			return nil, fmt.Errorf("unmapped %s", addr)
-		}
-		var d net.Dialer
-		return d.DialContext(ctx, network, to)
-	}}
-}
 
 func exitOf(err error) int {
 	var ee *exitError
@@ -76,8 +56,8 @@ func TestKubeCheck(t *testing.T) {
 				TargetRef: &corev1.ObjectReference{Kind: "Pod", Name: "web-1"}}},
 		},
 	)
-	up := listen(t)
-	env := kubeEnv(t, map[string]string{"10.96.0.10:80": up, "10.0.0.1:8080": up, "10.96.0.11:8000": up})
+	up := testsvc.Listen(t)
+	env := probe.Env{Dial: testsvc.MapDial(t, map[string]string{"10.96.0.10:80": up, "10.0.0.1:8080": up, "10.96.0.11:8000": up})}
 
 	t.Run("one healthy service", func(t *testing.T) {
 		var out bytes.Buffer
@@ -175,19 +155,5 @@ spec:
 	}
 	if code := run([]string{"kube", "lint", "-f", filepath.Join(dir, "missing.yaml")}, &out, &errb); code != exitUnknown {
 		t.Errorf("missing file: exit %d, want 3", code)
-	}
-}
-
-func TestKubeAlertFinding(t *testing.T) {
-	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	f := kube.Finding{Rule: kube.RuleNoReadyEndpoints, Class: patrol.AlertUnreachable, Severity: patrol.P0,
-		Subject: "kube:shop/api", Summary: "no ready endpoints", Description: "fix it",
-		Labels: map[string]string{"namespace": "shop", "service": "api"}, Active: true}
-	got := kubeAlertFinding(f, at)
-	want := alert.Finding{Class: patrol.AlertUnreachable, Rule: "kube_no_ready_endpoints", Subject: "kube:shop/api",
-		Severity: "P0", Summary: "no ready endpoints", Description: "fix it",
-		Labels: map[string]string{"namespace": "shop", "service": "api"}, Active: true, At: at}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("(-want +got):\n%s", diff)
 	}
 }

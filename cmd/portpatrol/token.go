@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/portpatrol/portpatrol/internal/config"
+	"github.com/portpatrol/portpatrol/internal/daemon"
 	"github.com/portpatrol/portpatrol/internal/store"
 )
 
@@ -52,7 +53,7 @@ Only a token's SHA-256 is stored: its secret is printed once, by create.`,
 			if name == "" {
 				return exitf(exitUnknown, "--name is required: it is what writes made with the token are recorded under")
 			}
-			return withBackend(cmd.Context(), f, func(ctx context.Context, db backend) error {
+			return withBackend(cmd.Context(), f, func(ctx context.Context, db daemon.Store) error {
 				t, secret, err := store.NewToken(name, store.Role(role), creator(), time.Now())
 				if err != nil {
 					return exitf(exitUnknown, "%v", err)
@@ -76,7 +77,7 @@ Only a token's SHA-256 is stored: its secret is printed once, by create.`,
 		Short:   "List tokens, revoked ones included",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withBackend(cmd.Context(), f, func(ctx context.Context, db backend) error {
+			return withBackend(cmd.Context(), f, func(ctx context.Context, db daemon.Store) error {
 				ts, err := db.ListTokens(ctx)
 				if err != nil {
 					return exitf(exitUnknown, "list tokens: %v", err)
@@ -98,7 +99,7 @@ Only a token's SHA-256 is stored: its secret is printed once, by create.`,
 		Short: "Revoke a token at once",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withBackend(cmd.Context(), f, func(ctx context.Context, db backend) error {
+			return withBackend(cmd.Context(), f, func(ctx context.Context, db daemon.Store) error {
 				if err := db.RevokeToken(ctx, args[0], time.Now()); err != nil {
 					return exitf(exitUnknown, "revoke token %s: %v", args[0], err)
 				}
@@ -112,7 +113,7 @@ Only a token's SHA-256 is stored: its secret is printed once, by create.`,
 }
 
 // withBackend opens the store serve uses, runs fn and closes it.
-func withBackend(ctx context.Context, f tokenFlags, fn func(context.Context, backend) error) error {
+func withBackend(ctx context.Context, f tokenFlags, fn func(context.Context, daemon.Store) error) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -124,7 +125,7 @@ func withBackend(ctx context.Context, f tokenFlags, fn func(context.Context, bac
 		}
 		cfg = c
 	}
-	db, _, err := openBackend(ctx, cfg, f.dataDir)
+	db, _, err := daemon.OpenStore(ctx, cfg, f.dataDir)
 	if err != nil {
 		return exitf(exitUnknown, "%v", err)
 	}

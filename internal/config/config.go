@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -38,9 +39,9 @@ const (
 	DefaultSuccessThreshold = 1
 )
 
-// Config is a loaded, validated configuration. Its zero value is not valid; use Load,
-// Parse or Default.
-type Config struct {
+// Source is the configuration as the user wrote it: the YAML fields and nothing
+// computed from them, so two Sources compare equal exactly when the files say the same.
+type Source struct {
 	// Listen is the address of the HTTP server (metrics, /probe, API).
 	Listen    string                  `yaml:"listen"`
 	Defaults  TargetDefaults          `yaml:"defaults"`
@@ -69,11 +70,32 @@ type Config struct {
 	// Kubernetes discovers Services, EndpointSlices, NodePorts and Ingresses of a
 	// cluster and probes every layer; see docs/kubernetes.md.
 	Kubernetes Kubernetes `yaml:"kubernetes"`
+}
+
+// Config is a loaded, validated configuration: the Source as written, and what was
+// resolved from it. Its fields shadow the Source fields of the same name with their
+// resolved values (defaults applied, files loaded); cfg.Source holds what the file said.
+// Its zero value is not valid; use Load, Parse or Default.
+type Config struct {
+	Source
+
+	// Listen is Source.Listen, or DefaultListen.
+	Listen string
+	// Defaults are Source.Defaults with the default interval, timeout and thresholds
+	// filled in.
+	Defaults TargetDefaults
+	// Modules are the built-in modules, then those of ModulesFiles, then those of
+	// Source.Modules, by name.
+	Modules map[string]probe.Module
+	// Notify is Source.Notify with Dir set to the file's directory, for *_file paths.
+	Notify notify.Config
+	// Audits are the scheduled audits with their policies loaded.
+	Audits []Audit
 
 	// File is the path the config was loaded from, empty for Default.
-	File string `yaml:"-"`
+	File string
 	// Checks are the targets resolved against defaults and modules, in file order.
-	Checks []Check `yaml:"-"`
+	Checks []Check
 }
 
 // Retention bounds stored history: raw results (default 48h), per-minute and
@@ -132,11 +154,24 @@ type AuditConfig struct {
 	Allow []string `yaml:"allow"`
 	// Rate caps connects per second (default 500).
 	Rate float64 `yaml:"rate"`
+}
 
-	// Loaded is the parsed policy.
-	Loaded *audit.Policy `yaml:"-"`
-	// AllowNets are the parsed Allow networks.
-	AllowNets []netip.Prefix `yaml:"-"`
+// Audit is a scheduled audit resolved from its AuditConfig: defaults applied, policy
+// loaded, networks parsed.
+type Audit struct {
+	// Name identifies the audit; the policy file's base name when none was given.
+	Name string
+	// PolicyFile is the policy path as written; Policy is the policy it holds.
+	PolicyFile string
+	Policy     *audit.Policy
+	// Interval is the time between runs.
+	Interval time.Duration
+	// Targets limits the run to these of the policy's targets; empty means all.
+	Targets []string
+	// Allow are the networks the scan may touch.
+	Allow []netip.Prefix
+	// Rate caps connects per second.
+	Rate float64
 }
 
 // API configures the HTTP API and dashboard on the listen address.
@@ -225,7 +260,7 @@ func BuiltinModules() map[string]probe.Module {
 
 // Default returns the configuration used when no file is given.
 func Default() *Config {
-	c := &Config{Listen: DefaultListen, Modules: BuiltinModules()}
+	c := &Config{Modules: BuiltinModules()}
 	c.applyDefaults()
 	return c
 }
@@ -262,7 +297,7 @@ func Parse(data []byte, file string) (*Config, error) {
 		if errs.Len() > 0 {
 			return nil, errs
 		}
-		if err := root.Decode(c); err != nil {
+		if err := root.Decode(&c.Source); err != nil {
 			errs.addYAML(file, err)
 			return nil, errs
 		}
@@ -275,7 +310,10 @@ func Parse(data []byte, file string) (*Config, error) {
 	return c, nil
 }
 
+// applyDefaults sets the resolved Listen and Defaults from the Source and the defaults.
 func (c *Config) applyDefaults() {
+	c.Listen, c.Defaults = c.Source.Listen, c.Source.Defaults
+	c.Defaults.Labels = maps.Clone(c.Source.Defaults.Labels)
 	if c.Listen == "" {
 		c.Listen = DefaultListen
 	}
@@ -335,13 +373,8 @@ func (c *Config) resolve(idx index, errs *Errors) {
 			modules[k] = v
 		}
 	}
-	names := make([]string, 0, len(c.Modules))
-	for k := range c.Modules {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		m := c.Modules[k]
+	for _, k := range sortedKeys(c.Source.Modules) {
+		m := c.Source.Modules[k]
 		if m.Prober == "" {
 			at("modules."+k+".prober", "missing prober; want one of: %s", strings.Join(proberList(), ", "))
 		} else if !probe.Supported(m.Prober) {
@@ -539,6 +572,7 @@ func (c *Config) resolveAlerting(at func(path, format string, args ...any)) {
 			at(r.path, "must not be negative, got %s", r.v)
 		}
 	}
+	c.Notify = c.Source.Notify
 	if c.File != "" {
 		c.Notify.Dir = filepath.Dir(c.File)
 	}
@@ -561,7 +595,7 @@ func (c *Config) resolveAlerting(at func(path, format string, args ...any)) {
 		}
 	}
 	known := map[string]bool{}
-	for _, r := range c.Notify.Receivers {
+	for _, r := range c.Source.Notify.Receivers {
 		known[r.Name] = true
 	}
 	if c.Alerting.Escalations == nil && len(known) > 0 && !known[alert.DefaultReceiver] {
@@ -606,14 +640,13 @@ func unjoin(err error) []error {
 // resolveAudits loads every scheduled audit's policy and checks its settings.
 func (c *Config) resolveAudits(at func(path, format string, args ...any)) {
 	names := map[string]int{}
-	for i := range c.Audits {
-		a := &c.Audits[i]
+	for i, ac := range c.Source.Audits {
 		p := fmt.Sprintf("audits[%d]", i)
-		if a.Policy == "" {
+		if ac.Policy == "" {
 			at(p, "missing policy (the path of a port policy file)")
 			continue
 		}
-		path := a.Policy
+		path := ac.Policy
 		if !filepath.IsAbs(path) && c.File != "" {
 			path = filepath.Join(filepath.Dir(c.File), path)
 		}
@@ -622,9 +655,9 @@ func (c *Config) resolveAudits(at func(path, format string, args ...any)) {
 			at(p+".policy", "%v", err)
 			continue
 		}
-		a.Loaded = pol
+		a := Audit{Name: ac.Name, PolicyFile: ac.Policy, Policy: pol, Interval: ac.Interval, Targets: ac.Targets, Rate: ac.Rate}
 		if a.Name == "" {
-			a.Name = strings.TrimSuffix(filepath.Base(a.Policy), filepath.Ext(a.Policy))
+			a.Name = strings.TrimSuffix(filepath.Base(ac.Policy), filepath.Ext(ac.Policy))
 		}
 		if j, dup := names[a.Name]; dup {
 			at(p+".name", "audit %q is already defined at audits[%d]", a.Name, j)
@@ -641,19 +674,18 @@ func (c *Config) resolveAudits(at func(path, format string, args ...any)) {
 		} else if a.Rate == 0 {
 			a.Rate = 500
 		}
-		allow := a.Allow
+		allow := ac.Allow
 		if len(allow) == 0 {
 			allow = []string{"127.0.0.0/8", "::1/128"}
 		}
-		nets, err := scan.ParseAllow(allow)
-		if err != nil {
+		if a.Allow, err = scan.ParseAllow(allow); err != nil {
 			at(p+".allow", "%v", err)
 		}
-		a.AllowNets = nets
 		for j, tg := range a.Targets {
 			if !pol.Names(tg) {
-				at(fmt.Sprintf("%s.targets[%d]", p, j), "the policy %s does not name %q; it names: %s", a.Policy, tg, strings.Join(pol.Targets(), ", "))
+				at(fmt.Sprintf("%s.targets[%d]", p, j), "the policy %s does not name %q; it names: %s", ac.Policy, tg, strings.Join(pol.Targets(), ", "))
 			}
 		}
+		c.Audits = append(c.Audits, a)
 	}
 }

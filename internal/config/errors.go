@@ -14,7 +14,7 @@ import (
 
 var (
 	errEOF         = io.EOF
-	typeOfConfig   = reflect.TypeOf(Config{})
+	typeOfConfig   = reflect.TypeOf(Source{})
 	typeOfBlackbox = reflect.TypeOf(blackboxFile{})
 	yamlLine       = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 )

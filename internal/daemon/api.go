@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -22,7 +22,7 @@ import (
 // history and tokens from the store, alerts and silences from the alert engine,
 // deliveries from the outbox.
 type apiAdapter struct {
-	d *daemon
+	d *Daemon
 
 	touchMu sync.Mutex
 	touched map[string]time.Time // token ID → last TouchToken
@@ -303,9 +303,10 @@ func (f *alertFeed) publish(e *alert.Engine, b *api.Broker) error {
 
 // LatestAudits returns each scheduled audit's latest report, in configuration order.
 func (a *apiAdapter) LatestAudits(context.Context) ([]api.AuditReport, error) {
-	out := make([]api.AuditReport, 0, len(a.d.audits))
-	for _, r := range a.d.audits {
-		ar := api.AuditReport{Name: r.cfg.Name, Policy: r.cfg.Policy}
+	audits := a.d.gen.Load().audits
+	out := make([]api.AuditReport, 0, len(audits))
+	for _, r := range audits {
+		ar := api.AuditReport{Name: r.cfg.Name, Policy: r.cfg.PolicyFile}
 		if rep := r.latest(); rep != nil {
 			ar = auditReport(r.cfg.Name, rep)
 		}

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -27,13 +27,17 @@ const auditNamespace = "audit.active"
 // finding raises one (deduplicated by kind, host and port), and a finding a later run
 // no longer reports is resolved.
 type auditRunner struct {
-	cfg    config.AuditConfig
-	d      *daemon
+	cfg    config.Audit
+	d      *Daemon
 	inv    audit.Inventory
-	active map[string]alert.Finding // only touched by run's goroutine
-
+	active map[string]alert.Finding // touched by run's goroutine, or by retire once run has returned
 	mu     sync.Mutex
 	report *audit.Report // the latest run's; nil until the first succeeds
+	// cancel ends run early (a reload dropped or changed this audit); done is closed
+	// when run returns. Both are nil until run starts.
+	cancel  context.CancelFunc
+	done    chan struct{}
+	stopped bool
 }
 
 // latest returns the latest report, or nil when the audit has not run yet.
@@ -80,31 +84,77 @@ func (r *auditRunner) load(ctx context.Context) {
 }
 
 // run waits a spread offset within the first minute (by the audit's name), then
-// audits every interval until ctx is done.
+// audits every interval until ctx is done or stop is called.
 func (r *auditRunner) run(ctx context.Context) {
+	r.mu.Lock()
+	if r.stopped {
+		r.mu.Unlock()
+		return
+	}
+	ctx, r.cancel = context.WithCancel(ctx)
+	r.done = make(chan struct{})
+	defer close(r.done)
+	r.mu.Unlock()
 	r.load(ctx)
 	h := fnv.New64a()
 	h.Write([]byte(r.cfg.Name))
-	first := time.Duration(h.Sum64() % uint64(min(r.cfg.Interval, time.Minute)))
-	timer := time.NewTimer(first)
-	defer timer.Stop()
+	first := time.Duration(h.Sum64()%uint64(min(r.cfg.Interval, time.Minute))) + time.Millisecond
+	tick, stop := r.d.clock.NewTicker(first)
 	for {
 		select {
 		case <-ctx.Done():
+			stop()
 			return
-		case <-timer.C:
+		case now := <-tick:
+			if first > 0 {
+				stop()
+				tick, stop = r.d.clock.NewTicker(r.cfg.Interval)
+				first = 0
+			}
+			if err := r.once(ctx, now); err != nil && ctx.Err() == nil {
+				r.d.logger.Warn("scheduled audit", "audit", r.cfg.Name, "err", err)
+			}
 		}
-		if err := r.once(ctx, time.Now()); err != nil && ctx.Err() == nil {
-			r.d.logger.Warn("scheduled audit", "audit", r.cfg.Name, "err", err)
+	}
+}
+
+// stop ends run and waits for it to return; a runner stopped before it ran never runs.
+func (r *auditRunner) stop() {
+	r.mu.Lock()
+	r.stopped = true
+	cancel, done := r.cancel, r.done
+	r.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+}
+
+// retire resolves the alerts of every finding this audit still has open, for an audit
+// a reload removed or replaced: nothing else would ever clear them. A replacement audit
+// of the same name raises again what it still finds on its first run.
+func (r *auditRunner) retire(ctx context.Context) {
+	if r.active == nil {
+		r.load(ctx)
+	}
+	now := r.d.clock.Now()
+	for _, af := range r.active {
+		af.Active, af.At = false, now
+		if err := r.d.observeFinding(ctx, af); err != nil {
+			r.d.logger.Warn("resolve the findings of a removed audit", "audit", r.cfg.Name, "err", err)
+			return
 		}
-		timer.Reset(r.cfg.Interval)
+	}
+	r.active = map[string]alert.Finding{}
+	if err := r.d.db.PutLearned(ctx, store.Learned{Namespace: auditNamespace, Key: r.cfg.Name, Value: []byte("{}"), UpdatedAt: now}); err != nil {
+		r.d.logger.Warn("record open findings", "audit", r.cfg.Name, "err", err)
 	}
 }
 
 // once runs the audit, raises what it found and resolves what it no longer finds.
 func (r *auditRunner) once(ctx context.Context, now time.Time) error {
-	sc := scanAdapter{s: &scan.Scanner{Allow: r.cfg.AllowNets, Rate: r.cfg.Rate}}
-	rep, err := audit.Run(ctx, r.cfg.Loaded, sc, r.inv, now, r.cfg.Targets...)
+	sc := AuditScanner{Scanner: &scan.Scanner{Allow: r.cfg.Allow, Rate: r.cfg.Rate}}
+	rep, err := audit.Run(ctx, r.cfg.Policy, sc, r.inv, now, r.cfg.Targets...)
 	if err != nil {
 		return err
 	}
@@ -139,15 +189,29 @@ func (r *auditRunner) once(ctx context.Context, now time.Time) error {
 	return nil
 }
 
-// newAuditRunners builds a runner per configured audit, sharing one inventory.
-func newAuditRunners(d *daemon, cfg *config.Config) []*auditRunner {
+// buildAudits returns a runner per audit of cfg, sharing one inventory. A runner of
+// prev whose audit is unchanged is carried over as it is, with its schedule and open
+// findings.
+func (d *Daemon) buildAudits(cfg *config.Config, prev *generation) []*auditRunner {
 	if len(cfg.Audits) == 0 {
 		return nil
 	}
-	inv := localInventory{inv: inventory.New(inventory.Config{})}
+	var inv audit.Inventory
 	out := make([]*auditRunner, len(cfg.Audits))
 	for i, a := range cfg.Audits {
-		out[i] = &auditRunner{cfg: a, d: d, inv: inv}
+		if prev != nil {
+			for _, r := range prev.audits {
+				if !changed(r.cfg, a) {
+					out[i] = r
+				}
+			}
+		}
+		if out[i] == nil {
+			if inv == nil {
+				inv = AuditInventory{Inventory: inventory.New(inventory.Config{})}
+			}
+			out[i] = &auditRunner{cfg: a, d: d, inv: inv}
+		}
 	}
 	return out
 }

@@ -1,4 +1,13 @@
-package main
+// Package daemon is portpatrol's long-running process as a library: New builds every
+// part from a resolved configuration (storage, scheduler, probes, alert engine,
+// notification outbox, host watch, Kubernetes discovery, audits, the status page and
+// the HTTP endpoints), Run runs them until its context ends, Reload swaps in a new
+// configuration whole or not at all, and Close releases what New opened.
+// cmd/portpatrol's serve command is a thin shell around it: flags, signals, a listener.
+//
+// Time comes from an injected Clock, so tests drive alert ticks, audits, compaction,
+// orphan resolution and leadership on fake time.
+package daemon
 
 import (
 	"context"
@@ -8,18 +17,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/portpatrol/portpatrol/internal/alert"
@@ -36,196 +40,158 @@ import (
 	"github.com/portpatrol/portpatrol/internal/web"
 )
 
-type serveFlags struct {
-	config    string
-	dataDir   string
-	listen    string
-	logLevel  string
-	logFormat string
+// Clock is the daemon's source of time for its periodic work: alert ticks, audits,
+// compaction, status history, orphan resolution and the outbox. Implementations must be
+// safe for concurrent use. Probe deadlines and the scheduler follow the system clock.
+type Clock interface {
+	Now() time.Time
+	// NewTicker returns a channel that receives every d and a function that stops it.
+	NewTicker(d time.Duration) (c <-chan time.Time, stop func())
 }
 
-func newServeCmd() *cobra.Command {
-	var f serveFlags
-	cmd := &cobra.Command{
-		Use:   "serve",
-		Short: "Run the daemon: watch this host, probe targets, alert, serve the dashboard and API",
-		Long: `Run the daemon. With no config it watches this host's own listeners (a vanished one
-is a P0 within a second); with -c it also probes the configured targets on the
-scheduler, turns results into P0–P3 incidents, notifies through a durable outbox, and
-runs scheduled exposure audits. State is kept in SQLite under --data-dir (or in
-PostgreSQL, storage: postgres://…). On 127.0.0.1:9115 unless told otherwise it serves:
+type systemClock struct{}
 
-  /              the dashboard
-  /api/v1/       the JSON API (bearer tokens; see portpatrol token create)
-  /metrics       the daemon's own metrics (portpatrol_*)
-  /probe         blackbox_exporter-compatible: /probe?target=HOST:PORT&module=tcp_connect
-  /-/healthy     200 while the process runs
-  /-/ready       200 once the configuration is loaded and the scheduler runs
-  /-/reload      POST: reload the configuration (as does SIGHUP)
+func (systemClock) Now() time.Time { return time.Now() }
 
-A reload with a bad file keeps the old configuration running and says why in the log
-and in portpatrol_config_last_reload_successful. Targets, modules and labels change on
-reload, and so do alerting and notify (open incidents carry over); storage, retention,
-audits, host_watch, api, scheduler and listen take effect at the next start (a reload
-that changes them says so in the log).`,
-		Example: `  # On its defaults: watch this host; dashboard, API and /metrics on 127.0.0.1:9115
-  portpatrol serve
-
-  # With targets, on all interfaces
-  portpatrol serve -c /etc/portpatrol/portpatrol.yaml --listen 0.0.0.0:9115
-
-  # Reload after editing the file
-  kill -HUP $(pidof portpatrol)   # or: curl -X POST http://127.0.0.1:9115/-/reload`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			logger, err := newLogger(cmd.ErrOrStderr(), f.logLevel, f.logFormat)
-			if err != nil {
-				return exitf(exitUnknown, "%v", err)
-			}
-			d, err := newDaemon(daemonOptions{configPath: f.config, dataDir: f.dataDir, logger: logger})
-			if err != nil {
-				return exitf(exitUnknown, "%v", err)
-			}
-			defer d.Close()
-			addr := d.cfg().Listen
-			if f.listen != "" {
-				addr = f.listen
-			}
-			ln, err := net.Listen("tcp", addr)
-			if err != nil {
-				return exitf(exitUnknown, "listen on %s: %v (is another portpatrol or blackbox_exporter running? try --listen 127.0.0.1:PORT)", addr, err)
-			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			hup := make(chan os.Signal, 1)
-			signal.Notify(hup, syscall.SIGHUP)
-			defer signal.Stop(hup)
-			go func() {
-				for {
-					select {
-					case <-ctx.Done():
-						return
-					case <-hup:
-						_ = d.reload()
-					}
-				}
-			}()
-			return d.run(ctx, ln)
-		},
-	}
-	fl := cmd.Flags()
-	fl.StringVarP(&f.config, "config", "c", "", "configuration file (YAML); see docs/config.md")
-	fl.StringVar(&f.dataDir, "data-dir", "", "state directory for the SQLite store (default $PORTPATROL_DATA_DIR, /var/lib/portpatrol as root, else $XDG_STATE_HOME/portpatrol)")
-	fl.StringVar(&f.listen, "listen", "", "address to serve on (default from config, else "+config.DefaultListen+")")
-	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
-	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
-	return cmd
+func (systemClock) NewTicker(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTicker(d)
+	return t.C, t.Stop
 }
 
-func newLogger(w interface{ Write([]byte) (int, error) }, level, format string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
-	}
-	opts := &slog.HandlerOptions{Level: lv}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+// Config is what New needs besides the configuration file. The zero value runs on
+// config.Default with the SQLite store in the default data directory.
+type Config struct {
+	// Path is the configuration file that ReloadFile re-reads; empty means the daemon
+	// runs on Config (or config.Default) and a reload request has nothing to read.
+	Path string
+	// Config is the resolved configuration to start with; nil means load Path, or
+	// config.Default when Path is empty.
+	Config *config.Config
+	// Store, when set, is used instead of opening the configured storage, and Close
+	// leaves it open: replicas in one process share it as they would share PostgreSQL.
+	Store Store
+	// DataDir holds the SQLite store when the configuration names no storage; empty
+	// means store.DefaultDataDir.
+	DataDir string
+	// Logger receives the daemon's log; nil discards it.
+	Logger *slog.Logger
+	// Clock is the time source; nil means the system clock.
+	Clock Clock
+	// KubeClient replaces the cluster connection that kubernetes.enabled opens; nil
+	// means connect as the configuration says.
+	KubeClient kubernetes.Interface
+	// ProbeEnv is what probes dial and resolve with; the zero Env is the system's.
+	ProbeEnv probe.Env
+	// OrphanDelay is how long after Run starts the alerts of targets no longer
+	// scheduled are resolved (default 2m, so discovery can bring its targets back).
+	OrphanDelay time.Duration
 }
 
-// daemon wires the configuration, the scheduler, the probes, storage, the alert engine,
-// the notification outbox and the HTTP endpoints.
-type daemon struct {
+// Daemon is a running portpatrol. Build it with New, run it with Run, close it with
+// Close; its methods are safe for concurrent use.
+type Daemon struct {
 	path    string
 	logger  *slog.Logger
+	clock   Clock
 	metrics *exporter.Metrics
 	sched   *schedule.Scheduler
-	current atomic.Pointer[config.Config]
+	gen     atomic.Pointer[generation]
 	ready   atomic.Bool
-	mu      sync.Mutex // serialises reloads
+	// mu serialises reloads, leadership changes and re-applies of discovered targets.
+	mu sync.Mutex
 
-	db        backend
-	dbName    string
-	batch     *store.BatchWriter
-	alerts    atomic.Pointer[alert.Engine] // replaced when this replica becomes leader
-	alertDeps alert.Deps
+	db       Store
+	dbName   string
+	sharedDB bool // db was given in Config.Store: Close leaves it open
+	batch    *store.BatchWriter
+	alerts   atomic.Pointer[alert.Engine] // replaced on reload and when this replica becomes leader
 	// leading is false while another replica holds the Kubernetes leader Lease: then
 	// this one probes and serves, but raises no alerts.
-	leading  atomic.Bool
-	notifier atomic.Pointer[notify.Dispatcher] // replaced when notify or alerting reloads
+	leading atomic.Bool
 	// engineMu is held for reading around every call that changes the alert engine's
-	// state, and for writing while the engine is replaced, so no save of the old engine
-	// lands after the new one has loaded the store.
+	// state, and for writing while the engine is rebuilt and replaced, so no change to
+	// the old engine lands after the new one has loaded the store.
 	engineMu sync.RWMutex
-	// runCtx is run's context; stopNotifier ends the running dispatcher's Run.
-	runCtx    context.Context
-	scheduled map[string]bool // target IDs on the scheduler, as of the last apply
-	// orphanDelay is how long after start resolveOrphans runs (default 2m).
-	orphanDelay  time.Duration
-	stopNotifier context.CancelFunc
-	broker       *api.Broker
-	probeEnv     probe.Env
-	watch        *hostwatch.Watch // nil when host_watch is disabled
-	kube         *kubeWiring      // nil unless kubernetes.enabled
-	status       *status.Page
-	audits       []*auditRunner // set by run before anything starts
-	closeOnce    sync.Once
-	workers      sync.WaitGroup // goroutines run started
-	// ctx lives as long as the daemon; closing the daemon cancels it.
+	// runCtx is Run's context, nil before Run; workers started by a reload use it.
+	runCtx      context.Context
+	stopGen     context.CancelFunc // ends the running generation's dispatcher and audits
+	scheduled   map[string]bool    // target IDs on the scheduler, as of the last apply
+	orphanDelay time.Duration
+	broker      *api.Broker
+	probeEnv    probe.Env
+	watch       *hostwatch.Watch // nil when host_watch is disabled
+	kube        *kubeWiring      // nil unless kubernetes.enabled
+	status      *status.Page
+	closeOnce   sync.Once
+	workers     sync.WaitGroup // goroutines Run started
+	// ctx lives as long as the daemon; Close cancels it.
 	ctx    context.Context
 	cancel context.CancelFunc
 }
 
-// daemonOptions are what serve's flags give newDaemon.
-type daemonOptions struct {
-	configPath string
-	dataDir    string
-	logger     *slog.Logger
-	// kubeClient and probeEnv replace the cluster connection and the probes' dialer
-	// in tests; nil and the zero Env mean the real ones.
-	kubeClient kubernetes.Interface
-	probeEnv   probe.Env
+// generation is everything built from one configuration that a reload replaces as a
+// whole: the configuration itself, the dispatcher and the alert engine's dependencies
+// (which send to that dispatcher), and the scheduled audits. Readers load it once and
+// use its parts together, so no caller mixes a running configuration with another.
+type generation struct {
+	cfg      *config.Config
+	notifier *notify.Dispatcher
+	deps     alert.Deps
+	audits   []*auditRunner
 }
 
-// newDaemon loads the configuration and opens everything serve keeps. Close it.
-func newDaemon(opts daemonOptions) (_ *daemon, err error) {
-	logger := opts.logger
-	cfg := config.Default()
-	if opts.configPath != "" {
-		c, err := config.Load(opts.configPath)
-		if err != nil {
-			return nil, err
+// New loads the configuration and opens everything the daemon keeps. Close it.
+func New(c Config) (_ *Daemon, err error) {
+	logger := c.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	clock := c.Clock
+	if clock == nil {
+		clock = systemClock{}
+	}
+	cfg := c.Config
+	if cfg == nil {
+		cfg = config.Default()
+		if c.Path != "" {
+			if cfg, err = config.Load(c.Path); err != nil {
+				return nil, err
+			}
 		}
-		cfg = c
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &daemon{path: opts.configPath, logger: logger, metrics: exporter.NewMetrics(), probeEnv: opts.probeEnv,
-		ctx: ctx, cancel: cancel}
+	d := &Daemon{path: c.Path, logger: logger, clock: clock, metrics: exporter.NewMetrics(), probeEnv: c.ProbeEnv,
+		orphanDelay: c.OrphanDelay, ctx: ctx, cancel: cancel}
+	if d.orphanDelay <= 0 {
+		d.orphanDelay = 2 * time.Minute
+	}
 	defer func() {
 		if err != nil {
 			d.Close()
 		}
 	}()
-	if d.db, d.dbName, err = openBackend(ctx, cfg, opts.dataDir); err != nil {
+	if c.Store != nil {
+		d.db, d.dbName, d.sharedDB = c.Store, "shared", true
+	} else if d.db, d.dbName, err = OpenStore(ctx, cfg, c.DataDir); err != nil {
 		return nil, err
 	}
-	eng, n, err := d.buildAlerting(ctx, cfg)
+	gen, err := d.build(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	eng, err := alert.New(ctx, cfg.Alerting, gen.deps)
 	if err != nil {
 		return nil, err
 	}
 	d.alerts.Store(eng)
-	d.notifier.Store(n)
+	d.gen.Store(gen)
 	d.leading.Store(true)
 	if d.status, err = newStatusPage(ctx, d); err != nil {
 		return nil, err
 	}
 	d.broker = api.NewBroker(api.BrokerConfig{})
 	d.batch = store.NewBatchWriter(d.db, store.BatchConfig{Logger: logger.With("component", "history")})
-	d.metrics.Registry.MustRegister(&engineCollector{alerts: d.engine, notifier: d.notifier.Load, batch: d.batch})
+	d.metrics.Registry.MustRegister(&engineCollector{alerts: d.engine, notifier: func() *notify.Dispatcher { return d.gen.Load().notifier }, batch: d.batch})
 	if !cfg.HostWatch.Disabled {
 		d.watch = hostwatch.New(hostwatch.Config{
 			Store: d.db,
@@ -240,7 +206,7 @@ func newDaemon(opts daemonOptions) (_ *daemon, err error) {
 		d.metrics.Registry.MustRegister(d.watch.Collector())
 	}
 	if cfg.Kubernetes.Enabled {
-		if d.kube, err = newKubeWiring(d, cfg.Kubernetes, opts.kubeClient); err != nil {
+		if d.kube, err = newKubeWiring(d, cfg.Kubernetes, c.KubeClient); err != nil {
 			return nil, err
 		}
 		if d.kube.leaderElection() {
@@ -256,10 +222,15 @@ func newDaemon(opts daemonOptions) (_ *daemon, err error) {
 		OnResult:      d.onResult,
 		Logger:        logger,
 	})
-	if err := d.apply(cfg); err != nil {
+	p, err := d.plan(cfg)
+	if err != nil {
 		return nil, err
 	}
-	d.metrics.ConfigLoaded(true, time.Now())
+	if err := d.sched.Update(p.jobs); err != nil {
+		return nil, err
+	}
+	d.commitPlan(p)
+	d.metrics.ConfigLoaded(true, d.clock.Now())
 	if len(cfg.Checks) == 0 {
 		if d.watch != nil {
 			logger.Info("no targets configured: watching this host's own listeners; add targets with -c FILE (see docs/config.md)")
@@ -267,7 +238,7 @@ func newDaemon(opts daemonOptions) (_ *daemon, err error) {
 			logger.Info("no targets configured and host_watch disabled: probing nothing on a schedule; /probe works on demand")
 		}
 	}
-	if len(n.Receivers()) == 0 {
+	if len(gen.notifier.Receivers()) == 0 {
 		logger.Info("no notification receivers configured: alerts are kept and shown by the API only (see docs/alerting.md)")
 	}
 	return d, nil
@@ -276,94 +247,94 @@ func newDaemon(opts daemonOptions) (_ *daemon, err error) {
 // Close flushes history and closes storage. It is safe to call more than once; a
 // result that arrives after it is refused by the closed history writer, not lost in a
 // crash.
-func (d *daemon) Close() {
+func (d *Daemon) Close() error {
+	var err error
 	d.closeOnce.Do(func() {
 		if d.batch != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			if err := d.batch.Close(ctx); err != nil {
-				d.logger.Error("flush history", "err", err)
+			if e := d.batch.Close(ctx); e != nil {
+				err = fmt.Errorf("flush history: %w", e)
 			}
 			cancel()
 		}
 		d.cancel()
-		if d.db != nil {
-			if err := d.db.Close(); err != nil {
-				d.logger.Error("close storage", "err", err)
+		if d.db != nil && !d.sharedDB {
+			if e := d.db.Close(); e != nil {
+				err = errors.Join(err, fmt.Errorf("close storage: %w", e))
 			}
 		}
 	})
+	return err
 }
 
-func (d *daemon) cfg() *config.Config { return d.current.Load() }
+// Listen is the address the configuration asks to serve on.
+func (d *Daemon) Listen() string { return d.cfg().Listen }
+
+// Storage describes where state is kept, for logs; it never includes a password.
+func (d *Daemon) Storage() string { return d.dbName }
+
+func (d *Daemon) cfg() *config.Config { return d.gen.Load().cfg }
 
 // engine returns the alert engine.
-func (d *daemon) engine() *alert.Engine { return d.alerts.Load() }
+func (d *Daemon) engine() *alert.Engine { return d.alerts.Load() }
 
 // withEngine calls f with the alert engine, never while the engine is being replaced.
-func (d *daemon) withEngine(f func(*alert.Engine) error) error {
+func (d *Daemon) withEngine(f func(*alert.Engine) error) error {
 	d.engineMu.RLock()
 	defer d.engineMu.RUnlock()
 	return f(d.alerts.Load())
 }
 
 // observeFinding raises or clears a finding, if this replica leads.
-func (d *daemon) observeFinding(ctx context.Context, f alert.Finding) error {
+func (d *Daemon) observeFinding(ctx context.Context, f alert.Finding) error {
 	if !d.leading.Load() {
 		return nil
 	}
 	return d.withEngine(func(e *alert.Engine) error { return e.ObserveFinding(ctx, f) })
 }
 
-// buildAlerting builds the notification dispatcher and the alert engine of cfg; the
-// engine loads its incidents and silences from the store.
-func (d *daemon) buildAlerting(ctx context.Context, cfg *config.Config) (*alert.Engine, *notify.Dispatcher, error) {
-	ncfg := cfg.Notify
-	ncfg.Outbox.Logger = d.logger.With("component", "notify")
-	n, err := notify.New(ncfg, d.db, nil)
-	if err != nil {
-		return nil, nil, fmt.Errorf("notify: %w", err)
-	}
-	d.alertDeps = alert.Deps{Sink: &routedSink{next: n, known: n.Receivers(), logger: d.logger}, Store: d.db}
-	eng, err := alert.New(ctx, cfg.Alerting, d.alertDeps)
-	if err != nil {
-		return nil, nil, err
-	}
-	return eng, n, nil
-}
-
-// swapAlerting replaces the alert engine (and, when given, the dispatcher) once no
-// change to the old engine is in flight, and restarts the dispatcher.
-func (d *daemon) swapAlerting(eng *alert.Engine, n *notify.Dispatcher) {
-	d.engineMu.Lock()
-	d.alerts.Store(eng)
-	if n != nil {
-		if d.stopNotifier != nil {
-			d.stopNotifier()
+// build makes the parts of a generation for cfg: the dispatcher, the alert engine's
+// dependencies and the audit runners. Parts whose configuration did not change since
+// prev are carried over, so a reload that only edits targets keeps the running
+// dispatcher, and an unchanged audit keeps its state. Nothing runs until the
+// generation is started.
+func (d *Daemon) build(cfg *config.Config, prev *generation) (*generation, error) {
+	g := &generation{cfg: cfg}
+	if prev != nil && sameAlerting(prev.cfg, cfg) {
+		g.notifier, g.deps = prev.notifier, prev.deps
+	} else {
+		ncfg := cfg.Notify
+		ncfg.Outbox.Logger = d.logger.With("component", "notify")
+		n, err := notify.New(ncfg, d.db, d.clock)
+		if err != nil {
+			return nil, fmt.Errorf("notify: %w", err)
 		}
-		d.notifier.Store(n)
+		g.notifier = n
+		g.deps = alert.Deps{Sink: &routedSink{next: n, known: n.Receivers(), logger: d.logger}, Store: d.db, Now: d.clock.Now}
 	}
-	d.engineMu.Unlock()
-	if n != nil && d.runCtx != nil {
-		d.startNotifier(d.runCtx)
-	}
+	g.audits = d.buildAudits(cfg, prev)
+	return g, nil
 }
 
-// startNotifier runs the current dispatcher until ctx ends or it is replaced.
-func (d *daemon) startNotifier(ctx context.Context) {
-	nctx, cancel := context.WithCancel(ctx)
-	d.stopNotifier = cancel
-	n := d.notifier.Load()
-	d.spawn(func() {
-		if err := n.Run(nctx); err != nil && nctx.Err() == nil {
-			d.logger.Error("notification dispatcher stopped", "err", err)
-		}
-	})
+// sameAlerting reports whether the alerting and notify sections of two configurations
+// agree, so their dispatcher and engine can be shared.
+func sameAlerting(a, b *config.Config) bool {
+	return !changed(a.Alerting, b.Alerting) && !changed(a.Notify, b.Notify)
 }
 
-// moduleRef is a module and the name it was given, if any.
-type moduleRef struct {
-	name   string
-	module probe.Module
+// start runs the generation's dispatcher and new audits until ctx ends.
+func (d *Daemon) start(ctx context.Context, g *generation, prev *generation) {
+	if prev == nil || g.notifier != prev.notifier {
+		n := g.notifier
+		d.spawn(func() {
+			if err := n.Run(ctx); err != nil && ctx.Err() == nil {
+				d.logger.Error("notification dispatcher stopped", "err", err)
+			}
+		})
+	}
+	for _, r := range g.audits {
+		d.spawn(func() { r.run(ctx) })
+	}
 }
 
 // jobSpec is one target to schedule, from the config, the host watch or Kubernetes.
@@ -374,11 +345,24 @@ type jobSpec struct {
 	failure, success int
 }
 
-// apply builds every probe of cfg (plus the targets the host watch and Kubernetes
-// discovered) and hands the jobs to the scheduler. Nothing changes unless every
-// configured probe builds; a discovered target that does not build is logged and left
-// out. A configured target wins over a discovered one with the same ID.
-func (d *daemon) apply(cfg *config.Config) error {
+// moduleRef is a module and the name it was given, if any.
+type moduleRef struct {
+	name   string
+	module probe.Module
+}
+
+// plan is what the scheduler and the metrics will run for one configuration.
+type plan struct {
+	jobs  []schedule.Job
+	infos []exporter.TargetInfo
+	ids   map[string]bool
+}
+
+// plan builds every probe of cfg, plus the targets the host watch and Kubernetes
+// discovered. It fails when a configured probe does not build; a discovered target that
+// does not build is logged and left out. A configured target wins over a discovered
+// one with the same ID.
+func (d *Daemon) plan(cfg *config.Config) (plan, error) {
 	specs := make([]jobSpec, 0, len(cfg.Checks))
 	for _, c := range cfg.Checks {
 		specs = append(specs, jobSpec{target: c.Target, name: c.Name, module: moduleRef{c.ModuleName, c.Module},
@@ -387,40 +371,164 @@ func (d *daemon) apply(cfg *config.Config) error {
 	configured := len(specs)
 	specs = d.addHostTargets(cfg, specs)
 	specs = d.addKubeTargets(cfg, specs)
-	jobs := make([]schedule.Job, 0, len(specs))
-	infos := make([]exporter.TargetInfo, 0, len(specs))
-	have := make(map[string]bool, len(specs))
+	p := plan{jobs: make([]schedule.Job, 0, len(specs)), infos: make([]exporter.TargetInfo, 0, len(specs)),
+		ids: make(map[string]bool, len(specs))}
 	for i, sp := range specs {
 		t := sp.target
-		if have[t.ID] {
+		if p.ids[t.ID] {
 			continue
 		}
-		p, err := probe.New(t, sp.module.module, d.probeEnv)
+		pr, err := probe.New(t, sp.module.module, d.probeEnv)
 		if err != nil {
 			if i < configured {
-				return err
+				return plan{}, err
 			}
 			d.logger.Warn("discovered target left out", "target", t.ID, "err", err)
 			continue
 		}
-		have[t.ID] = true
-		jobs = append(jobs, schedule.Job{ID: t.ID, Host: t.Host, Interval: t.Interval, Timeout: t.Timeout,
-			FailureThreshold: sp.failure, SuccessThreshold: sp.success, Run: p.Run, Try: p.Try(), Labels: t.Labels})
-		infos = append(infos, exporter.TargetInfo{ID: t.ID, Scheme: t.Scheme, Name: sp.name, Module: sp.module.name, Labels: t.Labels})
+		p.ids[t.ID] = true
+		p.jobs = append(p.jobs, schedule.Job{ID: t.ID, Host: t.Host, Interval: t.Interval, Timeout: t.Timeout,
+			FailureThreshold: sp.failure, SuccessThreshold: sp.success, Run: pr.Run, Try: pr.Try(), Labels: t.Labels})
+		p.infos = append(p.infos, exporter.TargetInfo{ID: t.ID, Scheme: t.Scheme, Name: sp.name, Module: sp.module.name, Labels: t.Labels})
 	}
-	if err := d.sched.Update(jobs); err != nil {
+	return p, nil
+}
+
+// commitPlan records a plan the scheduler has taken: the targets' metrics, and the
+// resolution of alerts of targets no longer scheduled.
+func (d *Daemon) commitPlan(p plan) {
+	d.metrics.SetTargets(p.infos)
+	d.resolveRemoved(p.ids)
+}
+
+// reapply rebuilds the scheduled jobs of the running configuration, when discovered
+// targets change.
+func (d *Daemon) reapply() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p, err := d.plan(d.cfg())
+	if err != nil {
 		return err
 	}
-	d.metrics.SetTargets(infos)
-	d.current.Store(cfg)
-	d.resolveRemoved(have)
+	if err := d.sched.Update(p.jobs); err != nil {
+		return err
+	}
+	d.commitPlan(p)
 	return nil
+}
+
+// ReloadFile re-reads the configuration file and reloads it. Without a file it does
+// nothing and says so in the log.
+func (d *Daemon) ReloadFile() error {
+	if d.path == "" {
+		d.logger.Info("reload requested, but serve runs without a config file; nothing to reload")
+		return nil
+	}
+	cfg, err := config.Load(d.path)
+	if err != nil {
+		d.metrics.ConfigLoaded(false, d.clock.Now())
+		d.logger.Error("reload failed; keeping the running configuration", "file", d.path, "err", err)
+		return err
+	}
+	return d.Reload(cfg)
+}
+
+// Reload replaces the running configuration with cfg, whole or not at all: the new
+// dispatcher, alert engine, audits and probes are built first, and only when every one
+// of them builds are they swapped in; on any error the running configuration stays,
+// and the error is logged, counted and returned. Targets, modules, labels, alerting,
+// notify and audits change at once (open incidents carry over through the store);
+// storage, retention, host_watch, api, scheduler, kubernetes and listen take effect at
+// the next start, and a reload that changes them says so.
+func (d *Daemon) Reload(cfg *config.Config) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	err := d.reload(cfg)
+	if err != nil {
+		d.metrics.ConfigLoaded(false, d.clock.Now())
+		d.logger.Error("reload failed; keeping the running configuration", "file", cfg.File, "err", err)
+		return err
+	}
+	d.metrics.ConfigLoaded(true, d.clock.Now())
+	d.logger.Info("configuration reloaded", "file", cfg.File, "targets", len(cfg.Checks))
+	return nil
+}
+
+func (d *Daemon) reload(cfg *config.Config) error {
+	prev := d.gen.Load()
+	if s := restartSections(prev.cfg, cfg); len(s) > 0 {
+		d.logger.Warn("configuration changes that take effect only at the next start", "sections", strings.Join(s, ", "))
+	}
+	g, err := d.build(cfg, prev)
+	if err != nil {
+		return err
+	}
+	p, err := d.plan(cfg)
+	if err != nil {
+		return err
+	}
+	// The engine is rebuilt and swapped with no change to the old one in flight, so
+	// nothing the old engine saves lands after the new one loaded the store.
+	d.engineMu.Lock()
+	var eng *alert.Engine
+	if g.notifier != prev.notifier && d.leading.Load() {
+		if eng, err = alert.New(d.ctx, cfg.Alerting, g.deps); err != nil {
+			d.engineMu.Unlock()
+			return err
+		}
+	}
+	if err := d.sched.Update(p.jobs); err != nil {
+		d.engineMu.Unlock()
+		return err
+	}
+	if eng != nil {
+		d.alerts.Store(eng)
+	}
+	d.gen.Store(g)
+	d.engineMu.Unlock()
+	d.commitPlan(p)
+	d.restart(g, prev)
+	if g.notifier != prev.notifier {
+		d.logger.Info("alerting and notification settings reloaded", "receivers", len(g.notifier.Receivers()))
+	}
+	return nil
+}
+
+// restart stops the parts of prev that g replaced and starts g's, when Run is running.
+// Audits whose configuration did not change are carried over by build and keep
+// running in their new generation.
+func (d *Daemon) restart(g, prev *generation) {
+	for _, r := range prev.audits {
+		if !slices.Contains(g.audits, r) {
+			r.stop()
+			r.retire(d.ctx)
+		}
+	}
+	if d.runCtx == nil {
+		return
+	}
+	if g.notifier != prev.notifier && d.stopGen != nil {
+		d.stopGen()
+		ctx, cancel := context.WithCancel(d.runCtx)
+		d.stopGen = cancel
+		n := g.notifier
+		d.spawn(func() {
+			if err := n.Run(ctx); err != nil && ctx.Err() == nil {
+				d.logger.Error("notification dispatcher stopped", "err", err)
+			}
+		})
+	}
+	for _, r := range g.audits {
+		if !slices.Contains(prev.audits, r) {
+			d.spawn(func() { r.run(d.runCtx) })
+		}
+	}
 }
 
 // resolveOrphans resolves the open alerts of probe targets that are not scheduled,
 // such as a target taken out of the config while the daemon was down. It runs once,
 // after discovery has had time to bring its targets back.
-func (d *daemon) resolveOrphans() {
+func (d *Daemon) resolveOrphans() {
 	d.mu.Lock()
 	scheduled := d.scheduled
 	d.mu.Unlock()
@@ -442,7 +550,7 @@ func (d *daemon) resolveOrphans() {
 
 // resolveRemoved resolves the open alerts of targets that are no longer scheduled (taken
 // out of the config, or gone from discovery): nothing will ever clear them otherwise.
-func (d *daemon) resolveRemoved(now map[string]bool) {
+func (d *Daemon) resolveRemoved(now map[string]bool) {
 	prev := d.scheduled
 	d.scheduled = now
 	if !d.leading.Load() || d.alerts.Load() == nil {
@@ -465,7 +573,7 @@ func (d *daemon) resolveRemoved(now map[string]bool) {
 
 // addHostTargets adds a probe of every listener the host watch expects, through its
 // bind address.
-func (d *daemon) addHostTargets(cfg *config.Config, specs []jobSpec) []jobSpec {
+func (d *Daemon) addHostTargets(cfg *config.Config, specs []jobSpec) []jobSpec {
 	if d.watch == nil {
 		return specs
 	}
@@ -490,96 +598,22 @@ func (d *daemon) addHostTargets(cfg *config.Config, specs []jobSpec) []jobSpec {
 
 // follow re-applies the configuration, in a worker of its own, whenever discovered
 // targets change.
-func (d *daemon) follow(ctx context.Context, changes <-chan struct{}) {
-	d.spawn(func() { d.followLoop(ctx, changes) })
-}
-
-func (d *daemon) followLoop(ctx context.Context, changes <-chan struct{}) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-changes:
-			d.mu.Lock()
-			if err := d.apply(d.cfg()); err != nil {
-				d.logger.Warn("host watch targets", "err", err)
-			}
-			d.mu.Unlock()
-		}
-	}
-}
-
-// reload re-reads the configuration file. On any error the running configuration
-// stays, and the error is logged and counted. Targets, modules and labels change at
-// once; storage, alerting, notify and api take effect at the next start.
-func (d *daemon) reload() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.path == "" {
-		d.logger.Info("reload requested, but serve runs without a config file; nothing to reload")
-		return nil
-	}
-	cfg, err := config.Load(d.path)
-	var eng *alert.Engine
-	var n *notify.Dispatcher
-	if err == nil {
-		sections := restartSections(d.cfg(), cfg)
-		if slices.Contains(sections, "alerting") || slices.Contains(sections, "notify") {
-			// Built before anything changes, so a failure keeps the running config.
-			if eng, n, err = d.buildAlerting(d.ctx, cfg); err == nil {
-				sections = slices.DeleteFunc(sections, func(s string) bool { return s == "alerting" || s == "notify" })
+func (d *Daemon) follow(ctx context.Context, changes <-chan struct{}) {
+	d.spawn(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-changes:
+				if err := d.reapply(); err != nil {
+					d.logger.Warn("discovered targets", "err", err)
+				}
 			}
 		}
-		if err == nil && len(sections) > 0 {
-			d.logger.Warn("configuration changes that take effect only at the next start", "sections", strings.Join(sections, ", "))
-		}
-	}
-	if err == nil {
-		err = d.apply(cfg)
-	}
-	if err == nil && eng != nil {
-		d.swapAlerting(eng, n)
-		d.logger.Info("alerting and notification settings reloaded", "receivers", len(n.Receivers()))
-	}
-	if err != nil {
-		d.metrics.ConfigLoaded(false, time.Now())
-		d.logger.Error("reload failed; keeping the running configuration", "file", d.path, "err", err)
-		return err
-	}
-	d.metrics.ConfigLoaded(true, time.Now())
-	d.logger.Info("configuration reloaded", "file", d.path, "targets", len(cfg.Checks))
-	return nil
+	})
 }
 
-// restartSections names the sections that differ between old and cur but are only
-// read at start.
-func restartSections(old, cur *config.Config) []string {
-	var out []string
-	strip := func(as []config.AuditConfig) []config.AuditConfig {
-		out := make([]config.AuditConfig, len(as))
-		for i, a := range as {
-			a.Loaded, a.AllowNets = nil, nil
-			out[i] = a
-		}
-		return out
-	}
-	for _, s := range []struct {
-		name string
-		a, b any
-	}{
-		{"storage", old.Storage, cur.Storage}, {"retention", old.Retention, cur.Retention},
-		{"alerting", old.Alerting, cur.Alerting}, {"notify", old.Notify, cur.Notify},
-		{"audits", strip(old.Audits), strip(cur.Audits)}, {"host_watch", old.HostWatch, cur.HostWatch},
-		{"api", old.API, cur.API}, {"scheduler", old.Scheduler, cur.Scheduler}, {"listen", old.Listen, cur.Listen},
-	} {
-		if !reflect.DeepEqual(s.a, s.b) {
-			out = append(out, s.name)
-		}
-	}
-	return out
-}
-
-func (d *daemon) onResult(ev schedule.Event) {
+func (d *Daemon) onResult(ev schedule.Event) {
 	r := ev.Result
 	scheme, host := "", ""
 	if ev.Job != nil {
@@ -621,7 +655,8 @@ func (d *daemon) onResult(ev schedule.Event) {
 	}
 }
 
-func (d *daemon) handler() http.Handler {
+// Handler serves the dashboard, the API, /metrics, /probe and the /-/ endpoints.
+func (d *Daemon) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{Registry: d.metrics.Registry}))
 	mux.Handle("GET /probe", &exporter.ProbeHandler{
@@ -639,7 +674,7 @@ func (d *daemon) handler() http.Handler {
 		fmt.Fprintln(w, "portpatrol is ready.")
 	})
 	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, _ *http.Request) {
-		if err := d.reload(); err != nil {
+		if err := d.ReloadFile(); err != nil {
 			http.Error(w, "reload failed, the running configuration stays: "+err.Error(), http.StatusBadRequest)
 			return
 		}
@@ -657,21 +692,33 @@ func (d *daemon) handler() http.Handler {
 	return mux
 }
 
-// run serves on ln and runs the scheduler until ctx is done, then shuts down cleanly.
-func (d *daemon) run(ctx context.Context, ln net.Listener) error {
+// Run serves on ln and runs the scheduler, the dispatcher, the alert engine's ticks,
+// the host watch, discovery and the audits until ctx is done, then shuts down cleanly:
+// every worker it started has returned when Run returns. Close the daemon afterwards.
+func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	cfg := d.cfg()
-	d.audits = newAuditRunners(d, cfg)
 	srv := &http.Server{
-		Handler:           d.handler(),
+		Handler:           d.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(d.logger.Handler(), slog.LevelWarn),
 	}
+	if cfg.API.TLSCertFile != "" {
+		tc, err := api.LoadTLSConfig(cfg.API.TLSCertFile, cfg.API.TLSKeyFile)
+		if err != nil {
+			return err
+		}
+		ln = tls.NewListener(ln, tc)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 3)
+	errc := make(chan error, 2)
 	d.spawn(func() { errc <- d.sched.Run(ctx) })
+	d.mu.Lock()
 	d.runCtx = ctx
-	d.startNotifier(ctx)
+	gctx, stopGen := context.WithCancel(ctx)
+	d.stopGen = stopGen
+	d.start(gctx, d.gen.Load(), nil)
+	d.mu.Unlock()
 	d.every(ctx, 100*time.Millisecond, "alert tick", func(now time.Time) error {
 		if !d.leading.Load() {
 			return nil
@@ -683,16 +730,6 @@ func (d *daemon) run(ctx context.Context, ln net.Listener) error {
 		return err
 	})
 	srv.RegisterOnShutdown(d.broker.Close)
-	if cfg.API.TLSCertFile != "" {
-		tc, err := api.LoadTLSConfig(cfg.API.TLSCertFile, cfg.API.TLSKeyFile)
-		if err != nil {
-			return err
-		}
-		ln = tls.NewListener(ln, tc)
-	}
-	for _, r := range d.audits {
-		d.spawn(func() { r.run(ctx) })
-	}
 	if d.watch != nil {
 		d.spawn(func() {
 			if err := d.watch.Run(ctx); err != nil && ctx.Err() == nil {
@@ -706,17 +743,7 @@ func (d *daemon) run(ctx context.Context, ln net.Listener) error {
 		d.follow(ctx, d.kube.changed)
 	}
 	d.every(ctx, time.Minute, "status history", func(now time.Time) error { return d.status.Sync(ctx, now) })
-	orphans := d.orphanDelay
-	if orphans == 0 {
-		orphans = 2 * time.Minute
-	}
-	d.spawn(func() {
-		select {
-		case <-ctx.Done():
-		case <-time.After(orphans):
-			d.resolveOrphans()
-		}
-	})
+	d.once(ctx, d.orphanDelay, d.resolveOrphans)
 	var feed alertFeed
 	d.every(ctx, 500*time.Millisecond, "alert events", func(time.Time) error { return feed.publish(d.engine(), d.broker) })
 	d.spawn(func() {
@@ -727,7 +754,7 @@ func (d *daemon) run(ctx context.Context, ln net.Listener) error {
 		errc <- nil
 	})
 	d.ready.Store(true)
-	d.logger.Info("portpatrol serving", "addr", ln.Addr().String(), "targets", len(d.cfg().Checks), "storage", d.dbName)
+	d.logger.Info("portpatrol serving", "addr", ln.Addr().String(), "targets", len(cfg.Checks), "storage", d.dbName)
 	var runErr error
 	select {
 	case <-ctx.Done():
@@ -753,8 +780,8 @@ func (d *daemon) run(ctx context.Context, ln net.Listener) error {
 	return runErr
 }
 
-// spawn runs f in a goroutine that run waits for before it returns.
-func (d *daemon) spawn(f func()) {
+// spawn runs f in a goroutine that Run waits for before it returns.
+func (d *Daemon) spawn(f func()) {
 	d.workers.Add(1)
 	go func() {
 		defer d.workers.Done()
@@ -762,23 +789,34 @@ func (d *daemon) spawn(f func()) {
 	}()
 }
 
-// every calls f every interval, in a worker of its own, until ctx is done, logging its
-// errors.
-func (d *daemon) every(ctx context.Context, interval time.Duration, what string, f func(time.Time) error) {
-	d.spawn(func() { d.tick(ctx, interval, what, f) })
-}
-
-func (d *daemon) tick(ctx context.Context, interval time.Duration, what string, f func(time.Time) error) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			if err := f(now); err != nil && ctx.Err() == nil {
-				d.logger.Warn(what, "err", err)
+// every calls f every interval of the daemon's clock, in a worker of its own, until
+// ctx is done, logging its errors.
+func (d *Daemon) every(ctx context.Context, interval time.Duration, what string, f func(time.Time) error) {
+	tick, stop := d.clock.NewTicker(interval)
+	d.spawn(func() {
+		defer stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-tick:
+				if err := f(now); err != nil && ctx.Err() == nil {
+					d.logger.Warn(what, "err", err)
+				}
 			}
 		}
-	}
+	})
+}
+
+// once calls f once, after delay on the daemon's clock, unless ctx ends first.
+func (d *Daemon) once(ctx context.Context, delay time.Duration, f func()) {
+	tick, stop := d.clock.NewTicker(delay)
+	d.spawn(func() {
+		defer stop()
+		select {
+		case <-ctx.Done():
+		case <-tick:
+			f()
+		}
+	})
 }

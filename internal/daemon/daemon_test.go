@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -20,13 +19,14 @@ import (
 	"github.com/portpatrol/portpatrol/internal/api"
 	"github.com/portpatrol/portpatrol/internal/config"
 	"github.com/portpatrol/portpatrol/internal/patrol"
+	"github.com/portpatrol/portpatrol/internal/testsvc"
 )
 
 // startDaemon runs serve with the config at path on a free loopback port and returns
 // its base URL.
-func startDaemon(t *testing.T, path string) (*daemon, string) {
+func startDaemon(t *testing.T, path string) (*Daemon, string) {
 	t.Helper()
-	d, err := newDaemon(daemonOptions{configPath: path, dataDir: t.TempDir(), logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	d, err := New(Config{Path: path, DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func startDaemon(t *testing.T, path string) (*daemon, string) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- d.run(ctx, ln) }()
+	go func() { done <- d.Run(ctx, ln) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -52,24 +52,13 @@ func startDaemon(t *testing.T, path string) (*daemon, string) {
 	return d, "http://" + ln.Addr().String()
 }
 
-func get(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
 // waitFor polls url until its body contains every want, or fails after 10s.
 func waitFor(t *testing.T, url string, want ...string) string {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	var body string
 	for time.Now().Before(deadline) {
-		_, body = get(t, url)
+		_, body = testsvc.Get(t, url)
 		ok := true
 		for _, w := range want {
 			if !strings.Contains(body, w) {
@@ -86,17 +75,10 @@ func waitFor(t *testing.T, url string, want ...string) string {
 	return ""
 }
 
-func writeConfig(t *testing.T, path, body string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestServeProbesTargetsAndExportsMetrics(t *testing.T) {
-	open, closed := listen(t), closedPort(t)
+	open, closed := testsvc.Listen(t), testsvc.ClosedPort(t)
 	path := filepath.Join(t.TempDir(), "pp.yaml")
-	writeConfig(t, path, fmt.Sprintf(`defaults:
+	testsvc.WriteFile(t, path, fmt.Sprintf(`defaults:
   interval: 200ms
   timeout: 100ms
   failure_threshold: 2
@@ -108,7 +90,7 @@ targets:
 `, open, closed))
 	_, base := startDaemon(t, path)
 
-	if code, _ := get(t, base+"/-/healthy"); code != 200 {
+	if code, _ := testsvc.Get(t, base+"/-/healthy"); code != 200 {
 		t.Errorf("healthy: got %d, want 200", code)
 	}
 	waitFor(t, base+"/-/ready", "ready")
@@ -131,13 +113,13 @@ targets:
 			t.Errorf("/metrics lacks %q", w)
 		}
 	}
-	if code, page := get(t, base+"/"); code != 200 || !strings.Contains(page, "portpatrol") {
+	if code, page := testsvc.Get(t, base+"/"); code != 200 || !strings.Contains(page, "portpatrol") {
 		t.Errorf("dashboard: got %d %q", code, page)
 	}
 }
 
 func TestServeProbeEndpointIsBlackboxCompatible(t *testing.T) {
-	open, closed := listen(t), closedPort(t)
+	open, closed := testsvc.Listen(t), testsvc.ClosedPort(t)
 	_, base := startDaemon(t, "")
 	tests := []struct {
 		query string
@@ -153,7 +135,7 @@ func TestServeProbeEndpointIsBlackboxCompatible(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
-			code, body := get(t, base+"/probe?"+tt.query)
+			code, body := testsvc.Get(t, base+"/probe?"+tt.query)
 			if code != tt.code {
 				t.Errorf("got %d, want %d: %s", code, tt.code, body)
 			}
@@ -167,13 +149,13 @@ func TestServeProbeEndpointIsBlackboxCompatible(t *testing.T) {
 }
 
 func TestServeReloadKeepsOldConfigWhenBad(t *testing.T) {
-	a, b := listen(t), listen(t)
+	a, b := testsvc.Listen(t), testsvc.Listen(t)
 	path := filepath.Join(t.TempDir(), "pp.yaml")
-	writeConfig(t, path, fmt.Sprintf("defaults: {interval: 200ms, timeout: 100ms}\ntargets:\n  - url: %s\n", a))
+	testsvc.WriteFile(t, path, fmt.Sprintf("defaults: {interval: 200ms, timeout: 100ms}\ntargets:\n  - url: %s\n", a))
 	_, base := startDaemon(t, path)
 	waitFor(t, base+"/metrics", fmt.Sprintf(`portpatrol_probe_success{target="tcp://%s"} 1`, a))
 
-	writeConfig(t, path, "targets:\n  - url: 127.0.0.1:99999\n")
+	testsvc.WriteFile(t, path, "targets:\n  - url: 127.0.0.1:99999\n")
 	resp, err := http.Post(base+"/-/reload", "", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -185,7 +167,7 @@ func TestServeReloadKeepsOldConfigWhenBad(t *testing.T) {
 	}
 	waitFor(t, base+"/metrics", "portpatrol_config_last_reload_successful 0", `portpatrol_config_reloads_total{outcome="failure"} 1`, "portpatrol_targets 1")
 
-	writeConfig(t, path, fmt.Sprintf("defaults: {interval: 200ms, timeout: 100ms}\ntargets:\n  - url: %s\n", b))
+	testsvc.WriteFile(t, path, fmt.Sprintf("defaults: {interval: 200ms, timeout: 100ms}\ntargets:\n  - url: %s\n", b))
 	resp, err = http.Post(base+"/-/reload", "", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -200,22 +182,13 @@ func TestServeReloadKeepsOldConfigWhenBad(t *testing.T) {
 	}
 }
 
-func TestServeRejectsBadConfigAtStart(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "pp.yaml")
-	writeConfig(t, path, "targets:\n  - url: 127.0.0.1:1\n    bogus: 1\n")
-	code, _, errOut := runCLI(t, "serve", "-c", path, "--data-dir", t.TempDir())
-	if code != exitUnknown || !strings.Contains(errOut, "pp.yaml:3:5: targets[0].bogus: unknown field \"bogus\"") {
-		t.Errorf("got exit %d, stderr %q", code, errOut)
-	}
-}
-
 func TestServeScheduledAuditRaisesAndResolves(t *testing.T) {
-	allowed := listen(t)
-	rogue := newFlipListener(t)
+	allowed := testsvc.Listen(t)
+	rogue := testsvc.NewFlip(t)
 	dir := t.TempDir()
 	_, allowedPort, _ := net.SplitHostPort(allowed)
-	_, roguePort, _ := net.SplitHostPort(rogue.addr)
-	writeConfig(t, filepath.Join(dir, "ports.yaml"), fmt.Sprintf(`scan:
+	_, roguePort, _ := net.SplitHostPort(rogue.Addr)
+	testsvc.WriteFile(t, filepath.Join(dir, "ports.yaml"), fmt.Sprintf(`scan:
   ports: "%s,%s"
 hosts:
   - match: 127.0.0.1
@@ -223,7 +196,7 @@ hosts:
       - port: %s
 `, allowedPort, roguePort, allowedPort))
 	path := filepath.Join(dir, "pp.yaml")
-	writeConfig(t, path, "api: {anonymous_read: true}\naudits:\n  - {name: local, policy: ports.yaml, interval: 1s, targets: [127.0.0.1]}\n")
+	testsvc.WriteFile(t, path, "api: {anonymous_read: true}\naudits:\n  - {name: local, policy: ports.yaml, interval: 1s, targets: [127.0.0.1]}\n")
 	d, base := startDaemon(t, path)
 
 	// rogueAlert returns the state of the alert on the rogue port, or "" when there
@@ -256,7 +229,7 @@ hosts:
 	waitAlert("firing")
 
 	// The API shows the same report: the allowed port allowed, the rogue one not.
-	code, body := get(t, base+"/api/v1/audits")
+	code, body := testsvc.Get(t, base+"/api/v1/audits")
 	if code != http.StatusOK {
 		t.Fatalf("GET /api/v1/audits: got %d: %s", code, body)
 	}
@@ -288,13 +261,13 @@ hosts:
 		t.Errorf("findings on the rogue port: got %q, want one unauthorised_open P1", kinds)
 	}
 
-	rogue.close()
+	rogue.Close()
 	waitAlert("resolved", "")
 }
 
 func TestRestartSectionsNamesWhatReloadCannotApply(t *testing.T) {
 	dir := t.TempDir()
-	writeConfig(t, filepath.Join(dir, "ports.yaml"), "hosts:\n  - match: 127.0.0.1\n    allow: [{port: 22}]\n")
+	testsvc.WriteFile(t, filepath.Join(dir, "ports.yaml"), "hosts:\n  - match: 127.0.0.1\n    allow: [{port: 22}]\n")
 	a, err := config.Parse([]byte("audits: [{policy: ports.yaml}]\ntargets: [{url: 127.0.0.1:1}]\n"), filepath.Join(dir, "a.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -310,16 +283,16 @@ func TestRestartSectionsNamesWhatReloadCannotApply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(restartSections(a, c), ","); got != "audits,host_watch" {
-		t.Errorf("got %q, want audits,host_watch", got)
+	if got := strings.Join(restartSections(a, c), ","); got != "host_watch" {
+		t.Errorf("got %q, want host_watch (audits reload)", got)
 	}
 }
 
 // A reload that changes the receivers applies at once, and the open incident carries
 // over: it is not paged again, and its resolve goes to the receiver as now configured.
 func TestServeReloadAppliesNewReceivers(t *testing.T) {
-	a, b := newReceiver(t), newReceiver(t)
-	port := newFlipListener(t)
+	a, b := testsvc.NewWebhook(t), testsvc.NewWebhook(t)
+	port := testsvc.NewFlip(t)
 	path := filepath.Join(t.TempDir(), "pp.yaml")
 	cfg := func(url string) string {
 		return fmt.Sprintf(`host_watch: {disabled: true}
@@ -329,43 +302,43 @@ alerting: {grouping: {group_wait: -1s, group_interval: -1s}}
 notify:
   outbox: {backoff_min: 100ms, backoff_max: 200ms, poll_interval: 100ms}
   receivers: [{name: default, type: webhook, url: %s}]
-`, port.addr, url)
+`, port.Addr, url)
 	}
-	writeConfig(t, path, cfg(a.srv.URL))
+	testsvc.WriteFile(t, path, cfg(a.URL))
 	d, _ := startDaemon(t, path)
 	time.Sleep(700 * time.Millisecond)
-	port.close()
-	a.waitMessages(t, 1, 10*time.Second)
+	port.Close()
+	a.Wait(t, 1, 10*time.Second)
 
-	writeConfig(t, path, cfg(b.srv.URL))
-	if err := d.reload(); err != nil {
+	testsvc.WriteFile(t, path, cfg(b.URL))
+	if err := d.ReloadFile(); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Second)
-	if n := len(b.messages()); n != 0 {
+	if n := len(b.Messages()); n != 0 {
 		t.Fatalf("the new receiver got %d messages before anything changed: the open incident was paged again", n)
 	}
-	port.open(t)
-	msgs := b.waitMessages(t, 1, 10*time.Second)
-	if got := statuses(msgs); got != "resolved" {
+	port.Open(t)
+	msgs := b.Wait(t, 1, 10*time.Second)
+	if got := testsvc.Statuses(msgs); got != "resolved" {
 		t.Errorf("new receiver got %q, want the resolve", got)
 	}
-	if got := statuses(a.messages()); got != "firing" {
+	if got := testsvc.Statuses(a.Messages()); got != "firing" {
 		t.Errorf("old receiver got %q, want only the firing message", got)
 	}
 }
 
 // Taking a target out of the config resolves its open alert: nothing else would.
 func TestServeRemovingATargetResolvesItsAlert(t *testing.T) {
-	closed := closedPort(t)
+	closed := testsvc.ClosedPort(t)
 	path := filepath.Join(t.TempDir(), "pp.yaml")
-	writeConfig(t, path, fmt.Sprintf("host_watch: {disabled: true}\ndefaults: {interval: 200ms, timeout: 100ms}\ntargets: [{url: %s}]\n", closed))
+	testsvc.WriteFile(t, path, fmt.Sprintf("host_watch: {disabled: true}\ndefaults: {interval: 200ms, timeout: 100ms}\ntargets: [{url: %s}]\n", closed))
 	d, _ := startDaemon(t, path)
 	id := "tcp://" + closed
 	eventually(t, "a P0 on the closed port", func() bool { return len(d.engine().List(alert.Filter{Target: id})) > 0 })
 
-	writeConfig(t, path, "host_watch: {disabled: true}\n")
-	if err := d.reload(); err != nil {
+	testsvc.WriteFile(t, path, "host_watch: {disabled: true}\n")
+	if err := d.ReloadFile(); err != nil {
 		t.Fatal(err)
 	}
 	if open := d.engine().List(alert.Filter{Target: id}); len(open) != 0 {
@@ -376,14 +349,14 @@ func TestServeRemovingATargetResolvesItsAlert(t *testing.T) {
 // A target taken out of the config while the daemon was down has its alert resolved
 // soon after the next start.
 func TestServeResolvesAlertsOfTargetsRemovedWhileDown(t *testing.T) {
-	closed := closedPort(t)
+	closed := testsvc.ClosedPort(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "pp.yaml")
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	writeConfig(t, path, fmt.Sprintf("host_watch: {disabled: true}\ndefaults: {interval: 200ms, timeout: 100ms}\ntargets: [{url: %s}]\n", closed))
+	testsvc.WriteFile(t, path, fmt.Sprintf("host_watch: {disabled: true}\ndefaults: {interval: 200ms, timeout: 100ms}\ntargets: [{url: %s}]\n", closed))
 	id := "tcp://" + closed
 
-	runFor := func(d *daemon, until func() bool) {
+	runFor := func(d *Daemon, until func() bool) {
 		t.Helper()
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -391,26 +364,25 @@ func TestServeResolvesAlertsOfTargetsRemovedWhileDown(t *testing.T) {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
-		go func() { done <- d.run(ctx, ln) }()
+		go func() { done <- d.Run(ctx, ln) }()
 		eventually(t, "the expected alert state", until)
 		cancel()
 		<-done
 		d.Close()
 	}
-	d1, err := newDaemon(daemonOptions{configPath: path, dataDir: dir, logger: logger})
+	d1, err := New(Config{Path: path, DataDir: dir, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
 	runFor(d1, func() bool { return len(d1.engine().List(alert.Filter{Target: id})) > 0 })
 
-	writeConfig(t, path, "host_watch: {disabled: true}\n")
-	d2, err := newDaemon(daemonOptions{configPath: path, dataDir: dir, logger: logger})
+	testsvc.WriteFile(t, path, "host_watch: {disabled: true}\n")
+	d2, err := New(Config{Path: path, DataDir: dir, Logger: logger, OrphanDelay: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(d2.engine().List(alert.Filter{Target: id})) == 0 {
 		t.Fatal("the restarted daemon did not load the open alert")
 	}
-	d2.orphanDelay = 100 * time.Millisecond
 	runFor(d2, func() bool { return len(d2.engine().List(alert.Filter{Target: id})) == 0 })
 }

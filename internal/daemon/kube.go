@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -20,7 +20,7 @@ import (
 // scheduler, its findings (and the findings probe results reveal, such as one bad
 // endpoint) go to the alert engine, and leader election decides which replica alerts.
 type kubeWiring struct {
-	d       *daemon
+	d       *Daemon
 	cfg     config.Kubernetes
 	client  kubernetes.Interface
 	disc    *kube.Discovery
@@ -32,7 +32,7 @@ type kubeWiring struct {
 }
 
 // newKubeWiring connects to the cluster cfg names (or uses client, when given).
-func newKubeWiring(d *daemon, cfg config.Kubernetes, client kubernetes.Interface) (*kubeWiring, error) {
+func newKubeWiring(d *Daemon, cfg config.Kubernetes, client kubernetes.Interface) (*kubeWiring, error) {
 	if client == nil {
 		c, _, err := kube.NewClient(cfg.Kubeconfig, cfg.Context)
 		if err != nil {
@@ -77,7 +77,7 @@ func (k *kubeWiring) update(s *kube.Snapshot) {
 func (k *kubeWiring) observe(r patrol.Result) { k.raise(k.tracker.Observe(r)) }
 
 func (k *kubeWiring) raise(fs []kube.Finding) {
-	now := time.Now()
+	now := k.d.clock.Now()
 	for _, f := range fs {
 		if err := k.d.observeFinding(k.d.ctx, kubeAlertFinding(f, now)); err != nil && k.d.ctx.Err() == nil {
 			k.d.logger.Warn("kube finding", "subject", f.Subject, "err", err)
@@ -124,30 +124,36 @@ func (k *kubeWiring) run(ctx context.Context) {
 }
 
 // lead makes this replica the one that alerts: the alert engine is rebuilt from the
-// store (a shared PostgreSQL store carries the previous leader's incidents over), and
-// the findings active now are raised again.
-func (d *daemon) lead(ctx context.Context, k *kubeWiring) {
+// store with the running generation's configuration and dependencies (a shared
+// PostgreSQL store carries the previous leader's incidents over), and the findings
+// active now are raised again.
+func (d *Daemon) lead(ctx context.Context, k *kubeWiring) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	eng, err := alert.New(ctx, d.cfg().Alerting, d.alertDeps)
+	g := d.gen.Load()
+	d.engineMu.Lock()
+	eng, err := alert.New(ctx, g.cfg.Alerting, g.deps)
 	if err != nil {
+		d.engineMu.Unlock()
 		d.logger.Error("take over alerting", "err", err)
 		return
 	}
-	d.swapAlerting(eng, nil)
+	d.alerts.Store(eng)
 	d.leading.Store(true)
+	d.engineMu.Unlock()
 	d.logger.Info("leading: this replica now raises alerts")
 	k.raise(k.tracker.Active())
 }
 
-func (d *daemon) stepDown() {
+// stepDown stops this replica raising alerts; it keeps probing and serving.
+func (d *Daemon) stepDown() {
 	d.leading.Store(false)
 	d.logger.Info("following: another replica raises alerts")
 }
 
 // addKubeTargets adds the probes of every layer discovery found, with the module their
 // annotation names.
-func (d *daemon) addKubeTargets(cfg *config.Config, jobs []jobSpec) []jobSpec {
+func (d *Daemon) addKubeTargets(cfg *config.Config, jobs []jobSpec) []jobSpec {
 	if d.kube == nil {
 		return jobs
 	}
@@ -168,4 +174,21 @@ func (d *daemon) addKubeTargets(cfg *config.Config, jobs []jobSpec) []jobSpec {
 		jobs = append(jobs, jobSpec{target: t, module: m, failure: cfg.Defaults.FailureThreshold, success: cfg.Defaults.SuccessThreshold})
 	}
 	return jobs
+}
+
+// kubeAlertFinding is how a Kubernetes finding reaches the alert engine
+// (Engine.ObserveFinding): a transition of kube.Tracker becomes a finding that raises
+// (Active) or clears the alert of the same rule and subject.
+func kubeAlertFinding(f kube.Finding, at time.Time) alert.Finding {
+	return alert.Finding{
+		Class:       f.Class,
+		Rule:        string(f.Rule),
+		Subject:     f.Subject,
+		Severity:    f.Severity.String(),
+		Summary:     f.Summary,
+		Description: f.Description,
+		Labels:      f.Labels,
+		Active:      f.Active,
+		At:          at,
+	}
 }

@@ -1,10 +1,7 @@
-package main
+package daemon
 
 import (
 	"context"
-	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -20,10 +17,13 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/portpatrol/portpatrol/internal/alert"
 	"github.com/portpatrol/portpatrol/internal/config"
 	"github.com/portpatrol/portpatrol/internal/kube"
 	"github.com/portpatrol/portpatrol/internal/patrol"
+	"github.com/portpatrol/portpatrol/internal/probe"
+	"github.com/portpatrol/portpatrol/internal/testsvc"
 )
 
 // TestServeKubernetesZeroEndpointsPagesAndResolves runs serve with discovery on a fake
@@ -31,20 +31,19 @@ import (
 // dial mapped onto a loopback listener), and the P0 resolves when an endpoint becomes
 // ready.
 func TestServeKubernetesZeroEndpointsPagesAndResolves(t *testing.T) {
-	up := listen(t)
+	up := testsvc.Listen(t)
 	client := fake.NewClientset(&corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "api"},
 		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "api"}, ClusterIP: "10.96.0.11",
 			Ports: []corev1.ServicePort{{Name: "tcp", Port: 8000, TargetPort: intstr.FromInt32(8000), Protocol: corev1.ProtocolTCP}}},
 	})
-	env := kubeEnv(t, map[string]string{"10.96.0.11:8000": up, "10.0.0.7:8000": up})
+	env := probe.Env{Dial: testsvc.MapDial(t, map[string]string{"10.96.0.11:8000": up, "10.0.0.7:8000": up})}
 	path := filepath.Join(t.TempDir(), "pp.yaml")
-	writeConfig(t, path, `host_watch: {disabled: true}
+	testsvc.WriteFile(t, path, `host_watch: {disabled: true}
 defaults: {interval: 200ms, timeout: 100ms}
 kubernetes: {enabled: true, leader_election: false}
 `)
-	d, err := newDaemon(daemonOptions{configPath: path, dataDir: t.TempDir(), logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		kubeClient: client, probeEnv: env})
+	d, err := New(Config{Path: path, DataDir: t.TempDir(), KubeClient: client, ProbeEnv: env})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +53,7 @@ kubernetes: {enabled: true, leader_election: false}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- d.run(ctx, ln) }()
+	go func() { done <- d.Run(ctx, ln) }()
 	t.Cleanup(func() { cancel(); <-done; d.Close() })
 
 	subject := "service:shop/api"
@@ -158,39 +157,16 @@ func TestDeployConfigMapIsValid(t *testing.T) {
 	}
 }
 
-// A replica that becomes leader takes over the incidents the previous leader stored,
-// and stops alerting when it steps down.
-func TestLeaderTakesOverIncidentsFromTheStore(t *testing.T) {
-	closed := closedPort(t)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "pp.yaml")
-	writeConfig(t, path, fmt.Sprintf("host_watch: {disabled: true}\ndefaults: {interval: 200ms, timeout: 100ms}\ntargets: [{url: %s}]\n", closed))
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	leader, _ := startDaemon(t, path)
-	id := "tcp://" + closed
-	eventually(t, "the leader's P0", func() bool { return len(leader.engine().List(alert.Filter{Target: id})) > 0 })
-
-	follower, err := newDaemon(daemonOptions{configPath: path, dataDir: t.TempDir(), logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	follower.db.Close() // share the leader's store, as replicas share PostgreSQL
-	follower.db = leader.db
-	t.Cleanup(func() {
-		follower.db = nil // the leader closes the store it owns
-		follower.Close()
-	})
-	follower.alertDeps.Store = leader.db
-	follower.stepDown()
-	if len(follower.engine().List(alert.Filter{Target: id})) != 0 {
-		t.Fatal("the follower's engine already has the incident before it leads")
-	}
-	follower.lead(t.Context(), &kubeWiring{d: follower, tracker: kube.NewTracker()})
-	if !follower.leading.Load() || len(follower.engine().List(alert.Filter{Target: id})) == 0 {
-		t.Error("the new leader did not take over the stored incident")
-	}
-	follower.stepDown()
-	if follower.leading.Load() {
-		t.Error("still leading after stepping down")
+func TestKubeAlertFinding(t *testing.T) {
+	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	f := kube.Finding{Rule: kube.RuleNoReadyEndpoints, Class: patrol.AlertUnreachable, Severity: patrol.P0,
+		Subject: "kube:shop/api", Summary: "no ready endpoints", Description: "fix it",
+		Labels: map[string]string{"namespace": "shop", "service": "api"}, Active: true}
+	got := kubeAlertFinding(f, at)
+	want := alert.Finding{Class: patrol.AlertUnreachable, Rule: "kube_no_ready_endpoints", Subject: "kube:shop/api",
+		Severity: "P0", Summary: "no ready endpoints", Description: "fix it",
+		Labels: map[string]string{"namespace": "shop", "service": "api"}, Active: true, At: at}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }

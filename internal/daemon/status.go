@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -17,7 +17,7 @@ const statusHistoryNamespace = "status.history"
 // newStatusPage builds the public status page over the daemon's alert engine and
 // store and loads its history; a history that does not load is logged, and the page
 // starts from what did.
-func newStatusPage(ctx context.Context, d *daemon) (*status.Page, error) {
+func newStatusPage(ctx context.Context, d *Daemon) (*status.Page, error) {
 	p, err := status.New(status.Config{Source: statusSource{d}, Store: statusStore{d.db}})
 	if err != nil {
 		return nil, err
@@ -29,7 +29,7 @@ func newStatusPage(ctx context.Context, d *daemon) (*status.Page, error) {
 }
 
 // statusSource feeds the status page from the alert engine and the configured targets.
-type statusSource struct{ d *daemon }
+type statusSource struct{ d *Daemon }
 
 var _ status.Source = statusSource{}
 

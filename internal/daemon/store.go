@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -16,23 +16,23 @@ import (
 	"github.com/portpatrol/portpatrol/internal/store"
 )
 
-// backend is everything serve keeps: history, states, tokens, learned sets, incidents,
-// silences and the outbox. Both *sqlite.DB and *postgres.DB provide it.
-type backend interface {
+// Store is everything the daemon keeps: history, states, tokens, learned sets,
+// incidents, silences and the outbox. Both *sqlite.DB and *postgres.DB provide it.
+type Store interface {
 	store.Backend
 	alert.Store
 	notify.Store
 }
 
 var (
-	_ backend = (*sqlite.DB)(nil)
-	_ backend = (*postgres.DB)(nil)
+	_ Store = (*sqlite.DB)(nil)
+	_ Store = (*postgres.DB)(nil)
 )
 
-// openBackend opens the storage the config names: a postgres:// DSN, a SQLite file,
-// or by default portpatrol.db in the data directory. It returns a description for logs
-// that never includes a password.
-func openBackend(ctx context.Context, cfg *config.Config, dataDir string) (backend, string, error) {
+// OpenStore opens the storage cfg names: a postgres:// DSN, a SQLite file, or by
+// default portpatrol.db in dataDir (store.DefaultDataDir when empty). It returns a
+// description for logs that never includes a password. The caller closes the Store.
+func OpenStore(ctx context.Context, cfg *config.Config, dataDir string) (Store, string, error) {
 	ret := store.Retention{Raw: cfg.Retention.Raw, Minute: cfg.Retention.Minute, Hour: cfg.Retention.Hour}
 	s := cfg.Storage
 	if strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://") {

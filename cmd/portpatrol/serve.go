@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portpatrol/portpatrol/internal/config"
+	"github.com/portpatrol/portpatrol/internal/daemon"
+)
+
+type serveFlags struct {
+	config    string
+	dataDir   string
+	listen    string
+	logLevel  string
+	logFormat string
+}
+
+func newServeCmd() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the daemon: watch this host, probe targets, alert, serve the dashboard and API",
+		Long: `Run the daemon. With no config it watches this host's own listeners (a vanished one
+is a P0 within a second); with -c it also probes the configured targets on the
+scheduler, turns results into P0–P3 incidents, notifies through a durable outbox, and
+runs scheduled exposure audits. State is kept in SQLite under --data-dir (or in
+PostgreSQL, storage: postgres://…). On 127.0.0.1:9115 unless told otherwise it serves:
+
+  /              the dashboard
+  /api/v1/       the JSON API (bearer tokens; see portpatrol token create)
+  /metrics       the daemon's own metrics (portpatrol_*)
+  /probe         blackbox_exporter-compatible: /probe?target=HOST:PORT&module=tcp_connect
+  /-/healthy     200 while the process runs
+  /-/ready       200 once the configuration is loaded and the scheduler runs
+  /-/reload      POST: reload the configuration (as does SIGHUP)
+
+A reload is applied whole or not at all: a bad file keeps the old configuration
+running and says why in the log and in portpatrol_config_last_reload_successful.
+Targets, modules, labels, alerting, notify and audits change on reload (open incidents
+carry over); storage, retention, host_watch, kubernetes, api, scheduler and listen take
+effect at the next start (a reload that changes them says so in the log).`,
+		Example: `  # On its defaults: watch this host; dashboard, API and /metrics on 127.0.0.1:9115
+  portpatrol serve
+
+  # With targets, on all interfaces
+  portpatrol serve -c /etc/portpatrol/portpatrol.yaml --listen 0.0.0.0:9115
+
+  # Reload after editing the file
+  kill -HUP $(pidof portpatrol)   # or: curl -X POST http://127.0.0.1:9115/-/reload`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			logger, err := newLogger(cmd.ErrOrStderr(), f.logLevel, f.logFormat)
+			if err != nil {
+				return exitf(exitUnknown, "%v", err)
+			}
+			return serve(f, logger)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&f.config, "config", "c", "", "configuration file (YAML); see docs/config.md")
+	fl.StringVar(&f.dataDir, "data-dir", "", "state directory for the SQLite store (default $PORTPATROL_DATA_DIR, /var/lib/portpatrol as root, else $XDG_STATE_HOME/portpatrol)")
+	fl.StringVar(&f.listen, "listen", "", "address to serve on (default from config, else "+config.DefaultListen+")")
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	return cmd
+}
+
+// serve runs the daemon until SIGINT or SIGTERM; SIGHUP reloads its file.
+func serve(f serveFlags, logger *slog.Logger) error {
+	d, err := daemon.New(daemon.Config{Path: f.config, DataDir: f.dataDir, Logger: logger})
+	if err != nil {
+		return exitf(exitUnknown, "%v", err)
+	}
+	defer func() {
+		if err := d.Close(); err != nil {
+			logger.Error("close", "err", err)
+		}
+	}()
+	addr := d.Listen()
+	if f.listen != "" {
+		addr = f.listen
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return exitf(exitUnknown, "listen on %s: %v (is another portpatrol or blackbox_exporter running? try --listen 127.0.0.1:PORT)", addr, err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				_ = d.ReloadFile() // logged and counted by the daemon
+			}
+		}
+	}()
+	return d.Run(ctx, ln)
+}
+
+func newLogger(w interface{ Write([]byte) (int, error) }, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}

@@ -1,0 +1,31 @@
+package daemon
+
+import (
+	"reflect"
+
+	"github.com/portpatrol/portpatrol/internal/config"
+)
+
+// changed reports whether two parts of a configuration differ.
+func changed(a, b any) bool { return !reflect.DeepEqual(a, b) }
+
+// restartSections names the sections a reload cannot apply: they differ between old and
+// cur as written, but are only read at start. It compares what the files say, not what
+// was resolved from them.
+func restartSections(old, cur *config.Config) []string {
+	o, c := old.Source, cur.Source
+	var out []string
+	for _, s := range []struct {
+		name string
+		a, b any
+	}{
+		{"storage", o.Storage, c.Storage}, {"retention", o.Retention, c.Retention},
+		{"host_watch", o.HostWatch, c.HostWatch}, {"kubernetes", o.Kubernetes, c.Kubernetes},
+		{"api", o.API, c.API}, {"scheduler", o.Scheduler, c.Scheduler}, {"listen", o.Listen, c.Listen},
+	} {
+		if changed(s.a, s.b) {
+			out = append(out, s.name)
+		}
+	}
+	return out
+}
