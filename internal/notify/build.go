@@ -203,10 +203,9 @@ func (b *builder) build() (Receiver, bool) {
 	tp, err := render.New(tc)
 	if err != nil {
 		field := "templates"
-		if strings.HasPrefix(err.Error(), "title") {
-			field = "templates.title"
-		} else if strings.HasPrefix(err.Error(), "body") {
-			field = "templates.body"
+		var te *render.TemplateError
+		if errors.As(err, &te) {
+			field += "." + te.Template
 		}
 		b.fail(field, err.Error())
 	}
