@@ -88,7 +88,7 @@ func provide[S any, P interface {
 		build: func(s Settings, env receiver.Env) (Notifier, error) {
 			n, err := build(*s.(P), env)
 			if err != nil {
-				return nil, err
+				return nil, err // not a nil *N inside a non-nil Notifier
 			}
 			return n, nil
 		},
