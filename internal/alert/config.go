@@ -522,8 +522,13 @@ func (c Config) compile() (*settings, error) {
 	for i, w := range c.Maintenance {
 		cw, err := compileWindow(w)
 		if err != nil {
-			field, reason, _ := strings.Cut(err.Error(), ": ")
-			bad(fmt.Sprintf("maintenance[%d].%s", i, field), "%s", reason)
+			// compileWindow's errors name the field within the window.
+			var ce *ConfigError
+			if errors.As(err, &ce) {
+				bad(fmt.Sprintf("maintenance[%d].%s", i, ce.Field), "%s", ce.Reason)
+			} else {
+				bad(fmt.Sprintf("maintenance[%d]", i), "%v", err)
+			}
 			continue
 		}
 		if names[w.Name] {

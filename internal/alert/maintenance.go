@@ -249,24 +249,27 @@ type window struct {
 
 func compileWindow(w Window) (window, error) {
 	cw := window{Window: w}
+	bad := func(field, format string, args ...any) (window, error) {
+		return cw, &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
+	}
 	var err error
 	if cw.matchers, err = ParseMatchers(w.Matchers); err != nil {
-		return cw, fmt.Errorf("matchers: %w", err)
+		return bad("matchers", "%v", err)
 	}
 	switch {
 	case w.Name == "":
-		return cw, fmt.Errorf("name: empty")
+		return bad("name", "empty")
 	case w.Schedule != "" && (!w.Start.IsZero() || !w.End.IsZero()):
-		return cw, fmt.Errorf("schedule: give either a schedule or start and end, not both")
+		return bad("schedule", "give either a schedule or start and end, not both")
 	case w.Schedule != "":
 		cw.recur = true
 		if cw.sched, err = ParseSchedule(w.Schedule); err != nil {
-			return cw, fmt.Errorf("schedule: %w", err)
+			return bad("schedule", "%v", err)
 		}
 	case w.Start.IsZero() || w.End.IsZero():
-		return cw, fmt.Errorf("start, end: a one-off window needs both (or give a schedule)")
+		return bad("start, end", "a one-off window needs both (or give a schedule)")
 	case !w.End.After(w.Start):
-		return cw, fmt.Errorf("end: %s is not after start %s", w.End.Format(time.RFC3339), w.Start.Format(time.RFC3339))
+		return bad("end", "%s is not after start %s", w.End.Format(time.RFC3339), w.Start.Format(time.RFC3339))
 	}
 	return cw, nil
 }

@@ -188,6 +188,8 @@ func TestConfigValidate(t *testing.T) {
 	if err := (alert.Config{}).Validate(); err != nil {
 		t.Fatalf("zero config: %v", err)
 	}
+	windows := []alert.Window{{Name: "w", Schedule: "Someday 1-2"}, {Name: "x", Start: t0, End: t0},
+		{Name: "y", Start: t0}, {Name: "z", Matchers: []string{"a=~("}, Start: t0, End: t0.Add(time.Hour)}}
 	bad := alert.Config{
 		Deadlines:         map[string]time.Duration{"P7": time.Minute, "P1": -time.Minute},
 		Rules:             alert.Rules{Slow: alert.Rule{Severity: "high"}, Capacity: alert.Rule{Threshold: 1.5}, Unreachable: alert.Rule{Classes: []patrol.Class{patrol.ClassOK}}},
@@ -195,7 +197,7 @@ func TestConfigValidate(t *testing.T) {
 		Escalations:       map[string][]alert.Step{"ops": {{After: -time.Second}}, "empty": nil},
 		Grouping:          alert.Grouping{GroupBy: []string{"...", "host"}},
 		Inhibit:           []alert.InhibitRule{{Target: []string{"a=b"}}},
-		Maintenance:       []alert.Window{{Name: "w", Schedule: "Someday 1-2"}, {Name: "x", Start: t0, End: t0}},
+		Maintenance:       windows,
 		RunbookURL:        "{{.Target",
 		DefaultEscalation: "ops",
 	}
@@ -207,8 +209,9 @@ func TestConfigValidate(t *testing.T) {
 		"deadlines.P7", "deadlines.P1", "rules.unreachable.classes[0]", "rules.slow.severity", "rules.capacity.threshold",
 		"escalations.empty", "escalations.ops[0].after", "escalations.ops[0].receivers", "routes[0].match",
 		"routes[0].escalation", "grouping.group_by", "inhibit[0].source_matchers", "maintenance[0].schedule",
-		"maintenance[1].end", "runbook_url",
+		"maintenance[1].end", "maintenance[2].start, end", "maintenance[3].matchers", "runbook_url",
 	}
+	_, schedErr := alert.ParseSchedule("Someday 1-2")
 	var got []string
 	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
 		var ce *alert.ConfigError
@@ -217,6 +220,9 @@ func TestConfigValidate(t *testing.T) {
 			continue
 		}
 		got = append(got, ce.Field)
+		if ce.Field == "maintenance[0].schedule" && ce.Reason != schedErr.Error() {
+			t.Errorf("maintenance[0].schedule: got reason %q, want ParseSchedule's %q", ce.Reason, schedErr)
+		}
 	}
 	if diff := cmp.Diff(sortedCopy(wantFields), sortedCopy(got)); diff != "" {
 		t.Errorf("fields (-want +got):\n%s\n%v", diff, err)

@@ -490,11 +490,11 @@ func checkModule(m probe.Module) error {
 		return nil // a prober without a scheme of its own: checked where it is used
 	}
 	_, err = probe.New(t, m, probe.Env{})
-	if err != nil {
-		// Drop the sample target's ID that New puts first.
-		return errors.New(strings.TrimPrefix(err.Error(), t.ID+": "))
+	var se *probe.SetupError
+	if errors.As(err, &se) {
+		return se.Err // without the sample target's ID
 	}
-	return nil
+	return err
 }
 
 // reservedLabels are label names portpatrol's own metrics use.

@@ -71,6 +71,14 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 			return
 		}
 		fields := structFields(t)
+		vr, isVariant := reflect.Zero(t).Interface().(variant)
+		if isVariant {
+			if s := vr.YAMLVariant(n); s != nil {
+				for k, ft := range structFields(reflect.TypeOf(s).Elem()) {
+					fields[k] = ft
+				}
+			}
+		}
 		seen := map[string]bool{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
@@ -81,6 +89,12 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 			}
 			seen[k.Value] = true
 			f, ok := fields[k.Value]
+			if !ok && isVariant {
+				// The type's own validation names the field; point its error at the key.
+				w.walkAny(v, p)
+				w.idx[p] = k
+				continue
+			}
 			if !ok {
 				w.fail(k, p, "unknown field %q; valid fields here: %s", k.Value, strings.Join(fieldNames(t), ", "))
 				continue
@@ -123,6 +137,36 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 			if _, err := strconv.ParseFloat(n.Value, 64); err != nil {
 				w.fail(n, path, "%q is not a number", n.Value)
 			}
+		}
+	}
+}
+
+// variant is a config type whose mapping also holds the fields of a variant that the
+// mapping's content picks, as a notify receiver holds those of its type. YAMLVariant
+// returns a pointer to the variant's struct, nil when the mapping names none. The
+// walker checks the variant's fields as the type's own, and leaves a field that neither
+// declares to the type's validation, which knows what to call it ("not used by type
+// slack"); the index still gives that field's position.
+type variant interface {
+	YAMLVariant(n *yaml.Node) any
+}
+
+// walkAny indexes a value of no known type and expands ${ENV} in its scalars.
+func (w *walker) walkAny(n *yaml.Node, path string) {
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	w.idx[path] = n
+	switch n.Kind {
+	case yaml.ScalarNode:
+		w.scalar(n, path)
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			w.walkAny(n.Content[i+1], join(path, n.Content[i].Value))
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			w.walkAny(c, fmt.Sprintf("%s[%d]", path, i))
 		}
 	}
 }

@@ -4,51 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/mail"
-	"net/url"
-	"os"
-	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/portpatrol/portpatrol/internal/notify/alertmanager"
-	"github.com/portpatrol/portpatrol/internal/notify/dingtalk"
-	"github.com/portpatrol/portpatrol/internal/notify/email"
-	"github.com/portpatrol/portpatrol/internal/notify/feishu"
-	"github.com/portpatrol/portpatrol/internal/notify/opsgenie"
-	"github.com/portpatrol/portpatrol/internal/notify/pagerduty"
+	"github.com/portpatrol/portpatrol/internal/notify/receiver"
 	"github.com/portpatrol/portpatrol/internal/notify/render"
-	"github.com/portpatrol/portpatrol/internal/notify/slack"
-	"github.com/portpatrol/portpatrol/internal/notify/telegram"
-	"github.com/portpatrol/portpatrol/internal/notify/webhook"
-	"github.com/portpatrol/portpatrol/internal/notify/wecom"
 )
-
-// Types lists the receiver types and the fields each one uses; the first fields listed
-// before "|" are required (a secret counts as given inline or in its *_file).
-var Types = map[string]string{
-	"webhook":      "url | token secret",
-	"slack":        "url |",
-	"email":        "smtp |",
-	"pagerduty":    "routing_key | url",
-	"opsgenie":     "api_key | url",
-	"alertmanager": "url | token resend_interval",
-	"dingtalk":     "url | secret",
-	"feishu":       "url | secret",
-	"wecom":        "url |",
-	"telegram":     "token chat_id | url",
-}
-
-// TypeNames returns the receiver types, sorted.
-func TypeNames() []string {
-	names := make([]string, 0, len(Types))
-	for t := range Types {
-		names = append(names, t)
-	}
-	slices.Sort(names)
-	return names
-}
 
 // New builds the receivers of cfg and a Dispatcher over store. Every problem in cfg is
 // reported, each as a *FieldError naming the field ("notify.receivers[1].url: …"),
@@ -65,27 +28,26 @@ func New(cfg Config, store Store, clock Clock) (*Dispatcher, error) {
 	if err := cfg.Outbox.withDefaults().validate("outbox"); err != nil {
 		errs = append(errs, err)
 	}
-	if cfg.ExternalURL != "" {
-		if err := checkURL(cfg.ExternalURL); err != nil {
-			errs = append(errs, &FieldError{Path: "external_url", Msg: err.Error()})
-		}
-	}
+	errs = append(errs, fieldErrors("", receiver.URL("external_url", cfg.ExternalURL))...)
+	env := receiver.Env{Dir: cfg.Dir, Client: client, ExternalURL: cfg.ExternalURL, Now: clock.Now}
 	seen := map[string]int{}
 	var receivers []Receiver
 	for i, rc := range cfg.Receivers {
-		b := builder{cfg: cfg, rc: rc, path: fmt.Sprintf("receivers[%d]", i), client: client, clock: clock}
+		path := fmt.Sprintf("receivers[%d]", i)
+		var nameErr error
 		if rc.Name == "" {
-			b.fail("name", "missing")
+			nameErr = receiver.Errorf("name", "missing")
 		} else if j, dup := seen[rc.Name]; dup {
-			b.fail("name", fmt.Sprintf("%q is already used by receivers[%d]", rc.Name, j))
+			nameErr = receiver.Errorf("name", "%q is already used by receivers[%d]", rc.Name, j)
 		} else {
 			seen[rc.Name] = i
 		}
-		r, ok := b.build()
-		errs = append(errs, b.errs...)
-		if ok && len(b.errs) == 0 {
-			receivers = append(receivers, r)
+		r, err := buildReceiver(rc, env)
+		if err := errors.Join(nameErr, err); err != nil {
+			errs = append(errs, fieldErrors(path, err)...)
+			continue
 		}
+		receivers = append(receivers, r)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -93,107 +55,75 @@ func New(cfg Config, store Store, clock Clock) (*Dispatcher, error) {
 	return NewDispatcher(cfg.Outbox, store, clock, receivers...)
 }
 
-type builder struct {
-	cfg    Config
-	rc     ReceiverConfig
-	path   string
-	client *http.Client
-	clock  Clock
-	errs   []error
+// resendNotifier is a Notifier whose active alerts must be sent again until they resolve
+// (Alertmanager forgets an alert that is not re-sent before its endsAt).
+type resendNotifier interface {
+	ResendInterval() time.Duration
 }
 
-func (b *builder) fail(field, msg string) {
-	b.errs = append(b.errs, &FieldError{Path: b.path + "." + field, Msg: msg})
-}
-
-// secret returns an inline secret or the trimmed content of its file.
-func (b *builder) secret(field, inline, file string) string {
-	if file == "" {
-		return inline
+// buildReceiver checks rc against its type and makes its Receiver. Its errors are
+// *receiver.FieldErrors where a field is to blame.
+func buildReceiver(rc ReceiverConfig, env receiver.Env) (Receiver, error) {
+	p, ok := providers[rc.Type]
+	switch {
+	case !ok && rc.Type == "":
+		return Receiver{}, receiver.Errorf("type", "missing; want one of %s", strings.Join(TypeNames(), ", "))
+	case !ok:
+		return Receiver{}, receiver.Errorf("type", "unknown type %q; want one of %s", rc.Type, strings.Join(TypeNames(), ", "))
 	}
-	if inline != "" {
-		b.fail(field+"_file", fmt.Sprintf("give %s or %s_file, not both", field, field))
-		return ""
-	}
-	if !filepath.IsAbs(file) && b.cfg.Dir != "" {
-		file = filepath.Join(b.cfg.Dir, file)
-	}
-	data, err := os.ReadFile(file)
-	if err != nil {
-		b.fail(field+"_file", err.Error())
-		return ""
-	}
-	s := strings.TrimRight(string(data), "\r\n")
-	if s == "" {
-		b.fail(field+"_file", file+" is empty")
-	}
-	return s
-}
-
-func checkURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil {
-		return errors.New("does not parse as a URL")
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("want an http:// or https:// URL, got scheme %q", u.Scheme)
-	}
-	if u.Host == "" {
-		return errors.New("URL has no host")
-	}
-	return nil
-}
-
-// build checks the receiver's fields against its type and makes its Notifier.
-func (b *builder) build() (Receiver, bool) {
-	rc := b.rc
-	spec, ok := Types[rc.Type]
+	s, ok := p.own(rc.Settings)
 	if !ok {
-		if rc.Type == "" {
-			b.fail("type", "missing; want one of "+strings.Join(TypeNames(), ", "))
-		} else {
-			b.fail("type", fmt.Sprintf("unknown type %q; want one of %s", rc.Type, strings.Join(TypeNames(), ", ")))
+		return Receiver{}, receiver.Errorf("type", "settings of type %T do not belong to type %s", rc.Settings, rc.Type)
+	}
+	var errs []error
+	for _, k := range rc.unknown {
+		errs = append(errs, unknownField(rc.Type, k, s))
+	}
+	errs = append(errs, s.Validate())
+	tp, err := templates(rc)
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
+		return Receiver{}, err
+	}
+	env.Templates = tp
+	n, err := p.build(s, env)
+	if err != nil {
+		return Receiver{}, err
+	}
+	r := Receiver{Name: rc.Name, Provider: rc.Type, Notifier: n}
+	if rs, ok := n.(resendNotifier); ok {
+		r.Resend = rs.ResendInterval()
+	}
+	return r, nil
+}
+
+// unknownField names a key of a receiver's mapping that its type's settings s do not
+// declare: a field of another type ("not used by type slack"), or a typo, answered
+// with the fields that are valid.
+func unknownField(typ, key string, s Settings) error {
+	for _, name := range TypeNames() {
+		if name != typ && slices.Contains(yamlFields(reflect.TypeOf(providers[name].settings())), key) {
+			return receiver.Errorf(key, "not used by type %s", typ)
 		}
-		return Receiver{}, false
 	}
-	reqPart, optPart, _ := strings.Cut(spec, "|")
-	required, optional := strings.Fields(reqPart), strings.Fields(optPart)
-	secret := b.secret("secret", rc.Secret, rc.SecretFile)
-	token := b.secret("token", rc.Token, rc.TokenFile)
-	routingKey := b.secret("routing_key", rc.RoutingKey, rc.RoutingKeyFile)
-	apiKey := b.secret("api_key", rc.APIKey, rc.APIKeyFile)
-	given := map[string]bool{
-		"url": rc.URL != "", "secret": secret != "" || rc.SecretFile != "", "token": token != "" || rc.TokenFile != "",
-		"routing_key": routingKey != "" || rc.RoutingKeyFile != "", "api_key": apiKey != "" || rc.APIKeyFile != "",
-		"chat_id": rc.ChatID != "", "smtp": rc.SMTP != nil, "resend_interval": rc.ResendInterval != 0,
-	}
-	for _, f := range required {
-		if !given[f] {
-			b.fail(f, "required for type "+rc.Type)
-		}
-	}
-	for _, f := range []string{"url", "secret", "token", "routing_key", "api_key", "chat_id", "smtp", "resend_interval"} {
-		if given[f] && !slices.Contains(required, f) && !slices.Contains(optional, f) {
-			b.fail(f, "not used by type "+rc.Type)
-		}
-	}
-	if rc.URL != "" {
-		if err := checkURL(rc.URL); err != nil {
-			b.fail("url", err.Error())
-		}
-	}
-	if rc.ResendInterval < 0 {
-		b.fail("resend_interval", "must not be negative")
-	}
+	valid := append(slices.Clone(commonFields), yamlFields(reflect.TypeOf(s))...)
+	slices.Sort(valid)
+	return receiver.Errorf(key, "unknown field %q; valid fields for type %s: %s", key, typ, strings.Join(valid, ", "))
+}
+
+// templates checks the fields every receiver has (lang, timezone, templates) and
+// makes its templates.
+func templates(rc ReceiverConfig) (*render.Templates, error) {
+	var errs []error
 	tc := render.Config{Lang: rc.Lang}
 	if rc.Lang != "" && !slices.Contains(render.Languages, rc.Lang) {
-		b.fail("lang", fmt.Sprintf("unknown language %q; want one of %s", rc.Lang, strings.Join(render.Languages, ", ")))
+		errs = append(errs, receiver.Errorf("lang", "unknown language %q; want one of %s", rc.Lang, strings.Join(render.Languages, ", ")))
 		tc.Lang = ""
 	}
 	if rc.Timezone != "" {
 		loc, err := time.LoadLocation(rc.Timezone)
 		if err != nil {
-			b.fail("timezone", err.Error())
+			errs = append(errs, receiver.Errorf("timezone", "%v", err))
 		}
 		tc.Location = loc
 	}
@@ -203,85 +133,45 @@ func (b *builder) build() (Receiver, bool) {
 	tp, err := render.New(tc)
 	if err != nil {
 		field := "templates"
-		if strings.HasPrefix(err.Error(), "title") {
-			field = "templates.title"
-		} else if strings.HasPrefix(err.Error(), "body") {
-			field = "templates.body"
+		var te *render.TemplateError
+		if errors.As(err, &te) {
+			field += "." + te.Template
 		}
-		b.fail(field, err.Error())
+		errs = append(errs, receiver.Errorf(field, "%v", err))
 	}
-	if len(b.errs) > 0 {
-		return Receiver{}, false
-	}
-	r := Receiver{Name: rc.Name, Provider: rc.Type}
-	var n Notifier
-	switch rc.Type {
-	case "webhook":
-		n, err = webhook.New(webhook.Config{URL: rc.URL, Token: token, Secret: secret, ExternalURL: b.cfg.ExternalURL, Templates: tp, Client: b.client})
-	case "slack":
-		n, err = slack.New(slack.Config{URL: rc.URL, Templates: tp, Client: b.client})
-	case "pagerduty":
-		n, err = pagerduty.New(pagerduty.Config{RoutingKey: routingKey, URL: rc.URL, ExternalURL: b.cfg.ExternalURL, Templates: tp, Client: b.client})
-	case "opsgenie":
-		n, err = opsgenie.New(opsgenie.Config{APIKey: apiKey, URL: rc.URL, Templates: tp, Client: b.client})
-	case "alertmanager":
-		var am *alertmanager.Alertmanager
-		am, err = alertmanager.New(alertmanager.Config{URL: rc.URL, Token: token, ExternalURL: b.cfg.ExternalURL, ResendInterval: rc.ResendInterval, Client: b.client})
-		if err == nil {
-			r.Resend = am.ResendInterval()
-		}
-		n = am
-	case "dingtalk":
-		n, err = dingtalk.New(dingtalk.Config{URL: rc.URL, Secret: secret, Templates: tp, Client: b.client, Now: b.clock.Now})
-	case "feishu":
-		n, err = feishu.New(feishu.Config{URL: rc.URL, Secret: secret, Templates: tp, Client: b.client, Now: b.clock.Now})
-	case "wecom":
-		n, err = wecom.New(wecom.Config{URL: rc.URL, Templates: tp, Client: b.client})
-	case "telegram":
-		n, err = telegram.New(telegram.Config{Token: token, ChatID: rc.ChatID, URL: rc.URL, Templates: tp, Client: b.client})
-	case "email":
-		n, err = b.email(tp)
-	}
-	if err != nil {
-		b.errs = append(b.errs, &FieldError{Path: b.path, Msg: err.Error()})
-		return Receiver{}, false
-	}
-	if len(b.errs) > 0 {
-		return Receiver{}, false
-	}
-	r.Notifier = n
-	return r, true
+	return tp, errors.Join(errs...)
 }
 
-func (b *builder) email(tp *render.Templates) (Notifier, error) {
-	s := b.rc.SMTP
-	p := "smtp."
-	if s.Host == "" {
-		b.fail(p+"host", "required")
-	}
-	if s.Port < 0 || s.Port > 65535 {
-		b.fail(p+"port", fmt.Sprintf("%d is out of range 1-65535", s.Port))
-	}
-	if _, err := mail.ParseAddress(s.From); err != nil {
-		b.fail(p+"from", fmt.Sprintf("%q: %v", s.From, err))
-	}
-	if len(s.To) == 0 {
-		b.fail(p+"to", "at least one recipient is required")
-	}
-	for i, t := range s.To {
-		if _, err := mail.ParseAddress(t); err != nil {
-			b.fail(fmt.Sprintf("%sto[%d]", p, i), fmt.Sprintf("%q: %v", t, err))
+// fieldErrors turns errors about a receiver's fields into *FieldErrors below path; an
+// error that names no field is put at path itself.
+func fieldErrors(path string, err error) []error {
+	var out []error
+	for _, e := range unjoin(err) {
+		var fe *receiver.FieldError
+		if errors.As(e, &fe) {
+			p := fe.Field
+			if path != "" {
+				p = path + "." + p
+			}
+			out = append(out, &FieldError{Path: p, Msg: fe.Msg})
+		} else {
+			out = append(out, &FieldError{Path: path, Msg: e.Error()})
 		}
 	}
-	password := b.secret(p+"password", s.Password, s.PasswordFile)
-	if password != "" && s.Username == "" {
-		b.fail(p+"username", "required when a password is given")
+	return out
+}
+
+// unjoin flattens an errors.Join tree; nil gives nothing.
+func unjoin(err error) []error {
+	if err == nil {
+		return nil
 	}
-	if len(b.errs) > 0 {
-		return nil, nil
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, unjoin(e)...)
+		}
+		return out
 	}
-	return email.New(email.Config{
-		Host: s.Host, Port: s.Port, From: s.From, To: s.To, Username: s.Username, Password: password,
-		NoStartTLS: s.StartTLS != nil && !*s.StartTLS, Templates: tp,
-	})
+	return []error{err}
 }

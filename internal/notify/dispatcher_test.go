@@ -17,6 +17,7 @@ import (
 	"github.com/portpatrol/portpatrol/internal/notify"
 	"github.com/portpatrol/portpatrol/internal/notify/notifytest"
 	"github.com/portpatrol/portpatrol/internal/notify/send"
+	"github.com/portpatrol/portpatrol/internal/notify/webhook"
 	"github.com/portpatrol/portpatrol/internal/patrol"
 )
 
@@ -258,8 +259,8 @@ func TestOrderAfterOutage(t *testing.T) {
 	store := &notify.MemStore{}
 	cfg := notify.Config{
 		Receivers: []notify.ReceiverConfig{
-			{Name: "down", Type: "webhook", URL: srv.URL + "/down"},
-			{Name: "up", Type: "webhook", URL: srv.URL + "/up"},
+			{Name: "down", Type: "webhook", Settings: &webhook.ReceiverConfig{URL: srv.URL + "/down"}},
+			{Name: "up", Type: "webhook", Settings: webhook.ReceiverConfig{URL: srv.URL + "/up"}},
 		},
 		Outbox: outbox,
 	}

@@ -12,8 +12,16 @@ import (
 	"time"
 
 	"github.com/portpatrol/portpatrol/internal/notify"
+	"github.com/portpatrol/portpatrol/internal/notify/alertmanager"
+	"github.com/portpatrol/portpatrol/internal/notify/dingtalk"
+	"github.com/portpatrol/portpatrol/internal/notify/email"
 	"github.com/portpatrol/portpatrol/internal/notify/notifytest"
+	"github.com/portpatrol/portpatrol/internal/notify/pagerduty"
 	"github.com/portpatrol/portpatrol/internal/notify/send"
+	"github.com/portpatrol/portpatrol/internal/notify/slack"
+	"github.com/portpatrol/portpatrol/internal/notify/telegram"
+	"github.com/portpatrol/portpatrol/internal/notify/webhook"
+	"github.com/portpatrol/portpatrol/internal/notify/wecom"
 	"github.com/portpatrol/portpatrol/internal/patrol"
 )
 
@@ -249,7 +257,7 @@ func TestStats(t *testing.T) {
 
 func TestTestSendsAtOnce(t *testing.T) {
 	srv := notifytest.NewServer(t, nil)
-	d, err := notify.New(notify.Config{Receivers: []notify.ReceiverConfig{{Name: "hook", Type: "webhook", URL: srv.URL}}},
+	d, err := notify.New(notify.Config{Receivers: []notify.ReceiverConfig{{Name: "hook", Type: "webhook", Settings: &webhook.ReceiverConfig{URL: srv.URL}}}},
 		&notify.MemStore{}, notifytest.NewClock(notifytest.T0))
 	if err != nil {
 		t.Fatal(err)
@@ -278,22 +286,26 @@ func TestConfigErrors(t *testing.T) {
 		rc   notify.ReceiverConfig
 		want string // "" means valid
 	}{
-		{"ok pagerduty from file", notify.ReceiverConfig{Name: "pd", Type: "pagerduty", RoutingKeyFile: "rk"}, ""},
-		{"ok email", notify.ReceiverConfig{Name: "m", Type: "email", SMTP: &notify.SMTPConfig{Host: "mx", From: "a@b.c", To: []string{"d@e.f"}, StartTLS: &f}}, ""},
-		{"no name", notify.ReceiverConfig{Type: "slack", URL: "https://x"}, "receivers[0].name: missing"},
+		{"ok pagerduty from file", notify.ReceiverConfig{Name: "pd", Type: "pagerduty", Settings: &pagerduty.ReceiverConfig{RoutingKeyFile: "rk"}}, ""},
+		{"ok email", notify.ReceiverConfig{Name: "m", Type: "email", Settings: &email.ReceiverConfig{SMTP: &email.SMTPConfig{Host: "mx", From: "a@b.c", To: []string{"d@e.f"}, StartTLS: &f}}}, ""},
+		{"ok settings as a value", notify.ReceiverConfig{Name: "x", Type: "slack", Settings: slack.ReceiverConfig{URL: "https://x"}}, ""},
+		{"no name", notify.ReceiverConfig{Type: "slack", Settings: &slack.ReceiverConfig{URL: "https://x"}}, "receivers[0].name: missing"},
 		{"no type", notify.ReceiverConfig{Name: "x"}, "receivers[0].type: missing"},
 		{"bad type", notify.ReceiverConfig{Name: "x", Type: "pager"}, `receivers[0].type: unknown type "pager"`},
-		{"slack no url", notify.ReceiverConfig{Name: "x", Type: "slack"}, "receivers[0].url: required for type slack"},
-		{"bad url", notify.ReceiverConfig{Name: "x", Type: "slack", URL: "ftp://x"}, "receivers[0].url: want an http:// or https:// URL"},
-		{"field of another type", notify.ReceiverConfig{Name: "x", Type: "slack", URL: "https://x", RoutingKey: "k"}, "receivers[0].routing_key: not used by type slack"},
-		{"both secret forms", notify.ReceiverConfig{Name: "x", Type: "dingtalk", URL: "https://x", Secret: "a", SecretFile: "b"}, "receivers[0].secret_file: give secret or secret_file, not both"},
-		{"missing file", notify.ReceiverConfig{Name: "x", Type: "pagerduty", RoutingKeyFile: "nope"}, "receivers[0].routing_key_file:"},
-		{"telegram", notify.ReceiverConfig{Name: "x", Type: "telegram", Token: "t"}, "receivers[0].chat_id: required for type telegram"},
-		{"lang", notify.ReceiverConfig{Name: "x", Type: "wecom", URL: "https://x", Lang: "fr"}, `receivers[0].lang: unknown language "fr"`},
-		{"template", notify.ReceiverConfig{Name: "x", Type: "wecom", URL: "https://x", Templates: &notify.TemplateConfig{Body: "{{.Nope"}}, "receivers[0].templates.body:"},
-		{"timezone", notify.ReceiverConfig{Name: "x", Type: "wecom", URL: "https://x", Timezone: "Mars/Olympus"}, "receivers[0].timezone:"},
-		{"email no to", notify.ReceiverConfig{Name: "m", Type: "email", SMTP: &notify.SMTPConfig{Host: "mx", From: "a@b.c"}}, "receivers[0].smtp.to: at least one recipient"},
-		{"email bad to", notify.ReceiverConfig{Name: "m", Type: "email", SMTP: &notify.SMTPConfig{Host: "mx", From: "a@b.c", To: []string{"x"}}}, "receivers[0].smtp.to[0]:"},
+		{"slack no settings", notify.ReceiverConfig{Name: "x", Type: "slack"}, "receivers[0].url: required for type slack"},
+		{"settings of another type", notify.ReceiverConfig{Name: "x", Type: "slack", Settings: &pagerduty.ReceiverConfig{RoutingKey: "k"}}, "receivers[0].type: settings of type *pagerduty.ReceiverConfig do not belong to type slack"},
+		{"bad url", notify.ReceiverConfig{Name: "x", Type: "slack", Settings: &slack.ReceiverConfig{URL: "ftp://x"}}, "receivers[0].url: want an http:// or https:// URL"},
+		{"both secret forms", notify.ReceiverConfig{Name: "x", Type: "dingtalk", Settings: &dingtalk.ReceiverConfig{URL: "https://x", Secret: "a", SecretFile: "b"}}, "receivers[0].secret_file: give secret or secret_file, not both"},
+		{"missing file", notify.ReceiverConfig{Name: "x", Type: "pagerduty", Settings: &pagerduty.ReceiverConfig{RoutingKeyFile: "nope"}}, "receivers[0].routing_key_file:"},
+		{"telegram", notify.ReceiverConfig{Name: "x", Type: "telegram", Settings: &telegram.ReceiverConfig{Token: "t"}}, "receivers[0].chat_id: required for type telegram"},
+		{"negative resend", notify.ReceiverConfig{Name: "x", Type: "alertmanager", Settings: &alertmanager.ReceiverConfig{URL: "http://am", ResendInterval: -time.Second}}, "receivers[0].resend_interval: must not be negative"},
+		{"lang", notify.ReceiverConfig{Name: "x", Type: "wecom", Settings: &wecom.ReceiverConfig{URL: "https://x"}, Lang: "fr"}, `receivers[0].lang: unknown language "fr"`},
+		{"template", notify.ReceiverConfig{Name: "x", Type: "wecom", Settings: &wecom.ReceiverConfig{URL: "https://x"}, Templates: &notify.TemplateConfig{Body: "{{.Nope"}}, "receivers[0].templates.body:"},
+		{"title template", notify.ReceiverConfig{Name: "x", Type: "wecom", Settings: &wecom.ReceiverConfig{URL: "https://x"}, Templates: &notify.TemplateConfig{Title: "{{if}}"}}, "receivers[0].templates.title:"},
+		{"timezone", notify.ReceiverConfig{Name: "x", Type: "wecom", Settings: &wecom.ReceiverConfig{URL: "https://x"}, Timezone: "Mars/Olympus"}, "receivers[0].timezone:"},
+		{"email no to", notify.ReceiverConfig{Name: "m", Type: "email", Settings: &email.ReceiverConfig{SMTP: &email.SMTPConfig{Host: "mx", From: "a@b.c"}}}, "receivers[0].smtp.to: at least one recipient"},
+		{"email bad to", notify.ReceiverConfig{Name: "m", Type: "email", Settings: &email.ReceiverConfig{SMTP: &email.SMTPConfig{Host: "mx", From: "a@b.c", To: []string{"x"}}}}, "receivers[0].smtp.to[0]:"},
+		{"email password without user", notify.ReceiverConfig{Name: "m", Type: "email", Settings: &email.ReceiverConfig{SMTP: &email.SMTPConfig{Host: "mx", From: "a@b.c", To: []string{"d@e.f"}, PasswordFile: "rk"}}}, "receivers[0].smtp.username: required when a password is given"},
 		{"email no smtp", notify.ReceiverConfig{Name: "m", Type: "email"}, "receivers[0].smtp: required for type email"},
 	}
 	for _, c := range cases {
@@ -308,7 +320,7 @@ func TestConfigErrors(t *testing.T) {
 		})
 	}
 	_, err := notify.New(notify.Config{Receivers: []notify.ReceiverConfig{
-		{Name: "x", Type: "wecom", URL: "https://x"}, {Name: "x", Type: "wecom", URL: "https://y"},
+		{Name: "x", Type: "wecom", Settings: &wecom.ReceiverConfig{URL: "https://x"}}, {Name: "x", Type: "wecom", Settings: &wecom.ReceiverConfig{URL: "https://y"}},
 	}, Outbox: notify.OutboxConfig{BackoffMin: time.Hour, BackoffMax: time.Minute}}, &notify.MemStore{}, nil)
 	for _, want := range []string{`notify.receivers[1].name: "x" is already used by receivers[0]`, "notify.outbox.backoff_max:"} {
 		if err == nil || !strings.Contains(err.Error(), want) {

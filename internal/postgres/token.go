@@ -13,7 +13,7 @@ import (
 	"github.com/portpatrol/portpatrol/internal/store/sqlstore"
 )
 
-// CreateToken stores t; its ID and Hash must be unique.
+// CreateToken stores t; its ID and Hash must be unique (store.ErrExists).
 func (db *DB) CreateToken(ctx context.Context, t store.Token) error {
 	args, err := sqlstore.TokenArgs(&t)
 	if err != nil {
@@ -21,13 +21,16 @@ func (db *DB) CreateToken(ctx context.Context, t store.Token) error {
 	}
 	if _, err := db.pool.Exec(ctx, `INSERT INTO tokens (`+sqlstore.TokenColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, args...); err != nil {
 		var pe *pgconn.PgError
-		if errors.As(err, &pe) && pe.Code == "23505" {
-			return fmt.Errorf("postgres: create token %s: id or secret already exists: %w", t.ID, err)
+		if errors.As(err, &pe) && pe.Code == uniqueViolation {
+			return fmt.Errorf("postgres: create token %s: id or secret: %w", t.ID, store.ErrExists)
 		}
 		return fmt.Errorf("postgres: create token %s: %w", t.ID, err)
 	}
 	return nil
 }
+
+// uniqueViolation is the SQLSTATE of an insert whose unique key is already taken.
+const uniqueViolation = "23505"
 
 // LookupToken returns the token with this hash: store.ErrNotFound when unknown, the
 // token and store.ErrRevoked when revoked.

@@ -30,7 +30,7 @@ func newOptions(t patrol.Target) *options {
 
 func (o *options) fail(key, format string, args ...any) {
 	if o.err == nil {
-		o.err = fmt.Errorf("%s: option %s: %s", o.t.ID, key, fmt.Sprintf(format, args...))
+		o.err = fmt.Errorf("option %s: %s", key, fmt.Sprintf(format, args...))
 	}
 }
 
@@ -123,5 +123,5 @@ func (o *options) done() error {
 		valid = append(valid, k)
 	}
 	sort.Strings(valid)
-	return fmt.Errorf("%s: unknown option %s; valid for %s: %s", o.t.ID, strings.Join(unknown, ", "), o.t.Scheme, strings.Join(valid, ", "))
+	return fmt.Errorf("unknown option %s; valid for %s: %s", strings.Join(unknown, ", "), o.t.Scheme, strings.Join(valid, ", "))
 }

@@ -91,8 +91,24 @@ type Probe struct {
 	env     *Env
 }
 
+// SetupError is a probe that cannot be built for a target: an unsupported prober, a
+// bad module setting or query option. Callers that name the target themselves (config
+// checking a module against a sample target) print Err alone.
+type SetupError struct {
+	// Target is the ID of the target the probe was for.
+	Target string
+	// Err says what is wrong.
+	Err error
+}
+
+// Error returns "target: reason".
+func (e *SetupError) Error() string { return e.Target + ": " + e.Err.Error() }
+
+func (e *SetupError) Unwrap() error { return e.Err }
+
 // New builds the probe for target t using module m (the zero Module means the scheme's
-// defaults). Settings in the target's query string override the module's.
+// defaults). Settings in the target's query string override the module's. Its error is
+// a *SetupError.
 func New(t patrol.Target, m Module, env Env) (*Probe, error) {
 	name := m.Prober
 	if name == "" {
@@ -103,7 +119,7 @@ func New(t patrol.Target, m Module, env Env) (*Probe, error) {
 	}
 	b, ok := builders[name]
 	if !ok {
-		return nil, fmt.Errorf("%s: prober %q is not supported; supported: %s", t.ID, name, strings.Join(proberNames(), ", "))
+		return nil, &SetupError{Target: t.ID, Err: fmt.Errorf("prober %q is not supported; supported: %s", name, strings.Join(proberNames(), ", "))}
 	}
 	timeout := t.Timeout
 	if timeout == 0 {
@@ -124,10 +140,10 @@ func New(t patrol.Target, m Module, env Env) (*Probe, error) {
 	e := env
 	run, err := b(t, &mm, &e, q)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", t.ID, err)
+		return nil, &SetupError{Target: t.ID, Err: err}
 	}
 	if err := q.done(); err != nil {
-		return nil, err
+		return nil, &SetupError{Target: t.ID, Err: err}
 	}
 	return &Probe{target: t, timeout: timeout, warn: warn, run: run, try: q.try, env: &e}, nil
 }

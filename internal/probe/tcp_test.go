@@ -3,6 +3,7 @@ package probe
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net"
 	"strings"
 	"testing"
@@ -130,6 +131,15 @@ func TestTCPOptionErrors(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.fragment) {
 				t.Errorf("got error %q, want it to contain %q", err, tt.fragment)
+			}
+			// The target is named once, by SetupError, so a caller can print the reason alone.
+			tg, _ := patrol.ParseTarget(tt.target)
+			var se *SetupError
+			if !errors.As(err, &se) {
+				t.Fatalf("got %T, want a *SetupError", err)
+			}
+			if se.Target != tg.ID || strings.Contains(se.Err.Error(), "127.0.0.1:1") {
+				t.Errorf("got SetupError{Target: %q, Err: %q}, want Target %q and an Err that does not repeat it", se.Target, se.Err, tg.ID)
 			}
 		})
 	}

@@ -5,26 +5,43 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/portpatrol/portpatrol/internal/store"
 	"github.com/portpatrol/portpatrol/internal/store/sqlstore"
 )
 
-// CreateToken stores t; its ID and Hash must be unique.
+// CreateToken stores t; its ID and Hash must be unique (store.ErrExists).
 func (db *DB) CreateToken(ctx context.Context, t store.Token) error {
 	args, err := sqlstore.TokenArgs(&t)
 	if err != nil {
 		return err
 	}
 	if _, err := db.write.ExecContext(ctx, `INSERT INTO tokens (`+sqlstore.TokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, args...); err != nil {
-		if strings.Contains(err.Error(), "UNIQUE constraint failed") {
-			return fmt.Errorf("sqlite: create token %s: id or secret already exists: %w", t.ID, err)
+		if isUniqueViolation(err) {
+			return fmt.Errorf("sqlite: create token %s: id or secret: %w", t.ID, store.ErrExists)
 		}
 		return fmt.Errorf("sqlite: create token %s: %w", t.ID, err)
 	}
 	return nil
+}
+
+// isUniqueViolation reports whether err is SQLite refusing a row whose primary key or
+// unique column is already taken. A TEXT primary key reports the PRIMARYKEY code, a
+// UNIQUE column the UNIQUE one.
+func isUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() {
+	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+		return true
+	}
+	return false
 }
 
 // LookupToken returns the token with this hash: store.ErrNotFound when unknown, the

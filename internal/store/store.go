@@ -56,7 +56,8 @@ type TokenAuthenticator interface {
 
 // TokenAdmin manages API tokens.
 type TokenAdmin interface {
-	// CreateToken stores t; its ID and Hash must be unique.
+	// CreateToken stores t; its ID and Hash must be unique: a token that repeats
+	// either returns ErrExists.
 	CreateToken(ctx context.Context, t Token) error
 	// ListTokens returns every token, revoked ones included, oldest first.
 	ListTokens(ctx context.Context) ([]Token, error)
@@ -106,6 +107,8 @@ var (
 	ErrRevoked    = errors.New("token revoked")
 	ErrClosed     = errors.New("store closed")
 	ErrBufferFull = errors.New("result buffer full")
+	// ErrExists is a create whose unique key (a token's ID or secret) is already taken.
+	ErrExists = errors.New("already exists")
 )
 
 // SchemaTooNewError reports a database whose schema was written by a newer portpatrol.

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portpatrol/portpatrol/internal/notify/receiver"
 	"github.com/portpatrol/portpatrol/internal/notify/send"
 	"github.com/portpatrol/portpatrol/internal/notify/webhook"
 	"github.com/portpatrol/portpatrol/internal/patrol"
@@ -52,6 +53,47 @@ func New(cfg Config) (*Alertmanager, error) {
 		cfg.ResendInterval = DefaultResendInterval
 	}
 	return &Alertmanager{cfg: cfg}, nil
+}
+
+// Type names an Alertmanager receiver in notify.receivers.
+const Type = "alertmanager"
+
+// ReceiverConfig is an Alertmanager receiver's own fields in notify.receivers. The
+// token is given inline (prefer ${ENV}) or read from token_file, not both.
+type ReceiverConfig struct {
+	// URL is Alertmanager's base URL. Required.
+	URL string `yaml:"url"`
+	// Token, when set, is sent as "Authorization: Bearer <token>".
+	Token     string `yaml:"token"`
+	TokenFile string `yaml:"token_file"`
+	// ResendInterval is how often active alerts are sent again
+	// (DefaultResendInterval): Alertmanager drops an alert not re-sent before its
+	// endsAt.
+	ResendInterval time.Duration `yaml:"resend_interval"`
+}
+
+// Validate returns every problem of c, each a *receiver.FieldError, joined.
+func (c ReceiverConfig) Validate() error {
+	var negative error
+	if c.ResendInterval < 0 {
+		negative = receiver.Errorf("resend_interval", "must not be negative")
+	}
+	return errors.Join(
+		receiver.Required(Type, "url", c.URL != ""),
+		receiver.URL("url", c.URL),
+		receiver.Secret("token", c.Token, c.TokenFile),
+		negative,
+	)
+}
+
+// Build reads c's token file and returns the Alertmanager c describes. c should have
+// passed Validate.
+func (c ReceiverConfig) Build(env receiver.Env) (*Alertmanager, error) {
+	token, err := env.Secret("token", c.Token, c.TokenFile)
+	if err != nil {
+		return nil, err
+	}
+	return New(Config{URL: c.URL, Token: token, ExternalURL: env.ExternalURL, ResendInterval: c.ResendInterval, Client: env.Client})
 }
 
 // ResendInterval returns how often active alerts must be re-sent.

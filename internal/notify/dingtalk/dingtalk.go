@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portpatrol/portpatrol/internal/notify/receiver"
 	"github.com/portpatrol/portpatrol/internal/notify/render"
 	"github.com/portpatrol/portpatrol/internal/notify/send"
 	"github.com/portpatrol/portpatrol/internal/patrol"
@@ -54,6 +55,38 @@ func New(cfg Config) (*DingTalk, error) {
 		cfg.Now = time.Now
 	}
 	return &DingTalk{cfg: cfg}, nil
+}
+
+// Type names a DingTalk receiver in notify.receivers.
+const Type = "dingtalk"
+
+// ReceiverConfig is a DingTalk receiver's own fields in notify.receivers. The secret is
+// given inline (prefer ${ENV}) or read from secret_file, not both.
+type ReceiverConfig struct {
+	// URL is the robot webhook. Required.
+	URL string `yaml:"url"`
+	// Secret, when set, signs each request.
+	Secret     string `yaml:"secret"`
+	SecretFile string `yaml:"secret_file"`
+}
+
+// Validate returns every problem of c, each a *receiver.FieldError, joined.
+func (c ReceiverConfig) Validate() error {
+	return errors.Join(
+		receiver.Required(Type, "url", c.URL != ""),
+		receiver.URL("url", c.URL),
+		receiver.Secret("secret", c.Secret, c.SecretFile),
+	)
+}
+
+// Build reads c's secret file and returns the DingTalk c describes. c should have
+// passed Validate.
+func (c ReceiverConfig) Build(env receiver.Env) (*DingTalk, error) {
+	secret, err := env.Secret("secret", c.Secret, c.SecretFile)
+	if err != nil {
+		return nil, err
+	}
+	return New(Config{URL: c.URL, Secret: secret, Templates: env.Templates, Client: env.Client, Now: env.Now})
 }
 
 type message struct {

@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portpatrol/portpatrol/internal/notify/receiver"
 	"github.com/portpatrol/portpatrol/internal/notify/render"
 	"github.com/portpatrol/portpatrol/internal/notify/send"
 	"github.com/portpatrol/portpatrol/internal/patrol"
@@ -88,6 +89,85 @@ func New(cfg Config) (*Email, error) {
 		e.cfg.HelloName = "localhost"
 	}
 	return e, nil
+}
+
+// Type names an email receiver in notify.receivers.
+const Type = "email"
+
+// ReceiverConfig is an email receiver's own fields in notify.receivers.
+type ReceiverConfig struct {
+	// SMTP is the mail server and the addresses. Required.
+	SMTP *SMTPConfig `yaml:"smtp"`
+}
+
+// SMTPConfig is an email receiver's mail server and addresses. The password is given
+// inline (prefer ${ENV}) or read from password_file, not both.
+type SMTPConfig struct {
+	// Host is the server. Required.
+	Host string `yaml:"host"`
+	// Port defaults to 587.
+	Port int `yaml:"port"`
+	// From is the sender ("portpatrol <alerts@example.com>"). Required.
+	From string `yaml:"from"`
+	// To lists the recipients; at least one.
+	To           []string `yaml:"to"`
+	Username     string   `yaml:"username"`
+	Password     string   `yaml:"password"`
+	PasswordFile string   `yaml:"password_file"`
+	// StartTLS requires STARTTLS before anything is sent; nil means true. Set it to
+	// false only for a relay on the same host.
+	StartTLS *bool `yaml:"starttls"`
+}
+
+// Validate returns every problem of c, each a *receiver.FieldError, joined.
+func (c ReceiverConfig) Validate() error {
+	s := c.SMTP
+	if s == nil {
+		return receiver.Required(Type, "smtp", false)
+	}
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, receiver.Errorf("smtp."+field, format, args...))
+	}
+	if s.Host == "" {
+		bad("host", "required")
+	}
+	if s.Port < 0 || s.Port > 65535 {
+		bad("port", "%d is out of range 1-65535", s.Port)
+	}
+	if _, err := mail.ParseAddress(s.From); err != nil {
+		bad("from", "%q: %v", s.From, err)
+	}
+	if len(s.To) == 0 {
+		bad("to", "at least one recipient is required")
+	}
+	for i, t := range s.To {
+		if _, err := mail.ParseAddress(t); err != nil {
+			bad(fmt.Sprintf("to[%d]", i), "%q: %v", t, err)
+		}
+	}
+	errs = append(errs, receiver.Secret("smtp.password", s.Password, s.PasswordFile))
+	if (s.Password != "" || s.PasswordFile != "") && s.Username == "" {
+		bad("username", "required when a password is given")
+	}
+	return errors.Join(errs...)
+}
+
+// Build reads c's password file and returns the Email c describes. c should have
+// passed Validate.
+func (c ReceiverConfig) Build(env receiver.Env) (*Email, error) {
+	s := c.SMTP
+	if s == nil {
+		return nil, errors.New("email: missing smtp")
+	}
+	password, err := env.Secret("smtp.password", s.Password, s.PasswordFile)
+	if err != nil {
+		return nil, err
+	}
+	return New(Config{
+		Host: s.Host, Port: s.Port, From: s.From, To: s.To, Username: s.Username, Password: password,
+		NoStartTLS: s.StartTLS != nil && !*s.StartTLS, Templates: env.Templates,
+	})
 }
 
 // Notify sends n as one message to every recipient.

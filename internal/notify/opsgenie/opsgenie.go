@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/portpatrol/portpatrol/internal/notify/receiver"
 	"github.com/portpatrol/portpatrol/internal/notify/render"
 	"github.com/portpatrol/portpatrol/internal/notify/send"
 	"github.com/portpatrol/portpatrol/internal/patrol"
@@ -45,6 +46,38 @@ func New(cfg Config) (*Opsgenie, error) {
 	}
 	cfg.Templates = render.OrDefault(cfg.Templates)
 	return &Opsgenie{cfg: cfg}, nil
+}
+
+// Type names an Opsgenie receiver in notify.receivers.
+const Type = "opsgenie"
+
+// ReceiverConfig is an Opsgenie receiver's own fields in notify.receivers. The API key
+// is given inline (prefer ${ENV}) or read from api_key_file, not both.
+type ReceiverConfig struct {
+	// APIKey is the API integration key. Required.
+	APIKey     string `yaml:"api_key"`
+	APIKeyFile string `yaml:"api_key_file"`
+	// URL overrides the API base URL (DefaultURL).
+	URL string `yaml:"url"`
+}
+
+// Validate returns every problem of c, each a *receiver.FieldError, joined.
+func (c ReceiverConfig) Validate() error {
+	return errors.Join(
+		receiver.Required(Type, "api_key", c.APIKey != "" || c.APIKeyFile != ""),
+		receiver.Secret("api_key", c.APIKey, c.APIKeyFile),
+		receiver.URL("url", c.URL),
+	)
+}
+
+// Build reads c's API key file and returns the Opsgenie c describes. c should have
+// passed Validate.
+func (c ReceiverConfig) Build(env receiver.Env) (*Opsgenie, error) {
+	key, err := env.Secret("api_key", c.APIKey, c.APIKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	return New(Config{APIKey: key, URL: c.URL, Templates: env.Templates, Client: env.Client})
 }
 
 // Priority maps P0–P3 to Opsgenie's P1–P4; P5 is not used.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portpatrol/portpatrol/internal/notify/receiver"
 	"github.com/portpatrol/portpatrol/internal/notify/render"
 	"github.com/portpatrol/portpatrol/internal/notify/send"
 	"github.com/portpatrol/portpatrol/internal/patrol"
@@ -49,6 +50,38 @@ func New(cfg Config) (*PagerDuty, error) {
 	}
 	cfg.Templates = render.OrDefault(cfg.Templates)
 	return &PagerDuty{cfg: cfg}, nil
+}
+
+// Type names a PagerDuty receiver in notify.receivers.
+const Type = "pagerduty"
+
+// ReceiverConfig is a PagerDuty receiver's own fields in notify.receivers. The routing
+// key is given inline (prefer ${ENV}) or read from routing_key_file, not both.
+type ReceiverConfig struct {
+	// RoutingKey is the Events v2 integration key. Required.
+	RoutingKey     string `yaml:"routing_key"`
+	RoutingKeyFile string `yaml:"routing_key_file"`
+	// URL overrides the Events API base URL (DefaultURL).
+	URL string `yaml:"url"`
+}
+
+// Validate returns every problem of c, each a *receiver.FieldError, joined.
+func (c ReceiverConfig) Validate() error {
+	return errors.Join(
+		receiver.Required(Type, "routing_key", c.RoutingKey != "" || c.RoutingKeyFile != ""),
+		receiver.Secret("routing_key", c.RoutingKey, c.RoutingKeyFile),
+		receiver.URL("url", c.URL),
+	)
+}
+
+// Build reads c's routing key file and returns the PagerDuty c describes. c should
+// have passed Validate.
+func (c ReceiverConfig) Build(env receiver.Env) (*PagerDuty, error) {
+	key, err := env.Secret("routing_key", c.RoutingKey, c.RoutingKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	return New(Config{RoutingKey: key, URL: c.URL, ExternalURL: env.ExternalURL, Templates: env.Templates, Client: env.Client})
 }
 
 // Event is an Events API v2 event.

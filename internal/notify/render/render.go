@@ -87,7 +87,7 @@ type Item struct {
 	A patrol.Alert
 }
 
-// New parses the templates. An error names the template that does not parse.
+// New parses the templates. A template that does not parse is a *TemplateError.
 func New(cfg Config) (*Templates, error) {
 	if cfg.Lang != "" && !slices.Contains(Languages, cfg.Lang) {
 		return nil, fmt.Errorf("unknown language %q: want one of %s", cfg.Lang, strings.Join(Languages, ", "))
@@ -124,10 +124,23 @@ func OrDefault(t *Templates) *Templates {
 	return t
 }
 
+// TemplateError is a title or body template that does not parse. Configuration points
+// at the field by Template.
+type TemplateError struct {
+	// Template is "title" or "body".
+	Template string
+	Err      error
+}
+
+// Error returns "title template: reason".
+func (e *TemplateError) Error() string { return e.Template + " template: " + e.Err.Error() }
+
+func (e *TemplateError) Unwrap() error { return e.Err }
+
 func (t *Templates) parse(name, text string) (*template.Template, error) {
 	tp, err := template.New(name).Option("missingkey=error").Funcs(t.funcs()).Parse(partials + text)
 	if err != nil {
-		return nil, fmt.Errorf("%s template: %w", name, err)
+		return nil, &TemplateError{Template: name, Err: err}
 	}
 	return tp, nil
 }

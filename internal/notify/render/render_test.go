@@ -1,6 +1,7 @@
 package render_test
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -128,9 +129,27 @@ func TestOverrides(t *testing.T) {
 }
 
 func TestBadTemplates(t *testing.T) {
-	for _, c := range []render.Config{{Title: "{{.Nope"}, {Body: "{{if}}"}, {Lang: "fr"}} {
-		if _, err := render.New(c); err == nil {
-			t.Errorf("%+v: got no error", c)
+	for _, tt := range []struct {
+		cfg      render.Config
+		template string // the TemplateError's, "" for another error
+	}{
+		{render.Config{Title: "{{.Nope"}, "title"},
+		{render.Config{Body: "{{if}}"}, "body"},
+		{render.Config{Title: "{{.Severity}}", Body: "{{end}}"}, "body"},
+		{render.Config{Lang: "fr"}, ""},
+	} {
+		_, err := render.New(tt.cfg)
+		if err == nil {
+			t.Errorf("%+v: got no error", tt.cfg)
+			continue
+		}
+		var te *render.TemplateError
+		got := ""
+		if errors.As(err, &te) {
+			got = te.Template
+		}
+		if got != tt.template {
+			t.Errorf("%+v: got TemplateError of %q (%v), want %q", tt.cfg, got, err, tt.template)
 		}
 	}
 	tp, err := render.New(render.Config{Body: "{{.NoSuchField}}"})

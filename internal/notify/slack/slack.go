@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/portpatrol/portpatrol/internal/notify/receiver"
 	"github.com/portpatrol/portpatrol/internal/notify/render"
 	"github.com/portpatrol/portpatrol/internal/notify/send"
 	"github.com/portpatrol/portpatrol/internal/patrol"
@@ -36,6 +37,25 @@ func New(cfg Config) (*Slack, error) {
 	}
 	cfg.Templates = render.OrDefault(cfg.Templates)
 	return &Slack{cfg: cfg}, nil
+}
+
+// Type names a Slack receiver in notify.receivers.
+const Type = "slack"
+
+// ReceiverConfig is a Slack receiver's own fields in notify.receivers.
+type ReceiverConfig struct {
+	// URL is the incoming webhook. Required.
+	URL string `yaml:"url"`
+}
+
+// Validate returns every problem of c, each a *receiver.FieldError, joined.
+func (c ReceiverConfig) Validate() error {
+	return errors.Join(receiver.Required(Type, "url", c.URL != ""), receiver.URL("url", c.URL))
+}
+
+// Build returns the Slack c describes. c should have passed Validate.
+func (c ReceiverConfig) Build(env receiver.Env) (*Slack, error) {
+	return New(Config{URL: c.URL, Templates: env.Templates, Client: env.Client})
 }
 
 // Colours maps a message's tone to its attachment colour.

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portpatrol/portpatrol/internal/notify/receiver"
 	"github.com/portpatrol/portpatrol/internal/notify/render"
 	"github.com/portpatrol/portpatrol/internal/notify/send"
 	"github.com/portpatrol/portpatrol/internal/patrol"
@@ -52,6 +53,41 @@ func New(cfg Config) (*Telegram, error) {
 	}
 	cfg.Templates = render.OrDefault(cfg.Templates)
 	return &Telegram{cfg: cfg}, nil
+}
+
+// Type names a Telegram receiver in notify.receivers.
+const Type = "telegram"
+
+// ReceiverConfig is a Telegram receiver's own fields in notify.receivers. The bot
+// token is given inline (prefer ${ENV}) or read from token_file, not both.
+type ReceiverConfig struct {
+	// Token is the bot token. Required.
+	Token     string `yaml:"token"`
+	TokenFile string `yaml:"token_file"`
+	// ChatID is the chat, group or channel (@name or a numeric ID). Required.
+	ChatID string `yaml:"chat_id"`
+	// URL overrides the Bot API base URL (DefaultURL).
+	URL string `yaml:"url"`
+}
+
+// Validate returns every problem of c, each a *receiver.FieldError, joined.
+func (c ReceiverConfig) Validate() error {
+	return errors.Join(
+		receiver.Required(Type, "token", c.Token != "" || c.TokenFile != ""),
+		receiver.Secret("token", c.Token, c.TokenFile),
+		receiver.Required(Type, "chat_id", c.ChatID != ""),
+		receiver.URL("url", c.URL),
+	)
+}
+
+// Build reads c's token file and returns the Telegram c describes. c should have
+// passed Validate.
+func (c ReceiverConfig) Build(env receiver.Env) (*Telegram, error) {
+	token, err := env.Secret("token", c.Token, c.TokenFile)
+	if err != nil {
+		return nil, err
+	}
+	return New(Config{Token: token, ChatID: c.ChatID, URL: c.URL, Templates: env.Templates, Client: env.Client})
 }
 
 type message struct {

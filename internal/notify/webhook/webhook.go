@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portpatrol/portpatrol/internal/notify/receiver"
 	"github.com/portpatrol/portpatrol/internal/notify/render"
 	"github.com/portpatrol/portpatrol/internal/notify/send"
 	"github.com/portpatrol/portpatrol/internal/patrol"
@@ -52,6 +53,43 @@ func New(cfg Config) (*Webhook, error) {
 	}
 	cfg.Templates = render.OrDefault(cfg.Templates)
 	return &Webhook{cfg: cfg}, nil
+}
+
+// Type names a webhook receiver in notify.receivers.
+const Type = "webhook"
+
+// ReceiverConfig is a webhook receiver's own fields in notify.receivers. Each secret is
+// given inline (prefer ${ENV}) or read from its *_file twin, not both.
+type ReceiverConfig struct {
+	// URL is where payloads are POSTed. Required.
+	URL string `yaml:"url"`
+	// Token, when set, is sent as "Authorization: Bearer <token>".
+	Token     string `yaml:"token"`
+	TokenFile string `yaml:"token_file"`
+	// Secret, when set, signs each body in SignatureHeader.
+	Secret     string `yaml:"secret"`
+	SecretFile string `yaml:"secret_file"`
+}
+
+// Validate returns every problem of c, each a *receiver.FieldError, joined.
+func (c ReceiverConfig) Validate() error {
+	return errors.Join(
+		receiver.Required(Type, "url", c.URL != ""),
+		receiver.URL("url", c.URL),
+		receiver.Secret("token", c.Token, c.TokenFile),
+		receiver.Secret("secret", c.Secret, c.SecretFile),
+	)
+}
+
+// Build reads c's secret files and returns the Webhook c describes. c should have
+// passed Validate.
+func (c ReceiverConfig) Build(env receiver.Env) (*Webhook, error) {
+	token, err1 := env.Secret("token", c.Token, c.TokenFile)
+	secret, err2 := env.Secret("secret", c.Secret, c.SecretFile)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, err
+	}
+	return New(Config{URL: c.URL, Token: token, Secret: secret, ExternalURL: env.ExternalURL, Templates: env.Templates, Client: env.Client})
 }
 
 // Message is the payload: Alertmanager's webhook v4 plus kind, title and message.

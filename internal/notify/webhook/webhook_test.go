@@ -7,12 +7,16 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/portpatrol/portpatrol/internal/notify"
 	"github.com/portpatrol/portpatrol/internal/notify/notifytest"
+	"github.com/portpatrol/portpatrol/internal/notify/receiver"
 	"github.com/portpatrol/portpatrol/internal/notify/send"
 	"github.com/portpatrol/portpatrol/internal/notify/webhook"
 	"github.com/portpatrol/portpatrol/internal/patrol"
@@ -97,5 +101,63 @@ func TestNetworkErrorIsTemporaryAndHidesToken(t *testing.T) {
 	}
 	if msg := err.Error(); strings.Contains(msg, "SECRET") {
 		t.Errorf("error shows the token: %s", msg)
+	}
+}
+
+// A receiver configured in the file reads its token from token_file and signs with
+// its secret.
+func TestReceiverConfigBuild(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "token"), []byte("file-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := notifytest.NewServer(t, nil)
+	rc := webhook.ReceiverConfig{URL: srv.URL + "/hook", TokenFile: "token", Secret: "s3cret"}
+	if err := rc.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	w, err := rc.Build(receiver.Env{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Notify(context.Background(), notifytest.Notification(patrol.NotifyFiring)); err != nil {
+		t.Fatal(err)
+	}
+	r := srv.Requests()[0]
+	if got, want := r.Header.Get("Authorization"), "Bearer file-token"; got != want {
+		t.Errorf("got Authorization %q, want %q", got, want)
+	}
+	if got := r.Header.Get(webhook.SignatureHeader); got != "sha256="+webhook.Sign("s3cret", r.Body) {
+		t.Errorf("got signature %q, want one made with the secret", got)
+	}
+}
+
+func TestReceiverConfigValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		rc   webhook.ReceiverConfig
+		want []string // the fields named, in order
+	}{
+		{"ok", webhook.ReceiverConfig{URL: "https://h/x", Token: "t"}, nil},
+		{"no url", webhook.ReceiverConfig{}, []string{"url"}},
+		{"bad url and both token forms", webhook.ReceiverConfig{URL: "ftp://h", Token: "t", TokenFile: "f", Secret: "s", SecretFile: "g"},
+			[]string{"url", "token_file", "secret_file"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			if err := tt.rc.Validate(); err != nil {
+				for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+					var fe *receiver.FieldError
+					if !errors.As(e, &fe) {
+						t.Fatalf("got %v (%T), want *receiver.FieldError", e, e)
+					}
+					got = append(got, fe.Field)
+				}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("got fields %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

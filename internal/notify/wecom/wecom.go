@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/portpatrol/portpatrol/internal/notify/receiver"
 	"github.com/portpatrol/portpatrol/internal/notify/render"
 	"github.com/portpatrol/portpatrol/internal/notify/send"
 	"github.com/portpatrol/portpatrol/internal/patrol"
@@ -36,6 +37,25 @@ func New(cfg Config) (*WeCom, error) {
 	}
 	cfg.Templates = render.OrDefault(cfg.Templates)
 	return &WeCom{cfg: cfg}, nil
+}
+
+// Type names a WeCom receiver in notify.receivers.
+const Type = "wecom"
+
+// ReceiverConfig is a WeCom receiver's own fields in notify.receivers.
+type ReceiverConfig struct {
+	// URL is the group robot's webhook, with its key. Required.
+	URL string `yaml:"url"`
+}
+
+// Validate returns every problem of c, each a *receiver.FieldError, joined.
+func (c ReceiverConfig) Validate() error {
+	return errors.Join(receiver.Required(Type, "url", c.URL != ""), receiver.URL("url", c.URL))
+}
+
+// Build returns the WeCom c describes. c should have passed Validate.
+func (c ReceiverConfig) Build(env receiver.Env) (*WeCom, error) {
+	return New(Config{URL: c.URL, Templates: env.Templates, Client: env.Client})
 }
 
 // Colours maps a message's tone to a WeCom markdown font colour.

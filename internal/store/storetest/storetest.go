@@ -417,8 +417,17 @@ func testTokens(t *testing.T, db DB) {
 	if err := b.CreateToken(ctx, tok); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.CreateToken(ctx, tok); err == nil {
-		t.Error("duplicate token created, want an error")
+	sameID, _, _ := store.NewToken("ci again", store.RoleViewer, "admin@example", base)
+	sameID.ID = tok.ID
+	sameSecret, _, _ := store.NewToken("ci copy", store.RoleViewer, "admin@example", base)
+	sameSecret.Hash = tok.Hash
+	for _, tt := range []struct {
+		name string
+		tok  store.Token
+	}{{"same token", tok}, {"same id", sameID}, {"same secret", sameSecret}} {
+		if err := b.CreateToken(ctx, tt.tok); !errors.Is(err, store.ErrExists) {
+			t.Errorf("create %s: got %v, want ErrExists", tt.name, err)
+		}
 	}
 	got, err := b.LookupToken(ctx, store.HashToken(secret))
 	if err != nil {
@@ -464,8 +473,8 @@ func testTokens(t *testing.T, db DB) {
 	}
 	bad := admin
 	bad.ID, bad.Role = "other", "root"
-	if err := b.CreateToken(ctx, bad); err == nil {
-		t.Error("token with an invalid role created, want an error")
+	if err := b.CreateToken(ctx, bad); err == nil || errors.Is(err, store.ErrExists) {
+		t.Errorf("token with an invalid role: got %v, want an error other than ErrExists", err)
 	}
 }
 
