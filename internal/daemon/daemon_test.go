@@ -288,46 +288,6 @@ func TestRestartSectionsNamesWhatReloadCannotApply(t *testing.T) {
 	}
 }
 
-// A reload that changes the receivers applies at once, and the open incident carries
-// over: it is not paged again, and its resolve goes to the receiver as now configured.
-func TestServeReloadAppliesNewReceivers(t *testing.T) {
-	a, b := testsvc.NewWebhook(t), testsvc.NewWebhook(t)
-	port := testsvc.NewFlip(t)
-	path := filepath.Join(t.TempDir(), "pp.yaml")
-	cfg := func(url string) string {
-		return fmt.Sprintf(`host_watch: {disabled: true}
-defaults: {interval: 300ms, timeout: 100ms}
-targets: [{url: %s}]
-alerting: {grouping: {group_wait: -1s, group_interval: -1s}}
-notify:
-  outbox: {backoff_min: 100ms, backoff_max: 200ms, poll_interval: 100ms}
-  receivers: [{name: default, type: webhook, url: %s}]
-`, port.Addr, url)
-	}
-	testsvc.WriteFile(t, path, cfg(a.URL))
-	d, _ := startDaemon(t, path)
-	time.Sleep(700 * time.Millisecond)
-	port.Close()
-	a.Wait(t, 1, 10*time.Second)
-
-	testsvc.WriteFile(t, path, cfg(b.URL))
-	if err := d.ReloadFile(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(time.Second)
-	if n := len(b.Messages()); n != 0 {
-		t.Fatalf("the new receiver got %d messages before anything changed: the open incident was paged again", n)
-	}
-	port.Open(t)
-	msgs := b.Wait(t, 1, 10*time.Second)
-	if got := testsvc.Statuses(msgs); got != "resolved" {
-		t.Errorf("new receiver got %q, want the resolve", got)
-	}
-	if got := testsvc.Statuses(a.Messages()); got != "firing" {
-		t.Errorf("old receiver got %q, want only the firing message", got)
-	}
-}
-
 // Taking a target out of the config resolves its open alert: nothing else would.
 func TestServeRemovingATargetResolvesItsAlert(t *testing.T) {
 	closed := testsvc.ClosedPort(t)
