@@ -9,6 +9,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -166,5 +168,37 @@ func TestJudgesAgree(t *testing.T) {
 	}
 	if internal < 40 {
 		t.Errorf("%d internal services in the table, want at least 40", internal)
+	}
+}
+
+// TestDocsListInternalServices keeps the list in docs/security.md equal to the table:
+// every internal entry is listed there and every port listed is internal.
+func TestDocsListInternalServices(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/security.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok1 := strings.Cut(string(doc), "<!-- internal services -->")
+	list, _, ok2 := strings.Cut(rest, "<!-- /internal services -->")
+	if !ok1 || !ok2 {
+		t.Fatal("docs/security.md has no <!-- internal services --> list")
+	}
+	listed := map[string]bool{}
+	for _, m := range regexp.MustCompile(`\b(\d+)(/udp)?\b`).FindAllStringSubmatch(list, -1) {
+		proto := "tcp"
+		if m[2] != "" {
+			proto = "udp"
+		}
+		listed[proto+"/"+m[1]] = true
+	}
+	for _, s := range patrol.Services() {
+		k := key(s.Proto, s.Port)
+		if s.Internal != listed[k] {
+			t.Errorf("%s (%s): internal %v in the table, listed %v in docs/security.md", k, s.Desc, s.Internal, listed[k])
+		}
+		delete(listed, k)
+	}
+	for k := range listed {
+		t.Errorf("docs/security.md lists %s, which the table does not know", k)
 	}
 }
