@@ -88,7 +88,7 @@ func Lint(in LintInput) []Finding {
 			if what := internalKind(svc); what != "" {
 				add(LintInternalExposed, patrol.AlertSecurity, patrol.P1, "",
 					fmt.Sprintf("internal service %s/%s (%s) is exposed through %s", ns, svc.Name, what, typ),
-					fmt.Sprintf("A %s should be reachable only from inside the cluster, but type %s opens it on every node "+
+					fmt.Sprintf("This Service (%s) should be reachable only from inside the cluster, but type %s opens it on every node "+
 						"(and, for LoadBalancer, to whatever the load balancer faces). Use type ClusterIP and reach it through a "+
 						"bastion, kubectl port-forward or a private link; if it must be exposed, restrict "+
 						"spec.loadBalancerSourceRanges and annotate the Service %s: \"false\" to record the decision.",
