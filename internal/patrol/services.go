@@ -479,12 +479,15 @@ var services = []Service{
 	{Port: 1008, Name: "ufsd"}, {Port: 1010, Name: "surf"}, {Port: 1021, Name: "exp1"},
 	{Port: 1022, Name: "exp2"}, {Port: 1023, Name: "netvenuechat"}, {Port: 1024, Name: "kdm"},
 
-	// Second ports of internal services, below the common ranks.
+	// Ports of internal services that the ranking above lacked. They come last so that
+	// they take the place of only the tail of the default 1,000 scanned ports.
 	{Port: 16379, Name: "redis-cluster-bus", Desc: "Redis cluster bus", Internal: true},
 	{Port: 27018, Name: "mongodb-shard", Desc: "MongoDB shard server", Internal: true},
 	{Port: 27019, Name: "mongodb-config", Desc: "MongoDB config server", Internal: true},
 
-	// UDP: the services whose datagram ports listen on servers.
+	// UDP, which the scanner does not rank: the datagram services seen listening on
+	// servers. memcached and StatsD over UDP answer anyone who can reach them (memcached
+	// is a notorious amplifier), so they are as internal as over TCP.
 	{Port: 53, Proto: "udp", Name: "domain", Aliases: []string{"dns"}, Scheme: "dns"},
 	{Port: 67, Proto: "udp", Name: "bootps"}, {Port: 68, Proto: "udp", Name: "bootpc"},
 	{Port: 69, Proto: "udp", Name: "tftp"}, {Port: 123, Proto: "udp", Name: "ntp"},
