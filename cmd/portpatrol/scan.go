@@ -216,7 +216,10 @@ var _ scan.Identifier = probeIdentifier{}
 
 // Identify implements scan.Identifier.
 func (p probeIdentifier) Identify(ctx context.Context, addr netip.AddrPort) scan.Ident {
-	scheme := scan.GuessScheme(addr.Port())
+	scheme := "tcp"
+	if svc, ok := patrol.ServiceByPort("tcp", addr.Port()); ok && svc.Scheme != "" {
+		scheme = svc.Scheme
+	}
 	pr, err := newProbe(scheme, addr, p.timeout)
 	if err != nil {
 		// No prober for the guess: all a TCP connect can say is that it accepts.

@@ -472,8 +472,8 @@ func (p *Policy) auditHost(target string, h HostScan, scanned int, listeners []L
 			}
 			if !bindAllowed(rule, port, l.Addr) && !l.Addr.IsLoopback() && excused(PublicBind, port) == nil {
 				what := fmt.Sprintf("port %d", port)
-				if name := internalServices[port]; name != "" {
-					what = fmt.Sprintf("%s (port %d)", name, port)
+				if svc, ok := internalService(port); ok {
+					what = fmt.Sprintf("%s (port %d)", svc.Desc, port)
 				}
 				add(Finding{Kind: PublicBind, Port: port, Process: l.Process, User: l.User, Bind: bindString(l), Rule: p.pos(rule.Pos),
 					Message: fmt.Sprintf("%s is bound to %s; the policy allows %s", what, bindString(l), strings.Join(effectiveBind(rule, port), ", "))})
@@ -569,18 +569,11 @@ func ownerMismatch(r *AllowRule, l Listener) (msg, unknown string) {
 	return fmt.Sprintf("port %d is owned by the wrong %s", l.Port, strings.Join(bad, " and ")), ""
 }
 
-// internalServices are ports of services that should never listen beyond loopback
-// unless a rule says so: databases, caches, brokers and control planes without
-// authentication by default.
-var internalServices = map[uint16]string{
-	6379: "Redis", 6380: "Redis", 26379: "Redis Sentinel", 11211: "Memcached",
-	3306: "MySQL", 33060: "MySQL X", 5432: "PostgreSQL", 6432: "PgBouncer",
-	27017: "MongoDB", 9200: "Elasticsearch", 9300: "Elasticsearch transport",
-	5984: "CouchDB", 8086: "InfluxDB", 9042: "Cassandra", 7199: "Cassandra JMX",
-	2379: "etcd", 2380: "etcd peer", 2181: "ZooKeeper", 9092: "Kafka",
-	5672: "AMQP", 15672: "RabbitMQ management", 25672: "RabbitMQ distribution", 4369: "Erlang epmd",
-	4222: "NATS", 8222: "NATS monitoring", 1883: "MQTT", 2375: "Docker API",
-	8500: "Consul", 8125: "StatsD", 9000: "PHP-FPM", 8983: "Solr", 11210: "Couchbase",
+// internalService returns the well-known service on a TCP port when it must never
+// listen beyond loopback unless a rule says so.
+func internalService(port uint16) (patrol.Service, bool) {
+	svc, ok := patrol.ServiceByPort("tcp", port)
+	return svc, ok && svc.Internal
 }
 
 // internal reports whether the rule's service must stay on loopback.
@@ -588,7 +581,8 @@ func internal(r *AllowRule, port uint16) bool {
 	if r.Internal != nil {
 		return *r.Internal
 	}
-	return internalServices[port] != ""
+	_, ok := internalService(port)
+	return ok
 }
 
 func effectiveBind(r *AllowRule, port uint16) []string {

@@ -275,6 +275,12 @@ func TestExposed(t *testing.T) {
 		{"nginx on 80", pub(80, "nginx"), ""},
 		{"redis on loopback", &Socket{Proto: TCP, State: StateListen, Local: netip.MustParseAddrPort("127.0.0.1:6379")}, ""},
 		{"postgres on ::", &Socket{Proto: TCP, IPv6: true, State: StateListen, Local: netip.MustParseAddrPort("[::]:5432")}, "PostgreSQL"},
+		{"clickhouse by name on 9000", pub(9000, "clickhouse-serv"), "ClickHouse"},
+		{"php-fpm by port 9000", pub(9000, ""), "PHP-FPM (FastCGI)"},
+		{"sentinel by port", pub(26379, ""), "Redis Sentinel"},
+		{"cluster bus by port", pub(16379, ""), "Redis cluster bus"},
+		{"memcached over udp", &Socket{Proto: UDP, State: StateClose, Local: netip.MustParseAddrPort("0.0.0.0:11211")}, "memcached"},
+		{"udp on a tcp-only internal port", &Socket{Proto: UDP, State: StateClose, Local: netip.MustParseAddrPort("0.0.0.0:6379")}, ""},
 		{"established is no listener", &Socket{Proto: TCP, State: StateEstablished, Local: netip.MustParseAddrPort("0.0.0.0:6379")}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -44,19 +44,6 @@ type Origin struct {
 	Line int
 }
 
-// internalPorts are well-known ports of databases, caches and queues that should not
-// face outside the cluster.
-var internalPorts = map[int32]string{
-	6379: "redis", 3306: "mysql", 5432: "postgres", 27017: "mongodb", 11211: "memcached",
-	5672: "amqp", 4222: "nats", 1883: "mqtt", 9092: "kafka", 2181: "zookeeper", 2379: "etcd",
-	9200: "elasticsearch", 9042: "cassandra", 26257: "cockroachdb", 8086: "influxdb", 6432: "pgbouncer",
-}
-
-// internalNames are port names, appProtocols and name fragments of internal services.
-var internalNames = []string{"redis", "mysql", "mariadb", "postgres", "postgresql", "mongo", "mongodb", "memcached",
-	"amqp", "rabbitmq", "nats", "mqtt", "kafka", "zookeeper", "etcd", "elasticsearch", "cassandra", "cockroach",
-	"influxdb", "pgbouncer"}
-
 // productionValues are namespace label values that mark production.
 var productionValues = []string{"production", "prod"}
 
@@ -101,7 +88,7 @@ func Lint(in LintInput) []Finding {
 			if what := internalKind(svc); what != "" {
 				add(LintInternalExposed, patrol.AlertSecurity, patrol.P1, "",
 					fmt.Sprintf("internal service %s/%s (%s) is exposed through %s", ns, svc.Name, what, typ),
-					fmt.Sprintf("A %s should be reachable only from inside the cluster, but type %s opens it on every node "+
+					fmt.Sprintf("This Service (%s) should be reachable only from inside the cluster, but type %s opens it on every node "+
 						"(and, for LoadBalancer, to whatever the load balancer faces). Use type ClusterIP and reach it through a "+
 						"bastion, kubectl port-forward or a private link; if it must be exposed, restrict "+
 						"spec.loadBalancerSourceRanges and annotate the Service %s: \"false\" to record the decision.",
@@ -180,7 +167,11 @@ func Lint(in LintInput) []Finding {
 	return fs
 }
 
-// internalKind says which kind of internal service a Service looks like, or "".
+// internalKind says which kind of internal service a Service looks like (the
+// description of a well-known service, patrol.Services), or "": by the
+// portpatrol.io/internal annotation, then each port's appProtocol or name (whole, then
+// its protocol prefix: "redis-sentinel", "mysql-primary" → mysql), port and numeric
+// targetPort.
 func internalKind(svc *corev1.Service) string {
 	switch strings.ToLower(svc.Annotations[AnnotationInternal]) {
 	case "false":
@@ -191,20 +182,32 @@ func internalKind(svc *corev1.Service) string {
 	for _, p := range svc.Spec.Ports {
 		for _, s := range []string{strings.ToLower(deref(p.AppProtocol)), strings.ToLower(p.Name)} {
 			prefix, _, _ := strings.Cut(s, "-")
-			if slices.Contains(internalNames, prefix) {
-				return prefix
+			for _, name := range []string{s, prefix} {
+				if is, ok := patrol.ServiceByName(name); ok && is.Internal {
+					return is.Desc
+				}
 			}
 		}
-		if k, ok := internalPorts[p.Port]; ok {
-			return k
+		proto := string(cmp.Or(p.Protocol, corev1.ProtocolTCP))
+		if is, ok := internalPort(proto, p.Port); ok {
+			return is.Desc
 		}
 		if p.TargetPort.Type == intstr.Int {
-			if k, ok := internalPorts[p.TargetPort.IntVal]; ok {
-				return k
+			if is, ok := internalPort(proto, p.TargetPort.IntVal); ok {
+				return is.Desc
 			}
 		}
 	}
 	return ""
+}
+
+// internalPort returns the well-known service on a Service's port when it is internal.
+func internalPort(proto string, port int32) (patrol.Service, bool) {
+	if port < 1 || port > 65535 {
+		return patrol.Service{}, false
+	}
+	is, ok := patrol.ServiceByPort(proto, uint16(port))
+	return is, ok && is.Internal
 }
 
 func isProduction(l map[string]string) bool {

@@ -157,6 +157,42 @@ func TestLintInternalOverride(t *testing.T) {
 	}
 }
 
+// TestInternalKind checks how lint recognises an internal service: by the
+// appProtocol or port name (whole or its prefix) and by port or numeric targetPort,
+// all through the well-known services table.
+func TestInternalKind(t *testing.T) {
+	udp := func(s *corev1.Service) { s.Spec.Ports[0].Protocol = corev1.ProtocolUDP }
+	appProto := func(v string) svcOpt { return func(s *corev1.Service) { s.Spec.Ports[0].AppProtocol = &v } }
+	tests := []struct {
+		name string
+		svc  *corev1.Service
+		want string
+	}{
+		{"redis by port", service("n", "s", nil, withPort("", 6379, intstr.FromInt32(6379))), "Redis"},
+		{"sentinel by port", service("n", "s", nil, withPort("", 26379, intstr.FromInt32(26379))), "Redis Sentinel"},
+		{"cluster bus by port", service("n", "s", nil, withPort("", 16379, intstr.FromInt32(16379))), "Redis cluster bus"},
+		{"php-fpm by port", service("n", "s", nil, withPort("", 9000, intstr.FromInt32(9000))), "PHP-FPM (FastCGI)"},
+		{"by targetPort", service("n", "s", nil, withPort("", 80, intstr.FromInt32(5432))), "PostgreSQL"},
+		{"by name alias", service("n", "s", nil, withPort("mongo", 80, intstr.FromInt32(80))), "MongoDB"},
+		{"by name prefix", service("n", "s", nil, withPort("mariadb-primary", 80, intstr.FromInt32(80))), "MySQL/MariaDB"},
+		{"by whole name", service("n", "s", nil, withPort("redis-sentinel", 80, intstr.FromInt32(80))), "Redis Sentinel"},
+		{"by appProtocol", service("n", "s", nil, withPort("db", 80, intstr.FromInt32(80)), appProto("postgresql")), "PostgreSQL"},
+		{"memcached over udp", service("n", "s", nil, withPort("", 11211, intstr.FromInt32(11211)), udp), "memcached"},
+		{"udp on a tcp-only port", service("n", "s", nil, withPort("", 6379, intstr.FromInt32(6379)), udp), ""},
+		{"http", service("n", "s", nil, withPort("http", 80, intstr.FromInt32(8080))), ""},
+		{"named target port", service("n", "s", nil, withPort("web", 80, intstr.FromString("redis"))), ""},
+		{"annotated", service("n", "s", nil, withPort("", 80, intstr.FromInt32(80)), withAnnotation(AnnotationInternal, "true")), "marked " + AnnotationInternal},
+		{"annotated false", service("n", "s", nil, withPort("", 6379, intstr.FromInt32(6379)), withAnnotation(AnnotationInternal, "false")), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := internalKind(tt.svc); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestParseManifestErrors(t *testing.T) {
 	tests := []struct {
 		name, doc string

@@ -677,10 +677,7 @@ func buildIngress(ing *networkingv1.Ingress, svcs map[string]*corev1.Service, ts
 			case r.Host != "" && !strings.Contains(r.Host, "*"):
 				hosts = []string{r.Host}
 			}
-			port := int32(80)
-			if scheme == "https" {
-				port = 443
-			}
+			port := int32(patrol.DefaultPort(scheme))
 			for _, h := range hosts {
 				t, ok := newTarget(scheme, h, port, p.Path, q, serviceAnnotations{})
 				if !ok {

@@ -10,32 +10,31 @@ import (
 	"time"
 )
 
-// Scheme describes one target scheme: its name and the port used when a target omits it
-// (0 means the port is required).
+// Scheme describes one target scheme. The port a target of the scheme uses when it
+// names none comes from the well-known services table: see DefaultPort.
 type Scheme struct {
-	Name        string
-	DefaultPort int
+	Name string
 	// Doc is a one-line description for --help and errors.
 	Doc string
 }
 
 // Schemes is every target scheme portpatrol knows, keyed by name.
 var Schemes = map[string]Scheme{
-	"tcp":      {"tcp", 0, "TCP connect; optional send/expect steps"},
-	"tls":      {"tls", 0, "TLS handshake: chain, host name, expiry"},
-	"http":     {"http", 80, "HTTP request: status, body and header rules, phase timings"},
-	"https":    {"https", 443, "HTTP over TLS"},
-	"dns":      {"dns", 53, "DNS query to a server: rcode, answer rules"},
-	"udp":      {"udp", 0, "UDP send/expect; ICMP port unreachable is refused"},
-	"redis":    {"redis", 6379, "Redis PING, capacity from INFO clients"},
-	"mysql":    {"mysql", 3306, "MySQL/MariaDB handshake, optional login"},
-	"postgres": {"postgres", 5432, "PostgreSQL startup, optional login"},
-	"ssh":      {"ssh", 22, "SSH banner"},
-	"smtp":     {"smtp", 25, "SMTP greeting, optional EHLO/STARTTLS"},
-	"grpc":     {"grpc", 0, "gRPC health check (grpc.health.v1)"},
-	"nats":     {"nats", 4222, "NATS INFO greeting"},
-	"amqp":     {"amqp", 5672, "AMQP 0-9-1 Connection.Start"},
-	"mqtt":     {"mqtt", 1883, "MQTT CONNECT/CONNACK"},
+	"tcp":      {"tcp", "TCP connect; optional send/expect steps"},
+	"tls":      {"tls", "TLS handshake: chain, host name, expiry"},
+	"http":     {"http", "HTTP request: status, body and header rules, phase timings"},
+	"https":    {"https", "HTTP over TLS"},
+	"dns":      {"dns", "DNS query to a server: rcode, answer rules"},
+	"udp":      {"udp", "UDP send/expect; ICMP port unreachable is refused"},
+	"redis":    {"redis", "Redis PING, capacity from INFO clients"},
+	"mysql":    {"mysql", "MySQL/MariaDB handshake, optional login"},
+	"postgres": {"postgres", "PostgreSQL startup, optional login"},
+	"ssh":      {"ssh", "SSH banner"},
+	"smtp":     {"smtp", "SMTP greeting, optional EHLO/STARTTLS"},
+	"grpc":     {"grpc", "gRPC health check (grpc.health.v1)"},
+	"nats":     {"nats", "NATS INFO greeting"},
+	"amqp":     {"amqp", "AMQP 0-9-1 Connection.Start"},
+	"mqtt":     {"mqtt", "MQTT CONNECT/CONNACK"},
 }
 
 // schemeAliases maps alternative spellings to a scheme.
@@ -142,7 +141,7 @@ func ParseTarget(s string) (Target, error) {
 	if strings.HasPrefix(u.Host, "[") && net.ParseIP(strings.SplitN(host, "%", 2)[0]) == nil {
 		return bad("%q in brackets is not an IPv6 address", host)
 	}
-	port := sc.DefaultPort
+	port := DefaultPort(sc.Name)
 	if p := u.Port(); p != "" {
 		n, err := strconv.Atoi(p)
 		if err != nil || n < 1 || n > 65535 {

@@ -53,8 +53,8 @@ func TestTop(t *testing.T) {
 		t.Fatalf("the service table has %d ports, want at least 1000", len(all))
 	}
 	named := 0
-	for _, s := range all {
-		if s.Name != "" {
+	for _, p := range all {
+		if serviceName(p) != "" {
 			named++
 		}
 	}
@@ -70,17 +70,23 @@ func TestTop(t *testing.T) {
 			t.Errorf("Top(50) lacks %d", p)
 		}
 	}
+	// The ranking follows the table: its first entries are the doors of the internet.
+	if got, want := Top(3), (PortList{22, 80, 443}); !slices.Equal(got, want) {
+		t.Errorf("Top(3) = %v, want %v", got, want)
+	}
 	if got := len(Top(1 << 20)); got != len(all) {
 		t.Errorf("Top(huge) = %d ports, want %d", got, len(all))
 	}
-	if got := ServiceName(6379); got != "redis" {
-		t.Errorf("ServiceName(6379) = %q, want redis", got)
+	if got := len(Top(-1)); got != 0 {
+		t.Errorf("Top(-1) = %d ports, want 0", got)
 	}
-	if got := GuessScheme(6379); got != "redis" {
-		t.Errorf("GuessScheme(6379) = %q, want redis", got)
-	}
-	if got := GuessScheme(40000); got != "tcp" {
-		t.Errorf("GuessScheme(40000) = %q, want tcp", got)
+	for _, tc := range []struct {
+		port uint16
+		want string
+	}{{6379, "redis"}, {26379, "redis-sentinel"}, {9000, "php-fpm"}, {40000, ""}} {
+		if got := serviceName(tc.port); got != tc.want {
+			t.Errorf("serviceName(%d) = %q, want %q", tc.port, got, tc.want)
+		}
 	}
 }
 

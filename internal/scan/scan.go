@@ -230,7 +230,7 @@ func (s *Scanner) ScanHosts(ctx context.Context, hosts []Host, ports PortList) (
 		pr := byHost[i]
 		slices.SortFunc(pr, func(a, b PortResult) int { return int(a.Port) - int(b.Port) })
 		for j := range pr {
-			pr[j].Service = ServiceName(pr[j].Port)
+			pr[j].Service = serviceName(pr[j].Port)
 		}
 		rep.Hosts[i] = HostResult{Host: h, Ports: pr, Closed: len(ports) - len(pr)}
 	}
