@@ -18,7 +18,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/portpatrol/portpatrol/internal/alert"
 	"github.com/portpatrol/portpatrol/internal/config"
 	"github.com/portpatrol/portpatrol/internal/kube"
 	"github.com/portpatrol/portpatrol/internal/patrol"
@@ -409,8 +408,8 @@ func runKubeLint(ctx context.Context, out, errOut io.Writer, c kubernetes.Interf
 // kubeAlertFinding is how a Kubernetes finding reaches the alert engine
 // (Engine.ObserveFinding): a transition of kube.Tracker becomes a finding that raises
 // (Active) or clears the alert of the same rule and subject.
-func kubeAlertFinding(f kube.Finding, at time.Time) alert.Finding {
-	return alert.Finding{
+func kubeAlertFinding(f kube.Finding, at time.Time) patrol.Finding {
+	return patrol.Finding{
 		Class:       f.Class,
 		Rule:        string(f.Rule),
 		Subject:     f.Subject,

@@ -21,7 +21,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes/fake"
 
-	"github.com/portpatrol/portpatrol/internal/alert"
 	"github.com/portpatrol/portpatrol/internal/kube"
 	"github.com/portpatrol/portpatrol/internal/patrol"
 	"github.com/portpatrol/portpatrol/internal/probe"
@@ -184,7 +183,7 @@ func TestKubeAlertFinding(t *testing.T) {
 		Subject: "kube:shop/api", Summary: "no ready endpoints", Description: "fix it",
 		Labels: map[string]string{"namespace": "shop", "service": "api"}, Active: true}
 	got := kubeAlertFinding(f, at)
-	want := alert.Finding{Class: patrol.AlertUnreachable, Rule: "kube_no_ready_endpoints", Subject: "kube:shop/api",
+	want := patrol.Finding{Class: patrol.AlertUnreachable, Rule: "kube_no_ready_endpoints", Subject: "kube:shop/api",
 		Severity: "P0", Summary: "no ready endpoints", Description: "fix it",
 		Labels: map[string]string{"namespace": "shop", "service": "api"}, Active: true, At: at}
 	if diff := cmp.Diff(want, got); diff != "" {

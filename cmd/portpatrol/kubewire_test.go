@@ -76,13 +76,13 @@ kubernetes: {enabled: true, leader_election: false}
 	defer func() {
 		if t.Failed() {
 			for _, js := range d.sched.Snapshot() {
-				t.Logf("job %s state %s labels %v last %v", js.Job.ID, js.State, js.Job.Labels, js.Last)
+				t.Logf("job %s state %s labels %v last %v", js.Job.ID, js.Status, js.Job.Labels, js.Last)
 			}
 		}
 	}()
 	eventually(t, "the ClusterIP probed as up", func() bool {
 		for _, js := range d.sched.Snapshot() {
-			if js.Job.ID == "tcp://10.96.0.11:8000" && js.State == "up" {
+			if js.Job.ID == "tcp://10.96.0.11:8000" && js.Status == patrol.StatusUp {
 				return js.Job.Labels["namespace"] == "shop" && js.Job.Labels["service"] == "api"
 			}
 		}
@@ -111,7 +111,7 @@ kubernetes: {enabled: true, leader_election: false}
 	})
 	eventually(t, "the endpoint probed", func() bool {
 		for _, js := range d.sched.Snapshot() {
-			if js.Job.ID == "tcp://10.0.0.7:8000" && js.State == "up" {
+			if js.Job.ID == "tcp://10.0.0.7:8000" && js.Status == patrol.StatusUp {
 				return true
 			}
 		}

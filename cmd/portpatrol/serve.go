@@ -228,10 +228,8 @@ func newDaemon(opts daemonOptions) (_ *daemon, err error) {
 	d.metrics.Registry.MustRegister(&engineCollector{alerts: d.engine, notifier: d.notifier.Load, batch: d.batch})
 	if !cfg.HostWatch.Disabled {
 		d.watch = hostwatch.New(hostwatch.Config{
-			Store: d.db,
-			Sink: hostwatch.SinkFunc(func(ctx context.Context, ev hostwatch.Event) error {
-				return d.observeFinding(ctx, alert.Finding(ev))
-			}),
+			Store:      d.db,
+			Sink:       hostwatch.SinkFunc(d.observeFinding),
 			UDP:        cfg.HostWatch.UDP,
 			Interval:   cfg.HostWatch.Interval,
 			LearnAfter: cfg.HostWatch.LearnAfter,
@@ -307,7 +305,7 @@ func (d *daemon) withEngine(f func(*alert.Engine) error) error {
 }
 
 // observeFinding raises or clears a finding, if this replica leads.
-func (d *daemon) observeFinding(ctx context.Context, f alert.Finding) error {
+func (d *daemon) observeFinding(ctx context.Context, f patrol.Finding) error {
 	if !d.leading.Load() {
 		return nil
 	}
@@ -588,7 +586,7 @@ func (d *daemon) onResult(ev schedule.Event) {
 	if i := strings.Index(r.Target, "://"); i > 0 {
 		scheme = r.Target[:i]
 	}
-	d.metrics.Observe(&r, scheme, string(ev.State), ev.Flapping, ev.Lag)
+	d.metrics.Observe(&r, scheme, ev.Status, ev.Flapping, ev.Lag)
 	if err := d.batch.Write(d.ctx, r); err != nil && d.ctx.Err() == nil {
 		d.logger.Warn("history write", "target", r.Target, "err", err)
 	}
@@ -597,19 +595,16 @@ func (d *daemon) onResult(ev schedule.Event) {
 		labels = ev.Job.Labels
 	}
 	if ev.Changed || ev.FlapChanged {
-		d.logger.Info("target state changed", "target", r.Target, "from", ev.Prev, "to", ev.State, "flapping", ev.Flapping, "class", r.Class, "err", r.Error)
-		st := store.State{Target: r.Target, Status: store.Status(ev.State), Flapping: ev.Flapping, Since: r.Start, Labels: labels,
-			Last: store.ResultSummary{Time: r.Start, Class: r.Class, Duration: r.Duration, Error: r.Error}}
-		if err := d.db.PutStates(d.ctx, []store.State{st}); err != nil && d.ctx.Err() == nil {
+		d.logger.Info("target state changed", "target", r.Target, "from", ev.Prev, "to", ev.Status, "flapping", ev.Flapping, "class", r.Class, "err", r.Error)
+		st := ev.TargetState()
+		if err := d.db.PutStates(d.ctx, []patrol.TargetState{st}); err != nil && d.ctx.Err() == nil {
 			d.logger.Warn("state write", "target", r.Target, "err", err)
 		}
-		ts := api.TargetState{ID: r.Target, Status: api.Status(ev.State), Flapping: ev.Flapping, Since: r.Start, Labels: labels,
-			Last: api.LastResult{Time: r.Start, Class: r.Class, Duration: r.Duration, Error: r.Error}}
-		if err := d.broker.PublishTarget(ts); err != nil {
+		if err := d.broker.PublishTarget(st); err != nil {
 			d.logger.Debug("publish target change", "err", err)
 		}
 	}
-	sig := alert.Signal{Target: r.Target, Host: host, Labels: labels, Result: r, State: string(ev.State), Flapping: ev.Flapping, At: r.Start}
+	sig := alert.Signal{Target: r.Target, Host: host, Labels: labels, Result: r, Status: ev.Status, Flapping: ev.Flapping, At: r.Start}
 	if d.kube != nil {
 		d.kube.observe(r)
 	}

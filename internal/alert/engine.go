@@ -1,5 +1,5 @@
 // Package alert is portpatrol's alert engine. It turns probe results (Signal),
-// findings of other engines (Finding) and anomalies (Anomaly) into incidents with a
+// findings of other engines (patrol.Finding) and anomalies (Anomaly) into incidents with a
 // severity P0–P3, and runs each incident's life cycle: pending → firing →
 // acknowledged → resolved, muted (silenced) by silences, maintenance windows and
 // inhibition, and flapping while the scheduler says so. Unacknowledged alerts escalate
@@ -74,7 +74,7 @@ type Engine struct {
 	alerts   map[string]*entry // by alert ID: active and recently resolved
 	byFP     map[string]*entry // active alerts by fingerprint
 	targets  map[string]*targetState
-	silences map[string]*Silence
+	silences map[string]*patrol.Silence
 	groups   map[string]*group
 
 	dirty       map[string]bool // alert IDs to save (true) or delete (false)
@@ -111,7 +111,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Engine, error) {
 	e := &Engine{
 		cfg: s, store: d.Store, sink: d.Sink, now: d.Now,
 		alerts: map[string]*entry{}, byFP: map[string]*entry{}, targets: map[string]*targetState{},
-		silences: map[string]*Silence{}, groups: map[string]*group{},
+		silences: map[string]*patrol.Silence{}, groups: map[string]*group{},
 		dirty: map[string]bool{}, silDirty: map[string]bool{}, silActive: map[string]bool{},
 		winActive: make([]bool, len(s.windows)), muteDirty: true,
 	}
@@ -174,7 +174,7 @@ func (e *Engine) Observe(ctx context.Context, sig Signal) error {
 }
 
 // ObserveFinding raises, updates or clears the alert of a finding.
-func (e *Engine) ObserveFinding(ctx context.Context, f Finding) error {
+func (e *Engine) ObserveFinding(ctx context.Context, f patrol.Finding) error {
 	rs := e.cfg.rule(f.Class)
 	if rs == nil {
 		return fmt.Errorf("finding %s on %s: unknown class %q", f.Rule, f.Subject, f.Class)
@@ -283,7 +283,7 @@ type Filter struct {
 	Severities []patrol.Severity
 	// Target is an exact subject; empty means any.
 	Target   string
-	Matchers Matchers
+	Matchers patrol.Matchers
 }
 
 // List returns copies of the alerts the filter selects, most urgent first, then
@@ -350,7 +350,7 @@ func (e *Engine) Ack(ctx context.Context, id, by, comment string) error {
 	}
 	now := e.now()
 	ent.Alert.AckedAt, ent.Alert.AckedBy = now, by
-	ent.Notes = append(ent.Notes, Note{At: now, By: by, Action: "acknowledged", Text: comment})
+	ent.Notes = append(ent.Notes, patrol.Note{At: now, By: by, Action: "acknowledged", Text: comment})
 	e.dropPaging(ent)
 	if len(ent.Alert.Told) > 0 {
 		e.owe(ent, patrol.NotifyAck, 0, ent.Alert.Told, now)
@@ -375,14 +375,14 @@ func (e *Engine) Resolve(ctx context.Context, id, by, comment string) error {
 		return fmt.Errorf("resolve %s: %w", id, ErrResolved)
 	}
 	now := e.now()
-	ent.Notes = append(ent.Notes, Note{At: now, By: by, Action: "resolved", Text: comment})
+	ent.Notes = append(ent.Notes, patrol.Note{At: now, By: by, Action: "resolved", Text: comment})
 	e.resolve(ent, by, now)
 	return e.persist(ctx)
 }
 
 // CreateSilence validates and stores a silence and returns it with its ID. It needs at
 // least one matcher, an author and an end in the future; a zero StartsAt means now.
-func (e *Engine) CreateSilence(ctx context.Context, s Silence) (Silence, error) {
+func (e *Engine) CreateSilence(ctx context.Context, s patrol.Silence) (patrol.Silence, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := e.now()
@@ -391,19 +391,19 @@ func (e *Engine) CreateSilence(ctx context.Context, s Silence) (Silence, error) 
 	}
 	switch {
 	case len(s.Matchers) == 0:
-		return Silence{}, errors.New("silence: no matchers; a silence of everything must say so, e.g. alertname=~.+")
+		return patrol.Silence{}, errors.New("silence: no matchers; a silence of everything must say so, e.g. alertname=~.+")
 	case s.Author == "":
-		return Silence{}, errors.New("silence: empty author")
+		return patrol.Silence{}, errors.New("silence: empty author")
 	case !s.EndsAt.After(s.StartsAt):
-		return Silence{}, fmt.Errorf("silence: end %s is not after start %s", s.EndsAt.Format(time.RFC3339), s.StartsAt.Format(time.RFC3339))
+		return patrol.Silence{}, fmt.Errorf("silence: end %s is not after start %s", s.EndsAt.Format(time.RFC3339), s.StartsAt.Format(time.RFC3339))
 	case !s.EndsAt.After(now):
-		return Silence{}, fmt.Errorf("silence: end %s is in the past", s.EndsAt.Format(time.RFC3339))
+		return patrol.Silence{}, fmt.Errorf("silence: end %s is in the past", s.EndsAt.Format(time.RFC3339))
 	}
 	// Round-trip the matchers so that ones built by hand get their regexps compiled.
 	for i, m := range s.Matchers {
-		mm, err := NewMatcher(m.Name, m.Op, m.Value)
+		mm, err := patrol.NewMatcher(m.Name, m.Op, m.Value)
 		if err != nil {
-			return Silence{}, fmt.Errorf("silence: %w", err)
+			return patrol.Silence{}, fmt.Errorf("silence: %w", err)
 		}
 		s.Matchers[i] = mm
 	}
@@ -443,17 +443,17 @@ func (e *Engine) ExpireSilence(ctx context.Context, id, by string) error {
 }
 
 // Silences returns copies of the silences, active and pending ones first, then by end.
-func (e *Engine) Silences() []Silence {
+func (e *Engine) Silences() []patrol.Silence {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := e.now()
-	out := make([]Silence, 0, len(e.silences))
+	out := make([]patrol.Silence, 0, len(e.silences))
 	for _, sl := range e.silences {
 		c := *sl
 		c.Matchers = slices.Clone(sl.Matchers)
 		out = append(out, c)
 	}
-	slices.SortFunc(out, func(a, b Silence) int {
+	slices.SortFunc(out, func(a, b patrol.Silence) int {
 		ea, eb := !a.EndsAt.After(now), !b.EndsAt.After(now)
 		if ea != eb {
 			if ea {

@@ -388,7 +388,7 @@ func (e *Engine) recomputeMutes(now time.Time) {
 			windows = append(windows, &e.cfg.windows[i])
 		}
 	}
-	var silences []*Silence
+	var silences []*patrol.Silence
 	for _, id := range slices.Sorted(maps.Keys(e.silences)) {
 		if sl := e.silences[id]; sl.Active(now) {
 			silences = append(silences, sl)

@@ -104,3 +104,11 @@ type Notification struct {
 	// Lang is the language of rendered text: "en" (default) or "zh".
 	Lang string `json:"lang,omitempty"`
 }
+
+// Note is one entry in an incident's journal.
+type Note struct {
+	At     time.Time `json:"at"`
+	By     string    `json:"by"`
+	Action string    `json:"action"` // "acknowledged" or "resolved"
+	Text   string    `json:"text,omitempty"`
+}
