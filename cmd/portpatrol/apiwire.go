@@ -236,36 +236,6 @@ func (a *apiAdapter) RevokeToken(ctx context.Context, id, _ string) error {
 	return err
 }
 
-// alertFeed publishes alert changes to the event stream: the engine has no change
-// hook, so the daemon compares the alert list with what it last published.
-type alertFeed struct {
-	seen map[string]string // alert ID → fingerprint of what was published
-}
-
-func alertVersion(a patrol.Alert) string {
-	return fmt.Sprintf("%s|%d|%d|%s|%s|%d", a.State, a.Severity, a.EscalationStep, a.AckedBy, a.MutedBy, len(a.Told))
-}
-
-func (f *alertFeed) publish(e *alert.Engine, b *api.Broker) error {
-	if f.seen == nil {
-		f.seen = map[string]string{}
-	}
-	all := e.List(alert.Filter{States: []patrol.AlertState{patrol.AlertPending, patrol.AlertFiring, patrol.AlertAcknowledged,
-		patrol.AlertResolved, patrol.AlertSilenced, patrol.AlertFlapping}})
-	now := make(map[string]string, len(all))
-	for _, a := range all {
-		v := alertVersion(a)
-		now[a.ID] = v
-		if f.seen[a.ID] != v {
-			if err := b.PublishAlert(a); err != nil {
-				return err
-			}
-		}
-	}
-	f.seen = now
-	return nil
-}
-
 // LatestAudits returns each scheduled audit's latest report, in configuration order.
 func (a *apiAdapter) LatestAudits(context.Context) ([]api.AuditReport, error) {
 	out := make([]api.AuditReport, 0, len(a.d.audits))

@@ -213,6 +213,7 @@ func newDaemon(opts daemonOptions) (_ *daemon, err error) {
 	if d.db, d.dbName, err = openBackend(ctx, cfg, opts.dataDir); err != nil {
 		return nil, err
 	}
+	d.broker = api.NewBroker(api.BrokerConfig{})
 	eng, n, err := d.buildAlerting(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -223,7 +224,6 @@ func newDaemon(opts daemonOptions) (_ *daemon, err error) {
 	if d.status, err = newStatusPage(ctx, d); err != nil {
 		return nil, err
 	}
-	d.broker = api.NewBroker(api.BrokerConfig{})
 	d.batch = store.NewBatchWriter(d.db, store.BatchConfig{Logger: logger.With("component", "history")})
 	d.metrics.Registry.MustRegister(&engineCollector{alerts: d.engine, notifier: d.notifier.Load, batch: d.batch})
 	if !cfg.HostWatch.Disabled {
@@ -321,7 +321,7 @@ func (d *daemon) buildAlerting(ctx context.Context, cfg *config.Config) (*alert.
 	if err != nil {
 		return nil, nil, fmt.Errorf("notify: %w", err)
 	}
-	d.alertDeps = alert.Deps{Sink: &routedSink{next: n, known: n.Receivers(), logger: d.logger}, Store: d.db}
+	d.alertDeps = alert.Deps{Sink: &routedSink{next: n, known: n.Receivers(), logger: d.logger}, Store: d.db, OnChange: d.publishAlert}
 	eng, err := alert.New(ctx, cfg.Alerting, d.alertDeps)
 	if err != nil {
 		return nil, nil, err
@@ -329,11 +329,25 @@ func (d *daemon) buildAlerting(ctx context.Context, cfg *config.Config) (*alert.
 	return eng, n, nil
 }
 
+// publishAlert tells the event stream of a change of an alert; the alert engine calls
+// it (alert.Deps.OnChange).
+func (d *daemon) publishAlert(a patrol.Alert) {
+	if err := d.broker.PublishAlert(a); err != nil {
+		d.logger.Debug("publish alert change", "alert", a.ID, "err", err)
+	}
+}
+
 // swapAlerting replaces the alert engine (and, when given, the dispatcher) once no
-// change to the old engine is in flight, and restarts the dispatcher.
+// change to the old engine is in flight, and restarts the dispatcher. The event stream
+// is told every alert of the new engine, which may hold what the old one did not (a
+// new leader's engine loads what the old leader saved); nothing changes the new engine
+// before the swap is done, so no later change is published before these.
 func (d *daemon) swapAlerting(eng *alert.Engine, n *notify.Dispatcher) {
 	d.engineMu.Lock()
 	d.alerts.Store(eng)
+	for _, a := range eng.List(alert.Filter{States: patrol.AlertStates}) {
+		d.publishAlert(a)
+	}
 	if n != nil {
 		if d.stopNotifier != nil {
 			d.stopNotifier()
@@ -712,8 +726,6 @@ func (d *daemon) run(ctx context.Context, ln net.Listener) error {
 			d.resolveOrphans()
 		}
 	})
-	var feed alertFeed
-	d.every(ctx, 500*time.Millisecond, "alert events", func(time.Time) error { return feed.publish(d.engine(), d.broker) })
 	d.spawn(func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("http server: %w", err)

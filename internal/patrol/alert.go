@@ -16,6 +16,10 @@ const (
 	AlertFlapping     AlertState = "flapping"
 )
 
+// AlertStates lists every alert state in a stable order, for filters that want all.
+var AlertStates = []AlertState{AlertPending, AlertFiring, AlertAcknowledged, AlertResolved, AlertSilenced,
+	AlertFlapping}
+
 // AlertClass says what kind of problem an alert is about.
 type AlertClass string
 
