@@ -16,7 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/portpatrol/portpatrol/internal/alert"
+	"github.com/portpatrol/portpatrol/internal/patrol"
 )
 
 // defaultServer is where the commands that talk to a running daemon find it.
@@ -355,28 +355,18 @@ func newAlertActionCmd(verb, action, short, example string) *cobra.Command {
 	return cmd
 }
 
-// silenceJSON is a silence as the API takes and returns it.
-type silenceJSON struct {
-	ID        string        `json:"id,omitempty"`
-	Matchers  []matcherJSON `json:"matchers"`
-	Author    string        `json:"author,omitempty"`
-	Comment   string        `json:"comment"`
-	StartsAt  time.Time     `json:"starts_at,omitzero"`
-	EndsAt    time.Time     `json:"ends_at,omitzero"`
-	ExpiredBy string        `json:"expired_by,omitempty"`
-	Duration  string        `json:"duration,omitempty"`
+// silenceRequest is the body of POST /api/v1/silences.
+type silenceRequest struct {
+	Matchers patrol.Matchers `json:"matchers"`
+	Comment  string          `json:"comment"`
+	Duration string          `json:"duration"`
 }
 
-type matcherJSON struct {
-	Name  string `json:"name"`
-	Op    string `json:"op"`
-	Value string `json:"value"`
-}
-
-func (s silenceJSON) matchers() string {
-	parts := make([]string, len(s.Matchers))
-	for i, m := range s.Matchers {
-		parts[i] = m.Name + m.Op + m.Value
+// matcherList renders matchers as the command line takes them: "a=b,c=~d".
+func matcherList(ms patrol.Matchers) string {
+	parts := make([]string, len(ms))
+	for i, m := range ms {
+		parts[i] = m.String()
 	}
 	return strings.Join(parts, ",")
 }
@@ -417,23 +407,23 @@ labels and alertname, class, severity, target and host.
 			if dur <= 0 {
 				return exitf(exitUnknown, "--for must be positive, got %s", dur)
 			}
-			req := silenceJSON{Comment: comment, Duration: dur.String()}
+			req := silenceRequest{Comment: comment, Duration: dur.String()}
 			for _, arg := range args {
-				m, err := alert.ParseMatcher(arg)
+				m, err := patrol.ParseMatcher(arg)
 				if err != nil {
 					return exitf(exitUnknown, "%v", err)
 				}
-				req.Matchers = append(req.Matchers, matcherJSON{Name: m.Name, Op: string(m.Op), Value: m.Value})
+				req.Matchers = append(req.Matchers, m)
 			}
 			c, err := f.client()
 			if err != nil {
 				return err
 			}
-			var s silenceJSON
+			var s patrol.Silence
 			if err := c.call(cmd.Context(), http.MethodPost, "/api/v1/silences", req, &s); err != nil {
 				return c.fail(err, "silence")
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Created silence %s of %s until %s (by %s).\n", s.ID, s.matchers(), stamp(s.EndsAt), s.Author)
+			fmt.Fprintf(cmd.OutOrStdout(), "Created silence %s of %s until %s (by %s).\n", s.ID, matcherList(s.Matchers), stamp(s.EndsAt), s.Author)
 			return nil
 		},
 	}
@@ -467,7 +457,7 @@ labels and alertname, class, severity, target and host.
 			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "ID\tSTATE\tMATCHERS\tENDS\tAUTHOR\tCOMMENT")
 			for _, raw := range list.Silences {
-				var s silenceJSON
+				var s patrol.Silence
 				if err := json.Unmarshal(raw, &s); err != nil {
 					return exitf(exitUnknown, "unexpected silence in the answer: %v", err)
 				}
@@ -481,7 +471,7 @@ labels and alertname, class, severity, target and host.
 				case s.StartsAt.After(now):
 					state = "pending"
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, state, s.matchers(), ends, s.Author, oneLine(s.Comment))
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, state, matcherList(s.Matchers), ends, s.Author, oneLine(s.Comment))
 			}
 			return w.Flush()
 		},

@@ -35,7 +35,7 @@ type alertWorld struct {
 	alerts   map[string]patrol.Alert
 	filters  []api.AlertFilter
 	notes    []string // "action id by comment"
-	silences []api.Silence
+	silences []patrol.Silence
 }
 
 var (
@@ -55,7 +55,7 @@ func newAlertWorld() *alertWorld {
 				Target: "https://web:443/", Summary: "https://web:443/ slow", StartsAt: now.Add(-3 * time.Hour),
 				ResolvedAt: now.Add(-time.Hour), ResolvedBy: "auto", Told: []string{"noc"}},
 		},
-		silences: []api.Silence{{ID: "s1", Matchers: []api.Matcher{{Name: "service", Op: "=", Value: "orders"}}, Author: "bob",
+		silences: []patrol.Silence{{ID: "s1", Matchers: patrol.Matchers{{Name: "service", Op: patrol.MatchEqual, Value: "orders"}}, Author: "bob",
 			Comment: "migration", StartsAt: now.Add(-time.Hour), EndsAt: now.Add(time.Hour)}},
 	}
 }
@@ -123,13 +123,13 @@ func (w *alertWorld) ResolveAlert(_ context.Context, id, by, comment string) err
 	return w.act("resolve", id, by, comment)
 }
 
-func (w *alertWorld) ListSilences(context.Context) ([]api.Silence, error) {
+func (w *alertWorld) ListSilences(context.Context) ([]patrol.Silence, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return append([]api.Silence(nil), w.silences...), nil
+	return append([]patrol.Silence(nil), w.silences...), nil
 }
 
-func (w *alertWorld) CreateSilence(_ context.Context, s api.Silence) (api.Silence, error) {
+func (w *alertWorld) CreateSilence(_ context.Context, s patrol.Silence) (patrol.Silence, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	s.ID = fmt.Sprintf("s%d", len(w.silences)+1)
@@ -296,8 +296,8 @@ func TestSilenceCommands(t *testing.T) {
 		t.Fatalf("add: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	got := w.silences[1]
-	want := []api.Matcher{{Name: "service", Op: "=", Value: "orders"}, {Name: "target", Op: "=~", Value: "tcp://db-.*"}}
-	if diff := cmp.Diff(want, got.Matchers); diff != "" || got.Comment != "schema migration" || got.Author != "alice" {
+	want := "service=orders,target=~tcp://db-.*"
+	if diff := cmp.Diff(want, matcherList(got.Matchers)); diff != "" || got.Comment != "schema migration" || got.Author != "alice" {
 		t.Errorf("silence created: %+v; matchers (-want +got):\n%s", got, diff)
 	}
 	if d := got.EndsAt.Sub(got.StartsAt); d != 2*time.Hour {

@@ -15,12 +15,12 @@ import (
 // discardStore keeps nothing, so the benchmark measures the engine's own memory.
 type discardStore struct{}
 
-func (discardStore) SaveAlert(context.Context, alert.Record) error         { return nil }
-func (discardStore) DeleteAlert(context.Context, string) error             { return nil }
-func (discardStore) LoadAlerts(context.Context) ([]alert.Record, error)    { return nil, nil }
-func (discardStore) SaveSilence(context.Context, alert.Silence) error      { return nil }
-func (discardStore) DeleteSilence(context.Context, string) error           { return nil }
-func (discardStore) LoadSilences(context.Context) ([]alert.Silence, error) { return nil, nil }
+func (discardStore) SaveAlert(context.Context, alert.Record) error          { return nil }
+func (discardStore) DeleteAlert(context.Context, string) error              { return nil }
+func (discardStore) LoadAlerts(context.Context) ([]alert.Record, error)     { return nil, nil }
+func (discardStore) SaveSilence(context.Context, patrol.Silence) error      { return nil }
+func (discardStore) DeleteSilence(context.Context, string) error            { return nil }
+func (discardStore) LoadSilences(context.Context) ([]patrol.Silence, error) { return nil, nil }
 
 // BenchmarkFlapStorm: 10,000 targets (100 hosts × 100 ports) flap at once for five
 // minutes: down, up, down, up, then the scheduler calls them flapping. The number of
@@ -69,13 +69,13 @@ func BenchmarkFlapStorm(b *testing.B) {
 					b.Fatal(err)
 				}
 				for step := range 30 { // every 10s for 5 minutes
-					state, class := alert.StateDown, patrol.ClassTimeout
+					state, class := patrol.StatusDown, patrol.ClassTimeout
 					if step%2 == 1 {
-						state, class = alert.StateUp, patrol.ClassOK
+						state, class = patrol.StatusUp, patrol.ClassOK
 					}
 					for i := range sigs {
 						s := sigs[i]
-						s.State, s.Flapping, s.At = state, step >= 4, now
+						s.Status, s.Flapping, s.At = state, step >= 4, now
 						s.Result = patrol.Result{Target: s.Target, Start: now, Class: class, Duration: time.Millisecond}
 						if err := e.Observe(ctx, s); err != nil {
 							b.Fatal(err)

@@ -202,7 +202,7 @@ type AnomalyRule struct {
 
 // Route sends the alerts it matches to an escalation chain.
 type Route struct {
-	// Match lists matchers (ParseMatcher syntax), such as "team=db" or
+	// Match lists matchers (patrol.ParseMatcher syntax), such as "team=db" or
 	// "severity=~P0|P1"; empty matches every alert.
 	Match      []string `yaml:"match"`
 	Escalation string   `yaml:"escalation"`
@@ -307,12 +307,12 @@ type anomalySettings struct {
 }
 
 type route struct {
-	match Matchers
+	match patrol.Matchers
 	chain string
 }
 
 type inhibitRule struct {
-	source, target Matchers
+	source, target patrol.Matchers
 	equal          []string
 }
 
@@ -469,7 +469,7 @@ func (c Config) compile() (*settings, error) {
 	}
 	for i, r := range c.Routes {
 		f := fmt.Sprintf("routes[%d]", i)
-		ms, err := ParseMatchers(r.Match)
+		ms, err := patrol.ParseMatchers(r.Match)
 		if err != nil {
 			bad(f+".match", "%v", err)
 		}
@@ -504,14 +504,14 @@ func (c Config) compile() (*settings, error) {
 	}
 	for i, r := range inhibit {
 		f := fmt.Sprintf("inhibit[%d]", i)
-		src, err := ParseMatchers(r.Source)
+		src, err := patrol.ParseMatchers(r.Source)
 		if err != nil {
 			bad(f+".source_matchers", "%v", err)
 		}
 		if len(r.Source) == 0 {
 			bad(f+".source_matchers", "empty: a rule needs at least one source matcher")
 		}
-		tgt, err := ParseMatchers(r.Target)
+		tgt, err := patrol.ParseMatchers(r.Target)
 		if err != nil {
 			bad(f+".target_matchers", "%v", err)
 		}

@@ -1,5 +1,5 @@
 // Package alert is portpatrol's alert engine. It turns probe results (Signal),
-// findings of other engines (Finding) and anomalies (Anomaly) into incidents with a
+// findings of other engines (patrol.Finding) and anomalies (Anomaly) into incidents with a
 // severity P0–P3, and runs each incident's life cycle: pending → firing →
 // acknowledged → resolved, muted (silenced) by silences, maintenance windows and
 // inhibition, and flapping while the scheduler says so. Unacknowledged alerts escalate
@@ -8,7 +8,8 @@
 // state goes to a Store so that a restart neither pages twice nor forgets.
 //
 // The engine has no goroutines and no timers: Observe feeds it, Tick moves time on.
-// Both take time from the caller, so tests run on fake time.
+// Both take time from the caller, so tests run on fake time. Whoever shows alerts
+// learns of each change through Deps.OnChange rather than by polling.
 package alert
 
 import (
@@ -50,6 +51,22 @@ type Deps struct {
 	// Now is the clock for Observe without a time, Ack, Resolve and silences; nil
 	// means time.Now. Tick takes its time as an argument.
 	Now func() time.Time
+	// OnChange, when set, is given a copy of an alert after each change of it that
+	// can be seen from outside: opened, fired, acknowledged, escalated, reminded,
+	// muted or unmuted, flapping or not, resolved, or a new summary, description,
+	// deadline or set of labels. An alert that changes several times before the
+	// hook is called is given once, as it is then. An alert the engine drops while
+	// still open (a pending alert whose condition cleared before it fired) is given
+	// once more, as resolved, so that whoever shows it stops.
+	//
+	// The hook is called in the order of the changes, one call at a time, after the
+	// engine's lock is released, by the goroutine whose call to the engine made the
+	// change or by one already calling the hook; a call to the engine returns once
+	// its changes are handed over, or at once when another goroutine is handing
+	// changes over. It may call the engine. It should return quickly, since the
+	// caller that delivers waits for it; a hook that can be slow should hand off to
+	// a queue of its own.
+	OnChange func(patrol.Alert)
 }
 
 // Errors that Ack, Resolve and ExpireSilence return; test with errors.Is.
@@ -71,10 +88,18 @@ type Engine struct {
 	sink  Sink
 	now   func() time.Time
 
+	// onChange is Deps.OnChange. changes queues the alerts changed since it was last
+	// called, each once, in the order of their first change; delivering is set while a
+	// goroutine calls it.
+	onChange   func(patrol.Alert)
+	changes    []*entry
+	queued     map[*entry]bool
+	delivering bool
+
 	alerts   map[string]*entry // by alert ID: active and recently resolved
 	byFP     map[string]*entry // active alerts by fingerprint
 	targets  map[string]*targetState
-	silences map[string]*Silence
+	silences map[string]*patrol.Silence
 	groups   map[string]*group
 
 	dirty       map[string]bool // alert IDs to save (true) or delete (false)
@@ -109,9 +134,9 @@ func New(ctx context.Context, cfg Config, d Deps) (*Engine, error) {
 		return nil, errors.New("alert engine: no sink")
 	}
 	e := &Engine{
-		cfg: s, store: d.Store, sink: d.Sink, now: d.Now,
+		cfg: s, store: d.Store, sink: d.Sink, now: d.Now, onChange: d.OnChange, queued: map[*entry]bool{},
 		alerts: map[string]*entry{}, byFP: map[string]*entry{}, targets: map[string]*targetState{},
-		silences: map[string]*Silence{}, groups: map[string]*group{},
+		silences: map[string]*patrol.Silence{}, groups: map[string]*group{},
 		dirty: map[string]bool{}, silDirty: map[string]bool{}, silActive: map[string]bool{},
 		winActive: make([]bool, len(s.windows)), muteDirty: true,
 	}
@@ -163,6 +188,7 @@ func (e *Engine) Observe(ctx context.Context, sig Signal) error {
 	if sig.Target == "" {
 		return errors.New("observe: signal without a target")
 	}
+	defer e.deliver() // after the unlock
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := e.now()
@@ -174,7 +200,7 @@ func (e *Engine) Observe(ctx context.Context, sig Signal) error {
 }
 
 // ObserveFinding raises, updates or clears the alert of a finding.
-func (e *Engine) ObserveFinding(ctx context.Context, f Finding) error {
+func (e *Engine) ObserveFinding(ctx context.Context, f patrol.Finding) error {
 	rs := e.cfg.rule(f.Class)
 	if rs == nil {
 		return fmt.Errorf("finding %s on %s: unknown class %q", f.Rule, f.Subject, f.Class)
@@ -190,6 +216,7 @@ func (e *Engine) ObserveFinding(ctx context.Context, f Finding) error {
 		}
 		sev = v
 	}
+	defer e.deliver() // after the unlock
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := e.now()
@@ -220,6 +247,7 @@ func (e *Engine) ObserveAnomaly(ctx context.Context, a Anomaly) error {
 		}
 		sev = v
 	}
+	defer e.deliver() // after the unlock
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := e.now()
@@ -240,6 +268,7 @@ func (e *Engine) ObserveAnomaly(ctx context.Context, a Anomaly) error {
 // second. The error is from the sink or the store; what failed is retried on later
 // ticks.
 func (e *Engine) Tick(ctx context.Context, now time.Time) error {
+	defer e.deliver() // after the unlock
 	e.mu.Lock()
 	defer e.mu.Unlock()
 
@@ -283,7 +312,7 @@ type Filter struct {
 	Severities []patrol.Severity
 	// Target is an exact subject; empty means any.
 	Target   string
-	Matchers Matchers
+	Matchers patrol.Matchers
 }
 
 // List returns copies of the alerts the filter selects, most urgent first, then
@@ -335,6 +364,7 @@ func (e *Engine) Ack(ctx context.Context, id, by, comment string) error {
 	if by == "" {
 		return fmt.Errorf("ack %s: empty name of who acknowledges", id)
 	}
+	defer e.deliver() // after the unlock
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	ent, ok := e.alerts[id]
@@ -350,7 +380,7 @@ func (e *Engine) Ack(ctx context.Context, id, by, comment string) error {
 	}
 	now := e.now()
 	ent.Alert.AckedAt, ent.Alert.AckedBy = now, by
-	ent.Notes = append(ent.Notes, Note{At: now, By: by, Action: "acknowledged", Text: comment})
+	ent.Notes = append(ent.Notes, patrol.Note{At: now, By: by, Action: "acknowledged", Text: comment})
 	e.dropPaging(ent)
 	if len(ent.Alert.Told) > 0 {
 		e.owe(ent, patrol.NotifyAck, 0, ent.Alert.Told, now)
@@ -365,6 +395,7 @@ func (e *Engine) Resolve(ctx context.Context, id, by, comment string) error {
 	if by == "" {
 		return fmt.Errorf("resolve %s: empty name of who resolves", id)
 	}
+	defer e.deliver() // after the unlock
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	ent, ok := e.alerts[id]
@@ -375,14 +406,14 @@ func (e *Engine) Resolve(ctx context.Context, id, by, comment string) error {
 		return fmt.Errorf("resolve %s: %w", id, ErrResolved)
 	}
 	now := e.now()
-	ent.Notes = append(ent.Notes, Note{At: now, By: by, Action: "resolved", Text: comment})
+	ent.Notes = append(ent.Notes, patrol.Note{At: now, By: by, Action: "resolved", Text: comment})
 	e.resolve(ent, by, now)
 	return e.persist(ctx)
 }
 
 // CreateSilence validates and stores a silence and returns it with its ID. It needs at
 // least one matcher, an author and an end in the future; a zero StartsAt means now.
-func (e *Engine) CreateSilence(ctx context.Context, s Silence) (Silence, error) {
+func (e *Engine) CreateSilence(ctx context.Context, s patrol.Silence) (patrol.Silence, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := e.now()
@@ -391,19 +422,19 @@ func (e *Engine) CreateSilence(ctx context.Context, s Silence) (Silence, error) 
 	}
 	switch {
 	case len(s.Matchers) == 0:
-		return Silence{}, errors.New("silence: no matchers; a silence of everything must say so, e.g. alertname=~.+")
+		return patrol.Silence{}, errors.New("silence: no matchers; a silence of everything must say so, e.g. alertname=~.+")
 	case s.Author == "":
-		return Silence{}, errors.New("silence: empty author")
+		return patrol.Silence{}, errors.New("silence: empty author")
 	case !s.EndsAt.After(s.StartsAt):
-		return Silence{}, fmt.Errorf("silence: end %s is not after start %s", s.EndsAt.Format(time.RFC3339), s.StartsAt.Format(time.RFC3339))
+		return patrol.Silence{}, fmt.Errorf("silence: end %s is not after start %s", s.EndsAt.Format(time.RFC3339), s.StartsAt.Format(time.RFC3339))
 	case !s.EndsAt.After(now):
-		return Silence{}, fmt.Errorf("silence: end %s is in the past", s.EndsAt.Format(time.RFC3339))
+		return patrol.Silence{}, fmt.Errorf("silence: end %s is in the past", s.EndsAt.Format(time.RFC3339))
 	}
 	// Round-trip the matchers so that ones built by hand get their regexps compiled.
 	for i, m := range s.Matchers {
-		mm, err := NewMatcher(m.Name, m.Op, m.Value)
+		mm, err := patrol.NewMatcher(m.Name, m.Op, m.Value)
 		if err != nil {
-			return Silence{}, fmt.Errorf("silence: %w", err)
+			return patrol.Silence{}, fmt.Errorf("silence: %w", err)
 		}
 		s.Matchers[i] = mm
 	}
@@ -443,17 +474,17 @@ func (e *Engine) ExpireSilence(ctx context.Context, id, by string) error {
 }
 
 // Silences returns copies of the silences, active and pending ones first, then by end.
-func (e *Engine) Silences() []Silence {
+func (e *Engine) Silences() []patrol.Silence {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := e.now()
-	out := make([]Silence, 0, len(e.silences))
+	out := make([]patrol.Silence, 0, len(e.silences))
 	for _, sl := range e.silences {
 		c := *sl
 		c.Matchers = slices.Clone(sl.Matchers)
 		out = append(out, c)
 	}
-	slices.SortFunc(out, func(a, b Silence) int {
+	slices.SortFunc(out, func(a, b patrol.Silence) int {
 		ea, eb := !a.EndsAt.After(now), !b.EndsAt.After(now)
 		if ea != eb {
 			if ea {
@@ -595,13 +626,66 @@ func (e *Engine) gc(now time.Time) {
 	}
 }
 
-// forget drops an alert from memory and the store.
+// forget drops an alert from memory and the store. One still shown as open is told
+// to the change hook as resolved.
 func (e *Engine) forget(ent *entry) {
+	if ent.Alert.State != patrol.AlertResolved {
+		ent.Alert.State = patrol.AlertResolved
+		e.changed(ent)
+	}
 	delete(e.alerts, ent.Alert.ID)
 	if e.byFP[ent.Alert.Fingerprint] == ent {
 		delete(e.byFP, ent.Alert.Fingerprint)
 	}
 	e.dirty[ent.Alert.ID] = false
+}
+
+// changed queues an alert for the change hook.
+func (e *Engine) changed(ent *entry) {
+	if e.onChange == nil || e.queued[ent] {
+		return
+	}
+	e.queued[ent] = true
+	e.changes = append(e.changes, ent)
+}
+
+// deliver calls the change hook with the alerts changed, unless another goroutine is
+// doing so: that one then also delivers what is queued now. It must be called without
+// e.mu held.
+func (e *Engine) deliver() {
+	if e.onChange == nil {
+		return
+	}
+	for {
+		e.mu.Lock()
+		if e.delivering || len(e.changes) == 0 {
+			e.mu.Unlock()
+			return
+		}
+		batch := make([]patrol.Alert, len(e.changes))
+		for i, ent := range e.changes {
+			batch[i] = e.snapshot(ent)
+		}
+		clear(e.queued)
+		clear(e.changes)
+		e.changes = e.changes[:0]
+		e.delivering = true
+		e.mu.Unlock()
+		e.hand(batch)
+	}
+}
+
+// hand calls the change hook with each alert of batch, and lets the next delivery
+// start even if the hook panics.
+func (e *Engine) hand(batch []patrol.Alert) {
+	defer func() {
+		e.mu.Lock()
+		e.delivering = false
+		e.mu.Unlock()
+	}()
+	for _, a := range batch {
+		e.onChange(a)
+	}
 }
 
 // newID returns a new alert ID: the fingerprint's hash and the start time.

@@ -122,16 +122,16 @@ func (h *harness) observe(sig alert.Signal) {
 // down and up observe a target with the scheduler's verdict.
 func (h *harness) down(target string, class patrol.Class, labels ...string) {
 	h.t.Helper()
-	h.observe(signal(target, class, alert.StateDown, labels...))
+	h.observe(signal(target, class, patrol.StatusDown, labels...))
 }
 
 func (h *harness) up(target string, labels ...string) {
 	h.t.Helper()
-	h.observe(signal(target, patrol.ClassOK, alert.StateUp, labels...))
+	h.observe(signal(target, patrol.ClassOK, patrol.StatusUp, labels...))
 }
 
-func signal(target string, class patrol.Class, state string, labels ...string) alert.Signal {
-	sig := alert.Signal{Target: target, State: state, Labels: map[string]string{},
+func signal(target string, class patrol.Class, state patrol.Status, labels ...string) alert.Signal {
+	sig := alert.Signal{Target: target, Status: state, Labels: map[string]string{},
 		Result: patrol.Result{Target: target, Class: class, Duration: 10 * time.Millisecond}}
 	if class == patrol.ClassRefused {
 		sig.Result.Error = "connection refused"

@@ -164,7 +164,7 @@ func TestImpactHeldBack(t *testing.T) {
 	const db = "tcp://10.1.2.3:6379"
 	t.Run("severity", func(t *testing.T) {
 		h := newHarness(t, impactConfig())
-		err := h.e.ObserveFinding(context.Background(), alert.Finding{Class: patrol.AlertConfig, Subject: db,
+		err := h.e.ObserveFinding(context.Background(), patrol.Finding{Class: patrol.AlertConfig, Subject: db,
 			Summary: "public bind", Labels: map[string]string{"customer": "acme"}, Active: true})
 		if err != nil {
 			t.Fatal(err)
@@ -176,8 +176,8 @@ func TestImpactHeldBack(t *testing.T) {
 	})
 	t.Run("silence", func(t *testing.T) {
 		h := newHarness(t, impactConfig())
-		m, _ := alert.ParseMatcher("customer=acme")
-		sl, err := h.e.CreateSilence(context.Background(), alert.Silence{Matchers: alert.Matchers{m}, Author: "ops",
+		m, _ := patrol.ParseMatcher("customer=acme")
+		sl, err := h.e.CreateSilence(context.Background(), patrol.Silence{Matchers: patrol.Matchers{m}, Author: "ops",
 			Comment: "known", EndsAt: t0.Add(10 * time.Minute)})
 		if err != nil {
 			t.Fatal(err)
@@ -206,8 +206,8 @@ func TestImpactHeldBack(t *testing.T) {
 		h := newHarness(t, impactConfig())
 		h.down(db, patrol.ClassRefused, "customer=acme")
 		h.run(10 * time.Second)
-		m, _ := alert.ParseMatcher("target=" + db)
-		if _, err := h.e.CreateSilence(context.Background(), alert.Silence{Matchers: alert.Matchers{m}, Author: "ops",
+		m, _ := patrol.ParseMatcher("target=" + db)
+		if _, err := h.e.CreateSilence(context.Background(), patrol.Silence{Matchers: patrol.Matchers{m}, Author: "ops",
 			Comment: "known", EndsAt: t0.Add(time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
@@ -242,7 +242,7 @@ func TestImpactHeldBack(t *testing.T) {
 	})
 	t.Run("flapping", func(t *testing.T) {
 		h := newHarness(t, impactConfig())
-		sig := signal(db, patrol.ClassRefused, alert.StateDown, "customer=acme")
+		sig := signal(db, patrol.ClassRefused, patrol.StatusDown, "customer=acme")
 		sig.Flapping = true
 		h.observe(sig)
 		h.run(5 * time.Minute)
@@ -266,7 +266,7 @@ func TestImpactHeldBack(t *testing.T) {
 		cfg := impactConfig()
 		cfg.Inhibit = nil // the defaults: a P0 mutes the P1–P3 of its target
 		h := newHarness(t, cfg)
-		for _, f := range []alert.Finding{
+		for _, f := range []patrol.Finding{
 			{Class: patrol.AlertUnreachable, Subject: db, Summary: "down", Labels: map[string]string{"customer": "acme"}, Active: true},
 			{Class: patrol.AlertSecurity, Subject: db, Summary: "scan", Labels: map[string]string{"customer": "acme"}, Active: true},
 		} {

@@ -68,11 +68,15 @@ func (e *Engine) apply(c cond, now time.Time) *entry {
 		e.muteDirty = true
 		e.touch(ent)
 	}
-	if c.summary != "" {
+	// A new wording alone is not saved (a slow alert's changes with every result),
+	// but it is shown.
+	if c.summary != "" && c.summary != ent.Alert.Summary {
 		ent.Alert.Summary = c.summary
+		e.changed(ent)
 	}
-	if c.desc != "" {
+	if c.desc != "" && c.desc != ent.Alert.Description {
 		ent.Alert.Description = c.desc
+		e.changed(ent)
 	}
 	return ent
 }
@@ -101,6 +105,7 @@ func (e *Engine) open(c cond) *entry {
 // fired one resolves.
 func (e *Engine) clear(ent *entry, now time.Time) {
 	if ent.base() == patrol.AlertPending {
+		ent.Alert.ResolvedAt, ent.Alert.ResolvedBy = now, "auto"
 		e.muteDirty = true
 		e.forget(ent)
 		return
@@ -170,6 +175,7 @@ func (e *Engine) touch(ent *entry) {
 	ent.Alert.State = st
 	if _, ok := e.alerts[ent.Alert.ID]; ok {
 		e.dirty[ent.Alert.ID] = true
+		e.changed(ent)
 	}
 }
 
@@ -388,7 +394,7 @@ func (e *Engine) recomputeMutes(now time.Time) {
 			windows = append(windows, &e.cfg.windows[i])
 		}
 	}
-	var silences []*Silence
+	var silences []*patrol.Silence
 	for _, id := range slices.Sorted(maps.Keys(e.silences)) {
 		if sl := e.silences[id]; sl.Active(now) {
 			silences = append(silences, sl)

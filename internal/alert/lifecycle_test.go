@@ -18,13 +18,13 @@ import (
 const db = "tcp://db1:5432"
 
 func slowSig(target string, d time.Duration) alert.Signal {
-	s := signal(target, patrol.ClassSlow, alert.StateUp)
+	s := signal(target, patrol.ClassSlow, patrol.StatusUp)
 	s.Result.Duration = d
 	return s
 }
 
 func capSig(target string, used, limit int64) alert.Signal {
-	s := signal(target, patrol.ClassOK, alert.StateUp)
+	s := signal(target, patrol.ClassOK, patrol.StatusUp)
 	s.Result.Capacity = &patrol.Capacity{What: "clients", Used: used, Limit: limit}
 	return s
 }
@@ -46,29 +46,29 @@ func TestRules(t *testing.T) {
 	}{
 		{
 			name:  "down and refused is P0 at once",
-			steps: []at{{0, signal(db, patrol.ClassRefused, alert.StateDown)}},
+			steps: []at{{0, signal(db, patrol.ClassRefused, patrol.StatusDown)}},
 			want:  []string{"unreachable P0 firing"},
 			sent:  []string{"firing noc " + db + "/unreachable"},
 		},
 		{
 			name:  "a failure the scheduler has not confirmed does not alert",
-			steps: []at{{0, signal(db, patrol.ClassTimeout, alert.StateUp)}, {time.Second, signal(db, patrol.ClassTimeout, alert.StateUnknown)}},
+			steps: []at{{0, signal(db, patrol.ClassTimeout, patrol.StatusUp)}, {time.Second, signal(db, patrol.ClassTimeout, patrol.StatusUnknown)}},
 		},
 		{
 			name:  "down for a class outside the rule does not alert",
-			steps: []at{{0, signal(db, patrol.ClassAuth, alert.StateDown)}},
+			steps: []at{{0, signal(db, patrol.ClassAuth, patrol.StatusDown)}},
 		},
 		{
 			name:  "unreachable classes are configurable",
 			rules: alert.Rules{Unreachable: alert.Rule{Classes: []patrol.Class{patrol.ClassAuth}}},
-			steps: []at{{0, signal(db, patrol.ClassAuth, alert.StateDown)}},
+			steps: []at{{0, signal(db, patrol.ClassAuth, patrol.StatusDown)}},
 			want:  []string{"unreachable P0 firing"},
 			sent:  []string{"firing noc " + db + "/unreachable"},
 		},
 		{
 			name: "two slow results are not three",
 			steps: []at{{0, slowSig(db, 2*time.Second)}, {30 * time.Second, slowSig(db, 2*time.Second)},
-				{30 * time.Second, signal(db, patrol.ClassOK, alert.StateUp)}, {30 * time.Second, slowSig(db, 2*time.Second)}},
+				{30 * time.Second, signal(db, patrol.ClassOK, patrol.StatusUp)}, {30 * time.Second, slowSig(db, 2*time.Second)}},
 		},
 		{
 			name:  "three slow results in a row are P1",
@@ -79,7 +79,7 @@ func TestRules(t *testing.T) {
 		{
 			name:  "slow with a for duration stays pending and clears without a word",
 			rules: alert.Rules{Slow: alert.Rule{Count: 1, For: 2 * time.Minute}},
-			steps: []at{{0, slowSig(db, 2*time.Second)}, {time.Minute, signal(db, patrol.ClassOK, alert.StateUp)}},
+			steps: []at{{0, slowSig(db, 2*time.Second)}, {time.Minute, signal(db, patrol.ClassOK, patrol.StatusUp)}},
 		},
 		{
 			name:  "slow with a for duration fires once it has held",
@@ -117,7 +117,7 @@ func TestRules(t *testing.T) {
 		},
 		{
 			name:  "overloaded is near the limit too",
-			steps: []at{{0, signal(db, patrol.ClassOverloaded, alert.StateDown)}},
+			steps: []at{{0, signal(db, patrol.ClassOverloaded, patrol.StatusDown)}},
 			wait:  time.Minute,
 			want:  []string{"capacity P2 firing"},
 			sent:  []string{"firing noc " + db + "/capacity"},
@@ -125,7 +125,7 @@ func TestRules(t *testing.T) {
 		{
 			name:  "a disabled rule",
 			rules: alert.Rules{Unreachable: alert.Rule{Disabled: true}},
-			steps: []at{{0, signal(db, patrol.ClassRefused, alert.StateDown)}},
+			steps: []at{{0, signal(db, patrol.ClassRefused, patrol.StatusDown)}},
 		},
 	}
 	for _, tt := range tests {
@@ -339,25 +339,25 @@ func TestRunbook(t *testing.T) {
 // often it flaps; when it settles up, everyone told hears it is resolved.
 func TestFlapping(t *testing.T) {
 	h := newHarness(t, chainConfig())
-	flap := func(state string) {
+	flap := func(state patrol.Status) {
 		class := patrol.ClassOK
-		if state == alert.StateDown {
+		if state == patrol.StatusDown {
 			class = patrol.ClassTimeout
 		}
 		s := signal(db, class, state)
 		s.Flapping = true
 		h.observe(s)
 	}
-	flap(alert.StateDown)
+	flap(patrol.StatusDown)
 	h.run(time.Second)
 	if diff := cmp.Diff([]string{"flapping noc " + db + "/unreachable"}, sent(h.sink.take())); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 	for i := range 100 {
 		if i%2 == 0 {
-			flap(alert.StateUp)
+			flap(patrol.StatusUp)
 		} else {
-			flap(alert.StateDown)
+			flap(patrol.StatusDown)
 		}
 		h.run(30 * time.Second)
 	}
@@ -379,7 +379,7 @@ func TestFlapping(t *testing.T) {
 // any outage does.
 func TestFlappingSettlesDown(t *testing.T) {
 	h := newHarness(t, chainConfig())
-	s := signal(db, patrol.ClassTimeout, alert.StateDown)
+	s := signal(db, patrol.ClassTimeout, patrol.StatusDown)
 	s.Flapping = true
 	h.observe(s)
 	h.run(time.Second)
@@ -419,12 +419,12 @@ func TestSinkFailure(t *testing.T) {
 func TestFindings(t *testing.T) {
 	h := newHarness(t, alert.Config{Grouping: alert.Grouping{GroupWait: -1}})
 	ctx := context.Background()
-	f := alert.Finding{Class: patrol.AlertSecurity, Rule: "unauthorised_port", Subject: "tcp://10.0.0.5:6379",
+	f := patrol.Finding{Class: patrol.AlertSecurity, Rule: "unauthorised_port", Subject: "tcp://10.0.0.5:6379",
 		Summary: "port 6379 open on 10.0.0.5 but not in the policy", Labels: map[string]string{"env": "prod"}, Active: true}
 	if err := h.e.ObserveFinding(ctx, f); err != nil {
 		t.Fatal(err)
 	}
-	pub := alert.Finding{Class: patrol.AlertConfig, Rule: "public_bind", Subject: "host:10.0.0.5", Severity: "P0",
+	pub := patrol.Finding{Class: patrol.AlertConfig, Rule: "public_bind", Subject: "host:10.0.0.5", Severity: "P0",
 		Summary: "redis bound to 0.0.0.0", Active: true}
 	if err := h.e.ObserveFinding(ctx, pub); err != nil {
 		t.Fatal(err)
@@ -457,10 +457,10 @@ func TestFindings(t *testing.T) {
 	if got := h.e.List(alert.Filter{Matchers: mustMatchers(t, "alertname=unauthorised_port")}); len(got) != 0 {
 		t.Errorf("got %d, want the finding cleared", len(got))
 	}
-	if err := h.e.ObserveFinding(ctx, alert.Finding{Class: "weird", Subject: "x", Active: true}); err == nil {
+	if err := h.e.ObserveFinding(ctx, patrol.Finding{Class: "weird", Subject: "x", Active: true}); err == nil {
 		t.Error("unknown class: got no error")
 	}
-	if err := h.e.ObserveFinding(ctx, alert.Finding{Class: patrol.AlertSecurity, Subject: "x", Severity: "P9", Active: true}); err == nil {
+	if err := h.e.ObserveFinding(ctx, patrol.Finding{Class: patrol.AlertSecurity, Subject: "x", Severity: "P9", Active: true}); err == nil {
 		t.Error("bad severity: got no error")
 	}
 }
@@ -471,7 +471,7 @@ func TestFindings(t *testing.T) {
 func TestVanishedListener(t *testing.T) {
 	h := newHarness(t, chainConfig())
 	ctx := context.Background()
-	err := h.e.ObserveFinding(ctx, alert.Finding{Class: patrol.AlertUnreachable, Subject: db, Summary: "listener on :5432 gone (postgres pid 812 exited)", Active: true})
+	err := h.e.ObserveFinding(ctx, patrol.Finding{Class: patrol.AlertUnreachable, Subject: db, Summary: "listener on :5432 gone (postgres pid 812 exited)", Active: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -491,7 +491,7 @@ func TestVanishedListener(t *testing.T) {
 func TestAnomalyRule(t *testing.T) {
 	h := newHarness(t, alert.Config{Rules: alert.Rules{Anomaly: alert.AnomalyRule{Rule: alert.Rule{For: time.Second}, Window: 10}}})
 	ok := func(d time.Duration) {
-		s := signal(db, patrol.ClassOK, alert.StateUp)
+		s := signal(db, patrol.ClassOK, patrol.StatusUp)
 		s.Result.Duration = d
 		s.At = h.now()
 		h.observe(s)
@@ -521,9 +521,9 @@ func TestAnomalyRule(t *testing.T) {
 	}
 }
 
-func mustMatchers(t *testing.T, ss ...string) alert.Matchers {
+func mustMatchers(t *testing.T, ss ...string) patrol.Matchers {
 	t.Helper()
-	ms, err := alert.ParseMatchers(ss)
+	ms, err := patrol.ParseMatchers(ss)
 	if err != nil {
 		t.Fatal(err)
 	}

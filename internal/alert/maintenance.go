@@ -2,6 +2,7 @@ package alert
 
 import (
 	"fmt"
+	"github.com/portpatrol/portpatrol/internal/patrol"
 	"strconv"
 	"strings"
 	"time"
@@ -223,7 +224,7 @@ type Window struct {
 	// Start and End bound a one-off window; both are empty for a recurring one.
 	Start time.Time `yaml:"start" json:"start,omitzero"`
 	End   time.Time `yaml:"end" json:"end,omitzero"`
-	// Matchers select the alerts the window mutes (ParseMatcher syntax); empty mutes
+	// Matchers select the alerts the window mutes (patrol.ParseMatcher syntax); empty mutes
 	// every alert.
 	Matchers []string `yaml:"matchers" json:"matchers,omitempty"`
 }
@@ -244,7 +245,7 @@ type window struct {
 	Window
 	sched    Schedule
 	recur    bool
-	matchers Matchers
+	matchers patrol.Matchers
 }
 
 func compileWindow(w Window) (window, error) {
@@ -253,7 +254,7 @@ func compileWindow(w Window) (window, error) {
 		return cw, &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
 	}
 	var err error
-	if cw.matchers, err = ParseMatchers(w.Matchers); err != nil {
+	if cw.matchers, err = patrol.ParseMatchers(w.Matchers); err != nil {
 		return bad("matchers", "%v", err)
 	}
 	switch {

@@ -15,7 +15,7 @@ import (
 
 // portSig is a port of a host going down.
 func portSig(host string, port int, labels ...string) alert.Signal {
-	s := signal(fmt.Sprintf("tcp://%s:%d", host, port), patrol.ClassRefused, alert.StateDown, labels...)
+	s := signal(fmt.Sprintf("tcp://%s:%d", host, port), patrol.ClassRefused, patrol.StatusDown, labels...)
 	s.Host = host
 	return s
 }
@@ -86,7 +86,7 @@ func sortedCopy(s []string) []string {
 // of its target; both unmute when the source resolves.
 func TestInhibition(t *testing.T) {
 	h := newHarness(t, chainConfig())
-	hostDown := signal("host:10.0.0.5", patrol.ClassTimeout, alert.StateDown)
+	hostDown := signal("host:10.0.0.5", patrol.ClassTimeout, patrol.StatusDown)
 	h.observe(hostDown)
 	for _, p := range []int{22, 80, 443} {
 		h.observe(portSig("10.0.0.5", p))
@@ -114,7 +114,7 @@ func TestInhibition(t *testing.T) {
 		}
 	}
 	// The host comes back but the ports stay down: now they page.
-	up := signal("host:10.0.0.5", patrol.ClassOK, alert.StateUp)
+	up := signal("host:10.0.0.5", patrol.ClassOK, patrol.StatusUp)
 	h.observe(up)
 	h.run(time.Second)
 	got := sent(h.sink.take())
@@ -126,7 +126,7 @@ func TestInhibition(t *testing.T) {
 
 	// A P0 mutes the P1 of the same target, not of another.
 	h2 := newHarness(t, chainConfig())
-	err := h2.e.ObserveFinding(context.Background(), alert.Finding{Class: patrol.AlertSecurity, Rule: "brute_force",
+	err := h2.e.ObserveFinding(context.Background(), patrol.Finding{Class: patrol.AlertSecurity, Rule: "brute_force",
 		Subject: db, Severity: "P0", Summary: "2,000 failed logins a minute from 203.0.113.9", Active: true})
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +176,7 @@ func TestSilences(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, chainConfig())
-			_, err := h.e.CreateSilence(context.Background(), alert.Silence{
+			_, err := h.e.CreateSilence(context.Background(), patrol.Silence{
 				Matchers: mustMatchers(t, tt.matchers...), Author: "alice", Comment: "db migration",
 				EndsAt: t0.Add(time.Hour),
 			})
@@ -206,7 +206,7 @@ func TestSilences(t *testing.T) {
 func TestExpireSilence(t *testing.T) {
 	h := newHarness(t, chainConfig())
 	ctx := context.Background()
-	s, err := h.e.CreateSilence(ctx, alert.Silence{Matchers: mustMatchers(t, "target="+db), Author: "alice", EndsAt: t0.Add(24 * time.Hour)})
+	s, err := h.e.CreateSilence(ctx, patrol.Silence{Matchers: mustMatchers(t, "target="+db), Author: "alice", EndsAt: t0.Add(24 * time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,12 +238,12 @@ func TestExpireSilence(t *testing.T) {
 
 func TestCreateSilenceErrors(t *testing.T) {
 	h := newHarness(t, alert.Config{})
-	for name, s := range map[string]alert.Silence{
+	for name, s := range map[string]patrol.Silence{
 		"no matchers": {Author: "a", EndsAt: t0.Add(time.Hour)},
 		"no author":   {Matchers: mustMatchers(t, "a=b"), EndsAt: t0.Add(time.Hour)},
 		"no end":      {Matchers: mustMatchers(t, "a=b"), Author: "a"},
 		"ended":       {Matchers: mustMatchers(t, "a=b"), Author: "a", StartsAt: t0.Add(-2 * time.Hour), EndsAt: t0.Add(-time.Hour)},
-		"bad regexp":  {Matchers: alert.Matchers{{Name: "a", Op: alert.MatchRegexp, Value: "("}}, Author: "a", EndsAt: t0.Add(time.Hour)},
+		"bad regexp":  {Matchers: patrol.Matchers{{Name: "a", Op: patrol.MatchRegexp, Value: "("}}, Author: "a", EndsAt: t0.Add(time.Hour)},
 	} {
 		if _, err := h.e.CreateSilence(context.Background(), s); err == nil {
 			t.Errorf("%s: got no error", name)
@@ -409,7 +409,7 @@ func TestParseMatcher(t *testing.T) {
 		{in: "env=~(", wantErr: true},
 	}
 	for _, tt := range tests {
-		m, err := alert.ParseMatcher(tt.in)
+		m, err := patrol.ParseMatcher(tt.in)
 		if tt.wantErr {
 			if err == nil {
 				t.Errorf("ParseMatcher(%q): got %v, want an error", tt.in, m)
@@ -431,11 +431,11 @@ func FuzzParseMatcher(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		m, err := alert.ParseMatcher(s)
+		m, err := patrol.ParseMatcher(s)
 		if err != nil {
 			return
 		}
-		again, err := alert.ParseMatcher(m.String())
+		again, err := patrol.ParseMatcher(m.String())
 		if err != nil {
 			t.Fatalf("%q parsed to %s, which does not parse: %v", s, m, err)
 		}

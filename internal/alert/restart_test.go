@@ -79,7 +79,7 @@ func TestRestart(t *testing.T) {
 // TestRestartSilences: silences survive a restart and keep muting.
 func TestRestartSilences(t *testing.T) {
 	h := newHarness(t, chainConfig())
-	_, err := h.e.CreateSilence(context.Background(), alert.Silence{Matchers: mustMatchers(t, "env=~prod"), Author: "a", EndsAt: t0.Add(time.Hour)})
+	_, err := h.e.CreateSilence(context.Background(), patrol.Silence{Matchers: mustMatchers(t, "env=~prod"), Author: "a", EndsAt: t0.Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestStoreFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Observe(context.Background(), signal(db, patrol.ClassRefused, alert.StateDown)); err == nil {
+	if err := e.Observe(context.Background(), signal(db, patrol.ClassRefused, patrol.StatusDown)); err == nil {
 		t.Error("Observe: got no error from a failing store")
 	}
 	if err := e.Tick(context.Background(), t0); err == nil || !strings.Contains(err.Error(), "disk full") {
@@ -151,7 +151,7 @@ func TestConcurrent(t *testing.T) {
 			for i := range 200 {
 				sig := portSig("10.0.0."+string(rune('1'+g)), 1000+i%20)
 				if i%3 == 0 {
-					sig.State, sig.Result.Class = alert.StateUp, patrol.ClassOK
+					sig.Status, sig.Result.Class = patrol.StatusUp, patrol.ClassOK
 				}
 				_ = h.e.Observe(ctx, sig)
 			}
@@ -175,7 +175,7 @@ func TestConcurrent(t *testing.T) {
 	})
 	wg.Go(func() {
 		for range 50 {
-			s, err := h.e.CreateSilence(ctx, alert.Silence{Matchers: mustMatchers(t, "port=1"), Author: "a", EndsAt: t0.Add(time.Hour)})
+			s, err := h.e.CreateSilence(ctx, patrol.Silence{Matchers: mustMatchers(t, "port=1"), Author: "a", EndsAt: t0.Add(time.Hour)})
 			if err == nil {
 				_ = h.e.ExpireSilence(ctx, s.ID, "a")
 			}

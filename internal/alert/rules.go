@@ -67,10 +67,10 @@ func (e *Engine) observe(sig Signal, now time.Time) {
 			e.setFlapping(ent, false, now)
 		}
 		switch {
-		case sig.State == StateDown && c.rs.classes[r.Class]:
+		case sig.Status == patrol.StatusDown && c.rs.classes[r.Class]:
 			c.verdict = holds
 			c.summary = fmt.Sprintf("%s unreachable: %s", sig.Target, describe(&r))
-		case sig.State == StateDown, sig.State == StateUp:
+		case sig.Status == patrol.StatusDown, sig.Status == patrol.StatusUp:
 			c.verdict = clears
 		}
 		e.apply(c, now)

@@ -6,14 +6,6 @@ import (
 	"github.com/portpatrol/portpatrol/internal/patrol"
 )
 
-// The target states a Signal carries, as the scheduler judges them after its
-// failure and success thresholds.
-const (
-	StateUp      = "up"
-	StateDown    = "down"
-	StateUnknown = "unknown"
-)
-
 // Signal is one probe result of one target with the scheduler's judgement of it. The
 // engine runs the unreachable, slow, capacity and anomaly rules on it. A Signal is a
 // value; the engine keeps Result (read-only) as evidence.
@@ -27,37 +19,12 @@ type Signal struct {
 	// to its alerts.
 	Labels map[string]string
 	Result patrol.Result
-	// State is StateUp, StateDown or StateUnknown: the scheduler's state after this
-	// result. Empty reads as unknown.
-	State string
+	// Status is the scheduler's verdict after this result. Empty reads as unknown.
+	Status patrol.Status
 	// Flapping is the scheduler's flap detection: while true the target's
 	// unreachable alert is flapping — one flapping notice, no pages.
 	Flapping bool
 	// At is when the result was taken; zero means the engine's clock.
-	At time.Time
-}
-
-// Finding raises or clears an alert that another engine judged: a security finding
-// (scan, brute force, unauthorised open port), a configuration fault (bind conflict,
-// public bind), or — from the local listener watch — a vanished listener, as class
-// unreachable with the target as Subject. A finding is active until the same Class,
-// Rule and Subject arrive with Active false.
-type Finding struct {
-	Class patrol.AlertClass
-	// Rule names the check that found it ("unauthorised_port", "public_bind"); empty
-	// means the class name, so that a Finding of class unreachable on a target is the
-	// same incident as the probes' unreachable alert on it.
-	Rule string
-	// Subject is what the finding is about: a target ID, or "host:<name>" for a host.
-	Subject string
-	// Severity is "P0".."P3"; empty means the severity of Class's rule.
-	Severity string
-	Summary  string
-	// Description may say more: evidence in words, what to do.
-	Description string
-	Labels      map[string]string
-	Active      bool
-	// At is when it was found; zero means the engine's clock.
 	At time.Time
 }
 

@@ -31,7 +31,7 @@ type Record struct {
 	// Owed lists the notifications decided but not yet handed to the sink.
 	Owed []Owed `json:"owed,omitempty"`
 	// Notes is the journal of acknowledgements and manual resolutions.
-	Notes []Note `json:"notes,omitempty"`
+	Notes []patrol.Note `json:"notes,omitempty"`
 	// ImpactAudience is the audience ("customer=acme") the alert's customer impact
 	// notice is owed or was sent to; empty when there is none.
 	ImpactAudience string `json:"impact_audience,omitempty"`
@@ -49,30 +49,6 @@ type Owed struct {
 	// Sent reports that at least one receiver has been sent it.
 	Sent bool `json:"sent,omitempty"`
 }
-
-// Note is one entry in an alert's journal.
-type Note struct {
-	At     time.Time `json:"at"`
-	By     string    `json:"by"`
-	Action string    `json:"action"` // "acknowledged" or "resolved"
-	Text   string    `json:"text,omitempty"`
-}
-
-// Silence mutes the alerts its matchers match between StartsAt and EndsAt.
-type Silence struct {
-	ID        string    `json:"id"`
-	Matchers  Matchers  `json:"matchers"`
-	Author    string    `json:"author"`
-	Comment   string    `json:"comment"`
-	StartsAt  time.Time `json:"starts_at"`
-	EndsAt    time.Time `json:"ends_at"`
-	CreatedAt time.Time `json:"created_at"`
-	// ExpiredBy names who ended the silence early, if anyone did.
-	ExpiredBy string `json:"expired_by,omitempty"`
-}
-
-// Active reports whether the silence mutes alerts at t.
-func (s *Silence) Active(t time.Time) bool { return !t.Before(s.StartsAt) && t.Before(s.EndsAt) }
 
 // AlertStore keeps alert records.
 //
@@ -97,9 +73,9 @@ type AlertStore interface {
 // SilenceStore keeps silences, under the same contract as AlertStore with Silence.ID
 // as the key.
 type SilenceStore interface {
-	SaveSilence(ctx context.Context, s Silence) error
+	SaveSilence(ctx context.Context, s patrol.Silence) error
 	DeleteSilence(ctx context.Context, id string) error
-	LoadSilences(ctx context.Context) ([]Silence, error)
+	LoadSilences(ctx context.Context) ([]patrol.Silence, error)
 }
 
 // Store is what the engine persists to, so that alerts and silences survive a restart
@@ -145,7 +121,7 @@ func (m *MemStore) LoadAlerts(ctx context.Context) ([]Record, error) {
 }
 
 // SaveSilence implements SilenceStore.
-func (m *MemStore) SaveSilence(ctx context.Context, s Silence) error {
+func (m *MemStore) SaveSilence(ctx context.Context, s patrol.Silence) error {
 	if s.ID == "" {
 		return fmt.Errorf("save silence: empty ID")
 	}
@@ -158,8 +134,8 @@ func (m *MemStore) DeleteSilence(ctx context.Context, id string) error {
 }
 
 // LoadSilences implements SilenceStore.
-func (m *MemStore) LoadSilences(ctx context.Context) ([]Silence, error) {
-	return memLoad[Silence](ctx, &m.mu, m.silences)
+func (m *MemStore) LoadSilences(ctx context.Context) ([]patrol.Silence, error) {
+	return memLoad[patrol.Silence](ctx, &m.mu, m.silences)
 }
 
 func memSave(ctx context.Context, mu *sync.Mutex, into map[string][]byte, id string, v any) error {

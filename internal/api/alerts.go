@@ -81,7 +81,7 @@ func (s *Server) incident(w http.ResponseWriter, r *http.Request, id string) (in
 	}
 	v := incidentView{alertView: newAlertView(inc.Alert), Chain: inc.Chain, Notes: inc.Notes}
 	if v.Notes == nil {
-		v.Notes = []Note{}
+		v.Notes = []patrol.Note{}
 	}
 	return v, true
 }
@@ -147,7 +147,7 @@ func (s *Server) alertAction(w http.ResponseWriter, r *http.Request, who Identit
 }
 
 type silenceList struct {
-	Silences []Silence `json:"silences"`
+	Silences []patrol.Silence `json:"silences"`
 }
 
 func (s *Server) listSilences(w http.ResponseWriter, r *http.Request, _ Identity) {
@@ -161,7 +161,7 @@ func (s *Server) listSilences(w http.ResponseWriter, r *http.Request, _ Identity
 		return
 	}
 	if ss == nil {
-		ss = []Silence{}
+		ss = []patrol.Silence{}
 	}
 	writeJSON(w, http.StatusOK, silenceList{Silences: ss})
 }
@@ -169,11 +169,19 @@ func (s *Server) listSilences(w http.ResponseWriter, r *http.Request, _ Identity
 // silenceRequest is the body of POST /api/v1/silences. Times are strings so that a
 // bad one is reported with its field name.
 type silenceRequest struct {
-	Matchers []Matcher `json:"matchers"`
-	Comment  string    `json:"comment"`
-	StartsAt string    `json:"starts_at"`
-	EndsAt   string    `json:"ends_at"`
-	Duration string    `json:"duration"`
+	Matchers []matcherRequest `json:"matchers"`
+	Comment  string           `json:"comment"`
+	StartsAt string           `json:"starts_at"`
+	EndsAt   string           `json:"ends_at"`
+	Duration string           `json:"duration"`
+}
+
+// matcherRequest is a matcher as a request gives it, checked field by field before it
+// becomes a patrol.Matcher, so that a bad one is reported with its field name.
+type matcherRequest struct {
+	Name  string `json:"name"`
+	Op    string `json:"op"`
+	Value string `json:"value"`
 }
 
 var labelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
@@ -182,8 +190,8 @@ var labelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 const maxSilence = 365 * 24 * time.Hour
 
 // validate checks the request and returns the silence it asks for.
-func (req *silenceRequest) validate(now time.Time, author string) (Silence, *badRequest) {
-	sl := Silence{Author: author, Comment: req.Comment, Matchers: req.Matchers}
+func (req *silenceRequest) validate(now time.Time, author string) (patrol.Silence, *badRequest) {
+	sl := patrol.Silence{Author: author, Comment: req.Comment}
 	if len(req.Matchers) == 0 {
 		return sl, badField("matchers", "at least one matcher is required, e.g. {\"name\":\"target\",\"op\":\"=\",\"value\":\"tcp://db:5432\"}")
 	}
@@ -201,6 +209,11 @@ func (req *silenceRequest) validate(now time.Time, author string) (Silence, *bad
 		default:
 			return sl, badField(field+".op", "%q: want =, !=, =~ or !~", m.Op)
 		}
+		pm, err := patrol.NewMatcher(m.Name, patrol.MatchOp(m.Op), m.Value)
+		if err != nil {
+			return sl, badField(field, "%v", err)
+		}
+		sl.Matchers = append(sl.Matchers, pm)
 	}
 	if req.Comment == "" {
 		return sl, badField("comment", "required: say why the alerts are silenced")

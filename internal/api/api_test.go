@@ -251,11 +251,11 @@ func TestWritesRecordWho(t *testing.T) {
 	do(t, s, "POST", "/api/v1/tokens", adminSecret, `{"name":"ci","role":"operator"}`)
 	want := calls{
 		acks: []string{"a1 alice looking"}, resolves: []string{"a1 alice looking"}, expires: []string{"s1 alice"},
-		silences: []Silence{{Matchers: []Matcher{{"target", "=~", "tcp://db.*"}}, Author: "alice", Comment: "migration",
+		silences: []patrol.Silence{{Matchers: patrol.Matchers{mustMatcher(t, "target=~tcp://db.*")}, Author: "alice", Comment: "migration",
 			StartsAt: t0, EndsAt: t0.Add(2 * time.Hour)}},
 		tokens: []string{"ci operator root"},
 	}
-	if diff := cmp.Diff(want, *c, cmp.AllowUnexported(calls{})); diff != "" {
+	if diff := cmp.Diff(want, *c, cmp.AllowUnexported(calls{}), matcherText); diff != "" {
 		t.Errorf("writes (-want +got):\n%s", diff)
 	}
 	// Each alert action told the event stream.
@@ -367,7 +367,7 @@ func TestConflictAndInternalErrors(t *testing.T) {
 	f.ackAlert = func(context.Context, string, string, string) error {
 		return fmt.Errorf("ack a1: already resolved: %w", ErrConflict)
 	}
-	f.listSilences = func(context.Context) ([]Silence, error) {
+	f.listSilences = func(context.Context) ([]patrol.Silence, error) {
 		return nil, errors.New("database is locked: /var/lib/portpatrol/state.db")
 	}
 	s := newServer(f, nil)
@@ -483,15 +483,15 @@ func TestTargetViews(t *testing.T) {
 
 func TestHistory(t *testing.T) {
 	f, _ := newWorld()
-	var got HistoryQuery
+	var got patrol.HistoryQuery
 	inner := f.history
-	f.history = func(ctx context.Context, q HistoryQuery) (Series, error) { got = q; return inner(ctx, q) }
+	f.history = func(ctx context.Context, q patrol.HistoryQuery) (patrol.Series, error) { got = q; return inner(ctx, q) }
 	s := newServer(f, nil)
 	rec := do(t, s, "GET", "/api/v1/targets/history?id="+url.QueryEscape(dbID)+"&from=2026-03-01T06:00:00Z&step=5m", viewerSecret, "")
 	if rec.Code != 200 {
 		t.Fatalf("got %d: %s", rec.Code, rec.Body)
 	}
-	want := HistoryQuery{Target: dbID, From: t0.Add(-6 * time.Hour), To: t0, Step: 5 * time.Minute}
+	want := patrol.HistoryQuery{Target: dbID, From: t0.Add(-6 * time.Hour), To: t0, Step: 5 * time.Minute}
 	if !got.From.Equal(want.From) || !got.To.Equal(want.To) || got.Step != want.Step || got.Target != want.Target {
 		t.Errorf("query: got %+v, want %+v", got, want)
 	}

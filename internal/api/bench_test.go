@@ -14,25 +14,25 @@ import (
 // 200 open alerts, authentication included. Goal: under 100 ms per request.
 func BenchmarkTargetsOverview10k(b *testing.B) {
 	const n = 10000
-	states := make([]TargetState, n)
+	states := make([]patrol.TargetState, n)
 	for i := range states {
-		st := StatusUp
+		st := patrol.StatusUp
 		if i%50 == 0 {
-			st = StatusDown
+			st = patrol.StatusDown
 		}
-		states[i] = TargetState{
-			ID: fmt.Sprintf("tcp://host-%04d.dc1.internal:%d", i/4, 5432+i%4), Status: st, Since: t0,
+		states[i] = patrol.TargetState{
+			Target: fmt.Sprintf("tcp://host-%04d.dc1.internal:%d", i/4, 5432+i%4), Status: st, Since: t0,
 			Labels: map[string]string{"service": fmt.Sprintf("svc-%02d", i%40), "env": "prod"},
-			Last:   LastResult{Time: t0, Class: patrol.ClassOK, Duration: time.Duration(i%90+1) * time.Millisecond},
+			Last:   patrol.ResultSummary{Time: t0, Class: patrol.ClassOK, Duration: time.Duration(i%90+1) * time.Millisecond},
 		}
 	}
 	var alerts []patrol.Alert
 	for i := 0; i < n; i += 50 {
-		alerts = append(alerts, patrol.Alert{ID: fmt.Sprint("a", i), Target: states[i].ID, Severity: patrol.P0,
+		alerts = append(alerts, patrol.Alert{ID: fmt.Sprint("a", i), Target: states[i].Target, Severity: patrol.P0,
 			State: patrol.AlertFiring, StartsAt: t0})
 	}
 	f, _ := newWorld()
-	f.targetStates = func(context.Context) ([]TargetState, error) { return states, nil }
+	f.targetStates = func(context.Context) ([]patrol.TargetState, error) { return states, nil }
 	f.listAlerts = func(context.Context, AlertFilter) ([]patrol.Alert, error) { return alerts, nil }
 	s := newServer(f, nil)
 	req := httptest.NewRequest("GET", "/api/v1/targets", nil)

@@ -26,15 +26,15 @@ var (
 // Targets reads the latest state of the watched targets.
 type Targets interface {
 	// TargetStates returns the state of every target, ordered by ID.
-	TargetStates(ctx context.Context) ([]TargetState, error)
+	TargetStates(ctx context.Context) ([]patrol.TargetState, error)
 	// TargetState returns one target's state, or ErrNotFound.
-	TargetState(ctx context.Context, id string) (TargetState, error)
+	TargetState(ctx context.Context, id string) (patrol.TargetState, error)
 }
 
 // History reads stored probe history.
 type History interface {
 	// History returns the series of q.Target between q.From and q.To.
-	History(ctx context.Context, q HistoryQuery) (Series, error)
+	History(ctx context.Context, q patrol.HistoryQuery) (patrol.Series, error)
 	// RecentResults returns the latest n results of target, newest first.
 	RecentResults(ctx context.Context, target string, n int) ([]patrol.Result, error)
 }
@@ -60,9 +60,9 @@ type AlertActions interface {
 
 // Silences lists, creates and expires silences.
 type Silences interface {
-	ListSilences(ctx context.Context) ([]Silence, error)
+	ListSilences(ctx context.Context) ([]patrol.Silence, error)
 	// CreateSilence stores s (Author set to who asked) and returns it with its ID.
-	CreateSilence(ctx context.Context, s Silence) (Silence, error)
+	CreateSilence(ctx context.Context, s patrol.Silence) (patrol.Silence, error)
 	// ExpireSilence ends a silence now; ErrNotFound for an unknown ID.
 	ExpireSilence(ctx context.Context, id, by string) error
 }
@@ -104,68 +104,6 @@ type TokenAdmin interface {
 	RevokeToken(ctx context.Context, id, by string) error
 }
 
-// TargetState is what is known about one target now. The zero value is an unknown
-// target with no result.
-type TargetState struct {
-	ID string
-	// Name is the configured display name; empty means the ID.
-	Name     string
-	Status   Status
-	Flapping bool
-	// Since is when Status last changed.
-	Since  time.Time
-	Labels map[string]string
-	// Last summarises the latest result; its zero value means none yet.
-	Last LastResult
-}
-
-// Status is a target's verdict.
-type Status string
-
-// The statuses.
-const (
-	StatusUnknown Status = "unknown"
-	StatusUp      Status = "up"
-	StatusDown    Status = "down"
-)
-
-// LastResult is the gist of a target's latest result.
-type LastResult struct {
-	Time     time.Time
-	Class    patrol.Class
-	Duration time.Duration
-	Error    string
-}
-
-// HistoryQuery asks for one target's history between From (inclusive) and To
-// (exclusive); a zero Step lets the store choose.
-type HistoryQuery struct {
-	Target   string
-	From, To time.Time
-	Step     time.Duration
-}
-
-// Series is one target's history. Resolution and Quantiles are as the store names
-// them ("raw", "minute", "hour"; "exact", "p95", "p95-upper-bound").
-type Series struct {
-	Resolution string
-	Step       time.Duration
-	Quantiles  string
-	Points     []Point
-}
-
-// Point is one bucket of a series. Count and Failures count every result; the latency
-// figures are over successful results only and zero when there were none. Its fields
-// are laid out as store.Point's, so a store point converts with api.Point(p).
-type Point struct {
-	Time          time.Time
-	Count         int64
-	Failures      int64
-	Availability  float64
-	Min, Avg, Max time.Duration
-	P50, P95, P99 time.Duration
-}
-
 // AlertFilter selects alerts. The zero value selects every alert not resolved.
 type AlertFilter struct {
 	// States lists the states wanted; empty means all but resolved.
@@ -180,35 +118,7 @@ type Incident struct {
 	Alert patrol.Alert
 	// Chain names the escalation chain the alert follows.
 	Chain string
-	Notes []Note
-}
-
-// Note is one entry in an incident's journal.
-type Note struct {
-	At     time.Time `json:"at"`
-	By     string    `json:"by"`
-	Action string    `json:"action"`
-	Text   string    `json:"text,omitempty"`
-}
-
-// Matcher selects alerts by one label, as in Alertmanager: Op is "=", "!=", "=~" or
-// "!~", and regular expressions are anchored at both ends.
-type Matcher struct {
-	Name  string `json:"name"`
-	Op    string `json:"op"`
-	Value string `json:"value"`
-}
-
-// Silence mutes the alerts its matchers match between StartsAt and EndsAt.
-type Silence struct {
-	ID        string    `json:"id"`
-	Matchers  []Matcher `json:"matchers"`
-	Author    string    `json:"author"`
-	Comment   string    `json:"comment"`
-	StartsAt  time.Time `json:"starts_at"`
-	EndsAt    time.Time `json:"ends_at"`
-	CreatedAt time.Time `json:"created_at,omitzero"`
-	ExpiredBy string    `json:"expired_by,omitempty"`
+	Notes []patrol.Note
 }
 
 // Window is a maintenance window and whether it is open now. From and Until bound the

@@ -134,7 +134,7 @@ func (b *Broker) Publish(typ string, data any) (Event, error) {
 }
 
 // PublishTarget publishes a target's new state.
-func (b *Broker) PublishTarget(t TargetState) error {
+func (b *Broker) PublishTarget(t patrol.TargetState) error {
 	_, err := b.Publish(EventTarget, newTargetView(t, nil))
 	return err
 }

@@ -148,7 +148,7 @@ func TestEventStream(t *testing.T) {
 
 	c := openStream(t, srv.URL, viewerSecret, "")
 	waitFor(t, func() bool { return b.Subscribers() == 1 })
-	if err := b.PublishTarget(TargetState{ID: dbID, Status: StatusDown, Last: LastResult{Class: patrol.ClassRefused, Time: t0}}); err != nil {
+	if err := b.PublishTarget(patrol.TargetState{Target: dbID, Status: patrol.StatusDown, Last: patrol.ResultSummary{Class: patrol.ClassRefused, Time: t0}}); err != nil {
 		t.Fatal(err)
 	}
 	ev := c.nextEvent()

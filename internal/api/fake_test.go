@@ -9,22 +9,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/portpatrol/portpatrol/internal/patrol"
 )
 
 // fake implements every interface the Server uses through function fields; a nil
 // field panics, so a test sets what it expects to be called.
 type fake struct {
-	targetStates  func(ctx context.Context) ([]TargetState, error)
-	targetState   func(ctx context.Context, id string) (TargetState, error)
-	history       func(ctx context.Context, q HistoryQuery) (Series, error)
+	targetStates  func(ctx context.Context) ([]patrol.TargetState, error)
+	targetState   func(ctx context.Context, id string) (patrol.TargetState, error)
+	history       func(ctx context.Context, q patrol.HistoryQuery) (patrol.Series, error)
 	recentResults func(ctx context.Context, target string, n int) ([]patrol.Result, error)
 	listAlerts    func(ctx context.Context, f AlertFilter) ([]patrol.Alert, error)
 	getAlert      func(ctx context.Context, id string) (Incident, error)
 	ackAlert      func(ctx context.Context, id, by, comment string) error
 	resolveAlert  func(ctx context.Context, id, by, comment string) error
-	listSilences  func(ctx context.Context) ([]Silence, error)
-	createSilence func(ctx context.Context, s Silence) (Silence, error)
+	listSilences  func(ctx context.Context) ([]patrol.Silence, error)
+	createSilence func(ctx context.Context, s patrol.Silence) (patrol.Silence, error)
 	expireSilence func(ctx context.Context, id, by string) error
 	windows       func(ctx context.Context) ([]Window, error)
 	deliveries    func(ctx context.Context, f DeliveryFilter) ([]Delivery, error)
@@ -48,11 +49,15 @@ var (
 	_ TokenAdmin   = (*fake)(nil)
 )
 
-func (f *fake) TargetStates(ctx context.Context) ([]TargetState, error) { return f.targetStates(ctx) }
-func (f *fake) TargetState(ctx context.Context, id string) (TargetState, error) {
+func (f *fake) TargetStates(ctx context.Context) ([]patrol.TargetState, error) {
+	return f.targetStates(ctx)
+}
+func (f *fake) TargetState(ctx context.Context, id string) (patrol.TargetState, error) {
 	return f.targetState(ctx, id)
 }
-func (f *fake) History(ctx context.Context, q HistoryQuery) (Series, error) { return f.history(ctx, q) }
+func (f *fake) History(ctx context.Context, q patrol.HistoryQuery) (patrol.Series, error) {
+	return f.history(ctx, q)
+}
 func (f *fake) RecentResults(ctx context.Context, target string, n int) ([]patrol.Result, error) {
 	return f.recentResults(ctx, target, n)
 }
@@ -66,8 +71,10 @@ func (f *fake) AckAlert(ctx context.Context, id, by, comment string) error {
 func (f *fake) ResolveAlert(ctx context.Context, id, by, comment string) error {
 	return f.resolveAlert(ctx, id, by, comment)
 }
-func (f *fake) ListSilences(ctx context.Context) ([]Silence, error) { return f.listSilences(ctx) }
-func (f *fake) CreateSilence(ctx context.Context, s Silence) (Silence, error) {
+func (f *fake) ListSilences(ctx context.Context) ([]patrol.Silence, error) {
+	return f.listSilences(ctx)
+}
+func (f *fake) CreateSilence(ctx context.Context, s patrol.Silence) (patrol.Silence, error) {
 	return f.createSilence(ctx, s)
 }
 func (f *fake) ExpireSilence(ctx context.Context, id, by string) error {
@@ -104,7 +111,7 @@ const dbID = "tcp://db.internal:5432"
 // calls records the writes the fake world was asked for.
 type calls struct {
 	acks, resolves, expires []string // "id by comment"
-	silences                []Silence
+	silences                []patrol.Silence
 	tokens                  []string
 }
 
@@ -112,29 +119,29 @@ type calls struct {
 // database, a silence, a window, a delivery and the test tokens.
 func newWorld() (*fake, *calls) {
 	c := &calls{}
-	states := []TargetState{
-		{ID: dbID, Name: "orders db", Status: StatusDown, Since: t0.Add(-10 * time.Minute),
+	states := []patrol.TargetState{
+		{Target: dbID, Name: "orders db", Status: patrol.StatusDown, Since: t0.Add(-10 * time.Minute),
 			Labels: map[string]string{"service": "orders", "host": "db.internal"},
-			Last:   LastResult{Time: t0, Class: patrol.ClassRefused, Duration: 2 * time.Millisecond, Error: "connection refused"}},
-		{ID: "https://web.internal:443/health", Status: StatusUp, Labels: map[string]string{"service": "web"},
-			Last: LastResult{Time: t0, Class: patrol.ClassOK, Duration: 40 * time.Millisecond}},
+			Last:   patrol.ResultSummary{Time: t0, Class: patrol.ClassRefused, Duration: 2 * time.Millisecond, Error: "connection refused"}},
+		{Target: "https://web.internal:443/health", Status: patrol.StatusUp, Labels: map[string]string{"service": "web"},
+			Last: patrol.ResultSummary{Time: t0, Class: patrol.ClassOK, Duration: 40 * time.Millisecond}},
 	}
 	alert := patrol.Alert{ID: "a1", Fingerprint: "unreachable@" + dbID, Rule: "unreachable", Class: patrol.AlertUnreachable,
 		Severity: patrol.P0, State: patrol.AlertFiring, Target: dbID, Summary: dbID + " refuses connections",
 		StartsAt: t0.Add(-10 * time.Minute), FiredAt: t0.Add(-9 * time.Minute), Deadline: t0.Add(-4 * time.Minute),
 		Evidence: []patrol.Result{{Target: dbID, Start: t0, Class: patrol.ClassRefused, Error: "connection refused"}}}
 	f := &fake{
-		targetStates: func(context.Context) ([]TargetState, error) { return states, nil },
-		targetState: func(_ context.Context, id string) (TargetState, error) {
+		targetStates: func(context.Context) ([]patrol.TargetState, error) { return states, nil },
+		targetState: func(_ context.Context, id string) (patrol.TargetState, error) {
 			for _, s := range states {
-				if s.ID == id {
+				if s.Target == id {
 					return s, nil
 				}
 			}
-			return TargetState{}, fmt.Errorf("target %s: %w", id, ErrNotFound)
+			return patrol.TargetState{}, fmt.Errorf("target %s: %w", id, ErrNotFound)
 		},
-		history: func(_ context.Context, q HistoryQuery) (Series, error) {
-			return Series{Resolution: "raw", Step: time.Minute, Quantiles: "exact", Points: []Point{
+		history: func(_ context.Context, q patrol.HistoryQuery) (patrol.Series, error) {
+			return patrol.Series{Resolution: "raw", Step: time.Minute, Quantiles: "exact", Points: []patrol.Point{
 				{Time: q.From, Count: 6, Failures: 1, Availability: 5.0 / 6, Min: time.Millisecond, Avg: 2 * time.Millisecond,
 					Max: 9 * time.Millisecond, P50: 2 * time.Millisecond, P95: 8 * time.Millisecond, P99: 9 * time.Millisecond}}}, nil
 		},
@@ -169,11 +176,11 @@ func newWorld() (*fake, *calls) {
 			c.resolves = append(c.resolves, id+" "+by+" "+comment)
 			return nil
 		},
-		listSilences: func(context.Context) ([]Silence, error) {
-			return []Silence{{ID: "s1", Matchers: []Matcher{{"service", "=", "orders"}}, Author: "ops", Comment: "migration",
+		listSilences: func(context.Context) ([]patrol.Silence, error) {
+			return []patrol.Silence{{ID: "s1", Matchers: patrol.Matchers{mustMatcher(nil, "service=orders")}, Author: "ops", Comment: "migration",
 				StartsAt: t0, EndsAt: t0.Add(time.Hour), CreatedAt: t0}}, nil
 		},
-		createSilence: func(_ context.Context, s Silence) (Silence, error) {
+		createSilence: func(_ context.Context, s patrol.Silence) (patrol.Silence, error) {
 			c.silences = append(c.silences, s)
 			s.ID, s.CreatedAt = "s2", t0
 			return s, nil
@@ -269,4 +276,19 @@ func do(t testing.TB, h http.Handler, method, path, token, body string, remote .
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	return rec
+}
+
+// matcherText compares matchers by what they say, not by their compiled expressions.
+var matcherText = cmp.Comparer(func(a, b patrol.Matcher) bool { return a.String() == b.String() })
+
+// mustMatcher parses a matcher; a nil t panics on a bad one.
+func mustMatcher(t *testing.T, s string) patrol.Matcher {
+	m, err := patrol.ParseMatcher(s)
+	if err != nil {
+		if t == nil {
+			panic(err)
+		}
+		t.Fatal(err)
+	}
+	return m
 }

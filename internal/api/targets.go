@@ -51,7 +51,7 @@ func (s *Server) listTargets(w http.ResponseWriter, r *http.Request, _ Identity)
 	q := r.URL.Query()
 	statuses := q["status"]
 	for _, st := range statuses {
-		if st != string(StatusUp) && st != string(StatusDown) && st != string(StatusUnknown) {
+		if st != string(patrol.StatusUp) && st != string(patrol.StatusDown) && st != string(patrol.StatusUnknown) {
 			writeBad(w, badField("status", "%q: want up, down or unknown", st))
 			return
 		}
@@ -82,17 +82,17 @@ func (s *Server) listTargets(w http.ResponseWriter, r *http.Request, _ Identity)
 		if !keepTarget(t, statuses, labels, search) {
 			continue
 		}
-		out.Targets = append(out.Targets, newTargetView(t, alerts[t.ID]))
+		out.Targets = append(out.Targets, newTargetView(t, alerts[t.Target]))
 	}
 	out.Count = len(out.Targets)
 	writeJSON(w, http.StatusOK, out)
 }
 
-func keepTarget(t TargetState, statuses []string, labels map[string]string, search string) bool {
+func keepTarget(t patrol.TargetState, statuses []string, labels map[string]string, search string) bool {
 	if len(statuses) > 0 {
 		st := string(t.Status)
 		if st == "" {
-			st = string(StatusUnknown)
+			st = string(patrol.StatusUnknown)
 		}
 		found := false
 		for _, s := range statuses {
@@ -110,7 +110,7 @@ func keepTarget(t TargetState, statuses []string, labels map[string]string, sear
 	if search == "" {
 		return true
 	}
-	if strings.Contains(strings.ToLower(t.ID), search) || strings.Contains(strings.ToLower(t.Name), search) {
+	if strings.Contains(strings.ToLower(t.Target), search) || strings.Contains(strings.ToLower(t.Name), search) {
 		return true
 	}
 	for _, v := range t.Labels {
@@ -183,7 +183,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, _ Identity) {
 		return
 	}
 	q := r.URL.Query()
-	hq := HistoryQuery{Target: q.Get("id")}
+	hq := patrol.HistoryQuery{Target: q.Get("id")}
 	if hq.Target == "" {
 		writeBad(w, badField("id", "required: the target ID"))
 		return
@@ -239,8 +239,8 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, _ Identity) {
 		return
 	}
 	out := historyView{
-		Target: hq.Target, From: hq.From.UTC(), To: hq.To.UTC(), Resolution: series.Resolution,
-		StepSeconds: series.Step.Seconds(), Quantiles: series.Quantiles,
+		Target: hq.Target, From: hq.From.UTC(), To: hq.To.UTC(), Resolution: string(series.Resolution),
+		StepSeconds: series.Step.Seconds(), Quantiles: string(series.Quantiles),
 		Points: make([]pointView, len(series.Points)), Incidents: []markerView{},
 	}
 	for i, p := range series.Points {

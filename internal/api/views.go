@@ -13,7 +13,7 @@ import (
 type targetView struct {
 	ID       string            `json:"id"`
 	Name     string            `json:"name,omitempty"`
-	Status   Status            `json:"status"`
+	Status   patrol.Status     `json:"status"`
 	Flapping bool              `json:"flapping"`
 	Since    time.Time         `json:"since,omitzero"`
 	Labels   map[string]string `json:"labels,omitempty"`
@@ -37,10 +37,10 @@ type alertSummary struct {
 	Count int `json:"count"`
 }
 
-func newTargetView(t TargetState, a *alertSummary) targetView {
-	v := targetView{ID: t.ID, Name: t.Name, Status: t.Status, Flapping: t.Flapping, Since: t.Since, Labels: t.Labels, Alert: a}
+func newTargetView(t patrol.TargetState, a *alertSummary) targetView {
+	v := targetView{ID: t.Target, Name: t.Name, Status: t.Status, Flapping: t.Flapping, Since: t.Since, Labels: t.Labels, Alert: a}
 	if v.Status == "" {
-		v.Status = StatusUnknown
+		v.Status = patrol.StatusUnknown
 	}
 	if !t.Last.Time.IsZero() || t.Last.Class != "" {
 		v.Last = &lastView{Time: t.Last.Time, Class: t.Last.Class, DurationSeconds: t.Last.Duration.Seconds(), Error: t.Last.Error}
@@ -95,8 +95,8 @@ func newAlertViews(as []patrol.Alert) []alertView {
 // incidentView is an alert with its escalation chain and journal.
 type incidentView struct {
 	alertView
-	Chain string `json:"chain,omitempty"`
-	Notes []Note `json:"notes"`
+	Chain string        `json:"chain,omitempty"`
+	Notes []patrol.Note `json:"notes"`
 }
 
 // pointView is one bucket of a history series.

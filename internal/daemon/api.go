@@ -52,43 +52,33 @@ func (a *apiAdapter) names() map[string]string {
 	return m
 }
 
-func targetState(js schedule.JobState, name string) api.TargetState {
-	ts := api.TargetState{ID: js.Job.ID, Name: name, Status: api.Status(js.State), Flapping: js.Flapping, Since: js.Since, Labels: js.Job.Labels}
-	if r := js.Last; r != nil {
-		ts.Last = api.LastResult{Time: r.Start, Class: r.Class, Duration: r.Duration, Error: r.Error}
-	}
+func targetState(js schedule.JobState, name string) patrol.TargetState {
+	ts := js.TargetState()
+	ts.Name = name
 	return ts
 }
 
-func (a *apiAdapter) TargetStates(context.Context) ([]api.TargetState, error) {
+func (a *apiAdapter) TargetStates(context.Context) ([]patrol.TargetState, error) {
 	snap := a.d.sched.Snapshot()
 	names := a.names()
-	out := make([]api.TargetState, len(snap))
+	out := make([]patrol.TargetState, len(snap))
 	for i, js := range snap {
 		out[i] = targetState(js, names[js.Job.ID])
 	}
 	return out, nil
 }
 
-func (a *apiAdapter) TargetState(_ context.Context, id string) (api.TargetState, error) {
+func (a *apiAdapter) TargetState(_ context.Context, id string) (patrol.TargetState, error) {
 	snap := a.d.sched.Snapshot()
 	i := sort.Search(len(snap), func(i int) bool { return snap[i].Job.ID >= id })
 	if i == len(snap) || snap[i].Job.ID != id {
-		return api.TargetState{}, fmt.Errorf("target %q: %w", id, api.ErrNotFound)
+		return patrol.TargetState{}, fmt.Errorf("target %q: %w", id, api.ErrNotFound)
 	}
 	return targetState(snap[i], a.names()[id]), nil
 }
 
-func (a *apiAdapter) History(ctx context.Context, q api.HistoryQuery) (api.Series, error) {
-	s, err := a.d.db.History(ctx, store.HistoryQuery{Target: q.Target, From: q.From, To: q.To, Step: q.Step})
-	if err != nil {
-		return api.Series{}, err
-	}
-	out := api.Series{Resolution: string(s.Resolution), Step: s.Step, Quantiles: string(s.Quantiles), Points: make([]api.Point, len(s.Points))}
-	for i, p := range s.Points {
-		out.Points[i] = api.Point(p)
-	}
-	return out, nil
+func (a *apiAdapter) History(ctx context.Context, q patrol.HistoryQuery) (patrol.Series, error) {
+	return a.d.db.History(ctx, q)
 }
 
 func (a *apiAdapter) RecentResults(ctx context.Context, target string, n int) ([]patrol.Result, error) {
@@ -104,11 +94,7 @@ func (a *apiAdapter) GetAlert(_ context.Context, id string) (api.Incident, error
 	if !ok {
 		return api.Incident{}, fmt.Errorf("alert %q: %w", id, api.ErrNotFound)
 	}
-	inc := api.Incident{Alert: r.Alert, Chain: r.Chain}
-	for _, n := range r.Notes {
-		inc.Notes = append(inc.Notes, api.Note{At: n.At, By: n.By, Action: n.Action, Text: n.Text})
-	}
-	return inc, nil
+	return api.Incident{Alert: r.Alert, Chain: r.Chain, Notes: r.Notes}, nil
 }
 
 // alertErr maps the alert engine's errors onto the API's.
@@ -132,44 +118,23 @@ func (a *apiAdapter) ResolveAlert(ctx context.Context, id, by, comment string) e
 	return alertErr(a.d.withEngine(func(e *alert.Engine) error { return e.Resolve(ctx, id, by, comment) }))
 }
 
-func apiSilence(s alert.Silence) api.Silence {
-	out := api.Silence{ID: s.ID, Author: s.Author, Comment: s.Comment, StartsAt: s.StartsAt, EndsAt: s.EndsAt, CreatedAt: s.CreatedAt, ExpiredBy: s.ExpiredBy}
-	for _, m := range s.Matchers {
-		out.Matchers = append(out.Matchers, api.Matcher{Name: m.Name, Op: string(m.Op), Value: m.Value})
-	}
-	return out
+func (a *apiAdapter) ListSilences(context.Context) ([]patrol.Silence, error) {
+	return a.d.engine().Silences(), nil
 }
 
-func (a *apiAdapter) ListSilences(context.Context) ([]api.Silence, error) {
-	sils := a.d.engine().Silences()
-	out := make([]api.Silence, len(sils))
-	for i, s := range sils {
-		out[i] = apiSilence(s)
-	}
-	return out, nil
-}
-
-func (a *apiAdapter) CreateSilence(ctx context.Context, s api.Silence) (api.Silence, error) {
-	in := alert.Silence{Author: s.Author, Comment: s.Comment, StartsAt: s.StartsAt, EndsAt: s.EndsAt}
-	for i, m := range s.Matchers {
-		am, err := alert.NewMatcher(m.Name, alert.MatchOp(m.Op), m.Value)
-		if err != nil {
-			return api.Silence{}, fmt.Errorf("%w: matchers[%d]: %v", api.ErrInvalid, i, err)
-		}
-		in.Matchers = append(in.Matchers, am)
-	}
-	var out alert.Silence
+func (a *apiAdapter) CreateSilence(ctx context.Context, s patrol.Silence) (patrol.Silence, error) {
+	var out patrol.Silence
 	err := a.d.withEngine(func(e *alert.Engine) (err error) {
-		out, err = e.CreateSilence(ctx, in)
+		out, err = e.CreateSilence(ctx, s)
 		return err
 	})
 	if err != nil {
 		if errors.Is(err, alert.ErrNotFound) {
-			return api.Silence{}, alertErr(err)
+			return patrol.Silence{}, alertErr(err)
 		}
-		return api.Silence{}, fmt.Errorf("%w: %v", api.ErrInvalid, err)
+		return patrol.Silence{}, fmt.Errorf("%w: %v", api.ErrInvalid, err)
 	}
-	return apiSilence(out), nil
+	return out, nil
 }
 
 func (a *apiAdapter) ExpireSilence(ctx context.Context, id, by string) error {
@@ -269,36 +234,6 @@ func (a *apiAdapter) RevokeToken(ctx context.Context, id, _ string) error {
 		return fmt.Errorf("token %q: %w", id, api.ErrNotFound)
 	}
 	return err
-}
-
-// alertFeed publishes alert changes to the event stream: the engine has no change
-// hook, so the daemon compares the alert list with what it last published.
-type alertFeed struct {
-	seen map[string]string // alert ID → fingerprint of what was published
-}
-
-func alertVersion(a patrol.Alert) string {
-	return fmt.Sprintf("%s|%d|%d|%s|%s|%d", a.State, a.Severity, a.EscalationStep, a.AckedBy, a.MutedBy, len(a.Told))
-}
-
-func (f *alertFeed) publish(e *alert.Engine, b *api.Broker) error {
-	if f.seen == nil {
-		f.seen = map[string]string{}
-	}
-	all := e.List(alert.Filter{States: []patrol.AlertState{patrol.AlertPending, patrol.AlertFiring, patrol.AlertAcknowledged,
-		patrol.AlertResolved, patrol.AlertSilenced, patrol.AlertFlapping}})
-	now := make(map[string]string, len(all))
-	for _, a := range all {
-		v := alertVersion(a)
-		now[a.ID] = v
-		if f.seen[a.ID] != v {
-			if err := b.PublishAlert(a); err != nil {
-				return err
-			}
-		}
-	}
-	f.seen = now
-	return nil
 }
 
 // LatestAudits returns each scheduled audit's latest report, in configuration order.

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/portpatrol/portpatrol/internal/alert"
 	"github.com/portpatrol/portpatrol/internal/audit"
 	"github.com/portpatrol/portpatrol/internal/config"
 	"github.com/portpatrol/portpatrol/internal/inventory"
@@ -30,7 +29,7 @@ type auditRunner struct {
 	cfg    config.Audit
 	d      *Daemon
 	inv    audit.Inventory
-	active map[string]alert.Finding // touched by run's goroutine, or by retire once run has returned
+	active map[string]patrol.Finding // touched by run's goroutine, or by retire once run has returned
 	mu     sync.Mutex
 	report *audit.Report // the latest run's; nil until the first succeeds
 	// cancel ends run early (a reload dropped or changed this audit); done is closed
@@ -48,7 +47,7 @@ func (r *auditRunner) latest() *audit.Report {
 }
 
 // auditFinding is how a finding reaches the alert engine.
-func auditFinding(name string, f audit.Finding, at time.Time) alert.Finding {
+func auditFinding(name string, f audit.Finding, at time.Time) patrol.Finding {
 	class := patrol.AlertSecurity
 	if f.Kind == audit.PublicBind {
 		class = patrol.AlertConfig
@@ -65,12 +64,12 @@ func auditFinding(name string, f audit.Finding, at time.Time) alert.Finding {
 	if f.Rule != "" {
 		desc = "policy rule at " + f.Rule
 	}
-	return alert.Finding{Class: class, Rule: string(f.Kind), Subject: subject, Severity: f.Severity.String(),
+	return patrol.Finding{Class: class, Rule: string(f.Kind), Subject: subject, Severity: f.Severity.String(),
 		Summary: f.Message, Description: desc, Labels: labels, Active: true, At: at}
 }
 
 func (r *auditRunner) load(ctx context.Context) {
-	r.active = map[string]alert.Finding{}
+	r.active = map[string]patrol.Finding{}
 	l, err := r.d.db.GetLearned(ctx, auditNamespace, r.cfg.Name)
 	if errors.Is(err, store.ErrNotFound) {
 		return
@@ -145,7 +144,7 @@ func (r *auditRunner) retire(ctx context.Context) {
 			return
 		}
 	}
-	r.active = map[string]alert.Finding{}
+	r.active = map[string]patrol.Finding{}
 	if err := r.d.db.PutLearned(ctx, store.Learned{Namespace: auditNamespace, Key: r.cfg.Name, Value: []byte("{}"), UpdatedAt: now}); err != nil {
 		r.d.logger.Warn("record open findings", "audit", r.cfg.Name, "err", err)
 	}
@@ -161,7 +160,7 @@ func (r *auditRunner) once(ctx context.Context, now time.Time) error {
 	r.mu.Lock()
 	r.report = rep
 	r.mu.Unlock()
-	seen := map[string]alert.Finding{}
+	seen := map[string]patrol.Finding{}
 	for _, f := range rep.Findings {
 		af := auditFinding(r.cfg.Name, f, now)
 		seen[f.Key()] = af

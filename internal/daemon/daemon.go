@@ -175,6 +175,7 @@ func New(c Config) (_ *Daemon, err error) {
 	} else if d.db, d.dbName, err = OpenStore(ctx, cfg, c.DataDir); err != nil {
 		return nil, err
 	}
+	d.broker = api.NewBroker(api.BrokerConfig{})
 	gen, err := d.build(cfg, nil)
 	if err != nil {
 		return nil, err
@@ -189,15 +190,12 @@ func New(c Config) (_ *Daemon, err error) {
 	if d.status, err = newStatusPage(ctx, d); err != nil {
 		return nil, err
 	}
-	d.broker = api.NewBroker(api.BrokerConfig{})
 	d.batch = store.NewBatchWriter(d.db, store.BatchConfig{Logger: logger.With("component", "history")})
 	d.metrics.Registry.MustRegister(&engineCollector{alerts: d.engine, notifier: func() *notify.Dispatcher { return d.gen.Load().notifier }, batch: d.batch})
 	if !cfg.HostWatch.Disabled {
 		d.watch = hostwatch.New(hostwatch.Config{
-			Store: d.db,
-			Sink: hostwatch.SinkFunc(func(ctx context.Context, ev hostwatch.Event) error {
-				return d.observeFinding(ctx, alert.Finding(ev))
-			}),
+			Store:      d.db,
+			Sink:       hostwatch.SinkFunc(d.observeFinding),
 			UDP:        cfg.HostWatch.UDP,
 			Interval:   cfg.HostWatch.Interval,
 			LearnAfter: cfg.HostWatch.LearnAfter,
@@ -286,7 +284,7 @@ func (d *Daemon) withEngine(f func(*alert.Engine) error) error {
 }
 
 // observeFinding raises or clears a finding, if this replica leads.
-func (d *Daemon) observeFinding(ctx context.Context, f alert.Finding) error {
+func (d *Daemon) observeFinding(ctx context.Context, f patrol.Finding) error {
 	if !d.leading.Load() {
 		return nil
 	}
@@ -310,10 +308,30 @@ func (d *Daemon) build(cfg *config.Config, prev *generation) (*generation, error
 			return nil, fmt.Errorf("notify: %w", err)
 		}
 		g.notifier = n
-		g.deps = alert.Deps{Sink: &routedSink{next: n, known: n.Receivers(), logger: d.logger}, Store: d.db, Now: d.clock.Now}
+		g.deps = alert.Deps{Sink: &routedSink{next: n, known: n.Receivers(), logger: d.logger}, Store: d.db, Now: d.clock.Now,
+			OnChange: d.publishAlert}
 	}
 	g.audits = d.buildAudits(cfg, prev)
 	return g, nil
+}
+
+// publishAlert tells the event stream of a change of an alert; the alert engine calls
+// it (alert.Deps.OnChange).
+func (d *Daemon) publishAlert(a patrol.Alert) {
+	if err := d.broker.PublishAlert(a); err != nil {
+		d.logger.Debug("publish alert change", "alert", a.ID, "err", err)
+	}
+}
+
+// swapEngine makes eng the alert engine; the caller holds engineMu for writing. The
+// event stream is told every alert of the new engine, which may hold what the old one
+// did not (a new leader's engine loads what the old leader saved); nothing changes the
+// new engine before the swap is done, so no later change is published before these.
+func (d *Daemon) swapEngine(eng *alert.Engine) {
+	d.alerts.Store(eng)
+	for _, a := range eng.List(alert.Filter{States: patrol.AlertStates}) {
+		d.publishAlert(a)
+	}
 }
 
 // sameAlerting reports whether the alerting and notify sections of two configurations
@@ -482,7 +500,7 @@ func (d *Daemon) reload(cfg *config.Config) error {
 		return err
 	}
 	if eng != nil {
-		d.alerts.Store(eng)
+		d.swapEngine(eng)
 	}
 	d.gen.Store(g)
 	d.engineMu.Unlock()
@@ -622,7 +640,7 @@ func (d *Daemon) onResult(ev schedule.Event) {
 	if i := strings.Index(r.Target, "://"); i > 0 {
 		scheme = r.Target[:i]
 	}
-	d.metrics.Observe(&r, scheme, string(ev.State), ev.Flapping, ev.Lag)
+	d.metrics.Observe(&r, scheme, ev.Status, ev.Flapping, ev.Lag)
 	if err := d.batch.Write(d.ctx, r); err != nil && d.ctx.Err() == nil {
 		d.logger.Warn("history write", "target", r.Target, "err", err)
 	}
@@ -631,19 +649,16 @@ func (d *Daemon) onResult(ev schedule.Event) {
 		labels = ev.Job.Labels
 	}
 	if ev.Changed || ev.FlapChanged {
-		d.logger.Info("target state changed", "target", r.Target, "from", ev.Prev, "to", ev.State, "flapping", ev.Flapping, "class", r.Class, "err", r.Error)
-		st := store.State{Target: r.Target, Status: store.Status(ev.State), Flapping: ev.Flapping, Since: r.Start, Labels: labels,
-			Last: store.ResultSummary{Time: r.Start, Class: r.Class, Duration: r.Duration, Error: r.Error}}
-		if err := d.db.PutStates(d.ctx, []store.State{st}); err != nil && d.ctx.Err() == nil {
+		d.logger.Info("target state changed", "target", r.Target, "from", ev.Prev, "to", ev.Status, "flapping", ev.Flapping, "class", r.Class, "err", r.Error)
+		st := ev.TargetState()
+		if err := d.db.PutStates(d.ctx, []patrol.TargetState{st}); err != nil && d.ctx.Err() == nil {
 			d.logger.Warn("state write", "target", r.Target, "err", err)
 		}
-		ts := api.TargetState{ID: r.Target, Status: api.Status(ev.State), Flapping: ev.Flapping, Since: r.Start, Labels: labels,
-			Last: api.LastResult{Time: r.Start, Class: r.Class, Duration: r.Duration, Error: r.Error}}
-		if err := d.broker.PublishTarget(ts); err != nil {
+		if err := d.broker.PublishTarget(st); err != nil {
 			d.logger.Debug("publish target change", "err", err)
 		}
 	}
-	sig := alert.Signal{Target: r.Target, Host: host, Labels: labels, Result: r, State: string(ev.State), Flapping: ev.Flapping, At: r.Start}
+	sig := alert.Signal{Target: r.Target, Host: host, Labels: labels, Result: r, Status: ev.Status, Flapping: ev.Flapping, At: r.Start}
 	if d.kube != nil {
 		d.kube.observe(r)
 	}
@@ -744,8 +759,6 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	}
 	d.every(ctx, time.Minute, "status history", func(now time.Time) error { return d.status.Sync(ctx, now) })
 	d.once(ctx, d.orphanDelay, d.resolveOrphans)
-	var feed alertFeed
-	d.every(ctx, 500*time.Millisecond, "alert events", func(time.Time) error { return feed.publish(d.engine(), d.broker) })
 	d.spawn(func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("http server: %w", err)

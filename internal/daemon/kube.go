@@ -138,7 +138,7 @@ func (d *Daemon) lead(ctx context.Context, k *kubeWiring) {
 		d.logger.Error("take over alerting", "err", err)
 		return
 	}
-	d.alerts.Store(eng)
+	d.swapEngine(eng)
 	d.leading.Store(true)
 	d.engineMu.Unlock()
 	d.logger.Info("leading: this replica now raises alerts")
@@ -179,8 +179,8 @@ func (d *Daemon) addKubeTargets(cfg *config.Config, jobs []jobSpec) []jobSpec {
 // kubeAlertFinding is how a Kubernetes finding reaches the alert engine
 // (Engine.ObserveFinding): a transition of kube.Tracker becomes a finding that raises
 // (Active) or clears the alert of the same rule and subject.
-func kubeAlertFinding(f kube.Finding, at time.Time) alert.Finding {
-	return alert.Finding{
+func kubeAlertFinding(f kube.Finding, at time.Time) patrol.Finding {
+	return patrol.Finding{
 		Class:       f.Class,
 		Rule:        string(f.Rule),
 		Subject:     f.Subject,

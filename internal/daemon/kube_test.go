@@ -75,13 +75,13 @@ kubernetes: {enabled: true, leader_election: false}
 	defer func() {
 		if t.Failed() {
 			for _, js := range d.sched.Snapshot() {
-				t.Logf("job %s state %s labels %v last %v", js.Job.ID, js.State, js.Job.Labels, js.Last)
+				t.Logf("job %s state %s labels %v last %v", js.Job.ID, js.Status, js.Job.Labels, js.Last)
 			}
 		}
 	}()
 	eventually(t, "the ClusterIP probed as up", func() bool {
 		for _, js := range d.sched.Snapshot() {
-			if js.Job.ID == "tcp://10.96.0.11:8000" && js.State == "up" {
+			if js.Job.ID == "tcp://10.96.0.11:8000" && js.Status == patrol.StatusUp {
 				return js.Job.Labels["namespace"] == "shop" && js.Job.Labels["service"] == "api"
 			}
 		}
@@ -110,7 +110,7 @@ kubernetes: {enabled: true, leader_election: false}
 	})
 	eventually(t, "the endpoint probed", func() bool {
 		for _, js := range d.sched.Snapshot() {
-			if js.Job.ID == "tcp://10.0.0.7:8000" && js.State == "up" {
+			if js.Job.ID == "tcp://10.0.0.7:8000" && js.Status == patrol.StatusUp {
 				return true
 			}
 		}
@@ -163,7 +163,7 @@ func TestKubeAlertFinding(t *testing.T) {
 		Subject: "kube:shop/api", Summary: "no ready endpoints", Description: "fix it",
 		Labels: map[string]string{"namespace": "shop", "service": "api"}, Active: true}
 	got := kubeAlertFinding(f, at)
-	want := alert.Finding{Class: patrol.AlertUnreachable, Rule: "kube_no_ready_endpoints", Subject: "kube:shop/api",
+	want := patrol.Finding{Class: patrol.AlertUnreachable, Rule: "kube_no_ready_endpoints", Subject: "kube:shop/api",
 		Severity: "P0", Summary: "no ready endpoints", Description: "fix it",
 		Labels: map[string]string{"namespace": "shop", "service": "api"}, Active: true, At: at}
 	if diff := cmp.Diff(want, got); diff != "" {

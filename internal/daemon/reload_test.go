@@ -39,8 +39,8 @@ notify:
 }
 
 // hostDown is a P0 finding about a host, raised (active) or cleared.
-func hostDown(active bool) alert.Finding {
-	return alert.Finding{Class: patrol.AlertUnreachable, Rule: "host_down", Subject: "host:db1", Severity: "P0",
+func hostDown(active bool) patrol.Finding {
+	return patrol.Finding{Class: patrol.AlertUnreachable, Rule: "host_down", Subject: "host:db1", Severity: "P0",
 		Summary: "db1 is down", Labels: map[string]string{"host": "db1"}, Active: active}
 }
 

@@ -34,8 +34,7 @@ type statusSource struct{ d *Daemon }
 var _ status.Source = statusSource{}
 
 func (s statusSource) Alerts(context.Context) []patrol.Alert {
-	return s.d.engine().List(alert.Filter{States: []patrol.AlertState{patrol.AlertPending, patrol.AlertFiring,
-		patrol.AlertAcknowledged, patrol.AlertResolved, patrol.AlertSilenced, patrol.AlertFlapping}})
+	return s.d.engine().List(alert.Filter{States: patrol.AlertStates})
 }
 
 func (s statusSource) Services(context.Context) []string {

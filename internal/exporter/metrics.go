@@ -2,7 +2,6 @@ package exporter
 
 import (
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -189,17 +188,17 @@ func (m *Metrics) forget(id string) {
 	}
 }
 
-// Observe records one probe result, the target's confirmed state afterwards, and how
+// Observe records one probe result, the target's confirmed status afterwards, and how
 // late the probe started.
-func (m *Metrics) Observe(r *patrol.Result, scheme, state string, flapping bool, lag time.Duration) {
+func (m *Metrics) Observe(r *patrol.Result, scheme string, status patrol.Status, flapping bool, lag time.Duration) {
 	m.success.WithLabelValues(r.Target).Set(b2f(r.Up()))
 	m.duration.WithLabelValues(r.Target).Observe(r.Duration.Seconds())
 	if !r.Up() {
 		m.failures.WithLabelValues(r.Target, string(r.Class)).Inc()
 	}
 	m.probes.WithLabelValues(scheme, string(r.Class)).Inc()
-	for _, s := range []string{"up", "down", "unknown"} {
-		m.state.WithLabelValues(r.Target, s).Set(b2f(strings.EqualFold(s, state)))
+	for _, s := range patrol.Statuses {
+		m.state.WithLabelValues(r.Target, string(s)).Set(b2f(s == status))
 	}
 	m.flapping.WithLabelValues(r.Target).Set(b2f(flapping))
 	m.lag.Observe(lag.Seconds())

@@ -7,7 +7,7 @@
 // to a public address raises a configuration finding. Listeners that come and go
 // before they are learned are not paged.
 //
-// The watch reports what it finds as Events to a Sink, exposes the expected listeners
+// The watch reports what it finds as patrol.Findings to a Sink, exposes the expected listeners
 // as probe targets, and exports what it sees as Prometheus metrics.
 package hostwatch
 
@@ -57,44 +57,25 @@ type Store interface {
 
 var _ Store = store.LearnedStore(nil)
 
-// Sink receives the watch's events. Observe is called from the watch loop (and from
+// Sink receives the watch's findings. Observe is called from the watch loop (and from
 // Forget), so it should return quickly; it must be safe for concurrent use. A failed
 // Observe is logged and the event is not retried.
 type Sink interface {
-	Observe(ctx context.Context, e Event) error
+	Observe(ctx context.Context, f patrol.Finding) error
 }
 
 // SinkFunc adapts a function to a Sink.
-type SinkFunc func(ctx context.Context, e Event) error
+type SinkFunc func(ctx context.Context, f patrol.Finding) error
 
 // Observe calls f.
-func (f SinkFunc) Observe(ctx context.Context, e Event) error { return f(ctx, e) }
+func (fn SinkFunc) Observe(ctx context.Context, f patrol.Finding) error { return fn(ctx, f) }
 
-// Event raises or clears one finding of the watch. Its fields are those of the alert
-// engine's Finding, in the same order and with the same types, so cmd converts one to
-// the other directly. A finding is active until the same Class, Rule and Subject arrive
-// with Active false.
-type Event struct {
-	// Class is unreachable (a vanished listener), capacity (accept queue, open files)
-	// or config (a public bind of an internal service).
-	Class patrol.AlertClass
-	// Rule names the check: "" for a vanished listener, so that it is the same incident
-	// as the probes' unreachable alert on its target; RuleAcceptQueue, RuleOpenFiles,
-	// RuleListenOverflows or RulePublicBind otherwise.
-	Rule string
-	// Subject is the listener's probe target (tcp://127.0.0.1:6379), its bind
-	// (tcp://0.0.0.0:6379) for a public bind, or "host:<name>" for the host.
-	Subject string
-	// Severity is "P0".."P3"; empty means the default of Class.
-	Severity    string
-	Summary     string
-	Description string
-	Labels      map[string]string
-	Active      bool
-	At          time.Time
-}
-
-// The rules of the watch's events, besides the vanished listener (Rule "").
+// The rules of the watch's findings, besides the vanished listener, whose Rule is "" so
+// that it is the same incident as the probes' unreachable alert on its target. A
+// finding's Class is unreachable (a vanished listener), capacity (accept queue, open
+// files) or config (a public bind of an internal service); its Subject is the
+// listener's probe target (tcp://127.0.0.1:6379), its bind (tcp://0.0.0.0:6379) for a
+// public bind, or "host:<name>" for the host.
 const (
 	RuleAcceptQueue     = "accept_queue"
 	RuleOpenFiles       = "open_files"
@@ -434,7 +415,7 @@ func (w *Watch) resources(socks []inventory.Socket) map[int]inventory.Resources 
 }
 
 // emit hands events to the sink.
-func (w *Watch) emit(ctx context.Context, evs []Event) {
+func (w *Watch) emit(ctx context.Context, evs []patrol.Finding) {
 	for _, e := range evs {
 		w.log.Debug("listener finding", "class", e.Class, "rule", e.Rule, "subject", e.Subject, "active", e.Active, "summary", e.Summary)
 		if w.cfg.Sink == nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/portpatrol/portpatrol/internal/inventory"
+	"github.com/portpatrol/portpatrol/internal/patrol"
 	"github.com/portpatrol/portpatrol/internal/store"
 )
 
@@ -197,7 +198,7 @@ func (w *Watch) Forget(ctx context.Context, bind string) error {
 		w.mu.Unlock()
 		return fmt.Errorf("forget %s: not an expected listener", bind)
 	}
-	var evs []Event
+	var evs []patrol.Finding
 	w.clearAlerts(l, now, "it was removed from the expected listeners", &evs)
 	if len(l.socks) == 0 {
 		delete(w.ls, k)

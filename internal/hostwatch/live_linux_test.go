@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/portpatrol/portpatrol/internal/patrol"
 	"github.com/portpatrol/portpatrol/internal/sqlite"
 	"github.com/portpatrol/portpatrol/internal/testsvc"
 )
@@ -69,7 +70,7 @@ func TestKilledListenerPagesWithinOneSecond(t *testing.T) {
 	w, rec, _ := runWatch(t, Config{LearnAfter: 500 * time.Millisecond})
 	waitTarget(t, w, target, 10*time.Second)
 	if n := len(rec.all()); n > 0 {
-		if _, _, ok := rec.find(0, func(e Event) bool { return e.Subject == target }); ok {
+		if _, _, ok := rec.find(0, func(e patrol.Finding) bool { return e.Subject == target }); ok {
 			t.Fatalf("events before the kill: %+v", rec.all())
 		}
 	}
@@ -131,8 +132,8 @@ func TestShortLivedListenerNotPaged(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	stop()
 	for _, target := range targets {
-		if e, _, ok := rec.find(0, func(e Event) bool { return e.Subject == target }); ok {
-			t.Errorf("a listener that lived 1s raised %+v", e.Event)
+		if e, _, ok := rec.find(0, func(e patrol.Finding) bool { return e.Subject == target }); ok {
+			t.Errorf("a listener that lived 1s raised %+v", e.Finding)
 		}
 		if slices.Contains(targetsOf(w), target) {
 			t.Errorf("%s learned", target)

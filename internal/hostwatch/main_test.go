@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portpatrol/portpatrol/internal/patrol"
 	"go.uber.org/goleak"
 )
 
@@ -121,13 +122,13 @@ type recorder struct {
 }
 
 type received struct {
-	Event
+	patrol.Finding
 	arrived time.Time
 }
 
 func newRecorder() *recorder { return &recorder{signal: make(chan struct{}, 1)} }
 
-func (r *recorder) Observe(_ context.Context, e Event) error {
+func (r *recorder) Observe(_ context.Context, e patrol.Finding) error {
 	r.mu.Lock()
 	r.events = append(r.events, received{e, time.Now()})
 	r.mu.Unlock()
@@ -146,11 +147,11 @@ func (r *recorder) all() []received {
 }
 
 // find returns the first event from index from on that matches.
-func (r *recorder) find(from int, match func(Event) bool) (received, int, bool) {
+func (r *recorder) find(from int, match func(patrol.Finding) bool) (received, int, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for n := from; n < len(r.events); n++ {
-		if match(r.events[n].Event) {
+		if match(r.events[n].Finding) {
 			return r.events[n], n, true
 		}
 	}
@@ -158,7 +159,7 @@ func (r *recorder) find(from int, match func(Event) bool) (received, int, bool) 
 }
 
 // wait waits up to d for an event that matches, from index from on.
-func (r *recorder) wait(t *testing.T, d time.Duration, from int, what string, match func(Event) bool) (received, int) {
+func (r *recorder) wait(t *testing.T, d time.Duration, from int, what string, match func(patrol.Finding) bool) (received, int) {
 	t.Helper()
 	deadline := time.NewTimer(d)
 	defer deadline.Stop()
@@ -175,8 +176,8 @@ func (r *recorder) wait(t *testing.T, d time.Duration, from int, what string, ma
 }
 
 // is matches an event by class, rule, subject and whether it is active.
-func is(class, rule, subject string, active bool) func(Event) bool {
-	return func(e Event) bool {
+func is(class, rule, subject string, active bool) func(patrol.Finding) bool {
+	return func(e patrol.Finding) bool {
 		return string(e.Class) == class && e.Rule == rule && e.Subject == subject && e.Active == active
 	}
 }

@@ -12,7 +12,7 @@ import (
 // outcome is what one dump brings: events to raise or clear, listeners to store, and
 // whether the expected set changed.
 type outcome struct {
-	events  []Event
+	events  []patrol.Finding
 	learned []learnedValue
 	changed bool
 }
@@ -124,7 +124,7 @@ func (w *Watch) judge(now time.Time, socks []inventory.Socket, ctrs inventory.Co
 // judgeQueue runs the accept-queue rule: a queue over QueueRatio of its backlog for
 // QueueTicks dumps, or overflows while it is full, raise it; QueueTicks calm dumps
 // clear it.
-func (w *Watch) judgeQueue(l *listener, now time.Time, evs *[]Event) {
+func (w *Watch) judgeQueue(l *listener, now time.Time, evs *[]patrol.Finding) {
 	var worst *inventory.Socket
 	for n := range l.socks {
 		s := &l.socks[n]
@@ -177,7 +177,7 @@ func (l *listener) queueLen() (q, b uint32) {
 
 // judgeFiles runs the open-files rule on a detail dump: the owner's open files, or the
 // listener's established connections, over FDRatio of its RLIMIT_NOFILE.
-func (w *Watch) judgeFiles(l *listener, now time.Time, evs *[]Event) {
+func (w *Watch) judgeFiles(l *listener, now time.Time, evs *[]patrol.Finding) {
 	if !l.resOK || l.res.MaxOpenFiles <= 0 {
 		return
 	}
@@ -203,7 +203,7 @@ func (w *Watch) judgeFiles(l *listener, now time.Time, evs *[]Event) {
 
 // judgePublic runs the public-bind rule: a service usually meant to be internal
 // listening on every address.
-func (w *Watch) judgePublic(l *listener, now time.Time, evs *[]Event) {
+func (w *Watch) judgePublic(l *listener, now time.Time, evs *[]patrol.Finding) {
 	name := ""
 	for n := range l.socks {
 		if svc, ok := inventory.Exposed(&l.socks[n]); ok {
@@ -225,7 +225,7 @@ func (w *Watch) judgePublic(l *listener, now time.Time, evs *[]Event) {
 	}
 }
 
-func (w *Watch) clearPublic(l *listener, now time.Time, why string, evs *[]Event) {
+func (w *Watch) clearPublic(l *listener, now time.Time, why string, evs *[]patrol.Finding) {
 	e := w.event(l, patrol.AlertConfig, RulePublicBind, l.key.id(), "", now, false)
 	e.Labels["service"] = l.public
 	e.Summary = fmt.Sprintf("%s no longer on a public address: %s", l.public, w.name(l))
@@ -235,7 +235,7 @@ func (w *Watch) clearPublic(l *listener, now time.Time, why string, evs *[]Event
 }
 
 // judgeHost runs the host-level overflow rule: overflows that no full queue explains.
-func (w *Watch) judgeHost(now time.Time, overflows, drops int64, culprits int, evs *[]Event) {
+func (w *Watch) judgeHost(now time.Time, overflows, drops int64, culprits int, evs *[]patrol.Finding) {
 	h := &w.host
 	unexplained := overflows > 0 && culprits == 0
 	if unexplained {
@@ -244,7 +244,7 @@ func (w *Watch) judgeHost(now time.Time, overflows, drops int64, culprits int, e
 		h.calm++
 	}
 	subject := "host:" + w.cfg.Host
-	e := Event{Class: patrol.AlertCapacity, Rule: RuleListenOverflows, Subject: subject, Severity: "P2", At: now,
+	e := patrol.Finding{Class: patrol.AlertCapacity, Rule: RuleListenOverflows, Subject: subject, Severity: "P2", At: now,
 		Labels: map[string]string{"source": "hostwatch"}}
 	if w.cfg.Host != "" {
 		e.Labels["host"] = w.cfg.Host
@@ -267,7 +267,7 @@ func (w *Watch) judgeHost(now time.Time, overflows, drops int64, culprits int, e
 
 // clearConditions clears the queue, open-files and public-bind alerts of l, because
 // of why.
-func (w *Watch) clearConditions(l *listener, now time.Time, why string, evs *[]Event) {
+func (w *Watch) clearConditions(l *listener, now time.Time, why string, evs *[]patrol.Finding) {
 	if l.queue {
 		l.queue = false
 		e := w.event(l, patrol.AlertCapacity, RuleAcceptQueue, l.key.target(), "P2", now, false)
@@ -289,7 +289,7 @@ func (w *Watch) clearConditions(l *listener, now time.Time, why string, evs *[]E
 }
 
 // clearAlerts clears every alert of l, the vanished one included.
-func (w *Watch) clearAlerts(l *listener, now time.Time, why string, evs *[]Event) {
+func (w *Watch) clearAlerts(l *listener, now time.Time, why string, evs *[]patrol.Finding) {
 	w.clearConditions(l, now, why, evs)
 	if l.vanished {
 		l.vanished = false
@@ -300,7 +300,7 @@ func (w *Watch) clearAlerts(l *listener, now time.Time, why string, evs *[]Event
 	}
 }
 
-func (w *Watch) vanishedEvent(l *listener, now time.Time) Event {
+func (w *Watch) vanishedEvent(l *listener, now time.Time) patrol.Finding {
 	e := w.event(l, patrol.AlertUnreachable, "", l.key.target(), "P0", now, true)
 	e.Summary = fmt.Sprintf("Listener %s is gone", w.name(l))
 	var d string
@@ -316,7 +316,7 @@ func (w *Watch) vanishedEvent(l *listener, now time.Time) Event {
 	return e
 }
 
-func (w *Watch) backEvent(l *listener, now time.Time) Event {
+func (w *Watch) backEvent(l *listener, now time.Time) patrol.Finding {
 	e := w.event(l, patrol.AlertUnreachable, "", l.key.target(), "P0", now, false)
 	e.Summary = fmt.Sprintf("Listener %s is back", w.name(l))
 	e.Description = fmt.Sprintf("%s listens on %s (%s) again", w.owned(l, true), l.key.bind, l.key.proto)
@@ -328,7 +328,7 @@ func (w *Watch) backEvent(l *listener, now time.Time) Event {
 }
 
 // event starts an event about l with its labels.
-func (w *Watch) event(l *listener, class patrol.AlertClass, rule, subject, sev string, now time.Time, active bool) Event {
+func (w *Watch) event(l *listener, class patrol.AlertClass, rule, subject, sev string, now time.Time, active bool) patrol.Finding {
 	labels := map[string]string{
 		"source": "hostwatch",
 		"proto":  string(l.key.proto),
@@ -340,7 +340,7 @@ func (w *Watch) event(l *listener, class patrol.AlertClass, rule, subject, sev s
 	if p := l.process(); p != "" {
 		labels["process"] = p
 	}
-	return Event{Class: class, Rule: rule, Subject: subject, Severity: sev, Labels: labels, Active: active, At: now}
+	return patrol.Finding{Class: class, Rule: rule, Subject: subject, Severity: sev, Labels: labels, Active: active, At: now}
 }
 
 // name is "tcp 127.0.0.1:6379 (redis-server)".

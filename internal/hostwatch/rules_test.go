@@ -197,18 +197,18 @@ func (h *harness) step(n int) {
 }
 
 // events returns the events since the last call.
-func (h *harness) events() []Event {
+func (h *harness) events() []patrol.Finding {
 	h.rec.mu.Lock()
 	defer h.rec.mu.Unlock()
-	var out []Event
+	var out []patrol.Finding
 	for _, r := range h.rec.events {
-		out = append(out, r.Event)
+		out = append(out, r.Finding)
 	}
 	h.rec.events = nil
 	return out
 }
 
-func (h *harness) wantEvents(what string, want ...func(Event) bool) []Event {
+func (h *harness) wantEvents(what string, want ...func(patrol.Finding) bool) []patrol.Finding {
 	h.t.Helper()
 	got := h.events()
 	if len(got) != len(want) {
@@ -390,7 +390,7 @@ func TestPublicBind(t *testing.T) {
 	)
 	h.step(1)
 	got := h.events()
-	slices.SortFunc(got, func(a, b Event) int { return strings.Compare(a.Subject, b.Subject) })
+	slices.SortFunc(got, func(a, b patrol.Finding) int { return strings.Compare(a.Subject, b.Subject) })
 	if len(got) != 2 || !is("config", RulePublicBind, "tcp://0.0.0.0:6379", true)(got[0]) || !is("config", RulePublicBind, "tcp://[::]:13306", true)(got[1]) {
 		t.Fatalf("public binds: %+v", got)
 	}
@@ -404,7 +404,7 @@ func TestPublicBind(t *testing.T) {
 	h.src.set(sock("127.0.0.1:6379", 54, "redis-server", 504), sock("127.0.0.1:5432", 52, "postgres", 502), sock("0.0.0.0:8080", 53, "nginx", 503))
 	h.step(1)
 	got = h.events()
-	slices.SortFunc(got, func(a, b Event) int { return strings.Compare(a.Subject, b.Subject) })
+	slices.SortFunc(got, func(a, b patrol.Finding) int { return strings.Compare(a.Subject, b.Subject) })
 	if len(got) != 2 || !is("config", RulePublicBind, "tcp://0.0.0.0:6379", false)(got[0]) || !is("config", RulePublicBind, "tcp://[::]:13306", false)(got[1]) {
 		t.Fatalf("public binds cleared: %+v", got)
 	}

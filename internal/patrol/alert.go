@@ -16,6 +16,10 @@ const (
 	AlertFlapping     AlertState = "flapping"
 )
 
+// AlertStates lists every alert state in a stable order, for filters that want all.
+var AlertStates = []AlertState{AlertPending, AlertFiring, AlertAcknowledged, AlertResolved, AlertSilenced,
+	AlertFlapping}
+
 // AlertClass says what kind of problem an alert is about.
 type AlertClass string
 
@@ -103,4 +107,12 @@ type Notification struct {
 	CreatedAt time.Time `json:"created_at"`
 	// Lang is the language of rendered text: "en" (default) or "zh".
 	Lang string `json:"lang,omitempty"`
+}
+
+// Note is one entry in an incident's journal.
+type Note struct {
+	At     time.Time `json:"at"`
+	By     string    `json:"by"`
+	Action string    `json:"action"` // "acknowledged" or "resolved"
+	Text   string    `json:"text,omitempty"`
 }

@@ -1,6 +1,8 @@
 // Package patrol holds portpatrol's domain types: targets, probe results and their
-// classes, capacity readings and severities. It imports only the standard library;
-// every other package depends on it and never the other way round.
+// classes, capacity readings, target statuses and states, history series, alerts and
+// severities, findings, silences and their matchers. It imports only the standard
+// library; every other package depends on it and never the other way round, and each
+// of these concepts is declared here once.
 package patrol
 
 import (

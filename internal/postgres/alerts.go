@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/portpatrol/portpatrol/internal/alert"
+	"github.com/portpatrol/portpatrol/internal/patrol"
 	"github.com/portpatrol/portpatrol/internal/store/sqlstore"
 )
 
@@ -48,7 +49,7 @@ func (db *DB) LoadAlerts(ctx context.Context) ([]alert.Record, error) {
 }
 
 // SaveSilence inserts or replaces the silence with ID s.ID.
-func (db *DB) SaveSilence(ctx context.Context, s alert.Silence) error {
+func (db *DB) SaveSilence(ctx context.Context, s patrol.Silence) error {
 	if s.ID == "" {
 		return errors.New("postgres: save silence: empty ID")
 	}
@@ -68,8 +69,8 @@ func (db *DB) DeleteSilence(ctx context.Context, id string) error {
 }
 
 // LoadSilences returns every saved silence, ordered by ID.
-func (db *DB) LoadSilences(ctx context.Context) ([]alert.Silence, error) {
-	out, err := loadJSON[alert.Silence](ctx, db.pool, `SELECT id, silence::text FROM silences ORDER BY id`)
+func (db *DB) LoadSilences(ctx context.Context) ([]patrol.Silence, error) {
+	out, err := loadJSON[patrol.Silence](ctx, db.pool, `SELECT id, silence::text FROM silences ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: load silences: %w", err)
 	}

@@ -79,7 +79,7 @@ func (db *DB) RecentResults(ctx context.Context, target string, n int) ([]patrol
 
 // History returns the series of q.Target. Minute and hour series end with points
 // bucketed from raw results for the span not rolled up yet.
-func (db *DB) History(ctx context.Context, q store.HistoryQuery) (store.Series, error) {
+func (db *DB) History(ctx context.Context, q patrol.HistoryQuery) (patrol.Series, error) {
 	return store.AssembleHistory(ctx, q, db.now(), db.keep, func(ctx context.Context, target string) (store.HistorySource, bool, error) {
 		id, ok, err := db.lookupTarget(ctx, target)
 		return history{db: db, id: id}, ok, err
@@ -94,7 +94,7 @@ type history struct {
 
 var _ store.HistorySource = history{}
 
-func (h history) RolledUntil(ctx context.Context, res store.Resolution) (time.Time, error) {
+func (h history) RolledUntil(ctx context.Context, res patrol.Resolution) (time.Time, error) {
 	_, kind := sqlstore.Rollup(res)
 	return h.db.progress(ctx, kind)
 }
@@ -108,7 +108,7 @@ func (h history) Samples(ctx context.Context, from, to time.Time) ([]store.Sampl
 	return out, nil
 }
 
-func (h history) Rollups(ctx context.Context, res store.Resolution, from, to time.Time) ([]store.Point, error) {
+func (h history) Rollups(ctx context.Context, res patrol.Resolution, from, to time.Time) ([]patrol.Point, error) {
 	table, _ := sqlstore.Rollup(res)
 	out, err := queryAll(ctx, h.db.pool, sqlstore.ScanRollup, `SELECT `+sqlstore.RollupColumns+` FROM `+table+`
 		WHERE target_id = $1 AND bucket >= $2 AND bucket < $3 ORDER BY bucket`, h.id, from.UnixNano(), to.UnixNano())

@@ -7,13 +7,14 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/portpatrol/portpatrol/internal/patrol"
 	"github.com/portpatrol/portpatrol/internal/store"
 	"github.com/portpatrol/portpatrol/internal/store/sqlstore"
 )
 
 // PutStates inserts or replaces the states in one transaction, sent as one batch. A
 // zero UpdatedAt is stamped with the clock.
-func (db *DB) PutStates(ctx context.Context, states []store.State) error {
+func (db *DB) PutStates(ctx context.Context, states []patrol.TargetState) error {
 	if len(states) == 0 {
 		return nil
 	}
@@ -46,7 +47,7 @@ func (db *DB) DeleteStates(ctx context.Context, targets []string) error {
 }
 
 // States returns the latest state of every target, ordered by target.
-func (db *DB) States(ctx context.Context) ([]store.State, error) {
+func (db *DB) States(ctx context.Context) ([]patrol.TargetState, error) {
 	out, err := queryAll(ctx, db.pool, sqlstore.ScanState, `SELECT `+sqlstore.StateColumns+` FROM states ORDER BY target`)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: states: %w", err)
@@ -55,13 +56,13 @@ func (db *DB) States(ctx context.Context) ([]store.State, error) {
 }
 
 // State returns the latest state of one target, or store.ErrNotFound.
-func (db *DB) State(ctx context.Context, target string) (store.State, error) {
+func (db *DB) State(ctx context.Context, target string) (patrol.TargetState, error) {
 	s, err := sqlstore.ScanState(db.pool.QueryRow(ctx, `SELECT `+sqlstore.StateColumns+` FROM states WHERE target = $1`, target))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return store.State{}, fmt.Errorf("postgres: state of %s: %w", target, store.ErrNotFound)
+		return patrol.TargetState{}, fmt.Errorf("postgres: state of %s: %w", target, store.ErrNotFound)
 	}
 	if err != nil {
-		return store.State{}, fmt.Errorf("postgres: state of %s: %w", target, err)
+		return patrol.TargetState{}, fmt.Errorf("postgres: state of %s: %w", target, err)
 	}
 	return s, nil
 }

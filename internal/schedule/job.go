@@ -39,10 +39,10 @@ type Job struct {
 	// interval, whichever is shorter. A timeout longer than the interval is rejected.
 	Timeout time.Duration
 	// FailureThreshold is the number of consecutive failing results that make the
-	// state Down; zero means DefaultFailureThreshold.
+	// status down; zero means DefaultFailureThreshold.
 	FailureThreshold int
 	// SuccessThreshold is the number of consecutive usable results that make the
-	// state Up; zero means DefaultSuccessThreshold.
+	// status up; zero means DefaultSuccessThreshold.
 	SuccessThreshold int
 	// Run checks once. It must return when ctx is done. A result is a failure when
 	// Result.Up() is false.
@@ -108,25 +108,14 @@ func normalize(j Job, i int) (*Job, error) {
 	return &j, nil
 }
 
-// State is a job's judged condition, which changes only after its threshold of
-// agreeing results.
-type State string
-
-// The states. Every job starts Unknown.
-const (
-	Unknown State = "unknown"
-	Up      State = "up"
-	Down    State = "down"
-)
-
 // Event reports one completed run. It is passed to Config.OnResult. Its Result shares
 // slices and maps with the scheduler's copy and must be treated as read-only.
 type Event struct {
 	Job    *Job // the job as it was when the run started; read-only
 	Result patrol.Result
-	State  State // the state after this result
-	Prev   State // the state before it
-	// Changed is State != Prev.
+	Status patrol.Status // the judged status after this result; every job starts unknown
+	Prev   patrol.Status // the status before it
+	// Changed is Status != Prev.
 	Changed bool
 	// Flapping reports that the job's state has changed Config.FlapChanges times
 	// within Config.FlapWindow and has not yet been stable for a whole window.
@@ -146,15 +135,36 @@ type Event struct {
 // except for the read-only Job and Last it points to.
 type JobState struct {
 	Job      *Job // read-only
-	State    State
+	Status   patrol.Status
 	Flapping bool
-	// Since is when State last changed; zero if it never has.
+	// Since is when Status last changed; zero if it never has.
 	Since time.Time
 	// Successes and Failures count the current run of consecutive usable or failing
 	// results; one of them is zero.
 	Successes, Failures int
 	// Last is the latest result, nil before the first; read-only.
 	Last *patrol.Result
+}
+
+// TargetState returns the job's state as the domain states a target's: its ID,
+// labels and the gist of its latest result.
+func (js JobState) TargetState() patrol.TargetState {
+	ts := patrol.TargetState{Target: js.Job.ID, Status: js.Status, Flapping: js.Flapping, Since: js.Since, Labels: js.Job.Labels}
+	if js.Last != nil {
+		ts.Last = js.Last.Summary()
+	}
+	return ts
+}
+
+// TargetState returns the target's state after the event, as of its result: a status
+// that changed with this result has been so since the result's start.
+func (ev Event) TargetState() patrol.TargetState {
+	ts := patrol.TargetState{Target: ev.Result.Target, Status: ev.Status, Flapping: ev.Flapping, Since: ev.Result.Start,
+		Last: ev.Result.Summary()}
+	if ev.Job != nil {
+		ts.Labels = ev.Job.Labels
+	}
+	return ts
 }
 
 // hashID hashes a job ID: FNV-1a, then the 64-bit finalizer of MurmurHash3 so that

@@ -49,12 +49,12 @@ type Config struct {
 	Clock Clock
 	// NoFastConfirm turns off fast confirmation. With it on (the default), a failing
 	// result that does not yet reach the job's FailureThreshold, for a job not
-	// already Down, is re-checked at once rather than at the next interval, so that a
-	// door that stays shut is judged Down within moments and a single lost packet
+	// already down, is re-checked at once rather than at the next interval, so that a
+	// door that stays shut is judged down within moments and a single lost packet
 	// is not. A FailureThreshold of 1 leaves nothing to confirm.
 	NoFastConfirm bool
 	// FlapWindow and FlapChanges define flapping: a job whose state changed between
-	// Up and Down FlapChanges times within FlapWindow is flapping until it has
+	// up and down FlapChanges times within FlapWindow is flapping until it has
 	// gone a whole FlapWindow without a change. Zero means DefaultFlapWindow and
 	// DefaultFlapChanges; a negative FlapChanges turns flap detection off.
 	FlapWindow  time.Duration
@@ -153,12 +153,12 @@ type entry struct {
 	cancel  context.CancelFunc // cancels the run in flight
 	held    *hostSlots         // whose slot the entry holds while queued globally or running
 
-	state      State
+	state      patrol.Status
 	flapping   bool
 	succ, fail int32
 	since      time.Time
 	last       *patrol.Result
-	changes    []int64 // rel times of the latest Up/Down changes, oldest first
+	changes    []int64 // rel times of the latest up/down changes, oldest first
 }
 
 // New returns a scheduler with no jobs.
@@ -238,7 +238,7 @@ func (s *Scheduler) Update(jobs []Job) error {
 	for _, j := range norm {
 		e := s.jobs[j.ID]
 		if e == nil {
-			e = &entry{job: j, hash: hashID(j.ID), state: Unknown}
+			e = &entry{job: j, hash: hashID(j.ID), state: patrol.StatusUnknown}
 			added++
 			if live {
 				s.arm(e, s.firstDue(e, now))
@@ -622,7 +622,7 @@ func (s *Scheduler) finish(e *entry, job *Job, res *patrol.Result, start time.Ti
 	}
 	now := s.clock.Now()
 	n := s.rel(now)
-	if s.fastConfirm && !res.Up() && e.state != Down && int(e.fail) < job.FailureThreshold {
+	if s.fastConfirm && !res.Up() && e.state != patrol.StatusDown && int(e.fail) < job.FailureThreshold {
 		e.due, e.confirm = n, true
 		s.admit(e)
 		return
@@ -660,10 +660,10 @@ func (s *Scheduler) record(e *entry, job *Job, res *patrol.Result, lag time.Dura
 		e.succ, e.fail = 0, e.fail+1
 	}
 	switch {
-	case up && prev != Up && int(e.succ) >= job.SuccessThreshold:
-		e.state = Up
-	case !up && prev != Down && int(e.fail) >= job.FailureThreshold:
-		e.state = Down
+	case up && prev != patrol.StatusUp && int(e.succ) >= job.SuccessThreshold:
+		e.state = patrol.StatusUp
+	case !up && prev != patrol.StatusDown && int(e.fail) >= job.FailureThreshold:
+		e.state = patrol.StatusDown
 	}
 	changed := e.state != prev
 	if changed {
@@ -671,7 +671,7 @@ func (s *Scheduler) record(e *entry, job *Job, res *patrol.Result, lag time.Dura
 	}
 	wasFlapping := e.flapping
 	if s.flapChanges > 0 {
-		if changed && prev != Unknown {
+		if changed && prev != patrol.StatusUnknown {
 			if len(e.changes) == s.flapChanges {
 				copy(e.changes, e.changes[1:])
 				e.changes = e.changes[:len(e.changes)-1]
@@ -701,7 +701,7 @@ func (s *Scheduler) record(e *entry, job *Job, res *patrol.Result, lag time.Dura
 	return Event{
 		Job:         job,
 		Result:      *res,
-		State:       e.state,
+		Status:      e.state,
 		Prev:        prev,
 		Changed:     changed,
 		Flapping:    e.flapping,
@@ -723,7 +723,7 @@ func (s *Scheduler) Snapshot() []JobState {
 		}
 		out = append(out, JobState{
 			Job:       e.job,
-			State:     e.state,
+			Status:    e.state,
 			Flapping:  e.flapping,
 			Since:     e.since,
 			Successes: int(e.succ),

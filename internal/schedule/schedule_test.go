@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/portpatrol/portpatrol/internal/patrol"
 	"github.com/portpatrol/portpatrol/internal/schedule"
 )
@@ -199,19 +200,19 @@ func TestOffsetDeterministic(t *testing.T) {
 }
 
 func TestThresholds(t *testing.T) {
-	U, D, N := schedule.Up, schedule.Down, schedule.Unknown
+	U, D, N := patrol.StatusUp, patrol.StatusDown, patrol.StatusUnknown
 	tests := []struct {
 		name       string
 		fail, succ int
 		outcomes   []bool
-		want       []schedule.State
+		want       []patrol.Status
 	}{
-		{"defaults", 0, 0, []bool{true, false, false, true}, []schedule.State{U, U, D, U}},
-		{"first results count from unknown", 0, 0, []bool{false, false}, []schedule.State{N, D}},
-		{"failure threshold 3", 3, 1, []bool{false, false, false, false}, []schedule.State{N, N, D, D}},
-		{"a success breaks a failure streak", 3, 1, []bool{false, false, true, false, false, false}, []schedule.State{N, N, U, U, U, D}},
-		{"success threshold 2", 1, 2, []bool{false, true, false, true, true}, []schedule.State{D, D, D, D, U}},
-		{"threshold 1 both ways", 1, 1, []bool{true, false, true}, []schedule.State{U, D, U}},
+		{"defaults", 0, 0, []bool{true, false, false, true}, []patrol.Status{U, U, D, U}},
+		{"first results count from unknown", 0, 0, []bool{false, false}, []patrol.Status{N, D}},
+		{"failure threshold 3", 3, 1, []bool{false, false, false, false}, []patrol.Status{N, N, D, D}},
+		{"a success breaks a failure streak", 3, 1, []bool{false, false, true, false, false, false}, []patrol.Status{N, N, U, U, U, D}},
+		{"success threshold 2", 1, 2, []bool{false, true, false, true, true}, []patrol.Status{D, D, D, D, U}},
+		{"threshold 1 both ways", 1, 1, []bool{true, false, true}, []patrol.Status{U, D, U}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -221,7 +222,7 @@ func TestThresholds(t *testing.T) {
 				Run: scripted(h.clk, "j", tt.outcomes...),
 			}})
 			h.start()
-			prev := schedule.Unknown
+			prev := patrol.StatusUnknown
 			for i, want := range tt.want {
 				h.advance(time.Second, time.Second)
 				ev := h.take()
@@ -229,15 +230,15 @@ func TestThresholds(t *testing.T) {
 					t.Fatalf("result %d: got %d events, want 1", i, len(ev))
 				}
 				e := ev[0]
-				if e.State != want || e.Prev != prev || e.Changed != (want != prev) {
+				if e.Status != want || e.Prev != prev || e.Changed != (want != prev) {
 					t.Errorf("result %d: got state %s (prev %s, changed %v), want %s (prev %s, changed %v)",
-						i, e.State, e.Prev, e.Changed, want, prev, want != prev)
+						i, e.Status, e.Prev, e.Changed, want, prev, want != prev)
 				}
 				prev = want
 			}
 			st := h.s.Snapshot()[0]
 			last := tt.outcomes[len(tt.outcomes)-1]
-			if st.State != prev || (last && st.Successes == 0) || (!last && st.Failures == 0) {
+			if st.Status != prev || (last && st.Successes == 0) || (!last && st.Failures == 0) {
 				t.Errorf("snapshot: got %+v, want state %s", st, prev)
 			}
 		})
@@ -245,9 +246,9 @@ func TestThresholds(t *testing.T) {
 }
 
 func TestFastConfirm(t *testing.T) {
-	U, D, N := schedule.Up, schedule.Down, schedule.Unknown
+	U, D, N := patrol.StatusUp, patrol.StatusDown, patrol.StatusUnknown
 	type ev struct {
-		State   schedule.State
+		State   patrol.Status
 		Confirm bool
 	}
 	tests := []struct {
@@ -282,7 +283,7 @@ func TestFastConfirm(t *testing.T) {
 				h.advance(time.Minute, time.Second)
 				var got []ev
 				for _, e := range h.take() {
-					got = append(got, ev{e.State, e.Confirm})
+					got = append(got, ev{e.Status, e.Confirm})
 					if e.Confirm && e.Lag != 0 {
 						t.Errorf("interval %d: confirmation lag %s, want 0 (immediate)", i, e.Lag)
 					}
@@ -458,14 +459,23 @@ func TestUpdateKeepsStateAndStopsRemoved(t *testing.T) {
 	if _, ok := got["b"]; ok || len(got) != 3 {
 		t.Fatalf("got jobs %v, want a, c, d", got)
 	}
-	if a := got["a"]; a.State != schedule.Down || a.Failures != 1 || a.Since.IsZero() {
+	if a := got["a"]; a.Status != patrol.StatusDown || a.Failures != 1 || a.Since.IsZero() {
 		t.Errorf("a: got %+v, want its down state kept", a)
 	}
-	if c := got["c"]; c.State != schedule.Up || c.Successes != 1 {
+	if c := got["c"]; c.Status != patrol.StatusUp || c.Successes != 1 {
 		t.Errorf("c: got %+v, want its up state kept", c)
 	}
-	if d := got["d"]; d.State != schedule.Unknown || d.Last != nil {
+	if d := got["d"]; d.Status != patrol.StatusUnknown || d.Last != nil {
 		t.Errorf("d: got %+v, want a fresh job", d)
+	}
+	a := got["a"]
+	wantA := patrol.TargetState{Target: "a", Status: patrol.StatusDown, Since: a.Since, Labels: map[string]string{"team": "db"},
+		Last: a.Last.Summary()}
+	if diff := cmp.Diff(wantA, a.TargetState()); diff != "" || a.Last.Class == "" {
+		t.Errorf("a's target state (-want +got):\n%s", diff)
+	}
+	if ts := got["d"].TargetState(); ts.Status != patrol.StatusUnknown || ts.Last != (patrol.ResultSummary{}) {
+		t.Errorf("d's target state: got %+v, want unknown with no result", ts)
 	}
 
 	h.advance(2*time.Second, time.Second)
@@ -715,11 +725,11 @@ func TestTry(t *testing.T) {
 			t.Errorf("%s: %d calls, want %d (all: %v)", k, calls[k], n, calls)
 		}
 	}
-	states := map[string]schedule.State{}
+	states := map[string]patrol.Status{}
 	for _, e := range h.take() {
-		states[e.Job.ID] = e.State
+		states[e.Job.ID] = e.Status
 	}
-	if states["inline"] != schedule.Up || states["declines"] != schedule.Up || states["down"] != schedule.Down {
+	if states["inline"] != patrol.StatusUp || states["declines"] != patrol.StatusUp || states["down"] != patrol.StatusDown {
 		t.Errorf("states: %v", states)
 	}
 }

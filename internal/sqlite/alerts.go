@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/portpatrol/portpatrol/internal/alert"
+	"github.com/portpatrol/portpatrol/internal/patrol"
 	"github.com/portpatrol/portpatrol/internal/store/sqlstore"
 )
 
@@ -52,7 +53,7 @@ func (db *DB) LoadAlerts(ctx context.Context) ([]alert.Record, error) {
 
 // SaveSilence inserts or replaces the silence with ID s.ID; the write is fsynced
 // before it returns.
-func (db *DB) SaveSilence(ctx context.Context, s alert.Silence) error {
+func (db *DB) SaveSilence(ctx context.Context, s patrol.Silence) error {
 	if s.ID == "" {
 		return errors.New("sqlite: save silence: empty ID")
 	}
@@ -75,8 +76,8 @@ func (db *DB) DeleteSilence(ctx context.Context, id string) error {
 }
 
 // LoadSilences returns every saved silence, ordered by ID.
-func (db *DB) LoadSilences(ctx context.Context) ([]alert.Silence, error) {
-	out, err := loadJSON[alert.Silence](ctx, db.read, `SELECT id, silence FROM silences ORDER BY id`)
+func (db *DB) LoadSilences(ctx context.Context) ([]patrol.Silence, error) {
+	out, err := loadJSON[patrol.Silence](ctx, db.read, `SELECT id, silence FROM silences ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: load silences: %w", err)
 	}

@@ -131,14 +131,14 @@ func BenchmarkLatestStates(b *testing.B) {
 	}
 	defer db.Close()
 	now := time.Now()
-	states := make([]store.State, targets)
+	states := make([]patrol.TargetState, targets)
 	for i := range states {
-		states[i] = store.State{Target: fmt.Sprintf("tcp://10.%d.%d.%d:443", i/65536, i/256%256, i%256),
-			Status: store.StatusUp, Since: now.Add(-time.Hour),
-			Last:   store.ResultSummary{Time: now, Class: patrol.ClassOK, Duration: time.Millisecond},
+		states[i] = patrol.TargetState{Target: fmt.Sprintf("tcp://10.%d.%d.%d:443", i/65536, i/256%256, i%256),
+			Status: patrol.StatusUp, Since: now.Add(-time.Hour),
+			Last:   patrol.ResultSummary{Time: now, Class: patrol.ClassOK, Duration: time.Millisecond},
 			Labels: map[string]string{"service": "web", "env": "prod", "team": "sre"}}
 		if i%20 == 0 {
-			states[i].Status, states[i].Last.Class, states[i].Last.Error = store.StatusDown, patrol.ClassRefused, "connection refused"
+			states[i].Status, states[i].Last.Class, states[i].Last.Error = patrol.StatusDown, patrol.ClassRefused, "connection refused"
 		}
 	}
 	if err := db.PutStates(ctx, states); err != nil {

@@ -6,13 +6,14 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/portpatrol/portpatrol/internal/patrol"
 	"github.com/portpatrol/portpatrol/internal/store"
 	"github.com/portpatrol/portpatrol/internal/store/sqlstore"
 )
 
 // PutStates inserts or replaces the states in one transaction. A zero UpdatedAt is
 // stamped with the clock.
-func (db *DB) PutStates(ctx context.Context, states []store.State) error {
+func (db *DB) PutStates(ctx context.Context, states []patrol.TargetState) error {
 	if len(states) == 0 {
 		return nil
 	}
@@ -62,7 +63,7 @@ func (db *DB) DeleteStates(ctx context.Context, targets []string) error {
 }
 
 // States returns the latest state of every target, ordered by target.
-func (db *DB) States(ctx context.Context) ([]store.State, error) {
+func (db *DB) States(ctx context.Context) ([]patrol.TargetState, error) {
 	out, err := queryAll(ctx, db.read, sqlstore.ScanState, `SELECT `+sqlstore.StateColumns+` FROM states ORDER BY target`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: states: %w", err)
@@ -71,13 +72,13 @@ func (db *DB) States(ctx context.Context) ([]store.State, error) {
 }
 
 // State returns the latest state of one target, or store.ErrNotFound.
-func (db *DB) State(ctx context.Context, target string) (store.State, error) {
+func (db *DB) State(ctx context.Context, target string) (patrol.TargetState, error) {
 	s, err := sqlstore.ScanState(db.read.QueryRowContext(ctx, `SELECT `+sqlstore.StateColumns+` FROM states WHERE target = ?`, target))
 	if errors.Is(err, sql.ErrNoRows) {
-		return store.State{}, fmt.Errorf("sqlite: state of %s: %w", target, store.ErrNotFound)
+		return patrol.TargetState{}, fmt.Errorf("sqlite: state of %s: %w", target, store.ErrNotFound)
 	}
 	if err != nil {
-		return store.State{}, fmt.Errorf("sqlite: state of %s: %w", target, err)
+		return patrol.TargetState{}, fmt.Errorf("sqlite: state of %s: %w", target, err)
 	}
 	return s, nil
 }

@@ -129,15 +129,15 @@ func TestChooseResolution(t *testing.T) {
 	for _, tt := range []struct {
 		from time.Duration // before now
 		span time.Duration
-		want Resolution
+		want patrol.Resolution
 	}{
-		{time.Hour, time.Hour, ResolutionRaw},
-		{6 * time.Hour, 6 * time.Hour, ResolutionRaw},
-		{7 * time.Hour, 7 * time.Hour, ResolutionMinute},
-		{50 * time.Hour, time.Hour, ResolutionMinute}, // raw no longer kept
-		{3 * 24 * time.Hour, 3 * 24 * time.Hour, ResolutionMinute},
-		{4 * 24 * time.Hour, 4 * 24 * time.Hour, ResolutionHour},
-		{91 * 24 * time.Hour, time.Hour, ResolutionHour},
+		{time.Hour, time.Hour, patrol.ResolutionRaw},
+		{6 * time.Hour, 6 * time.Hour, patrol.ResolutionRaw},
+		{7 * time.Hour, 7 * time.Hour, patrol.ResolutionMinute},
+		{50 * time.Hour, time.Hour, patrol.ResolutionMinute}, // raw no longer kept
+		{3 * 24 * time.Hour, 3 * 24 * time.Hour, patrol.ResolutionMinute},
+		{4 * 24 * time.Hour, 4 * 24 * time.Hour, patrol.ResolutionHour},
+		{91 * 24 * time.Hour, time.Hour, patrol.ResolutionHour},
 	} {
 		from := now.Add(-tt.from)
 		if got := ChooseResolution(from, from.Add(tt.span), now, Retention{}); got != tt.want {

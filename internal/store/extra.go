@@ -86,7 +86,7 @@ func DecodeLabels(s string) (map[string]string, error) {
 }
 
 // ValidateState reports a state that cannot be stored.
-func ValidateState(s *State) error {
+func ValidateState(s *patrol.TargetState) error {
 	if s.Target == "" {
 		return fmt.Errorf("state: empty target")
 	}

@@ -5,18 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
-)
 
-// Resolution is the granularity a history series is read at.
-type Resolution string
-
-// The resolutions. ResolutionAuto (the zero value) chooses from the span: see
-// ChooseResolution.
-const (
-	ResolutionAuto   Resolution = ""
-	ResolutionRaw    Resolution = "raw"    // buckets computed from raw results
-	ResolutionMinute Resolution = "minute" // one point per minute rollup
-	ResolutionHour   Resolution = "hour"   // one point per hour rollup
+	"github.com/portpatrol/portpatrol/internal/patrol"
 )
 
 // Spans up to which ChooseResolution picks the finer resolutions.
@@ -28,67 +18,19 @@ const (
 // MaxRawPoints is the most points a raw-resolution series has when Step is chosen.
 const MaxRawPoints = 360
 
-// HistoryQuery asks for the history of one target between From (inclusive) and To
-// (exclusive). The zero Resolution chooses one; Step applies to raw resolution only
-// and zero chooses one too.
-type HistoryQuery struct {
-	Target     string
-	From, To   time.Time
-	Resolution Resolution
-	Step       time.Duration
-}
-
-// QuantileSource says how the quantiles of a series were computed.
-type QuantileSource string
-
-// The quantile sources, one per resolution.
-const (
-	// QuantilesExact: P50, P95 and P99 are exact (nearest rank) over the raw results of
-	// each point.
-	QuantilesExact QuantileSource = "exact"
-	// QuantilesP95: P95 is exact over the minute; P50 and P99 are not kept and are zero.
-	QuantilesP95 QuantileSource = "p95"
-	// QuantilesP95UpperBound: P95 is the highest minute P95 within the hour, an upper
-	// bound of the hour's true P95; P50 and P99 are zero.
-	QuantilesP95UpperBound QuantileSource = "p95-upper-bound"
-)
-
-// Point is one bucket of a series. Count and Failures count every result; the latency
-// figures (Min, Avg, Max, P50, P95, P99) are over successful results only, and zero
-// when there were none. Availability is the share of successful results, 0 to 1.
-type Point struct {
-	Time          time.Time // start of the bucket
-	Count         int64
-	Failures      int64
-	Availability  float64
-	Min, Avg, Max time.Duration
-	P50, P95, P99 time.Duration
-}
-
-// Series is the history of one target at one resolution.
-type Series struct {
-	Target     string
-	From, To   time.Time
-	Resolution Resolution
-	Step       time.Duration
-	Quantiles  QuantileSource
-	// Points holds one point per bucket that has results, oldest first.
-	Points []Point
-}
-
 // ChooseResolution returns raw for spans up to MaxRawSpan, minute up to
 // MaxMinuteSpan, hour beyond; a finer resolution is skipped when From is older than
 // what it keeps.
-func ChooseResolution(from, to, now time.Time, keep Retention) Resolution {
+func ChooseResolution(from, to, now time.Time, keep Retention) patrol.Resolution {
 	keep = keep.WithDefaults()
 	span := to.Sub(from)
 	switch {
 	case span <= MaxRawSpan && !from.Before(now.Add(-keep.Raw)):
-		return ResolutionRaw
+		return patrol.ResolutionRaw
 	case span <= MaxMinuteSpan && !from.Before(now.Add(-keep.Minute)):
-		return ResolutionMinute
+		return patrol.ResolutionMinute
 	default:
-		return ResolutionHour
+		return patrol.ResolutionHour
 	}
 }
 
@@ -107,25 +49,25 @@ func RawStep(span time.Duration) time.Duration {
 	return (span/MaxRawPoints + time.Hour - 1).Truncate(time.Hour)
 }
 
-// Resolve fills in the resolution and step of q, validating it.
-func (q HistoryQuery) Resolve(now time.Time, keep Retention) (HistoryQuery, error) {
+// ResolveHistory fills in the resolution and step of q, validating it.
+func ResolveHistory(q patrol.HistoryQuery, now time.Time, keep Retention) (patrol.HistoryQuery, error) {
 	if q.Target == "" {
 		return q, fmt.Errorf("history: empty target")
 	}
 	if !q.To.After(q.From) {
 		return q, fmt.Errorf("history: empty span %s to %s", q.From.Format(time.RFC3339), q.To.Format(time.RFC3339))
 	}
-	if q.Resolution == ResolutionAuto {
+	if q.Resolution == patrol.ResolutionAuto {
 		q.Resolution = ChooseResolution(q.From, q.To, now, keep)
 	}
 	switch q.Resolution {
-	case ResolutionRaw:
+	case patrol.ResolutionRaw:
 		if q.Step <= 0 {
 			q.Step = RawStep(q.To.Sub(q.From))
 		}
-	case ResolutionMinute:
+	case patrol.ResolutionMinute:
 		q.Step = time.Minute
-	case ResolutionHour:
+	case patrol.ResolutionHour:
 		q.Step = time.Hour
 	default:
 		return q, fmt.Errorf("history: unknown resolution %q", q.Resolution)
@@ -142,13 +84,13 @@ type Sample struct {
 
 // BucketSamples groups samples, sorted by Start, into points of width step aligned to
 // the Unix epoch, with exact quantiles.
-func BucketSamples(samples []Sample, step time.Duration) []Point {
-	var points []Point
+func BucketSamples(samples []Sample, step time.Duration) []patrol.Point {
+	var points []patrol.Point
 	var ok []time.Duration
 	for i := 0; i < len(samples); {
 		b := samples[i].Start.Truncate(step)
 		end := b.Add(step)
-		p := Point{Time: b}
+		p := patrol.Point{Time: b}
 		ok = ok[:0]
 		var sum time.Duration
 		for ; i < len(samples) && samples[i].Start.Before(end); i++ {
@@ -186,8 +128,8 @@ func NearestRank(sorted []time.Duration, pct int) time.Duration {
 }
 
 // RollupPoint builds the point of a stored rollup row.
-func RollupPoint(bucket time.Time, count, failures int64, okSum, min, max, p95 time.Duration) Point {
-	p := Point{Time: bucket, Count: count, Failures: failures, Min: min, Max: max, P95: p95}
+func RollupPoint(bucket time.Time, count, failures int64, okSum, min, max, p95 time.Duration) patrol.Point {
+	p := patrol.Point{Time: bucket, Count: count, Failures: failures, Min: min, Max: max, P95: p95}
 	if count > 0 {
 		p.Availability = float64(count-failures) / float64(count)
 	}
@@ -202,10 +144,10 @@ func RollupPoint(bucket time.Time, count, failures int64, okSum, min, max, p95 t
 type HistorySource interface {
 	// RolledUntil returns the end of what the rollup at res (minute or hour) covers,
 	// zero when it has not run yet.
-	RolledUntil(ctx context.Context, res Resolution) (time.Time, error)
+	RolledUntil(ctx context.Context, res patrol.Resolution) (time.Time, error)
 	// Rollups returns the rollup points at res whose buckets start in [from, to),
 	// oldest first.
-	Rollups(ctx context.Context, res Resolution, from, to time.Time) ([]Point, error)
+	Rollups(ctx context.Context, res patrol.Resolution, from, to time.Time) ([]patrol.Point, error)
 	// Samples returns the raw samples that start in [from, to), oldest first.
 	Samples(ctx context.Context, from, to time.Time) ([]Sample, error)
 }
@@ -214,20 +156,20 @@ type HistorySource interface {
 // source (ok false: the target has no history, and the series is empty) and reads raw
 // series from samples; minute and hour series from rollups up to what the rollups
 // cover, ending with points bucketed from the samples not rolled up yet.
-func AssembleHistory(ctx context.Context, q HistoryQuery, now time.Time, keep Retention,
-	open func(ctx context.Context, target string) (src HistorySource, ok bool, err error)) (Series, error) {
-	q, err := q.Resolve(now, keep)
+func AssembleHistory(ctx context.Context, q patrol.HistoryQuery, now time.Time, keep Retention,
+	open func(ctx context.Context, target string) (src HistorySource, ok bool, err error)) (patrol.Series, error) {
+	q, err := ResolveHistory(q, now, keep)
 	if err != nil {
-		return Series{}, err
+		return patrol.Series{}, err
 	}
-	s := Series{Target: q.Target, From: q.From, To: q.To, Resolution: q.Resolution, Step: q.Step,
+	s := patrol.Series{Target: q.Target, From: q.From, To: q.To, Resolution: q.Resolution, Step: q.Step,
 		Quantiles: quantileSource(q.Resolution)}
 	src, ok, err := open(ctx, q.Target)
 	if err != nil || !ok {
 		return s, err
 	}
 	rawFrom := q.From
-	if q.Resolution != ResolutionRaw {
+	if q.Resolution != patrol.ResolutionRaw {
 		until, err := src.RolledUntil(ctx, q.Resolution)
 		if err != nil {
 			return s, err
@@ -258,13 +200,13 @@ func AssembleHistory(ctx context.Context, q HistoryQuery, now time.Time, keep Re
 }
 
 // quantileSource says how the quantiles of a series at resolution r are computed.
-func quantileSource(r Resolution) QuantileSource {
+func quantileSource(r patrol.Resolution) patrol.QuantileSource {
 	switch r {
-	case ResolutionMinute:
-		return QuantilesP95
-	case ResolutionHour:
-		return QuantilesP95UpperBound
+	case patrol.ResolutionMinute:
+		return patrol.QuantilesP95
+	case patrol.ResolutionHour:
+		return patrol.QuantilesP95UpperBound
 	default:
-		return QuantilesExact
+		return patrol.QuantilesExact
 	}
 }

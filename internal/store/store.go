@@ -24,7 +24,7 @@ type ResultWriter interface {
 // HistoryReader reads the stored history of a target.
 type HistoryReader interface {
 	// History returns the series of q.Target between q.From and q.To.
-	History(ctx context.Context, q HistoryQuery) (Series, error)
+	History(ctx context.Context, q patrol.HistoryQuery) (patrol.Series, error)
 	// RecentResults returns the latest n results of target, newest first.
 	RecentResults(ctx context.Context, target string, n int) ([]patrol.Result, error)
 }
@@ -32,15 +32,15 @@ type HistoryReader interface {
 // StateReader reads the latest state of targets.
 type StateReader interface {
 	// States returns the latest state of every target, ordered by target.
-	States(ctx context.Context) ([]State, error)
+	States(ctx context.Context) ([]patrol.TargetState, error)
 	// State returns the latest state of one target, or ErrNotFound.
-	State(ctx context.Context, target string) (State, error)
+	State(ctx context.Context, target string) (patrol.TargetState, error)
 }
 
 // StateWriter records the latest state of targets.
 type StateWriter interface {
 	// PutStates inserts or replaces the states, in one transaction.
-	PutStates(ctx context.Context, states []State) error
+	PutStates(ctx context.Context, states []patrol.TargetState) error
 	// DeleteStates forgets the states of targets no longer watched.
 	DeleteStates(ctx context.Context, targets []string) error
 }

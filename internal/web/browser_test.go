@@ -141,13 +141,13 @@ func smallWorld() *world {
 			case s.svc == "shop" && i == 1:
 				id = webID
 			}
-			w.addTarget(api.TargetState{ID: id, Status: api.StatusUp, Since: now.Add(-26 * time.Hour),
+			w.addTarget(patrol.TargetState{Target: id, Status: patrol.StatusUp, Since: now.Add(-26 * time.Hour),
 				Labels: map[string]string{"service": s.svc, "env": "prod", "team": map[bool]string{true: "data", false: "web"}[s.svc == "orders" || s.svc == "search"]},
-				Last:   api.LastResult{Time: now, Class: patrol.ClassOK, Duration: 2 * time.Millisecond}})
+				Last:   patrol.ResultSummary{Time: now, Class: patrol.ClassOK, Duration: 2 * time.Millisecond}})
 		}
 	}
-	w.setStatus(dbID, api.StatusDown, patrol.ClassRefused, "connect 10.0.3.7:5432: connection refused")
-	w.setStatus("redis://cache-3.internal:6379", api.StatusUp, patrol.ClassOverloaded, "")
+	w.setStatus(dbID, patrol.StatusDown, patrol.ClassRefused, "connect 10.0.3.7:5432: connection refused")
+	w.setStatus("redis://cache-3.internal:6379", patrol.StatusUp, patrol.ClassOverloaded, "")
 	w.addAlert(patrol.Alert{ID: "a-db1", Fingerprint: "unreachable@" + dbID, Rule: "unreachable", Class: patrol.AlertUnreachable,
 		Severity: patrol.P0, State: patrol.AlertFiring, Target: dbID, Summary: dbID + " refuses connections (3 of 3 probes)",
 		StartsAt: now.Add(-7 * time.Minute), FiredAt: now.Add(-6 * time.Minute), Deadline: now.Add(-time.Minute), EscalationStep: 1,
@@ -163,7 +163,7 @@ func smallWorld() *world {
 		Severity: patrol.P0, State: patrol.AlertResolved, Target: dbID, Summary: dbID + " timed out",
 		StartsAt: now.Add(-50 * time.Minute), FiredAt: now.Add(-49 * time.Minute), ResolvedAt: now.Add(-38 * time.Minute), ResolvedBy: "auto",
 		Told: []string{"slack-noc"}}, "noc")
-	w.silences = []api.Silence{{ID: "s1", Matchers: []api.Matcher{{Name: "service", Op: "=", Value: "search"}}, Author: "alice",
+	w.silences = []patrol.Silence{{ID: "s1", Matchers: patrol.Matchers{{Name: "service", Op: patrol.MatchEqual, Value: "search"}}, Author: "alice",
 		Comment: "reindexing, OPS-812", StartsAt: now.Add(-45 * time.Minute), EndsAt: now.Add(75 * time.Minute), CreatedAt: now.Add(-45 * time.Minute)}}
 	w.windows = []api.Window{{Name: "sunday-patching", Schedule: "Sun 02:00-04:00 Europe/Berlin", Matchers: []string{"env=prod"},
 		From: now.Add(50 * time.Hour), Until: now.Add(52 * time.Hour)}}
@@ -228,7 +228,7 @@ func TestBrowser(t *testing.T) {
 		w := newWorld()
 		for i, id := range []string{"tcp://10.96.0.11:8000", "tcp://10.0.0.7:8000", "tcp://10.96.0.12:6379"} {
 			svc := map[bool]string{true: "api", false: "cache"}[i < 2]
-			w.addTarget(api.TargetState{ID: id, Status: api.StatusUp, Since: time.Now(),
+			w.addTarget(patrol.TargetState{Target: id, Status: patrol.StatusUp, Since: time.Now(),
 				Labels: map[string]string{"namespace": "shop", "service": svc, "kube_layer": "endpoint"}})
 		}
 		url := serve(t, w, api.NewBroker(api.BrokerConfig{}))
@@ -257,7 +257,7 @@ func TestBrowser(t *testing.T) {
 		if cls := tileClass(t, ctx, webID); !strings.Contains(cls, "s-up") {
 			t.Fatalf("shop tile class %q, want s-up", cls)
 		}
-		st := w.setStatus(webID, api.StatusDown, patrol.ClassTimeout, "no answer within 5s")
+		st := w.setStatus(webID, patrol.StatusDown, patrol.ClassTimeout, "no answer within 5s")
 		if err := b.PublishTarget(st); err != nil {
 			t.Fatal(err)
 		}
@@ -324,13 +324,13 @@ func TestBrowser(t *testing.T) {
 		w := newWorld()
 		now := time.Now()
 		for i := 0; i < 10000; i++ {
-			st := api.StatusUp
+			st := patrol.StatusUp
 			if i%97 == 0 {
-				st = api.StatusDown
+				st = patrol.StatusDown
 			}
-			w.addTarget(api.TargetState{ID: fmt.Sprintf("tcp://node-%04d.dc%d.internal:%d", i/8, i%3+1, 8000+i%8), Status: st, Since: now,
+			w.addTarget(patrol.TargetState{Target: fmt.Sprintf("tcp://node-%04d.dc%d.internal:%d", i/8, i%3+1, 8000+i%8), Status: st, Since: now,
 				Labels: map[string]string{"service": fmt.Sprintf("svc-%02d", i%60)},
-				Last:   api.LastResult{Time: now, Class: patrol.ClassOK, Duration: time.Millisecond}})
+				Last:   patrol.ResultSummary{Time: now, Class: patrol.ClassOK, Duration: time.Millisecond}})
 		}
 		b := api.NewBroker(api.BrokerConfig{})
 		url := serve(t, w, b)
@@ -361,8 +361,8 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("longest task %.0f ms, want under 2000 ms", longest)
 		}
 		// A live update still lands quickly with 10,000 tiles on the page.
-		id := w.targets[9001].ID
-		if err := b.PublishTarget(w.setStatus(id, api.StatusDown, patrol.ClassReset, "connection reset by peer")); err != nil {
+		id := w.targets[9001].Target
+		if err := b.PublishTarget(w.setStatus(id, patrol.StatusDown, patrol.ClassReset, "connection reset by peer")); err != nil {
 			t.Fatal(err)
 		}
 		// Present, not visible: off-screen groups are not laid out (content-visibility).

@@ -18,10 +18,10 @@ import (
 // alerts, behind the interfaces the API reads. It is safe for concurrent use.
 type world struct {
 	mu       sync.Mutex
-	targets  []api.TargetState
+	targets  []patrol.TargetState
 	index    map[string]int
 	alerts   map[string]*api.Incident
-	silences []api.Silence
+	silences []patrol.Silence
 	windows  []api.Window
 	audits   []api.AuditReport
 	acks     []string // "id by"
@@ -31,19 +31,19 @@ func newWorld() *world {
 	return &world{index: map[string]int{}, alerts: map[string]*api.Incident{}}
 }
 
-func (w *world) addTarget(t api.TargetState) {
+func (w *world) addTarget(t patrol.TargetState) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.index[t.ID] = len(w.targets)
+	w.index[t.Target] = len(w.targets)
 	w.targets = append(w.targets, t)
 }
 
-func (w *world) setStatus(id string, st api.Status, class patrol.Class, msg string) api.TargetState {
+func (w *world) setStatus(id string, st patrol.Status, class patrol.Class, msg string) patrol.TargetState {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	t := &w.targets[w.index[id]]
 	t.Status, t.Since = st, time.Now()
-	t.Last = api.LastResult{Time: time.Now(), Class: class, Duration: 3 * time.Millisecond, Error: msg}
+	t.Last = patrol.ResultSummary{Time: time.Now(), Class: class, Duration: 3 * time.Millisecond, Error: msg}
 	return *t
 }
 
@@ -59,27 +59,27 @@ func (w *world) ackedBy() []string {
 	return slices.Clone(w.acks)
 }
 
-func (w *world) TargetStates(context.Context) ([]api.TargetState, error) {
+func (w *world) TargetStates(context.Context) ([]patrol.TargetState, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	out := slices.Clone(w.targets)
-	slices.SortFunc(out, func(a, b api.TargetState) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b patrol.TargetState) int { return strings.Compare(a.Target, b.Target) })
 	return out, nil
 }
 
-func (w *world) TargetState(_ context.Context, id string) (api.TargetState, error) {
+func (w *world) TargetState(_ context.Context, id string) (patrol.TargetState, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	i, ok := w.index[id]
 	if !ok {
-		return api.TargetState{}, fmt.Errorf("target %s: %w", id, api.ErrNotFound)
+		return patrol.TargetState{}, fmt.Errorf("target %s: %w", id, api.ErrNotFound)
 	}
 	return w.targets[i], nil
 }
 
 // History makes a plausible series: a few milliseconds with daily swell and noise,
 // failures and a latency spike during the first alert of the target.
-func (w *world) History(_ context.Context, q api.HistoryQuery) (api.Series, error) {
+func (w *world) History(_ context.Context, q patrol.HistoryQuery) (patrol.Series, error) {
 	span := q.To.Sub(q.From)
 	step := q.Step
 	if step == 0 {
@@ -98,11 +98,11 @@ func (w *world) History(_ context.Context, q api.HistoryQuery) (api.Series, erro
 	}
 	w.mu.Unlock()
 	r := rand.New(rand.NewPCG(uint64(len(q.Target)), 7))
-	s := api.Series{Resolution: "raw", Step: step, Quantiles: "exact"}
+	s := patrol.Series{Resolution: "raw", Step: step, Quantiles: "exact"}
 	for t := q.From.Truncate(step); t.Before(q.To); t = t.Add(step) {
 		hour := float64(t.Hour()) + float64(t.Minute())/60
 		base := 2.0 + 0.8*math.Sin(hour/24*2*math.Pi) + r.Float64()*0.4
-		p := api.Point{Time: t, Count: 6, Availability: 1}
+		p := patrol.Point{Time: t, Count: 6, Availability: 1}
 		for _, in := range incidents {
 			if !t.Before(in[0]) && t.Before(in[1]) {
 				base *= 6
@@ -127,7 +127,7 @@ func (w *world) RecentResults(_ context.Context, target string, n int) ([]patrol
 	now := time.Now().Truncate(time.Second)
 	for i := 0; i < min(n, 12); i++ {
 		r := patrol.Result{Target: target, Start: now.Add(-time.Duration(i) * 30 * time.Second), RemoteAddr: "10.0.3.7:5432", Class: patrol.ClassOK}
-		if st.Status == api.StatusDown && i < 3 {
+		if st.Status == patrol.StatusDown && i < 3 {
 			r.Class, r.Error = patrol.ClassRefused, "connect 10.0.3.7:5432: connection refused (nothing listens; is the service running?)"
 			r.Duration = 400 * time.Microsecond
 			r.AddPhase("dns", 150*time.Microsecond)
@@ -189,7 +189,7 @@ func (w *world) AckAlert(_ context.Context, id, by, comment string) error {
 		return fmt.Errorf("ack %s: already resolved: %w", id, api.ErrConflict)
 	}
 	in.Alert.State, in.Alert.AckedBy, in.Alert.AckedAt = patrol.AlertAcknowledged, by, time.Now()
-	in.Notes = append(in.Notes, api.Note{At: time.Now(), By: by, Action: "acknowledged", Text: comment})
+	in.Notes = append(in.Notes, patrol.Note{At: time.Now(), By: by, Action: "acknowledged", Text: comment})
 	w.acks = append(w.acks, id+" "+by)
 	return nil
 }
@@ -205,13 +205,13 @@ func (w *world) ResolveAlert(_ context.Context, id, by, comment string) error {
 	return nil
 }
 
-func (w *world) ListSilences(context.Context) ([]api.Silence, error) {
+func (w *world) ListSilences(context.Context) ([]patrol.Silence, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return slices.Clone(w.silences), nil
 }
 
-func (w *world) CreateSilence(_ context.Context, s api.Silence) (api.Silence, error) {
+func (w *world) CreateSilence(_ context.Context, s patrol.Silence) (patrol.Silence, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	s.ID, s.CreatedAt = fmt.Sprintf("s%d", len(w.silences)+1), time.Now()

@@ -28,16 +28,16 @@ func Run(t *testing.T, open func(t *testing.T) alert.Store) {
 		},
 		Chain: "db-pager", Notified: true, Flapping: true, FlapNotified: true, NextReminder: t0.Add(time.Hour), Reminders: 2,
 		Owed:  []alert.Owed{{Kind: patrol.NotifyEscalation, Seq: 2, Receivers: []string{"lead"}, Sent: true}},
-		Notes: []alert.Note{{At: t0.Add(time.Minute), By: "alice", Action: "acknowledged", Text: "on it"}},
+		Notes: []patrol.Note{{At: t0.Add(time.Minute), By: "alice", Action: "acknowledged", Text: "on it"}},
 	}
-	ms, err := alert.ParseMatchers([]string{"env=~prod|staging", "team!=web"})
+	ms, err := patrol.ParseMatchers([]string{"env=~prod|staging", "team!=web"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sil := alert.Silence{ID: "s1", Matchers: ms, Author: "alice", Comment: "migration", StartsAt: t0, EndsAt: t0.Add(time.Hour), CreatedAt: t0}
+	sil := patrol.Silence{ID: "s1", Matchers: ms, Author: "alice", Comment: "migration", StartsAt: t0, EndsAt: t0.Add(time.Hour), CreatedAt: t0}
 	opts := cmp.Options{
 		cmpopts.EquateApproxTime(0),
-		cmp.Comparer(func(a, b alert.Matcher) bool { return a.String() == b.String() }),
+		cmp.Comparer(func(a, b patrol.Matcher) bool { return a.String() == b.String() }),
 	}
 	ctx := context.Background()
 
@@ -100,7 +100,7 @@ func Run(t *testing.T, open func(t *testing.T) alert.Store) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if diff := cmp.Diff([]alert.Silence{sil}, got, opts); diff != "" {
+		if diff := cmp.Diff([]patrol.Silence{sil}, got, opts); diff != "" {
 			t.Fatalf("(-want +got):\n%s", diff)
 		}
 		labels := map[string]string{"env": "staging", "team": "db"}

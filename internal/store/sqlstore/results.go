@@ -9,8 +9,8 @@ import (
 
 // Rollup returns the table that keeps the rollups at res (minute or hour) and their
 // kind in rollup_progress.
-func Rollup(res store.Resolution) (table, kind string) {
-	if res == store.ResolutionHour {
+func Rollup(res patrol.Resolution) (table, kind string) {
+	if res == patrol.ResolutionHour {
 		return "rollup_hour", "hour"
 	}
 	return "rollup_minute", "minute"
@@ -57,10 +57,10 @@ func ScanSample(sc Scanner) (store.Sample, error) {
 const RollupColumns = `bucket, count, failures, ok_sum_ns, min_ns, max_ns, p95_ns`
 
 // ScanRollup reads a rollup row of RollupColumns.
-func ScanRollup(sc Scanner) (store.Point, error) {
+func ScanRollup(sc Scanner) (patrol.Point, error) {
 	var bucket, count, failures, sum, mn, mx, p95 int64
 	if err := sc.Scan(&bucket, &count, &failures, &sum, &mn, &mx, &p95); err != nil {
-		return store.Point{}, err
+		return patrol.Point{}, err
 	}
 	return store.RollupPoint(time.Unix(0, bucket), count, failures,
 		time.Duration(sum), time.Duration(mn), time.Duration(mx), time.Duration(p95)), nil

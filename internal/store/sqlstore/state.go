@@ -14,7 +14,7 @@ const StateColumns = `target, status, flapping, since_ns, last_ns, last_class, l
 
 // StateArgs validates s and returns the values of its StateColumns; a zero UpdatedAt
 // is stamped with now.
-func StateArgs(s *store.State, now time.Time) ([]any, error) {
+func StateArgs(s *patrol.TargetState, now time.Time) ([]any, error) {
 	if err := store.ValidateState(s); err != nil {
 		return nil, err
 	}
@@ -31,14 +31,14 @@ func StateArgs(s *store.State, now time.Time) ([]any, error) {
 }
 
 // ScanState reads a row of StateColumns.
-func ScanState(sc Scanner) (store.State, error) {
-	var s store.State
+func ScanState(sc Scanner) (patrol.TargetState, error) {
+	var s patrol.TargetState
 	var status, class, labels string
 	var since, last, dur, updated int64
 	if err := sc.Scan(&s.Target, &status, &s.Flapping, &since, &last, &class, &dur, &s.Last.Error, &labels, &updated); err != nil {
 		return s, err
 	}
-	s.Status, s.Last.Class, s.Last.Duration = store.Status(status), patrol.Class(class), time.Duration(dur)
+	s.Status, s.Last.Class, s.Last.Duration = patrol.Status(status), patrol.Class(class), time.Duration(dur)
 	s.Since, s.Last.Time, s.UpdatedAt = store.NSTime(since), store.NSTime(last), store.NSTime(updated)
 	var err error
 	s.Labels, err = store.DecodeLabels(labels)

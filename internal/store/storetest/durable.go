@@ -148,7 +148,7 @@ func testAlertsSurviveRestart(t *testing.T, open Opener) {
 	rec.Alert.State, rec.Alert.ResolvedAt = patrol.AlertResolved, notifytest.T0.Add(time.Hour)
 	// A NUL a server replied with must survive (PostgreSQL's jsonb would refuse it).
 	rec.Alert.Evidence[0].Error = "read: \x00\x00 garbage"
-	sil := alert.Silence{ID: "s1", Author: "alice", StartsAt: notifytest.T0, EndsAt: notifytest.T0.Add(time.Hour)}
+	sil := patrol.Silence{ID: "s1", Author: "alice", StartsAt: notifytest.T0, EndsAt: notifytest.T0.Add(time.Hour)}
 
 	db := open(t, time.Hour, clock)
 	if err := db.SaveAlert(ctx, rec); err != nil {

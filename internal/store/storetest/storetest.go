@@ -144,8 +144,8 @@ func testResultsRoundTrip(t *testing.T, db DB) {
 
 func count(t *testing.T, b store.HistoryReader, target string, from, to time.Time) int64 {
 	t.Helper()
-	s, err := b.History(t.Context(), store.HistoryQuery{Target: target, From: from, To: to,
-		Resolution: store.ResolutionRaw, Step: to.Sub(from)})
+	s, err := b.History(t.Context(), patrol.HistoryQuery{Target: target, From: from, To: to,
+		Resolution: patrol.ResolutionRaw, Step: to.Sub(from)})
 	if err != nil {
 		t.Fatalf("history: %v", err)
 	}
@@ -223,7 +223,7 @@ func genResults(targets []string, start time.Time, span time.Duration, n int, se
 }
 
 // expected computes points at step from results of one target, as the store should.
-func expected(results []patrol.Result, target string, step time.Duration) []store.Point {
+func expected(results []patrol.Result, target string, step time.Duration) []patrol.Point {
 	var s []store.Sample
 	for _, r := range results {
 		if r.Target == target {
@@ -265,21 +265,21 @@ func testDownsampling(t *testing.T, db DB) {
 	if st, err := b.Compact(ctx, end.Add(store.DefaultRollupDelay)); err != nil || st.MinuteRollups != 0 || st.HourRollups != 0 {
 		t.Errorf("second compact: got %+v, %v; want nothing rolled", st, err)
 	}
-	ignoreUnkept := cmpopts.IgnoreFields(store.Point{}, "P50", "P99")
+	ignoreUnkept := cmpopts.IgnoreFields(patrol.Point{}, "P50", "P99")
 	for _, tg := range targets {
-		raw, err := b.History(ctx, store.HistoryQuery{Target: tg, From: base, To: end, Resolution: store.ResolutionRaw, Step: 10 * time.Minute})
+		raw, err := b.History(ctx, patrol.HistoryQuery{Target: tg, From: base, To: end, Resolution: patrol.ResolutionRaw, Step: 10 * time.Minute})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if diff := cmp.Diff(expected(results, tg, 10*time.Minute), raw.Points, timeEqual); diff != "" || raw.Quantiles != store.QuantilesExact {
+		if diff := cmp.Diff(expected(results, tg, 10*time.Minute), raw.Points, timeEqual); diff != "" || raw.Quantiles != patrol.QuantilesExact {
 			t.Errorf("%s raw series (%s) (-want +got):\n%s", tg, raw.Quantiles, diff)
 		}
-		minute, err := b.History(ctx, store.HistoryQuery{Target: tg, From: base, To: end, Resolution: store.ResolutionMinute})
+		minute, err := b.History(ctx, patrol.HistoryQuery{Target: tg, From: base, To: end, Resolution: patrol.ResolutionMinute})
 		if err != nil {
 			t.Fatal(err)
 		}
 		wantMin := expected(results, tg, time.Minute)
-		if diff := cmp.Diff(wantMin, minute.Points, timeEqual, ignoreUnkept); diff != "" || minute.Quantiles != store.QuantilesP95 {
+		if diff := cmp.Diff(wantMin, minute.Points, timeEqual, ignoreUnkept); diff != "" || minute.Quantiles != patrol.QuantilesP95 {
 			t.Errorf("%s minute series (%s) (-want +got):\n%s", tg, minute.Quantiles, diff)
 		}
 		for _, p := range minute.Points {
@@ -287,7 +287,7 @@ func testDownsampling(t *testing.T, db DB) {
 				t.Fatalf("minute point has P50 %v, P99 %v; want them absent", p.P50, p.P99)
 			}
 		}
-		hour, err := b.History(ctx, store.HistoryQuery{Target: tg, From: base, To: end, Resolution: store.ResolutionHour})
+		hour, err := b.History(ctx, patrol.HistoryQuery{Target: tg, From: base, To: end, Resolution: patrol.ResolutionHour})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -302,7 +302,7 @@ func testDownsampling(t *testing.T, db DB) {
 			}
 			wantHour[i].P95 = bound
 		}
-		if diff := cmp.Diff(wantHour, hour.Points, timeEqual, ignoreUnkept); diff != "" || hour.Quantiles != store.QuantilesP95UpperBound {
+		if diff := cmp.Diff(wantHour, hour.Points, timeEqual, ignoreUnkept); diff != "" || hour.Quantiles != patrol.QuantilesP95UpperBound {
 			t.Errorf("%s hour series (%s) (-want +got):\n%s", tg, hour.Quantiles, diff)
 		}
 	}
@@ -318,12 +318,12 @@ func testHistoryTail(t *testing.T, db DB) {
 	if _, err := b.Compact(ctx, base.Add(20*time.Minute+store.DefaultRollupDelay)); err != nil {
 		t.Fatal(err)
 	}
-	s, err := b.History(ctx, store.HistoryQuery{Target: tg, From: base, To: base.Add(30 * time.Minute), Resolution: store.ResolutionMinute})
+	s, err := b.History(ctx, patrol.HistoryQuery{Target: tg, From: base, To: base.Add(30 * time.Minute), Resolution: patrol.ResolutionMinute})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := expected(results, tg, time.Minute)
-	if diff := cmp.Diff(want, s.Points, timeEqual, cmpopts.IgnoreFields(store.Point{}, "P50", "P99")); diff != "" {
+	if diff := cmp.Diff(want, s.Points, timeEqual, cmpopts.IgnoreFields(patrol.Point{}, "P50", "P99")); diff != "" {
 		t.Errorf("minute series with a raw tail (-want +got):\n%s", diff)
 	}
 }
@@ -349,7 +349,7 @@ func testRetention(t *testing.T, db DB) {
 	if got, _ := b.RecentResults(ctx, tg, 5); len(got) != 0 {
 		t.Errorf("raw results after retention: got %d, want 0", len(got))
 	}
-	s, err := b.History(ctx, store.HistoryQuery{Target: tg, From: base, To: end, Resolution: store.ResolutionHour})
+	s, err := b.History(ctx, patrol.HistoryQuery{Target: tg, From: base, To: end, Resolution: patrol.ResolutionHour})
 	if err != nil || len(s.Points) != 2 || s.Points[0].Count+s.Points[1].Count != int64(len(results)) {
 		t.Errorf("hour rollups after raw retention: got %+v, %v; want 2 points of %d results", s.Points, err, len(results))
 	}
@@ -360,8 +360,8 @@ func testRetention(t *testing.T, db DB) {
 	if st.MinuteDeleted != 120 || st.HourDeleted != 2 {
 		t.Errorf("compact past rollup retention: got %+v, want 120 minute and 2 hour rollups deleted", st)
 	}
-	for _, res := range []store.Resolution{store.ResolutionMinute, store.ResolutionHour} {
-		s, err := b.History(ctx, store.HistoryQuery{Target: tg, From: base, To: end, Resolution: res})
+	for _, res := range []patrol.Resolution{patrol.ResolutionMinute, patrol.ResolutionHour} {
+		s, err := b.History(ctx, patrol.HistoryQuery{Target: tg, From: base, To: end, Resolution: res})
 		if err != nil || len(s.Points) != 0 {
 			t.Errorf("%s history after retention: got %d points, %v; want none", res, len(s.Points), err)
 		}
@@ -371,12 +371,12 @@ func testRetention(t *testing.T, db DB) {
 func testStates(t *testing.T, db DB) {
 	ctx := t.Context()
 	b := open(t, db)
-	states := []store.State{
-		{Target: "tcp://b:1", Status: store.StatusDown, Since: base, Labels: map[string]string{"team": "db", "env": "prod"},
-			Last:      store.ResultSummary{Time: base.Add(time.Second), Class: patrol.ClassRefused, Duration: time.Millisecond, Error: "refused"},
+	states := []patrol.TargetState{
+		{Target: "tcp://b:1", Status: patrol.StatusDown, Since: base, Labels: map[string]string{"team": "db", "env": "prod"},
+			Last:      patrol.ResultSummary{Time: base.Add(time.Second), Class: patrol.ClassRefused, Duration: time.Millisecond, Error: "refused"},
 			UpdatedAt: base.Add(time.Second)},
-		{Target: "tcp://a:1", Status: store.StatusUp, Flapping: true, Since: base, UpdatedAt: base},
-		{Target: "tcp://c:1", Status: store.StatusUnknown, UpdatedAt: base},
+		{Target: "tcp://a:1", Status: patrol.StatusUp, Flapping: true, Since: base, UpdatedAt: base},
+		{Target: "tcp://c:1", Status: patrol.StatusUnknown, UpdatedAt: base},
 	}
 	if err := b.PutStates(ctx, states); err != nil {
 		t.Fatal(err)
@@ -385,15 +385,15 @@ func testStates(t *testing.T, db DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []store.State{states[1], states[0], states[2]}
+	want := []patrol.TargetState{states[1], states[0], states[2]}
 	if diff := cmp.Diff(want, got, timeEqual); diff != "" {
 		t.Errorf("states (-want +got):\n%s", diff)
 	}
-	states[1].Status, states[1].Flapping = store.StatusDown, false
+	states[1].Status, states[1].Flapping = patrol.StatusDown, false
 	if err := b.PutStates(ctx, states[1:2]); err != nil {
 		t.Fatal(err)
 	}
-	if s, err := b.State(ctx, "tcp://a:1"); err != nil || s.Status != store.StatusDown || s.Flapping {
+	if s, err := b.State(ctx, "tcp://a:1"); err != nil || s.Status != patrol.StatusDown || s.Flapping {
 		t.Errorf("updated state: got %+v, %v; want down, not flapping", s, err)
 	}
 	if err := b.DeleteStates(ctx, []string{"tcp://a:1"}); err != nil {
@@ -402,7 +402,7 @@ func testStates(t *testing.T, db DB) {
 	if _, err := b.State(ctx, "tcp://a:1"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("deleted state: got %v, want ErrNotFound", err)
 	}
-	if err := b.PutStates(ctx, []store.State{{Target: "x", Status: "sideways"}}); err == nil {
+	if err := b.PutStates(ctx, []patrol.TargetState{{Target: "x", Status: "sideways"}}); err == nil {
 		t.Error("invalid status stored, want an error")
 	}
 }
@@ -532,7 +532,7 @@ func testConcurrentWriters(t *testing.T, db DB) {
 	}
 	wg.Go(func() { // a reader beside the writers
 		for range 20 {
-			if _, err := b.History(ctx, store.HistoryQuery{Target: "tcp://10.1.0.1:80", From: base, To: base.Add(time.Second)}); err != nil {
+			if _, err := b.History(ctx, patrol.HistoryQuery{Target: "tcp://10.1.0.1:80", From: base, To: base.Add(time.Second)}); err != nil {
 				errs <- err
 			}
 			if _, err := b.States(ctx); err != nil {

@@ -1,11 +1,29 @@
-package alert
+package patrol
 
 import (
 	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 )
+
+// Silence mutes the alerts its matchers match between StartsAt and EndsAt. The alert
+// engine keeps silences, the store saves them as JSON and the API shows them as they are.
+type Silence struct {
+	ID        string    `json:"id"`
+	Matchers  Matchers  `json:"matchers"`
+	Author    string    `json:"author"`
+	Comment   string    `json:"comment"`
+	StartsAt  time.Time `json:"starts_at"`
+	EndsAt    time.Time `json:"ends_at"`
+	CreatedAt time.Time `json:"created_at,omitzero"`
+	// ExpiredBy names who ended the silence early, if anyone did.
+	ExpiredBy string `json:"expired_by,omitempty"`
+}
+
+// Active reports whether the silence mutes alerts at t.
+func (s *Silence) Active(t time.Time) bool { return !t.Before(s.StartsAt) && t.Before(s.EndsAt) }
 
 // MatchOp is how a Matcher compares a label's value.
 type MatchOp string
