@@ -56,26 +56,38 @@ type runFunc func(ctx context.Context, res *patrol.Result)
 // returns true, or returns false having changed nothing.
 type tryFunc func(res *patrol.Result) bool
 
-// builder validates a target and module and returns the probe that runs them.
-type builder func(t patrol.Target, m *Module, env *Env, q *options) (runFunc, error)
+// builder validates a target and module and returns the probe that runs them, and
+// its fast path (see Probe.Try), nil when it has none.
+type builder func(t patrol.Target, m *Module, env *Env, q *options) (runFunc, tryFunc, error)
+
+// runBuilder is the form of a prober without a fast path.
+type runBuilder func(t patrol.Target, m *Module, env *Env, q *options) (runFunc, error)
+
+// runOnly makes b a builder whose probes have no fast path.
+func runOnly(b runBuilder) builder {
+	return func(t patrol.Target, m *Module, env *Env, q *options) (runFunc, tryFunc, error) {
+		run, err := b(t, m, env, q)
+		return run, nil, err
+	}
+}
 
 // builders maps a prober name to its constructor. A Module's Prober names one of these;
-// by default a target's scheme does.
+// by default a target's scheme does. Only the bare TCP check has a fast path.
 var builders = map[string]builder{
 	"tcp":      newTCP,
 	"tls":      newTCP,
-	"http":     newHTTP,
-	"dns":      newDNS,
-	"udp":      newUDP,
-	"redis":    newRedis,
-	"mysql":    newMySQL,
-	"postgres": newPostgres,
-	"ssh":      newSSH,
-	"smtp":     newSMTP,
-	"grpc":     newGRPC,
-	"nats":     newNATS,
-	"amqp":     newAMQP,
-	"mqtt":     newMQTT,
+	"http":     runOnly(newHTTP),
+	"dns":      runOnly(newDNS),
+	"udp":      runOnly(newUDP),
+	"redis":    runOnly(newRedis),
+	"mysql":    runOnly(newMySQL),
+	"postgres": runOnly(newPostgres),
+	"ssh":      runOnly(newSSH),
+	"smtp":     runOnly(newSMTP),
+	"grpc":     runOnly(newGRPC),
+	"nats":     runOnly(newNATS),
+	"amqp":     runOnly(newAMQP),
+	"mqtt":     runOnly(newMQTT),
 }
 
 // Supported reports whether a prober of that name exists.
@@ -122,14 +134,14 @@ func New(t patrol.Target, m Module, env Env) (*Probe, error) {
 	}
 	mm := m
 	e := env
-	run, err := b(t, &mm, &e, q)
+	run, try, err := b(t, &mm, &e, q)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", t.ID, err)
 	}
 	if err := q.done(); err != nil {
 		return nil, err
 	}
-	return &Probe{target: t, timeout: timeout, warn: warn, run: run, try: q.try, env: &e}, nil
+	return &Probe{target: t, timeout: timeout, warn: warn, run: run, try: try, env: &e}, nil
 }
 
 func proberNames() []string {
