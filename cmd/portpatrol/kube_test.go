@@ -28,9 +28,9 @@ import (
 )
 
 // kubeEnv maps the fake cluster's addresses onto loopback; any other dial fails the
-// test without leaving the machine.
-func kubeEnv(t *testing.T, m map[string]string) probe.Env {
-	return probe.Env{Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+// test without leaving the machine. The Env is closed when the test ends.
+func kubeEnv(t *testing.T, m map[string]string) *probe.Env {
+	env := &probe.Env{Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		to, ok := m[addr]
 		if !ok {
 			t.Errorf("dial to unmapped address %s", addr)
@@ -39,6 +39,12 @@ func kubeEnv(t *testing.T, m map[string]string) probe.Env {
 		var d net.Dialer
 		return d.DialContext(ctx, network, to)
 	}}
+	t.Cleanup(func() {
+		if err := env.Close(); err != nil {
+			t.Errorf("close the probe environment: %v", err)
+		}
+	})
+	return env
 }
 
 func exitOf(err error) int {
@@ -125,7 +131,7 @@ func TestKubeCheck(t *testing.T) {
 	})
 	t.Run("layers", func(t *testing.T) {
 		var out bytes.Buffer
-		err := runKubeCheck(context.Background(), &out, c, probe.Env{Dial: func(context.Context, string, string) (net.Conn, error) {
+		err := runKubeCheck(context.Background(), &out, c, &probe.Env{Dial: func(context.Context, string, string) (net.Conn, error) {
 			t.Error("no layer selected should be probed")
 			return nil, errors.New("no")
 		}}, kubeCheckFlags{conn: kubeConn{namespace: "shop"}, timeout: 2e9, layers: []string{"ingress"}}, []string{"web"})

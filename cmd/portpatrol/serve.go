@@ -168,7 +168,7 @@ type daemon struct {
 	orphanDelay  time.Duration
 	stopNotifier context.CancelFunc
 	broker       *api.Broker
-	probeEnv     probe.Env
+	probeEnv     *probe.Env       // the probes' shared sockets and pollers; Close closes it
 	watch        *hostwatch.Watch // nil when host_watch is disabled
 	kube         *kubeWiring      // nil unless kubernetes.enabled
 	status       *status.Page
@@ -186,9 +186,9 @@ type daemonOptions struct {
 	dataDir    string
 	logger     *slog.Logger
 	// kubeClient and probeEnv replace the cluster connection and the probes' dialer
-	// in tests; nil and the zero Env mean the real ones.
+	// in tests; nil means the real ones. The daemon closes probeEnv with itself.
 	kubeClient kubernetes.Interface
-	probeEnv   probe.Env
+	probeEnv   *probe.Env
 }
 
 // newDaemon loads the configuration and opens everything serve keeps. Close it.
@@ -205,6 +205,9 @@ func newDaemon(opts daemonOptions) (_ *daemon, err error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &daemon{path: opts.configPath, logger: logger, metrics: exporter.NewMetrics(), probeEnv: opts.probeEnv,
 		ctx: ctx, cancel: cancel}
+	if d.probeEnv == nil {
+		d.probeEnv = new(probe.Env)
+	}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -286,6 +289,10 @@ func (d *daemon) Close() {
 			cancel()
 		}
 		d.cancel()
+		// After run, whose scheduler and HTTP server are done with the probes.
+		if err := d.probeEnv.Close(); err != nil {
+			d.logger.Error("close the probe environment", "err", err)
+		}
 		if d.db != nil {
 			if err := d.db.Close(); err != nil {
 				d.logger.Error("close storage", "err", err)
@@ -626,6 +633,7 @@ func (d *daemon) handler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{Registry: d.metrics.Registry}))
 	mux.Handle("GET /probe", &exporter.ProbeHandler{
 		Modules: func() map[string]probe.Module { return d.cfg().Modules },
+		Env:     d.probeEnv,
 		Logger:  d.logger,
 	})
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {

@@ -103,7 +103,9 @@ func newTCP(t patrol.Target, m *Module, env *Env, q *options) (runFunc, tryFunc,
 		if !reset || env.Dial != nil {
 			return nil, nil, fmt.Errorf("tcp.handshake half checks only that the port answers a SYN; it cannot be combined with a dialogue, tls or close=graceful")
 		}
-		if err := HalfOpenSupported(); err != nil {
+		if err := env.HalfOpenSupported(); errors.Is(err, errEnvClosed) {
+			return nil, nil, fmt.Errorf("tcp.handshake half needs an open probe environment to hold its raw sockets: %w", err)
+		} else if err != nil {
 			return nil, nil, fmt.Errorf("tcp.handshake half needs CAP_NET_RAW (run as root, or setcap cap_net_raw+ep on the binary), or use handshake=auto: %w", err)
 		}
 	default:
@@ -140,9 +142,10 @@ func newTCP(t patrol.Target, m *Module, env *Env, q *options) (runFunc, tryFunc,
 }
 
 // newConnectOnly is the bare connect check. For an address (parsed once, here) it is
-// a half-open check where handshake allows it (halfopen_linux.go), else a connect and
-// a reset; a host name is resolved and connected to. With a half-open check it also
-// returns try, the form the scheduler runs on its loop; otherwise try is nil.
+// a half-open check where handshake allows it and env can (halfopen_linux.go), else a
+// connect and a reset; a host name is resolved and connected to. With a half-open
+// check it also returns try, the form the scheduler runs on its loop; otherwise try
+// is nil.
 func newConnectOnly(t patrol.Target, network, handshake string, env *Env) (run runFunc, try tryFunc) {
 	port := uint16(t.Port)
 	if a, err := netip.ParseAddr(t.Host); err == nil && a.Zone() == "" {
@@ -150,8 +153,9 @@ func newConnectOnly(t patrol.Target, network, handshake string, env *Env) (run r
 		remote := ap.String()
 		var h *halfOpener
 		if handshake != "full" {
-			h, _ = halfOpen()
+			h, _ = env.halfOpen()
 		}
+		p := &env.conn
 		localOnly := handshake != "half"
 		record := func(res *patrol.Result, t0 time.Time, err error) {
 			res.RemoteAddr = remote
@@ -177,7 +181,7 @@ func newConnectOnly(t patrol.Target, network, handshake string, env *Env) (run r
 				err = h.check(ctx, ap, localOnly)
 			}
 			if err == errHalfOpenBusy {
-				err = connectOnly(ctx, ap)
+				err = connectOnly(ctx, ap, p)
 			}
 			record(res, t0, err)
 		}, try
@@ -192,6 +196,20 @@ func newConnectOnly(t patrol.Target, network, handshake string, env *Env) (run r
 		}
 		conn.Close()
 	}, nil
+}
+
+// dialReset checks that ap accepts a TCP connection through net.Dialer and closes it
+// with a reset: the connect check where there is no poller of the Env's to wait in.
+func dialReset(ctx context.Context, ap netip.AddrPort) error {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", ap.String())
+	if err != nil {
+		return err
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	return c.Close()
 }
 
 func hasStartTLS(steps []tcpStep) bool {
