@@ -204,8 +204,8 @@ func listen(n int) error {
 	return nil
 }
 
-// tcpJob builds a scheduler job running a real tcp probe of addr.
-func tcpJob(id, addr, handshake string, interval, timeout time.Duration) (schedule.Job, error) {
+// tcpJob builds a scheduler job running a real tcp probe of addr on env.
+func tcpJob(env *probe.Env, id, addr, handshake string, interval, timeout time.Duration) (schedule.Job, error) {
 	target := "tcp://" + addr
 	if handshake != "auto" {
 		target += "?handshake=" + handshake
@@ -215,7 +215,7 @@ func tcpJob(id, addr, handshake string, interval, timeout time.Duration) (schedu
 		return schedule.Job{}, err
 	}
 	t.Timeout = timeout
-	p, err := probe.New(t, probe.Module{}, probe.Env{})
+	p, err := probe.New(t, probe.Module{}, env)
 	if err != nil {
 		return schedule.Job{}, err
 	}
@@ -326,10 +326,12 @@ func throughput(w io.Writer, p params, sum summary) (summary, error) {
 		return sum, fmt.Errorf("listener child gave %d addresses, want %d", len(addrs), p.listeners)
 	}
 
+	env := new(probe.Env)
+	defer env.Close()
 	jobs := make([]schedule.Job, p.rate)
 	for i := range jobs {
 		addr := addrs[i%len(addrs)]
-		j, err := tcpJob(fmt.Sprintf("tcp://%s#%d", addr, i), addr, "auto", interval, interval)
+		j, err := tcpJob(env, fmt.Sprintf("tcp://%s#%d", addr, i), addr, "auto", interval, interval)
 		if err != nil {
 			return sum, err
 		}
@@ -355,14 +357,14 @@ func throughput(w io.Writer, p params, sum summary) (summary, error) {
 	fmt.Fprintf(w, "scheduler lag p50: %s  p99: %s (goal < 50ms)  max: %s\n", ms(f.p50), ms(f.p99), ms(f.max))
 	fmt.Fprintf(w, "CPU per tcp probe: %.1f µs (goal ≤ 30 µs; blackbox_exporter tcp_connect via /probe ~310 µs)\n", us(f.cpuPerRun))
 	fmt.Fprintf(w, "scheduler: %d runs recorded, %d slots missed, %d runs queued at the end\n", f.stats.Runs, f.stats.Missed, f.stats.Queued)
-	if err := probe.HalfOpenSupported(); err != nil {
+	if err := env.HalfOpenSupported(); err != nil {
 		fmt.Fprintf(w, "handshake: full connects; half-open checks are unavailable here (%v)\n", err)
 	} else {
 		fmt.Fprintf(w, "handshake: half-open (SYN from a raw socket, SYN-ACK or RST read back); the same run with full connects follows\n")
 		full := make([]schedule.Job, len(jobs))
 		for i := range full {
 			addr := addrs[i%len(addrs)]
-			if full[i], err = tcpJob(fmt.Sprintf("tcp://%s#%d", addr, i), addr, "full", interval, interval); err != nil {
+			if full[i], err = tcpJob(env, fmt.Sprintf("tcp://%s#%d", addr, i), addr, "full", interval, interval); err != nil {
 				return sum, err
 			}
 		}
@@ -411,12 +413,14 @@ func memory(n int) error {
 	if err != nil {
 		return err
 	}
+	env := new(probe.Env)
+	defer env.Close()
 	jobs := make([]schedule.Job, n)
 	for i := range jobs {
 		// 1000 hosts with 100 ports each; nothing listens there, so the few jobs due
 		// during the run are refused at once.
 		addr := fmt.Sprintf("127.1.%d.%d:%d", 1+i/100/250, 1+i/100%250, 20000+i%100)
-		j, err := tcpJob("tcp://"+addr, addr, "auto", time.Hour, 5*time.Second)
+		j, err := tcpJob(env, "tcp://"+addr, addr, "auto", time.Hour, 5*time.Second)
 		if err != nil {
 			return err
 		}

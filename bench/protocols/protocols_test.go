@@ -37,6 +37,12 @@ func reachable(addr string) bool {
 }
 
 func BenchmarkProtocols(b *testing.B) {
+	env := new(probe.Env)
+	b.Cleanup(func() {
+		if err := env.Close(); err != nil {
+			b.Errorf("close the probe environment: %v", err)
+		}
+	})
 	targets := []struct{ name, target, addr string }{
 		{"tcp", "tcp://127.0.0.1:6379", "127.0.0.1:6379"},
 		{"tcp-full", "tcp://127.0.0.1:6379?handshake=full", "127.0.0.1:6379"},
@@ -62,7 +68,7 @@ func BenchmarkProtocols(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			p, err := probe.New(t, probe.Module{}, probe.Env{})
+			p, err := probe.New(t, probe.Module{}, env)
 			if err != nil {
 				b.Fatal(err)
 			}

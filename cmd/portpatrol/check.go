@@ -107,6 +107,9 @@ func runCheck(ctx context.Context, out io.Writer, f checkFlags, args []string) e
 		}
 		mod = m
 	}
+	// One Env for the command's probes: half-open checks share its raw sockets.
+	env := new(probe.Env)
+	defer env.Close()
 	probes := make([]*probe.Probe, 0, len(args))
 	for _, a := range args {
 		t, err := patrol.ParseTarget(a)
@@ -115,7 +118,7 @@ func runCheck(ctx context.Context, out io.Writer, f checkFlags, args []string) e
 		}
 		t.Timeout = f.timeout
 		t.Warn = f.warn
-		p, err := probe.New(t, mod, probe.Env{})
+		p, err := probe.New(t, mod, env)
 		if err != nil {
 			return exitf(exitUnknown, "%v", err)
 		}

@@ -105,7 +105,9 @@ endpoints, or a ClusterIP, LoadBalancer or Ingress that does not answer), 3 UNKN
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
-			return runKubeCheck(ctx, cmd.OutOrStdout(), c, probe.Env{}, f, args)
+			env := new(probe.Env)
+			defer env.Close()
+			return runKubeCheck(ctx, cmd.OutOrStdout(), c, env, f, args)
 		},
 	}
 	f.conn.register(cmd)
@@ -130,7 +132,7 @@ type kubeTargetJSON struct {
 	Result *patrol.Result    `json:"result,omitempty"`
 }
 
-func runKubeCheck(ctx context.Context, out io.Writer, c kubernetes.Interface, env probe.Env, f kubeCheckFlags, args []string) error {
+func runKubeCheck(ctx context.Context, out io.Writer, c kubernetes.Interface, env *probe.Env, f kubeCheckFlags, args []string) error {
 	if f.timeout <= 0 {
 		return exitf(exitUnknown, "--timeout must be positive, got %s", f.timeout)
 	}
@@ -241,7 +243,7 @@ func kubeCheckExit(snap *kube.Snapshot, results map[string]patrol.Result, findin
 
 // probeAll probes each target once, at most 32 at a time. A target whose probe cannot
 // be built (an unknown module) gets a result of class error saying why.
-func probeAll(ctx context.Context, targets []patrol.Target, modules map[string]probe.Module, env probe.Env, timeout time.Duration) map[string]patrol.Result {
+func probeAll(ctx context.Context, targets []patrol.Target, modules map[string]probe.Module, env *probe.Env, timeout time.Duration) map[string]patrol.Result {
 	results := make(map[string]patrol.Result, len(targets))
 	var mu sync.Mutex
 	var wg sync.WaitGroup

@@ -21,6 +21,18 @@ import (
 	"github.com/portpatrol/portpatrol/internal/testsvc"
 )
 
+// kubeEnv maps the fake cluster's addresses onto loopback; any other dial fails the
+// test without leaving the machine. The Env is closed when the test ends.
+func kubeEnv(t *testing.T, m map[string]string) *probe.Env {
+	env := &probe.Env{Dial: testsvc.MapDial(t, m)}
+	t.Cleanup(func() {
+		if err := env.Close(); err != nil {
+			t.Errorf("close the probe environment: %v", err)
+		}
+	})
+	return env
+}
+
 func exitOf(err error) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
@@ -57,7 +69,7 @@ func TestKubeCheck(t *testing.T) {
 		},
 	)
 	up := testsvc.Listen(t)
-	env := probe.Env{Dial: testsvc.MapDial(t, map[string]string{"10.96.0.10:80": up, "10.0.0.1:8080": up, "10.96.0.11:8000": up})}
+	env := kubeEnv(t, map[string]string{"10.96.0.10:80": up, "10.0.0.1:8080": up, "10.96.0.11:8000": up})
 
 	t.Run("one healthy service", func(t *testing.T) {
 		var out bytes.Buffer
@@ -105,7 +117,7 @@ func TestKubeCheck(t *testing.T) {
 	})
 	t.Run("layers", func(t *testing.T) {
 		var out bytes.Buffer
-		err := runKubeCheck(context.Background(), &out, c, probe.Env{Dial: func(context.Context, string, string) (net.Conn, error) {
+		err := runKubeCheck(context.Background(), &out, c, &probe.Env{Dial: func(context.Context, string, string) (net.Conn, error) {
 			t.Error("no layer selected should be probed")
 			return nil, errors.New("no")
 		}}, kubeCheckFlags{conn: kubeConn{namespace: "shop"}, timeout: 2e9, layers: []string{"ingress"}}, []string{"web"})

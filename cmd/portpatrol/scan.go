@@ -115,7 +115,9 @@ func runScan(ctx context.Context, stdout, stderr io.Writer, f scanFlags, targets
 		return scanError(err)
 	}
 	if f.identify {
-		scan.IdentifyOpen(ctx, rep, probeIdentifier{timeout: 3 * time.Second}, 16)
+		env := new(probe.Env)
+		defer env.Close()
+		scan.IdentifyOpen(ctx, rep, probeIdentifier{timeout: 3 * time.Second, env: env}, 16)
 	}
 	if f.greppable != "" {
 		cmdline := "portpatrol scan " + strings.Join(rawArgs, " ")
@@ -210,6 +212,7 @@ func progressLine(w io.Writer) func(done, total int64) {
 // for that scheme exists yet.
 type probeIdentifier struct {
 	timeout time.Duration
+	env     *probe.Env // the probes' environment, owned by the caller
 }
 
 var _ scan.Identifier = probeIdentifier{}
@@ -220,10 +223,10 @@ func (p probeIdentifier) Identify(ctx context.Context, addr netip.AddrPort) scan
 	if svc, ok := patrol.ServiceByPort("tcp", addr.Port()); ok && svc.Scheme != "" {
 		scheme = svc.Scheme
 	}
-	pr, err := newProbe(scheme, addr, p.timeout)
+	pr, err := newProbe(scheme, addr, p.timeout, p.env)
 	if err != nil {
 		// No prober for the guess: all a TCP connect can say is that it accepts.
-		tcp, terr := newProbe("tcp", addr, p.timeout)
+		tcp, terr := newProbe("tcp", addr, p.timeout, p.env)
 		if terr != nil {
 			return scan.Ident{Service: "unknown", Class: string(patrol.ClassError), Detail: terr.Error()}
 		}
@@ -249,7 +252,7 @@ func (p probeIdentifier) Identify(ctx context.Context, addr netip.AddrPort) scan
 	return scan.Ident{Service: "unknown", Class: string(res.Class), Detail: fmt.Sprintf("not %s: %s", scheme, res.Error)}
 }
 
-func newProbe(scheme string, addr netip.AddrPort, timeout time.Duration) (*probe.Probe, error) {
+func newProbe(scheme string, addr netip.AddrPort, timeout time.Duration, env *probe.Env) (*probe.Probe, error) {
 	host := addr.Addr().String()
 	if addr.Addr().Is6() {
 		host = "[" + host + "]"
@@ -259,7 +262,7 @@ func newProbe(scheme string, addr netip.AddrPort, timeout time.Duration) (*probe
 		return nil, err
 	}
 	t.Timeout = timeout
-	return probe.New(t, probe.Module{}, probe.Env{})
+	return probe.New(t, probe.Module{}, env)
 }
 
 // identDetail picks the facts worth a column: a version or banner, else the error.

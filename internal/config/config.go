@@ -358,6 +358,11 @@ func (c *Config) resolve(idx index, errs *Errors) {
 	}
 
 	checkLabels(d.Labels, "defaults.labels", at)
+	// Probes are built, not run: the Env only opens the half-open prober, for
+	// handshake=half to fail here as it would in the daemon. Closing it cannot fail a
+	// configuration, so its error is dropped.
+	env := new(probe.Env)
+	defer func() { _ = env.Close() }()
 	modules := BuiltinModules()
 	for i, f := range c.ModulesFiles {
 		path := f
@@ -379,7 +384,7 @@ func (c *Config) resolve(idx index, errs *Errors) {
 			at("modules."+k+".prober", "missing prober; want one of: %s", strings.Join(proberList(), ", "))
 		} else if !probe.Supported(m.Prober) {
 			at("modules."+k+".prober", "prober %q is not supported; want one of: %s", m.Prober, strings.Join(proberList(), ", "))
-		} else if err := checkModule(m); err != nil {
+		} else if err := checkModule(m, env); err != nil {
 			// A module no target uses yet can still be asked for through /probe.
 			at("modules."+k, "%v", err)
 		}
@@ -463,7 +468,7 @@ func (c *Config) resolve(idx index, errs *Errors) {
 			}
 			m = mm
 		}
-		if _, err := probe.New(t, m, probe.Env{}); err != nil {
+		if _, err := probe.New(t, m, env); err != nil {
 			at(p, "%v", err)
 			continue
 		}
@@ -480,7 +485,7 @@ func (c *Config) resolve(idx index, errs *Errors) {
 
 // checkModule builds m against a sample target of its prober, so a bad setting is
 // reported at load even when no target uses the module yet.
-func checkModule(m probe.Module) error {
+func checkModule(m probe.Module, env *probe.Env) error {
 	u := m.Prober + "://127.0.0.1:1"
 	if m.Prober == "http" {
 		u += "/"
@@ -489,7 +494,7 @@ func checkModule(m probe.Module) error {
 	if err != nil {
 		return nil // a prober without a scheme of its own: checked where it is used
 	}
-	_, err = probe.New(t, m, probe.Env{})
+	_, err = probe.New(t, m, env)
 	var se *probe.SetupError
 	if errors.As(err, &se) {
 		return se.Err // without the sample target's ID

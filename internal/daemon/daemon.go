@@ -80,8 +80,10 @@ type Config struct {
 	// KubeClient replaces the cluster connection that kubernetes.enabled opens; nil
 	// means connect as the configuration says.
 	KubeClient kubernetes.Interface
-	// ProbeEnv is what probes dial and resolve with; the zero Env is the system's.
-	ProbeEnv probe.Env
+	// ProbeEnv is what probes dial and resolve with, and owns what they share (the
+	// half-open sockets, the connect poller); nil means a new zero Env. The daemon
+	// closes it in Close.
+	ProbeEnv *probe.Env
 	// OrphanDelay is how long after Run starts the alerts of targets no longer
 	// scheduled are resolved (default 2m, so discovery can bring its targets back).
 	OrphanDelay time.Duration
@@ -118,7 +120,7 @@ type Daemon struct {
 	scheduled   map[string]bool    // target IDs on the scheduler, as of the last apply
 	orphanDelay time.Duration
 	broker      *api.Broker
-	probeEnv    probe.Env
+	probeEnv    *probe.Env // the probes' shared sockets and pollers; Close closes it
 	watch       *hostwatch.Watch // nil when host_watch is disabled
 	kube        *kubeWiring      // nil unless kubernetes.enabled
 	status      *status.Page
@@ -162,6 +164,9 @@ func New(c Config) (_ *Daemon, err error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &Daemon{path: c.Path, logger: logger, clock: clock, metrics: exporter.NewMetrics(), probeEnv: c.ProbeEnv,
 		orphanDelay: c.OrphanDelay, ctx: ctx, cancel: cancel}
+	if d.probeEnv == nil {
+		d.probeEnv = new(probe.Env)
+	}
 	if d.orphanDelay <= 0 {
 		d.orphanDelay = 2 * time.Minute
 	}
@@ -256,6 +261,10 @@ func (d *Daemon) Close() error {
 			cancel()
 		}
 		d.cancel()
+		// After Run, whose scheduler and HTTP server are done with the probes.
+		if e := d.probeEnv.Close(); e != nil {
+			err = errors.Join(err, fmt.Errorf("close the probe environment: %w", e))
+		}
 		if d.db != nil && !d.sharedDB {
 			if e := d.db.Close(); e != nil {
 				err = errors.Join(err, fmt.Errorf("close storage: %w", e))
@@ -676,6 +685,7 @@ func (d *Daemon) Handler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{Registry: d.metrics.Registry}))
 	mux.Handle("GET /probe", &exporter.ProbeHandler{
 		Modules: func() map[string]probe.Module { return d.cfg().Modules },
+		Env:     d.probeEnv,
 		Logger:  d.logger,
 	})
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {

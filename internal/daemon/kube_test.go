@@ -37,7 +37,7 @@ func TestServeKubernetesZeroEndpointsPagesAndResolves(t *testing.T) {
 		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "api"}, ClusterIP: "10.96.0.11",
 			Ports: []corev1.ServicePort{{Name: "tcp", Port: 8000, TargetPort: intstr.FromInt32(8000), Protocol: corev1.ProtocolTCP}}},
 	})
-	env := probe.Env{Dial: testsvc.MapDial(t, map[string]string{"10.96.0.11:8000": up, "10.0.0.7:8000": up})}
+	env := &probe.Env{Dial: testsvc.MapDial(t, map[string]string{"10.96.0.11:8000": up, "10.0.0.7:8000": up})}
 	path := filepath.Join(t.TempDir(), "pp.yaml")
 	testsvc.WriteFile(t, path, `host_watch: {disabled: true}
 defaults: {interval: 200ms, timeout: 100ms}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/portpatrol/portpatrol/internal/kube"
 	"github.com/portpatrol/portpatrol/internal/notify/notifytest"
 	"github.com/portpatrol/portpatrol/internal/patrol"
+	"github.com/portpatrol/portpatrol/internal/probe"
 	"github.com/portpatrol/portpatrol/internal/testsvc"
 )
 
@@ -210,5 +212,34 @@ func TestLeaderTakesOverIncidentsFromTheStore(t *testing.T) {
 	follower.stepDown()
 	if follower.leading.Load() {
 		t.Error("still leading after stepping down")
+	}
+}
+
+// Close releases the probes' shared environment: after it, a half-open check can no
+// longer be built on it.
+func TestCloseClosesTheProbeEnv(t *testing.T) {
+	env := new(probe.Env)
+	if err := env.HalfOpenSupported(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("half-open checks unavailable under CI: %v", err)
+		}
+		t.Skipf("half-open checks need CAP_NET_RAW: %v", err)
+	}
+	d, err := New(Config{Config: parse(t, "host_watch: {disabled: true}\n"), DataDir: t.TempDir(), ProbeEnv: env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, err := patrol.ParseTarget("tcp://127.0.0.1:1?handshake=half")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := probe.New(target, probe.Module{}, env); err != nil {
+		t.Fatalf("before Close: %v", err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := probe.New(target, probe.Module{}, env); err == nil || !strings.Contains(err.Error(), "open probe environment") {
+		t.Errorf("after Close: got %v, want the environment refused as closed", err)
 	}
 }

@@ -31,8 +31,10 @@ const timeoutOffset = 500 * time.Millisecond
 // Modules. It is safe for concurrent use.
 type ProbeHandler struct {
 	Modules func() map[string]probe.Module
-	Env     probe.Env
-	Logger  *slog.Logger
+	// Env is where the probes run; its owner closes it after the server has stopped.
+	// nil runs them without one (see probe.New): bare TCP checks connect.
+	Env    *probe.Env
+	Logger *slog.Logger
 }
 
 var _ http.Handler = (*ProbeHandler)(nil)

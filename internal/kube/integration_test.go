@@ -45,8 +45,10 @@ func (d *dialMap) set(from, to string) {
 	d.m[from] = to
 }
 
-func (d *dialMap) env() probe.Env {
-	return probe.Env{
+// env returns a probe environment that dials through the map; it is closed when the
+// test ends.
+func (d *dialMap) env() *probe.Env {
+	env := &probe.Env{
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			d.mu.Lock()
 			to, ok := d.m[addr]
@@ -67,6 +69,12 @@ func (d *dialMap) env() probe.Env {
 			return nil, errors.New("no DNS in tests")
 		}},
 	}
+	d.t.Cleanup(func() {
+		if err := env.Close(); err != nil {
+			d.t.Errorf("close the probe environment: %v", err)
+		}
+	})
+	return env
 }
 
 // tcpBackend accepts and holds connections on loopback until the test ends.
@@ -146,7 +154,7 @@ func readyPod(t *testing.T, ctx context.Context, c kubernetes.Interface, p *core
 }
 
 // probeSnapshot probes every target of s once through env.
-func probeSnapshot(t *testing.T, ctx context.Context, s *Snapshot, env probe.Env) []patrol.Result {
+func probeSnapshot(t *testing.T, ctx context.Context, s *Snapshot, env *probe.Env) []patrol.Result {
 	t.Helper()
 	var out []patrol.Result
 	var mu sync.Mutex

@@ -5,6 +5,7 @@ package probe
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"sync"
@@ -18,8 +19,13 @@ import (
 // connect check is the most frequent probe there is, and net.Dialer spends as much
 // again in poller registration, socket options and address lookups as the kernel
 // spends on the handshake itself. A connect the kernel cannot answer at once waits in
-// a shared epoll set until ctx is done.
-func connectOnly(ctx context.Context, ap netip.AddrPort) error {
+// p's epoll set until ctx is done. Without p (a nil or closed Env) it connects through
+// net.Dialer, which needs nothing of the Env's.
+func connectOnly(ctx context.Context, ap netip.AddrPort, p *poller) error {
+	if !p.acquire() {
+		return dialReset(ctx, ap)
+	}
+	defer p.release()
 	family, sa := sockaddr(ap)
 	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -33,7 +39,7 @@ func connectOnly(ctx context.Context, ap netip.AddrPort) error {
 	for errors.Is(err, unix.EINPROGRESS) || errors.Is(err, unix.EALREADY) || errors.Is(err, unix.EINTR) {
 		err = unix.Connect(fd, sa)
 		if errors.Is(err, unix.EALREADY) || errors.Is(err, unix.EINPROGRESS) {
-			if werr := connectPoller.wait(ctx, fd); werr != nil {
+			if werr := p.wait(ctx, fd); werr != nil {
 				return werr
 			}
 			var soErr int
@@ -83,28 +89,67 @@ func selfConnected(fd int, port uint16) bool {
 }
 
 // poller waits for sockets to become writable (a connect finished) in one epoll set
-// served by one goroutine, started on first use. It is safe for concurrent use.
+// served by one goroutine, started on first use. The zero value is ready to use; close
+// stops the goroutine and closes the set. It is safe for concurrent use.
 type poller struct {
-	once    sync.Once
+	// life is held for reading by every connect that may wait (acquire, release),
+	// and for writing by close, which so never closes the set under a waiter.
+	// closed, guarded by life, turns later connects to net.Dialer.
+	life   sync.RWMutex
+	closed bool
+
+	mu      sync.Mutex // guards the fields below
+	started bool
+	err     error // why the set could not be made, once started
 	epfd    int
-	err     error
-	mu      sync.Mutex
+	wake    int           // an eventfd in the set, written by close to stop loop
+	done    chan struct{} // closed when loop has returned
 	waiters map[int32]chan struct{}
 }
 
-var connectPoller poller
-
-func (p *poller) start() {
-	p.epfd, p.err = unix.EpollCreate1(unix.EPOLL_CLOEXEC)
-	if p.err != nil {
-		p.err = os.NewSyscallError("epoll_create1", p.err)
-		return
+// acquire reports whether p can serve a connect, and if so holds it open until
+// release. A nil poller cannot.
+func (p *poller) acquire() bool {
+	if p == nil {
+		return false
 	}
+	p.life.RLock()
+	if p.closed {
+		p.life.RUnlock()
+		return false
+	}
+	return true
+}
+
+func (p *poller) release() { p.life.RUnlock() }
+
+// start makes the epoll set and starts loop; p.mu is held.
+func (p *poller) start() error {
+	p.started = true
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return os.NewSyscallError("epoll_create1", err)
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(epfd)
+		return os.NewSyscallError("eventfd", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
+		unix.Close(wake)
+		unix.Close(epfd)
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	p.epfd, p.wake = epfd, wake
 	p.waiters = map[int32]chan struct{}{}
+	p.done = make(chan struct{})
 	go p.loop()
+	return nil
 }
 
 func (p *poller) loop() {
+	defer close(p.done)
 	events := make([]unix.EpollEvent, 128)
 	for {
 		n, err := unix.EpollWait(p.epfd, events, -1)
@@ -113,6 +158,10 @@ func (p *poller) loop() {
 		}
 		p.mu.Lock()
 		for _, ev := range events[:n] {
+			if int(ev.Fd) == p.wake {
+				p.mu.Unlock()
+				return
+			}
 			if ch, ok := p.waiters[ev.Fd]; ok {
 				delete(p.waiters, ev.Fd)
 				close(ch)
@@ -122,15 +171,47 @@ func (p *poller) loop() {
 	}
 }
 
+// close stops loop and closes the set, once the connects in flight have returned.
+func (p *poller) close() error {
+	p.life.Lock()
+	defer p.life.Unlock()
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	p.mu.Lock()
+	running := p.started && p.err == nil
+	p.mu.Unlock()
+	if !running {
+		return nil
+	}
+	if err := wakeUp(p.wake); err != nil {
+		return fmt.Errorf("stop the connect poller: %w", err)
+	}
+	<-p.done
+	return errors.Join(closeFD(p.wake), closeFD(p.epfd))
+}
+
+func closeFD(fd int) error {
+	if err := unix.Close(fd); err != nil {
+		return os.NewSyscallError("close", err)
+	}
+	return nil
+}
+
 // wait blocks until fd is writable or has an error, or ctx is done. A wake-up may be
 // spurious (the fd number reused after a cancelled wait); callers re-check the socket.
+// The caller holds p (acquire).
 func (p *poller) wait(ctx context.Context, fd int) error {
-	p.once.Do(p.start)
-	if p.err != nil {
-		return p.err
-	}
 	ch := make(chan struct{})
 	p.mu.Lock()
+	if !p.started {
+		p.err = p.start()
+	}
+	if p.err != nil {
+		p.mu.Unlock()
+		return p.err
+	}
 	p.waiters[int32(fd)] = ch
 	p.mu.Unlock()
 	ev := unix.EpollEvent{Events: unix.EPOLLOUT | unix.EPOLLERR | unix.EPOLLHUP | unix.EPOLLONESHOT, Fd: int32(fd)}

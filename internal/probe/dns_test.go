@@ -149,7 +149,7 @@ func TestDNS(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := runProbe(t, tt.target, tt.module, Env{})
+			res := runProbe(t, tt.target, tt.module, &Env{})
 			wantResult(t, res, tt.class, tt.fragments...)
 			for k, want := range tt.details {
 				if got := res.Details[k]; got != want {
@@ -173,7 +173,7 @@ func TestDNS(t *testing.T) {
 			if !rd {
 				target += "&recursion=false"
 			}
-			wantResult(t, runProbe(t, target, Module{}, Env{}), patrol.ClassOK)
+			wantResult(t, runProbe(t, target, Module{}, &Env{}), patrol.ClassOK)
 			if got := zone.rd.Load(); got != rd {
 				t.Errorf("got RD %v at the server, want %v", got, rd)
 			}
@@ -197,7 +197,7 @@ func TestDNSOverTLS(t *testing.T) {
 
 	m := Module{DNS: DNSModule{DNSOverTLS: true, TransportProtocol: "tcp"}}
 	target := "dns://" + ln.Addr().String() + "?name=www.example.test&type=A"
-	res := runProbe(t, target, m, Env{RootCAs: ca.pool})
+	res := runProbe(t, target, m, &Env{RootCAs: ca.pool})
 	wantResult(t, res, patrol.ClassOK)
 	if res.TLS == nil || !res.TLS.Verified {
 		t.Errorf("got TLS info %+v, want a verified session", res.TLS)
@@ -205,7 +205,7 @@ func TestDNSOverTLS(t *testing.T) {
 	if res.Details["answers"] != "2" {
 		t.Errorf("got %s answers, want 2", res.Details["answers"])
 	}
-	wantResult(t, runProbe(t, target, m, Env{}), patrol.ClassTLS, "unknown authority")
+	wantResult(t, runProbe(t, target, m, &Env{}), patrol.ClassTLS, "unknown authority")
 }
 
 func TestDNSOptionErrors(t *testing.T) {

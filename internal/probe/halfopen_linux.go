@@ -28,10 +28,10 @@ import (
 // nothing in the monitored service's logs: no accepted-then-reset connection every
 // interval. It needs CAP_NET_RAW; without it everything takes the connect path.
 //
-// One raw socket per address family serves every half-open probe of the process.
-// Replies are told apart by the peer's address and port, the source port (one of a
-// few reserved ones) and the acknowledgement number, which must be the probe's own
-// sequence number plus one.
+// One raw socket per address family serves every half-open probe built on an Env (the
+// daemon has one). Replies are told apart by the peer's address and port, the source
+// port (one of a few reserved ones) and the acknowledgement number, which must be the
+// probe's own sequence number plus one.
 
 // halfOpenPorts is how many source ports are reserved. Probes of the same address and
 // port at the same moment (rare: the scheduler never overlaps a target with itself)
@@ -58,13 +58,14 @@ const (
 	replyRefused = 2
 )
 
-// waitPool recycles the waiters of checks that read their own reply.
-var waitPool = sync.Pool{New: func() any { return new(hoWait) }}
-
+// halfOpener is the half-open prober of one Env: its raw sockets, reserved source
+// ports and receiver goroutine. It is safe for concurrent use; close releases it all.
 type halfOpener struct {
-	fd4   int // raw IPv4 socket; IP_HDRINCL, replies come with their IP header
-	fd6   int // raw IPv6 socket, or -1 without IPv6; replies start at the TCP header
-	epfd  int // the receiver's epoll set; holds fd4 and fd6 only while slow > 0
+	fd4   int           // raw IPv4 socket; IP_HDRINCL, replies come with their IP header
+	fd6   int           // raw IPv6 socket, or -1 without IPv6; replies start at the TCP header
+	epfd  int           // the receiver's epoll set; holds fd4 and fd6 only while slow > 0
+	wake  int           // an eventfd, always in the set: written once, by close, to stop the receiver
+	done  chan struct{} // closed when the receiver has returned
 	ports [halfOpenPorts]uint16
 	holds [halfOpenPorts]int // bound TCP sockets that keep the ports ours
 	next  atomic.Uint32
@@ -79,9 +80,18 @@ type halfOpener struct {
 
 	mu      sync.Mutex
 	waiting map[hoKey]*hoWait
+	// waiters recycles the waiters of checks that read their own reply.
+	waiters sync.Pool
 
 	srcMu sync.Mutex
 	srcs  map[netip.Addr]srcEntry // route source address by destination
+
+	// life is held for reading by every check while it uses the sockets, and for
+	// writing by close, which so waits for checks in flight: a descriptor is never
+	// closed under a check, whose SYN would otherwise go out on whatever socket
+	// reused its number. closed (guarded by life) turns later checks away.
+	life   sync.RWMutex
+	closed bool
 }
 
 type srcEntry struct {
@@ -90,27 +100,15 @@ type srcEntry struct {
 	expires time.Time
 }
 
-var (
-	halfOnce sync.Once
-	half     *halfOpener
-	halfErr  error
-)
-
-// halfOpen returns the process's half-open prober, opening it on first use; an error
-// (typically EPERM without CAP_NET_RAW) is returned every time after.
-func halfOpen() (*halfOpener, error) {
-	halfOnce.Do(func() { half, halfErr = openHalfOpener() })
-	return half, halfErr
-}
-
+// openHalfOpener opens the raw sockets, reserves the source ports and starts the
+// receiver. It fails (typically EPERM) without CAP_NET_RAW.
 func openHalfOpener() (*halfOpener, error) {
-	h := &halfOpener{fd4: -1, fd6: -1, epfd: -1, waiting: map[hoKey]*hoWait{}, srcs: map[netip.Addr]srcEntry{}}
+	h := &halfOpener{fd4: -1, fd6: -1, epfd: -1, wake: -1, waiting: map[hoKey]*hoWait{}, srcs: map[netip.Addr]srcEntry{}}
+	for i := range h.holds {
+		h.holds[i] = -1
+	}
 	fail := func(err error) (*halfOpener, error) {
-		for _, fd := range append(h.holds[:], h.fd4, h.fd6, h.epfd) {
-			if fd > 0 {
-				unix.Close(fd)
-			}
-		}
+		h.closeFDs()
 		return nil, err
 	}
 	var err error
@@ -143,9 +141,56 @@ func openHalfOpener() (*halfOpener, error) {
 	if h.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
 		return fail(os.NewSyscallError("epoll_create1", err))
 	}
+	if h.wake, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+		return fail(os.NewSyscallError("eventfd", err))
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(h.wake)}
+	if err := unix.EpollCtl(h.epfd, unix.EPOLL_CTL_ADD, h.wake, &ev); err != nil {
+		return fail(os.NewSyscallError("epoll_ctl", err))
+	}
 	h.seq.Store(uint32(time.Now().UnixNano()))
+	h.done = make(chan struct{})
 	go h.receive()
 	return h, nil
+}
+
+// close stops the receiver and closes every descriptor, once the checks in flight
+// have returned; checks after it decline (errHalfOpenBusy), so their probes connect.
+func (h *halfOpener) close() error {
+	h.life.Lock()
+	defer h.life.Unlock()
+	if h.closed {
+		return nil
+	}
+	h.closed = true
+	if err := wakeUp(h.wake); err != nil {
+		return fmt.Errorf("stop the half-open receiver: %w", err)
+	}
+	<-h.done
+	return h.closeFDs()
+}
+
+// closeFDs closes every descriptor h holds (those not opened are -1).
+func (h *halfOpener) closeFDs() error {
+	var errs []error
+	for _, fd := range append(h.holds[:], h.fd4, h.fd6, h.epfd, h.wake) {
+		if fd >= 0 {
+			if err := unix.Close(fd); err != nil {
+				errs = append(errs, os.NewSyscallError("close", err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// wakeUp makes the eventfd fd readable, ending an epoll_wait that holds it.
+func wakeUp(fd int) error {
+	var one [8]byte
+	binary.NativeEndian.PutUint64(one[:], 1)
+	if _, err := unix.Write(fd, one[:]); err != nil {
+		return os.NewSyscallError("write", err)
+	}
+	return nil
 }
 
 // reservePort binds a TCP socket to an ephemeral port on every address, of both
@@ -227,10 +272,12 @@ func replyFilter(ports [halfOpenPorts]uint16, ipHeader bool) []unix.SockFilter {
 	)
 }
 
-// receive reads replies for slow checks for as long as the process lives. It blocks
-// in epoll_wait on a thread of its own; with no slow checks the set is empty.
+// receive reads replies for slow checks until close wakes it. It blocks in
+// epoll_wait on a thread of its own; with no slow checks the set holds only the
+// eventfd, which nothing but close writes to.
 func (h *halfOpener) receive() {
-	events := make([]unix.EpollEvent, 2)
+	defer close(h.done)
+	events := make([]unix.EpollEvent, 3)
 	for {
 		n, err := unix.EpollWait(h.epfd, events, -1)
 		if err != nil {
@@ -238,6 +285,10 @@ func (h *halfOpener) receive() {
 		}
 		h.reading.Add(1)
 		for _, ev := range events[:n] {
+			if int(ev.Fd) == h.wake {
+				h.reading.Add(-1)
+				return
+			}
 			h.drainFor(int(ev.Fd), nil)
 		}
 		h.reading.Add(-1)
@@ -440,8 +491,14 @@ func (s *syn) send() error { return unix.Sendto(s.fd, s.pkt[:s.n], 0, s.to) }
 
 // check runs one half-open check of ap. It returns nil for open, ECONNREFUSED for a
 // RST, ctx's error at the deadline, and errHalfOpenBusy when it could not send (the
-// caller then connects). With localOnly it declines addresses not on this host.
+// caller then connects), as after close. With localOnly it declines addresses not on
+// this host.
 func (h *halfOpener) check(ctx context.Context, ap netip.AddrPort, localOnly bool) error {
+	h.life.RLock()
+	defer h.life.RUnlock()
+	if h.closed {
+		return errHalfOpenBusy
+	}
 	dst := ap.Addr().Unmap()
 	src, local, err := h.route(dst)
 	if err != nil || (localOnly && !local) {
@@ -450,7 +507,7 @@ func (h *halfOpener) check(ctx context.Context, ap netip.AddrPort, localOnly boo
 	if local {
 		// On this host the kernel answers within the send, unless the listener's
 		// queue is full and the SYN dropped: then wait, as for a remote address.
-		if done, err := h.tryLocal(ap); done {
+		if done, err := h.tryLocalOpen(ap); done {
 			return err
 		}
 	}
@@ -491,18 +548,32 @@ func (h *halfOpener) check(ctx context.Context, ap netip.AddrPort, localOnly boo
 
 // tryLocal runs a half-open check of ap if ap is on this host and the kernel answers
 // within the send, as it does unless the listener's queue is full. It reports done
-// false, having withdrawn its SYN's waiter, when there was no answer at once.
+// false, having withdrawn its SYN's waiter, when there was no answer at once, and
+// after close.
 func (h *halfOpener) tryLocal(ap netip.AddrPort) (done bool, err error) {
+	h.life.RLock()
+	defer h.life.RUnlock()
+	if h.closed {
+		return false, nil
+	}
+	return h.tryLocalOpen(ap)
+}
+
+// tryLocalOpen is tryLocal for a caller that holds h.life and found h open.
+func (h *halfOpener) tryLocalOpen(ap netip.AddrPort) (done bool, err error) {
 	dst := ap.Addr().Unmap()
 	src, local, rerr := h.route(dst)
 	if rerr != nil || !local {
 		return false, nil
 	}
-	w := waitPool.Get().(*hoWait)
+	w, _ := h.waiters.Get().(*hoWait)
+	if w == nil {
+		w = new(hoWait)
+	}
 	w.reply.Store(0)
 	k, s, ok := h.prepare(w, src, dst, ap.Port())
 	if !ok {
-		waitPool.Put(w)
+		h.waiters.Put(w)
 		return false, nil
 	}
 	if s.send() != nil {
@@ -511,7 +582,7 @@ func (h *halfOpener) tryLocal(ap netip.AddrPort) (done bool, err error) {
 	}
 	h.drainFor(s.fd, w)
 	if r := w.reply.Load(); r != 0 {
-		waitPool.Put(w) // deliver is done with it
+		h.waiters.Put(w) // deliver is done with it
 		return true, replyErr(r)
 	}
 	// The receiver may have read the reply first and not yet delivered it.
@@ -593,11 +664,4 @@ func synPacket4(b []byte, src, dst [4]byte, sport, dport uint16, seq uint32) {
 		sum = sum&0xffff + sum>>16
 	}
 	binary.BigEndian.PutUint16(t[16:], ^uint16(sum))
-}
-
-// HalfOpenSupported reports whether half-open checks can run here, and why not
-// (typically: no CAP_NET_RAW).
-func HalfOpenSupported() error {
-	_, err := halfOpen()
-	return err
 }

@@ -10,30 +10,35 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 
 	"github.com/portpatrol/portpatrol/internal/patrol"
 	"github.com/portpatrol/portpatrol/internal/testsvc"
 )
 
-// needHalfOpen skips the test where raw sockets are not allowed (not root, no
+// needHalfOpen returns an Env for the test, closed when it ends, and its half-open
+// prober. It skips the test where raw sockets are not allowed (not root, no
 // CAP_NET_RAW), except in CI, which runs as root.
-func needHalfOpen(t *testing.T) *halfOpener {
+func needHalfOpen(t *testing.T) (*Env, *halfOpener) {
 	t.Helper()
-	h, err := halfOpen()
+	env := &Env{}
+	closeAtEnd(t, env)
+	h, err := env.halfOpen()
 	if err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("half-open probes unavailable in CI: %v", err)
 		}
 		t.Skipf("half-open probes need CAP_NET_RAW (run the tests as root): %v", err)
 	}
-	return h
+	return env, h
 }
 
 // accepted drains fd's accept queue and says how many connections it held, waiting up
@@ -58,22 +63,22 @@ func accepted(fd, want int, d time.Duration) int {
 
 func TestHalfOpen(t *testing.T) {
 	leakCheck(t)
-	needHalfOpen(t)
+	env, _ := needHalfOpen(t)
 	fd, ap := testsvc.RawListener(t, 16)
 	closed := closedTCPAddr(t)
 
 	for range 50 {
-		wantResult(t, runProbe(t, "tcp://"+ap.String(), Module{}, Env{}), patrol.ClassOK)
+		wantResult(t, runProbe(t, "tcp://"+ap.String(), Module{}, env), patrol.ClassOK)
 	}
 	if n := accepted(fd, 0, 0); n != 0 {
 		t.Errorf("half-open: the listener's accept queue got %d connections, want none", n)
 	}
-	res := runProbe(t, "tcp://"+ap.String()+"?handshake=full", Module{}, Env{})
+	res := runProbe(t, "tcp://"+ap.String()+"?handshake=full", Module{}, env)
 	wantResult(t, res, patrol.ClassOK)
 	if n := accepted(fd, 1, 5*time.Second); n != 1 {
 		t.Errorf("handshake=full: the listener's accept queue got %d connections, want 1", n)
 	}
-	res = runProbe(t, "tcp://"+closed+"?handshake=half", Module{}, Env{})
+	res = runProbe(t, "tcp://"+closed+"?handshake=half", Module{}, env)
 	wantResult(t, res, patrol.ClassRefused, "connect "+closed, "connection refused")
 	if _, ok := res.Phase("connect"); !ok {
 		t.Errorf("got phases %v, want a connect phase", res.Phases)
@@ -83,7 +88,7 @@ func TestHalfOpen(t *testing.T) {
 // The same over IPv6, on ::1.
 func TestHalfOpenIPv6(t *testing.T) {
 	leakCheck(t)
-	h := needHalfOpen(t)
+	env, h := needHalfOpen(t)
 	if h.fd6 < 0 {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("no IPv6 raw socket in CI")
@@ -108,7 +113,7 @@ func TestHalfOpenIPv6(t *testing.T) {
 	}()
 	open := "tcp://" + ln.Addr().String()
 	for range 20 {
-		wantResult(t, runProbe(t, open, Module{}, Env{}), patrol.ClassOK)
+		wantResult(t, runProbe(t, open, Module{}, env), patrol.ClassOK)
 	}
 	select {
 	case c := <-conns:
@@ -116,7 +121,7 @@ func TestHalfOpenIPv6(t *testing.T) {
 		t.Error("half-open checks: the listener accepted a connection, want none")
 	case <-time.After(200 * time.Millisecond):
 	}
-	wantResult(t, runProbe(t, open+"?handshake=full", Module{}, Env{}), patrol.ClassOK)
+	wantResult(t, runProbe(t, open+"?handshake=full", Module{}, env), patrol.ClassOK)
 	select {
 	case c := <-conns:
 		c.Close()
@@ -128,36 +133,131 @@ func TestHalfOpenIPv6(t *testing.T) {
 		c.Close()
 		t.Error("the listener accepted more than the full handshake's connection")
 	}
-	res := runProbe(t, open+"?handshake=half", Module{}, Env{})
+	res := runProbe(t, open+"?handshake=half", Module{}, env)
 	wantResult(t, res, patrol.ClassRefused, "connection refused")
+}
+
+// fullQueue returns a loopback listener whose accept queue is full, so that it drops
+// SYNs: a connect to it waits, and a half-open check gets no answer.
+func fullQueue(t *testing.T) netip.AddrPort {
+	t.Helper()
+	_, ap := testsvc.RawListener(t, 0)
+	// A backlog of 0 holds one connection; fill it.
+	for range 2 {
+		c, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unix.Close(c) })
+		_ = unix.Connect(c, &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()})
+	}
+	time.Sleep(50 * time.Millisecond)
+	return ap
 }
 
 // A listener whose accept queue is full drops SYNs: the half-open check times out, as
 // a connect does.
 func TestHalfOpenFullQueue(t *testing.T) {
 	leakCheck(t)
-	needHalfOpen(t)
-	_, ap := testsvc.RawListener(t, 0)
-	// A backlog of 0 holds one connection; fill it.
-	var fds []int
-	defer func() {
-		for _, fd := range fds {
-			unix.Close(fd)
-		}
-	}()
-	for range 2 {
-		c, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fds = append(fds, c)
-		_ = unix.Connect(c, &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()})
-	}
-	time.Sleep(50 * time.Millisecond)
-	res := runProbe(t, "tcp://"+ap.String()+"?timeout=300ms", Module{}, Env{})
+	env, _ := needHalfOpen(t)
+	ap := fullQueue(t)
+	res := runProbe(t, "tcp://"+ap.String()+"?timeout=300ms", Module{}, env)
 	wantResult(t, res, patrol.ClassTimeout, "timed out")
 	if res.Duration < 250*time.Millisecond || res.Duration > 2*time.Second {
 		t.Errorf("took %s, want about the 300ms timeout", res.Duration)
+	}
+}
+
+// openFDs lists the process's open descriptors as "number → what", such as
+// "7 → socket:[4711]" or "9 → anon_inode:[eventpoll]".
+func openFDs(t *testing.T) map[string]bool {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fds := map[string]bool{}
+	for _, e := range ents {
+		if what, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil {
+			fds[e.Name()+" → "+what] = true
+		}
+	}
+	return fds
+}
+
+// added lists the descriptors of now that were not open before.
+func added(before, now map[string]bool) []string {
+	var fds []string
+	for fd := range now {
+		if !before[fd] {
+			fds = append(fds, fd)
+		}
+	}
+	sort.Strings(fds)
+	return fds
+}
+
+// Close stops the receiver and the connect poller and closes every descriptor the Env
+// opened (the leak check, registered first, sees no goroutine of theirs); the probes
+// built on it go on working by connecting, and a closed Env refuses handshake=half.
+func TestEnvClose(t *testing.T) {
+	leakCheck(t)
+	needHalfOpen(t)
+	lfd, ap := testsvc.RawListener(t, 16)
+	full := fullQueue(t)
+	before := openFDs(t)
+
+	env := &Env{}
+	open := build(t, "tcp://"+ap.String(), Module{}, env)
+	waits := build(t, "tcp://"+full.String()+"?handshake=full&timeout=200ms", Module{}, env)
+	try := open.Try()
+	if try == nil {
+		t.Fatal("got no Try for a half-open check of this host, want one")
+	}
+	if res, ok := try(); !ok || res.Class != patrol.ClassOK {
+		t.Errorf("Try: got %v %s (%q), want true ok", ok, res.Class, res.Error)
+	}
+	wantResult(t, open.Run(context.Background()), patrol.ClassOK)
+	if n := accepted(lfd, 0, 0); n != 0 {
+		t.Errorf("before Close: the listener's accept queue got %d connections, want none", n)
+	}
+	// A connect the kernel cannot answer at once waits in the poller.
+	wantResult(t, waits.Run(context.Background()), patrol.ClassTimeout, "timed out")
+	opened := added(before, openFDs(t))
+	// Raw sockets, reserved ports, two epoll sets and their eventfds at least.
+	if len(opened) < 8 {
+		t.Errorf("got descriptors %q opened by the Env in use, want at least 8", opened)
+	}
+
+	if err := env.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	now := openFDs(t)
+	for _, fd := range opened {
+		if now[fd] {
+			t.Errorf("descriptor %s is still open after Close, want it closed", fd)
+		}
+	}
+	if err := env.Close(); err != nil {
+		t.Errorf("second Close: %v, want nil", err)
+	}
+	if res, ok := try(); ok {
+		t.Errorf("Try after Close: got true %s, want false", res.Class)
+	}
+	wantResult(t, open.Run(context.Background()), patrol.ClassOK)
+	if n := accepted(lfd, 1, 5*time.Second); n != 1 {
+		t.Errorf("after Close: the listener's accept queue got %d connections, want 1 (a connect)", n)
+	}
+	wantResult(t, waits.Run(context.Background()), patrol.ClassTimeout, "timed out")
+	tg, err := patrol.ParseTarget("tcp://" + ap.String() + "?handshake=half")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(tg, Module{}, env); err == nil || !strings.Contains(err.Error(), "open probe environment") {
+		t.Errorf("New(handshake=half) on a closed Env: got %v, want an error about the closed environment", err)
+	}
+	if err := env.HalfOpenSupported(); err == nil {
+		t.Error("HalfOpenSupported on a closed Env: got nil, want an error")
 	}
 }
 
@@ -165,7 +265,7 @@ func TestHalfOpenFullQueue(t *testing.T) {
 // reserved source ports, so some fall back to connect), all answer correctly.
 func TestHalfOpenConcurrent(t *testing.T) {
 	leakCheck(t)
-	needHalfOpen(t)
+	env, _ := needHalfOpen(t)
 	var addrs []string
 	for range 100 {
 		_, ap := testsvc.RawListener(t, 512)
@@ -176,15 +276,15 @@ func TestHalfOpenConcurrent(t *testing.T) {
 	var probes []*Probe
 	var wants []patrol.Class
 	for i, a := range addrs {
-		probes = append(probes, build(t, a, Module{}, Env{}))
+		probes = append(probes, build(t, a, Module{}, env))
 		wants = append(wants, patrol.ClassOK)
 		if i%10 == 0 {
-			probes = append(probes, build(t, closed, Module{}, Env{}))
+			probes = append(probes, build(t, closed, Module{}, env))
 			wants = append(wants, patrol.ClassRefused)
 		}
 	}
 	for range 3 * halfOpenPorts {
-		probes = append(probes, build(t, same, Module{}, Env{}))
+		probes = append(probes, build(t, same, Module{}, env))
 		wants = append(wants, patrol.ClassOK)
 	}
 	for round := range 20 {
@@ -276,6 +376,8 @@ func TestSynPacketChecksum(t *testing.T) {
 // on the address the variable holds, prints "ready", and exits when stdin closes.
 const nsListenEnv = "PORTPATROL_HALFOPEN_LISTEN"
 
+// TestMain also checks, with no exception, that no goroutine outlives the tests: every
+// Env a test opens is closed, and with it its receiver and poller.
 func TestMain(m *testing.M) {
 	if addr := os.Getenv(nsListenEnv); addr != "" {
 		ln, err := net.Listen("tcp", addr)
@@ -288,7 +390,7 @@ func TestMain(m *testing.M) {
 		ln.Close()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m)
 }
 
 // TestHalfOpenRemote checks handshake=half against an address that is not this
@@ -296,7 +398,8 @@ func TestMain(m *testing.M) {
 // reply arrives after the send, through the receiver: open, refused (RST from the
 // namespace's kernel) and dropped by an nftables rule (timeout).
 func TestHalfOpenRemote(t *testing.T) {
-	needHalfOpen(t)
+	leakCheck(t)
+	env, h := needHalfOpen(t)
 	skip := t.Skipf
 	if os.Getenv("CI") == "true" {
 		skip = t.Fatalf
@@ -369,28 +472,27 @@ func TestHalfOpenRemote(t *testing.T) {
 		}
 	}
 
-	leakCheck(t)
 	target := func(port int, opts string) string {
 		return fmt.Sprintf("tcp://%s:%d?handshake=half%s", nsIP, port, opts)
 	}
 	for range 3 {
-		res := runProbe(t, target(openPort, ""), Module{}, Env{})
+		res := runProbe(t, target(openPort, ""), Module{}, env)
 		wantResult(t, res, patrol.ClassOK)
 		t.Logf("open: %s", res.Duration)
 	}
-	res := runProbe(t, target(closedPort, ""), Module{}, Env{})
+	res := runProbe(t, target(closedPort, ""), Module{}, env)
 	wantResult(t, res, patrol.ClassRefused, "connection refused")
 	t.Logf("closed: %s", res.Duration)
-	res = runProbe(t, target(droppedPort, "&timeout=500ms"), Module{}, Env{})
+	res = runProbe(t, target(droppedPort, "&timeout=500ms"), Module{}, env)
 	wantResult(t, res, patrol.ClassTimeout, "timed out")
 	t.Logf("dropped: %s", res.Duration)
-	if half.fd6 >= 0 {
+	if h.fd6 >= 0 {
 		target6 := func(port int) string { return fmt.Sprintf("tcp://[%s]:%d?handshake=half", nsIP6, port) }
-		res = runProbe(t, target6(openPort), Module{}, Env{})
+		res = runProbe(t, target6(openPort), Module{}, env)
 		wantResult(t, res, patrol.ClassOK)
 		t.Logf("open over IPv6: %s", res.Duration)
-		wantResult(t, runProbe(t, target6(closedPort), Module{}, Env{}), patrol.ClassRefused, "connection refused")
+		wantResult(t, runProbe(t, target6(closedPort), Module{}, env), patrol.ClassRefused, "connection refused")
 	}
 	// auto takes the connect path for an address that is not this host's.
-	wantResult(t, runProbe(t, fmt.Sprintf("tcp://%s:%d", nsIP, openPort), Module{}, Env{}), patrol.ClassOK)
+	wantResult(t, runProbe(t, fmt.Sprintf("tcp://%s:%d", nsIP, openPort), Module{}, env), patrol.ClassOK)
 }

@@ -134,7 +134,7 @@ func TestHostileServers(t *testing.T) {
 					t.Fatal(err)
 				}
 				tg.Timeout = timeout
-				pr, err := New(tg, Module{}, Env{})
+				pr, err := New(tg, Module{}, nil)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -165,7 +165,7 @@ func TestHTTP(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := runProbe(t, tt.target, tt.module, Env{})
+			res := runProbe(t, tt.target, tt.module, &Env{})
 			wantResult(t, res, tt.class, tt.fragments...)
 			if tt.status != 0 {
 				if res.HTTP == nil {
@@ -190,7 +190,7 @@ func TestHTTPPhases(t *testing.T) {
 	var hits atomic.Int64
 	srv := httptest.NewServer(testMux(&hits))
 	t.Cleanup(srv.Close)
-	res := runProbe(t, srv.URL+"/moved", Module{}, Env{})
+	res := runProbe(t, srv.URL+"/moved", Module{}, &Env{})
 	wantResult(t, res, patrol.ClassOK)
 	var names []string
 	for _, p := range res.Phases {
@@ -211,7 +211,7 @@ func TestHTTPPhases(t *testing.T) {
 
 	// A host name is resolved, and the dns phase recorded, through Env.Resolver.
 	port := srv.Listener.Addr().(*net.TCPAddr).Port
-	res = runProbe(t, fmt.Sprintf("http://localhost:%d/", port), Module{HTTP: HTTPModule{IPProtocol: "ip4"}}, Env{})
+	res = runProbe(t, fmt.Sprintf("http://localhost:%d/", port), Module{HTTP: HTTPModule{IPProtocol: "ip4"}}, &Env{})
 	wantResult(t, res, patrol.ClassOK)
 	if _, ok := res.Phase("dns"); !ok {
 		t.Errorf("got phases %v, want a dns phase for a host name", res.Phases)
@@ -224,7 +224,7 @@ func TestHTTPEnvDial(t *testing.T) {
 	srv := httptest.NewServer(testMux(&hits))
 	t.Cleanup(srv.Close)
 	var dialled atomic.Value
-	env := Env{Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+	env := &Env{Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		dialled.Store(addr)
 		var d net.Dialer
 		return d.DialContext(ctx, network, srv.Listener.Addr().String())
@@ -253,13 +253,13 @@ func TestHTTPS(t *testing.T) {
 	expired := start(ca.issue(t, "old", []string{"127.0.0.1"}, now.Add(-48*time.Hour), now.Add(-24*time.Hour)))
 	wrongHost := start(ca.issue(t, "other", []string{"other.test"}, now.Add(-time.Hour), now.Add(24*time.Hour)))
 	untrusted := start(newCA(t, "self").validCert(t))
-	trusted := Env{RootCAs: ca.pool}
+	trusted := &Env{RootCAs: ca.pool}
 
 	tests := []struct {
 		name      string
 		target    string
 		module    Module
-		env       Env
+		env       *Env
 		class     patrol.Class
 		fragments []string
 		reached   bool // whether the request may reach the server
@@ -360,7 +360,7 @@ func TestHTTPPassesOwnQueryToServer(t *testing.T) {
 		got.Store(r.URL.RawQuery)
 	}))
 	t.Cleanup(srv.Close)
-	res := runProbe(t, srv.URL+"/health?full=1&status=200&timeout=2s", Module{}, Env{})
+	res := runProbe(t, srv.URL+"/health?full=1&status=200&timeout=2s", Module{}, &Env{})
 	wantResult(t, res, patrol.ClassOK)
 	if q, _ := got.Load().(string); q != "full=1" {
 		t.Errorf("server got query %q, want %q (prober options must not be sent)", q, "full=1")

@@ -19,9 +19,6 @@ type options struct {
 	t    patrol.Target
 	used map[string]bool
 	err  error
-	// try is set by a builder whose probe can sometimes finish at once (see
-	// Probe.Try).
-	try tryFunc
 }
 
 func newOptions(t patrol.Target) *options {

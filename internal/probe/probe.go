@@ -12,6 +12,7 @@ import (
 	"net"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/portpatrol/portpatrol/internal/patrol"
@@ -20,11 +21,21 @@ import (
 // DefaultTimeout bounds a probe whose target and module name no timeout.
 const DefaultTimeout = 5 * time.Second
 
-// Env is what probes take from their surroundings. The zero value uses the system's
-// dialer, resolver, clock and trust roots.
+// Env is what probes take from their surroundings, and what they share: the half-open
+// prober (raw sockets, reserved source ports and a receiver goroutine) and the connect
+// poller (an epoll set and its goroutine). A process keeps one Env for all its probes —
+// the daemon creates it at start and closes it after the scheduler has stopped; a
+// one-shot command keeps one for the command.
+//
+// The zero value is ready to use: the system's dialer, resolver, clock and trust roots,
+// and the shared parts opened when a probe first needs them (the half-open prober by New,
+// the poller by the first connect that has to wait). Set the fields before the first New;
+// do not copy an Env after that. Close releases what was opened. An Env is safe for
+// concurrent use.
 type Env struct {
 	// Dial, when set, replaces net.Dialer.DialContext. Kubernetes tests use it to map
-	// pod addresses onto loopback listeners.
+	// pod addresses onto loopback listeners. Probes of an Env with Dial never check
+	// half-open: every connection goes through Dial.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Resolver resolves host names; nil means net.DefaultResolver.
 	Resolver *net.Resolver
@@ -32,6 +43,60 @@ type Env struct {
 	Now func() time.Time
 	// RootCAs verifies TLS chains; nil means the system pool.
 	RootCAs *x509.CertPool
+
+	mu      sync.Mutex // guards closed, half and halfErr
+	closed  bool
+	half    *halfOpener // opened by the first New that can use it
+	halfErr error       // why half could not be opened
+	conn    poller
+}
+
+// errEnvClosed is why an Env that is closed, or nil, opens nothing.
+var errEnvClosed = errors.New("the probe environment is closed")
+
+// Close stops every goroutine and closes every descriptor the Env has opened, once
+// the probes running on them have returned; the daemon calls it after its scheduler has
+// stopped. Probes built on e keep working after Close, without what it shared: a bare
+// TCP check connects through net.Dialer, and New refuses handshake=half. Close is
+// idempotent; a nil Env has nothing to close.
+func (e *Env) Close() error {
+	if e == nil {
+		return nil
+	}
+	e.mu.Lock()
+	e.closed = true
+	h := e.half
+	e.mu.Unlock()
+	var err error
+	if h != nil {
+		err = h.close()
+	}
+	return errors.Join(err, e.conn.close())
+}
+
+// HalfOpenSupported reports whether probes built on e can check half-open, and why
+// not: typically no CAP_NET_RAW, or not Linux. It opens e's half-open prober if no
+// probe has yet, so the answer is the one the probes get.
+func (e *Env) HalfOpenSupported() error {
+	_, err := e.halfOpen()
+	return err
+}
+
+// halfOpen returns e's half-open prober, opening it on first use; the error of that
+// first attempt is returned every time after.
+func (e *Env) halfOpen() (*halfOpener, error) {
+	if e == nil {
+		return nil, errEnvClosed
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, errEnvClosed
+	}
+	if e.half == nil && e.halfErr == nil {
+		e.half, e.halfErr = openHalfOpener()
+	}
+	return e.half, e.halfErr
 }
 
 func (e *Env) now() time.Time {
@@ -56,26 +121,38 @@ type runFunc func(ctx context.Context, res *patrol.Result)
 // returns true, or returns false having changed nothing.
 type tryFunc func(res *patrol.Result) bool
 
-// builder validates a target and module and returns the probe that runs them.
-type builder func(t patrol.Target, m *Module, env *Env, q *options) (runFunc, error)
+// builder validates a target and module and returns the probe that runs them, and
+// its fast path (see Probe.Try), nil when it has none.
+type builder func(t patrol.Target, m *Module, env *Env, q *options) (runFunc, tryFunc, error)
+
+// runBuilder is the form of a prober without a fast path.
+type runBuilder func(t patrol.Target, m *Module, env *Env, q *options) (runFunc, error)
+
+// runOnly makes b a builder whose probes have no fast path.
+func runOnly(b runBuilder) builder {
+	return func(t patrol.Target, m *Module, env *Env, q *options) (runFunc, tryFunc, error) {
+		run, err := b(t, m, env, q)
+		return run, nil, err
+	}
+}
 
 // builders maps a prober name to its constructor. A Module's Prober names one of these;
-// by default a target's scheme does.
+// by default a target's scheme does. Only the bare TCP check has a fast path.
 var builders = map[string]builder{
 	"tcp":      newTCP,
 	"tls":      newTCP,
-	"http":     newHTTP,
-	"dns":      newDNS,
-	"udp":      newUDP,
-	"redis":    newRedis,
-	"mysql":    newMySQL,
-	"postgres": newPostgres,
-	"ssh":      newSSH,
-	"smtp":     newSMTP,
-	"grpc":     newGRPC,
-	"nats":     newNATS,
-	"amqp":     newAMQP,
-	"mqtt":     newMQTT,
+	"http":     runOnly(newHTTP),
+	"dns":      runOnly(newDNS),
+	"udp":      runOnly(newUDP),
+	"redis":    runOnly(newRedis),
+	"mysql":    runOnly(newMySQL),
+	"postgres": runOnly(newPostgres),
+	"ssh":      runOnly(newSSH),
+	"smtp":     runOnly(newSMTP),
+	"grpc":     runOnly(newGRPC),
+	"nats":     runOnly(newNATS),
+	"amqp":     runOnly(newAMQP),
+	"mqtt":     runOnly(newMQTT),
 }
 
 // Supported reports whether a prober of that name exists.
@@ -107,9 +184,12 @@ func (e *SetupError) Error() string { return e.Target + ": " + e.Err.Error() }
 func (e *SetupError) Unwrap() error { return e.Err }
 
 // New builds the probe for target t using module m (the zero Module means the scheme's
-// defaults). Settings in the target's query string override the module's. Its error is
-// a *SetupError.
-func New(t patrol.Target, m Module, env Env) (*Probe, error) {
+// defaults) on env, which must outlive the probe's runs and be closed by its owner.
+// Settings in the target's query string override the module's. Its error is a
+// *SetupError. A nil env is a closed
+// zero Env: the default dialer, resolver, clock and roots, nothing shared, so a bare
+// TCP check connects and handshake=half is refused.
+func New(t patrol.Target, m Module, env *Env) (*Probe, error) {
 	name := m.Prober
 	if name == "" {
 		name = t.Scheme
@@ -136,16 +216,19 @@ func New(t patrol.Target, m Module, env Env) (*Probe, error) {
 	if v, ok := q.duration("warn"); ok {
 		warn = v
 	}
+	if env == nil {
+		env = new(Env)
+		_ = env.Close() // a fresh Env has opened nothing: this only marks it closed
+	}
 	mm := m
-	e := env
-	run, err := b(t, &mm, &e, q)
+	run, try, err := b(t, &mm, env, q)
 	if err != nil {
 		return nil, &SetupError{Target: t.ID, Err: err}
 	}
 	if err := q.done(); err != nil {
 		return nil, &SetupError{Target: t.ID, Err: err}
 	}
-	return &Probe{target: t, timeout: timeout, warn: warn, run: run, try: q.try, env: &e}, nil
+	return &Probe{target: t, timeout: timeout, warn: warn, run: run, try: try, env: env}, nil
 }
 
 func proberNames() []string {

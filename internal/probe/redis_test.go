@@ -19,7 +19,7 @@ func protoRun(t *testing.T, target string, m Module) patrol.Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := New(tg, m, Env{})
+	p, err := New(tg, m, nil)
 	if err != nil {
 		t.Fatalf("New(%s): %v", target, err)
 	}
@@ -98,7 +98,7 @@ func TestRedisStates(t *testing.T) {
 
 func TestRedisBadRole(t *testing.T) {
 	tg, _ := patrol.ParseTarget("redis://127.0.0.1:6379?role=leader")
-	if _, err := New(tg, Module{}, Env{}); err == nil {
+	if _, err := New(tg, Module{}, nil); err == nil {
 		t.Errorf("role=leader: got no error, want one")
 	}
 }

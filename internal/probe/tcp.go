@@ -32,8 +32,9 @@ var errLineTooLong = fmt.Errorf("line longer than %d bytes", maxLine)
 // newTCP builds the tcp prober. Query options: send, expect (one step: expect a line
 // matching the regexp, after sending), tls, insecure, servername, close.
 //
-// The tls prober (tls://) is the tcp prober with tls forced on.
-func newTCP(t patrol.Target, m *Module, env *Env, q *options) (runFunc, error) {
+// The tls prober (tls://) is the tcp prober with tls forced on. A bare connect check
+// of an IP address has a fast path (see newConnectOnly).
+func newTCP(t patrol.Target, m *Module, env *Env, q *options) (runFunc, tryFunc, error) {
 	c := m.TCP
 	if t.Scheme == "tls" || m.Prober == "tls" {
 		c.TLS = true
@@ -73,7 +74,7 @@ func newTCP(t patrol.Target, m *Module, env *Env, q *options) (runFunc, error) {
 		if qr.Expect != "" {
 			re, err := regexp.Compile(qr.Expect)
 			if err != nil {
-				return nil, fmt.Errorf("tcp.query_response[%d].expect: %w", i, err)
+				return nil, nil, fmt.Errorf("tcp.query_response[%d].expect: %w", i, err)
 			}
 			s.expect = re
 		}
@@ -87,30 +88,33 @@ func newTCP(t patrol.Target, m *Module, env *Env, q *options) (runFunc, error) {
 		reset = len(steps) == 0 && !c.TLS
 	case "graceful":
 	default:
-		return nil, fmt.Errorf("tcp.close %q: want reset or graceful", c.Close)
+		return nil, nil, fmt.Errorf("tcp.close %q: want reset or graceful", c.Close)
 	}
 	var tlsCfg *tls.Config
 	if c.TLS || hasStartTLS(steps) {
 		var err error
 		if tlsCfg, err = buildTLSConfig(c.TLSConfig, t.Host, env); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	switch c.Handshake {
 	case "", "auto", "full":
 	case "half":
 		if !reset || env.Dial != nil {
-			return nil, fmt.Errorf("tcp.handshake half checks only that the port answers a SYN; it cannot be combined with a dialogue, tls or close=graceful")
+			return nil, nil, fmt.Errorf("tcp.handshake half checks only that the port answers a SYN; it cannot be combined with a dialogue, tls or close=graceful")
 		}
-		if err := HalfOpenSupported(); err != nil {
-			return nil, fmt.Errorf("tcp.handshake half needs CAP_NET_RAW (run as root, or setcap cap_net_raw+ep on the binary), or use handshake=auto: %w", err)
+		if err := env.HalfOpenSupported(); errors.Is(err, errEnvClosed) {
+			return nil, nil, fmt.Errorf("tcp.handshake half needs an open probe environment to hold its raw sockets: %w", err)
+		} else if err != nil {
+			return nil, nil, fmt.Errorf("tcp.handshake half needs CAP_NET_RAW (run as root, or setcap cap_net_raw+ep on the binary), or use handshake=auto: %w", err)
 		}
 	default:
-		return nil, fmt.Errorf("tcp.handshake %q: want auto, half or full", c.Handshake)
+		return nil, nil, fmt.Errorf("tcp.handshake %q: want auto, half or full", c.Handshake)
 	}
 	network := ipNet("tcp", c.IPProtocol)
 	if reset && env.Dial == nil {
-		return newConnectOnly(t, network, c.Handshake, env, q), nil
+		run, try := newConnectOnly(t, network, c.Handshake, env)
+		return run, try, nil
 	}
 	return func(ctx context.Context, res *patrol.Result) {
 		conn := dial(ctx, env, network, t, res)
@@ -134,22 +138,24 @@ func newTCP(t patrol.Target, m *Module, env *Env, q *options) (runFunc, error) {
 			conn = tc
 		}
 		runDialogue(ctx, conn, steps, tlsCfg, c.TLSConfig, env, res)
-	}, nil
+	}, nil, nil
 }
 
 // newConnectOnly is the bare connect check. For an address (parsed once, here) it is
-// a half-open check where handshake allows it (halfopen_linux.go), else a connect and
-// a reset; a host name is resolved and connected to. With a half-open check it also
-// sets q.try, the form the scheduler runs on its loop.
-func newConnectOnly(t patrol.Target, network, handshake string, env *Env, q *options) runFunc {
+// a half-open check where handshake allows it and env can (halfopen_linux.go), else a
+// connect and a reset; a host name is resolved and connected to. With a half-open
+// check it also returns try, the form the scheduler runs on its loop; otherwise try
+// is nil.
+func newConnectOnly(t patrol.Target, network, handshake string, env *Env) (run runFunc, try tryFunc) {
 	port := uint16(t.Port)
 	if a, err := netip.ParseAddr(t.Host); err == nil && a.Zone() == "" {
 		ap := netip.AddrPortFrom(a, port)
 		remote := ap.String()
 		var h *halfOpener
 		if handshake != "full" {
-			h, _ = halfOpen()
+			h, _ = env.halfOpen()
 		}
+		p := &env.conn
 		localOnly := handshake != "half"
 		record := func(res *patrol.Result, t0 time.Time, err error) {
 			res.RemoteAddr = remote
@@ -159,7 +165,7 @@ func newConnectOnly(t patrol.Target, network, handshake string, env *Env, q *opt
 			}
 		}
 		if h != nil {
-			q.try = func(res *patrol.Result) bool {
+			try = func(res *patrol.Result) bool {
 				t0 := time.Now()
 				done, err := h.tryLocal(ap)
 				if done {
@@ -175,10 +181,10 @@ func newConnectOnly(t patrol.Target, network, handshake string, env *Env, q *opt
 				err = h.check(ctx, ap, localOnly)
 			}
 			if err == errHalfOpenBusy {
-				err = connectOnly(ctx, ap)
+				err = connectOnly(ctx, ap, p)
 			}
 			record(res, t0, err)
-		}
+		}, try
 	}
 	return func(ctx context.Context, res *patrol.Result) {
 		conn := dial(ctx, env, network, t, res)
@@ -189,7 +195,21 @@ func newConnectOnly(t patrol.Target, network, handshake string, env *Env, q *opt
 			_ = tc.SetLinger(0)
 		}
 		conn.Close()
+	}, nil
+}
+
+// dialReset checks that ap accepts a TCP connection through net.Dialer and closes it
+// with a reset: the connect check where there is no poller of the Env's to wait in.
+func dialReset(ctx context.Context, ap netip.AddrPort) error {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", ap.String())
+	if err != nil {
+		return err
 	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	return c.Close()
 }
 
 func hasStartTLS(steps []tcpStep) bool {

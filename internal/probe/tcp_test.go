@@ -84,7 +84,7 @@ func TestTCP(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := runProbe(t, tt.target, tt.module, Env{})
+			res := runProbe(t, tt.target, tt.module, &Env{})
 			wantResult(t, res, tt.class, tt.fragments...)
 			for k, want := range tt.detail {
 				if got := res.Details[k]; got != want {
@@ -149,7 +149,7 @@ func TestTCPEnvDial(t *testing.T) {
 	leakCheck(t)
 	ping := serveTCP(t, pingServer)
 	var dialled string
-	env := Env{Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+	env := &Env{Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		dialled = addr
 		var d net.Dialer
 		return d.DialContext(ctx, network, ping)
@@ -176,5 +176,30 @@ func TestUnescape(t *testing.T) {
 		if got := unescape(tt.in); got != tt.want {
 			t.Errorf("unescape(%q): got %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// A nil Env has nothing to share: a bare check connects (the listener accepts the
+// connection), offers no fast path, and handshake=half is refused.
+func TestTCPNilEnv(t *testing.T) {
+	leakCheck(t)
+	accepted := make(chan struct{}, 1)
+	addr := serveTCP(t, func(net.Conn) { accepted <- struct{}{} })
+	p := build(t, "tcp://"+addr, Module{}, nil)
+	if p.Try() != nil {
+		t.Error("got a Try with a nil Env, want none")
+	}
+	wantResult(t, p.Run(context.Background()), patrol.ClassOK)
+	select {
+	case <-accepted:
+	case <-time.After(5 * time.Second):
+		t.Error("the listener accepted no connection within 5s, want 1")
+	}
+	tg, err := patrol.ParseTarget("tcp://" + addr + "?handshake=half")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(tg, Module{}, nil); err == nil || !strings.Contains(err.Error(), "open probe environment") {
+		t.Errorf("New(handshake=half) with a nil Env: got %v, want an error about the environment", err)
 	}
 }

@@ -25,24 +25,32 @@ import (
 )
 
 // leakCheck fails t when goroutines started during the test outlive it. Register it
-// first, so that it runs after every other cleanup.
+// first, so that it runs after every other cleanup, the Envs' Close among them.
 func leakCheck(t *testing.T) {
 	t.Helper()
-	opts := []goleak.Option{
-		goleak.IgnoreCurrent(),
-		// The half-open receiver starts on first use and lives as long as the process.
-		goleak.IgnoreAnyFunction("github.com/portpatrol/portpatrol/internal/probe.(*halfOpener).receive"),
-	}
+	opts := []goleak.Option{goleak.IgnoreCurrent()}
 	t.Cleanup(func() { goleak.VerifyNone(t, opts...) })
 }
 
-// build parses target and builds its probe, failing the test on any error.
-func build(t *testing.T, target string, m Module, env Env) *Probe {
+// closeAtEnd closes env when the test ends, failing it if Close does.
+func closeAtEnd(t *testing.T, env *Env) {
+	t.Helper()
+	t.Cleanup(func() {
+		if err := env.Close(); err != nil {
+			t.Errorf("Env.Close: %v", err)
+		}
+	})
+}
+
+// build parses target and builds its probe, failing the test on any error. env is
+// closed when the test ends.
+func build(t *testing.T, target string, m Module, env *Env) *Probe {
 	t.Helper()
 	tg, err := patrol.ParseTarget(target)
 	if err != nil {
 		t.Fatalf("ParseTarget(%q): %v", target, err)
 	}
+	closeAtEnd(t, env)
 	p, err := New(tg, m, env)
 	if err != nil {
 		t.Fatalf("New(%q): %v", target, err)
@@ -51,7 +59,7 @@ func build(t *testing.T, target string, m Module, env Env) *Probe {
 }
 
 // runProbe builds and runs one probe of target.
-func runProbe(t *testing.T, target string, m Module, env Env) patrol.Result {
+func runProbe(t *testing.T, target string, m Module, env *Env) patrol.Result {
 	t.Helper()
 	return build(t, target, m, env).Run(context.Background())
 }
@@ -63,7 +71,9 @@ func buildErr(t *testing.T, target string, m Module) error {
 	if err != nil {
 		t.Fatalf("ParseTarget(%q): %v", target, err)
 	}
-	_, err = New(tg, m, Env{})
+	env := &Env{}
+	closeAtEnd(t, env)
+	_, err = New(tg, m, env)
 	return err
 }
 

@@ -29,12 +29,12 @@ func TestTLS(t *testing.T) {
 	extraAddr := serveTLS(t, extra)
 	plain := serveTCP(t, pingServer)
 
-	trusted := Env{RootCAs: ca.pool}
+	trusted := &Env{RootCAs: ca.pool}
 	tests := []struct {
 		name      string
 		target    string
 		module    Module
-		env       Env
+		env       *Env
 		class     patrol.Class
 		fragments []string
 		verified  bool
@@ -54,7 +54,7 @@ func TestTLS(t *testing.T) {
 		{name: "insecure skips verification", target: "tls://" + selfAddr + "?insecure", class: patrol.ClassOK},
 		{name: "insecure via module", target: "tls://" + expiredAddr, module: Module{TLS: TLSConfig{InsecureSkipVerify: true}}, class: patrol.ClassOK},
 		{name: "expired extra certificate beside a valid chain", target: "tls://" + extraAddr, env: trusted, class: patrol.ClassOK, verified: true},
-		{name: "clock past expiry", target: "tls://" + validAddr, env: Env{RootCAs: ca.pool, Now: func() time.Time { return now.Add(31 * 24 * time.Hour) }},
+		{name: "clock past expiry", target: "tls://" + validAddr, env: &Env{RootCAs: ca.pool, Now: func() time.Time { return now.Add(31 * 24 * time.Hour) }},
 			class: patrol.ClassTLS, fragments: []string{`certificate "localhost" expired`}},
 		{name: "plain server", target: "tls://" + plain + "?timeout=1s", env: trusted, class: patrol.ClassTLS, fragments: []string{"TLS handshake with 127.0.0.1"}},
 		{name: "min version TLS13", target: "tls://" + validAddr, env: trusted, module: Module{TLS: TLSConfig{MinVersion: "TLS13"}}, class: patrol.ClassOK, verified: true},
@@ -85,7 +85,7 @@ func TestTLSInfo(t *testing.T) {
 	cert := ca.validCert(t)
 	addr := serveTLS(t, cert)
 	now := time.Now()
-	res := runProbe(t, "tls://"+addr, Module{}, Env{RootCAs: ca.pool, Now: func() time.Time { return now }})
+	res := runProbe(t, "tls://"+addr, Module{}, &Env{RootCAs: ca.pool, Now: func() time.Time { return now }})
 	wantResult(t, res, patrol.ClassOK)
 	info := res.TLS
 	if info == nil {
@@ -124,11 +124,11 @@ func TestTLSMaxVersion(t *testing.T) {
 			tc.Read(make([]byte, 1))
 		}
 	})
-	res := runProbe(t, "tls://"+addr, Module{}, Env{RootCAs: ca.pool})
+	res := runProbe(t, "tls://"+addr, Module{}, &Env{RootCAs: ca.pool})
 	wantResult(t, res, patrol.ClassOK)
 	if res.TLS.Version != "TLS 1.2" {
 		t.Errorf("got version %q, want TLS 1.2", res.TLS.Version)
 	}
-	res = runProbe(t, "tls://"+addr, Module{TLS: TLSConfig{MinVersion: "TLS13"}}, Env{RootCAs: ca.pool})
+	res = runProbe(t, "tls://"+addr, Module{TLS: TLSConfig{MinVersion: "TLS13"}}, &Env{RootCAs: ca.pool})
 	wantResult(t, res, patrol.ClassTLS, "TLS handshake")
 }

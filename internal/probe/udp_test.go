@@ -69,7 +69,7 @@ func TestUDP(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := runProbe(t, tt.target, tt.module, Env{})
+			res := runProbe(t, tt.target, tt.module, &Env{})
 			wantResult(t, res, tt.class, tt.fragments...)
 			if tt.reply != "" {
 				if got := res.Details["reply"]; got != tt.reply {
@@ -80,7 +80,7 @@ func TestUDP(t *testing.T) {
 	}
 
 	t.Run("silence detail", func(t *testing.T) {
-		res := runProbe(t, "udp://"+silent+"?timeout=300ms", Module{}, Env{})
+		res := runProbe(t, "udp://"+silent+"?timeout=300ms", Module{}, &Env{})
 		if got := res.Details["reply"]; !strings.Contains(got, "open, or filtered") {
 			t.Errorf("got reply detail %q, want it to say open, or filtered", got)
 		}
