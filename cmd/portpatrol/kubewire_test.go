@@ -23,6 +23,7 @@ import (
 	"github.com/portpatrol/portpatrol/internal/alert"
 	"github.com/portpatrol/portpatrol/internal/config"
 	"github.com/portpatrol/portpatrol/internal/kube"
+	"github.com/portpatrol/portpatrol/internal/kube/clientset"
 	"github.com/portpatrol/portpatrol/internal/patrol"
 )
 
@@ -44,7 +45,7 @@ defaults: {interval: 200ms, timeout: 100ms}
 kubernetes: {enabled: true, leader_election: false}
 `)
 	d, err := newDaemon(daemonOptions{configPath: path, dataDir: t.TempDir(), logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		kubeClient: client, probeEnv: env})
+		kubeClient: clientset.New(client), probeEnv: env})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,13 +20,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/portpatrol/portpatrol/internal/alert"
 	"github.com/portpatrol/portpatrol/internal/api"
 	"github.com/portpatrol/portpatrol/internal/config"
 	"github.com/portpatrol/portpatrol/internal/exporter"
 	"github.com/portpatrol/portpatrol/internal/hostwatch"
+	"github.com/portpatrol/portpatrol/internal/kube"
 	"github.com/portpatrol/portpatrol/internal/notify"
 	"github.com/portpatrol/portpatrol/internal/patrol"
 	"github.com/portpatrol/portpatrol/internal/probe"
@@ -187,7 +187,7 @@ type daemonOptions struct {
 	logger     *slog.Logger
 	// kubeClient and probeEnv replace the cluster connection and the probes' dialer
 	// in tests; nil and the zero Env mean the real ones.
-	kubeClient kubernetes.Interface
+	kubeClient kube.API
 	probeEnv   probe.Env
 }
 
