@@ -38,7 +38,8 @@ vet:
 services:
 	scripts/services.sh
 
-## bench: the engine and per-protocol benchmarks (print figures beside their goals)
-bench:
+## bench: ls and start-up against ss, the engine and per-protocol benchmarks (figures beside goals)
+bench: build
+	$(GO) run ./bench/ls -bin $(BIN)
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./bench/engine
 	$(GO) test -run '^$$' -bench . -benchtime 2000x ./bench/protocols
