@@ -50,7 +50,7 @@ import (
 // in an earlier run on this machine kind, not by this program. They are printed as
 // cited, with their source and date, never as measured.
 const (
-	citedRate = "cited, not measured in this run: blackbox_exporter ≈ 2,800 tcp_connect probes/s with its load generator on the same 2 cores (docs/benchmarks.md, 2026-11-26)"
+	citedRate = "cited, not measured in this run: blackbox_exporter ≈ 2,800 tcp_connect probes/s with its load generator on the same 2 cores (earlier side-by-side run on this machine kind, docs/benchmarks.md as of 2026-11)"
 	citedCPU  = "cited, not measured in this run: blackbox_exporter tcp_connect via /probe 0.35–0.39 CPU-ms/probe on loopback (DESIGN.md, measured on this machine kind, 2026-11)"
 )
 
