@@ -16,7 +16,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/portpatrol/portpatrol/internal/config"
 	"github.com/portpatrol/portpatrol/internal/kube"
@@ -40,9 +39,12 @@ func (k *kubeConn) register(cmd *cobra.Command) {
 	fl.StringVarP(&k.selector, "selector", "l", "", "only Services with these labels (e.g. team=payments)")
 }
 
-func (k *kubeConn) client() (kubernetes.Interface, error) {
+func (k *kubeConn) client() (kube.Reader, error) {
 	c, _, err := kube.NewClient(k.kubeconfig, k.context)
-	return c, err
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 func newKubeCmd() *cobra.Command {
@@ -132,7 +134,7 @@ type kubeTargetJSON struct {
 	Result *patrol.Result    `json:"result,omitempty"`
 }
 
-func runKubeCheck(ctx context.Context, out io.Writer, c kubernetes.Interface, env *probe.Env, f kubeCheckFlags, args []string) error {
+func runKubeCheck(ctx context.Context, out io.Writer, c kube.Reader, env *probe.Env, f kubeCheckFlags, args []string) error {
 	if f.timeout <= 0 {
 		return exitf(exitUnknown, "--timeout must be positive, got %s", f.timeout)
 	}
@@ -327,7 +329,7 @@ manifests or the cluster could not be read.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var c kubernetes.Interface
+			var c kube.Reader
 			if len(args) == 1 {
 				var err error
 				if c, err = f.conn.client(); err != nil {
@@ -346,7 +348,7 @@ manifests or the cluster could not be read.`,
 }
 
 // runKubeLint lints manifests (f.files) or, when c is set, the live cluster.
-func runKubeLint(ctx context.Context, out, errOut io.Writer, c kubernetes.Interface, f kubeLintFlags) error {
+func runKubeLint(ctx context.Context, out, errOut io.Writer, c kube.Reader, f kubeLintFlags) error {
 	if f.json && f.sarif {
 		return exitf(exitUnknown, "--json and --sarif are exclusive")
 	}
@@ -368,16 +370,14 @@ func runKubeLint(ctx context.Context, out, errOut io.Writer, c kubernetes.Interf
 			return exitf(exitUnknown, "%v", err)
 		}
 		in = kube.LintInput{Services: objs.Services, Workloads: kube.WorkloadsFromPods(objs.Pods)}
-		nss, err := c.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+		nss, err := kube.ListNamespaces(ctx, c)
 		switch {
 		case err == nil:
-			for i := range nss.Items {
-				in.Namespaces = append(in.Namespaces, &nss.Items[i])
-			}
+			in.Namespaces = nss
 		case errors.IsForbidden(err):
 			fmt.Fprintln(errOut, "portpatrol: cannot list namespaces; the production-namespace check is skipped")
 		default:
-			return exitf(exitUnknown, "list namespaces: %v", err)
+			return exitf(exitUnknown, "%v", err)
 		}
 	}
 	fs := kube.Lint(in)

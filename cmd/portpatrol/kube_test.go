@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/portpatrol/portpatrol/internal/kube/clientset"
 	"github.com/portpatrol/portpatrol/internal/probe"
 	"github.com/portpatrol/portpatrol/internal/testsvc"
 )
@@ -47,7 +48,7 @@ func exitOf(err error) int {
 func TestKubeCheck(t *testing.T) {
 	sel := map[string]string{"app": "web"}
 	ready := true
-	c := fake.NewClientset(
+	c := clientset.New(fake.NewClientset(
 		&corev1.Service{
 			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"},
 			Spec: corev1.ServiceSpec{Selector: sel, ClusterIP: "10.96.0.10",
@@ -67,7 +68,7 @@ func TestKubeCheck(t *testing.T) {
 			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.0.0.1"}, Conditions: discoveryv1.EndpointConditions{Ready: &ready},
 				TargetRef: &corev1.ObjectReference{Kind: "Pod", Name: "web-1"}}},
 		},
-	)
+	))
 	up := testsvc.Listen(t)
 	env := kubeEnv(t, map[string]string{"10.96.0.10:80": up, "10.0.0.1:8080": up, "10.96.0.11:8000": up})
 

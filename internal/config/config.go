@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -28,7 +29,8 @@ import (
 	"github.com/portpatrol/portpatrol/internal/scan"
 )
 
-var labelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+// labelName is compiled on first use rather than at start-up.
+var labelName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`) })
 
 // Defaults applied where the file says nothing.
 const (
@@ -508,7 +510,7 @@ var reservedLabels = map[string]bool{"target": true, "scheme": true, "name": tru
 func checkLabels(ls map[string]string, path string, at func(path, format string, args ...any)) {
 	for _, k := range sortedKeys(ls) {
 		switch {
-		case !labelName.MatchString(k) || strings.HasPrefix(k, "__"):
+		case !labelName().MatchString(k) || strings.HasPrefix(k, "__"):
 			at(path+"."+k, "%q is not a valid label name; use letters, digits and _ (not starting with a digit or __)", k)
 		case reservedLabels[k]:
 			at(path+"."+k, "label %q is reserved for portpatrol's own use; pick another name", k)

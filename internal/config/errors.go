@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -16,8 +17,10 @@ var (
 	errEOF         = io.EOF
 	typeOfConfig   = reflect.TypeOf(Source{})
 	typeOfBlackbox = reflect.TypeOf(blackboxFile{})
-	yamlLine       = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 )
+
+// yamlLine is compiled on first use: start-up pays nothing for a config error path.
+var yamlLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`) })
 
 // Error is one problem in a config file, at a position.
 type Error struct {
@@ -67,7 +70,7 @@ func (e *Errors) addYAML(file string, err error) {
 	}
 	for _, l := range lines {
 		l = strings.TrimPrefix(l, "yaml: ")
-		if m := yamlLine.FindStringSubmatch(l); m != nil {
+		if m := yamlLine().FindStringSubmatch(l); m != nil {
 			n, _ := strconv.Atoi(m[1])
 			e.add(file, n, 0, "", m[2])
 			continue

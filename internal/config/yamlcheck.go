@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -20,8 +21,10 @@ type index map[string]*yaml.Node
 var (
 	durationType = reflect.TypeOf(time.Duration(0))
 	timeType     = reflect.TypeOf(time.Time{})
-	envRef       = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 )
+
+// envRef is compiled on first use rather than at start-up.
+var envRef = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`) })
 
 // walker checks a YAML tree against a Go type before it is decoded: unknown fields
 // (with the valid ones listed), scalars of the wrong kind, and ${ENV} references, each
@@ -181,8 +184,8 @@ func (w *walker) scalar(n *yaml.Node, path string) bool {
 		return true
 	}
 	ok := true
-	n.Value = envRef.ReplaceAllStringFunc(n.Value, func(ref string) string {
-		name := envRef.FindStringSubmatch(ref)[1]
+	n.Value = envRef().ReplaceAllStringFunc(n.Value, func(ref string) string {
+		name := envRef().FindStringSubmatch(ref)[1]
 		v, found := w.getenv(name)
 		if !found {
 			w.fail(n, path, "environment variable %s is not set", name)

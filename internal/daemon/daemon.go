@@ -24,13 +24,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/portpatrol/portpatrol/internal/alert"
 	"github.com/portpatrol/portpatrol/internal/api"
 	"github.com/portpatrol/portpatrol/internal/config"
 	"github.com/portpatrol/portpatrol/internal/exporter"
 	"github.com/portpatrol/portpatrol/internal/hostwatch"
+	"github.com/portpatrol/portpatrol/internal/kube"
 	"github.com/portpatrol/portpatrol/internal/notify"
 	"github.com/portpatrol/portpatrol/internal/patrol"
 	"github.com/portpatrol/portpatrol/internal/probe"
@@ -79,7 +79,7 @@ type Config struct {
 	Clock Clock
 	// KubeClient replaces the cluster connection that kubernetes.enabled opens; nil
 	// means connect as the configuration says.
-	KubeClient kubernetes.Interface
+	KubeClient kube.API
 	// ProbeEnv is what probes dial and resolve with, and owns what they share (the
 	// half-open sockets, the connect poller); nil means a new zero Env. The daemon
 	// closes it in Close.
@@ -120,7 +120,7 @@ type Daemon struct {
 	scheduled   map[string]bool    // target IDs on the scheduler, as of the last apply
 	orphanDelay time.Duration
 	broker      *api.Broker
-	probeEnv    *probe.Env // the probes' shared sockets and pollers; Close closes it
+	probeEnv    *probe.Env       // the probes' shared sockets and pollers; Close closes it
 	watch       *hostwatch.Watch // nil when host_watch is disabled
 	kube        *kubeWiring      // nil unless kubernetes.enabled
 	status      *status.Page

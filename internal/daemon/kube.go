@@ -8,7 +8,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/portpatrol/portpatrol/internal/alert"
 	"github.com/portpatrol/portpatrol/internal/config"
@@ -22,7 +21,7 @@ import (
 type kubeWiring struct {
 	d       *Daemon
 	cfg     config.Kubernetes
-	client  kubernetes.Interface
+	client  kube.API
 	disc    *kube.Discovery
 	tracker *kube.Tracker
 	changed chan struct{}
@@ -32,7 +31,7 @@ type kubeWiring struct {
 }
 
 // newKubeWiring connects to the cluster cfg names (or uses client, when given).
-func newKubeWiring(d *Daemon, cfg config.Kubernetes, client kubernetes.Interface) (*kubeWiring, error) {
+func newKubeWiring(d *Daemon, cfg config.Kubernetes, client kube.API) (*kubeWiring, error) {
 	if client == nil {
 		c, _, err := kube.NewClient(cfg.Kubeconfig, cfg.Context)
 		if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/portpatrol/portpatrol/internal/alert"
 	"github.com/portpatrol/portpatrol/internal/config"
 	"github.com/portpatrol/portpatrol/internal/kube"
+	"github.com/portpatrol/portpatrol/internal/kube/clientset"
 	"github.com/portpatrol/portpatrol/internal/patrol"
 	"github.com/portpatrol/portpatrol/internal/probe"
 	"github.com/portpatrol/portpatrol/internal/testsvc"
@@ -43,7 +44,7 @@ func TestServeKubernetesZeroEndpointsPagesAndResolves(t *testing.T) {
 defaults: {interval: 200ms, timeout: 100ms}
 kubernetes: {enabled: true, leader_election: false}
 `)
-	d, err := New(Config{Path: path, DataDir: t.TempDir(), KubeClient: client, ProbeEnv: env})
+	d, err := New(Config{Path: path, DataDir: t.TempDir(), KubeClient: clientset.New(client), ProbeEnv: env})
 	if err != nil {
 		t.Fatal(err)
 	}

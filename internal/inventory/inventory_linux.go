@@ -219,17 +219,22 @@ func (i *Inventory) scan(ctx context.Context, want map[uint64]bool, found map[ui
 		wg        sync.WaitGroup
 	)
 	remaining.Store(int64(len(want)))
-	hit := func(ino uint64, r fdRef) {
+	// hit records a find and reports whether it was the last inode wanted: the scan
+	// of that process stops there, so that a process holding thousands of connections
+	// besides its listener costs a readlink per descriptor up to the listener, not one
+	// per descriptor it has. Other workers finish the process they are in, which may
+	// hold an inode found here under a higher PID.
+	hit := func(ino uint64, r fdRef) (last bool) {
 		mu.Lock()
 		defer mu.Unlock()
 		if old, ok := found[ino]; ok {
 			if r.pid < old.pid {
 				found[ino] = r
 			}
-			return
+			return false
 		}
 		found[ino] = r
-		remaining.Add(-1)
+		return remaining.Add(-1) == 0
 	}
 	workers := min(i.cfg.Workers, max(1, len(pids)/8))
 	for w := 0; w < workers; w++ {
@@ -278,7 +283,9 @@ type fdScanner struct {
 	path  []byte
 }
 
-func (sc *fdScanner) process(procRoot string, pid int, want map[uint64]bool, hit func(uint64, fdRef)) {
+// process reads pid's descriptors, calling hit for each socket of want, until hit
+// reports that nothing more is wanted.
+func (sc *fdScanner) process(procRoot string, pid int, want map[uint64]bool, hit func(uint64, fdRef) bool) {
 	sc.path = append(sc.path[:0], procRoot...)
 	sc.path = append(sc.path, '/')
 	sc.path = strconv.AppendInt(sc.path, int64(pid), 10)
@@ -306,7 +313,9 @@ func (sc *fdScanner) process(procRoot string, pid int, want map[uint64]bool, hit
 				m := readlinkat(dfd, &name[0], link[:])
 				if m > 0 {
 					if ino, ok := socketInode(link[:m]); ok && want[ino] {
-						hit(ino, fdRef{pid: pid, fd: atoiNUL(name)})
+						if hit(ino, fdRef{pid: pid, fd: atoiNUL(name)}) {
+							return
+						}
 					}
 				}
 			}

@@ -107,6 +107,17 @@ func (a *apiServer) client(t *testing.T, token string) kubernetes.Interface {
 	return c
 }
 
+// api returns portpatrol's own Client, authenticated with token: the code under test
+// talks to the API server through it, the tests' setup through client.
+func (a *apiServer) api(t *testing.T, token string) *Client {
+	t.Helper()
+	c, err := NewForConfig(a.restConfig(token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func (a *apiServer) restConfig(token string) *rest.Config {
 	return &rest.Config{
 		Host:            a.url,

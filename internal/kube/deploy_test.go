@@ -101,7 +101,7 @@ func TestIntegrationDeployManifests(t *testing.T) {
 		return
 	}
 
-	sa := a.client(t, saToken)
+	sa := a.api(t, saToken)
 	t.Run("discovery with the service account", func(t *testing.T) {
 		d, err := NewDiscovery(DiscoveryConfig{Client: sa})
 		if err != nil {
@@ -142,6 +142,7 @@ func TestIntegrationDeployManifests(t *testing.T) {
 		}
 	})
 	t.Run("nothing more", func(t *testing.T) {
+		sa := a.client(t, saToken)
 		_, err := sa.CoreV1().Services("portpatrol").Create(ctx, service("portpatrol", "x", nil, withPort("", 80, intstr.FromInt32(80))), metav1.CreateOptions{})
 		if !apierrors.IsForbidden(err) {
 			t.Errorf("creating a Service: got %v, want forbidden", err)

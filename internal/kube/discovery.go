@@ -13,36 +13,16 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/clientcmd"
 )
-
-// NewClient connects to Kubernetes: through the kubeconfig file and context when given,
-// else through $KUBECONFIG or ~/.kube/config, else — inside a pod — through the service
-// account (in-cluster config).
-func NewClient(kubeconfig, context string) (kubernetes.Interface, *rest.Config, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = kubeconfig
-	overrides := &clientcmd.ConfigOverrides{CurrentContext: context}
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
-	if err != nil {
-		return nil, nil, fmt.Errorf("kubernetes config: %w", err)
-	}
-	cfg.UserAgent = "portpatrol"
-	c, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, nil, fmt.Errorf("kubernetes client: %w", err)
-	}
-	return c, cfg, nil
-}
 
 // DiscoveryConfig configures a Discovery. The zero value of every field but Client
 // means: all namespaces, every Service, no periodic resync, 200ms debounce.
 type DiscoveryConfig struct {
-	Client kubernetes.Interface
+	Client Reader
 	// Namespace limits discovery to one namespace; empty means all.
 	Namespace string
 	// Selector is a label selector ("team=payments,tier!=dev") limiting the Services
@@ -66,7 +46,6 @@ type DiscoveryConfig struct {
 // concurrent use.
 type Discovery struct {
 	cfg      DiscoveryConfig
-	factory  informers.SharedInformerFactory
 	svcs     cache.SharedIndexInformer
 	slices   cache.SharedIndexInformer
 	pods     cache.SharedIndexInformer
@@ -96,21 +75,19 @@ func NewDiscovery(cfg DiscoveryConfig) (*Discovery, error) {
 	if cfg.Debounce == 0 {
 		cfg.Debounce = 200 * time.Millisecond
 	}
-	f := informers.NewSharedInformerFactoryWithOptions(cfg.Client, cfg.Resync, informers.WithNamespace(cfg.Namespace))
 	d := &Discovery{
 		cfg:      cfg,
-		factory:  f,
 		selector: sel,
 		kick:     make(chan struct{}, 1),
 		synced:   make(chan struct{}),
 	}
-	// Every informer is registered before the factory starts: one registered later
-	// would never run.
-	d.svcs = f.Core().V1().Services().Informer()
-	d.slices = f.Discovery().V1().EndpointSlices().Informer()
-	d.pods = f.Core().V1().Pods().Informer()
-	d.nodes = f.Core().V1().Nodes().Informer()
-	d.ings = f.Networking().V1().Ingresses().Informer()
+	// Informers of only these five resources, built on cfg.Client: client-go's informer
+	// factory would link every API group of Kubernetes into the binary.
+	d.svcs = d.informer(Services, &corev1.Service{})
+	d.slices = d.informer(EndpointSlices, &discoveryv1.EndpointSlice{})
+	d.pods = d.informer(Pods, &corev1.Pod{})
+	d.nodes = d.informer(Nodes, &corev1.Node{})
+	d.ings = d.informer(Ingresses, &networkingv1.Ingress{})
 	h := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { d.poke() },
 		UpdateFunc: func(any, any) { d.poke() },
@@ -130,6 +107,23 @@ func NewDiscovery(cfg DiscoveryConfig) (*Discovery, error) {
 	return d, nil
 }
 
+// informer watches r in the configured namespace (Nodes: cluster-wide).
+func (d *Discovery) informer(r schema.GroupVersionResource, example runtime.Object) cache.SharedIndexInformer {
+	c, ns := d.cfg.Client, d.cfg.Namespace
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return c.List(ctx, r, ns, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return c.Watch(ctx, r, ns, o)
+		},
+	}
+	// A client that cannot stream a list through a watch (the fake clientset) says so;
+	// the reflector then lists and watches as before.
+	return cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(lw, c), example, d.cfg.Resync,
+		cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+}
+
 func (d *Discovery) poke() {
 	select {
 	case d.kick <- struct{}{}:
@@ -141,14 +135,23 @@ func (d *Discovery) poke() {
 // after every burst of changes until ctx is done. It returns an error only when the
 // caches cannot be filled (no permission, API server gone) before ctx ends.
 func (d *Discovery) Run(ctx context.Context) error {
-	d.factory.Start(ctx.Done())
-	defer d.factory.Shutdown()
-	for typ, ok := range d.factory.WaitForCacheSync(ctx.Done()) {
-		if !ok {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	infs := []struct {
+		r   schema.GroupVersionResource
+		inf cache.SharedIndexInformer
+	}{{Services, d.svcs}, {EndpointSlices, d.slices}, {Pods, d.pods}, {Nodes, d.nodes}, {Ingresses, d.ings}}
+	for _, i := range infs {
+		wg.Go(func() { i.inf.RunWithContext(ctx) })
+	}
+	for _, i := range infs {
+		if !cache.WaitForCacheSync(ctx.Done(), i.inf.HasSynced) {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("kube discovery: cache of %v did not sync", typ)
+			return fmt.Errorf("kube discovery: cache of %s did not sync", i.r)
 		}
 	}
 	d.rebuild()
@@ -224,42 +227,83 @@ func (d *Discovery) rebuild() {
 
 // ListObjects reads the objects once through plain list calls, for one-shot commands
 // (kube check, kube lint live) that need no watch.
-func ListObjects(ctx context.Context, c kubernetes.Interface, namespace, selector string) (Objects, error) {
+func ListObjects(ctx context.Context, c Reader, namespace, selector string) (Objects, error) {
 	var o Objects
-	svcs, err := c.CoreV1().Services(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	list := func(r schema.GroupVersionResource, ns string, opts metav1.ListOptions) (runtime.Object, error) {
+		l, err := c.List(ctx, r, ns, opts)
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", r.Resource, err)
+		}
+		return l, nil
+	}
+	l, err := list(Services, namespace, metav1.ListOptions{LabelSelector: selector})
 	if err != nil {
-		return o, fmt.Errorf("list services: %w", err)
+		return o, err
+	}
+	svcs, ok := l.(*corev1.ServiceList)
+	if !ok {
+		return o, fmt.Errorf("list services: got %T", l)
 	}
 	for i := range svcs.Items {
 		o.Services = append(o.Services, &svcs.Items[i])
 	}
-	sl, err := c.DiscoveryV1().EndpointSlices(namespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return o, fmt.Errorf("list endpointslices: %w", err)
+	if l, err = list(EndpointSlices, namespace, metav1.ListOptions{}); err != nil {
+		return o, err
+	}
+	sl, ok := l.(*discoveryv1.EndpointSliceList)
+	if !ok {
+		return o, fmt.Errorf("list endpointslices: got %T", l)
 	}
 	for i := range sl.Items {
 		o.EndpointSlices = append(o.EndpointSlices, &sl.Items[i])
 	}
-	pods, err := c.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return o, fmt.Errorf("list pods: %w", err)
+	if l, err = list(Pods, namespace, metav1.ListOptions{}); err != nil {
+		return o, err
+	}
+	pods, ok := l.(*corev1.PodList)
+	if !ok {
+		return o, fmt.Errorf("list pods: got %T", l)
 	}
 	for i := range pods.Items {
 		o.Pods = append(o.Pods, &pods.Items[i])
 	}
-	nodes, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return o, fmt.Errorf("list nodes: %w", err)
+	if l, err = list(Nodes, "", metav1.ListOptions{}); err != nil {
+		return o, err
+	}
+	nodes, ok := l.(*corev1.NodeList)
+	if !ok {
+		return o, fmt.Errorf("list nodes: got %T", l)
 	}
 	for i := range nodes.Items {
 		o.Nodes = append(o.Nodes, &nodes.Items[i])
 	}
-	ings, err := c.NetworkingV1().Ingresses(namespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return o, fmt.Errorf("list ingresses: %w", err)
+	if l, err = list(Ingresses, namespace, metav1.ListOptions{}); err != nil {
+		return o, err
+	}
+	ings, ok := l.(*networkingv1.IngressList)
+	if !ok {
+		return o, fmt.Errorf("list ingresses: got %T", l)
 	}
 	for i := range ings.Items {
 		o.Ingresses = append(o.Ingresses, &ings.Items[i])
 	}
 	return o, nil
+}
+
+// ListNamespaces lists the cluster's Namespaces (lint's production-namespace check).
+// The API server's error is wrapped, so apierrors.IsForbidden tells a missing permission.
+func ListNamespaces(ctx context.Context, c Reader) ([]*corev1.Namespace, error) {
+	l, err := c.List(ctx, Namespaces, "", metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list namespaces: %w", err)
+	}
+	nss, ok := l.(*corev1.NamespaceList)
+	if !ok {
+		return nil, fmt.Errorf("list namespaces: got %T", l)
+	}
+	out := make([]*corev1.Namespace, len(nss.Items))
+	for i := range nss.Items {
+		out[i] = &nss.Items[i]
+	}
+	return out, nil
 }

@@ -271,7 +271,7 @@ func TestIntegrationDiscoveryProbesAndFindings(t *testing.T) {
 	updates := make(chan *Snapshot, 64)
 	later := func() time.Time { return time.Now().Add(10 * time.Minute) } // past the LoadBalancer grace
 	d, err := NewDiscovery(DiscoveryConfig{
-		Client: c, Namespace: ns, Debounce: 50 * time.Millisecond,
+		Client: a.api(t, adminToken), Namespace: ns, Debounce: 50 * time.Millisecond,
 		Options:  Options{Now: later},
 		OnUpdate: func(s *Snapshot) { updates <- s },
 	})
@@ -405,7 +405,7 @@ func TestIntegrationLeaderFailover(t *testing.T) {
 		go func() {
 			defer close(done)
 			err := RunLeader(rctx, LeaderConfig{
-				Client: a.client(t, adminToken), Namespace: "leader-test", Name: "portpatrol", Identity: id,
+				Client: a.api(t, adminToken), Namespace: "leader-test", Name: "portpatrol", Identity: id,
 				LeaseDuration: 3 * time.Second, RenewDeadline: 2 * time.Second, RetryPeriod: 200 * time.Millisecond,
 			}, func(context.Context) {
 				mu.Lock()

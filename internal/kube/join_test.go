@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/portpatrol/portpatrol/internal/kube/clientset"
 	"github.com/portpatrol/portpatrol/internal/patrol"
 )
 
@@ -70,9 +71,11 @@ func rules(fs []Finding) []string {
 	return out
 }
 
+var _ API = (*clientset.Adapter)(nil)
+
 func TestBuildJoinsLayers(t *testing.T) {
 	c := fake.NewClientset(shop()...)
-	objs, err := ListObjects(context.Background(), c, "", "")
+	objs, err := ListObjects(context.Background(), clientset.New(c), "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +316,7 @@ func result(id string, c patrol.Class) patrol.Result {
 }
 
 func TestAssessAndTracker(t *testing.T) {
-	objs, err := ListObjects(context.Background(), fake.NewClientset(shop()...), "shop", "")
+	objs, err := ListObjects(context.Background(), clientset.New(fake.NewClientset(shop()...)), "shop", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,7 +374,7 @@ func TestDiscoveryFollowsChanges(t *testing.T) {
 	c := fake.NewClientset(shop()...)
 	updates := make(chan *Snapshot, 16)
 	d, err := NewDiscovery(DiscoveryConfig{
-		Client: c, Namespace: "shop", Debounce: 10 * time.Millisecond,
+		Client: clientset.New(c), Namespace: "shop", Debounce: 10 * time.Millisecond,
 		OnUpdate: func(s *Snapshot) { updates <- s },
 	})
 	if err != nil {

@@ -5,20 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
-	"sync/atomic"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/leaderelection"
-	"k8s.io/client-go/tools/leaderelection/resourcelock"
 )
 
 // LeaderConfig configures leader election through a coordination.k8s.io Lease. The
 // zero durations mean client-go's defaults (15s lease, 10s renew deadline, 2s retry).
 type LeaderConfig struct {
-	Client kubernetes.Interface
+	Client Leases
 	// Namespace and Name locate the Lease; Name defaults to "portpatrol" and Namespace
 	// to the pod's namespace (POD_NAMESPACE) or "default".
 	Namespace string
@@ -70,54 +69,19 @@ func RunLeader(ctx context.Context, cfg LeaderConfig, onStart func(ctx context.C
 	if cfg.RetryPeriod == 0 {
 		cfg.RetryPeriod = 2 * time.Second
 	}
+	if cfg.LeaseDuration <= cfg.RenewDeadline {
+		return fmt.Errorf("leader election: lease duration %s must exceed the renew deadline %s", cfg.LeaseDuration, cfg.RenewDeadline)
+	}
+	if cfg.RenewDeadline <= time.Duration(jitter*float64(cfg.RetryPeriod)) {
+		return fmt.Errorf("leader election: renew deadline %s must exceed %.1f× the retry period %s", cfg.RenewDeadline, jitter, cfg.RetryPeriod)
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	log = log.With("lease", cfg.Namespace+"/"+cfg.Name, "identity", cfg.Identity)
-	lock := &resourcelock.LeaseLock{
-		LeaseMeta:  metav1.ObjectMeta{Namespace: cfg.Namespace, Name: cfg.Name},
-		Client:     cfg.Client.CoordinationV1(),
-		LockConfig: resourcelock.ResourceLockConfig{Identity: cfg.Identity},
-	}
+	e := &elector{cfg: cfg, log: log.With("lease", cfg.Namespace+"/"+cfg.Name, "identity", cfg.Identity)}
 	for ctx.Err() == nil {
-		var led atomic.Bool
-		le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
-			Lock:            lock,
-			LeaseDuration:   cfg.LeaseDuration,
-			RenewDeadline:   cfg.RenewDeadline,
-			RetryPeriod:     cfg.RetryPeriod,
-			ReleaseOnCancel: true,
-			Name:            cfg.Name,
-			Callbacks: leaderelection.LeaderCallbacks{
-				OnStartedLeading: func(lctx context.Context) {
-					led.Store(true)
-					log.Info("started leading")
-					if onStart != nil {
-						onStart(lctx)
-					}
-				},
-				OnStoppedLeading: func() {
-					if !led.Load() {
-						return
-					}
-					log.Info("stopped leading")
-					if onStop != nil {
-						onStop()
-					}
-				},
-				OnNewLeader: func(id string) {
-					log.Debug("leader observed", "leader", id)
-					if cfg.OnNewLeader != nil {
-						cfg.OnNewLeader(id)
-					}
-				},
-			},
-		})
-		if err != nil {
-			return fmt.Errorf("leader election: %w", err)
-		}
-		le.Run(ctx)
+		e.run(ctx, onStart, onStop)
 		if ctx.Err() == nil {
 			// Lost the lease: wait a retry period before campaigning again.
 			select {
@@ -127,4 +91,193 @@ func RunLeader(ctx context.Context, cfg LeaderConfig, onStart func(ctx context.C
 		}
 	}
 	return nil
+}
+
+// jitter spreads the candidates' retries as client-go's elector does: each waits between
+// one and 1+jitter retry periods.
+const jitter = 1.2
+
+// elector holds one replica's view of the Lease. It follows client-go's leaderelection
+// (which portpatrol cannot link without the whole clientset): a Lease held by another
+// replica counts as expired when its record has not changed for a lease duration of
+// this replica's clock, so clock skew between replicas does not matter.
+type elector struct {
+	cfg LeaderConfig
+	log *slog.Logger
+
+	observed     coordinationv1.LeaseSpec // the holder's last record as this replica saw it
+	observedTime time.Time                // when this replica saw it change
+	lease        *coordinationv1.Lease    // the latest Lease read or written
+	leader       string                   // the last leader reported to OnNewLeader
+}
+
+// run campaigns until this replica leads, then leads until it cannot renew in time or
+// ctx is done; then it releases the Lease if it holds it.
+func (e *elector) run(ctx context.Context, onStart func(context.Context), onStop func()) {
+	for !e.tryAcquireOrRenew(ctx) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait(e.cfg.RetryPeriod)):
+		}
+	}
+	e.log.Info("started leading")
+	lctx, cancel := context.WithCancel(ctx)
+	started := make(chan struct{})
+	go func() {
+		defer close(started)
+		if onStart != nil {
+			onStart(lctx)
+		}
+	}()
+	e.renew(ctx)
+	cancel()
+	<-started
+	e.log.Info("stopped leading")
+	if onStop != nil {
+		onStop()
+	}
+	e.release()
+}
+
+// renew keeps renewing the Lease every retry period; it returns when ctx is done or a
+// renewal has not succeeded within the renew deadline.
+func (e *elector) renew(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(e.cfg.RetryPeriod):
+		}
+		rctx, cancel := context.WithTimeout(ctx, e.cfg.RenewDeadline)
+		ok := e.tryAcquireOrRenew(rctx)
+		for !ok && rctx.Err() == nil {
+			select {
+			case <-rctx.Done():
+			case <-time.After(e.cfg.RetryPeriod):
+				ok = e.tryAcquireOrRenew(rctx)
+			}
+		}
+		cancel()
+		if !ok {
+			if ctx.Err() == nil {
+				e.log.Warn("could not renew the lease in time")
+			}
+			return
+		}
+	}
+}
+
+func wait(period time.Duration) time.Duration {
+	return period + time.Duration(rand.Float64()*(jitter-1)*float64(period))
+}
+
+// tryAcquireOrRenew takes the Lease when it is free or expired, or renews it when this
+// replica holds it. It reports whether this replica holds it now.
+func (e *elector) tryAcquireOrRenew(ctx context.Context) bool {
+	now := metav1.NewMicroTime(time.Now())
+	dur := int32(e.cfg.LeaseDuration / time.Second)
+	mine := coordinationv1.LeaseSpec{
+		HolderIdentity:       &e.cfg.Identity,
+		LeaseDurationSeconds: &dur,
+		AcquireTime:          &now,
+		RenewTime:            &now,
+	}
+	cur, err := e.cfg.Client.GetLease(ctx, e.cfg.Namespace, e.cfg.Name)
+	if apierrors.IsNotFound(err) {
+		zero := int32(0)
+		mine.LeaseTransitions = &zero
+		l, err := e.cfg.Client.CreateLease(ctx, &coordinationv1.Lease{
+			ObjectMeta: metav1.ObjectMeta{Namespace: e.cfg.Namespace, Name: e.cfg.Name},
+			Spec:       mine,
+		})
+		if err != nil {
+			e.log.Debug("create lease", "err", err)
+			return false
+		}
+		e.see(l)
+		return true
+	}
+	if err != nil {
+		e.log.Debug("get lease", "err", err)
+		return false
+	}
+	e.see(cur)
+	holder := deref(cur.Spec.HolderIdentity)
+	if holder != "" && holder != e.cfg.Identity &&
+		time.Now().Before(e.observedTime.Add(time.Duration(deref(cur.Spec.LeaseDurationSeconds))*time.Second)) {
+		return false
+	}
+	trans := deref(cur.Spec.LeaseTransitions)
+	if holder == e.cfg.Identity {
+		mine.AcquireTime = cur.Spec.AcquireTime
+	} else {
+		trans++
+	}
+	mine.LeaseTransitions = &trans
+	upd := cur.DeepCopy()
+	upd.Spec = mine
+	l, err := e.cfg.Client.UpdateLease(ctx, upd)
+	if err != nil {
+		// A conflict means another replica wrote first; it is the next read's business.
+		e.log.Debug("update lease", "err", err)
+		return false
+	}
+	e.see(l)
+	return true
+}
+
+// see records the Lease as read or written, and tells OnNewLeader of a new holder.
+func (e *elector) see(l *coordinationv1.Lease) {
+	e.lease = l
+	if !specEqual(e.observed, l.Spec) {
+		e.observed = *l.Spec.DeepCopy()
+		e.observedTime = time.Now()
+	}
+	if h := deref(l.Spec.HolderIdentity); h != "" && h != e.leader {
+		e.leader = h
+		e.log.Debug("leader observed", "leader", h)
+		if e.cfg.OnNewLeader != nil {
+			e.cfg.OnNewLeader(h)
+		}
+	}
+}
+
+// release hands the Lease back so another replica takes over at once: no holder, and a
+// one-second duration for replicas that read it before the holder was cleared.
+func (e *elector) release() {
+	if e.lease == nil || deref(e.lease.Spec.HolderIdentity) != e.cfg.Identity {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.RenewDeadline)
+	defer cancel()
+	now := metav1.NewMicroTime(time.Now())
+	one := int32(1)
+	upd := e.lease.DeepCopy()
+	upd.Spec = coordinationv1.LeaseSpec{
+		LeaseDurationSeconds: &one,
+		AcquireTime:          &now,
+		RenewTime:            &now,
+		LeaseTransitions:     e.lease.Spec.LeaseTransitions,
+	}
+	l, err := e.cfg.Client.UpdateLease(ctx, upd)
+	if err != nil {
+		e.log.Warn("release lease", "err", err)
+		return
+	}
+	e.lease = l
+}
+
+func specEqual(a, b coordinationv1.LeaseSpec) bool {
+	return deref(a.HolderIdentity) == deref(b.HolderIdentity) &&
+		deref(a.LeaseDurationSeconds) == deref(b.LeaseDurationSeconds) &&
+		deref(a.LeaseTransitions) == deref(b.LeaseTransitions) &&
+		microEqual(a.RenewTime, b.RenewTime) && microEqual(a.AcquireTime, b.AcquireTime)
+}
+
+func microEqual(a, b *metav1.MicroTime) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(b)
 }

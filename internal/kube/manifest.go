@@ -15,7 +15,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/yaml"
 )
 
@@ -171,11 +170,11 @@ func addDocument(in *LintInput, file string, line int, body []byte) (int, error)
 		}
 		return skipped, nil
 	}
-	obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(body, nil, nil)
-	if err != nil {
-		if runtime.IsNotRegisteredError(err) {
-			return 1, nil
-		}
+	obj := lintObject(meta.APIVersion, meta.Kind)
+	if obj == nil {
+		return 1, nil
+	}
+	if err := yaml.Unmarshal(body, obj); err != nil {
 		return bad(err)
 	}
 	origin := func(kind, ns, name string) {
@@ -214,4 +213,43 @@ func addDocument(in *LintInput, file string, line int, body []byte) (int, error)
 		return 1, nil
 	}
 	return 0, nil
+}
+
+// lintObject returns a new object of the type lint reads for apiVersion and kind, or nil
+// for a kind lint does not use (or another version of one). Decoding into the type
+// directly, rather than through client-go's scheme, keeps every other API group of
+// Kubernetes out of the binary.
+func lintObject(apiVersion, kind string) any {
+	switch apiVersion {
+	case "v1":
+		switch kind {
+		case "Service":
+			return &corev1.Service{}
+		case "Namespace":
+			return &corev1.Namespace{}
+		case "Pod":
+			return &corev1.Pod{}
+		case "ReplicationController":
+			return &corev1.ReplicationController{}
+		}
+	case "apps/v1":
+		switch kind {
+		case "Deployment":
+			return &appsv1.Deployment{}
+		case "StatefulSet":
+			return &appsv1.StatefulSet{}
+		case "DaemonSet":
+			return &appsv1.DaemonSet{}
+		case "ReplicaSet":
+			return &appsv1.ReplicaSet{}
+		}
+	case "batch/v1":
+		switch kind {
+		case "Job":
+			return &batchv1.Job{}
+		case "CronJob":
+			return &batchv1.CronJob{}
+		}
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -170,17 +171,21 @@ func (p *Page) days(rs []record, now time.Time) []Day {
 //go:embed page.html
 var pageHTML string
 
-var pageTemplate = template.Must(template.New("status").Funcs(template.FuncMap{
-	"time": func(t time.Time) string { return t.Format("2006-01-02 15:04 MST") },
-	"dur": func(a, b time.Time) string {
-		d := b.Sub(a).Round(time.Minute)
-		if d < time.Minute {
-			return "under a minute"
-		}
-		return strings.TrimSuffix(d.String(), "0s")
-	},
-	"first": func(n int, in []Incident) []Incident { return in[:min(n, len(in))] },
-}).Parse(pageHTML))
+// pageTemplate is parsed on first use, not at start-up: every portpatrol command links
+// this package, few serve the page.
+var pageTemplate = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("status").Funcs(template.FuncMap{
+		"time": func(t time.Time) string { return t.Format("2006-01-02 15:04 MST") },
+		"dur": func(a, b time.Time) string {
+			d := b.Sub(a).Round(time.Minute)
+			if d < time.Minute {
+				return "under a minute"
+			}
+			return strings.TrimSuffix(d.String(), "0s")
+		},
+		"first": func(n int, in []Incident) []Incident { return in[:min(n, len(in))] },
+	}).Parse(pageHTML))
+})
 
 // ServeHTTP serves the HTML page, or the Report as JSON when the path ends in ".json".
 func (p *Page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -202,7 +207,7 @@ func (p *Page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var b bytes.Buffer
-	if err := pageTemplate.Execute(&b, rep); err != nil {
+	if err := pageTemplate().Execute(&b, rep); err != nil {
 		http.Error(w, "the status page could not be drawn", http.StatusInternalServerError)
 		return
 	}
