@@ -22,14 +22,21 @@ import (
 	"github.com/portpatrol/portpatrol/internal/testsvc"
 )
 
-// startDaemon runs serve with the config at path on a free loopback port and returns
-// its base URL.
+// startDaemon runs the daemon with the config at path on a free loopback port and
+// returns it with its base URL.
 func startDaemon(t *testing.T, path string) (*Daemon, string) {
 	t.Helper()
 	d, err := New(Config{Path: path, DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return d, runDaemon(t, d)
+}
+
+// runDaemon runs d on a free loopback port until the test ends, then checks that it
+// shut down cleanly and closes it. It returns the base URL.
+func runDaemon(t *testing.T, d *Daemon) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -45,11 +52,11 @@ func startDaemon(t *testing.T, path string) (*Daemon, string) {
 				t.Errorf("run: %v", err)
 			}
 		case <-time.After(10 * time.Second):
-			t.Error("serve did not shut down within 10s")
+			t.Error("the daemon did not shut down within 10s")
 		}
 		d.Close()
 	})
-	return d, "http://" + ln.Addr().String()
+	return "http://" + ln.Addr().String()
 }
 
 // waitFor polls url until its body contains every want, or fails after 10s.

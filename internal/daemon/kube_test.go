@@ -1,8 +1,6 @@
 package daemon
 
 import (
-	"context"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,14 +46,7 @@ kubernetes: {enabled: true, leader_election: false}
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx, ln) }()
-	t.Cleanup(func() { cancel(); <-done; d.Close() })
+	runDaemon(t, d)
 
 	subject := "service:shop/api"
 	zeroEndpoints := func() (patrol.Alert, bool) {
@@ -89,6 +80,7 @@ kubernetes: {enabled: true, leader_election: false}
 		return false
 	})
 
+	ctx := t.Context()
 	ready := true
 	_, err = client.CoreV1().Pods("shop").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "api-1", Labels: map[string]string{"app": "api"}},
 		Status: corev1.PodStatus{PodIP: "10.0.0.7", Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}}, metav1.CreateOptions{})

@@ -1,9 +1,7 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,25 +44,6 @@ func hostDown(active bool) patrol.Finding {
 		Summary: "db1 is down", Labels: map[string]string{"host": "db1"}, Active: active}
 }
 
-// runFake runs d on a loopback listener until the test ends.
-func runFake(t *testing.T, d *Daemon) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-		d.Close()
-	})
-}
-
 // advanceUntil moves the fake clock a second at a time until ok holds, giving the
 // daemon's workers a moment of real time after each step to act on the tick.
 func advanceUntil(t *testing.T, clock *notifytest.Clock, what string, ok func() bool) {
@@ -95,7 +74,7 @@ func TestReloadSwapsReceiversOnFakeTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runFake(t, d)
+	runDaemon(t, d)
 	ctx := t.Context()
 	if err := d.observeFinding(ctx, hostDown(true)); err != nil {
 		t.Fatal(err)
