@@ -389,7 +389,11 @@ labels and alertname, class, severity, target and host.
 		Args: cobra.NoArgs,
 	}
 	addAPIFlags(cmd, &f)
+	cmd.AddCommand(newSilenceAddCmd(&f), newSilenceLsCmd(&f), newSilenceExpireCmd(&f))
+	return cmd
+}
 
+func newSilenceAddCmd(f *apiFlags) *cobra.Command {
 	var (
 		dur     time.Duration
 		comment string
@@ -429,7 +433,10 @@ labels and alertname, class, severity, target and host.
 	}
 	add.Flags().DurationVar(&dur, "for", 2*time.Hour, "how long the silence lasts")
 	add.Flags().StringVarP(&comment, "message", "m", "", "why the alerts are silenced (required)")
+	return add
+}
 
+func newSilenceLsCmd(f *apiFlags) *cobra.Command {
 	var asJSON bool
 	ls := &cobra.Command{
 		Use: "ls",
@@ -477,8 +484,11 @@ labels and alertname, class, severity, target and host.
 		},
 	}
 	ls.Flags().BoolVar(&asJSON, "json", false, "print the silences as the API returns them, as a JSON array")
+	return ls
+}
 
-	expire := &cobra.Command{
+func newSilenceExpireCmd(f *apiFlags) *cobra.Command {
+	return &cobra.Command{
 		Use:     "expire ID",
 		Short:   "End a silence now",
 		Example: `  portpatrol silence expire s-m5x0q1`,
@@ -496,8 +506,6 @@ labels and alertname, class, severity, target and host.
 			return nil
 		},
 	}
-	cmd.AddCommand(add, ls, expire)
-	return cmd
 }
 
 // printRaw prints items as a JSON array when asJSON is set, or says empty when there
