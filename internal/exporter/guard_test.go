@@ -298,3 +298,36 @@ func TestProbeCancelledRequestClosesTheConnection(t *testing.T) {
 	}
 	<-done
 }
+
+// A redirect is a connection like any other: one that leads outside the allowlist is
+// refused before a packet, and the probe fails saying why.
+func TestProbeRedirectOutsideTheAllowlistIsNotFollowed(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.3:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	outside := &peer{addr: ln.Addr().String(), accepted: make(chan struct{}, 8)}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			outside.accepted <- struct{}{}
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	web := httptest.NewServer(http.RedirectHandler("http://"+outside.addr+"/secret", http.StatusFound))
+	t.Cleanup(web.Close)
+	mods := map[string]probe.Module{"http_2xx": {Prober: "http", Timeout: 2 * time.Second}}
+	base := serveProbe(t, &ProbeHandler{Authorize: func(*http.Request) error { return nil }}, mods,
+		[]netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")})
+	code, body := get(t, base+probeQuery(web.URL+"/", "http_2xx", "debug", "true"), nil)
+	if code != 200 || !strings.Contains(body, "probe_success") || !strings.Contains(body, "127.0.0.3 is not in probe.allow") {
+		t.Errorf("got %d %q, want 200 and a failed probe naming the refused address", code, body)
+	}
+	if n := outside.accepts(); n != 0 {
+		t.Errorf("the address outside the allowlist accepted %d connections, want 0", n)
+	}
+}

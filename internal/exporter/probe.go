@@ -108,6 +108,7 @@ func (h *ProbeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.StatusBadRequest)
 		return
 	}
+	// t.Timeout is at most maxTimeout: only a timeout option can ask for more.
 	if p.Timeout() > maxTimeout {
 		http.Error(w, fmt.Sprintf("option timeout %s: want at most %s", p.Timeout(), maxTimeout), http.StatusBadRequest)
 		return
@@ -212,11 +213,11 @@ func proberOf(m probe.Module, t patrol.Target) string {
 }
 
 // scrapeTimeout is the longest a probe may run: the module's timeout (or
-// probe.DefaultTimeout), bounded like blackbox_exporter's by Prometheus's scrape
-// timeout header less an offset. A header that is not a number of seconds between 0
-// and maxTimeout is an error.
+// probe.DefaultTimeout; at most maxTimeout), bounded like blackbox_exporter's by
+// Prometheus's scrape timeout header less an offset. A header that is not a number of
+// seconds between 0 and maxTimeout is an error.
 func scrapeTimeout(r *http.Request, m probe.Module) (time.Duration, error) {
-	timeout := m.Timeout
+	timeout := min(m.Timeout, maxTimeout)
 	if timeout <= 0 {
 		timeout = probe.DefaultTimeout
 	}
