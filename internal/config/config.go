@@ -72,6 +72,8 @@ type Source struct {
 	// Kubernetes discovers Services, EndpointSlices, NodePorts and Ingresses of a
 	// cluster and probes every layer; see docs/kubernetes.md.
 	Kubernetes Kubernetes `yaml:"kubernetes"`
+	// Probe configures the /probe endpoint; see docs/security.md.
+	Probe ProbeEndpoint `yaml:"probe"`
 }
 
 // Config is a loaded, validated configuration: the Source as written, and what was
@@ -93,6 +95,9 @@ type Config struct {
 	Notify notify.Config
 	// Audits are the scheduled audits with their policies loaded.
 	Audits []Audit
+	// ProbeAllow are the networks of probe.allow, parsed; nil when it is not set,
+	// and /probe then allows loopback and the configured targets' addresses.
+	ProbeAllow []netip.Prefix
 
 	// File is the path the config was loaded from, empty for Default.
 	File string
@@ -174,6 +179,19 @@ type Audit struct {
 	Allow []netip.Prefix
 	// Rate caps connects per second.
 	Rate float64
+}
+
+// ProbeEndpoint configures /probe. The zero value serves it on the main listener and
+// lets it reach loopback and the configured targets' addresses only.
+type ProbeEndpoint struct {
+	// Allow lists the networks /probe may connect to (CIDRs or addresses); anything
+	// else is refused with 403 before a packet is sent. Empty means 127.0.0.0/8,
+	// ::1/128 and the addresses of the configured targets.
+	Allow []string `yaml:"allow"`
+	// Listen, when set, serves /probe, and nothing else, on this address of its own,
+	// and takes it off the main listener: Prometheus can reach it there while the API
+	// stays on loopback.
+	Listen string `yaml:"listen"`
 }
 
 // API configures the HTTP API and dashboard on the listen address.
@@ -396,6 +414,7 @@ func (c *Config) resolve(idx index, errs *Errors) {
 
 	c.resolveAlerting(at)
 	c.resolveAudits(at)
+	c.resolveProbe(at)
 	if c.HostWatch.Interval < 0 || (c.HostWatch.Interval > 0 && c.HostWatch.Interval < 50*time.Millisecond) {
 		at("host_watch.interval", "must be at least 50ms, got %s", c.HostWatch.Interval)
 	}
@@ -694,5 +713,24 @@ func (c *Config) resolveAudits(at func(path, format string, args ...any)) {
 			}
 		}
 		c.Audits = append(c.Audits, a)
+	}
+}
+
+// resolveProbe checks the probe section and parses its networks.
+func (c *Config) resolveProbe(at func(path, format string, args ...any)) {
+	p := c.Source.Probe
+	if p.Listen != "" {
+		if _, _, err := net.SplitHostPort(p.Listen); err != nil {
+			at("probe.listen", "%q is not host:port (e.g. 0.0.0.0:9116)", p.Listen)
+		} else if p.Listen == c.Listen {
+			at("probe.listen", "%q is the main listen address; give /probe an address of its own, or leave probe.listen out", p.Listen)
+		}
+	}
+	if len(p.Allow) > 0 {
+		allow, err := scan.ParseAllow(p.Allow)
+		if err != nil {
+			at("probe.allow", "%v", err)
+		}
+		c.ProbeAllow = allow
 	}
 }

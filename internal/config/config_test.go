@@ -241,3 +241,44 @@ func TestAlertingErrorsNameTheField(t *testing.T) {
 		})
 	}
 }
+
+func TestProbeSection(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		allow      string // the parsed networks, space-separated
+		err        string // a substring of the error; empty for none
+		allowOpts  bool   // modules.m.allow_target_options as loaded
+	}{
+		{"absent", "", "", "", false},
+		{"networks", "probe:\n  allow: [10.0.0.0/8, 192.0.2.7, \"::1\"]\n", "10.0.0.0/8 192.0.2.7/32 ::1/128", "", false},
+		{"bad network", "probe:\n  allow: [10.0.0.0/33]\n", "", "bad.yaml:2:10: probe.allow: allow \"10.0.0.0/33\": not a CIDR", false},
+		{"listen", "probe:\n  listen: 0.0.0.0:9116\n", "", "", false},
+		{"bad listen", "probe:\n  listen: nine\n", "", "probe.listen: \"nine\" is not host:port", false},
+		{"listen on the main address", "probe:\n  listen: 127.0.0.1:9115\n", "", "probe.listen: \"127.0.0.1:9115\" is the main listen address", false},
+		{"module switch", "modules:\n  m: {prober: tcp, allow_target_options: true}\n", "", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse([]byte(tt.yaml), "bad.yaml")
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("got error %v, want one containing %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, p := range c.ProbeAllow {
+				got = append(got, p.String())
+			}
+			if strings.Join(got, " ") != tt.allow {
+				t.Errorf("got probe allow %q, want %q", strings.Join(got, " "), tt.allow)
+			}
+			if got := c.Modules["m"].AllowTargetOptions; got != tt.allowOpts {
+				t.Errorf("got allow_target_options %v, want %v", got, tt.allowOpts)
+			}
+		})
+	}
+}

@@ -126,6 +126,9 @@ type Daemon struct {
 	status      *status.Page
 	closeOnce   sync.Once
 	workers     sync.WaitGroup // goroutines Run started
+	// scrapeEnv is where /probe runs, with its allowlist; Close closes it.
+	scrapeEnv *probe.Env
+	probeNets atomic.Pointer[probeNets] // /probe's allowlist, for the running configuration
 	// ctx lives as long as the daemon; Close cancels it.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -167,6 +170,7 @@ func New(c Config) (_ *Daemon, err error) {
 	if d.probeEnv == nil {
 		d.probeEnv = new(probe.Env)
 	}
+	d.scrapeEnv = d.newScrapeEnv(d.probeEnv)
 	if d.orphanDelay <= 0 {
 		d.orphanDelay = 2 * time.Minute
 	}
@@ -262,7 +266,7 @@ func (d *Daemon) Close() error {
 		}
 		d.cancel()
 		// After Run, whose scheduler and HTTP server are done with the probes.
-		if e := d.probeEnv.Close(); e != nil {
+		if e := errors.Join(d.probeEnv.Close(), d.scrapeEnv.Close()); e != nil {
 			err = errors.Join(err, fmt.Errorf("close the probe environment: %w", e))
 		}
 		if d.db != nil && !d.sharedDB {
@@ -679,15 +683,15 @@ func (d *Daemon) onResult(ev schedule.Event) {
 	}
 }
 
-// Handler serves the dashboard, the API, /metrics, /probe and the /-/ endpoints.
+// Handler serves the dashboard, the API, /metrics, /probe (unless probe.listen gives
+// it a listener of its own) and the /-/ endpoints.
 func (d *Daemon) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{Registry: d.metrics.Registry}))
-	mux.Handle("GET /probe", &exporter.ProbeHandler{
-		Modules: func() map[string]probe.Module { return d.cfg().Modules },
-		Env:     d.probeEnv,
-		Logger:  d.logger,
-	})
+	apiSrv := d.newAPI()
+	if d.cfg().Probe.Listen == "" {
+		mux.Handle("GET /probe", d.probeHandler(apiSrv))
+	}
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "portpatrol is healthy.")
 	})
@@ -705,12 +709,7 @@ func (d *Daemon) Handler() http.Handler {
 		}
 		fmt.Fprintln(w, "reloaded")
 	})
-	cfg := d.cfg()
-	ad := &apiAdapter{d: d}
-	mux.Handle(api.Prefix, api.New(api.Config{
-		Targets: ad, History: ad, Alerts: ad, AlertActions: ad, Silences: ad, Windows: ad, Deliveries: ad, Audits: ad,
-		Tokens: ad, TokenAdmin: ad, Broker: d.broker, AnonymousRead: cfg.API.AnonymousRead, Logger: d.logger.With("component", "api"),
-	}))
+	mux.Handle(api.Prefix, apiSrv)
 	mux.Handle("GET /status", d.status)
 	mux.Handle("GET /status.json", d.status)
 	mux.Handle("/", web.New(web.Config{}))
@@ -727,16 +726,21 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(d.logger.Handler(), slog.LevelWarn),
 	}
+	var tc *tls.Config
 	if cfg.API.TLSCertFile != "" {
-		tc, err := api.LoadTLSConfig(cfg.API.TLSCertFile, cfg.API.TLSKeyFile)
-		if err != nil {
+		var err error
+		if tc, err = api.LoadTLSConfig(cfg.API.TLSCertFile, cfg.API.TLSKeyFile); err != nil {
 			return err
 		}
 		ln = tls.NewListener(ln, tc)
 	}
+	psrv, pln, err := d.listenProbe(cfg, tc)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	d.spawn(func() { errc <- d.sched.Run(ctx) })
 	d.mu.Lock()
 	d.runCtx = ctx
@@ -776,6 +780,16 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 		}
 		errc <- nil
 	})
+	if psrv != nil {
+		d.spawn(func() {
+			if err := psrv.Serve(pln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("probe server: %w", err)
+				return
+			}
+			errc <- nil
+		})
+		d.logger.Info("serving /probe on its own listener", "addr", pln.Addr().String())
+	}
 	d.ready.Store(true)
 	d.logger.Info("portpatrol serving", "addr", ln.Addr().String(), "targets", len(cfg.Checks), "storage", d.dbName)
 	var runErr error
@@ -790,6 +804,11 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	defer scancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		d.logger.Warn("http shutdown", "err", err)
+	}
+	if psrv != nil {
+		if err := psrv.Shutdown(sctx); err != nil {
+			d.logger.Warn("probe server shutdown", "err", err)
+		}
 	}
 	// Every worker — the scheduler recording its last results, the dispatcher, the
 	// watch, the audits — finishes before Close flushes history and closes storage.

@@ -19,6 +19,7 @@ import (
 	"github.com/portpatrol/portpatrol/internal/api"
 	"github.com/portpatrol/portpatrol/internal/config"
 	"github.com/portpatrol/portpatrol/internal/patrol"
+	"github.com/portpatrol/portpatrol/internal/store"
 	"github.com/portpatrol/portpatrol/internal/testsvc"
 )
 
@@ -125,24 +126,62 @@ targets:
 	}
 }
 
+// addToken stores a token of role and returns its secret.
+func addToken(t *testing.T, d *Daemon, role store.Role) string {
+	t.Helper()
+	tok, secret, err := store.NewToken("test-"+string(role), role, "test", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.db.CreateToken(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	return secret
+}
+
+// getAs fetches url with a bearer token (none when empty).
+func getAs(t *testing.T, url, token string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 func TestServeProbeEndpointIsBlackboxCompatible(t *testing.T) {
 	open, closed := testsvc.Listen(t), testsvc.ClosedPort(t)
-	_, base := startDaemon(t, "")
+	d, base := startDaemon(t, "")
+	viewer := addToken(t, d, store.RoleViewer)
 	tests := []struct {
 		query string
+		token string
 		code  int
 		want  []string
 	}{
-		{"target=" + open + "&module=tcp_connect", 200, []string{"probe_success 1", "probe_duration_seconds ", "probe_ip_protocol 4", "probe_failed_due_to_regex 0"}},
-		{"target=" + closed + "&module=tcp_connect", 200, []string{"probe_success 0", `portpatrol_probe_class{class="refused"} 1`}},
-		{"target=http://" + open + "/&module=http_2xx", 200, []string{"probe_success 0", `probe_http_duration_seconds{phase="connect"}`}},
-		{"target=" + open + "&module=nope", 400, []string{`unknown module "nope"`}},
-		{"module=tcp_connect", 400, []string{"target parameter is missing"}},
-		{"target=" + open + "&module=tcp_connect&debug=true", 200, []string{"Result of probe tcp://" + open, "probe_success"}},
+		{"target=" + open + "&module=tcp_connect", "", 200, []string{"probe_success 1", "probe_duration_seconds ", "probe_ip_protocol 4", "probe_failed_due_to_regex 0"}},
+		{"target=" + closed + "&module=tcp_connect", "", 200, []string{"probe_success 0", `portpatrol_probe_class{class="refused"} 1`}},
+		{"target=http://" + open + "/&module=http_2xx", "", 200, []string{"probe_success 0", `probe_http_duration_seconds{phase="connect"}`}},
+		{"target=" + open + "&module=nope", "", 400, []string{`unknown module "nope"`}},
+		{"module=tcp_connect", "", 400, []string{"target parameter is missing"}},
+		// The debug output shows what a target answered: it needs a viewer token.
+		{"target=" + open + "&module=tcp_connect&debug=true", "", 401, []string{"debug output: missing bearer token"}},
+		{"target=" + open + "&module=tcp_connect&debug=true", "pp_not-a-token", 401, []string{"debug output: unknown token"}},
+		{"target=" + open + "&module=tcp_connect&debug=true", viewer, 200, []string{"Result of probe tcp://" + open, "probe_success"}},
+		{"target=tcp://" + open + "?send=INFO&module=tcp_connect", "", 400, []string{"target option send would change what module \"tcp_connect\" sends"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
-			code, body := testsvc.Get(t, base+"/probe?"+tt.query)
+			code, body := getAs(t, base+"/probe?"+tt.query, tt.token)
 			if code != tt.code {
 				t.Errorf("got %d, want %d: %s", code, tt.code, body)
 			}

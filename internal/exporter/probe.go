@@ -4,12 +4,16 @@
 package exporter
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -26,15 +30,34 @@ import (
 // before the scraper gives up (blackbox_exporter's default).
 const timeoutOffset = 500 * time.Millisecond
 
-// ProbeHandler serves /probe?target=…&module=… like blackbox_exporter. Modules returns
-// the current module set (it changes on reload). The zero value is not usable; set
-// Modules. It is safe for concurrent use.
+// maxTimeout bounds every timeout a /probe request may name, as a target option or in
+// Prometheus's header: more is a mistake or an attempt to hold connections open, and
+// is refused.
+const maxTimeout = time.Hour
+
+// ProbeHandler serves /probe?target=…&module=… like blackbox_exporter, and no more
+// than the operator configured: a target may not change what its module sends or the
+// credentials it uses unless the module allows target options; it may reach only the
+// addresses Env.Allow allows; it runs for no longer than the module's timeout and
+// Prometheus's scrape timeout; and it stops, closing its connections, when the
+// request is cancelled. The zero value is not usable; set Modules. It is safe for
+// concurrent use.
 type ProbeHandler struct {
+	// Modules returns the current module set (it changes on reload).
 	Modules func() map[string]probe.Module
 	// Env is where the probes run; its owner closes it after the server has stopped.
-	// nil runs them without one (see probe.New): bare TCP checks connect.
-	Env    *probe.Env
-	Logger *slog.Logger
+	// nil runs them without one (see probe.New): bare TCP checks connect. Its Allow
+	// hook is the network allowlist: the handler asks it about the target's
+	// addresses before probing and answers 403 for one it refuses, and the probe asks
+	// it again before each connection (a name that resolves differently by then, an
+	// HTTP redirect). A nil Env or Allow allows every address.
+	Env *probe.Env
+	// Authorize decides whether a request may see the debug output (debug=true),
+	// which shows what the target answered: nil lets it, an error refuses it with the
+	// status of its StatusCode method (401 or 403), or 500 without one. A nil
+	// Authorize refuses debug output to everyone.
+	Authorize func(*http.Request) error
+	Logger    *slog.Logger
 }
 
 var _ http.Handler = (*ProbeHandler)(nil)
@@ -56,24 +79,55 @@ func (h *ProbeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("unknown module %q", modName), http.StatusBadRequest)
 		return
 	}
+	debug := q.Get("debug") == "true"
+	if debug {
+		if status, msg := h.authorize(r); status != 0 {
+			http.Error(w, "debug output: "+msg, status)
+			return
+		}
+	}
 	t, err := TargetFor(raw, mod)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	t.Timeout = scrapeTimeout(r, mod)
+	limit, err := scrapeTimeout(r, mod)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	t.Timeout = limit
 	p, err := probe.New(t, mod, h.Env)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	res := p.Run(r.Context())
+	if over := p.Overrides(); len(over) > 0 && !mod.AllowTargetOptions {
+		http.Error(w, fmt.Sprintf("target option %s would change what module %q sends or logs in with; "+
+			"it runs only as configured unless the module sets allow_target_options: true", strings.Join(over, ", "), modName),
+			http.StatusBadRequest)
+		return
+	}
+	// t.Timeout is at most maxTimeout: only a timeout option can ask for more.
+	if p.Timeout() > maxTimeout {
+		http.Error(w, fmt.Sprintf("option timeout %s: want at most %s", p.Timeout(), maxTimeout), http.StatusBadRequest)
+		return
+	}
+	if err := h.checkAddress(r.Context(), t, limit); err != nil {
+		http.Error(w, fmt.Sprintf("target %s: %v", t.ID, err), http.StatusForbidden)
+		return
+	}
+	// The run ends with the request: a scraper that goes away closes the probe's
+	// connection at once.
+	ctx, cancel := context.WithTimeout(r.Context(), min(p.Timeout(), limit))
+	defer cancel()
+	res := p.Run(ctx)
 	if h.Logger != nil && !res.Up() {
 		h.Logger.Debug("probe failed", "target", res.Target, "module", modName, "class", res.Class, "err", res.Error)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(&resultCollector{res: res, prober: proberOf(mod, t)})
-	if q.Get("debug") == "true" {
+	if debug {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		b, _ := json.MarshalIndent(res, "", "  ")
 		fmt.Fprintf(w, "Result of probe %s with module %s:\n%s\n\nMetrics that would have been returned:\n", t.ID, modName, b)
@@ -86,6 +140,53 @@ func (h *ProbeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+}
+
+// authorize returns 0 when r may see debug output, else the status and message to
+// refuse it with.
+func (h *ProbeHandler) authorize(r *http.Request) (int, string) {
+	if h.Authorize == nil {
+		return http.StatusForbidden, "not available on this server"
+	}
+	err := h.Authorize(r)
+	if err == nil {
+		return 0, ""
+	}
+	var sc interface{ StatusCode() int }
+	if errors.As(err, &sc) {
+		return sc.StatusCode(), err.Error()
+	}
+	return http.StatusInternalServerError, err.Error()
+}
+
+// checkAddress asks Env.Allow about every address of t's host before any packet is
+// sent to it. A name that does not resolve passes: the probe then reports the DNS
+// failure as its result, as blackbox_exporter does, and Env.Allow still guards every
+// connection it opens.
+func (h *ProbeHandler) checkAddress(ctx context.Context, t patrol.Target, limit time.Duration) error {
+	if h.Env == nil || h.Env.Allow == nil {
+		return nil
+	}
+	var addrs []netip.Addr
+	if a, err := netip.ParseAddr(t.Host); err == nil {
+		addrs = []netip.Addr{a}
+	} else {
+		res := h.Env.Resolver
+		if res == nil {
+			res = net.DefaultResolver
+		}
+		ctx, cancel := context.WithTimeout(ctx, limit)
+		defer cancel()
+		if addrs, err = res.LookupNetIP(ctx, "ip", t.Host); err != nil {
+			return nil
+		}
+	}
+	for _, a := range addrs {
+		if err := h.Env.Allow(netip.AddrPortFrom(a, uint16(t.Port))); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // TargetFor parses a /probe target the way blackbox_exporter reads it: a URL for http
@@ -111,25 +212,27 @@ func proberOf(m probe.Module, t patrol.Target) string {
 	return t.Scheme
 }
 
-// scrapeTimeout follows blackbox_exporter: the module's timeout, bounded by
-// Prometheus's scrape timeout header less an offset.
-func scrapeTimeout(r *http.Request, m probe.Module) time.Duration {
-	timeout := m.Timeout
-	if v := r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds"); v != "" {
-		if s, err := strconv.ParseFloat(v, 64); err == nil && s > 0 {
-			st := time.Duration(s*float64(time.Second)) - timeoutOffset
-			if st <= 0 {
-				st = time.Duration(s * float64(time.Second))
-			}
-			if timeout == 0 || st < timeout {
-				timeout = st
-			}
-		}
-	}
-	if timeout == 0 {
+// scrapeTimeout is the longest a probe may run: the module's timeout (or
+// probe.DefaultTimeout; at most maxTimeout), bounded like blackbox_exporter's by
+// Prometheus's scrape timeout header less an offset. A header that is not a number of
+// seconds between 0 and maxTimeout is an error.
+func scrapeTimeout(r *http.Request, m probe.Module) (time.Duration, error) {
+	timeout := min(m.Timeout, maxTimeout)
+	if timeout <= 0 {
 		timeout = probe.DefaultTimeout
 	}
-	return timeout
+	if v := r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds"); v != "" {
+		s, err := strconv.ParseFloat(v, 64)
+		if err != nil || math.IsNaN(s) || s <= 0 || s > maxTimeout.Seconds() {
+			return 0, fmt.Errorf("header X-Prometheus-Scrape-Timeout-Seconds %q: want a number of seconds above 0 and at most %g", v, maxTimeout.Seconds())
+		}
+		st := time.Duration(s * float64(time.Second))
+		if st > timeoutOffset {
+			st -= timeoutOffset
+		}
+		timeout = min(timeout, st)
+	}
+	return timeout, nil
 }
 
 func labelString(ls []*dto.LabelPair) string {

@@ -155,6 +155,8 @@ func (p *dnsProbe) run(ctx context.Context, t patrol.Target, env *Env, res *patr
 	}
 	defer conn.Close()
 	setDeadline(ctx, conn)
+	stop := stopOnCancel(ctx, conn)
+	defer stop()
 	if p.tlsCfg != nil {
 		tc := handshake(ctx, conn, p.tlsCfg, p.skip, env, res)
 		if tc == nil || res.Class != patrol.ClassOK {

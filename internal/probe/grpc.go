@@ -32,7 +32,7 @@ type GRPCModule struct {
 // tls, insecure, servername.
 func newGRPC(t patrol.Target, m *Module, env *Env, q *options) (runFunc, error) {
 	c := m.GRPC
-	if s := strings.TrimPrefix(t.Path, "/"); s != "" {
+	if s := strings.TrimPrefix(q.path(), "/"); s != "" {
 		c.Service = s
 	}
 	if v, ok := q.string("service"); ok {

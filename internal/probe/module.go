@@ -11,10 +11,15 @@ type Module struct {
 	// the target's scheme.
 	Prober  string        `yaml:"prober"`
 	Timeout time.Duration `yaml:"timeout"`
-	TCP     TCPModule     `yaml:"tcp"`
-	HTTP    HTTPModule    `yaml:"http"`
-	DNS     DNSModule     `yaml:"dns"`
-	UDP     UDPModule     `yaml:"udp"`
+	// AllowTargetOptions lets a /probe target override what this module sends or
+	// logs in with (send, expect, method, header, credentials in the URL…; see
+	// Probe.Overrides). Off by default: a scrape then runs what the operator wrote.
+	// Scheduled targets from the configuration file may always carry options.
+	AllowTargetOptions bool       `yaml:"allow_target_options"`
+	TCP                TCPModule  `yaml:"tcp"`
+	HTTP               HTTPModule `yaml:"http"`
+	DNS                DNSModule  `yaml:"dns"`
+	UDP                UDPModule  `yaml:"udp"`
 	// TLS configures the tls prober (tls://host:port); tcp and http carry their own
 	// tls_config as in blackbox_exporter.
 	TLS      TLSConfig      `yaml:"tls"`

@@ -68,7 +68,7 @@ func (e *mysqlError) Error() string {
 // newMySQL builds the mysql prober.
 func newMySQL(t patrol.Target, m *Module, env *Env, q *options) (runFunc, error) {
 	user, pass := credentials(t, m.MySQL.Username, m.MySQL.Password)
-	db := strings.TrimPrefix(t.Path, "/")
+	db := strings.TrimPrefix(q.path(), "/")
 	if strings.Contains(db, "/") {
 		return nil, fmt.Errorf("mysql path %q: want /DATABASE", t.Path)
 	}

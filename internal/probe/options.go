@@ -18,11 +18,58 @@ import (
 type options struct {
 	t    patrol.Target
 	used map[string]bool
-	err  error
+	// passed are the keys rest() handed on untouched (an http URL's own query).
+	passed map[string]bool
+	// pathRead is set when a prober took a setting from the target's path.
+	pathRead bool
+	err      error
 }
 
 func newOptions(t patrol.Target) *options {
-	return &options{t: t, used: map[string]bool{}}
+	return &options{t: t, used: map[string]bool{}, passed: map[string]bool{}}
+}
+
+// narrowing are the query options that only narrow what a probe accepts or how long
+// it waits, never what it sends nor with which credentials. Every other option a
+// prober reads is an override (Probe.Overrides), which /probe refuses unless the
+// module allows target options. This is the one list of them.
+var narrowing = map[string]bool{
+	"timeout": true, // waits less (the /probe handler caps it)
+	"warn":    true, // judges slow sooner
+	// A half-open check sends less than a connect; either only opens a connection.
+	"handshake": true,
+	"status":    true, // http: which status codes pass
+	"body":      true, // http: a regexp the body must match
+	"rcode":     true, // dns: which rcodes pass
+	"role":      true, // redis: INFO is sent anyway; this judges its answer
+}
+
+// path returns the target's path, recorded as a setting the target supplies: it
+// picks the database or the service a prober asks for.
+func (o *options) path() string {
+	o.pathRead = o.pathRead || (o.t.Path != "" && o.t.Path != "/")
+	return o.t.Path
+}
+
+// overrides returns the options present in the target that change what the probe
+// sends or its credentials: the query keys a prober read that are not narrowing,
+// "path" when a prober took a setting from the path, and "userinfo" for credentials
+// in the URL. Sorted.
+func (o *options) overrides() []string {
+	var out []string
+	for k := range o.t.Query {
+		if o.used[k] && !o.passed[k] && !narrowing[k] {
+			out = append(out, k)
+		}
+	}
+	if o.pathRead {
+		out = append(out, "path")
+	}
+	if o.t.User != nil {
+		out = append(out, "userinfo")
+	}
+	sort.Strings(out)
+	return out
 }
 
 func (o *options) fail(key, format string, args ...any) {
@@ -95,6 +142,7 @@ func (o *options) rest() url.Values {
 		if !o.used[k] {
 			v[k] = vs
 			o.used[k] = true
+			o.passed[k] = true
 		}
 	}
 	return v

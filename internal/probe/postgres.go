@@ -70,7 +70,7 @@ func newPostgres(t patrol.Target, m *Module, env *Env, q *options) (runFunc, err
 	if user == "" {
 		user = "postgres"
 	}
-	db := strings.TrimPrefix(t.Path, "/")
+	db := strings.TrimPrefix(q.path(), "/")
 	if db == "" {
 		db = c.Database
 	}

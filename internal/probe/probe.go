@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -43,6 +45,12 @@ type Env struct {
 	Now func() time.Time
 	// RootCAs verifies TLS chains; nil means the system pool.
 	RootCAs *x509.CertPool
+	// Allow, when set, is asked about every address a probe is about to send to,
+	// after its host name is resolved and before the first packet; an address it
+	// returns an error for is never contacted and the probe fails with that error.
+	// It covers every connection of a probe, HTTP redirects included. nil allows
+	// every address. The /probe endpoint's Env sets it to its network allowlist.
+	Allow func(netip.AddrPort) error
 
 	mu      sync.Mutex // guards closed, half and halfErr
 	closed  bool
@@ -106,6 +114,18 @@ func (e *Env) now() time.Time {
 	return time.Now()
 }
 
+// allow asks e.Allow about ip (an address, possibly with a zone) and port.
+func (e *Env) allow(ip string, port int) error {
+	if e.Allow == nil {
+		return nil
+	}
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return fmt.Errorf("not an IP address: %q", ip)
+	}
+	return e.Allow(netip.AddrPortFrom(a, uint16(port)))
+}
+
 func (e *Env) resolver() *net.Resolver {
 	if e.Resolver != nil {
 		return e.Resolver
@@ -160,12 +180,13 @@ func Supported(name string) bool { _, ok := builders[name]; return ok }
 
 // Probe is a built, validated probe for one target. It is safe for concurrent use.
 type Probe struct {
-	target  patrol.Target
-	timeout time.Duration
-	warn    time.Duration
-	run     runFunc
-	try     tryFunc
-	env     *Env
+	target    patrol.Target
+	timeout   time.Duration
+	warn      time.Duration
+	run       runFunc
+	try       tryFunc
+	env       *Env
+	overrides []string
 }
 
 // SetupError is a probe that cannot be built for a target: an unsupported prober, a
@@ -228,8 +249,21 @@ func New(t patrol.Target, m Module, env *Env) (*Probe, error) {
 	if err := q.done(); err != nil {
 		return nil, &SetupError{Target: t.ID, Err: err}
 	}
-	return &Probe{target: t, timeout: timeout, warn: warn, run: run, try: try, env: env}, nil
+	return &Probe{target: t, timeout: timeout, warn: warn, run: run, try: try, env: env, overrides: q.overrides()}, nil
 }
+
+// Overrides returns what the target itself sets, beyond its address, that changes
+// what the probe sends or the credentials it uses, sorted: the query options such as
+// send, expect, method, header or servername; "path" when the path picks a database
+// or a gRPC service; "userinfo" for credentials in the URL. Options that only narrow
+// the check (timeout, warn, handshake, status, body, rcode, role) are not among
+// them, nor is the query string an http target sends as part of its URL.
+func (p *Probe) Overrides() []string { return slices.Clone(p.overrides) }
+
+// Timeout returns how long a run may take at most: the target's timeout option, else
+// its Timeout, else the module's, else DefaultTimeout. A shorter deadline on Run's
+// context wins.
+func (p *Probe) Timeout() time.Duration { return p.timeout }
 
 func proberNames() []string {
 	n := make([]string, 0, len(builders))
@@ -326,6 +360,10 @@ func dialAddr(ctx context.Context, env *Env, network, host string, port int, res
 	}
 	addr := net.JoinHostPort(ip, fmt.Sprint(port))
 	res.RemoteAddr = addr
+	if err := env.allow(ip, port); err != nil {
+		res.Fail(patrol.ClassError, "connect %s: %v", addr, err)
+		return nil
+	}
 	t0 := time.Now()
 	var conn net.Conn
 	var err error

@@ -130,6 +130,10 @@ func newTCP(t patrol.Target, m *Module, env *Env, q *options) (runFunc, tryFunc,
 			conn.Close()
 		}()
 		setDeadline(ctx, conn)
+		// A dialogue may wait on a silent server: cancelling ctx must free the
+		// connection at once, not when the deadline comes.
+		stop := stopOnCancel(ctx, conn)
+		defer stop()
 		if c.TLS {
 			tc := handshake(ctx, conn, tlsCfg, tlsSkipVerify(c.TLSConfig), env, res)
 			if tc == nil || res.Class != patrol.ClassOK {
@@ -151,6 +155,15 @@ func newConnectOnly(t patrol.Target, network, handshake string, env *Env) (run r
 	if a, err := netip.ParseAddr(t.Host); err == nil && a.Zone() == "" {
 		ap := netip.AddrPortFrom(a, port)
 		remote := ap.String()
+		if env.Allow != nil {
+			// The address is fixed: asked once, here, rather than on every run.
+			if err := env.Allow(ap); err != nil {
+				return func(_ context.Context, res *patrol.Result) {
+					res.RemoteAddr = remote
+					res.Fail(patrol.ClassError, "connect %s: %v", remote, err)
+				}, nil
+			}
+		}
 		var h *halfOpener
 		if handshake != "full" {
 			h, _ = env.halfOpen()

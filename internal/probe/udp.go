@@ -45,6 +45,8 @@ func newUDP(t patrol.Target, m *Module, env *Env, q *options) (runFunc, error) {
 		}
 		defer conn.Close()
 		setDeadline(ctx, conn)
+		stop := stopOnCancel(ctx, conn)
+		defer stop()
 		if !needReply {
 			wait := time.Now().Add(udpSilence)
 			if d, ok := ctx.Deadline(); !ok || wait.Before(d) {
