@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -190,4 +191,32 @@ func writeKeyPair(t *testing.T, dir, name string) (cert, key string) {
 		t.Fatal(err)
 	}
 	return cert, key
+}
+
+// TestAliasesDoNotMultiplyTheWork: nine anchors, each a list of nine aliases of the one
+// before, name 9^10 values; the check must walk each anchor once, not every value.
+func TestAliasesDoNotMultiplyTheWork(t *testing.T) {
+	parts := []string{"&l0 [x, x, x, x, x, x, x, x, x]"}
+	for i := 1; i < 10; i++ {
+		parts = append(parts, fmt.Sprintf("&l%d [%s]", i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*l%d, ", i-1), 9), ", ")))
+	}
+	laughs := "[" + strings.Join(parts, ", ") + "]"
+	tests := []struct{ name, yaml string }{
+		{"field no type declares", "notify:\n  receivers:\n    - {name: default, type: webhook, url: 'http://127.0.0.1:1/', junk: " + laughs + "}\n"},
+		{"typed list", "targets:\n  - url: 127.0.0.1:1\n    labels: {a: x}\nmodules_files: " + laughs + "\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			done := make(chan error, 1)
+			go func() {
+				_, err := Parse([]byte(tt.yaml), "bad.yaml")
+				done <- err
+			}()
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				t.Fatal("Parse still running after 20s")
+			}
+		})
+	}
 }

@@ -41,6 +41,8 @@ type walker struct {
 	getenv func(string) (string, bool)
 	// bad holds the paths of the fields refused here (see badPaths).
 	bad badPaths
+	// anchors are the anchored nodes walked so far.
+	anchors map[*yaml.Node]bool
 }
 
 // fail reports a problem at n and marks path bad.
@@ -90,10 +92,11 @@ func within(path, parent string) bool {
 }
 
 func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
-	for n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
+	n, again := w.deref(n)
 	w.idx[path] = n
+	if again {
+		return
+	}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return
 	}
@@ -206,6 +209,28 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 	}
 }
 
+// deref follows aliases to the node they name, and reports whether that node is an
+// anchor already walked. An anchor is checked (and its ${ENV} expanded) once, where it
+// is defined: walking it again at every alias would take time exponential in the size
+// of the file ("billion laughs"), and its errors are at its own position anyway. The
+// decoder limits how far aliases may expand.
+func (w *walker) deref(n *yaml.Node) (*yaml.Node, bool) {
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n.Anchor == "" {
+		return n, false
+	}
+	if w.anchors[n] {
+		return n, true
+	}
+	if w.anchors == nil {
+		w.anchors = map[*yaml.Node]bool{}
+	}
+	w.anchors[n] = true
+	return n, false
+}
+
 // variant is a config type whose mapping also holds the fields of a variant that the
 // mapping's content picks, as a notify receiver holds those of its type. YAMLVariant
 // returns a pointer to the variant's struct, nil when the mapping names none. The
@@ -218,10 +243,11 @@ type variant interface {
 
 // walkAny indexes a value of no known type and expands ${ENV} in its scalars.
 func (w *walker) walkAny(n *yaml.Node, path string) {
-	for n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
+	n, again := w.deref(n)
 	w.idx[path] = n
+	if again {
+		return
+	}
 	switch n.Kind {
 	case yaml.ScalarNode:
 		w.scalar(n, path)
