@@ -17,8 +17,9 @@ func newConfigCmd() *cobra.Command {
 	cmd.AddCommand(&cobra.Command{
 		Use:   "check FILE...",
 		Short: "Validate configuration files without running them",
-		Long: `Validate configuration files without running them. Every problem is printed on a
-line of its own as FILE:LINE:COLUMN: FIELD: what is wrong and what would be valid.
+		Long: `Validate configuration files without running them, with the checks serve and a
+reload apply. Every problem of a file is printed, each on a line of its own as
+FILE:LINE:COLUMN: FIELD: what is wrong and what would be valid.
 Exit 0 when every file is valid, 3 otherwise.`,
 		Example: `  portpatrol config check /etc/portpatrol/portpatrol.yaml
   portpatrol config check docs/examples/portpatrol.yaml && systemctl reload portpatrol`,

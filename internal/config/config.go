@@ -6,6 +6,7 @@ package config
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"maps"
@@ -15,11 +16,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/portpatrol/portpatrol/internal/alert"
 	"github.com/portpatrol/portpatrol/internal/audit"
@@ -27,6 +30,7 @@ import (
 	"github.com/portpatrol/portpatrol/internal/patrol"
 	"github.com/portpatrol/portpatrol/internal/probe"
 	"github.com/portpatrol/portpatrol/internal/scan"
+	"github.com/portpatrol/portpatrol/internal/schedule"
 )
 
 // labelName is compiled on first use rather than at start-up.
@@ -310,20 +314,25 @@ func Parse(data []byte, file string) (*Config, error) {
 	}
 	c := &Config{File: file}
 	idx := index{}
+	var bad badPaths
 	if len(doc.Content) > 0 {
 		root := doc.Content[0]
 		w := &walker{file: file, idx: idx, errs: errs, getenv: lookupEnv}
 		w.walk(root, typeOfConfig, "")
-		if errs.Len() > 0 {
-			return nil, errs
-		}
+		bad = w.bad
+		// The walker nulled what it refused, so decoding goes on to every other field
+		// and the checks below report their problems in the same run. yaml.v3 decodes
+		// around a type error and lists them all in one *yaml.TypeError; any the walker
+		// did not foresee are reported as they are, and checking goes on.
 		if err := root.Decode(&c.Source); err != nil {
 			errs.addYAML(file, err)
-			return nil, errs
+			var te *yaml.TypeError
+			if !errors.As(err, &te) {
+				return nil, errs
+			}
 		}
 	}
-	c.File = file
-	c.resolve(idx, errs)
+	c.resolve(idx, bad, errs)
 	if errs.Len() > 0 {
 		return nil, errs
 	}
@@ -352,18 +361,29 @@ func (c *Config) applyDefaults() {
 	}
 }
 
-// resolve validates field values, loads module files and builds Checks.
-func (c *Config) resolve(idx index, errs *Errors) {
+// resolve validates field values, loads module files and builds Checks. It is the one
+// place a configuration is judged: serve, reload and config check all load through it,
+// so whatever the daemon would refuse later (the scheduler, a probe, the listener) is
+// refused here, with its position. Errors about fields in bad (which the walker could
+// not read) are left out.
+func (c *Config) resolve(idx index, bad badPaths, errs *Errors) {
 	at := func(path, format string, args ...any) {
+		if bad.covers(path) {
+			return
+		}
 		n := idx.near(path)
 		errs.add(c.File, n.Line, n.Column, path, fmt.Sprintf(format, args...))
 	}
 	c.applyDefaults()
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		at("listen", "%q is not host:port (e.g. 127.0.0.1:9115)", c.Listen)
+	if msg := listenProblem(c.Listen); msg != "" {
+		at("listen", "%s", msg)
 	}
+	sd := c.Source.Defaults
+	okInterval := checkPeriod(at, "defaults.interval", sd.Interval)
+	okTimeout := checkPeriod(at, "defaults.timeout", sd.Timeout)
+	checkNotNegative(at, "defaults.warn", sd.Warn)
 	d := c.Defaults
-	if d.Timeout > d.Interval {
+	if okInterval && okTimeout && !bad["defaults.interval"] && d.Timeout > d.Interval {
 		at("defaults.timeout", "timeout %s is longer than the interval %s", d.Timeout, d.Interval)
 	}
 	for _, p := range []struct {
@@ -376,6 +396,12 @@ func (c *Config) resolve(idx index, errs *Errors) {
 			at(p.path, "must not be negative, got %d", p.v)
 		}
 	}
+	// The scheduler sizes its work queue by concurrency: an absurd value would take the
+	// memory at start instead of failing.
+	if c.Scheduler.Concurrency > MaxConcurrency {
+		at("scheduler.concurrency", "must be at most %d, got %d", MaxConcurrency, c.Scheduler.Concurrency)
+	}
+	checkNotNegative(at, "scheduler.flap_window", c.Scheduler.FlapWindow)
 
 	checkLabels(d.Labels, "defaults.labels", at)
 	// Probes are built, not run: the Env only opens the half-open prober, for
@@ -400,6 +426,7 @@ func (c *Config) resolve(idx index, errs *Errors) {
 	}
 	for _, k := range sortedKeys(c.Source.Modules) {
 		m := c.Source.Modules[k]
+		checkPeriod(at, "modules."+k+".timeout", m.Timeout)
 		if m.Prober == "" {
 			at("modules."+k+".prober", "missing prober; want one of: %s", strings.Join(proberList(), ", "))
 		} else if !probe.Supported(m.Prober) {
@@ -426,10 +453,27 @@ func (c *Config) resolve(idx index, errs *Errors) {
 	if c.HostWatch.LearnAfter < 0 {
 		at("host_watch.learn_after", "must not be negative, got %s", c.HostWatch.LearnAfter)
 	}
+	if c.Kubernetes.Selector != "" {
+		if _, err := labels.Parse(c.Kubernetes.Selector); err != nil {
+			at("kubernetes.selector", "%q: %v", c.Kubernetes.Selector, err)
+		}
+	}
 
 	seen := map[string]int{}
 	for i, tc := range c.Targets {
 		p := fmt.Sprintf("targets[%d]", i)
+		// Checked first: a target whose url is wrong still has its other fields judged.
+		okI, okT := checkPeriod(at, p+".interval", tc.Interval), checkPeriod(at, p+".timeout", tc.Timeout)
+		checkNotNegative(at, p+".warn", tc.Warn)
+		checkLabels(tc.Labels, p+".labels", at)
+		for _, th := range []struct {
+			field string
+			v     int
+		}{{"failure_threshold", tc.FailureThreshold}, {"success_threshold", tc.SuccessThreshold}} {
+			if th.v < 0 {
+				at(p+"."+th.field, "must not be negative, got %d", th.v)
+			}
+		}
 		if tc.URL == "" {
 			at(p, "missing url (e.g. url: tcp://10.0.0.5:6379)")
 			continue
@@ -474,10 +518,11 @@ func (c *Config) resolve(idx index, errs *Errors) {
 		t.Interval = pick(tc.Interval, d.Interval)
 		t.Timeout = pick(tc.Timeout, min(d.Timeout, t.Interval))
 		t.Warn = pick(tc.Warn, d.Warn)
-		if t.Timeout > t.Interval {
+		// A timeout over an interval that is itself wrong, or was not read, would be
+		// a second error for one mistake.
+		if okI && okT && okInterval && okTimeout && !bad[p+".interval"] && !bad["defaults.interval"] && t.Timeout > t.Interval {
 			at(p+".timeout", "timeout %s is longer than the interval %s", t.Timeout, t.Interval)
 		}
-		checkLabels(tc.Labels, p+".labels", at)
 		t.Labels = mergeLabels(d.Labels, tc.Labels)
 		t.Module = tc.Module
 		var m probe.Module
@@ -502,6 +547,75 @@ func (c *Config) resolve(idx index, errs *Errors) {
 			SuccessThreshold: pickInt(tc.SuccessThreshold, d.SuccessThreshold),
 		})
 	}
+}
+
+// MaxConcurrency is the largest scheduler.concurrency a configuration may ask for.
+const MaxConcurrency = 1 << 16
+
+// checkPeriod reports an interval or timeout the scheduler cannot run: negative, or
+// shorter than schedule.MinInterval. Zero means the default and is fine. It returns
+// whether v is usable.
+func checkPeriod(at func(path, format string, args ...any), path string, v time.Duration) bool {
+	switch {
+	case v < 0:
+		at(path, "must not be negative, got %s", v)
+		return false
+	case v > 0 && v < schedule.MinInterval:
+		at(path, "must be at least %s, got %s", schedule.MinInterval, v)
+		return false
+	}
+	return true
+}
+
+// checkNotNegative reports a negative duration where zero means off or the default.
+func checkNotNegative(at func(path, format string, args ...any), path string, v time.Duration) {
+	if v < 0 {
+		at(path, "must not be negative, got %s", v)
+	}
+}
+
+// listenProblem says what is wrong with a listen address, or returns "" when
+// net.Listen could take it: host:port with a numeric port, and a host that is empty
+// (every address), an IP address or a host name. Whether a name resolves, or the port
+// is free, is known only when serve starts.
+func listenProblem(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Sprintf("%q is not host:port (e.g. 127.0.0.1:9115)", addr)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n > 65535 {
+		return fmt.Sprintf("%q: port %q is not a number from 0 to 65535", addr, port)
+	}
+	if host == "" || isHostName(host) {
+		return ""
+	}
+	if _, err := netip.ParseAddr(host); err != nil {
+		return fmt.Sprintf("%q: host %q is not an IP address or a host name", addr, host)
+	}
+	return ""
+}
+
+// isHostName reports whether s is a DNS name by RFC 1123: dot-separated labels of
+// letters, digits and inner hyphens, and a last label that is not all digits, so a
+// mistyped IPv4 address such as 999.1.1.1 is not taken for a name.
+func isHostName(s string) bool {
+	s = strings.TrimSuffix(s, ".")
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	parts := strings.Split(s, ".")
+	for _, l := range parts {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for _, r := range l {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	last := parts[len(parts)-1]
+	return strings.Trim(last, "0123456789") != ""
 }
 
 // checkModule builds m against a sample target of its prober, so a bad setting is
@@ -589,6 +703,8 @@ func proberList() []string {
 func (c *Config) resolveAlerting(at func(path, format string, args ...any)) {
 	if (c.API.TLSCertFile == "") != (c.API.TLSKeyFile == "") {
 		at("api", "tls_cert_file and tls_key_file go together")
+	} else if c.API.TLSCertFile != "" {
+		c.checkKeyPair(at)
 	}
 	for _, r := range []struct {
 		path string
@@ -732,5 +848,25 @@ func (c *Config) resolveProbe(at func(path, format string, args ...any)) {
 			at("probe.allow", "%v", err)
 		}
 		c.ProbeAllow = allow
+	}
+}
+
+// checkKeyPair loads the API's certificate and key as serve will, from the paths as
+// written, so a missing or mismatched file is refused here rather than when the
+// listener starts.
+func (c *Config) checkKeyPair(at func(path, format string, args ...any)) {
+	cert, err := os.ReadFile(c.API.TLSCertFile)
+	if err != nil {
+		at("api.tls_cert_file", "%v", err)
+	}
+	key, kerr := os.ReadFile(c.API.TLSKeyFile)
+	if kerr != nil {
+		at("api.tls_key_file", "%v", kerr)
+	}
+	if err != nil || kerr != nil {
+		return
+	}
+	if _, err := tls.X509KeyPair(cert, key); err != nil {
+		at("api.tls_cert_file", "with tls_key_file %s: %v", c.API.TLSKeyFile, err)
 	}
 }

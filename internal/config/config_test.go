@@ -168,6 +168,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("targets:\n  - url: 127.0.0.1:1\n    timeout: 5x\n"))
 	f.Add([]byte("a: &x [*x]\n"))
 	f.Add([]byte("targets: [{url: ${X}}]"))
+	// Refused values are nulled and checking goes on: several kinds in one file.
+	f.Add([]byte("listen: x\ndefaults: 5\ntargets:\n  - {url: [a], timeout: 5x, interval: -1s, interval: 2s}\n  - {url: 127.0.0.1:1, labels: {a: 1, a: 2}}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse(data, "fuzz.yaml")
 		if err == nil && c == nil {

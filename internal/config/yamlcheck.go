@@ -29,22 +29,74 @@ var envRef = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\
 // walker checks a YAML tree against a Go type before it is decoded: unknown fields
 // (with the valid ones listed), scalars of the wrong kind, and ${ENV} references, each
 // reported at its line and column. It expands ${ENV} in place.
+//
+// A value it refuses is replaced by null and a field given twice loses its second
+// entry, so the tree then decodes without error and the checks that follow see every
+// other field: one run reports a mistyped field together with the semantic errors of
+// the rest of the file.
 type walker struct {
 	file   string
 	idx    index
 	errs   *Errors
 	getenv func(string) (string, bool)
+	// bad holds the paths of the fields refused here (see badPaths).
+	bad badPaths
+	// anchors are the anchored nodes walked so far.
+	anchors map[*yaml.Node]bool
 }
 
+// fail reports a problem at n and marks path bad.
 func (w *walker) fail(n *yaml.Node, path, format string, args ...any) {
 	w.errs.add(w.file, n.Line, n.Column, path, fmt.Sprintf(format, args...))
+	if w.bad == nil {
+		w.bad = badPaths{}
+	}
+	w.bad[path] = true
+}
+
+// refuse reports n as unreadable and turns it into null in place, keeping its
+// position for the index, so the decoder leaves the field at its zero value instead of
+// stopping there.
+func (w *walker) refuse(n *yaml.Node, path, format string, args ...any) {
+	w.fail(n, path, format, args...)
+	nullify(n)
+}
+
+func nullify(n *yaml.Node) {
+	*n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line, Column: n.Column}
+}
+
+// badPaths are the field paths the walker refused. Their decoded values are zero, not
+// what the file says, so a semantic error about such a field, about a part of it or
+// about what contains it (a target whose url could not be read is not "missing url")
+// would only repeat the walker's error or mislead; such errors are left out.
+type badPaths map[string]bool
+
+// covers reports whether an error at path concerns a refused field: the field itself,
+// one inside it, or one containing it.
+func (b badPaths) covers(path string) bool {
+	for p := range b {
+		if path == p || within(path, p) || within(p, path) {
+			return true
+		}
+	}
+	return false
+}
+
+// within reports whether path lies strictly inside parent.
+func within(path, parent string) bool {
+	if parent == "" {
+		return false // the root: a file that is not a mapping leaves nothing to mislead
+	}
+	return strings.HasPrefix(path, parent) && len(path) > len(parent) && (path[len(parent)] == '.' || path[len(parent)] == '[')
 }
 
 func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
-	for n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
+	n, again := w.deref(n)
 	w.idx[path] = n
+	if again {
+		return
+	}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return
 	}
@@ -55,14 +107,14 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 	case durationType:
 		if w.scalar(n, path) {
 			if _, err := time.ParseDuration(n.Value); err != nil {
-				w.fail(n, path, "%q is not a duration; write e.g. 500ms, 5s, 1m30s", n.Value)
+				w.refuse(n, path, "%q is not a duration; write e.g. 500ms, 5s, 1m30s", n.Value)
 			}
 		}
 		return
 	case timeType:
 		if w.scalar(n, path) {
 			if _, err := time.Parse(time.RFC3339, n.Value); err != nil {
-				w.fail(n, path, "%q is not a time; write RFC 3339, e.g. 2026-03-01T22:00:00Z or 2026-03-01T22:00:00+08:00", n.Value)
+				w.refuse(n, path, "%q is not a time; write RFC 3339, e.g. 2026-03-01T22:00:00Z or 2026-03-01T22:00:00+08:00", n.Value)
 			}
 		}
 		return
@@ -70,7 +122,7 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 	switch t.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			w.fail(n, path, "want a mapping of fields (%s), got %s", strings.Join(fieldNames(t), ", "), kindName(n))
+			w.refuse(n, path, "want a mapping of fields (%s), got %s", strings.Join(fieldNames(t), ", "), kindName(n))
 			return
 		}
 		fields := structFields(t)
@@ -83,11 +135,13 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 			}
 		}
 		seen := map[string]bool{}
+		var twice []int
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			p := join(path, k.Value)
 			if seen[k.Value] {
 				w.fail(k, p, "field %q given twice", k.Value)
+				twice = append(twice, i)
 				continue
 			}
 			seen[k.Value] = true
@@ -104,18 +158,29 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 			}
 			w.walk(v, f, p)
 		}
+		dropPairs(n, twice)
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
-			w.fail(n, path, "want a mapping, got %s", kindName(n))
+			w.refuse(n, path, "want a mapping, got %s", kindName(n))
 			return
 		}
+		seen := map[string]bool{}
+		var twice []int
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
-			w.walk(v, t.Elem(), join(path, k.Value))
+			p := join(path, k.Value)
+			if seen[k.Value] {
+				w.fail(k, p, "key %q given twice", k.Value)
+				twice = append(twice, i)
+				continue
+			}
+			seen[k.Value] = true
+			w.walk(v, t.Elem(), p)
 		}
+		dropPairs(n, twice)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			w.fail(n, path, "want a list, got %s", kindName(n))
+			w.refuse(n, path, "want a list, got %s", kindName(n))
 			return
 		}
 		for i, c := range n.Content {
@@ -126,22 +191,44 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 	case reflect.Bool:
 		if w.scalar(n, path) {
 			if _, err := strconv.ParseBool(n.Value); err != nil {
-				w.fail(n, path, "%q is not true or false", n.Value)
+				w.refuse(n, path, "%q is not true or false", n.Value)
 			}
 		}
 	case reflect.Int, reflect.Int64, reflect.Int32:
 		if w.scalar(n, path) {
 			if _, err := strconv.ParseInt(n.Value, 0, 64); err != nil {
-				w.fail(n, path, "%q is not a whole number", n.Value)
+				w.refuse(n, path, "%q is not a whole number", n.Value)
 			}
 		}
 	case reflect.Float64:
 		if w.scalar(n, path) {
 			if _, err := strconv.ParseFloat(n.Value, 64); err != nil {
-				w.fail(n, path, "%q is not a number", n.Value)
+				w.refuse(n, path, "%q is not a number", n.Value)
 			}
 		}
 	}
+}
+
+// deref follows aliases to the node they name, and reports whether that node is an
+// anchor already walked. An anchor is checked (and its ${ENV} expanded) once, where it
+// is defined: walking it again at every alias would take time exponential in the size
+// of the file ("billion laughs"), and its errors are at its own position anyway. The
+// decoder limits how far aliases may expand.
+func (w *walker) deref(n *yaml.Node) (*yaml.Node, bool) {
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n.Anchor == "" {
+		return n, false
+	}
+	if w.anchors[n] {
+		return n, true
+	}
+	if w.anchors == nil {
+		w.anchors = map[*yaml.Node]bool{}
+	}
+	w.anchors[n] = true
+	return n, false
 }
 
 // variant is a config type whose mapping also holds the fields of a variant that the
@@ -156,10 +243,11 @@ type variant interface {
 
 // walkAny indexes a value of no known type and expands ${ENV} in its scalars.
 func (w *walker) walkAny(n *yaml.Node, path string) {
-	for n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
+	n, again := w.deref(n)
 	w.idx[path] = n
+	if again {
+		return
+	}
 	switch n.Kind {
 	case yaml.ScalarNode:
 		w.scalar(n, path)
@@ -177,7 +265,7 @@ func (w *walker) walkAny(n *yaml.Node, path string) {
 // scalar checks that n is a scalar and expands ${ENV} references in it.
 func (w *walker) scalar(n *yaml.Node, path string) bool {
 	if n.Kind != yaml.ScalarNode {
-		w.fail(n, path, "want a single value, got %s", kindName(n))
+		w.refuse(n, path, "want a single value, got %s", kindName(n))
 		return false
 	}
 	if !strings.Contains(n.Value, "${") {
@@ -193,11 +281,32 @@ func (w *walker) scalar(n *yaml.Node, path string) bool {
 		}
 		return v
 	})
+	if !ok {
+		nullify(n) // half-expanded, the value would be judged as if the file said it
+		return false
+	}
 	if n.Tag != "!!str" {
 		// Re-resolve the expanded value ("${PORT}" → 8080 is an int).
 		n.Tag = ""
 	}
-	return ok
+	return true
+}
+
+// dropPairs removes the key/value pairs of mapping n that start at the given indexes
+// of its Content (in increasing order).
+func dropPairs(n *yaml.Node, at []int) {
+	if len(at) == 0 {
+		return
+	}
+	kept := n.Content[:0:0]
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if len(at) > 0 && at[0] == i {
+			at = at[1:]
+			continue
+		}
+		kept = append(kept, n.Content[i], n.Content[i+1])
+	}
+	n.Content = kept
 }
 
 func lookupEnv(name string) (string, bool) { return os.LookupEnv(name) }

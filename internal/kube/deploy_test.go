@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -92,14 +93,30 @@ func TestIntegrationDeployManifests(t *testing.T) {
 	ap := newApplier(t, a)
 	ap.apply(t, ctx, "namespace.yaml", readDeploy(t, "namespace.yaml"), false)
 	ap.apply(t, ctx, "rbac.yaml", readDeploy(t, "rbac.yaml"), false)
-	for _, f := range []string{"deployment.yaml", "daemonset.yaml"} {
-		if got := ap.apply(t, ctx, f, readDeploy(t, f), true); len(got) == 0 {
-			t.Errorf("%s: nothing created", f)
+	// NetworkPolicies for real: networking.k8s.io/v1 is served without a network
+	// plugin, which alone would enforce them.
+	ap.apply(t, ctx, "networkpolicy.yaml", readDeploy(t, "networkpolicy.yaml"), false)
+	ap.apply(t, ctx, "networkpolicy-egress.yaml", readDeploy(t, "networkpolicy-egress.yaml"), true)
+	for f, want := range map[string][]string{
+		"deployment.yaml": {"Deployment/portpatrol", "Service/portpatrol"},
+		"daemonset.yaml":  {"DaemonSet/portpatrol-node", "NetworkPolicy/portpatrol-node"},
+	} {
+		if got := ap.apply(t, ctx, f, readDeploy(t, f), true); !slices.Equal(got, want) {
+			t.Errorf("%s: created %v, want %v", f, got, want)
 		}
 	}
 	if t.Failed() {
 		return
 	}
+	t.Run("network policy as stored", func(t *testing.T) {
+		np, err := a.client(t, adminToken).NetworkingV1().NetworkPolicies("portpatrol").Get(ctx, "portpatrol", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := parseDeploy(t, "deploy/kubernetes", append(append(readDeploy(t, "deployment.yaml"), "\n---\n"...), readDeploy(t, "daemonset.yaml")...))
+		o.policies["portpatrol"] = np
+		checkPolicies(t, o, "portpatrol", "portpatrol-node", defaultFrom)
+	})
 
 	sa := a.api(t, saToken)
 	t.Run("discovery with the service account", func(t *testing.T) {
@@ -188,35 +205,44 @@ func TestIntegrationHelmChart(t *testing.T) {
 		t.Skip("helm not found: run scripts/helm.sh or set PORTPATROL_HELM")
 	}
 	chart := filepath.Join(deployDir, "helm", "portpatrol")
-	run := func(args ...string) []byte {
-		t.Helper()
-		var out, errb bytes.Buffer
-		cmd := exec.Command(helm, args...)
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+t.TempDir(), "HELM_CONFIG_HOME="+t.TempDir(), "HELM_DATA_HOME="+t.TempDir())
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("helm %v: %v\n%s%s", args, err, out.String(), errb.String())
-		}
-		return out.Bytes()
-	}
-	run("lint", "--strict", chart)
-	rendered := run("template", "pp", chart, "--namespace", "portpatrol-helm", "--set", "daemonset.enabled=true")
+	runHelm(t, helm, "lint", "--strict", chart)
+	rendered := runHelm(t, helm, "template", "pp", chart, "--namespace", "portpatrol-helm", "--set", "daemonset.enabled=true")
+	// Egress restricted, with every kind of rule it can render.
+	restricted := runHelm(t, helm, "template", "pp", chart, "--namespace", "portpatrol-helm", "--set", "daemonset.enabled=true",
+		"--set", "networkPolicy.egress.restrict=true", "--set", "networkPolicy.egress.apiServer.cidrs={10.96.0.1/32}",
+		"--set-json", `networkPolicy.egress.rules=[{"to":[{"ipBlock":{"cidr":"10.0.0.0/8"}}],"ports":[{"protocol":"TCP","port":5432}]}]`)
 
 	a := requireAPIServer(t)
 	ctx := ctxT(t, time.Minute)
 	c := a.client(t, adminToken)
 	create(t, ctx, c.CoreV1().Namespaces().Create, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "portpatrol-helm"}})
-	kinds := newApplier(t, a).apply(t, ctx, "helm template", rendered, true)
+	ap := newApplier(t, a)
+	kinds := ap.apply(t, ctx, "helm template", rendered, true)
 	want := []string{"ServiceAccount/pp-portpatrol", "ClusterRole/pp-portpatrol", "ClusterRoleBinding/pp-portpatrol",
 		"Role/pp-portpatrol-leader-election", "RoleBinding/pp-portpatrol-leader-election", "Service/pp-portpatrol", "ConfigMap/pp-portpatrol",
-		"DaemonSet/pp-portpatrol-node", "Deployment/pp-portpatrol"}
+		"DaemonSet/pp-portpatrol-node", "Deployment/pp-portpatrol", "NetworkPolicy/pp-portpatrol", "NetworkPolicy/pp-portpatrol-node"}
 	for _, k := range want {
-		found := false
-		for _, g := range kinds {
-			found = found || g == k
-		}
-		if !found {
+		if !slices.Contains(kinds, k) {
 			t.Errorf("rendered chart lacks %s; created %v", k, kinds)
 		}
 	}
+	kinds = ap.apply(t, ctx, "helm template (egress restricted)", restricted, true)
+	for _, k := range []string{"NetworkPolicy/pp-portpatrol", "NetworkPolicy/pp-portpatrol-node"} {
+		if !slices.Contains(kinds, k) {
+			t.Errorf("the chart with egress restricted: the API server did not admit %s; created %v", k, kinds)
+		}
+	}
+}
+
+// runHelm runs helm with its caches in temporary directories and returns its output.
+func runHelm(t *testing.T, helm string, args ...string) []byte {
+	t.Helper()
+	var out, errb bytes.Buffer
+	cmd := exec.Command(helm, args...)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+t.TempDir(), "HELM_CONFIG_HOME="+t.TempDir(), "HELM_DATA_HOME="+t.TempDir())
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("helm %v: %v\n%s%s", args, err, out.String(), errb.String())
+	}
+	return out.Bytes()
 }

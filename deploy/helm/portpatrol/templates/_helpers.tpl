@@ -46,3 +46,32 @@ readOnlyRootFilesystem: true
 capabilities:
   drop: [ALL]
 {{- end -}}
+
+{{/* The egress rules of networkPolicy.egress when restrict is on: DNS, the API server, then the user's rules. */}}
+{{- define "portpatrol.egressRules" -}}
+{{- $e := .Values.networkPolicy.egress -}}
+- ports:
+    - protocol: UDP
+      port: 53
+    - protocol: TCP
+      port: 53
+  {{- with $e.dns }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+- ports:
+    {{- range $e.apiServer.ports }}
+    - protocol: TCP
+      port: {{ . }}
+    {{- end }}
+  {{- with $e.apiServer.cidrs }}
+  to:
+    {{- range . }}
+    - ipBlock:
+        cidr: {{ . }}
+    {{- end }}
+  {{- end }}
+{{- with $e.rules }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
