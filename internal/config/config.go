@@ -72,6 +72,8 @@ type Source struct {
 	// Kubernetes discovers Services, EndpointSlices, NodePorts and Ingresses of a
 	// cluster and probes every layer; see docs/kubernetes.md.
 	Kubernetes Kubernetes `yaml:"kubernetes"`
+	// Metrics configures what /metrics exports; see docs/metrics.md.
+	Metrics Metrics `yaml:"metrics"`
 }
 
 // Config is a loaded, validated configuration: the Source as written, and what was
@@ -140,6 +142,22 @@ type Kubernetes struct {
 	LeaderElection *bool `yaml:"leader_election"`
 	// LeaseNamespace holds the Lease; default $POD_NAMESPACE, else "default".
 	LeaseNamespace string `yaml:"lease_namespace"`
+}
+
+// The values of Metrics.PerTarget.
+const (
+	PerTargetMinimal = "minimal"
+	PerTargetFull    = "full"
+)
+
+// Metrics configures /metrics. The zero value exports the minimal per-target series.
+type Metrics struct {
+	// PerTarget is "minimal" (the default: success, last duration and state, three
+	// series per target) or "full" (those plus every per-target series of earlier
+	// releases: duration histograms, failures by class, state by name, flapping,
+	// info, capacity, certificate expiry). /metrics/target serves the full set of one
+	// target either way.
+	PerTarget string `yaml:"per_target"`
 }
 
 // AuditConfig schedules one exposure audit.
@@ -406,6 +424,11 @@ func (c *Config) resolve(idx index, errs *Errors) {
 	}
 	if c.HostWatch.LearnAfter < 0 {
 		at("host_watch.learn_after", "must not be negative, got %s", c.HostWatch.LearnAfter)
+	}
+	switch c.Metrics.PerTarget {
+	case "", PerTargetMinimal, PerTargetFull:
+	default:
+		at("metrics.per_target", "%q: want minimal or full", c.Metrics.PerTarget)
 	}
 
 	seen := map[string]int{}
