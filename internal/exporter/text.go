@@ -230,8 +230,9 @@ var leLabels = func() []string {
 	return append(out, `,le="+Inf"`)
 }()
 
-// chunk is how many rows a scrape reads per hold of the read lock.
-const chunk = 1024
+// chunk is how many rows a scrape reads per hold of the read lock: a few hundred
+// microseconds of formatting even for the histograms of per_target: full.
+const chunk = 256
 
 // writeTargets writes the per-target families of every configured target.
 func (m *Metrics) writeTargets(w io.Writer, full bool) {
