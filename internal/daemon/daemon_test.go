@@ -16,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"github.com/portpatrol/portpatrol/internal/alert"
 	"github.com/portpatrol/portpatrol/internal/api"
 	"github.com/portpatrol/portpatrol/internal/config"
@@ -114,6 +117,7 @@ targets:
 			t.Errorf("/metrics lacks %q", w)
 		}
 	}
+	checkExposition(t, body)
 	// The per-target detail is on /metrics/target, not on /metrics by default.
 	for _, name := range []string{"portpatrol_target_info", "portpatrol_probe_failures_total", "portpatrol_probe_duration_seconds_bucket"} {
 		if strings.Contains(body, name+"{") {
@@ -135,6 +139,16 @@ targets:
 	}
 	if code, page := testsvc.Get(t, base+"/"); code != 200 || !strings.Contains(page, "portpatrol") {
 		t.Errorf("dashboard: got %d %q", code, page)
+	}
+}
+
+// checkExposition fails the test when body does not parse as the Prometheus text format,
+// such as when two collectors write a family of the same name.
+func checkExposition(t *testing.T, body string) {
+	t.Helper()
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	if _, err := p.TextToMetricFamilies(strings.NewReader(body)); err != nil {
+		t.Errorf("/metrics does not parse: %v", err)
 	}
 }
 
@@ -161,6 +175,7 @@ targets:
 		fmt.Sprintf(`portpatrol_target_state{state="up",target="tcp://%s"} 1`, open),
 		fmt.Sprintf(`portpatrol_probe_failures_total{class="refused",target="tcp://%s"}`, closed),
 	)
+	checkExposition(t, body)
 	for _, w := range []string{
 		`portpatrol_probe_duration_seconds_bucket{target="tcp://` + open,
 		`portpatrol_target_info{module="",name="",scheme="tcp",service="web",target="tcp://` + open + `"} 1`,

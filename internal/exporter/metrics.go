@@ -18,7 +18,8 @@ import (
 	"github.com/portpatrol/portpatrol/internal/patrol"
 )
 
-// TargetInfo describes a configured target for portpatrol_target_info.
+// TargetInfo describes a configured target: its row in the per-target table, and its
+// portpatrol_target_info series.
 type TargetInfo struct {
 	ID     string
 	Scheme string
@@ -44,6 +45,9 @@ var durationBuckets = [...]float64{.0005, .001, .0025, .005, .01, .025, .05, .1,
 //
 // The zero value is not usable; use NewMetrics. Metrics is safe for concurrent use.
 type Metrics struct {
+	// Registry holds the process-wide families; the daemon registers its own
+	// collectors on it. The per-target series are not on it: serve Handler, which
+	// writes both, rather than promhttp over Registry.
 	Registry *prometheus.Registry
 
 	probes      *prometheus.CounterVec

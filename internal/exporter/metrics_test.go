@@ -454,3 +454,46 @@ func TestMetricsConcurrentObserveScrapeReload(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// discardWriter is an http.ResponseWriter that counts and drops the body.
+type discardWriter struct {
+	h http.Header
+	n int64
+}
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) WriteHeader(int)             {}
+func (w *discardWriter) Write(b []byte) (int, error) { w.n += int64(len(b)); return len(b), nil }
+
+// BenchmarkHandler measures the server's side of a /metrics scrape at 100,000 targets,
+// without the network or a client (bench/metrics measures the whole scrape).
+func BenchmarkHandler(b *testing.B) {
+	m := NewMetrics()
+	ts := make([]TargetInfo, 100000)
+	for i := range ts {
+		ts[i] = TargetInfo{ID: fmt.Sprintf("tcp://10.%d.%d.%d:%d", i>>16, i>>8&255, i&255, 8000+i%100), Scheme: "tcp",
+			Labels: map[string]string{"service": fmt.Sprintf("svc-%d", i%500)}}
+	}
+	m.SetTargets(ts)
+	for i, t := range ts {
+		c := patrol.ClassOK
+		if i%50 == 0 {
+			c = patrol.ClassRefused
+		}
+		m.Observe(&patrol.Result{Target: t.ID, Class: c, Duration: time.Duration(i%5000) * time.Microsecond}, "tcp", patrol.StatusUp, false, 0)
+	}
+	for _, full := range []bool{false, true} {
+		b.Run(fmt.Sprintf("full=%v", full), func(b *testing.B) {
+			m.SetFull(full)
+			h := m.Handler()
+			req := httptest.NewRequest("GET", "/metrics", nil)
+			var n int64
+			for b.Loop() {
+				w := &discardWriter{h: http.Header{}}
+				h.ServeHTTP(w, req)
+				n = w.n
+			}
+			b.ReportMetric(float64(n)/1e6, "MB/scrape")
+		})
+	}
+}
