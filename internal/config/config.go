@@ -78,6 +78,8 @@ type Source struct {
 	Kubernetes Kubernetes `yaml:"kubernetes"`
 	// Probe configures the /probe endpoint; see docs/security.md.
 	Probe ProbeEndpoint `yaml:"probe"`
+	// Metrics configures what /metrics exports; see docs/metrics.md.
+	Metrics Metrics `yaml:"metrics"`
 }
 
 // Config is a loaded, validated configuration: the Source as written, and what was
@@ -149,6 +151,22 @@ type Kubernetes struct {
 	LeaderElection *bool `yaml:"leader_election"`
 	// LeaseNamespace holds the Lease; default $POD_NAMESPACE, else "default".
 	LeaseNamespace string `yaml:"lease_namespace"`
+}
+
+// The values of Metrics.PerTarget.
+const (
+	PerTargetMinimal = "minimal"
+	PerTargetFull    = "full"
+)
+
+// Metrics configures /metrics. The zero value exports the minimal per-target series.
+type Metrics struct {
+	// PerTarget is "minimal" (the default: success, last duration and state, three
+	// series per target) or "full" (those plus every per-target series of earlier
+	// releases: duration histograms, failures by class, state by name, flapping,
+	// info, capacity, certificate expiry). /metrics/target serves the full set of one
+	// target either way.
+	PerTarget string `yaml:"per_target"`
 }
 
 // AuditConfig schedules one exposure audit.
@@ -457,6 +475,11 @@ func (c *Config) resolve(idx index, bad badPaths, errs *Errors) {
 		if _, err := labels.Parse(c.Kubernetes.Selector); err != nil {
 			at("kubernetes.selector", "%q: %v", c.Kubernetes.Selector, err)
 		}
+	}
+	switch c.Metrics.PerTarget {
+	case "", PerTargetMinimal, PerTargetFull:
+	default:
+		at("metrics.per_target", "%q: want minimal or full", c.Metrics.PerTarget)
 	}
 
 	seen := map[string]int{}

@@ -23,8 +23,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/portpatrol/portpatrol/internal/alert"
 	"github.com/portpatrol/portpatrol/internal/api"
 	"github.com/portpatrol/portpatrol/internal/config"
@@ -387,6 +385,7 @@ type plan struct {
 	jobs  []schedule.Job
 	infos []exporter.TargetInfo
 	ids   map[string]bool
+	full  bool // metrics.per_target: full
 }
 
 // plan builds every probe of cfg, plus the targets the host watch and Kubernetes
@@ -403,7 +402,7 @@ func (d *Daemon) plan(cfg *config.Config) (plan, error) {
 	specs = d.addHostTargets(cfg, specs)
 	specs = d.addKubeTargets(cfg, specs)
 	p := plan{jobs: make([]schedule.Job, 0, len(specs)), infos: make([]exporter.TargetInfo, 0, len(specs)),
-		ids: make(map[string]bool, len(specs))}
+		ids: make(map[string]bool, len(specs)), full: cfg.Metrics.PerTarget == config.PerTargetFull}
 	for i, sp := range specs {
 		t := sp.target
 		if p.ids[t.ID] {
@@ -429,6 +428,7 @@ func (d *Daemon) plan(cfg *config.Config) (plan, error) {
 // resolution of alerts of targets no longer scheduled.
 func (d *Daemon) commitPlan(p plan) {
 	d.metrics.SetTargets(p.infos)
+	d.metrics.SetFull(p.full)
 	d.resolveRemoved(p.ids)
 }
 
@@ -683,11 +683,12 @@ func (d *Daemon) onResult(ev schedule.Event) {
 	}
 }
 
-// Handler serves the dashboard, the API, /metrics, /probe (unless probe.listen gives
+// Handler serves the dashboard, the API, /metrics, /metrics/target, /probe (unless probe.listen gives
 // it a listener of its own) and the /-/ endpoints.
 func (d *Daemon) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{Registry: d.metrics.Registry}))
+	mux.Handle("GET /metrics", d.metrics.Handler())
+	mux.Handle("GET /metrics/target", d.metrics.TargetHandler())
 	apiSrv := d.newAPI()
 	if d.cfg().Probe.Listen == "" {
 		mux.Handle("GET /probe", d.probeHandler(apiSrv))

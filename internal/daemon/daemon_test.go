@@ -8,12 +8,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/portpatrol/portpatrol/internal/alert"
 	"github.com/portpatrol/portpatrol/internal/api"
@@ -105,14 +109,14 @@ targets:
 	body := waitFor(t, base+"/metrics",
 		fmt.Sprintf(`portpatrol_probe_success{target="tcp://%s"} 1`, open),
 		fmt.Sprintf(`portpatrol_probe_success{target="tcp://%s"} 0`, closed),
-		fmt.Sprintf(`portpatrol_target_state{state="down",target="tcp://%s"} 1`, closed),
-		fmt.Sprintf(`portpatrol_target_state{state="up",target="tcp://%s"} 1`, open),
-		fmt.Sprintf(`portpatrol_probe_failures_total{class="refused",target="tcp://%s"}`, closed),
+		fmt.Sprintf(`portpatrol_target_state_code{target="tcp://%s"} 2`, closed),
+		fmt.Sprintf(`portpatrol_target_state_code{target="tcp://%s"} 0`, open),
 	)
 	for _, w := range []string{
-		`portpatrol_probe_duration_seconds_bucket{target="tcp://` + open,
-		`portpatrol_target_info{module="",name="",scheme="tcp",service="web",target="tcp://` + open + `"} 1`,
+		`portpatrol_probe_last_duration_seconds{target="tcp://` + open + `"} `,
+		`portpatrol_probes_duration_seconds_bucket{module="",scheme="tcp",le="0.0005"}`,
 		`portpatrol_probes_total{class="ok",scheme="tcp"}`,
+		`portpatrol_probes_total{class="refused",scheme="tcp"}`,
 		`portpatrol_scheduler_lag_seconds_bucket`,
 		`portpatrol_config_last_reload_successful 1`,
 		`portpatrol_targets 2`,
@@ -120,6 +124,26 @@ targets:
 		if !strings.Contains(body, w) {
 			t.Errorf("/metrics lacks %q", w)
 		}
+	}
+	checkExposition(t, body)
+	// The per-target detail is on /metrics/target, not on /metrics by default.
+	for _, name := range []string{"portpatrol_target_info", "portpatrol_probe_failures_total", "portpatrol_probe_duration_seconds_bucket"} {
+		if strings.Contains(body, name+"{") {
+			t.Errorf("/metrics carries %s by default; it belongs to per_target: full", name)
+		}
+	}
+	code, detail := testsvc.Get(t, base+"/metrics/target?target="+url.QueryEscape("tcp://"+closed))
+	for _, w := range []string{
+		fmt.Sprintf(`portpatrol_probe_failures_total{class="refused",target="tcp://%s"}`, closed),
+		fmt.Sprintf(`portpatrol_target_info{module="",name="",scheme="tcp",service="db",target="tcp://%s"} 1`, closed),
+		fmt.Sprintf(`portpatrol_target_state{state="down",target="tcp://%s"} 1`, closed),
+	} {
+		if code != 200 || !strings.Contains(detail, w) {
+			t.Errorf("/metrics/target: got %d, lacks %q:\n%s", code, w, detail)
+		}
+	}
+	if strings.Contains(detail, open) {
+		t.Errorf("/metrics/target of %s carries series of %s:\n%s", closed, open, detail)
 	}
 	if code, page := testsvc.Get(t, base+"/"); code != 200 || !strings.Contains(page, "portpatrol") {
 		t.Errorf("dashboard: got %d %q", code, page)
@@ -156,6 +180,67 @@ func getAs(t *testing.T, url, token string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+
+}
+
+// checkExposition fails the test when body does not parse as the Prometheus text format,
+// such as when two collectors write a family of the same name.
+func checkExposition(t *testing.T, body string) {
+	t.Helper()
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	if _, err := p.TextToMetricFamilies(strings.NewReader(body)); err != nil {
+		t.Errorf("/metrics does not parse: %v", err)
+	}
+}
+
+// metrics: {per_target: full} brings back every per-target series of earlier releases,
+// and a reload switches it.
+func TestServeMetricsPerTargetFull(t *testing.T) {
+	open, closed := testsvc.Listen(t), testsvc.ClosedPort(t)
+	path := filepath.Join(t.TempDir(), "pp.yaml")
+	conf := func(mode string) string {
+		return fmt.Sprintf(`metrics: {per_target: %s}
+host_watch: {disabled: true}
+defaults: {interval: 200ms, timeout: 100ms, failure_threshold: 2}
+targets:
+  - url: %s
+    labels: {service: web}
+  - url: %s
+    labels: {service: db}
+`, mode, open, closed)
+	}
+	testsvc.WriteFile(t, path, conf("full"))
+	_, base := startDaemon(t, path)
+	body := waitFor(t, base+"/metrics",
+		fmt.Sprintf(`portpatrol_target_state{state="down",target="tcp://%s"} 1`, closed),
+		fmt.Sprintf(`portpatrol_target_state{state="up",target="tcp://%s"} 1`, open),
+		fmt.Sprintf(`portpatrol_probe_failures_total{class="refused",target="tcp://%s"}`, closed),
+	)
+	checkExposition(t, body)
+	for _, w := range []string{
+		`portpatrol_probe_duration_seconds_bucket{target="tcp://` + open,
+		`portpatrol_target_info{module="",name="",scheme="tcp",service="web",target="tcp://` + open + `"} 1`,
+		`portpatrol_target_flapping{target="tcp://` + open + `"} 0`,
+		`portpatrol_probe_success{target="tcp://` + open + `"} 1`,
+		`portpatrol_target_state_code{target="tcp://` + closed + `"} 2`,
+	} {
+		if !strings.Contains(body, w) {
+			t.Errorf("/metrics with per_target: full lacks %q", w)
+		}
+	}
+
+	testsvc.WriteFile(t, path, conf("minimal"))
+	resp, err := http.Post(base+"/-/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("reload: got %d, want 200", resp.StatusCode)
+	}
+	if _, body := testsvc.Get(t, base+"/metrics"); strings.Contains(body, "portpatrol_target_info{") || !strings.Contains(body, "portpatrol_target_state_code{") {
+		t.Errorf("after a reload to per_target: minimal, /metrics still carries the full set or lost the minimal one:\n%s", body)
+	}
 }
 
 func TestServeProbeEndpointIsBlackboxCompatible(t *testing.T) {

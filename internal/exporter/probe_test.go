@@ -95,20 +95,3 @@ func TestTargetForReadsTargetsAsBlackboxDoes(t *testing.T) {
 		}
 	}
 }
-
-func TestMetricsForgetRemovedTargets(t *testing.T) {
-	m := NewMetrics()
-	m.SetTargets([]TargetInfo{{ID: "tcp://a:1", Scheme: "tcp"}, {ID: "tcp://b:2", Scheme: "tcp", Labels: map[string]string{"service": "db"}}})
-	for _, id := range []string{"tcp://a:1", "tcp://b:2"} {
-		m.Observe(&patrol.Result{Target: id, Class: patrol.ClassOK}, "tcp", patrol.StatusUp, false, time.Millisecond)
-	}
-	if got, err := testutil.GatherAndCount(m.Registry, "portpatrol_probe_success"); err != nil || got != 2 {
-		t.Fatalf("got %d success series, want 2", got)
-	}
-	m.SetTargets([]TargetInfo{{ID: "tcp://b:2", Scheme: "tcp", Labels: map[string]string{"service": "db"}}})
-	for _, name := range []string{"portpatrol_probe_success", "portpatrol_target_info", "portpatrol_probe_duration_seconds"} {
-		if got, err := testutil.GatherAndCount(m.Registry, name); err != nil || got != 1 {
-			t.Errorf("%s: got %d series after removing a target, want 1", name, got)
-		}
-	}
-}
