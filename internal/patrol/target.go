@@ -94,10 +94,32 @@ func (e *TargetError) Error() string { return fmt.Sprintf("invalid target %q: %s
 // ParseTarget parses "scheme://[user[:pass]@]host[:port][/path][?options]". A bare
 // "host:port" means tcp. IPv6 literals go in brackets: "[::1]:22", "tcp://[::1]:22".
 func ParseTarget(s string) (Target, error) {
+	t, err := parseTarget(s)
+	if err == nil {
+		return t, nil
+	}
+	if r := redactWord(s); r != s {
+		// The reason may quote pieces of the password: the URL parser's
+		// 'invalid port ":se"' when a password holds a '#', or a "host" cut out of a
+		// password holding a '/'. Take the reason from the input without the
+		// password; if that parses, the password is what broke the URL.
+		reason := "invalid URL; percent-encode special characters in a password " +
+			"(# %23, / %2F, ? %3F, @ %40, % %25, space %20)"
+		if _, rerr := parseTarget(r); rerr != nil {
+			reason = rerr.(*TargetError).Reason
+		}
+		return Target{}, &TargetError{Input: r, Reason: reason}
+	}
+	return Target{}, err
+}
+
+// parseTarget is ParseTarget without the care for passwords: its errors may quote
+// any part of s.
+func parseTarget(s string) (Target, error) {
 	in := s
 	s = strings.TrimSpace(s)
 	bad := func(format string, args ...any) (Target, error) {
-		return Target{}, &TargetError{Input: redactWord(in), Reason: fmt.Sprintf(format, args...)}
+		return Target{}, &TargetError{Input: in, Reason: fmt.Sprintf(format, args...)}
 	}
 	if s == "" {
 		return bad("empty target; want scheme://host:port or host:port")
@@ -113,16 +135,6 @@ func ParseTarget(s string) (Target, error) {
 	}
 	u, err := url.Parse(s)
 	if err != nil {
-		if r := redactWord(s); r != s {
-			// The parser's error quotes pieces of its input ('invalid port ":se"'
-			// when a password holds a '#'), so it is taken from the input without
-			// the password. If that parses, the password is what broke the URL.
-			_, rerr := url.Parse(r)
-			if rerr == nil {
-				return bad("invalid URL; percent-encode the characters # / ? @ %% in a password (%%23 %%2F %%3F %%40 %%25)")
-			}
-			err = rerr
-		}
 		var ue *url.Error
 		reason := err.Error()
 		if ok := asURLError(err, &ue); ok {

@@ -158,7 +158,7 @@ func TestParseTargetErrorsHidePassword(t *testing.T) {
 		{"gopher://user:s3cret@cache:70", "s3cret", "unknown scheme"},
 		{"user:s3cret@cache", "s3cret", "missing port"},
 		{"redis://:s3cret@cache#x", "s3cret", "fragments"},
-		{"redis://user:s3 cret@cache", "s3 ", "white space"},
+		{"redis://user:s3 cret@cache", "s3 ", "percent-encode"},
 		{"redis://user:s3cret@[::1", "s3cret", "missing ']'"},
 	}
 	for _, tt := range tests {
@@ -192,4 +192,26 @@ func TestRedactPasswords(t *testing.T) {
 			t.Errorf("RedactPasswords(%q): got %q, want %q", tt.in, got, tt.want)
 		}
 	}
+}
+
+// FuzzParseTargetPassword: however a password breaks a URL, the error shows no piece
+// of it. The password is wrapped in 'Q's, which no message and no other part of the
+// input contains, so a leaked prefix or suffix (":Qse" from "Qse#cretQ") shows one.
+func FuzzParseTargetPassword(f *testing.F) {
+	for _, s := range [][2]string{
+		{"se#cret", "cache:6379"}, {"se/cret", "cache:6379"}, {"se?cret", "cache"}, {"se@cret", "cache"},
+		{"s%zz", "cache"}, {"secret", "cache:99999"}, {"se cret", "cache"}, {"x", "[::1"}, {"a:b", "h:1/p?x=1#f"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, pass, rest string) {
+		if strings.Contains(pass+rest, "Q") {
+			return
+		}
+		in := "redis://admin:Q" + pass + "Q@" + rest
+		_, err := ParseTarget(in)
+		if err != nil && strings.Contains(err.Error(), "Q") {
+			t.Fatalf("ParseTarget(%q): got error %q, which shows a piece of the password", in, err)
+		}
+	})
 }
