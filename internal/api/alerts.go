@@ -206,7 +206,7 @@ func (req *silenceRequest) validate(now time.Time, author string) (patrol.Silenc
 		switch m.Op {
 		case "=", "!=":
 		case "=~", "!~":
-			if _, err := regexp.Compile("^(?:" + m.Value + ")$"); err != nil {
+			if _, err := regexp.Compile(m.Value); err != nil {
 				return sl, badField(field+".value", "invalid regular expression: %v", err)
 			}
 		default:

@@ -293,6 +293,7 @@ func TestMalformedInput(t *testing.T) {
 		{"no matchers", "POST", "/api/v1/silences", `{"comment":"x","duration":"1h"}`, "", 400, "matchers", "at least one matcher"},
 		{"bad op", "POST", "/api/v1/silences", `{"matchers":[{"name":"a","op":"==","value":"b"}],"comment":"x","duration":"1h"}`, "", 400, "matchers[0].op", `"==": want`},
 		{"bad regexp", "POST", "/api/v1/silences", `{"matchers":[{"name":"a","op":"=~","value":"("}],"comment":"x","duration":"1h"}`, "", 400, "matchers[0].value", "invalid regular expression"},
+		{"regexp escaping its anchors", "POST", "/api/v1/silences", `{"matchers":[{"name":"a","op":"=~","value":"x)|(y"}],"comment":"x","duration":"1h"}`, "", 400, "matchers[0].value", "invalid regular expression"},
 		{"bad label", "POST", "/api/v1/silences", `{"matchers":[{"name":"9a","op":"=","value":"b"}],"comment":"x","duration":"1h"}`, "", 400, "matchers[0].name", "not a label name"},
 		{"no comment", "POST", "/api/v1/silences", `{"matchers":[{"name":"a","op":"=","value":"b"}],"duration":"1h"}`, "", 400, "comment", "required"},
 		{"bad time", "POST", "/api/v1/silences", `{"matchers":[{"name":"a","op":"=","value":"b"}],"comment":"x","ends_at":"tomorrow"}`, "", 400, "ends_at", "not an RFC 3339 time"},
