@@ -121,7 +121,8 @@ var (
 )
 
 // parseTime reads a time parameter or field: RFC 3339 or Unix seconds (a decimal
-// number, up to nine digits after the point), from 1970 to 2200. The error names field.
+// number, up to nine digits after the point), from 1970 up to 2200. The error names
+// field.
 func parseTime(field, v string) (time.Time, *badRequest) {
 	t, err := time.Parse(time.RFC3339Nano, v)
 	if err != nil {
