@@ -19,6 +19,7 @@ const (
 	DefaultGroupInterval   = 5 * time.Minute
 	DefaultRepeatInterval  = time.Hour
 	DefaultRetention       = 24 * time.Hour
+	DefaultMaxSilence      = 30 * 24 * time.Hour
 	DefaultEvidence        = 5
 	DefaultEscalation      = "default"
 	DefaultReceiver        = "default"
@@ -76,6 +77,9 @@ type Config struct {
 	// Retention is how long resolved alerts and expired silences stay listed; zero
 	// means 24h.
 	Retention time.Duration `yaml:"retention"`
+	// MaxSilence is the longest a silence may last, from its start to its end; zero
+	// means 30 days. A silence that forgets to end mutes pages nobody then sees.
+	MaxSilence time.Duration `yaml:"max_silence"`
 	// Impact configures customer impact notices; the zero value sends none.
 	Impact Impact `yaml:"impact"`
 }
@@ -281,6 +285,7 @@ type settings struct {
 	runbook       *template.Template
 	evidence      int
 	retention     time.Duration
+	maxSilence    time.Duration
 	impact        *impactSettings
 }
 
@@ -553,6 +558,10 @@ func (c Config) compile() (*settings, error) {
 		bad("retention", "must not be negative, got %s", c.Retention)
 	}
 	s.retention = pickDur(c.Retention, DefaultRetention)
+	if c.MaxSilence < 0 {
+		bad("max_silence", "must not be negative, got %s", c.MaxSilence)
+	}
+	s.maxSilence = pickDur(c.MaxSilence, DefaultMaxSilence)
 	s.impact = c.Impact.compile(bad)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

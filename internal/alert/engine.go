@@ -411,8 +411,11 @@ func (e *Engine) Resolve(ctx context.Context, id, by, comment string) error {
 	return e.persist(ctx)
 }
 
-// CreateSilence validates and stores a silence and returns it with its ID. It needs at
-// least one matcher, an author and an end in the future; a zero StartsAt means now.
+// CreateSilence validates and stores a silence and returns it with its ID; a zero
+// StartsAt means now. As in Alertmanager, at least one matcher must not match the
+// empty string, so that "target=~.*" cannot mute everything by accident; it needs an
+// author, an end in the future, and may last at most Config.MaxSilence. A refused
+// silence is a *patrol.SilenceError naming the field at fault.
 func (e *Engine) CreateSilence(ctx context.Context, s patrol.Silence) (patrol.Silence, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -420,25 +423,35 @@ func (e *Engine) CreateSilence(ctx context.Context, s patrol.Silence) (patrol.Si
 	if s.StartsAt.IsZero() {
 		s.StartsAt = now
 	}
-	switch {
-	case len(s.Matchers) == 0:
-		return patrol.Silence{}, errors.New("silence: no matchers; a silence of everything must say so, e.g. alertname=~.+")
-	case s.Author == "":
-		return patrol.Silence{}, errors.New("silence: empty author")
-	case !s.EndsAt.After(s.StartsAt):
-		return patrol.Silence{}, fmt.Errorf("silence: end %s is not after start %s", s.EndsAt.Format(time.RFC3339), s.StartsAt.Format(time.RFC3339))
-	case !s.EndsAt.After(now):
-		return patrol.Silence{}, fmt.Errorf("silence: end %s is in the past", s.EndsAt.Format(time.RFC3339))
+	refuse := func(field, format string, args ...any) (patrol.Silence, error) {
+		return patrol.Silence{}, &patrol.SilenceError{Field: field, Reason: fmt.Sprintf(format, args...)}
 	}
 	// Round-trip the matchers so that ones built by hand get their regexps compiled.
+	ms := make(patrol.Matchers, len(s.Matchers))
 	for i, m := range s.Matchers {
 		mm, err := patrol.NewMatcher(m.Name, m.Op, m.Value)
 		if err != nil {
-			return patrol.Silence{}, fmt.Errorf("silence: %w", err)
+			return refuse(fmt.Sprintf("matchers[%d]", i), "%v", err)
 		}
-		s.Matchers[i] = mm
+		ms[i] = mm
 	}
-	s.Matchers = slices.Clone(s.Matchers)
+	switch {
+	case len(ms) == 0:
+		return refuse("matchers", "none; name what to silence, e.g. target=tcp://db:5432")
+	case ms.MatchEverything():
+		return refuse("matchers", "%s all match the empty string, so the silence would mute nearly every alert; "+
+			"add one that does not, e.g. target=tcp://db:5432", ms)
+	case s.Author == "":
+		return refuse("author", "empty")
+	case !s.EndsAt.After(s.StartsAt):
+		return refuse("ends_at", "end %s is not after start %s", s.EndsAt.Format(time.RFC3339), s.StartsAt.Format(time.RFC3339))
+	case !s.EndsAt.After(now):
+		return refuse("ends_at", "end %s is in the past", s.EndsAt.Format(time.RFC3339))
+	case s.EndsAt.Sub(s.StartsAt) > e.cfg.maxSilence:
+		return refuse("ends_at", "lasts %s, longer than the maximum of %s (alerting.max_silence)",
+			s.EndsAt.Sub(s.StartsAt), e.cfg.maxSilence)
+	}
+	s.Matchers = ms
 	s.CreatedAt = now
 	s.ID = "s-" + strconv.FormatInt(now.UnixNano(), 36)
 	for n := 2; e.silences[s.ID] != nil; n++ {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -186,8 +187,10 @@ type matcherRequest struct {
 
 var labelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 
-// maxSilence bounds how long a silence may last.
-const maxSilence = 365 * 24 * time.Hour
+// maxSilenceInput bounds a silence's duration as the API reads it, so that no time
+// arithmetic overflows; the alert engine applies the configured maximum
+// (alerting.max_silence) and the API reports its refusal.
+const maxSilenceInput = 100 * 365 * 24 * time.Hour
 
 // validate checks the request and returns the silence it asks for.
 func (req *silenceRequest) validate(now time.Time, author string) (patrol.Silence, *badRequest) {
@@ -203,7 +206,7 @@ func (req *silenceRequest) validate(now time.Time, author string) (patrol.Silenc
 		switch m.Op {
 		case "=", "!=":
 		case "=~", "!~":
-			if _, err := regexp.Compile("^(?:" + m.Value + ")$"); err != nil {
+			if _, err := regexp.Compile(m.Value); err != nil {
 				return sl, badField(field+".value", "invalid regular expression: %v", err)
 			}
 		default:
@@ -214,6 +217,11 @@ func (req *silenceRequest) validate(now time.Time, author string) (patrol.Silenc
 			return sl, badField(field, "%v", err)
 		}
 		sl.Matchers = append(sl.Matchers, pm)
+	}
+	if sl.Matchers.MatchEverything() {
+		// As in Alertmanager; the alert engine refuses it too.
+		return sl, badField("matchers", "%s all match the empty string, so the silence would mute nearly every alert; "+
+			"add one that does not, e.g. target=tcp://db:5432", sl.Matchers)
 	}
 	if req.Comment == "" {
 		return sl, badField("comment", "required: say why the alerts are silenced")
@@ -239,7 +247,7 @@ func (req *silenceRequest) validate(now time.Time, author string) (patrol.Silenc
 		}
 		sl.EndsAt = t
 	case req.Duration != "":
-		d, bad := parseDuration("duration", req.Duration)
+		d, bad := parseDuration("duration", req.Duration, time.Second, maxSilenceInput)
 		if bad != nil {
 			return sl, bad
 		}
@@ -252,8 +260,6 @@ func (req *silenceRequest) validate(now time.Time, author string) (patrol.Silenc
 		return sl, badField("ends_at", "%s is not after starts_at %s", sl.EndsAt.Format(time.RFC3339), sl.StartsAt.Format(time.RFC3339))
 	case !sl.EndsAt.After(now):
 		return sl, badField("ends_at", "%s is in the past", sl.EndsAt.Format(time.RFC3339))
-	case sl.EndsAt.Sub(sl.StartsAt) > maxSilence:
-		return sl, badField("ends_at", "a silence lasts at most %s", maxSilence)
 	}
 	return sl, nil
 }
@@ -274,6 +280,17 @@ func (s *Server) createSilence(w http.ResponseWriter, r *http.Request, who Ident
 		return
 	}
 	out, err := s.cfg.Silences.CreateSilence(r.Context(), sl)
+	var se *patrol.SilenceError
+	if errors.As(err, &se) {
+		// The engine names the silence's field; a request that gave a duration
+		// rather than an end is told about its duration.
+		field := se.Field
+		if field == "ends_at" && req.Duration != "" {
+			field = "duration"
+		}
+		writeBad(w, badField(field, "%s", se.Reason))
+		return
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -16,6 +16,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/portpatrol/portpatrol/internal/patrol"
 )
 
 // Config is what a Server works with. The zero value serves a valid API in which every
@@ -192,8 +194,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
+// writeError answers an error. The message may quote a request's input, so any URL
+// password in it is hidden: a target ID given with one is echoed without it.
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, errorBody{Error: msg})
+	writeJSON(w, status, errorBody{Error: patrol.RedactPasswords(msg)})
 }
 
 // fail answers with the status an error from a dependency calls for.
@@ -212,7 +216,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 // internal logs err and answers 500 without its text, which may name internals.
 func (s *Server) internal(w http.ResponseWriter, r *http.Request, err error) {
-	s.cfg.Logger.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	s.cfg.Logger.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", patrol.RedactPasswords(err.Error()))
 	writeError(w, http.StatusInternalServerError, "internal error; the server log has the details")
 }
 

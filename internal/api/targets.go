@@ -12,6 +12,13 @@ import (
 // maxHistorySpan bounds one history query.
 const maxHistorySpan = 400 * 24 * time.Hour
 
+// minStep is the finest step a history query may ask for: the store keeps raw results
+// at probe intervals, which are seconds, and a smaller step only makes empty points.
+const minStep = time.Second
+
+// maxPoints bounds the points of one history answer.
+const maxPoints = 10000
+
 // openAlerts returns, per target, a summary of its most urgent open alert. Without
 // Alerts it returns nil and targets carry no alert.
 func (s *Server) openAlerts(ctx context.Context, target string) (map[string]*alertSummary, error) {
@@ -216,13 +223,13 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, _ Identity) {
 		return
 	}
 	if v := q.Get("step"); v != "" {
-		d, bad := parseDuration("step", v)
+		d, bad := parseDuration("step", v, minStep, maxHistorySpan)
 		if bad != nil {
 			writeBad(w, bad)
 			return
 		}
-		if hq.To.Sub(hq.From)/d > 10000 {
-			writeBad(w, badField("step", "%s makes more than 10000 points over %s", d, hq.To.Sub(hq.From)))
+		if hq.To.Sub(hq.From)/d > maxPoints {
+			writeBad(w, badField("step", "%s makes more than %d points over %s", d, maxPoints, hq.To.Sub(hq.From)))
 			return
 		}
 		hq.Step = d

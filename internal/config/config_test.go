@@ -232,6 +232,7 @@ func TestAlertingErrorsNameTheField(t *testing.T) {
 		{"unknown impact receiver", "notify:\n  receivers: [{name: default, type: webhook, url: http://127.0.0.1:1/}]\nalerting:\n  impact:\n    receivers: {acme: [default, acme-mail]}\n",
 			`alerting.impact.receivers.acme[1]: no receiver named "acme-mail" under notify.receivers; defined: default`},
 		{"bad impact severity", "alerting:\n  impact:\n    severities: [P0, P5]\n    receivers: {\"*\": [default]}\n", "alerting.impact.severities[1]"},
+		{"negative max_silence", "alerting:\n  max_silence: -1h\n", "alerting.max_silence: must not be negative, got -1h0m0s"},
 		{"bad schedule", "alerting:\n  maintenance:\n    - {name: m, schedule: \"Funday 25:00-26:00 Mars/Base\"}\n", "alerting.maintenance[0]"},
 	}
 	for _, tt := range tests {
@@ -282,5 +283,26 @@ func TestProbeSection(t *testing.T) {
 				t.Errorf("got allow_target_options %v, want %v", got, tt.allowOpts)
 			}
 		})
+	}
+}
+
+// TestErrorsHidePasswords: no config error shows a URL's password, whether the URL is
+// broken by it, wrong elsewhere, or given where something else belongs.
+func TestErrorsHidePasswords(t *testing.T) {
+	for _, yaml := range []string{
+		"targets:\n  - url: 'redis://u:zq#xv@127.0.0.1:6379'\n",
+		"targets:\n  - url: 'redis://u:zq/xv@127.0.0.1:6379'\n",
+		"targets:\n  - url: 'redis://u:zqxv@127.0.0.1:99999'\n",
+		"targets: 'redis://u:zqxv@127.0.0.1:6379'\n",
+		"targets:\n  - url: 127.0.0.1:1\n    interval: 'redis://u:zqxv@h'\n",
+	} {
+		_, err := Parse([]byte(yaml), "bad.yaml")
+		if err == nil {
+			t.Errorf("%s: got no error", yaml)
+			continue
+		}
+		if strings.Contains(err.Error(), "zq") || strings.Contains(err.Error(), "xv") {
+			t.Errorf("%s: got error %q, which shows the password", yaml, err)
+		}
 	}
 }

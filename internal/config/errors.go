@@ -11,6 +11,8 @@ import (
 	"sync"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/portpatrol/portpatrol/internal/patrol"
 )
 
 var (
@@ -56,8 +58,10 @@ type Errors struct {
 	List []Error
 }
 
+// add records a problem. Messages may quote a value from the file, so URL passwords
+// in them are hidden ("want a list, got \"redis://u:xxxxx@h\"").
 func (e *Errors) add(file string, line, col int, path, msg string) {
-	e.List = append(e.List, Error{File: file, Line: line, Column: col, Path: path, Msg: msg})
+	e.List = append(e.List, Error{File: file, Line: line, Column: col, Path: path, Msg: patrol.RedactPasswords(msg)})
 }
 
 // addYAML records an error from the YAML library, keeping its line numbers.

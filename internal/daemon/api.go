@@ -132,7 +132,8 @@ func (a *apiAdapter) CreateSilence(ctx context.Context, s patrol.Silence) (patro
 		if errors.Is(err, alert.ErrNotFound) {
 			return patrol.Silence{}, alertErr(err)
 		}
-		return patrol.Silence{}, fmt.Errorf("%w: %v", api.ErrInvalid, err)
+		// %w twice: the API reads the *patrol.SilenceError's field.
+		return patrol.Silence{}, fmt.Errorf("%w: %w", api.ErrInvalid, err)
 	}
 	return out, nil
 }

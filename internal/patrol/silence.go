@@ -51,7 +51,9 @@ type Matcher struct {
 }
 
 // ParseMatcher parses "name=value", "name!=value", "name=~regexp" or "name!~regexp".
-// The value may be double-quoted.
+// The value may be double-quoted, which keeps white space at its ends and a leading
+// "~" after "=" as part of it: `a="~x"` compares with "~x", where `a=~x` is a regular
+// expression. Only the outer pair of quotes is removed; nothing inside is unescaped.
 func ParseMatcher(s string) (Matcher, error) {
 	s = strings.TrimSpace(s)
 	i := 0
@@ -79,12 +81,17 @@ func ParseMatcher(s string) (Matcher, error) {
 	return NewMatcher(name, op, value)
 }
 
-// NewMatcher builds a matcher, compiling its regular expression.
+// NewMatcher builds a matcher, checking the label name and compiling its regular
+// expression, which must be one on its own: "a)|(b" is refused rather than let out
+// of its anchors.
 func NewMatcher(name string, op MatchOp, value string) (Matcher, error) {
 	m := Matcher{Name: name, Op: op, Value: value}
 	switch op {
 	case MatchEqual, MatchNotEqual:
 	case MatchRegexp, MatchNotRegex:
+		if _, err := regexp.Compile(value); err != nil {
+			return Matcher{}, fmt.Errorf("matcher %s: %w", m, err)
+		}
 		re, err := regexp.Compile("^(?:" + value + ")$")
 		if err != nil {
 			return Matcher{}, fmt.Errorf("matcher %s: %w", m, err)
@@ -93,14 +100,41 @@ func NewMatcher(name string, op MatchOp, value string) (Matcher, error) {
 	default:
 		return Matcher{}, fmt.Errorf("matcher %s%s%q: unknown operator", name, op, value)
 	}
-	if name == "" {
-		return Matcher{}, fmt.Errorf("matcher %s: empty label name", m)
+	if !validLabelName(name) {
+		return Matcher{}, fmt.Errorf("matcher %s: %q is not a label name", m, name)
 	}
 	return m, nil
 }
 
-// String renders the matcher in the form ParseMatcher reads.
-func (m Matcher) String() string { return m.Name + string(m.Op) + m.Value }
+// validLabelName reports whether s is a label name as ParseMatcher reads one:
+// [a-zA-Z_][a-zA-Z0-9_]*.
+func validLabelName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// String renders the matcher in the form ParseMatcher reads back to an equal matcher:
+// the value is double-quoted when it would otherwise read differently (white space
+// at an end, a leading quote, or a leading "~" after "=").
+func (m Matcher) String() string {
+	v := m.Value
+	if v != strings.TrimSpace(v) || strings.HasPrefix(v, `"`) || m.Op == MatchEqual && strings.HasPrefix(v, "~") {
+		v = `"` + v + `"`
+	}
+	return m.Name + string(m.Op) + v
+}
+
+// Equal reports whether two matchers have the same name, operator and value.
+func (m Matcher) Equal(o Matcher) bool { return m.Name == o.Name && m.Op == o.Op && m.Value == o.Value }
+
+// MatchesEmpty reports whether the matcher matches a label that is absent (read as
+// the empty string), as "team!=db" and "target=~.*" do.
+func (m Matcher) MatchesEmpty() bool { return m.Matches("") }
 
 // Matches reports whether a label value satisfies the matcher.
 func (m Matcher) Matches(value string) bool {
@@ -152,6 +186,18 @@ func ParseMatchers(ss []string) (Matchers, error) {
 	return ms, nil
 }
 
+// MatchEverything reports whether every matcher matches the empty string, so that the
+// list says nothing about which alerts it selects: "target=~.*" or "team!=db" alone
+// mute almost every alert. An empty list matches everything too.
+func (ms Matchers) MatchEverything() bool {
+	for _, m := range ms {
+		if !m.MatchesEmpty() {
+			return false
+		}
+	}
+	return true
+}
+
 // Matches reports whether every matcher matches the labels that get returns.
 func (ms Matchers) Matches(get func(name string) string) bool {
 	for _, m := range ms {
@@ -170,3 +216,14 @@ func (ms Matchers) String() string {
 	}
 	return "{" + strings.Join(parts, ", ") + "}"
 }
+
+// SilenceError reports a silence that is refused. Field names the part at fault in
+// the silence's JSON spelling ("matchers", "ends_at"), so that the API can point at it;
+// the alert engine returns it from CreateSilence.
+type SilenceError struct {
+	Field  string
+	Reason string
+}
+
+// Error returns "silence: field: reason".
+func (e *SilenceError) Error() string { return "silence: " + e.Field + ": " + e.Reason }

@@ -84,3 +84,109 @@ func TestResultSummary(t *testing.T) {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
 }
+
+// TestMatcherRoundTrip: a matcher's String parses back to an equal matcher, values
+// that would read differently unquoted included.
+func TestMatcherRoundTrip(t *testing.T) {
+	tests := []struct {
+		in   string
+		want string // String of the parsed matcher
+	}{
+		{in: "a= ~x", want: `a="~x"`},
+		{in: `a="~x"`, want: `a="~x"`},
+		{in: "a=~~x", want: "a=~~x"},
+		{in: "a!=~x", want: "a!=~x"},
+		{in: `a=" x "`, want: `a=" x "`},
+		{in: `a=""x""`, want: `a=""x""`},
+		{in: `a="`, want: `a="""`},
+		{in: "env=prod", want: "env=prod"},
+		{in: "env=~prod|stag.*", want: "env=~prod|stag.*"},
+		{in: "team=", want: "team="},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			m, err := ParseMatcher(tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := m.String(); got != tt.want {
+				t.Errorf("got %s, want %s", got, tt.want)
+			}
+			again, err := ParseMatcher(m.String())
+			if err != nil {
+				t.Fatalf("%s does not parse: %v", m, err)
+			}
+			if !again.Equal(m) {
+				t.Errorf("got %q %q %q, want %q %q %q", again.Name, again.Op, again.Value, m.Name, m.Op, m.Value)
+			}
+		})
+	}
+}
+
+func TestNewMatcherRefuses(t *testing.T) {
+	tests := []struct {
+		name, op, value, err string
+	}{
+		{"a", "=~", "x)|(y", "unexpected )"},
+		{"", "=", "x", "not a label name"},
+		{"9a", "=", "x", "not a label name"},
+		{"a-b", "=", "x", "not a label name"},
+		{"a", "==", "x", "unknown operator"},
+	}
+	for _, tt := range tests {
+		_, err := NewMatcher(tt.name, MatchOp(tt.op), tt.value)
+		if err == nil || !strings.Contains(err.Error(), tt.err) {
+			t.Errorf("NewMatcher(%q, %q, %q): got error %v, want one saying %q", tt.name, tt.op, tt.value, err, tt.err)
+		}
+	}
+}
+
+func TestMatchEverything(t *testing.T) {
+	tests := []struct {
+		in   []string
+		want bool
+	}{
+		{nil, true},
+		{[]string{"target=~.*"}, true},
+		{[]string{"team!=db"}, true},
+		{[]string{"team="}, true},
+		{[]string{"target=~.*", "team!~web"}, true},
+		{[]string{"alertname=~.+"}, false},
+		{[]string{"target=~.*", "team=db"}, false},
+		{[]string{"severity=P0"}, false},
+	}
+	for _, tt := range tests {
+		ms, err := ParseMatchers(tt.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ms.MatchEverything(); got != tt.want {
+			t.Errorf("%s: got %v, want %v", ms, got, tt.want)
+		}
+	}
+}
+
+// FuzzParseMatcher: whatever parses prints to a form that parses to an equal matcher.
+func FuzzParseMatcher(f *testing.F) {
+	for _, s := range []string{"env=prod", "a!~b.*", `x="y"`, "=", "a=~(", "é=1", "a= ~x", `a=" x"`, `a=""`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		m, err := ParseMatcher(s)
+		if err != nil {
+			return
+		}
+		again, err := ParseMatcher(m.String())
+		if err != nil {
+			t.Fatalf("%q parsed to %s, which does not parse: %v", s, m, err)
+		}
+		if !again.Equal(m) {
+			t.Fatalf("%q parsed to %q %q %q, whose String %s parses to %q %q %q", s, m.Name, m.Op, m.Value, m, again.Name, again.Op, again.Value)
+		}
+		for _, v := range []string{"", m.Value, "x"} {
+			if again.Matches(v) != m.Matches(v) {
+				t.Fatalf("%q: %s and its reparse disagree on %q", s, m, v)
+			}
+		}
+	})
+}

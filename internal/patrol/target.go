@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Scheme describes one target scheme. The port a target of the scheme uses when it
@@ -80,7 +81,9 @@ type Target struct {
 // Addr returns host:port, with IPv6 literals in brackets.
 func (t Target) Addr() string { return net.JoinHostPort(t.Host, strconv.Itoa(t.Port)) }
 
-// TargetError reports a target that cannot be parsed.
+// TargetError reports a target that cannot be parsed. Neither field carries a
+// password: Input is the input with RedactPasswords applied, and Reason never quotes
+// the user information.
 type TargetError struct {
 	Input  string
 	Reason string
@@ -91,6 +94,28 @@ func (e *TargetError) Error() string { return fmt.Sprintf("invalid target %q: %s
 // ParseTarget parses "scheme://[user[:pass]@]host[:port][/path][?options]". A bare
 // "host:port" means tcp. IPv6 literals go in brackets: "[::1]:22", "tcp://[::1]:22".
 func ParseTarget(s string) (Target, error) {
+	t, err := parseTarget(s)
+	if err == nil {
+		return t, nil
+	}
+	if r := redactWord(s); r != s {
+		// The reason may quote pieces of the password: the URL parser's
+		// 'invalid port ":se"' when a password holds a '#', or a "host" cut out of a
+		// password holding a '/'. Take the reason from the input without the
+		// password; if that parses, the password is what broke the URL.
+		reason := "invalid URL; percent-encode special characters in a password " +
+			"(# %23, / %2F, ? %3F, @ %40, % %25, space %20)"
+		if _, rerr := parseTarget(r); rerr != nil {
+			reason = rerr.(*TargetError).Reason
+		}
+		return Target{}, &TargetError{Input: r, Reason: reason}
+	}
+	return Target{}, err
+}
+
+// parseTarget is ParseTarget without the care for passwords: its errors may quote
+// any part of s.
+func parseTarget(s string) (Target, error) {
 	in := s
 	s = strings.TrimSpace(s)
 	bad := func(format string, args ...any) (Target, error) {
@@ -168,6 +193,52 @@ func ParseTarget(s string) (Target, error) {
 	}
 	t.ID = t.canonical()
 	return t, nil
+}
+
+// RedactPasswords returns s with the password of every URL user information in it
+// replaced by "xxxxx", for error texts and log lines that may quote what someone
+// typed: "redis://u:pw@h" and a bare "u:pw@h:6379" both lose "pw". It reads each
+// white-space separated word on its own and errs on the side of hiding: in a word
+// with an '@', whatever lies between the first ':' after "://" (or the word's start)
+// and the last '@' is taken for a password.
+func RedactPasswords(s string) string {
+	if !strings.Contains(s, "@") {
+		return s
+	}
+	var b strings.Builder
+	start := -1
+	for i, r := range s {
+		if unicode.IsSpace(r) {
+			if start >= 0 {
+				b.WriteString(redactWord(s[start:i]))
+				start = -1
+			}
+			b.WriteRune(r)
+		} else if start < 0 {
+			start = i
+		}
+	}
+	if start >= 0 {
+		b.WriteString(redactWord(s[start:]))
+	}
+	return b.String()
+}
+
+// redactWord redacts the password of one URL or host:port word; see RedactPasswords.
+func redactWord(w string) string {
+	at := strings.LastIndexByte(w, '@')
+	if at < 0 {
+		return w
+	}
+	start := 0
+	if i := strings.Index(w[:at], "://"); i >= 0 {
+		start = i + len("://")
+	}
+	colon := strings.IndexByte(w[start:at], ':')
+	if colon < 0 {
+		return w
+	}
+	return w[:start+colon+1] + "xxxxx" + w[at:]
 }
 
 func asURLError(err error, target **url.Error) bool {

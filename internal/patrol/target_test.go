@@ -141,3 +141,77 @@ func FuzzParseTarget(f *testing.F) {
 		}
 	})
 }
+
+// TestParseTargetErrorsHidePassword: no error names the password, however the URL
+// is broken, and the reason still says what is wrong.
+func TestParseTargetErrorsHidePassword(t *testing.T) {
+	tests := []struct {
+		in     string
+		secret string
+		reason string // fragment of the expected error
+	}{
+		{"redis://user:se#cret@cache:6379", ":se", "percent-encode"},
+		{"redis://user:se#cret@cache:6379", "cret", "percent-encode"},
+		{"redis://user:se/cret@cache:6379", ":se", "percent-encode"},
+		{"redis://user:s3cret@cache:99999", "s3cret", "out of range"},
+		{"redis://user:s3cret@cache:6x", "s3cret", `invalid port ":6x"`},
+		{"gopher://user:s3cret@cache:70", "s3cret", "unknown scheme"},
+		{"user:s3cret@cache", "s3cret", "missing port"},
+		{"redis://:s3cret@cache#x", "s3cret", "fragments"},
+		{"redis://user:s3 cret@cache", "s3 ", "percent-encode"},
+		{"redis://user:s3cret@[::1", "s3cret", "missing ']'"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			_, err := ParseTarget(tt.in)
+			if err == nil {
+				t.Fatal("got no error")
+			}
+			if strings.Contains(err.Error(), tt.secret) {
+				t.Errorf("got error %q, which shows the password %q", err, tt.secret)
+			}
+			if !strings.Contains(err.Error(), tt.reason) {
+				t.Errorf("got error %q, want it to say %q", err, tt.reason)
+			}
+		})
+	}
+}
+
+func TestRedactPasswords(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"dial redis://u:pw@h:1 failed", "dial redis://u:xxxxx@h:1 failed"},
+		{`target "u:pw@h:1": not found`, `target "u:xxxxx@h:1": not found`},
+		{"redis://:pw@h", "redis://:xxxxx@h"},
+		{"redis://u:se#c/r?et@h", "redis://u:xxxxx@h"},
+		{"redis://u@h:1", "redis://u@h:1"},
+		{"tcp://h:1 and mail bob@example.com", "tcp://h:1 and mail bob@example.com"},
+		{"no at sign: here", "no at sign: here"},
+	}
+	for _, tt := range tests {
+		if got := RedactPasswords(tt.in); got != tt.want {
+			t.Errorf("RedactPasswords(%q): got %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// FuzzParseTargetPassword: however a password breaks a URL, the error shows no piece
+// of it. The password is wrapped in 'Q's, which no message and no other part of the
+// input contains, so a leaked prefix or suffix (":Qse" from "Qse#cretQ") shows one.
+func FuzzParseTargetPassword(f *testing.F) {
+	for _, s := range [][2]string{
+		{"se#cret", "cache:6379"}, {"se/cret", "cache:6379"}, {"se?cret", "cache"}, {"se@cret", "cache"},
+		{"s%zz", "cache"}, {"secret", "cache:99999"}, {"se cret", "cache"}, {"x", "[::1"}, {"a:b", "h:1/p?x=1#f"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, pass, rest string) {
+		if strings.Contains(pass+rest, "Q") {
+			return
+		}
+		in := "redis://admin:Q" + pass + "Q@" + rest
+		_, err := ParseTarget(in)
+		if err != nil && strings.Contains(err.Error(), "Q") {
+			t.Fatalf("ParseTarget(%q): got error %q, which shows a piece of the password", in, err)
+		}
+	})
+}
