@@ -328,12 +328,38 @@ func (c Config) Validate() error {
 	return err
 }
 
+// compiler turns a Config into settings, collecting every problem as a *ConfigError.
+type compiler struct {
+	c    Config
+	s    *settings
+	errs []error
+}
+
+// bad records a problem of field.
+func (k *compiler) bad(field, format string, args ...any) {
+	k.errs = append(k.errs, &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)})
+}
+
+// compile checks c and builds the engine's settings, section by section; the error
+// joins every problem found.
 func (c Config) compile() (*settings, error) {
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)})
+	k := &compiler{c: c, s: &settings{}}
+	k.deadlines()
+	k.rules()
+	k.anomaly()
+	k.escalations()
+	k.grouping()
+	k.windows()
+	k.limits()
+	if err := errors.Join(k.errs...); err != nil {
+		return nil, err
 	}
-	s := &settings{}
+	return k.s, nil
+}
+
+// deadlines sets the response deadlines per severity.
+func (k *compiler) deadlines() {
+	c, s, bad := k.c, k.s, k.bad
 	for sev := patrol.P0; sev <= patrol.P3; sev++ {
 		s.deadlines[sev] = sev.Deadline()
 	}
@@ -349,41 +375,48 @@ func (c Config) compile() (*settings, error) {
 			s.deadlines[sev] = d
 		}
 	}
+}
 
-	compileRule := func(field string, r Rule, name string, class patrol.AlertClass, sev patrol.Severity, forDur time.Duration, count int) ruleSettings {
-		rs := ruleSettings{name: name, class: class, disabled: r.Disabled, severity: sev, forDur: forDur, count: count}
-		if r.Severity != "" {
-			v, err := patrol.ParseSeverity(r.Severity)
-			if err != nil {
-				bad(field+".severity", "%q: want P0, P1, P2 or P3", r.Severity)
-			}
-			rs.severity = v
+// rule compiles one rule's common settings over the given defaults.
+func (k *compiler) rule(field string, r Rule, name string, class patrol.AlertClass, sev patrol.Severity, forDur time.Duration, count int) ruleSettings {
+	bad := k.bad
+	rs := ruleSettings{name: name, class: class, disabled: r.Disabled, severity: sev, forDur: forDur, count: count}
+	if r.Severity != "" {
+		v, err := patrol.ParseSeverity(r.Severity)
+		if err != nil {
+			bad(field+".severity", "%q: want P0, P1, P2 or P3", r.Severity)
 		}
-		switch {
-		case r.For < 0:
-			bad(field+".for", "must not be negative, got %s", r.For)
-		case r.For > 0:
-			rs.forDur = r.For
-		}
-		switch {
-		case r.Count < 0:
-			bad(field+".count", "must not be negative, got %d", r.Count)
-		case r.Count > 0:
-			rs.count = r.Count
-		}
-		if rs.count == 0 {
-			rs.count = 1
-		}
-		if r.RunbookURL != "" {
-			t, err := template.New(field).Option("missingkey=zero").Parse(r.RunbookURL)
-			if err != nil {
-				bad(field+".runbook_url", "%v", err)
-			}
-			rs.runbook = t
-		}
-		return rs
+		rs.severity = v
 	}
-	s.unreachable = compileRule("rules.unreachable", c.Rules.Unreachable, string(patrol.AlertUnreachable), patrol.AlertUnreachable, patrol.P0, 0, 1)
+	switch {
+	case r.For < 0:
+		bad(field+".for", "must not be negative, got %s", r.For)
+	case r.For > 0:
+		rs.forDur = r.For
+	}
+	switch {
+	case r.Count < 0:
+		bad(field+".count", "must not be negative, got %d", r.Count)
+	case r.Count > 0:
+		rs.count = r.Count
+	}
+	if rs.count == 0 {
+		rs.count = 1
+	}
+	if r.RunbookURL != "" {
+		t, err := template.New(field).Option("missingkey=zero").Parse(r.RunbookURL)
+		if err != nil {
+			bad(field+".runbook_url", "%v", err)
+		}
+		rs.runbook = t
+	}
+	return rs
+}
+
+// rules compiles the rules of the alert classes but anomaly.
+func (k *compiler) rules() {
+	c, s, bad := k.c, k.s, k.bad
+	s.unreachable = k.rule("rules.unreachable", c.Rules.Unreachable, string(patrol.AlertUnreachable), patrol.AlertUnreachable, patrol.P0, 0, 1)
 	classes := c.Rules.Unreachable.Classes
 	if classes == nil {
 		classes = DefaultUnreachableClasses
@@ -395,8 +428,8 @@ func (c Config) compile() (*settings, error) {
 		}
 		s.unreachable.classes[cl] = true
 	}
-	s.slow = compileRule("rules.slow", c.Rules.Slow, string(patrol.AlertSlow), patrol.AlertSlow, patrol.P1, 0, DefaultSlowCount)
-	s.capacity = compileRule("rules.capacity", c.Rules.Capacity, string(patrol.AlertCapacity), patrol.AlertCapacity, patrol.P2, DefaultCapacityFor, 1)
+	s.slow = k.rule("rules.slow", c.Rules.Slow, string(patrol.AlertSlow), patrol.AlertSlow, patrol.P1, 0, DefaultSlowCount)
+	s.capacity = k.rule("rules.capacity", c.Rules.Capacity, string(patrol.AlertCapacity), patrol.AlertCapacity, patrol.P2, DefaultCapacityFor, 1)
 	s.capacity.threshold = DefaultCapacityRatio
 	if t := c.Rules.Capacity.Threshold; t != 0 {
 		if t < 0 || t > 1 {
@@ -404,12 +437,16 @@ func (c Config) compile() (*settings, error) {
 		}
 		s.capacity.threshold = t
 	}
-	s.security = compileRule("rules.security", c.Rules.Security, string(patrol.AlertSecurity), patrol.AlertSecurity, patrol.P1, 0, 1)
-	s.config = compileRule("rules.config", c.Rules.Config, string(patrol.AlertConfig), patrol.AlertConfig, patrol.P2, 0, 1)
+	s.security = k.rule("rules.security", c.Rules.Security, string(patrol.AlertSecurity), patrol.AlertSecurity, patrol.P1, 0, 1)
+	s.config = k.rule("rules.config", c.Rules.Config, string(patrol.AlertConfig), patrol.AlertConfig, patrol.P2, 0, 1)
+}
 
+// anomaly compiles the anomaly rule and its detector's settings.
+func (k *compiler) anomaly() {
+	c, s, bad := k.c, k.s, k.bad
 	a := c.Rules.Anomaly
 	s.anomaly = anomalySettings{
-		ruleSettings: compileRule("rules.anomaly", a.Rule, string(patrol.AlertAnomaly), patrol.AlertAnomaly, patrol.P3, DefaultAnomalyFor, 1),
+		ruleSettings: k.rule("rules.anomaly", a.Rule, string(patrol.AlertAnomaly), patrol.AlertAnomaly, patrol.P3, DefaultAnomalyFor, 1),
 		window:       pickInt(a.Window, DefaultAnomalyWindow),
 		factor:       DefaultAnomalyFactor,
 		baseline:     pickDur(a.Baseline, DefaultAnomalyBaseline),
@@ -437,7 +474,11 @@ func (c Config) compile() (*settings, error) {
 		bad("rules.anomaly.max_samples", "%d is fewer than min_samples %d or window %d",
 			s.anomaly.maxSamples, s.anomaly.minSamples, s.anomaly.window)
 	}
+}
 
+// escalations compiles the escalation chains, the default chain and the routes.
+func (k *compiler) escalations() {
+	c, s, bad := k.c, k.s, k.bad
 	s.chains = c.Escalations
 	if s.chains == nil {
 		s.chains = map[string][]Step{DefaultEscalation: {{Receivers: []string{DefaultReceiver}}}}
@@ -483,7 +524,11 @@ func (c Config) compile() (*settings, error) {
 		}
 		s.routes = append(s.routes, route{match: ms, chain: r.Escalation})
 	}
+}
 
+// grouping compiles repeats, grouping and inhibition.
+func (k *compiler) grouping() {
+	c, s, bad := k.c, k.s, k.bad
 	switch {
 	case c.RepeatInterval == 0:
 		s.repeat = DefaultRepeatInterval
@@ -522,7 +567,11 @@ func (c Config) compile() (*settings, error) {
 		}
 		s.inhibit = append(s.inhibit, inhibitRule{source: src, target: tgt, equal: r.Equal})
 	}
+}
 
+// windows compiles the maintenance windows.
+func (k *compiler) windows() {
+	c, s, bad := k.c, k.s, k.bad
 	names := map[string]bool{}
 	for i, w := range c.Maintenance {
 		cw, err := compileWindow(w)
@@ -542,7 +591,11 @@ func (c Config) compile() (*settings, error) {
 		names[w.Name] = true
 		s.windows = append(s.windows, cw)
 	}
+}
 
+// limits compiles the runbook link, evidence, retention, the silence limit and impact notices.
+func (k *compiler) limits() {
+	c, s, bad := k.c, k.s, k.bad
 	if c.RunbookURL != "" {
 		t, err := template.New("runbook_url").Option("missingkey=zero").Parse(c.RunbookURL)
 		if err != nil {
@@ -563,10 +616,6 @@ func (c Config) compile() (*settings, error) {
 	}
 	s.maxSilence = pickDur(c.MaxSilence, DefaultMaxSilence)
 	s.impact = c.Impact.compile(bad)
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return s, nil
 }
 
 // compile validates an Impact, reporting problems through bad; it returns nil when
