@@ -65,6 +65,8 @@ type Source struct {
 	// Notify configures receivers and the durable outbox.
 	Notify notify.Config `yaml:"notify"`
 	API    API           `yaml:"api"`
+	// Metrics configures the /metrics endpoint.
+	Metrics Metrics `yaml:"metrics"`
 	// Audits are exposure audits serve runs on a schedule; see docs/security.md.
 	Audits []AuditConfig `yaml:"audits"`
 	// HostWatch watches this host's own listening ports; it is on unless disabled.
@@ -183,6 +185,22 @@ type API struct {
 	// TLSCertFile and TLSKeyFile serve HTTPS instead of HTTP.
 	TLSCertFile string `yaml:"tls_cert_file"`
 	TLSKeyFile  string `yaml:"tls_key_file"`
+	// Hosts are the names, besides the listen address's host and loopback, that
+	// requests may carry in their Host header (no port); others are answered 421, so
+	// a DNS-rebinding page cannot read the API. ["*"] turns the check off.
+	Hosts []string `yaml:"hosts"`
+	// MaxInflightPerClient caps the expensive requests (history, audits, /probe,
+	// /metrics) one client address may have in flight on each of those routes;
+	// default 8.
+	MaxInflightPerClient int `yaml:"max_inflight_per_client"`
+}
+
+// Metrics configures the daemon's own /metrics endpoint. The zero value serves it to
+// anyone who can reach the listen address.
+type Metrics struct {
+	// RequireToken makes /metrics need a token of the viewer role or above, even
+	// from loopback with api.anonymous_read.
+	RequireToken bool `yaml:"require_token"`
 }
 
 // TargetDefaults apply to every target that does not set its own value.
@@ -571,6 +589,7 @@ func (c *Config) resolveAlerting(at func(path, format string, args ...any)) {
 	if (c.API.TLSCertFile == "") != (c.API.TLSKeyFile == "") {
 		at("api", "tls_cert_file and tls_key_file go together")
 	}
+	c.checkAPI(at)
 	for _, r := range []struct {
 		path string
 		v    time.Duration
