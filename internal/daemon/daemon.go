@@ -124,6 +124,7 @@ type Daemon struct {
 	watch       *hostwatch.Watch // nil when host_watch is disabled
 	kube        *kubeWiring      // nil unless kubernetes.enabled
 	status      *status.Page
+	httpLimits  httpLimits // the HTTP server's timeouts; tests shorten them
 	closeOnce   sync.Once
 	workers     sync.WaitGroup // goroutines Run started
 	// ctx lives as long as the daemon; Close cancels it.
@@ -163,7 +164,7 @@ func New(c Config) (_ *Daemon, err error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &Daemon{path: c.Path, logger: logger, clock: clock, metrics: exporter.NewMetrics(), probeEnv: c.ProbeEnv,
-		orphanDelay: c.OrphanDelay, ctx: ctx, cancel: cancel}
+		orphanDelay: c.OrphanDelay, httpLimits: defaultHTTPLimits, ctx: ctx, cancel: cancel}
 	if d.probeEnv == nil {
 		d.probeEnv = new(probe.Env)
 	}
@@ -679,10 +680,23 @@ func (d *Daemon) onResult(ev schedule.Event) {
 	}
 }
 
-// Handler serves the dashboard, the API, /metrics, /probe and the /-/ endpoints.
+// Handler serves the dashboard, the API, /metrics, /probe and the /-/ endpoints. It
+// refuses cross-site state-changing requests and caps each client's expensive
+// requests in flight; Run puts it behind the Host allowlist of its listener.
 func (d *Daemon) Handler() http.Handler {
+	cfg := d.cfg()
+	ad := &apiAdapter{d: d}
+	apiSrv := api.New(api.Config{
+		Targets: ad, History: ad, Alerts: ad, AlertActions: ad, Silences: ad, Windows: ad, Deliveries: ad, Audits: ad,
+		Tokens: ad, TokenAdmin: ad, Broker: d.broker, AnonymousRead: cfg.API.AnonymousRead, Logger: d.logger.With("component", "api"),
+	})
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{Registry: d.metrics.Registry}))
+	prom := promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{Registry: d.metrics.Registry})
+	if cfg.Metrics.RequireToken {
+		mux.Handle("GET /metrics", apiSrv.RequireToken(api.RoleViewer, func(w http.ResponseWriter, r *http.Request, _ api.Identity) { prom.ServeHTTP(w, r) }))
+	} else {
+		mux.Handle("GET /metrics", prom)
+	}
 	mux.Handle("GET /probe", &exporter.ProbeHandler{
 		Modules: func() map[string]probe.Module { return d.cfg().Modules },
 		Env:     d.probeEnv,
@@ -698,23 +712,26 @@ func (d *Daemon) Handler() http.Handler {
 		}
 		fmt.Fprintln(w, "portpatrol is ready.")
 	})
-	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, _ *http.Request) {
+	// Only an admin may reload, and only an admin reads why a reload failed: the
+	// error quotes the file.
+	mux.Handle("POST /-/reload", apiSrv.RequireToken(api.RoleAdmin, func(w http.ResponseWriter, _ *http.Request, who api.Identity) {
+		d.logger.Info("reload requested over HTTP", "token", who.TokenID, "name", who.Name)
 		if err := d.ReloadFile(); err != nil {
 			http.Error(w, "reload failed, the running configuration stays: "+err.Error(), http.StatusBadRequest)
 			return
 		}
 		fmt.Fprintln(w, "reloaded")
-	})
-	cfg := d.cfg()
-	ad := &apiAdapter{d: d}
-	mux.Handle(api.Prefix, api.New(api.Config{
-		Targets: ad, History: ad, Alerts: ad, AlertActions: ad, Silences: ad, Windows: ad, Deliveries: ad, Audits: ad,
-		Tokens: ad, TokenAdmin: ad, Broker: d.broker, AnonymousRead: cfg.API.AnonymousRead, Logger: d.logger.With("component", "api"),
 	}))
+	mux.Handle(api.Prefix, apiSrv)
 	mux.Handle("GET /status", d.status)
 	mux.Handle("GET /status.json", d.status)
 	mux.Handle("/", web.New(web.Config{}))
-	return mux
+	perClient := cfg.API.MaxInflightPerClient
+	if perClient == 0 {
+		perClient = d.httpLimits.inflightPerClient
+	}
+	return crossOrigin(newClientLimiter(perClient).wrap(
+		probeDeadline(d.httpLimits.write, func() map[string]probe.Module { return d.cfg().Modules }, mux)))
 }
 
 // Run serves on ln and runs the scheduler, the dispatcher, the alert engine's ticks,
@@ -722,11 +739,8 @@ func (d *Daemon) Handler() http.Handler {
 // every worker it started has returned when Run returns. Close the daemon afterwards.
 func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	cfg := d.cfg()
-	srv := &http.Server{
-		Handler:           d.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(d.logger.Handler(), slog.LevelWarn),
-	}
+	srv := d.serverFor(cfg, ln)
+	srv.ErrorLog = slog.NewLogLogger(d.logger.Handler(), slog.LevelWarn)
 	if cfg.API.TLSCertFile != "" {
 		tc, err := api.LoadTLSConfig(cfg.API.TLSCertFile, cfg.API.TLSKeyFile)
 		if err != nil {

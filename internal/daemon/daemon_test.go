@@ -19,16 +19,20 @@ import (
 	"github.com/portpatrol/portpatrol/internal/api"
 	"github.com/portpatrol/portpatrol/internal/config"
 	"github.com/portpatrol/portpatrol/internal/patrol"
+	"github.com/portpatrol/portpatrol/internal/store"
 	"github.com/portpatrol/portpatrol/internal/testsvc"
 )
 
 // startDaemon runs serve with the config at path on a free loopback port and returns
-// its base URL.
-func startDaemon(t *testing.T, path string) (*Daemon, string) {
+// its base URL. Each tweak changes the daemon before it runs.
+func startDaemon(t *testing.T, path string, tweaks ...func(*Daemon)) (*Daemon, string) {
 	t.Helper()
 	d, err := New(Config{Path: path, DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, tw := range tweaks {
+		tw(d)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -152,29 +156,20 @@ func TestServeReloadKeepsOldConfigWhenBad(t *testing.T) {
 	a, b := testsvc.Listen(t), testsvc.Listen(t)
 	path := filepath.Join(t.TempDir(), "pp.yaml")
 	testsvc.WriteFile(t, path, fmt.Sprintf("defaults: {interval: 200ms, timeout: 100ms}\ntargets:\n  - url: %s\n", a))
-	_, base := startDaemon(t, path)
+	d, base := startDaemon(t, path)
+	admin := newToken(t, d, store.RoleAdmin)
 	waitFor(t, base+"/metrics", fmt.Sprintf(`portpatrol_probe_success{target="tcp://%s"} 1`, a))
 
 	testsvc.WriteFile(t, path, "targets:\n  - url: 127.0.0.1:99999\n")
-	resp, err := http.Post(base+"/-/reload", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 400 || !strings.Contains(string(msg), "pp.yaml:2:10: targets[0].url: port \"99999\" out of range") {
-		t.Errorf("bad reload: got %d %q", resp.StatusCode, msg)
+	code, msg := send(t, "POST", base+"/-/reload", admin, nil)
+	if code != 400 || !strings.Contains(msg, "pp.yaml:2:10: targets[0].url: port \"99999\" out of range") {
+		t.Errorf("bad reload: got %d %q", code, msg)
 	}
 	waitFor(t, base+"/metrics", "portpatrol_config_last_reload_successful 0", `portpatrol_config_reloads_total{outcome="failure"} 1`, "portpatrol_targets 1")
 
 	testsvc.WriteFile(t, path, fmt.Sprintf("defaults: {interval: 200ms, timeout: 100ms}\ntargets:\n  - url: %s\n", b))
-	resp, err = http.Post(base+"/-/reload", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Errorf("good reload: got %d", resp.StatusCode)
+	if code, msg := send(t, "POST", base+"/-/reload", admin, nil); code != 200 {
+		t.Errorf("good reload: got %d %q", code, msg)
 	}
 	body := waitFor(t, base+"/metrics", fmt.Sprintf(`portpatrol_probe_success{target="tcp://%s"} 1`, b), "portpatrol_config_last_reload_successful 1")
 	if strings.Contains(body, `target="tcp://`+a+`"`) {
