@@ -178,7 +178,7 @@ func New(c Config) (_ *Daemon, err error) {
 	}()
 	if c.Store != nil {
 		d.db, d.dbName, d.sharedDB = c.Store, "shared", true
-	} else if d.db, d.dbName, err = OpenStore(ctx, cfg, c.DataDir); err != nil {
+	} else if d.db, d.dbName, err = openStore(ctx, cfg, c.DataDir, logger); err != nil {
 		return nil, err
 	}
 	d.broker = api.NewBroker(api.BrokerConfig{})
