@@ -40,7 +40,12 @@ PostgreSQL, storage: postgres://…). On 127.0.0.1:9115 unless told otherwise it
   /probe         blackbox_exporter-compatible: /probe?target=HOST:PORT&module=tcp_connect
   /-/healthy     200 while the process runs
   /-/ready       200 once the configuration is loaded and the scheduler runs
-  /-/reload      POST: reload the configuration (as does SIGHUP)
+  /-/reload      POST with an admin token: reload the configuration (as does SIGHUP)
+
+Requests must name this server in their Host header: the listen address, localhost,
+127.0.0.1, [::1], or a name under api.hosts (on 0.0.0.0 or [::] also any IP address
+and this machine's host name); others get 421. Browsers' cross-site writes are refused.
+See docs/security.md, "Securing portpatrol itself".
 
 A reload is applied whole or not at all: a bad file keeps the old configuration
 running and says why in the log and in portpatrol_config_last_reload_successful.
@@ -50,11 +55,12 @@ effect at the next start (a reload that changes them says so in the log).`,
 		Example: `  # On its defaults: watch this host; dashboard, API and /metrics on 127.0.0.1:9115
   portpatrol serve
 
-  # With targets, on all interfaces
+  # With targets, on all interfaces (list the names clients use under api.hosts)
   portpatrol serve -c /etc/portpatrol/portpatrol.yaml --listen 0.0.0.0:9115
 
   # Reload after editing the file
-  kill -HUP $(pidof portpatrol)   # or: curl -X POST http://127.0.0.1:9115/-/reload`,
+  kill -HUP $(pidof portpatrol)
+  curl -X POST -H "Authorization: Bearer $ADMIN_TOKEN" http://127.0.0.1:9115/-/reload`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger, err := newLogger(cmd.ErrOrStderr(), f.logLevel, f.logFormat)

@@ -155,12 +155,27 @@ func methodsFor(routes []route, r *http.Request) string {
 
 // wrap authenticates and authorises before calling the route's handler.
 func (s *Server) wrap(rt route) http.Handler {
+	return s.guard(rt.role, true, rt.h)
+}
+
+// RequireToken returns a handler that calls h only for a request whose bearer token
+// has the role need or above, answering 401 or 403 as the API's own routes do. Unlike
+// those routes it never admits the anonymous loopback reader: it guards endpoints
+// outside the API, such as /-/reload and /metrics, that the configuration says need a
+// token.
+func (s *Server) RequireToken(need Role, h func(w http.ResponseWriter, r *http.Request, who Identity)) http.Handler {
+	return s.guard(need, false, h)
+}
+
+// guard authenticates and authorises r for need (nothing when need is empty) before
+// calling h; allowAnonymous says whether the anonymous loopback reader may pass.
+func (s *Server) guard(need Role, allowAnonymous bool, h func(w http.ResponseWriter, r *http.Request, who Identity)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		var who Identity
-		if rt.role != "" {
+		if need != "" {
 			var err error
-			who, err = s.authenticate(r, rt.role)
+			who, err = s.authenticate(r, need, allowAnonymous)
 			if err != nil {
 				var ae *authError
 				if !errors.As(err, &ae) {
@@ -174,7 +189,7 @@ func (s *Server) wrap(rt route) http.Handler {
 				return
 			}
 		}
-		rt.h(w, r, who)
+		h(w, r, who)
 	})
 }
 

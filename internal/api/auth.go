@@ -99,11 +99,12 @@ type authError struct {
 func (e *authError) Error() string { return e.msg }
 
 // authenticate works out who sent r: a bearer token, or anonymous on loopback when
-// allowed. It returns an *authError when the request cannot go on.
-func (s *Server) authenticate(r *http.Request, need Role) (Identity, error) {
+// the configuration and allowAnonymous allow it. It returns an *authError when the
+// request cannot go on.
+func (s *Server) authenticate(r *http.Request, need Role, allowAnonymous bool) (Identity, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		if s.cfg.AnonymousRead && need == RoleViewer && (r.Method == http.MethodGet || r.Method == http.MethodHead) && loopbackPeer(r) {
+		if allowAnonymous && s.cfg.AnonymousRead && need == RoleViewer && (r.Method == http.MethodGet || r.Method == http.MethodHead) && loopbackPeer(r) {
 			return anonymous, nil
 		}
 		return Identity{}, &authError{status: http.StatusUnauthorized, need: need,

@@ -9,7 +9,7 @@ import "net/http"
 // nil, has a StatusCode method: 401 when no valid token was sent, 403 when its role is
 // too low; an error without one is a failure to look the token up.
 func (s *Server) Authorize(r *http.Request, need Role) error {
-	_, err := s.authenticate(r, need)
+	_, err := s.authenticate(r, need, true)
 	return err
 }
 

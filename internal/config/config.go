@@ -78,7 +78,8 @@ type Source struct {
 	Kubernetes Kubernetes `yaml:"kubernetes"`
 	// Probe configures the /probe endpoint; see docs/security.md.
 	Probe ProbeEndpoint `yaml:"probe"`
-	// Metrics configures what /metrics exports; see docs/metrics.md.
+	// Metrics configures what /metrics exports and who may read it; see
+	// docs/metrics.md.
 	Metrics Metrics `yaml:"metrics"`
 }
 
@@ -159,7 +160,8 @@ const (
 	PerTargetFull    = "full"
 )
 
-// Metrics configures /metrics. The zero value exports the minimal per-target series.
+// Metrics configures /metrics. The zero value exports the minimal per-target series to
+// anyone who can reach the listen address.
 type Metrics struct {
 	// PerTarget is "minimal" (the default: success, last duration and state, three
 	// series per target) or "full" (those plus every per-target series of earlier
@@ -167,6 +169,9 @@ type Metrics struct {
 	// info, capacity, certificate expiry). /metrics/target serves the full set of one
 	// target either way.
 	PerTarget string `yaml:"per_target"`
+	// RequireToken makes /metrics (and /metrics/target) need a token of the viewer
+	// role or above, even from loopback with api.anonymous_read.
+	RequireToken bool `yaml:"require_token"`
 }
 
 // AuditConfig schedules one exposure audit.
@@ -223,6 +228,14 @@ type API struct {
 	// TLSCertFile and TLSKeyFile serve HTTPS instead of HTTP.
 	TLSCertFile string `yaml:"tls_cert_file"`
 	TLSKeyFile  string `yaml:"tls_key_file"`
+	// Hosts are the names, besides the listen address's host and loopback, that
+	// requests may carry in their Host header (no port); others are answered 421, so
+	// a DNS-rebinding page cannot read the API. ["*"] turns the check off.
+	Hosts []string `yaml:"hosts"`
+	// MaxInflightPerClient caps the expensive requests (history, audits, /probe,
+	// /metrics) one client address may have in flight on each of those routes;
+	// default 8.
+	MaxInflightPerClient int `yaml:"max_inflight_per_client"`
 }
 
 // TargetDefaults apply to every target that does not set its own value.
@@ -729,6 +742,7 @@ func (c *Config) resolveAlerting(at func(path, format string, args ...any)) {
 	} else if c.API.TLSCertFile != "" {
 		c.checkKeyPair(at)
 	}
+	c.checkAPI(at)
 	for _, r := range []struct {
 		path string
 		v    time.Duration

@@ -122,6 +122,7 @@ type Daemon struct {
 	watch       *hostwatch.Watch // nil when host_watch is disabled
 	kube        *kubeWiring      // nil unless kubernetes.enabled
 	status      *status.Page
+	httpLimits  httpLimits // the HTTP server's timeouts; tests shorten them
 	closeOnce   sync.Once
 	workers     sync.WaitGroup // goroutines Run started
 	// scrapeEnv is where /probe runs, with its allowlist; Close closes it.
@@ -164,7 +165,7 @@ func New(c Config) (_ *Daemon, err error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &Daemon{path: c.Path, logger: logger, clock: clock, metrics: exporter.NewMetrics(), probeEnv: c.ProbeEnv,
-		orphanDelay: c.OrphanDelay, ctx: ctx, cancel: cancel}
+		orphanDelay: c.OrphanDelay, httpLimits: defaultHTTPLimits, ctx: ctx, cancel: cancel}
 	if d.probeEnv == nil {
 		d.probeEnv = new(probe.Env)
 	}
@@ -179,7 +180,7 @@ func New(c Config) (_ *Daemon, err error) {
 	}()
 	if c.Store != nil {
 		d.db, d.dbName, d.sharedDB = c.Store, "shared", true
-	} else if d.db, d.dbName, err = OpenStore(ctx, cfg, c.DataDir); err != nil {
+	} else if d.db, d.dbName, err = openStore(ctx, cfg, c.DataDir, logger); err != nil {
 		return nil, err
 	}
 	d.broker = api.NewBroker(api.BrokerConfig{})
@@ -683,14 +684,23 @@ func (d *Daemon) onResult(ev schedule.Event) {
 	}
 }
 
-// Handler serves the dashboard, the API, /metrics, /metrics/target, /probe (unless probe.listen gives
-// it a listener of its own) and the /-/ endpoints.
+// Handler serves the dashboard, the API, /metrics, /metrics/target, /probe (unless
+// probe.listen gives it a listener of its own) and the /-/ endpoints. It refuses
+// cross-site state-changing requests and caps each client's expensive requests in
+// flight; Run puts it behind the Host allowlist of its listener.
 func (d *Daemon) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", d.metrics.Handler())
-	mux.Handle("GET /metrics/target", d.metrics.TargetHandler())
+	cfg := d.cfg()
 	apiSrv := d.newAPI()
-	if d.cfg().Probe.Listen == "" {
+	mux := http.NewServeMux()
+	metricsHandler := func(h http.Handler) http.Handler {
+		if !cfg.Metrics.RequireToken {
+			return h
+		}
+		return apiSrv.RequireToken(api.RoleViewer, func(w http.ResponseWriter, r *http.Request, _ api.Identity) { h.ServeHTTP(w, r) })
+	}
+	mux.Handle("GET /metrics", metricsHandler(d.metrics.Handler()))
+	mux.Handle("GET /metrics/target", metricsHandler(d.metrics.TargetHandler()))
+	if cfg.Probe.Listen == "" {
 		mux.Handle("GET /probe", d.probeHandler(apiSrv))
 	}
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
@@ -703,18 +713,32 @@ func (d *Daemon) Handler() http.Handler {
 		}
 		fmt.Fprintln(w, "portpatrol is ready.")
 	})
-	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, _ *http.Request) {
+	// Only an admin may reload, and only an admin reads why a reload failed: the
+	// error quotes the file.
+	mux.Handle("POST /-/reload", apiSrv.RequireToken(api.RoleAdmin, func(w http.ResponseWriter, _ *http.Request, who api.Identity) {
+		d.logger.Info("reload requested over HTTP", "token", who.TokenID, "name", who.Name)
 		if err := d.ReloadFile(); err != nil {
 			http.Error(w, "reload failed, the running configuration stays: "+err.Error(), http.StatusBadRequest)
 			return
 		}
 		fmt.Fprintln(w, "reloaded")
-	})
+	}))
 	mux.Handle(api.Prefix, apiSrv)
 	mux.Handle("GET /status", d.status)
 	mux.Handle("GET /status.json", d.status)
 	mux.Handle("/", web.New(web.Config{}))
-	return mux
+	return crossOrigin(d.limit(cfg, mux))
+}
+
+// limit caps each client's expensive requests in flight and gives /probe the write
+// deadline its module's timeout needs.
+func (d *Daemon) limit(cfg *config.Config, h http.Handler) http.Handler {
+	perClient := cfg.API.MaxInflightPerClient
+	if perClient == 0 {
+		perClient = d.httpLimits.inflightPerClient
+	}
+	return newClientLimiter(perClient).wrap(
+		probeDeadline(d.httpLimits.write, func() map[string]probe.Module { return d.cfg().Modules }, h))
 }
 
 // Run serves on ln and runs the scheduler, the dispatcher, the alert engine's ticks,
@@ -722,11 +746,8 @@ func (d *Daemon) Handler() http.Handler {
 // every worker it started has returned when Run returns. Close the daemon afterwards.
 func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	cfg := d.cfg()
-	srv := &http.Server{
-		Handler:           d.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(d.logger.Handler(), slog.LevelWarn),
-	}
+	srv := d.serverFor(cfg, ln, d.Handler())
+	srv.ErrorLog = slog.NewLogLogger(d.logger.Handler(), slog.LevelWarn)
 	var tc *tls.Config
 	if cfg.API.TLSCertFile != "" {
 		var err error

@@ -28,12 +28,15 @@ import (
 )
 
 // startDaemon runs the daemon with the config at path on a free loopback port and
-// returns it with its base URL.
-func startDaemon(t *testing.T, path string) (*Daemon, string) {
+// returns it with its base URL. Each tweak changes the daemon before it runs.
+func startDaemon(t *testing.T, path string, tweaks ...func(*Daemon)) (*Daemon, string) {
 	t.Helper()
 	d, err := New(Config{Path: path, DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, tw := range tweaks {
+		tw(d)
 	}
 	return d, runDaemon(t, d)
 }
@@ -150,39 +153,6 @@ targets:
 	}
 }
 
-// addToken stores a token of role and returns its secret.
-func addToken(t *testing.T, d *Daemon, role store.Role) string {
-	t.Helper()
-	tok, secret, err := store.NewToken("test-"+string(role), role, "test", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.db.CreateToken(context.Background(), tok); err != nil {
-		t.Fatal(err)
-	}
-	return secret
-}
-
-// getAs fetches url with a bearer token (none when empty).
-func getAs(t *testing.T, url, token string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-
-}
-
 // checkExposition fails the test when body does not parse as the Prometheus text format,
 // such as when two collectors write a family of the same name.
 func checkExposition(t *testing.T, body string) {
@@ -210,7 +180,7 @@ targets:
 `, mode, open, closed)
 	}
 	testsvc.WriteFile(t, path, conf("full"))
-	_, base := startDaemon(t, path)
+	d, base := startDaemon(t, path)
 	body := waitFor(t, base+"/metrics",
 		fmt.Sprintf(`portpatrol_target_state{state="down",target="tcp://%s"} 1`, closed),
 		fmt.Sprintf(`portpatrol_target_state{state="up",target="tcp://%s"} 1`, open),
@@ -230,13 +200,8 @@ targets:
 	}
 
 	testsvc.WriteFile(t, path, conf("minimal"))
-	resp, err := http.Post(base+"/-/reload", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("reload: got %d, want 200", resp.StatusCode)
+	if code, body := send(t, http.MethodPost, base+"/-/reload", newToken(t, d, store.RoleAdmin), nil); code != 200 {
+		t.Fatalf("reload: got %d, want 200: %s", code, body)
 	}
 	if _, body := testsvc.Get(t, base+"/metrics"); strings.Contains(body, "portpatrol_target_info{") || !strings.Contains(body, "portpatrol_target_state_code{") {
 		t.Errorf("after a reload to per_target: minimal, /metrics still carries the full set or lost the minimal one:\n%s", body)
@@ -246,7 +211,7 @@ targets:
 func TestServeProbeEndpointIsBlackboxCompatible(t *testing.T) {
 	open, closed := testsvc.Listen(t), testsvc.ClosedPort(t)
 	d, base := startDaemon(t, "")
-	viewer := addToken(t, d, store.RoleViewer)
+	viewer := newToken(t, d, store.RoleViewer)
 	tests := []struct {
 		query string
 		token string
@@ -266,7 +231,7 @@ func TestServeProbeEndpointIsBlackboxCompatible(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
-			code, body := getAs(t, base+"/probe?"+tt.query, tt.token)
+			code, body := send(t, http.MethodGet, base+"/probe?"+tt.query, tt.token, nil)
 			if code != tt.code {
 				t.Errorf("got %d, want %d: %s", code, tt.code, body)
 			}
@@ -283,29 +248,20 @@ func TestServeReloadKeepsOldConfigWhenBad(t *testing.T) {
 	a, b := testsvc.Listen(t), testsvc.Listen(t)
 	path := filepath.Join(t.TempDir(), "pp.yaml")
 	testsvc.WriteFile(t, path, fmt.Sprintf("defaults: {interval: 200ms, timeout: 100ms}\ntargets:\n  - url: %s\n", a))
-	_, base := startDaemon(t, path)
+	d, base := startDaemon(t, path)
+	admin := newToken(t, d, store.RoleAdmin)
 	waitFor(t, base+"/metrics", fmt.Sprintf(`portpatrol_probe_success{target="tcp://%s"} 1`, a))
 
 	testsvc.WriteFile(t, path, "targets:\n  - url: 127.0.0.1:99999\n")
-	resp, err := http.Post(base+"/-/reload", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 400 || !strings.Contains(string(msg), "pp.yaml:2:10: targets[0].url: port \"99999\" out of range") {
-		t.Errorf("bad reload: got %d %q", resp.StatusCode, msg)
+	code, msg := send(t, "POST", base+"/-/reload", admin, nil)
+	if code != 400 || !strings.Contains(msg, "pp.yaml:2:10: targets[0].url: port \"99999\" out of range") {
+		t.Errorf("bad reload: got %d %q", code, msg)
 	}
 	waitFor(t, base+"/metrics", "portpatrol_config_last_reload_successful 0", `portpatrol_config_reloads_total{outcome="failure"} 1`, "portpatrol_targets 1")
 
 	testsvc.WriteFile(t, path, fmt.Sprintf("defaults: {interval: 200ms, timeout: 100ms}\ntargets:\n  - url: %s\n", b))
-	resp, err = http.Post(base+"/-/reload", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Errorf("good reload: got %d", resp.StatusCode)
+	if code, msg := send(t, "POST", base+"/-/reload", admin, nil); code != 200 {
+		t.Errorf("good reload: got %d %q", code, msg)
 	}
 	body := waitFor(t, base+"/metrics", fmt.Sprintf(`portpatrol_probe_success{target="tcp://%s"} 1`, b), "portpatrol_config_last_reload_successful 1")
 	if strings.Contains(body, `target="tcp://`+a+`"`) {

@@ -138,9 +138,8 @@ func (d *Daemon) listenProbe(cfg *config.Config, tc *tls.Config) (*http.Server, 
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /probe", d.probeHandler(d.newAPI()))
-	return &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(d.logger.Handler(), slog.LevelWarn),
-	}, ln, nil
+	// The same Host allowlist, timeouts and per-client limit as the main listener.
+	srv := d.serverFor(cfg, ln, d.limit(cfg, mux))
+	srv.ErrorLog = slog.NewLogLogger(d.logger.Handler(), slog.LevelWarn)
+	return srv, ln, nil
 }

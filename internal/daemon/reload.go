@@ -21,7 +21,8 @@ func restartSections(old, cur *config.Config) []string {
 	}{
 		{"storage", o.Storage, c.Storage}, {"retention", o.Retention, c.Retention},
 		{"host_watch", o.HostWatch, c.HostWatch}, {"kubernetes", o.Kubernetes, c.Kubernetes},
-		{"api", o.API, c.API}, {"scheduler", o.Scheduler, c.Scheduler}, {"listen", o.Listen, c.Listen},
+		{"api", o.API, c.API}, {"metrics.require_token", o.Metrics.RequireToken, c.Metrics.RequireToken},
+		{"scheduler", o.Scheduler, c.Scheduler}, {"listen", o.Listen, c.Listen},
 		{"probe.listen", o.Probe.Listen, c.Probe.Listen},
 	} {
 		if changed(s.a, s.b) {

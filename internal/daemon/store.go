@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,7 +33,18 @@ var (
 // OpenStore opens the storage cfg names: a postgres:// DSN, a SQLite file, or by
 // default portpatrol.db in dataDir (store.DefaultDataDir when empty). It returns a
 // description for logs that never includes a password. The caller closes the Store.
+// A SQLite file is kept readable by its owner only (see sqlite.Open); a data
+// directory it creates is 0700.
 func OpenStore(ctx context.Context, cfg *config.Config, dataDir string) (Store, string, error) {
+	return openStore(ctx, cfg, dataDir, nil)
+}
+
+// openStore is OpenStore, warning logger (nil discards) of files and a data directory
+// that other users can read.
+func openStore(ctx context.Context, cfg *config.Config, dataDir string, logger *slog.Logger) (Store, string, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	ret := store.Retention{Raw: cfg.Retention.Raw, Minute: cfg.Retention.Minute, Hour: cfg.Retention.Hour}
 	s := cfg.Storage
 	if strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://") {
@@ -58,7 +70,17 @@ func OpenStore(ctx context.Context, cfg *config.Config, dataDir string) (Store, 
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, "", fmt.Errorf("data directory: %w (set --data-dir)", err)
 	}
-	db, err := sqlite.Open(ctx, sqlite.Config{Path: path, Retention: ret, OutboxMaxAge: outboxMaxAge(cfg)})
+	if s == "" {
+		// A data directory someone else made may be shared on purpose (--data-dir
+		// /srv, a Kubernetes emptyDir); its mode is theirs to change, and the files
+		// in it are private anyway, so it is only mentioned.
+		if fi, err := os.Stat(filepath.Dir(path)); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			logger.Info("the data directory is open to other users (the database files in it are not); chmod 700 it to hide them entirely",
+				"dir", filepath.Dir(path), "mode", fmt.Sprintf("%#o", fi.Mode().Perm()))
+		}
+	}
+	db, err := sqlite.Open(ctx, sqlite.Config{Path: path, Retention: ret, OutboxMaxAge: outboxMaxAge(cfg),
+		Logger: logger.With("component", "sqlite")})
 	if err != nil {
 		return nil, "", fmt.Errorf("open storage %s: %w", path, err)
 	}

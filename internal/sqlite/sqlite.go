@@ -7,6 +7,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,6 +42,9 @@ type Config struct {
 	// Now is the clock used to choose history resolutions and stamp rows; nil means
 	// time.Now.
 	Now func() time.Time
+	// Logger is told when Open tightens the mode of an existing file, or cannot;
+	// nil discards.
+	Logger *slog.Logger
 }
 
 // DB is an open SQLite store. It is safe for concurrent use: writes go through a single
@@ -93,6 +98,12 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(cfg.Path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: data directory: %w", err)
 	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := privateFiles(cfg.Path, cfg.Logger); err != nil {
+		return nil, err
+	}
 	// auto_vacuum must come before the first table exists, so it is first; on an
 	// existing file it changes nothing.
 	pragmas := fmt.Sprintf("_pragma=auto_vacuum(INCREMENTAL)&_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)"+
@@ -125,6 +136,43 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, fmt.Errorf("sqlite %s: prepare: %w", cfg.Path, err)
 	}
 	return db, nil
+}
+
+// privateFiles makes the database file and its -wal, -shm and -journal companions
+// readable by their owner only: they hold token hashes, incident history and the
+// notification outbox. A missing database file is created 0600 whatever the umask,
+// and SQLite gives the files it creates beside it the database file's mode. An
+// existing file with group or other permissions loses them, with a warning; one that
+// cannot be changed (another user's) is only warned about.
+func privateFiles(path string, logger *slog.Logger) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: %w", err)
+		}
+		mode := fi.Mode().Perm()
+		if mode&0o077 == 0 {
+			continue
+		}
+		if err := os.Chmod(p, mode&^0o077); err != nil {
+			logger.Warn("the database file is readable by other users and its mode cannot be changed; chmod 600 it",
+				"file", p, "mode", fmt.Sprintf("%#o", mode), "err", err)
+			continue
+		}
+		logger.Warn("tightened the mode of a database file readable by other users", "file", p,
+			"from", fmt.Sprintf("%#o", mode), "to", fmt.Sprintf("%#o", mode&^0o077))
+	}
+	return nil
 }
 
 // Path returns the database file.

@@ -8,7 +8,8 @@ import (
 
 // DefaultDataDir returns where portpatrol keeps its state: $PORTPATROL_DATA_DIR if
 // set; /var/lib/portpatrol when running as root; else $XDG_STATE_HOME/portpatrol, or
-// ~/.local/state/portpatrol. It does not create the directory.
+// ~/.local/state/portpatrol. It does not create the directory; the daemon and the
+// SQLite store create it 0700.
 func DefaultDataDir() (string, error) {
 	if d := os.Getenv("PORTPATROL_DATA_DIR"); d != "" {
 		return d, nil
