@@ -3,6 +3,7 @@ package daemon
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -146,6 +147,9 @@ func TestDeployConfigMapIsValid(t *testing.T) {
 		}
 		if !c.Kubernetes.Enabled {
 			t.Errorf("%s: kubernetes discovery is off", name)
+		}
+		if name == "portpatrol.yaml" && !slices.Contains(c.API.Hosts, "portpatrol.portpatrol.svc") {
+			t.Errorf("%s: api.hosts %q lacks the Service's name: requests through it would get 421", name, c.API.Hosts)
 		}
 	}
 }
