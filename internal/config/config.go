@@ -405,6 +405,27 @@ func (c *Config) resolve(idx index, bad badPaths, errs *Errors) {
 		n := idx.near(path)
 		errs.add(c.File, n.Line, n.Column, path, fmt.Sprintf(format, args...))
 	}
+	defaultsOK := c.resolveDefaults(at, bad)
+	// Probes are built, not run: the Env only opens the half-open prober, for
+	// handshake=half to fail here as it would in the daemon. Closing it cannot fail a
+	// configuration, so its error is dropped.
+	env := new(probe.Env)
+	defer func() { _ = env.Close() }()
+	c.resolveModules(at, env)
+	c.resolveAlerting(at)
+	c.resolveAudits(at)
+	c.resolveProbe(at)
+	c.checkSections(at)
+	seen := map[string]int{}
+	for i, tc := range c.Targets {
+		c.resolveTarget(at, bad, env, defaultsOK, seen, i, tc)
+	}
+}
+
+// resolveDefaults applies the defaults and checks listen, defaults and scheduler. It
+// reports whether the default interval and timeout were read and are valid, so a target
+// is not also blamed for them.
+func (c *Config) resolveDefaults(at func(path, format string, args ...any), bad badPaths) bool {
 	c.applyDefaults()
 	if msg := listenProblem(c.Listen); msg != "" {
 		at("listen", "%s", msg)
@@ -435,11 +456,12 @@ func (c *Config) resolve(idx index, bad badPaths, errs *Errors) {
 	checkNotNegative(at, "scheduler.flap_window", c.Scheduler.FlapWindow)
 
 	checkLabels(d.Labels, "defaults.labels", at)
-	// Probes are built, not run: the Env only opens the half-open prober, for
-	// handshake=half to fail here as it would in the daemon. Closing it cannot fail a
-	// configuration, so its error is dropped.
-	env := new(probe.Env)
-	defer func() { _ = env.Close() }()
+	return okInterval && okTimeout && !bad["defaults.interval"]
+}
+
+// resolveModules loads the modules of modules_files and checks those of modules, over
+// the built-in ones.
+func (c *Config) resolveModules(at func(path, format string, args ...any), env *probe.Env) {
 	modules := BuiltinModules()
 	for i, f := range c.ModulesFiles {
 		path := f
@@ -470,9 +492,10 @@ func (c *Config) resolve(idx index, bad badPaths, errs *Errors) {
 	}
 	c.Modules = modules
 
-	c.resolveAlerting(at)
-	c.resolveAudits(at)
-	c.resolveProbe(at)
+}
+
+// checkSections checks host_watch, kubernetes and metrics.
+func (c *Config) checkSections(at func(path, format string, args ...any)) {
 	if c.HostWatch.Interval < 0 || (c.HostWatch.Interval > 0 && c.HostWatch.Interval < 50*time.Millisecond) {
 		at("host_watch.interval", "must be at least 50ms, got %s", c.HostWatch.Interval)
 	}
@@ -494,95 +517,98 @@ func (c *Config) resolve(idx index, bad badPaths, errs *Errors) {
 	default:
 		at("metrics.per_target", "%q: want minimal or full", c.Metrics.PerTarget)
 	}
+}
 
-	seen := map[string]int{}
-	for i, tc := range c.Targets {
-		p := fmt.Sprintf("targets[%d]", i)
-		// Checked first: a target whose url is wrong still has its other fields judged.
-		okI, okT := checkPeriod(at, p+".interval", tc.Interval), checkPeriod(at, p+".timeout", tc.Timeout)
-		checkNotNegative(at, p+".warn", tc.Warn)
-		checkLabels(tc.Labels, p+".labels", at)
-		for _, th := range []struct {
-			field string
-			v     int
-		}{{"failure_threshold", tc.FailureThreshold}, {"success_threshold", tc.SuccessThreshold}} {
-			if th.v < 0 {
-				at(p+"."+th.field, "must not be negative, got %d", th.v)
-			}
+// resolveTarget checks targets[i] and, when it builds, appends its Check. seen maps the
+// target IDs resolved so far to their index.
+func (c *Config) resolveTarget(at func(path, format string, args ...any), bad badPaths, env *probe.Env, defaultsOK bool,
+	seen map[string]int, i int, tc TargetConfig) {
+	d := c.Defaults
+	p := fmt.Sprintf("targets[%d]", i)
+	// Checked first: a target whose url is wrong still has its other fields judged.
+	okI, okT := checkPeriod(at, p+".interval", tc.Interval), checkPeriod(at, p+".timeout", tc.Timeout)
+	checkNotNegative(at, p+".warn", tc.Warn)
+	checkLabels(tc.Labels, p+".labels", at)
+	for _, th := range []struct {
+		field string
+		v     int
+	}{{"failure_threshold", tc.FailureThreshold}, {"success_threshold", tc.SuccessThreshold}} {
+		if th.v < 0 {
+			at(p+"."+th.field, "must not be negative, got %d", th.v)
 		}
-		if tc.URL == "" {
-			at(p, "missing url (e.g. url: tcp://10.0.0.5:6379)")
-			continue
-		}
-		t, err := patrol.ParseTarget(tc.URL)
-		if err != nil {
-			at(p+".url", "%s", err.(*patrol.TargetError).Reason)
-			continue
-		}
-		if tc.Username != "" || tc.Password != "" || tc.PasswordFile != "" {
-			user := tc.Username
-			if user == "" && t.User != nil {
-				user = t.User.Username()
-			}
-			pass := tc.Password
-			if tc.PasswordFile != "" {
-				if tc.Password != "" {
-					at(p+".password_file", "give password or password_file, not both")
-				}
-				pf := tc.PasswordFile
-				if !filepath.IsAbs(pf) && c.File != "" {
-					pf = filepath.Join(filepath.Dir(c.File), pf)
-				}
-				b, err := os.ReadFile(pf)
-				if err != nil {
-					at(p+".password_file", "%v", err)
-				}
-				pass = strings.TrimRight(string(b), "\r\n")
-			}
-			t = withCredentials(t, user, pass)
-		}
-		if tc.Module != "" {
-			// One address may be checked by several modules; the module keeps their
-			// IDs apart ("#" cannot occur in a parsed target).
-			t.ID += "#" + tc.Module
-		}
-		if j, dup := seen[t.ID]; dup {
-			at(p+".url", "target %s is already defined at targets[%d]", t.ID, j)
-			continue
-		}
-		seen[t.ID] = i
-		t.Interval = pick(tc.Interval, d.Interval)
-		t.Timeout = pick(tc.Timeout, min(d.Timeout, t.Interval))
-		t.Warn = pick(tc.Warn, d.Warn)
-		// A timeout over an interval that is itself wrong, or was not read, would be
-		// a second error for one mistake.
-		if okI && okT && okInterval && okTimeout && !bad[p+".interval"] && !bad["defaults.interval"] && t.Timeout > t.Interval {
-			at(p+".timeout", "timeout %s is longer than the interval %s", t.Timeout, t.Interval)
-		}
-		t.Labels = mergeLabels(d.Labels, tc.Labels)
-		t.Module = tc.Module
-		var m probe.Module
-		if tc.Module != "" {
-			mm, ok := modules[tc.Module]
-			if !ok {
-				at(p+".module", "unknown module %q; defined: %s", tc.Module, strings.Join(sortedKeys(modules), ", "))
-				continue
-			}
-			m = mm
-		}
-		if _, err := probe.New(t, m, env); err != nil {
-			at(p, "%v", err)
-			continue
-		}
-		c.Checks = append(c.Checks, Check{
-			Target:           t,
-			Name:             tc.Name,
-			Module:           m,
-			ModuleName:       tc.Module,
-			FailureThreshold: pickInt(tc.FailureThreshold, d.FailureThreshold),
-			SuccessThreshold: pickInt(tc.SuccessThreshold, d.SuccessThreshold),
-		})
 	}
+	if tc.URL == "" {
+		at(p, "missing url (e.g. url: tcp://10.0.0.5:6379)")
+		return
+	}
+	t, err := patrol.ParseTarget(tc.URL)
+	if err != nil {
+		at(p+".url", "%s", err.(*patrol.TargetError).Reason)
+		return
+	}
+	if tc.Username != "" || tc.Password != "" || tc.PasswordFile != "" {
+		user := tc.Username
+		if user == "" && t.User != nil {
+			user = t.User.Username()
+		}
+		pass := tc.Password
+		if tc.PasswordFile != "" {
+			if tc.Password != "" {
+				at(p+".password_file", "give password or password_file, not both")
+			}
+			pf := tc.PasswordFile
+			if !filepath.IsAbs(pf) && c.File != "" {
+				pf = filepath.Join(filepath.Dir(c.File), pf)
+			}
+			b, err := os.ReadFile(pf)
+			if err != nil {
+				at(p+".password_file", "%v", err)
+			}
+			pass = strings.TrimRight(string(b), "\r\n")
+		}
+		t = withCredentials(t, user, pass)
+	}
+	if tc.Module != "" {
+		// One address may be checked by several modules; the module keeps their
+		// IDs apart ("#" cannot occur in a parsed target).
+		t.ID += "#" + tc.Module
+	}
+	if j, dup := seen[t.ID]; dup {
+		at(p+".url", "target %s is already defined at targets[%d]", t.ID, j)
+		return
+	}
+	seen[t.ID] = i
+	t.Interval = pick(tc.Interval, d.Interval)
+	t.Timeout = pick(tc.Timeout, min(d.Timeout, t.Interval))
+	t.Warn = pick(tc.Warn, d.Warn)
+	// A timeout over an interval that is itself wrong, or was not read, would be
+	// a second error for one mistake.
+	if okI && okT && defaultsOK && !bad[p+".interval"] && t.Timeout > t.Interval {
+		at(p+".timeout", "timeout %s is longer than the interval %s", t.Timeout, t.Interval)
+	}
+	t.Labels = mergeLabels(d.Labels, tc.Labels)
+	t.Module = tc.Module
+	var m probe.Module
+	if tc.Module != "" {
+		mm, ok := c.Modules[tc.Module]
+		if !ok {
+			at(p+".module", "unknown module %q; defined: %s", tc.Module, strings.Join(sortedKeys(c.Modules), ", "))
+			return
+		}
+		m = mm
+	}
+	if _, err := probe.New(t, m, env); err != nil {
+		at(p, "%v", err)
+		return
+	}
+	c.Checks = append(c.Checks, Check{
+		Target:           t,
+		Name:             tc.Name,
+		Module:           m,
+		ModuleName:       tc.Module,
+		FailureThreshold: pickInt(tc.FailureThreshold, d.FailureThreshold),
+		SuccessThreshold: pickInt(tc.SuccessThreshold, d.SuccessThreshold),
+	})
 }
 
 // MaxConcurrency is the largest scheduler.concurrency a configuration may ask for.
