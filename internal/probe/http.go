@@ -80,7 +80,21 @@ type headerRule struct {
 func newHTTP(t patrol.Target, m *Module, env *Env, q *options) (runFunc, error) {
 	c := m.HTTP
 	p := &httpProbe{method: http.MethodGet, header: http.Header{}, follow: true}
+	if err := p.request(t, c, q); err != nil {
+		return nil, err
+	}
+	if err := p.expectations(c, q); err != nil {
+		return nil, err
+	}
+	if err := p.connection(t, c, q, env); err != nil {
+		return nil, err
+	}
+	p.url.RawQuery = q.rest().Encode()
+	return func(ctx context.Context, res *patrol.Result) { p.run(ctx, env, res) }, nil
+}
 
+// request sets what the probe sends: URL, method, headers and body.
+func (p *httpProbe) request(t patrol.Target, c HTTPModule, q *options) error {
 	scheme := "http"
 	if t.Scheme == "https" || t.Scheme == "tls" {
 		scheme = "https"
@@ -98,46 +112,51 @@ func newHTTP(t patrol.Target, m *Module, env *Env, q *options) (runFunc, error) 
 		p.method = strings.ToUpper(v)
 	}
 	if !validToken(p.method) {
-		return nil, fmt.Errorf("http.method %q is not a valid method", p.method)
+		return fmt.Errorf("http.method %q is not a valid method", p.method)
 	}
 
 	for k, v := range c.Headers {
 		if err := p.addHeader(k, v); err != nil {
-			return nil, fmt.Errorf("http.headers: %w", err)
+			return fmt.Errorf("http.headers: %w", err)
 		}
 	}
 	for _, h := range q.strings("header") {
 		k, v, ok := strings.Cut(h, ":")
 		if !ok {
-			return nil, fmt.Errorf("option header %q: want \"Name: value\"", h)
+			return fmt.Errorf("option header %q: want \"Name: value\"", h)
 		}
 		if err := p.addHeader(strings.TrimSpace(k), strings.TrimSpace(v)); err != nil {
-			return nil, fmt.Errorf("option header: %w", err)
+			return fmt.Errorf("option header: %w", err)
 		}
 	}
 
 	p.body = c.Body
 	if c.BodyFile != "" {
 		if c.Body != "" {
-			return nil, errors.New("http: body and body_file are mutually exclusive")
+			return errors.New("http: body and body_file are mutually exclusive")
 		}
 		b, err := os.ReadFile(c.BodyFile)
 		if err != nil {
-			return nil, fmt.Errorf("http.body_file: %w", err)
+			return fmt.Errorf("http.body_file: %w", err)
 		}
 		p.body = string(b)
 	}
+	return nil
+}
 
+// expectations sets what makes an answer good: status codes, HTTP versions, redirects,
+// TLS or not, and the body and header rules.
+func (p *httpProbe) expectations(c HTTPModule, q *options) error {
 	for _, code := range c.ValidStatusCodes {
 		if code < 100 || code > 999 {
-			return nil, fmt.Errorf("http.valid_status_codes: %d is not a status code", code)
+			return fmt.Errorf("http.valid_status_codes: %d is not a status code", code)
 		}
 		p.status = append(p.status, statusRange{code, code})
 	}
 	if v, ok := q.string("status"); ok {
 		rs, err := parseStatusRanges(v)
 		if err != nil {
-			return nil, fmt.Errorf("option status: %w", err)
+			return fmt.Errorf("option status: %w", err)
 		}
 		p.status = rs
 	}
@@ -162,7 +181,7 @@ func newHTTP(t patrol.Target, m *Module, env *Env, q *options) (runFunc, error) 
 	}
 	p.failSSL, p.failNoSSL = c.FailIfSSL, c.FailIfNotSSL
 	if p.failSSL && p.failNoSSL {
-		return nil, errors.New("http: fail_if_ssl and fail_if_not_ssl together fail every probe")
+		return errors.New("http: fail_if_ssl and fail_if_not_ssl together fail every probe")
 	}
 
 	for _, r := range []struct {
@@ -176,7 +195,7 @@ func newHTTP(t patrol.Target, m *Module, env *Env, q *options) (runFunc, error) 
 		for i, s := range r.res {
 			re, err := regexp.Compile(s)
 			if err != nil {
-				return nil, fmt.Errorf("http.%s[%d]: %w", r.name, i, err)
+				return fmt.Errorf("http.%s[%d]: %w", r.name, i, err)
 			}
 			p.bodyRules = append(p.bodyRules, bodyRule{name: r.name, re: re, fail: r.fail})
 		}
@@ -194,22 +213,27 @@ func newHTTP(t patrol.Target, m *Module, env *Env, q *options) (runFunc, error) 
 	} {
 		for i, h := range r.rules {
 			if h.Header == "" {
-				return nil, fmt.Errorf("http.%s[%d]: header is required", r.name, i)
+				return fmt.Errorf("http.%s[%d]: header is required", r.name, i)
 			}
 			re, err := regexp.Compile(h.Regexp)
 			if err != nil {
-				return nil, fmt.Errorf("http.%s[%d]: %w", r.name, i, err)
+				return fmt.Errorf("http.%s[%d]: %w", r.name, i, err)
 			}
 			p.headRules = append(p.headRules, headerRule{name: r.name, header: h.Header, re: re, fail: r.fail, allowMissing: h.AllowMissing})
 		}
 	}
+	return nil
+}
 
+// connection sets how the probe connects: credentials, body limit, compression, TLS and
+// the IP protocol.
+func (p *httpProbe) connection(t patrol.Target, c HTTPModule, q *options, env *Env) error {
 	if err := p.auth(t, c); err != nil {
-		return nil, err
+		return err
 	}
 
 	if c.BodySizeLimit < 0 {
-		return nil, fmt.Errorf("http.body_size_limit %d: want 0 (no limit) or more", c.BodySizeLimit)
+		return fmt.Errorf("http.body_size_limit %d: want 0 (no limit) or more", c.BodySizeLimit)
 	}
 	p.bodyLimit = c.BodySizeLimit
 
@@ -218,7 +242,7 @@ func newHTTP(t patrol.Target, m *Module, env *Env, q *options) (runFunc, error) 
 	case "identity", "gzip", "deflate":
 		p.encoding = strings.ToLower(c.Compression)
 	default:
-		return nil, fmt.Errorf("http.compression %q: want gzip, deflate or identity", c.Compression)
+		return fmt.Errorf("http.compression %q: want gzip, deflate or identity", c.Compression)
 	}
 
 	tc := c.TLSConfig
@@ -232,15 +256,14 @@ func newHTTP(t patrol.Target, m *Module, env *Env, q *options) (runFunc, error) 
 	// is verified against that host.
 	cfg, err := buildTLSConfig(tc, "", env)
 	if err != nil {
-		return nil, fmt.Errorf("http.%w", err)
+		return fmt.Errorf("http.%w", err)
 	}
 	if p.http2 {
 		cfg.NextProtos = []string{"h2", "http/1.1"}
 	}
 	p.tlsCfg, p.skip = cfg, tlsSkipVerify(tc)
 	p.network = ipNet("tcp", c.IPProtocol)
-	p.url.RawQuery = q.rest().Encode()
-	return func(ctx context.Context, res *patrol.Result) { p.run(ctx, env, res) }, nil
+	return nil
 }
 
 func (p *httpProbe) addHeader(k, v string) error {
