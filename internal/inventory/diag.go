@@ -15,6 +15,8 @@ const (
 	inetDiagReqLen   = 56 // inet_diag_req_v2
 	inetDiagMsgLen   = 72 // inet_diag_msg
 	sockDiagByFamily = 20
+	tcpDiagGetSock   = 18 // the older TCP-only request, which matches both families
+	inetDiagReqV1Len = 60 // inet_diag_req
 	nlmsgError       = 2
 	nlmsgDone        = 3
 	nlmFRequest      = 0x1
@@ -51,6 +53,29 @@ func diagRequest(seq uint32, family, protocol uint8, states States, withInfo boo
 	}
 	ne.PutUint32(r[4:], uint32(states))
 	// The socket id (ports, addresses, interface, cookie) stays zero: a dump matches all.
+	return b
+}
+
+// tcpDiagRequest builds one TCPDIAG_GETSOCK dump request for TCP sockets of both
+// families in the given states; withInfo asks for tcp_info. The kernel answers it with
+// one walk of its TCP tables where two SOCK_DIAG_BY_FAMILY requests (AF_INET, then
+// AF_INET6) walk them twice — with a large established hash, most of a dump's cost.
+func tcpDiagRequest(seq uint32, states States, withInfo bool) []byte {
+	b := make([]byte, nlmsgHdrLen+inetDiagReqV1Len)
+	ne := binary.NativeEndian
+	ne.PutUint32(b[0:], uint32(len(b)))
+	ne.PutUint16(b[4:], tcpDiagGetSock)
+	ne.PutUint16(b[6:], nlmFRequest|nlmFDump)
+	ne.PutUint32(b[8:], seq)
+	r := b[nlmsgHdrLen:]
+	// r[0], the family, is not read: the kernel dumps AF_UNSPEC for this request.
+	if withInfo {
+		r[3] = 1 << (inetDiagInfo - 1)
+	}
+	if states == 0 {
+		states = AllStates
+	}
+	ne.PutUint32(r[52:], uint32(states))
 	return b
 }
 
@@ -98,7 +123,7 @@ func ParseDiag(b []byte, seq uint32, proto Proto, fn func(*Socket)) (done bool, 
 				continue // an acknowledgement
 			}
 			return true, &NetlinkError{Errno: syscall.Errno(-code)}
-		case sockDiagByFamily:
+		case sockDiagByFamily, tcpDiagGetSock:
 		default:
 			continue
 		}

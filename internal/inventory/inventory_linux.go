@@ -5,6 +5,7 @@ package inventory
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -67,16 +68,12 @@ func dumpNetlink(ctx context.Context, reqs []dumpReq, fn func(*Socket)) error {
 	defer recvBufs.Put(bp)
 	buf := *bp
 	kernel := &unix.SockaddrNetlink{Family: unix.AF_NETLINK}
-	for n, r := range reqs {
-		seq := uint32(n + 1)
-		family, proto := uint8(afInet), uint8(ipprotoTCP)
-		if r.ipv6 {
-			family = afInet6
-		}
-		if r.proto == UDP {
-			proto = ipprotoUDP
-		}
-		if err := unix.Sendto(fd, diagRequest(seq, family, proto, r.states, r.info), 0, kernel); err != nil {
+	var seq uint32
+	// send sends one request and reads its answer to the end.
+	send := func(req []byte, proto Proto) error {
+		seq++
+		binary.NativeEndian.PutUint32(req[8:], seq)
+		if err := unix.Sendto(fd, req, 0, kernel); err != nil {
 			return fmt.Errorf("sock_diag send: %w", err)
 		}
 		for {
@@ -93,13 +90,36 @@ func dumpNetlink(ctx context.Context, reqs []dumpReq, fn func(*Socket)) error {
 				}
 				return fmt.Errorf("sock_diag receive: %w", err)
 			}
-			done, err := ParseDiag(buf[:m], seq, r.proto, fn)
-			if err != nil {
+			done, err := ParseDiag(buf[:m], seq, proto, fn)
+			if err != nil || done {
 				return err
 			}
-			if done {
-				break
+		}
+	}
+	for n := 0; n < len(reqs); n++ {
+		r := reqs[n]
+		if r.proto == TCP && !r.ipv6 && n+1 < len(reqs) && reqs[n+1] == (dumpReq{proto: TCP, ipv6: true, states: r.states, info: r.info}) {
+			err := send(tcpDiagRequest(0, r.states, r.info), TCP)
+			var nerr *NetlinkError
+			if !errors.As(err, &nerr) {
+				if err != nil {
+					return err
+				}
+				n++ // both families answered
+				continue
 			}
+			// A kernel without the older request: ask family by family. The error
+			// arrives before any socket, so nothing has been reported twice.
+		}
+		family, proto := uint8(afInet), uint8(ipprotoTCP)
+		if r.ipv6 {
+			family = afInet6
+		}
+		if r.proto == UDP {
+			proto = ipprotoUDP
+		}
+		if err := send(diagRequest(0, family, proto, r.states, r.info), r.proto); err != nil {
+			return err
 		}
 	}
 	return nil
