@@ -561,3 +561,43 @@ func TestTCPInfoOffsets(t *testing.T) {
 		t.Errorf("bytes_received at %d, want %d", got, tcpiBytesReceived)
 	}
 }
+
+// TestOwnersLargeProcess scans a process with thousands of descriptors — read in many
+// getdents batches, by every worker at once — among small ones: each socket goes to its
+// lowest PID, and within it to its lowest descriptor, whatever the number of workers.
+func TestOwnersLargeProcess(t *testing.T) {
+	big := make(map[int]uint64, 3000)
+	for fd := range 3000 {
+		big[fd] = 100000 + uint64(fd)
+	}
+	big[40], big[2500], big[2999] = 7777, 7777, 8888
+	procs := map[int]map[int]uint64{
+		10: big,
+		20: {0: 1, 3: 7777},
+	}
+	for pid := 30; pid < 60; pid++ {
+		procs[pid] = map[int]uint64{0: 1, 1: uint64(pid)}
+	}
+	procs[45][2] = 9999
+	root := fakeProc(t, procs)
+	want := map[uint64]fdRef{7777: {10, 40}, 8888: {10, 2999}, 9999: {45, 2}, 102000: {10, 2000}}
+	for _, workers := range []int{1, 2, 4} {
+		t.Run(fmt.Sprintf("workers=%d", workers), func(t *testing.T) {
+			for range 10 {
+				inv := New(Config{ProcRoot: root, Workers: workers, LookupUser: func(uint32) string { return "root" }})
+				got, err := inv.Owners(context.Background(), []uint64{7777, 8888, 9999, 102000, 4242})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for ino, w := range want {
+					if o := got[ino]; o.PID != w.pid || o.FD != w.fd {
+						t.Errorf("inode %d: got pid %d fd %d, want pid %d fd %d", ino, o.PID, o.FD, w.pid, w.fd)
+					}
+				}
+				if o, ok := got[4242]; ok {
+					t.Errorf("inode 4242: got pid %d, want no owner", o.PID)
+				}
+			}
+		})
+	}
+}
