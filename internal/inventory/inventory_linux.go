@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -236,6 +237,8 @@ func (i *Inventory) scan(ctx context.Context, want map[uint64]bool, found map[ui
 		return err
 	}
 	s := &fdScan{procRoot: i.cfg.ProcRoot, pids: pids, want: want, found: found, remaining: len(want)}
+	var fs unix.Statfs_t
+	s.procfs = unix.Statfs(i.cfg.ProcRoot, &fs) == nil && fs.Type == unix.PROC_SUPER_MAGIC
 	workers := min(i.cfg.Workers, max(1, len(pids)/8))
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
@@ -262,11 +265,17 @@ func (i *Inventory) scan(ctx context.Context, want map[uint64]bool, found map[ui
 // of readlinks, small enough that two workers share a large process evenly.
 const scanBatch = 8 << 10
 
+// probeBatch is how many descriptor numbers a worker probes at a time.
+const probeBatch = 256
+
 // fdScan is the state one scan shares between its workers.
 type fdScan struct {
 	procRoot string
-	pids     []int
-	want     map[uint64]bool // read-only during the scan
+	// procfs is true when procRoot is a procfs, whose /proc/PID/fd reports in its
+	// st_size how many descriptors are open (Linux 6.2 and later; 0 before).
+	procfs bool
+	pids   []int
+	want   map[uint64]bool // read-only during the scan
 
 	mu        sync.Mutex
 	found     map[uint64]fdRef
@@ -275,12 +284,20 @@ type fdScan struct {
 	shared    *fdDir // a process with more batches to read that idle workers join
 }
 
-// fdDir is one process's open /proc/PID/fd.
+// fdDir is one process's open /proc/PID/fd. Descriptors are mostly numbered densely
+// from 0, so when the directory says how many are open (count), the numbers below
+// count are probed directly with readlinkat, in ranges of probeBatch that workers
+// share — getdents would cost a dentry lookup per descriptor on top of each readlink,
+// a quarter of the scan — and getdents lists only the rest (from count on).
 type fdDir struct {
-	pid  int
-	fd   int
-	mu   sync.Mutex  // serialises getdents: each call returns the next batch
-	done atomic.Bool // the directory is read to its end
+	pid   int
+	fd    int
+	count int64        // descriptors open when it was opened; 0 if unknown
+	next  atomic.Int64 // the first number of the next range to probe
+	mu    sync.Mutex   // serialises getdents: each call returns the next batch
+	// listing is set (under mu) once getdents has been positioned after count.
+	listing bool
+	done    atomic.Bool // the directory is read to its end
 	// stop is set when the last wanted inode was found in this process: its other
 	// batches are not read.
 	stop atomic.Bool
@@ -305,7 +322,12 @@ func (s *fdScan) acquire(ctx context.Context) *fdDir {
 		if err != nil {
 			continue // exited, or not ours to read
 		}
-		return &fdDir{pid: pid, fd: fd, refs: 1}
+		d := &fdDir{pid: pid, fd: fd, refs: 1}
+		var st unix.Stat_t
+		if s.procfs && unix.Fstat(fd, &st) == nil {
+			d.count = st.Size
+		}
+		return d
 	}
 	return nil
 }
@@ -338,17 +360,70 @@ func (s *fdScan) hit(ino uint64, r fdRef) (last bool) {
 	return s.remaining == 0
 }
 
-// batch reads d's next getdents batch and looks up its sockets; it reports whether d
-// may have more. A batch is always read to its end, whatever other workers find, so
-// that every descriptor below the last one read has been seen.
+// share offers d's remaining batches to idle workers.
+func (s *fdScan) share(d *fdDir) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// The slot needs no reference of its own: every reader clears it on release,
+	// under s.mu, before the last one closes d.
+	if s.shared == nil && !d.done.Load() && !d.stop.Load() {
+		s.shared = d
+	}
+}
+
+// probe looks up descriptors lo to hi-1 of d, absent ones included, and reports
+// whether d may have more.
+func (s *fdScan) probe(d *fdDir, lo, hi int) bool {
+	var name [24]byte
+	var link [64]byte
+	for fd := lo; fd < hi; fd++ {
+		b := strconv.AppendInt(name[:0], int64(fd), 10)
+		b = append(b, 0)
+		m := readlinkat(d.fd, &b[0], link[:])
+		if m <= 0 {
+			continue
+		}
+		if ino, ok := socketInode(link[:m]); ok && s.want[ino] {
+			if s.hit(ino, fdRef{pid: d.pid, fd: fd}) {
+				d.stop.Store(true)
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// batch looks up d's next batch of descriptors — a range of numbers to probe, then
+// getdents batches for those beyond — and reports whether d may have more. A batch is
+// always read to its end, whatever other workers find, so that every descriptor below
+// the last one read has been seen.
 func (s *fdScan) batch(d *fdDir, dents []byte) bool {
 	if d.stop.Load() {
 		return false
+	}
+	if lo := d.next.Add(probeBatch) - probeBatch; lo < d.count {
+		hi := min(lo+probeBatch, d.count)
+		if hi < d.count {
+			s.share(d)
+		}
+		return s.probe(d, int(lo), int(hi))
 	}
 	d.mu.Lock()
 	if d.done.Load() {
 		d.mu.Unlock()
 		return false
+	}
+	if !d.listing {
+		d.listing = true
+		// A directory position of a procfs fd directory is the descriptor number
+		// plus 2 (for "." and "..").
+		if d.count > 0 {
+			if _, err := unix.Seek(d.fd, d.count+2, io.SeekStart); err != nil {
+				d.done.Store(true)
+				d.mu.Unlock()
+				return false
+			}
+		}
 	}
 	n, err := unix.Getdents(d.fd, dents)
 	if err != nil || n <= 0 {
@@ -358,14 +433,7 @@ func (s *fdScan) batch(d *fdDir, dents []byte) bool {
 	}
 	d.mu.Unlock()
 	if n > len(dents)/2 {
-		// A full batch: there are likely more, which idle workers may read.
-		s.mu.Lock()
-		// The slot needs no reference of its own: every reader clears it on release,
-		// under s.mu, before the last one closes d.
-		if s.shared == nil && !d.done.Load() && !d.stop.Load() {
-			s.shared = d
-		}
-		s.mu.Unlock()
+		s.share(d) // a full batch: there are likely more
 	}
 	var link [64]byte
 	b := dents[:n]

@@ -601,3 +601,41 @@ func TestOwnersLargeProcess(t *testing.T) {
 		})
 	}
 }
+
+// TestOwnersBeyondCount finds sockets of this process held at descriptors above the
+// number it has open, where probing numbers stops and getdents lists the rest.
+func TestOwnersBeyondCount(t *testing.T) {
+	var want []uint64
+	fds := map[uint64]int{}
+	for _, fd := range []int{700, 900} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := ln.(*net.TCPListener).File()
+		ln.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Dup3(int(f.Fd()), fd, unix.O_CLOEXEC); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		t.Cleanup(func() { unix.Close(fd) })
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, st.Ino)
+		fds[st.Ino] = fd
+	}
+	got, err := New(Config{}).Owners(context.Background(), want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ino := range want {
+		if o := got[ino]; o.PID != os.Getpid() || o.FD != fds[ino] {
+			t.Errorf("inode %d: got pid %d fd %d, want pid %d fd %d", ino, o.PID, o.FD, os.Getpid(), fds[ino])
+		}
+	}
+}
