@@ -79,6 +79,49 @@ func tcpDiagRequest(seq uint32, states States, withInfo bool) []byte {
 	return b
 }
 
+// maxPortFilter bounds the ports of a netlink port filter: the kernel runs the filter,
+// one comparison per port, on every socket of a dump.
+const maxPortFilter = 256
+
+// Bytecode of INET_DIAG_REQ_BYTECODE (linux/inet_diag.h).
+const (
+	inetDiagReqBytecode = 1  // the request attribute
+	inetDiagBCJmp       = 1  // INET_DIAG_BC_JMP: always jump by no
+	inetDiagBCSEq       = 11 // INET_DIAG_BC_S_EQ: local port equals op[1].no
+)
+
+// withPortFilter appends to a dump request a filter that keeps only sockets whose
+// local port is one of ports, and returns the request.
+//
+// An op is {code u8, yes u8, no u16}: the program goes on yes bytes further when the
+// op holds, no bytes further when not, and accepts the socket when it lands exactly
+// on its end. The kernel checks a program by following the yes jumps, which must step
+// on every op that a no jump lands on. So each port is an S_EQ op (8 bytes with the
+// port) whose yes is the next op, a JMP to the end (accept); its no skips that JMP to
+// the next port, and from the last port lands 4 bytes beyond the end (reject).
+func withPortFilter(req []byte, ports []uint16) []byte {
+	ne := binary.NativeEndian
+	n := len(ports) * 12
+	attr := make([]byte, 4+n)
+	ne.PutUint16(attr[0:], uint16(len(attr)))
+	ne.PutUint16(attr[2:], inetDiagReqBytecode)
+	for k, p := range ports {
+		op := attr[4+12*k:]
+		op[0], op[1] = inetDiagBCSEq, 8
+		no := 12
+		if k == len(ports)-1 {
+			no = 16
+		}
+		ne.PutUint16(op[2:], uint16(no))
+		ne.PutUint16(op[6:], p) // op[1].no: the port, host order
+		op[8], op[9] = inetDiagBCJmp, 4
+		ne.PutUint16(op[10:], uint16(n-12*k-8)) // from the JMP to the end
+	}
+	req = append(req, attr...)
+	ne.PutUint32(req[0:], uint32(len(req)))
+	return req
+}
+
 // NetlinkError is an error the kernel returned for a sock_diag request.
 type NetlinkError struct{ Errno syscall.Errno }
 

@@ -249,6 +249,10 @@ type dumpReq struct {
 	ipv6   bool
 	states States
 	info   bool
+	// sports, when not nil, asks netlink for only the sockets with one of these local
+	// ports. It spares the kernel filling and the caller parsing the others; it is a
+	// hint, and callers still check what they get.
+	sports []uint16
 }
 
 func (f *Filter) protos() []Proto {
@@ -345,9 +349,20 @@ func (i *Inventory) countEstablished(ctx context.Context, f Filter, socks []Sock
 	if len(idx) == 0 {
 		return nil
 	}
+	// Only accepted connections count, and they have their listener's port: the
+	// kernel can leave out the client ends of connections, half of them on loopback.
+	var ports []uint16
+	for k := range idx {
+		ports = append(ports, k.port)
+	}
+	slices.Sort(ports)
+	ports = slices.Compact(ports)
+	if len(ports) > maxPortFilter {
+		ports = nil
+	}
 	var reqs []dumpReq
 	for _, v6 := range []bool{false, true} {
-		reqs = append(reqs, dumpReq{proto: TCP, ipv6: v6, states: StatesOf(StateEstablished), info: f.Traffic})
+		reqs = append(reqs, dumpReq{proto: TCP, ipv6: v6, states: StatesOf(StateEstablished), info: f.Traffic, sports: ports})
 	}
 	return i.dump(ctx, reqs, func(c *Socket) {
 		cand := idx[listenKey{c.IPv6, c.Local.Port()}]

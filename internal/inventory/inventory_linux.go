@@ -99,8 +99,8 @@ func dumpNetlink(ctx context.Context, reqs []dumpReq, fn func(*Socket)) error {
 	}
 	for n := 0; n < len(reqs); n++ {
 		r := reqs[n]
-		if r.proto == TCP && !r.ipv6 && n+1 < len(reqs) && reqs[n+1] == (dumpReq{proto: TCP, ipv6: true, states: r.states, info: r.info}) {
-			err := send(tcpDiagRequest(0, r.states, r.info), TCP)
+		if r.proto == TCP && !r.ipv6 && n+1 < len(reqs) && sameBut6(r, reqs[n+1]) {
+			err := send(filtered(tcpDiagRequest(0, r.states, r.info), r.sports), TCP)
 			var nerr *NetlinkError
 			if !errors.As(err, &nerr) {
 				if err != nil {
@@ -119,11 +119,25 @@ func dumpNetlink(ctx context.Context, reqs []dumpReq, fn func(*Socket)) error {
 		if r.proto == UDP {
 			proto = ipprotoUDP
 		}
-		if err := send(diagRequest(0, family, proto, r.states, r.info), r.proto); err != nil {
+		if err := send(filtered(diagRequest(0, family, proto, r.states, r.info), r.sports), r.proto); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// sameBut6 reports whether b asks for the IPv6 sockets of a's IPv4 dump.
+func sameBut6(a, b dumpReq) bool {
+	return b.ipv6 && !a.ipv6 && a.proto == b.proto && a.states == b.states && a.info == b.info &&
+		slices.Equal(a.sports, b.sports)
+}
+
+// filtered adds a port filter to req when ports is not nil.
+func filtered(req []byte, ports []uint16) []byte {
+	if ports == nil {
+		return req
+	}
+	return withPortFilter(req, ports)
 }
 
 // dumpProcNet reads /proc/net/{tcp,tcp6,udp,udp6} for reqs.

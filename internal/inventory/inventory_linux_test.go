@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -637,5 +638,59 @@ func TestOwnersBeyondCount(t *testing.T) {
 		if o := got[ino]; o.PID != os.Getpid() || o.FD != fds[ino] {
 			t.Errorf("inode %d: got pid %d fd %d, want pid %d fd %d", ino, o.PID, o.FD, os.Getpid(), fds[ino])
 		}
+	}
+}
+
+// TestPortFilter asks the kernel for the established sockets of one local port: the
+// accepted ends of the connections to a listener, without their client ends.
+func TestPortFilter(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := uint16(ln.Addr().(*net.TCPAddr).Port)
+	const conns = 3
+	for range conns {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		s, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+	}
+	for _, tc := range []struct {
+		name  string
+		ports []uint16
+		want  int // sockets with port as local port
+	}{
+		{"one port", []uint16{port}, conns},
+		{"among others", []uint16{1, port - 1, port, 65535}, conns},
+		{"not this one", []uint16{port + 1}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reqs := []dumpReq{
+				{proto: TCP, states: StatesOf(StateEstablished), sports: tc.ports},
+				{proto: TCP, ipv6: true, states: StatesOf(StateEstablished), sports: tc.ports},
+			}
+			got, foreign := 0, 0
+			err := dumpNetlink(context.Background(), reqs, func(s *Socket) {
+				if s.Local.Port() == port {
+					got++
+				} else if !slices.Contains(tc.ports, s.Local.Port()) {
+					foreign++
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want || foreign != 0 {
+				t.Errorf("got %d sockets on port %d and %d on ports not asked for, want %d and 0", got, port, foreign, tc.want)
+			}
+		})
 	}
 }
