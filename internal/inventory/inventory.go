@@ -185,9 +185,9 @@ type Config struct {
 	// ProcNetOnly reads the /proc/net tables instead of asking netlink (the fallback
 	// that is otherwise used only when sock_diag is unavailable).
 	ProcNetOnly bool
-	// Workers is how many goroutines scan /proc for owners; 0 means half of
-	// GOMAXPROCS (at least one): readlink on /proc is kernel-bound, and two workers on
-	// two cores lose more to scheduler hand-offs than they gain.
+	// Workers is how many goroutines scan /proc for owners; 0 means GOMAXPROCS.
+	// They share the descriptors of a process that has many, so one process holding
+	// thousands of connections keeps every core busy.
 	Workers int
 	// NegativeTTL is how long a socket whose owner was not found (held by a process in
 	// another PID namespace, or hidden by permissions) is not searched for again; 0
@@ -226,7 +226,7 @@ func New(cfg Config) *Inventory {
 		cfg.ProcRoot = "/proc"
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = max(1, runtime.GOMAXPROCS(0)/2)
+		cfg.Workers = runtime.GOMAXPROCS(0)
 	}
 	if cfg.NegativeTTL == 0 {
 		cfg.NegativeTTL = 10 * time.Second
