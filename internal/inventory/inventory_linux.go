@@ -253,6 +253,12 @@ func (i *Inventory) scan(ctx context.Context, want map[uint64]bool, found map[ui
 	s := &fdScan{procRoot: i.cfg.ProcRoot, pids: pids, want: want, found: found, remaining: len(want)}
 	var fs unix.Statfs_t
 	s.procfs = unix.Statfs(i.cfg.ProcRoot, &fs) == nil && fs.Type == unix.PROC_SUPER_MAGIC
+	if s.procfs {
+		// This process has descriptors open: a size of 0 for its own directory means a
+		// kernel that does not count them (before 6.2), where 0 says nothing.
+		var st unix.Stat_t
+		s.counted = unix.Stat(filepath.Join(i.cfg.ProcRoot, "self", "fd"), &st) == nil && st.Size > 0
+	}
 	workers := min(i.cfg.Workers, max(1, len(pids)/8))
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
@@ -288,8 +294,11 @@ type fdScan struct {
 	// procfs is true when procRoot is a procfs, whose /proc/PID/fd reports in its
 	// st_size how many descriptors are open (Linux 6.2 and later; 0 before).
 	procfs bool
-	pids   []int
-	want   map[uint64]bool // read-only during the scan
+	// counted is true when that count is known to be reported: a process whose count
+	// is 0 (a kernel thread, or one that closed everything) is not read.
+	counted bool
+	pids    []int
+	want    map[uint64]bool // read-only during the scan
 
 	mu        sync.Mutex
 	found     map[uint64]fdRef
@@ -340,6 +349,10 @@ func (s *fdScan) acquire(ctx context.Context) *fdDir {
 		var st unix.Stat_t
 		if s.procfs && unix.Fstat(fd, &st) == nil {
 			d.count = st.Size
+			if d.count == 0 && s.counted {
+				unix.Close(fd)
+				continue
+			}
 		}
 		return d
 	}
