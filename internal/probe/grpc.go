@@ -103,7 +103,9 @@ func newGRPC(t patrol.Target, m *Module, env *Env, q *options) (runFunc, error) 
 		req.Header.Set("Te", "trailers")
 		req.Header.Set("User-Agent", "portpatrol")
 		if d, ok := ctx.Deadline(); ok {
-			req.Header.Set("Grpc-Timeout", strconv.FormatInt(max(time.Until(d).Milliseconds(), 1), 10)+"m")
+			// At most 8 digits, says the gRPC HTTP/2 protocol.
+			ms := min(max(time.Until(d).Milliseconds(), 1), 99999999)
+			req.Header.Set("Grpc-Timeout", strconv.FormatInt(ms, 10)+"m")
 		}
 		resp, err := cc.RoundTrip(req)
 		if err != nil {
