@@ -15,6 +15,8 @@ const (
 	inetDiagReqLen   = 56 // inet_diag_req_v2
 	inetDiagMsgLen   = 72 // inet_diag_msg
 	sockDiagByFamily = 20
+	tcpDiagGetSock   = 18 // the older TCP-only request, which matches both families
+	inetDiagReqV1Len = 60 // inet_diag_req
 	nlmsgError       = 2
 	nlmsgDone        = 3
 	nlmFRequest      = 0x1
@@ -52,6 +54,72 @@ func diagRequest(seq uint32, family, protocol uint8, states States, withInfo boo
 	ne.PutUint32(r[4:], uint32(states))
 	// The socket id (ports, addresses, interface, cookie) stays zero: a dump matches all.
 	return b
+}
+
+// tcpDiagRequest builds one TCPDIAG_GETSOCK dump request for TCP sockets of both
+// families in the given states; withInfo asks for tcp_info. The kernel answers it with
+// one walk of its TCP tables where two SOCK_DIAG_BY_FAMILY requests (AF_INET, then
+// AF_INET6) walk them twice — with a large established hash, most of a dump's cost.
+func tcpDiagRequest(seq uint32, states States, withInfo bool) []byte {
+	b := make([]byte, nlmsgHdrLen+inetDiagReqV1Len)
+	ne := binary.NativeEndian
+	ne.PutUint32(b[0:], uint32(len(b)))
+	ne.PutUint16(b[4:], tcpDiagGetSock)
+	ne.PutUint16(b[6:], nlmFRequest|nlmFDump)
+	ne.PutUint32(b[8:], seq)
+	r := b[nlmsgHdrLen:]
+	// r[0], the family, is not read: the kernel dumps AF_UNSPEC for this request.
+	if withInfo {
+		r[3] = 1 << (inetDiagInfo - 1)
+	}
+	if states == 0 {
+		states = AllStates
+	}
+	ne.PutUint32(r[52:], uint32(states))
+	return b
+}
+
+// maxPortFilter bounds the ports of a netlink port filter: the kernel runs the filter,
+// one comparison per port, on every socket of a dump.
+const maxPortFilter = 256
+
+// Bytecode of INET_DIAG_REQ_BYTECODE (linux/inet_diag.h).
+const (
+	inetDiagReqBytecode = 1  // the request attribute
+	inetDiagBCJmp       = 1  // INET_DIAG_BC_JMP: always jump by no
+	inetDiagBCSEq       = 11 // INET_DIAG_BC_S_EQ: local port equals op[1].no
+)
+
+// withPortFilter appends to a dump request a filter that keeps only sockets whose
+// local port is one of ports, and returns the request.
+//
+// An op is {code u8, yes u8, no u16}: the program goes on yes bytes further when the
+// op holds, no bytes further when not, and accepts the socket when it lands exactly
+// on its end. The kernel checks a program by following the yes jumps, which must step
+// on every op that a no jump lands on. So each port is an S_EQ op (8 bytes with the
+// port) whose yes is the next op, a JMP to the end (accept); its no skips that JMP to
+// the next port, and from the last port lands 4 bytes beyond the end (reject).
+func withPortFilter(req []byte, ports []uint16) []byte {
+	ne := binary.NativeEndian
+	n := len(ports) * 12
+	attr := make([]byte, 4+n)
+	ne.PutUint16(attr[0:], uint16(len(attr)))
+	ne.PutUint16(attr[2:], inetDiagReqBytecode)
+	for k, p := range ports {
+		op := attr[4+12*k:]
+		op[0], op[1] = inetDiagBCSEq, 8
+		no := 12
+		if k == len(ports)-1 {
+			no = 16
+		}
+		ne.PutUint16(op[2:], uint16(no))
+		ne.PutUint16(op[6:], p) // op[1].no: the port, host order
+		op[8], op[9] = inetDiagBCJmp, 4
+		ne.PutUint16(op[10:], uint16(n-12*k-8)) // from the JMP to the end
+	}
+	req = append(req, attr...)
+	ne.PutUint32(req[0:], uint32(len(req)))
+	return req
 }
 
 // NetlinkError is an error the kernel returned for a sock_diag request.
@@ -98,7 +166,7 @@ func ParseDiag(b []byte, seq uint32, proto Proto, fn func(*Socket)) (done bool, 
 				continue // an acknowledgement
 			}
 			return true, &NetlinkError{Errno: syscall.Errno(-code)}
-		case sockDiagByFamily:
+		case sockDiagByFamily, tcpDiagGetSock:
 		default:
 			continue
 		}

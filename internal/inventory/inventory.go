@@ -185,9 +185,9 @@ type Config struct {
 	// ProcNetOnly reads the /proc/net tables instead of asking netlink (the fallback
 	// that is otherwise used only when sock_diag is unavailable).
 	ProcNetOnly bool
-	// Workers is how many goroutines scan /proc for owners; 0 means half of
-	// GOMAXPROCS (at least one): readlink on /proc is kernel-bound, and two workers on
-	// two cores lose more to scheduler hand-offs than they gain.
+	// Workers is how many goroutines scan /proc for owners; 0 means GOMAXPROCS.
+	// They share the descriptors of a process that has many, so one process holding
+	// thousands of connections keeps every core busy.
 	Workers int
 	// NegativeTTL is how long a socket whose owner was not found (held by a process in
 	// another PID namespace, or hidden by permissions) is not searched for again; 0
@@ -226,7 +226,7 @@ func New(cfg Config) *Inventory {
 		cfg.ProcRoot = "/proc"
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = max(1, runtime.GOMAXPROCS(0)/2)
+		cfg.Workers = runtime.GOMAXPROCS(0)
 	}
 	if cfg.NegativeTTL == 0 {
 		cfg.NegativeTTL = 10 * time.Second
@@ -249,6 +249,10 @@ type dumpReq struct {
 	ipv6   bool
 	states States
 	info   bool
+	// sports, when not nil, asks netlink for only the sockets with one of these local
+	// ports. It spares the kernel filling and the caller parsing the others; it is a
+	// hint, and callers still check what they get.
+	sports []uint16
 }
 
 func (f *Filter) protos() []Proto {
@@ -308,15 +312,21 @@ func (i *Inventory) query(ctx context.Context, f Filter, reqs []dumpReq) ([]Sock
 	if err != nil {
 		return nil, err
 	}
+	// Counting connections is mostly the kernel walking its established hash, and
+	// finding owners mostly readlink in /proc: on two cores they overlap. They set
+	// different fields of out.
+	var estab error
+	var wg sync.WaitGroup
 	if f.Established || f.Traffic {
-		if err := i.countEstablished(ctx, f, out); err != nil {
-			return nil, err
-		}
+		wg.Go(func() { estab = i.countEstablished(ctx, f, out) })
 	}
+	var owners error
 	if f.Owners {
-		if err := i.attachOwners(ctx, out); err != nil {
-			return nil, err
-		}
+		owners = i.attachOwners(ctx, out)
+	}
+	wg.Wait()
+	if err := cmp.Or(estab, owners); err != nil {
+		return nil, err
 	}
 	sortSockets(out)
 	return out, nil
@@ -345,9 +355,20 @@ func (i *Inventory) countEstablished(ctx context.Context, f Filter, socks []Sock
 	if len(idx) == 0 {
 		return nil
 	}
+	// Only accepted connections count, and they have their listener's port: the
+	// kernel can leave out the client ends of connections, half of them on loopback.
+	var ports []uint16
+	for k := range idx {
+		ports = append(ports, k.port)
+	}
+	slices.Sort(ports)
+	ports = slices.Compact(ports)
+	if len(ports) > maxPortFilter {
+		ports = nil
+	}
 	var reqs []dumpReq
 	for _, v6 := range []bool{false, true} {
-		reqs = append(reqs, dumpReq{proto: TCP, ipv6: v6, states: StatesOf(StateEstablished), info: f.Traffic})
+		reqs = append(reqs, dumpReq{proto: TCP, ipv6: v6, states: StatesOf(StateEstablished), info: f.Traffic, sports: ports})
 	}
 	return i.dump(ctx, reqs, func(c *Socket) {
 		cand := idx[listenKey{c.IPv6, c.Local.Port()}]

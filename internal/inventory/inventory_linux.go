@@ -5,8 +5,10 @@ package inventory
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -67,16 +69,12 @@ func dumpNetlink(ctx context.Context, reqs []dumpReq, fn func(*Socket)) error {
 	defer recvBufs.Put(bp)
 	buf := *bp
 	kernel := &unix.SockaddrNetlink{Family: unix.AF_NETLINK}
-	for n, r := range reqs {
-		seq := uint32(n + 1)
-		family, proto := uint8(afInet), uint8(ipprotoTCP)
-		if r.ipv6 {
-			family = afInet6
-		}
-		if r.proto == UDP {
-			proto = ipprotoUDP
-		}
-		if err := unix.Sendto(fd, diagRequest(seq, family, proto, r.states, r.info), 0, kernel); err != nil {
+	var seq uint32
+	// send sends one request and reads its answer to the end.
+	send := func(req []byte, proto Proto) error {
+		seq++
+		binary.NativeEndian.PutUint32(req[8:], seq)
+		if err := unix.Sendto(fd, req, 0, kernel); err != nil {
 			return fmt.Errorf("sock_diag send: %w", err)
 		}
 		for {
@@ -93,16 +91,53 @@ func dumpNetlink(ctx context.Context, reqs []dumpReq, fn func(*Socket)) error {
 				}
 				return fmt.Errorf("sock_diag receive: %w", err)
 			}
-			done, err := ParseDiag(buf[:m], seq, r.proto, fn)
-			if err != nil {
+			done, err := ParseDiag(buf[:m], seq, proto, fn)
+			if err != nil || done {
 				return err
-			}
-			if done {
-				break
 			}
 		}
 	}
+	for n := 0; n < len(reqs); n++ {
+		r := reqs[n]
+		if r.proto == TCP && !r.ipv6 && n+1 < len(reqs) && sameBut6(r, reqs[n+1]) {
+			err := send(filtered(tcpDiagRequest(0, r.states, r.info), r.sports), TCP)
+			var nerr *NetlinkError
+			if !errors.As(err, &nerr) {
+				if err != nil {
+					return err
+				}
+				n++ // both families answered
+				continue
+			}
+			// A kernel without the older request: ask family by family. The error
+			// arrives before any socket, so nothing has been reported twice.
+		}
+		family, proto := uint8(afInet), uint8(ipprotoTCP)
+		if r.ipv6 {
+			family = afInet6
+		}
+		if r.proto == UDP {
+			proto = ipprotoUDP
+		}
+		if err := send(filtered(diagRequest(0, family, proto, r.states, r.info), r.sports), r.proto); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// sameBut6 reports whether b asks for the IPv6 sockets of a's IPv4 dump.
+func sameBut6(a, b dumpReq) bool {
+	return b.ipv6 && !a.ipv6 && a.proto == b.proto && a.states == b.states && a.info == b.info &&
+		slices.Equal(a.sports, b.sports)
+}
+
+// filtered adds a port filter to req when ports is not nil.
+func filtered(req []byte, ports []uint16) []byte {
+	if ports == nil {
+		return req
+	}
+	return withPortFilter(req, ports)
 }
 
 // dumpProcNet reads /proc/net/{tcp,tcp6,udp,udp6} for reqs.
@@ -207,52 +242,250 @@ func socketInode(link []byte) (uint64, bool) {
 
 // scan walks /proc/*/fd with cfg.Workers goroutines, lowest PIDs first (so a pre-forked
 // server's parent is found before its workers), until every inode of want is in found.
+// A process is read in getdents batches; one holding many descriptors is shared, and
+// idle workers take its next batches too, so a single process with thousands of
+// connections does not leave the other cores idle while one worker reads it alone.
 func (i *Inventory) scan(ctx context.Context, want map[uint64]bool, found map[uint64]fdRef) error {
 	pids, err := listPIDs(i.cfg.ProcRoot)
 	if err != nil {
 		return err
 	}
-	var (
-		next      atomic.Int64
-		remaining atomic.Int64
-		mu        sync.Mutex
-		wg        sync.WaitGroup
-	)
-	remaining.Store(int64(len(want)))
-	// hit records a find and reports whether it was the last inode wanted: the scan
-	// of that process stops there, so that a process holding thousands of connections
-	// besides its listener costs a readlink per descriptor up to the listener, not one
-	// per descriptor it has. Other workers finish the process they are in, which may
-	// hold an inode found here under a higher PID.
-	hit := func(ino uint64, r fdRef) (last bool) {
-		mu.Lock()
-		defer mu.Unlock()
-		if old, ok := found[ino]; ok {
-			if r.pid < old.pid {
-				found[ino] = r
-			}
-			return false
-		}
-		found[ino] = r
-		return remaining.Add(-1) == 0
+	s := &fdScan{procRoot: i.cfg.ProcRoot, pids: pids, want: want, found: found, remaining: len(want)}
+	var fs unix.Statfs_t
+	s.procfs = unix.Statfs(i.cfg.ProcRoot, &fs) == nil && fs.Type == unix.PROC_SUPER_MAGIC
+	if s.procfs {
+		// This process has descriptors open: a size of 0 for its own directory means a
+		// kernel that does not count them (before 6.2), where 0 says nothing.
+		var st unix.Stat_t
+		s.counted = unix.Stat(filepath.Join(i.cfg.ProcRoot, "self", "fd"), &st) == nil && st.Size > 0
 	}
 	workers := min(i.cfg.Workers, max(1, len(pids)/8))
+	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sc := fdScanner{dents: make([]byte, 32<<10)}
-			for remaining.Load() > 0 && ctx.Err() == nil {
-				n := next.Add(1) - 1
-				if n >= int64(len(pids)) {
+			dents := make([]byte, scanBatch)
+			for {
+				d := s.acquire(ctx)
+				if d == nil {
 					return
 				}
-				sc.process(i.cfg.ProcRoot, pids[n], want, hit)
+				for ctx.Err() == nil && s.batch(d, dents) {
+				}
+				s.release(d)
 			}
 		}()
 	}
 	wg.Wait()
 	return ctx.Err()
+}
+
+// scanBatch is the getdents buffer of one worker: about 340 descriptors, a millisecond
+// of readlinks, small enough that two workers share a large process evenly.
+const scanBatch = 8 << 10
+
+// probeBatch is how many descriptor numbers a worker probes at a time.
+const probeBatch = 256
+
+// fdScan is the state one scan shares between its workers.
+type fdScan struct {
+	procRoot string
+	// procfs is true when procRoot is a procfs, whose /proc/PID/fd reports in its
+	// st_size how many descriptors are open (Linux 6.2 and later; 0 before).
+	procfs bool
+	// counted is true when that count is known to be reported: a process whose count
+	// is 0 (a kernel thread, or one that closed everything) is not read.
+	counted bool
+	pids    []int
+	want    map[uint64]bool // read-only during the scan
+
+	mu        sync.Mutex
+	found     map[uint64]fdRef
+	remaining int    // inodes of want not yet in found
+	next      int    // index in pids of the next process to open
+	shared    *fdDir // a process with more batches to read that idle workers join
+}
+
+// fdDir is one process's open /proc/PID/fd. Descriptors are mostly numbered densely
+// from 0, so when the directory says how many are open (count), the numbers below
+// count are probed directly with readlinkat, in ranges of probeBatch that workers
+// share — getdents would cost a dentry lookup per descriptor on top of each readlink,
+// a quarter of the scan — and getdents lists only the rest (from count on).
+type fdDir struct {
+	pid   int
+	fd    int
+	count int64        // descriptors open when it was opened; 0 if unknown
+	next  atomic.Int64 // the first number of the next range to probe
+	mu    sync.Mutex   // serialises getdents: each call returns the next batch
+	// listing is set (under mu) once getdents has been positioned after count.
+	listing bool
+	done    atomic.Bool // the directory is read to its end
+	// stop is set when the last wanted inode was found in this process: its other
+	// batches are not read.
+	stop atomic.Bool
+	refs int // workers reading it; guarded by fdScan.mu
+}
+
+// acquire returns the process a worker reads next: the shared one when there is one,
+// else the next PID while inodes are still wanted; nil when there is nothing left.
+// The workers already in a process finish it even once nothing is wanted any more, so
+// that an inode held by several processes goes to the lowest PID among those started.
+func (s *fdScan) acquire(ctx context.Context) *fdDir {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d := s.shared; d != nil {
+		d.refs++
+		return d
+	}
+	for s.remaining > 0 && s.next < len(s.pids) && ctx.Err() == nil {
+		pid := s.pids[s.next]
+		s.next++
+		fd, err := openFdDir(s.procRoot, pid)
+		if err != nil {
+			continue // exited, or not ours to read
+		}
+		d := &fdDir{pid: pid, fd: fd, refs: 1}
+		var st unix.Stat_t
+		if s.procfs && unix.Fstat(fd, &st) == nil {
+			d.count = st.Size
+			if d.count == 0 && s.counted {
+				unix.Close(fd)
+				continue
+			}
+		}
+		return d
+	}
+	return nil
+}
+
+// release ends a worker's reading of d, closing it after the last reader.
+func (s *fdScan) release(d *fdDir) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shared == d {
+		s.shared = nil
+	}
+	if d.refs--; d.refs == 0 {
+		unix.Close(d.fd)
+	}
+}
+
+// hit records that d's process holds ino at descriptor fd and reports whether it was
+// the last inode wanted. Of several holders the lowest PID (then descriptor) is kept.
+func (s *fdScan) hit(ino uint64, r fdRef) (last bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.found[ino]; ok {
+		if r.pid < old.pid || r.pid == old.pid && r.fd < old.fd {
+			s.found[ino] = r
+		}
+		return false
+	}
+	s.found[ino] = r
+	s.remaining--
+	return s.remaining == 0
+}
+
+// share offers d's remaining batches to idle workers.
+func (s *fdScan) share(d *fdDir) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// The slot needs no reference of its own: every reader clears it on release,
+	// under s.mu, before the last one closes d.
+	if s.shared == nil && !d.done.Load() && !d.stop.Load() {
+		s.shared = d
+	}
+}
+
+// probe looks up descriptors lo to hi-1 of d, absent ones included, and reports
+// whether d may have more.
+func (s *fdScan) probe(d *fdDir, lo, hi int) bool {
+	var name [24]byte
+	var link [64]byte
+	for fd := lo; fd < hi; fd++ {
+		b := strconv.AppendInt(name[:0], int64(fd), 10)
+		b = append(b, 0)
+		m := readlinkat(d.fd, &b[0], link[:])
+		if m <= 0 {
+			continue
+		}
+		if ino, ok := socketInode(link[:m]); ok && s.want[ino] {
+			if s.hit(ino, fdRef{pid: d.pid, fd: fd}) {
+				d.stop.Store(true)
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// batch looks up d's next batch of descriptors — a range of numbers to probe, then
+// getdents batches for those beyond — and reports whether d may have more. A batch is
+// always read to its end, whatever other workers find, so that every descriptor below
+// the last one read has been seen.
+func (s *fdScan) batch(d *fdDir, dents []byte) bool {
+	if d.stop.Load() {
+		return false
+	}
+	if lo := d.next.Add(probeBatch) - probeBatch; lo < d.count {
+		hi := min(lo+probeBatch, d.count)
+		if hi < d.count {
+			s.share(d)
+		}
+		return s.probe(d, int(lo), int(hi))
+	}
+	d.mu.Lock()
+	if d.done.Load() {
+		d.mu.Unlock()
+		return false
+	}
+	if !d.listing {
+		d.listing = true
+		// A directory position of a procfs fd directory is the descriptor number
+		// plus 2 (for "." and "..").
+		if d.count > 0 {
+			if _, err := unix.Seek(d.fd, d.count+2, io.SeekStart); err != nil {
+				d.done.Store(true)
+				d.mu.Unlock()
+				return false
+			}
+		}
+	}
+	n, err := unix.Getdents(d.fd, dents)
+	if err != nil || n <= 0 {
+		d.done.Store(true)
+		d.mu.Unlock()
+		return false
+	}
+	d.mu.Unlock()
+	if n > len(dents)/2 {
+		s.share(d) // a full batch: there are likely more
+	}
+	var link [64]byte
+	b := dents[:n]
+	for len(b) >= 19 {
+		// struct linux_dirent64 { u64 ino; s64 off; u16 reclen; u8 type; char name[]; }
+		reclen := int(*(*uint16)(unsafe.Pointer(&b[16])))
+		if reclen < 20 || reclen > len(b) {
+			d.done.Store(true)
+			return false
+		}
+		name := b[19:reclen]
+		if name[0] != '.' {
+			m := readlinkat(d.fd, &name[0], link[:])
+			if m > 0 {
+				if ino, ok := socketInode(link[:m]); ok && s.want[ino] {
+					if s.hit(ino, fdRef{pid: d.pid, fd: atoiNUL(name)}) {
+						d.stop.Store(true)
+						return false
+					}
+				}
+			}
+		}
+		b = b[reclen:]
+	}
+	return true
 }
 
 // listPIDs returns the numeric entries of procRoot, in ascending order.
@@ -276,55 +509,13 @@ func listPIDs(procRoot string) ([]int, error) {
 	return pids, nil
 }
 
-// fdScanner reads one process's descriptors with getdents64 and readlinkat on the
-// directory's descriptor, without allocating per descriptor.
-type fdScanner struct {
-	dents []byte
-	path  []byte
-}
-
-// process reads pid's descriptors, calling hit for each socket of want, until hit
-// reports that nothing more is wanted.
-func (sc *fdScanner) process(procRoot string, pid int, want map[uint64]bool, hit func(uint64, fdRef) bool) {
-	sc.path = append(sc.path[:0], procRoot...)
-	sc.path = append(sc.path, '/')
-	sc.path = strconv.AppendInt(sc.path, int64(pid), 10)
-	sc.path = append(sc.path, "/fd\x00"...)
-	dfd, err := openDir(sc.path)
-	if err != nil {
-		return // exited, or not ours to read
-	}
-	defer unix.Close(dfd)
-	var link [64]byte
-	for {
-		n, err := unix.Getdents(dfd, sc.dents)
-		if err != nil || n <= 0 {
-			return
-		}
-		b := sc.dents[:n]
-		for len(b) >= 19 {
-			// struct linux_dirent64 { u64 ino; s64 off; u16 reclen; u8 type; char name[]; }
-			reclen := int(*(*uint16)(unsafe.Pointer(&b[16])))
-			if reclen < 20 || reclen > len(b) {
-				return
-			}
-			name := b[19:reclen]
-			if name[0] != '.' {
-				m := readlinkat(dfd, &name[0], link[:])
-				if m > 0 {
-					if ino, ok := socketInode(link[:m]); ok && want[ino] {
-						if hit(ino, fdRef{pid: pid, fd: atoiNUL(name)}) {
-							return
-						}
-					}
-				}
-			}
-			b = b[reclen:]
-		}
-	}
-}
-
-func openDir(path []byte) (int, error) {
+// openFdDir opens procRoot/PID/fd for getdents and readlinkat.
+func openFdDir(procRoot string, pid int) (int, error) {
+	var buf [64]byte
+	path := append(buf[:0], procRoot...)
+	path = append(path, '/')
+	path = strconv.AppendInt(path, int64(pid), 10)
+	path = append(path, "/fd\x00"...)
 	cwd := unix.AT_FDCWD
 	fd, _, errno := unix.Syscall6(unix.SYS_OPENAT, uintptr(cwd), uintptr(unsafe.Pointer(&path[0])),
 		uintptr(unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC), 0, 0, 0)

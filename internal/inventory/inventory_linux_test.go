@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -559,5 +560,137 @@ func TestTCPInfoOffsets(t *testing.T) {
 	}
 	if got := unsafe.Offsetof(ti.Bytes_received); got != tcpiBytesReceived {
 		t.Errorf("bytes_received at %d, want %d", got, tcpiBytesReceived)
+	}
+}
+
+// TestOwnersLargeProcess scans a process with thousands of descriptors — read in many
+// getdents batches, by every worker at once — among small ones: each socket goes to its
+// lowest PID, and within it to its lowest descriptor, whatever the number of workers.
+func TestOwnersLargeProcess(t *testing.T) {
+	big := make(map[int]uint64, 3000)
+	for fd := range 3000 {
+		big[fd] = 100000 + uint64(fd)
+	}
+	big[40], big[2500], big[2999] = 7777, 7777, 8888
+	procs := map[int]map[int]uint64{
+		10: big,
+		20: {0: 1, 3: 7777},
+	}
+	for pid := 30; pid < 60; pid++ {
+		procs[pid] = map[int]uint64{0: 1, 1: uint64(pid)}
+	}
+	procs[45][2] = 9999
+	root := fakeProc(t, procs)
+	want := map[uint64]fdRef{7777: {10, 40}, 8888: {10, 2999}, 9999: {45, 2}, 102000: {10, 2000}}
+	for _, workers := range []int{1, 2, 4} {
+		t.Run(fmt.Sprintf("workers=%d", workers), func(t *testing.T) {
+			for range 10 {
+				inv := New(Config{ProcRoot: root, Workers: workers, LookupUser: func(uint32) string { return "root" }})
+				got, err := inv.Owners(context.Background(), []uint64{7777, 8888, 9999, 102000, 4242})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for ino, w := range want {
+					if o := got[ino]; o.PID != w.pid || o.FD != w.fd {
+						t.Errorf("inode %d: got pid %d fd %d, want pid %d fd %d", ino, o.PID, o.FD, w.pid, w.fd)
+					}
+				}
+				if o, ok := got[4242]; ok {
+					t.Errorf("inode 4242: got pid %d, want no owner", o.PID)
+				}
+			}
+		})
+	}
+}
+
+// TestOwnersBeyondCount finds sockets of this process held at descriptors above the
+// number it has open, where probing numbers stops and getdents lists the rest.
+func TestOwnersBeyondCount(t *testing.T) {
+	var want []uint64
+	fds := map[uint64]int{}
+	for _, fd := range []int{700, 900} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := ln.(*net.TCPListener).File()
+		ln.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Dup3(int(f.Fd()), fd, unix.O_CLOEXEC); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		t.Cleanup(func() { unix.Close(fd) })
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, st.Ino)
+		fds[st.Ino] = fd
+	}
+	got, err := New(Config{}).Owners(context.Background(), want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ino := range want {
+		if o := got[ino]; o.PID != os.Getpid() || o.FD != fds[ino] {
+			t.Errorf("inode %d: got pid %d fd %d, want pid %d fd %d", ino, o.PID, o.FD, os.Getpid(), fds[ino])
+		}
+	}
+}
+
+// TestPortFilter asks the kernel for the established sockets of one local port: the
+// accepted ends of the connections to a listener, without their client ends.
+func TestPortFilter(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := uint16(ln.Addr().(*net.TCPAddr).Port)
+	const conns = 3
+	for range conns {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		s, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+	}
+	for _, tc := range []struct {
+		name  string
+		ports []uint16
+		want  int // sockets with port as local port
+	}{
+		{"one port", []uint16{port}, conns},
+		{"among others", []uint16{1, port - 1, port, 65535}, conns},
+		{"not this one", []uint16{port + 1}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reqs := []dumpReq{
+				{proto: TCP, states: StatesOf(StateEstablished), sports: tc.ports},
+				{proto: TCP, ipv6: true, states: StatesOf(StateEstablished), sports: tc.ports},
+			}
+			got, foreign := 0, 0
+			err := dumpNetlink(context.Background(), reqs, func(s *Socket) {
+				if s.Local.Port() == port {
+					got++
+				} else if !slices.Contains(tc.ports, s.Local.Port()) {
+					foreign++
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want || foreign != 0 {
+				t.Errorf("got %d sockets on port %d and %d on ports not asked for, want %d and 0", got, port, foreign, tc.want)
+			}
+		})
 	}
 }

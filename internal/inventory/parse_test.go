@@ -153,6 +153,20 @@ func TestDiagRequest(t *testing.T) {
 	}
 }
 
+func TestTCPDiagRequest(t *testing.T) {
+	b := tcpDiagRequest(5, StatesOf(StateListen), true)
+	want := []byte{76, 0, 0, 0, 18, 0, 1, 3, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2}
+	if !bytes.Equal(b[:len(want)], want) {
+		t.Errorf("header: got % x, want % x", b[:len(want)], want)
+	}
+	if len(b) != 76 {
+		t.Errorf("got %d bytes, want 76", len(b))
+	}
+	if got := binary.NativeEndian.Uint32(b[16+52:]); got != 1<<StateListen {
+		t.Errorf("states: got %#x, want %#x", got, 1<<StateListen)
+	}
+}
+
 func TestParseStat(t *testing.T) {
 	st, err := parseStat(readTestdata(t, "pid_stat"))
 	if err != nil {
