@@ -67,8 +67,16 @@ type TLSInfo struct {
 	LastChainExpiry time.Time `json:"last_chain_expiry,omitempty"`
 	DaysLeft        float64   `json:"days_left"`         // until EarliestExpiry, at probe time
 	Subject         string    `json:"subject,omitempty"` // leaf certificate subject CN
-	Issuer          string    `json:"issuer,omitempty"`
-	Verified        bool      `json:"verified"` // chain verified against the trust roots
+	// SAN is the leaf certificate's first subject alternative name (DNS name, else IP
+	// address): the name to show when the subject has no CN, as most certificates
+	// issued today do not.
+	SAN    string `json:"san,omitempty"`
+	Issuer string `json:"issuer,omitempty"`
+	// NotAfter is the leaf certificate's NotAfter: when the certificate the server
+	// presents stops being valid. Every probe that speaks TLS sets it; the alert
+	// engine's cert_expiry rule reads it.
+	NotAfter time.Time `json:"not_after,omitempty"`
+	Verified bool      `json:"verified"` // chain verified against the trust roots
 }
 
 // HTTPInfo describes an HTTP exchange.

@@ -158,6 +158,13 @@ func tlsInfo(state tls.ConnectionState, serverName string, env *Env) *patrol.TLS
 		if i == 0 {
 			info.Subject = c.Subject.CommonName
 			info.Issuer = c.Issuer.CommonName
+			info.NotAfter = c.NotAfter
+			switch {
+			case len(c.DNSNames) > 0:
+				info.SAN = c.DNSNames[0]
+			case len(c.IPAddresses) > 0:
+				info.SAN = c.IPAddresses[0].String()
+			}
 		}
 		if info.EarliestExpiry.IsZero() || c.NotAfter.Before(info.EarliestExpiry) {
 			info.EarliestExpiry = c.NotAfter
