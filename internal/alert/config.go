@@ -30,6 +30,10 @@ const (
 	DefaultAnomalyFactor   = 3.0
 	DefaultAnomalyBaseline = time.Hour
 	DefaultAnomalyFor      = 5 * time.Minute
+	// DefaultCertWarn and DefaultCertCritical are how long before a certificate
+	// expires the cert_expiry rule raises a P3, then a P2.
+	DefaultCertWarn     = 21 * 24 * time.Hour
+	DefaultCertCritical = 7 * 24 * time.Hour
 	// GroupByNothing as the only group_by entry sends every alert in a message of its
 	// own, as "..." does in Alertmanager.
 	GroupByNothing = "..."
@@ -160,6 +164,23 @@ type Rules struct {
 	// findings of those classes.
 	Security Rule `yaml:"security"`
 	Config   Rule `yaml:"config"`
+	// CertExpiry raises, per target, a P3 when the leaf certificate the target presents
+	// (Result.TLS.NotAfter) expires within Warn and turns it into a P2 in place within
+	// Critical. It resolves when a renewed certificate is seen or the target answers
+	// without TLS.
+	CertExpiry CertExpiryRule `yaml:"cert_expiry"`
+}
+
+// CertExpiryRule configures the cert_expiry rule. Its severities are fixed by the
+// thresholds (P3 within Warn, P2 within Critical), so Rule.Severity and Rule.Count
+// must stay unset; Disabled, For and RunbookURL apply.
+type CertExpiryRule struct {
+	Rule `yaml:",inline"`
+	// Warn is how long before expiry the rule raises a P3; zero means 21 days (504h).
+	Warn time.Duration `yaml:"warn"`
+	// Critical is how long before expiry the alert becomes a P2; zero means 7 days
+	// (168h). It must be shorter than Warn.
+	Critical time.Duration `yaml:"critical"`
 }
 
 // Rule configures one rule. Fields a rule does not use are ignored.
@@ -272,6 +293,7 @@ type settings struct {
 	anomaly       anomalySettings
 	security      ruleSettings
 	config        ruleSettings
+	certExpiry    certSettings
 	routes        []route
 	chains        map[string][]Step
 	defaultChain  string
@@ -311,6 +333,11 @@ type anomalySettings struct {
 	maxSamples  int
 }
 
+type certSettings struct {
+	ruleSettings
+	warn, critical time.Duration
+}
+
 type route struct {
 	match patrol.Matchers
 	chain string
@@ -347,6 +374,7 @@ func (c Config) compile() (*settings, error) {
 	k.deadlines()
 	k.rules()
 	k.anomaly()
+	k.certExpiry()
 	k.escalations()
 	k.grouping()
 	k.windows()
@@ -474,6 +502,31 @@ func (k *compiler) anomaly() {
 		bad("rules.anomaly.max_samples", "%d is fewer than min_samples %d or window %d",
 			s.anomaly.maxSamples, s.anomaly.minSamples, s.anomaly.window)
 	}
+}
+
+// certExpiry compiles the cert_expiry rule and its two thresholds.
+func (k *compiler) certExpiry() {
+	r, bad := k.c.Rules.CertExpiry, k.bad
+	s := certSettings{
+		ruleSettings: k.rule("rules.cert_expiry", r.Rule, string(patrol.AlertCertExpiry), patrol.AlertCertExpiry, patrol.P3, 0, 1),
+		warn:         pickDur(r.Warn, DefaultCertWarn),
+		critical:     pickDur(r.Critical, DefaultCertCritical),
+	}
+	if r.Severity != "" {
+		bad("rules.cert_expiry.severity", "the rule's severities follow its thresholds (P3 within warn, P2 within critical); remove severity")
+	}
+	if r.Count != 0 {
+		bad("rules.cert_expiry.count", "the rule judges each certificate once; remove count")
+	}
+	switch {
+	case r.Warn < 0:
+		bad("rules.cert_expiry.warn", "must be positive, got %s", r.Warn)
+	case r.Critical < 0:
+		bad("rules.cert_expiry.critical", "must be positive, got %s", r.Critical)
+	case s.critical >= s.warn:
+		bad("rules.cert_expiry.critical", "%s is not shorter than warn %s", s.critical, s.warn)
+	}
+	k.s.certExpiry = s
 }
 
 // escalations compiles the escalation chains, the default chain and the routes.
@@ -713,6 +766,8 @@ func (s *settings) rule(c patrol.AlertClass) *ruleSettings {
 		return &s.security
 	case patrol.AlertConfig:
 		return &s.config
+	case patrol.AlertCertExpiry:
+		return &s.certExpiry.ruleSettings
 	}
 	return nil
 }

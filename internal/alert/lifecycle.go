@@ -41,6 +41,9 @@ type cond struct {
 	ready         bool
 	summary, desc string
 	at            time.Time
+	// follow makes an open alert's severity follow sev (see setSeverity); otherwise
+	// an alert keeps the severity it opened with.
+	follow bool
 }
 
 func fingerprint(rule, subject string) string { return rule + "@" + subject }
@@ -67,6 +70,9 @@ func (e *Engine) apply(c cond, now time.Time) *entry {
 		ent.Alert.Labels = c.labels
 		e.muteDirty = true
 		e.touch(ent)
+	}
+	if c.follow && c.sev != ent.Alert.Severity {
+		e.setSeverity(ent, c.sev, now)
 	}
 	// A new wording alone is not saved (a slow alert's changes with every result),
 	// but it is shown.
@@ -99,6 +105,28 @@ func (e *Engine) open(c cond) *entry {
 	e.muteDirty = true
 	e.touch(ent)
 	return ent
+}
+
+// raisedSeq is the Seq of the escalation notice sent when an alert becomes sev: below
+// zero, so that it never meets an escalation step's, and one per severity, since an
+// incident reaches each severity at most once on the way up.
+func raisedSeq(sev patrol.Severity) int { return -1 - int(sev) }
+
+// setSeverity changes an open alert's severity in place: the incident, its ID and its
+// acknowledgement stay. A more urgent severity is news: everyone told is sent an
+// escalation notice, and once it is sent the response deadline starts again at the
+// new severity's. While the alert is acknowledged, muted or flapping, or before its
+// first notice, the change is only shown (a first notice not yet sent carries it). A
+// less urgent severity is only shown.
+func (e *Engine) setSeverity(ent *entry, sev patrol.Severity, now time.Time) {
+	a := &ent.Alert
+	raised := sev < a.Severity
+	a.Severity = sev
+	e.muteDirty = true // inhibition matches on severity
+	if raised && ent.Notified && ent.base() == patrol.AlertFiring && a.MutedBy == "" && !ent.Flapping && len(a.Told) > 0 {
+		e.owe(ent, patrol.NotifyEscalation, raisedSeq(sev), a.Told, now)
+	}
+	e.touch(ent)
 }
 
 // clear ends an alert whose condition no longer holds: a pending alert vanishes, a
@@ -329,6 +357,16 @@ func (e *Engine) commit(ent *entry, k patrol.NotificationKind, seq int, receiver
 			a.Deadline = now.Add(d)
 			e.remindFrom(ent, now)
 		case patrol.NotifyEscalation:
+			if seq < 0 {
+				// A raised severity: the chain's step stays, its clock restarts.
+				d, ok := e.cfg.nextDelay(ent.Chain, a.EscalationStep+1, a.Severity)
+				if !ok {
+					d = e.cfg.deadlines[a.Severity]
+				}
+				a.Deadline = now.Add(d)
+				e.remindFrom(ent, now)
+				break
+			}
 			a.EscalationStep = seq
 			if d, ok := e.cfg.nextDelay(ent.Chain, seq+1, a.Severity); ok {
 				a.Deadline = now.Add(d)

@@ -115,6 +115,8 @@ func (e *Engine) observe(sig Signal, now time.Time) {
 	}
 	e.apply(c, now)
 
+	e.apply(e.certExpiry(base, &r), now)
+
 	// The built-in latency anomaly rule.
 	if r.Up() {
 		c = base

@@ -32,6 +32,7 @@ const (
 	AlertAnomaly     AlertClass = "anomaly"     // P3: against the learned baseline
 	AlertSecurity    AlertClass = "security"    // scans, brute force, unauthorised ports
 	AlertConfig      AlertClass = "config"      // bind conflicts, public binds, permissions
+	AlertCertExpiry  AlertClass = "cert_expiry" // P3, then P2: the certificate a target presents expires soon
 )
 
 // Alert is one incident: a condition on one subject (usually a target), with its
