@@ -237,3 +237,28 @@ func TestCertExpiryConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestCertExpiryRaiseSurvivesRestart checks that a raise notice owed when the engine
+// stops is sent once after it starts again.
+func TestCertExpiryRaiseSurvivesRestart(t *testing.T) {
+	cfg := chainConfig()
+	cfg.Grouping.GroupWait, cfg.Grouping.GroupInterval = 10*time.Second, 10*time.Second
+	h := newHarness(t, cfg)
+	h.observe(certSig(h.now(), h.now().Add(10*24*time.Hour)))
+	h.run(11 * time.Second)
+	h.sink.take()
+	h.run(time.Minute)
+	h.observe(certSig(h.now(), h.now().Add(6*24*time.Hour)))
+	h.run(time.Second) // owed, waiting in its group
+	if got := sent(h.sink.take()); len(got) != 0 {
+		t.Fatalf("before group_interval: got %v, want nothing yet", got)
+	}
+	h.start()
+	h.run(time.Minute)
+	if diff := cmp.Diff([]string{"escalation noc " + web + "/cert_expiry"}, sent(h.sink.take())); diff != "" {
+		t.Errorf("after a restart (-want +got):\n%s", diff)
+	}
+	if a := h.one(alert.Filter{}); a.Severity != patrol.P2 {
+		t.Errorf("got %s, want P2", a.Severity)
+	}
+}
