@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/user"
@@ -42,18 +43,29 @@ Only a token's SHA-256 is stored: its secret is printed once, by create.`,
 	pf.StringVarP(&f.config, "config", "c", "", "configuration file (its storage: setting names the database)")
 	pf.StringVar(&f.dataDir, "data-dir", "", "state directory of the SQLite store (as for serve)")
 
-	var name, role string
+	var (
+		name, role    string
+		quiet, asJSON bool
+	)
 	create := &cobra.Command{
 		Use:   "create",
 		Short: "Create a token and print its secret once",
+		Long: `Create a token in the store serve uses (the same --data-dir, or the storage: of -c)
+and print its secret once. The store written to is named in the output (on stderr with
+--quiet), so a token made for the wrong data directory is easy to spot.`,
 		Example: `  portpatrol token create --role operator --name alice
-  curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:9115/api/v1/alerts`,
+  TOKEN=$(portpatrol token create --quiet --role operator --name ci)
+  curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:9115/api/v1/alerts
+  portpatrol token create --json --name grafana | jq -r .secret`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if name == "" {
 				return exitf(exitUnknown, "--name is required: it is what writes made with the token are recorded under")
 			}
-			return withBackend(cmd.Context(), f, func(ctx context.Context, db daemon.Store) error {
+			if quiet && asJSON {
+				return exitf(exitUnknown, "--quiet and --json go separately: --quiet prints the secret alone, --json an object")
+			}
+			return withBackend(cmd.Context(), f, func(ctx context.Context, db daemon.Store, where string) error {
 				t, secret, err := store.NewToken(name, store.Role(role), creator(), time.Now())
 				if err != nil {
 					return exitf(exitUnknown, "%v", err)
@@ -62,14 +74,32 @@ Only a token's SHA-256 is stored: its secret is printed once, by create.`,
 					return exitf(exitUnknown, "create token: %v", err)
 				}
 				out := cmd.OutOrStdout()
-				fmt.Fprintf(out, "Created %s token %q (id %s). Its secret, shown only now:\n\n%s\n\n", t.Role, t.Name, t.ID, secret)
-				fmt.Fprintln(out, "Send it as: Authorization: Bearer <secret>")
+				switch {
+				case quiet:
+					fmt.Fprintln(out, secret)
+					fmt.Fprintf(cmd.ErrOrStderr(), "Created %s token %q (id %s) in %s.\n", t.Role, t.Name, t.ID, where)
+				case asJSON:
+					enc := json.NewEncoder(out)
+					enc.SetIndent("", "  ")
+					return enc.Encode(struct {
+						ID     string `json:"id"`
+						Name   string `json:"name"`
+						Role   string `json:"role"`
+						Secret string `json:"secret"`
+						Store  string `json:"store"`
+					}{t.ID, t.Name, string(t.Role), secret, where})
+				default:
+					fmt.Fprintf(out, "Created %s token %q (id %s) in %s. Its secret, shown only now:\n\n%s\n\n", t.Role, t.Name, t.ID, where, secret)
+					fmt.Fprintln(out, "Send it as: Authorization: Bearer <secret>")
+				}
 				return nil
 			})
 		},
 	}
 	create.Flags().StringVar(&name, "name", "", "who or what holds the token (recorded with every write)")
 	create.Flags().StringVar(&role, "role", string(store.RoleViewer), "viewer, operator or admin")
+	create.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only the secret (for TOKEN=$(…)); the store goes to stderr")
+	create.Flags().BoolVar(&asJSON, "json", false, "print id, name, role, secret and store as a JSON object")
 
 	list := &cobra.Command{
 		Use:     "list",
@@ -77,7 +107,7 @@ Only a token's SHA-256 is stored: its secret is printed once, by create.`,
 		Short:   "List tokens, revoked ones included",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withBackend(cmd.Context(), f, func(ctx context.Context, db daemon.Store) error {
+			return withBackend(cmd.Context(), f, func(ctx context.Context, db daemon.Store, _ string) error {
 				ts, err := db.ListTokens(ctx)
 				if err != nil {
 					return exitf(exitUnknown, "list tokens: %v", err)
@@ -99,7 +129,7 @@ Only a token's SHA-256 is stored: its secret is printed once, by create.`,
 		Short: "Revoke a token at once",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withBackend(cmd.Context(), f, func(ctx context.Context, db daemon.Store) error {
+			return withBackend(cmd.Context(), f, func(ctx context.Context, db daemon.Store, _ string) error {
 				if err := db.RevokeToken(ctx, args[0], time.Now()); err != nil {
 					return exitf(exitUnknown, "revoke token %s: %v", args[0], err)
 				}
@@ -112,8 +142,9 @@ Only a token's SHA-256 is stored: its secret is printed once, by create.`,
 	return cmd
 }
 
-// withBackend opens the store serve uses, runs fn and closes it.
-func withBackend(ctx context.Context, f tokenFlags, fn func(context.Context, daemon.Store) error) error {
+// withBackend opens the store serve uses, runs fn with it and its description, and
+// closes it.
+func withBackend(ctx context.Context, f tokenFlags, fn func(ctx context.Context, db daemon.Store, where string) error) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -125,12 +156,12 @@ func withBackend(ctx context.Context, f tokenFlags, fn func(context.Context, dae
 		}
 		cfg = c
 	}
-	db, _, err := daemon.OpenStore(ctx, cfg, f.dataDir)
+	db, where, err := daemon.OpenStore(ctx, cfg, f.dataDir)
 	if err != nil {
 		return exitf(exitUnknown, "%v", err)
 	}
 	defer db.Close()
-	return fn(ctx, db)
+	return fn(ctx, db, where)
 }
 
 // creator names who ran the command, for the token's CreatedBy.

@@ -39,6 +39,9 @@ type Config struct {
 	// AnonymousRead lets requests without a token read (viewer role, GET only) when
 	// they come from a loopback address.
 	AnonymousRead bool
+	// TokenStore describes where tokens are looked up ("sqlite:/var/lib/…/portpatrol.db"),
+	// so that an unknown token's answer says which store was read; never a password.
+	TokenStore string
 	// MaxBodyBytes limits request bodies; default 64 KiB.
 	MaxBodyBytes int64
 	// RecentResults is how many results the target view includes; default 20.

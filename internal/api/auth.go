@@ -121,7 +121,13 @@ func (s *Server) authenticate(r *http.Request, need Role, allowAnonymous bool) (
 	id, err := s.cfg.Tokens.LookupToken(r.Context(), HashToken(strings.TrimSpace(secret)))
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return Identity{}, &authError{status: http.StatusUnauthorized, need: need, msg: "unknown token"}
+		msg := "unknown token"
+		if s.cfg.TokenStore != "" {
+			// A token made with `portpatrol token create` against another data
+			// directory or database is the usual cause.
+			msg += " (this server reads tokens from " + s.cfg.TokenStore + "; create one there with portpatrol token create and the same --data-dir or -c)"
+		}
+		return Identity{}, &authError{status: http.StatusUnauthorized, need: need, msg: msg}
 	case errors.Is(err, ErrRevoked):
 		return Identity{}, &authError{status: http.StatusUnauthorized, need: need, msg: "token revoked"}
 	case err != nil:
