@@ -11,6 +11,7 @@ import (
 	"github.com/portpatrol/portpatrol/internal/audit"
 	"github.com/portpatrol/portpatrol/internal/daemon"
 	"github.com/portpatrol/portpatrol/internal/inventory"
+	"github.com/portpatrol/portpatrol/internal/patrol"
 	"github.com/portpatrol/portpatrol/internal/scan"
 	"github.com/spf13/cobra"
 )
@@ -36,7 +37,9 @@ wrong owners, internal services bound beyond loopback, and expired exceptions. F
 host (local, localhost, 127.0.0.1) it also reads the local socket inventory, so owners
 and bind addresses are checked and listeners on other addresses are seen.
 
-Exit codes: 0 no findings, 1 findings, 3 bad input (policy, target, allow list).
+Exit codes follow the Nagios plugin convention, as kube lint's and check's do: 0 no
+findings, 1 findings of P2 or P3 only, 2 a P0 or P1 finding, 3 bad input (policy,
+target, allow list).
 See docs/security.md for the policy format.`,
 		Example: `  # Audit everything the policy names; JUnit for the CI system
   portpatrol audit --policy ports.yaml --junit audit.xml
@@ -105,10 +108,20 @@ func runAudit(ctx context.Context, out io.Writer, f auditFlags, targets []string
 	if err != nil {
 		return exitf(exitUnknown, "write: %v", err)
 	}
-	if len(rep.Findings) > 0 {
-		return exitCode(exitWarning)
+	return exitCode(findingsExit(rep.Findings))
+}
+
+// findingsExit is the exit code for an audit's findings: critical for a P0 or P1,
+// warning for lower ones, OK for none.
+func findingsExit(fs []audit.Finding) int {
+	code := exitOK
+	for _, f := range fs {
+		if f.Severity <= patrol.P1 {
+			return exitCritical
+		}
+		code = exitWarning
 	}
-	return nil
+	return code
 }
 
 func parseAt(s string) (time.Time, error) {

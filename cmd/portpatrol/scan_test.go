@@ -96,8 +96,8 @@ func TestAuditCommand(t *testing.T) {
 	junit := filepath.Join(dir, "audit.xml")
 	policy := write("1")
 	code, out, errs := runCmd("audit", "--policy", policy, "--junit", junit, "--json")
-	if code != exitWarning {
-		t.Fatalf("unauthorised port: exit %d, want 1\n%s%s", code, out, errs)
+	if code != exitCritical {
+		t.Fatalf("unauthorised port (P1): exit %d, want 2\n%s%s", code, out, errs)
 	}
 	if !strings.Contains(out, `"kind": "unauthorised_open"`) || !strings.Contains(out, fmt.Sprintf(`"port": %d`, port)) {
 		t.Errorf("JSON lacks the finding:\n%s", out)
@@ -105,6 +105,12 @@ func TestAuditCommand(t *testing.T) {
 	x, err := os.ReadFile(junit)
 	if err != nil || !strings.Contains(string(x), `<failure type="unauthorised_open"`) {
 		t.Errorf("JUnit report (err %v) lacks the failure:\n%s", err, x)
+	}
+	lowered := filepath.Join(dir, "lowered.yaml")
+	body, _ := os.ReadFile(write("1"))
+	os.WriteFile(lowered, append([]byte("severity: {unauthorised_open: P3}\n"), body...), 0o644)
+	if code, out, errs := runCmd("audit", "--policy", lowered); code != exitWarning {
+		t.Errorf("unauthorised port lowered to P3: exit %d, want 1\n%s%s", code, out, errs)
 	}
 	code, out, errs = runCmd("audit", "--policy", write(fmt.Sprint(port)))
 	if code != exitOK {
