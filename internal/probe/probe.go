@@ -173,6 +173,7 @@ var builders = map[string]builder{
 	"nats":     runOnly(newNATS),
 	"amqp":     runOnly(newAMQP),
 	"mqtt":     runOnly(newMQTT),
+	"icmp":     runOnly(newICMP),
 }
 
 // Supported reports whether a prober of that name exists.
