@@ -140,6 +140,12 @@ func parseTarget(s string) (Target, error) {
 		}
 		s = "tcp://" + s
 	}
+	if sch, rest, ok := strings.Cut(s, "://"); ok && portless[strings.ToLower(sch)] && strings.Contains(rest, ":") &&
+		net.ParseIP(strings.SplitN(rest, "%", 2)[0]) != nil {
+		// With no port to tell apart, an IPv6 literal needs no brackets: icmp://::1,
+		// as blackbox_exporter takes it.
+		s = sch + "://[" + strings.Replace(rest, "%", "%25", 1) + "]"
+	}
 	u, err := url.Parse(s)
 	if err != nil {
 		var ue *url.Error

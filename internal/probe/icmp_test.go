@@ -94,7 +94,7 @@ func TestICMPTargetHasNoPort(t *testing.T) {
 			t.Errorf("ParseTarget(%q): got %v, want a no-port error", in, err)
 		}
 	}
-	for in, want := range map[string]string{"icmp://127.0.0.1": "icmp://127.0.0.1", "icmp://[::1]": "icmp://[::1]", "ICMP://Host.Example": "icmp://Host.Example"} {
+	for in, want := range map[string]string{"icmp://127.0.0.1": "icmp://127.0.0.1", "icmp://[::1]": "icmp://[::1]", "icmp://::1": "icmp://[::1]", "icmp://fe80::1%eth0": "icmp://[fe80::1%25eth0]", "ICMP://Host.Example": "icmp://Host.Example"} {
 		tg, err := patrol.ParseTarget(in)
 		if err != nil {
 			t.Fatalf("ParseTarget(%q): %v", in, err)
