@@ -62,7 +62,7 @@ func newICMP(t patrol.Target, m *Module, env *Env, q *options) (runFunc, error) 
 		}
 	}
 	if t.Port != 0 {
-		return nil, errors.New("icmp targets have no port; write icmp://host")
+		return nil, errors.New("icmp pings a host, not a port; write icmp://HOST")
 	}
 	size := c.PayloadSize
 	if size == 0 {
