@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -83,6 +84,11 @@ blackbox_exporter-compatible /probe endpoint, and tells you who listens where.`,
 		SilenceErrors: true,
 	}
 	root.CompletionOptions.HiddenDefaultCmd = true
+	// --version, as blackbox_exporter and most daemons take it, prints what the
+	// version command prints. The text is the template: escape what could read as one.
+	b := buildInfo()
+	root.Version = b.Version
+	root.SetVersionTemplate(strings.NewReplacer("{{", "{{`{{`}}").Replace(b.String()))
 	root.AddCommand(
 		newCheckCmd(),
 		newServeCmd(),

@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/portpatrol/portpatrol/internal/config"
 	"github.com/portpatrol/portpatrol/internal/daemon"
@@ -51,7 +52,12 @@ A reload is applied whole or not at all: a bad file keeps the old configuration
 running and says why in the log and in portpatrol_config_last_reload_successful.
 Targets, modules, labels, alerting, notify and audits change on reload (open incidents
 carry over); storage, retention, host_watch, kubernetes, api, scheduler and listen take
-effect at the next start (a reload that changes them says so in the log).`,
+effect at the next start (a reload that changes them says so in the log).
+
+blackbox_exporter's flag names are accepted for a drop-in start: --config.file
+(--config), --web.listen-address (--listen), --log.level and --log.format (logfmt is
+text). A blackbox.yml is a valid config file; config check lists the settings in it
+that portpatrol reads but does not act on.`,
 		Example: `  # On its defaults: watch this host; dashboard, API and /metrics on 127.0.0.1:9115
   portpatrol serve
 
@@ -76,7 +82,25 @@ effect at the next start (a reload that changes them says so in the log).`,
 	fl.StringVar(&f.listen, "listen", "", "address to serve on (default from config, else "+config.DefaultListen+")")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	fl.SetNormalizeFunc(blackboxFlagNames)
 	return cmd
+}
+
+// blackboxAliases are blackbox_exporter's flag names for serve's flags, so that a
+// unit file or container command written for blackbox_exporter runs portpatrol as it
+// is. They are accepted, not listed in --help.
+var blackboxAliases = map[string]string{
+	"config.file":        "config",
+	"web.listen-address": "listen",
+	"log.level":          "log-level",
+	"log.format":         "log-format",
+}
+
+func blackboxFlagNames(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+	if n, ok := blackboxAliases[name]; ok {
+		return pflag.NormalizedName(n)
+	}
+	return pflag.NormalizedName(name)
 }
 
 // serve runs the daemon until SIGINT or SIGTERM; SIGHUP reloads its file.
@@ -123,7 +147,7 @@ func newLogger(w interface{ Write([]byte) (int, error) }, level, format string) 
 	}
 	opts := &slog.HandlerOptions{Level: lv}
 	switch format {
-	case "text":
+	case "text", "logfmt": // logfmt is blackbox_exporter's name for it
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, opts)), nil

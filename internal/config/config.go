@@ -106,6 +106,11 @@ type Config struct {
 	// and /probe then allows loopback and the configured targets' addresses.
 	ProbeAllow []netip.Prefix
 
+	// Warnings are the settings read but not acted on (fields of blackbox_exporter's
+	// module schema portpatrol does not honour yet), in file order; the config is
+	// valid with them.
+	Warnings []Warning
+
 	// File is the path the config was loaded from, empty for Default.
 	File string
 	// Checks are the targets resolved against defaults and modules, in file order.
@@ -411,7 +416,7 @@ func (c *Config) resolve(idx index, bad badPaths, errs *Errors) {
 	// configuration, so its error is dropped.
 	env := new(probe.Env)
 	defer func() { _ = env.Close() }()
-	c.resolveModules(at, env)
+	c.resolveModules(at, idx, env)
 	c.resolveAlerting(at)
 	c.resolveAudits(at)
 	c.resolveProbe(at)
@@ -461,35 +466,30 @@ func (c *Config) resolveDefaults(at func(path, format string, args ...any), bad 
 
 // resolveModules loads the modules of modules_files and checks those of modules, over
 // the built-in ones.
-func (c *Config) resolveModules(at func(path, format string, args ...any), env *probe.Env) {
+func (c *Config) resolveModules(at func(path, format string, args ...any), idx index, env *probe.Env) {
 	modules := BuiltinModules()
 	for i, f := range c.ModulesFiles {
 		path := f
 		if !filepath.IsAbs(path) && c.File != "" {
 			path = filepath.Join(filepath.Dir(c.File), path)
 		}
-		mods, err := LoadBlackboxModules(path)
+		mods, warns, err := LoadBlackboxModules(path)
 		if err != nil {
 			at(fmt.Sprintf("modules_files[%d]", i), "%v", err)
 			continue
 		}
+		c.Warnings = append(c.Warnings, warns...)
 		for k, v := range mods {
 			modules[k] = v
 		}
 	}
+	var own []Warning
 	for _, k := range sortedKeys(c.Source.Modules) {
 		m := c.Source.Modules[k]
-		checkPeriod(at, "modules."+k+".timeout", m.Timeout)
-		if m.Prober == "" {
-			at("modules."+k+".prober", "missing prober; want one of: %s", strings.Join(proberList(), ", "))
-		} else if !probe.Supported(m.Prober) {
-			at("modules."+k+".prober", "prober %q is not supported; want one of: %s", m.Prober, strings.Join(proberList(), ", "))
-		} else if err := checkModule(m, env); err != nil {
-			// A module no target uses yet can still be asked for through /probe.
-			at("modules."+k, "%v", err)
-		}
+		own = append(own, checkBlackboxModule(at, c.File, idx, "modules."+k, m, env)...)
 		modules[k] = m
 	}
+	c.Warnings = append(c.Warnings, sortWarnings(own)...)
 	c.Modules = modules
 
 }
@@ -684,6 +684,9 @@ func isHostName(s string) bool {
 // reported at load even when no target uses the module yet.
 func checkModule(m probe.Module, env *probe.Env) error {
 	u := m.Prober + "://127.0.0.1:1"
+	if patrol.Portless(m.Prober) {
+		u = m.Prober + "://127.0.0.1"
+	}
 	if m.Prober == "http" {
 		u += "/"
 	}

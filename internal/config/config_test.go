@@ -60,7 +60,7 @@ func TestErrorsNamePositionAndField(t *testing.T) {
 		{"duplicate target", "targets:\n  - url: 127.0.0.1:1\n  - url: tcp://127.0.0.1:1\n", []string{"bad.yaml:3:10: targets[1].url: target tcp://127.0.0.1:1 is already defined at targets[0]"}},
 		{"unknown module", "targets:\n  - url: 127.0.0.1:1\n    module: nope\n", []string{"bad.yaml:3:13: targets[0].module: unknown module \"nope\"; defined:", "tcp_connect"}},
 		{"bad regexp in module", "modules:\n  m:\n    prober: tcp\n    tcp:\n      query_response:\n        - expect: \"(\"\ntargets:\n  - url: 127.0.0.1:1\n    module: m\n", []string{"bad.yaml:8:5: targets[0]: tcp://127.0.0.1:1#m: tcp.query_response[0].expect: error parsing regexp"}},
-		{"unknown prober", "modules:\n  m:\n    prober: icmp\n", []string{"bad.yaml:3:13: modules.m.prober: prober \"icmp\" is not supported"}},
+		{"unknown prober", "modules:\n  m:\n    prober: gopher\n", []string{"bad.yaml:3:13: modules.m.prober: prober \"gopher\" is not supported"}},
 		{"bad setting in a module no target uses", "modules:\n  m:\n    prober: tcp\n    tcp:\n      handshake: sideways\n", []string{"bad.yaml:3:5: modules.m: tcp.handshake \"sideways\": want auto, half or full"}},
 		{"wrong kind", "targets: 5\n", []string{"bad.yaml:1:10: targets: want a list, got \"5\""}},
 		{"bad label", "targets:\n  - url: 127.0.0.1:1\n    labels: {\"bad-name\": x}\n", []string{"targets[0].labels.bad-name: \"bad-name\" is not a valid label name"}},
@@ -156,9 +156,9 @@ func TestBlackboxModulesFile(t *testing.T) {
 		t.Errorf("got module %q", c.Checks[0].ModuleName)
 	}
 
-	_, err = ParseBlackboxModules([]byte("modules:\n  x:\n    prober: icmp\n    icmp: {}\n"), "bb.yml")
-	if err == nil || !strings.Contains(err.Error(), "bb.yml:4:5: modules.x.icmp: unknown field \"icmp\"") {
-		t.Errorf("got %v, want the unsupported icmp section named with its position", err)
+	_, _, err = ParseBlackboxModules([]byte("modules:\n  x:\n    prober: icmp\n    icmpp: {}\n"), "bb.yml")
+	if err == nil || !strings.Contains(err.Error(), "bb.yml:4:5: modules.x.icmpp: unknown field \"icmpp\"") {
+		t.Errorf("got %v, want the unknown section named with its position", err)
 	}
 }
 

@@ -52,6 +52,29 @@ func (e Error) Error() string {
 	return b.String()
 }
 
+// Warning is a setting that is read but not acted on, at its position: a field of
+// blackbox_exporter's module schema portpatrol does not honour yet. A configuration
+// with warnings loads and runs; `config check` prints them and serve logs them.
+type Warning struct {
+	File   string
+	Line   int
+	Column int
+	// Path is the field path, such as "modules.http_2xx.http.proxy_url".
+	Path string
+	Msg  string
+}
+
+// String returns "file:line:col: warning: path: message", as compilers print a
+// warning, so editors and CI annotations pick up its position.
+func (w Warning) String() string {
+	e := Error(w)
+	if e.Path != "" {
+		e.Msg = e.Path + ": " + e.Msg
+	}
+	e.Path = "warning"
+	return e.Error()
+}
+
 // Errors is every problem found in one file, in file order. Its Error method prints one
 // problem per line.
 type Errors struct {

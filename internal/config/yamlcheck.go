@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/portpatrol/portpatrol/internal/probe"
 )
 
 // index maps a field path ("targets[2].timeout") to the YAML node it came from, so
@@ -21,6 +23,7 @@ type index map[string]*yaml.Node
 var (
 	durationType = reflect.TypeOf(time.Duration(0))
 	timeType     = reflect.TypeOf(time.Time{})
+	sizeType     = reflect.TypeOf(probe.ByteSize(0))
 )
 
 // envRef is compiled on first use rather than at start-up.
@@ -108,6 +111,13 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 		if w.scalar(n, path) {
 			if _, err := time.ParseDuration(n.Value); err != nil {
 				w.refuse(n, path, "%q is not a duration; write e.g. 500ms, 5s, 1m30s", n.Value)
+			}
+		}
+		return
+	case sizeType:
+		if w.scalar(n, path) {
+			if _, err := probe.ParseByteSize(n.Value); err != nil {
+				w.refuse(n, path, "%v", err)
 			}
 		}
 		return

@@ -163,6 +163,7 @@ func New(c Config) (_ *Daemon, err error) {
 			}
 		}
 	}
+	logWarnings(logger, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &Daemon{path: c.Path, logger: logger, clock: clock, metrics: exporter.NewMetrics(), probeEnv: c.ProbeEnv,
 		orphanDelay: c.OrphanDelay, httpLimits: defaultHTTPLimits, ctx: ctx, cancel: cancel}
@@ -462,7 +463,16 @@ func (d *Daemon) ReloadFile() error {
 		d.logger.Error("reload failed; keeping the running configuration", "file", d.path, "err", err)
 		return err
 	}
+	logWarnings(d.logger, cfg)
 	return d.Reload(cfg)
+}
+
+// logWarnings logs the settings of cfg that are read but not acted on, one line each
+// with its position, so that an operator migrating a blackbox.yml sees them.
+func logWarnings(logger *slog.Logger, cfg *config.Config) {
+	for _, w := range cfg.Warnings {
+		logger.Warn("configuration setting not honoured", "at", fmt.Sprintf("%s:%d:%d", w.File, w.Line, w.Column), "field", w.Path, "why", w.Msg)
+	}
 }
 
 // Reload replaces the running configuration with cfg, whole or not at all: the new

@@ -11,7 +11,7 @@ import (
 // and a change of the services table that moves a default shows up.
 func TestDefaultPort(t *testing.T) {
 	want := map[string]int{
-		"tcp": 0, "tls": 0, "udp": 0, "grpc": 0,
+		"tcp": 0, "tls": 0, "udp": 0, "grpc": 0, "icmp": 0,
 		"http": 80, "https": 443, "dns": 53, "redis": 6379, "mysql": 3306, "postgres": 5432,
 		"ssh": 22, "smtp": 25, "nats": 4222, "amqp": 5672, "mqtt": 1883,
 	}

@@ -36,7 +36,14 @@ var Schemes = map[string]Scheme{
 	"nats":     {"nats", "NATS INFO greeting"},
 	"amqp":     {"amqp", "AMQP 0-9-1 Connection.Start"},
 	"mqtt":     {"mqtt", "MQTT CONNECT/CONNACK"},
+	"icmp":     {"icmp", "ICMP echo (ping): reachability and round trip; no port"},
 }
+
+// portless are the schemes whose targets name a host only.
+var portless = map[string]bool{"icmp": true}
+
+// Portless reports whether targets of the scheme name a host without a port.
+func Portless(scheme string) bool { return portless[scheme] }
 
 // schemeAliases maps alternative spellings to a scheme.
 var schemeAliases = map[string]string{"postgresql": "postgres", "mariadb": "mysql"}
@@ -133,6 +140,12 @@ func parseTarget(s string) (Target, error) {
 		}
 		s = "tcp://" + s
 	}
+	if sch, rest, ok := strings.Cut(s, "://"); ok && portless[strings.ToLower(sch)] && strings.Contains(rest, ":") &&
+		net.ParseIP(strings.SplitN(rest, "%", 2)[0]) != nil {
+		// With no port to tell apart, an IPv6 literal needs no brackets: icmp://::1,
+		// as blackbox_exporter takes it.
+		s = sch + "://[" + strings.Replace(rest, "%", "%25", 1) + "]"
+	}
 	u, err := url.Parse(s)
 	if err != nil {
 		var ue *url.Error
@@ -167,7 +180,11 @@ func parseTarget(s string) (Target, error) {
 		return bad("%q in brackets is not an IPv6 address", host)
 	}
 	port := DefaultPort(sc.Name)
-	if p := u.Port(); p != "" {
+	if portless[scheme] {
+		if u.Port() != "" || strings.HasSuffix(u.Host, ":") {
+			return bad("%s targets have no port; write %s://%s", scheme, scheme, strings.TrimSuffix(u.Host, ":"+u.Port()))
+		}
+	} else if p := u.Port(); p != "" {
 		n, err := strconv.Atoi(p)
 		if err != nil || n < 1 || n > 65535 {
 			return bad("port %q out of range 1-65535", p)
@@ -176,7 +193,7 @@ func parseTarget(s string) (Target, error) {
 	} else if strings.HasSuffix(u.Host, ":") {
 		return bad("empty port")
 	}
-	if port == 0 {
+	if port == 0 && !portless[scheme] {
 		return bad("missing port; %s targets need one, e.g. %s://%s:PORT", scheme, scheme, u.Host)
 	}
 	query, err := parseQuery(u.RawQuery)
@@ -262,7 +279,14 @@ func (t Target) canonical() string {
 	}
 	// A '%' in the host (an IPv6 zone) is escaped, and the path re-escaped, so that
 	// the ID parses back to itself.
-	b.WriteString(strings.ReplaceAll(t.Addr(), "%", "%25"))
+	addr := t.Addr()
+	if t.Port == 0 {
+		addr = t.Host // a portless scheme
+		if strings.Contains(addr, ":") {
+			addr = "[" + addr + "]"
+		}
+	}
+	b.WriteString(strings.ReplaceAll(addr, "%", "%25"))
 	b.WriteString((&url.URL{Path: t.Path}).EscapedPath())
 	if len(t.Query) > 0 {
 		b.WriteByte('?')

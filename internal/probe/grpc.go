@@ -28,6 +28,11 @@ type GRPCModule struct {
 	Service   string    `yaml:"service"`
 	TLS       bool      `yaml:"tls"`
 	TLSConfig TLSConfig `yaml:"tls_config"`
+	// IPProtocol is ip4 or ip6; empty takes the first address of either family.
+	IPProtocol         string `yaml:"preferred_ip_protocol"`
+	IPProtocolFallback *bool  `yaml:"ip_protocol_fallback"`
+	// Metadata is blackbox's gRPC client metadata; not sent yet (see Unhonoured).
+	Metadata map[string][]string `yaml:"metadata"`
 }
 
 // newGRPC builds the grpc prober: grpc://host:port[/service]. Query options: service,
@@ -65,7 +70,7 @@ func newGRPC(t patrol.Target, m *Module, env *Env, q *options) (runFunc, error) 
 	endpoint := scheme + "://" + t.Addr() + "/grpc.health.v1.Health/Check"
 	body := grpcHealthRequest(c.Service)
 	return func(ctx context.Context, res *patrol.Result) {
-		conn := dial(ctx, env, "tcp", t, res)
+		conn := dial(ctx, env, ipNet("tcp", c.IPProtocol), t, res)
 		if conn == nil {
 			return
 		}

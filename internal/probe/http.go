@@ -235,7 +235,7 @@ func (p *httpProbe) connection(t patrol.Target, c HTTPModule, q *options, env *E
 	if c.BodySizeLimit < 0 {
 		return fmt.Errorf("http.body_size_limit %d: want 0 (no limit) or more", c.BodySizeLimit)
 	}
-	p.bodyLimit = c.BodySizeLimit
+	p.bodyLimit = int64(c.BodySizeLimit)
 
 	switch strings.ToLower(c.Compression) {
 	case "":

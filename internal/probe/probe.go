@@ -173,6 +173,7 @@ var builders = map[string]builder{
 	"nats":     runOnly(newNATS),
 	"amqp":     runOnly(newAMQP),
 	"mqtt":     runOnly(newMQTT),
+	"icmp":     runOnly(newICMP),
 }
 
 // Supported reports whether a prober of that name exists.
@@ -242,6 +243,7 @@ func New(t patrol.Target, m Module, env *Env) (*Probe, error) {
 		_ = env.Close() // a fresh Env has opened nothing: this only marks it closed
 	}
 	mm := m
+	mm.fold()
 	run, try, err := b(t, &mm, env, q)
 	if err != nil {
 		return nil, &SetupError{Target: t.ID, Err: err}

@@ -121,7 +121,7 @@ func TestTCPOptionErrors(t *testing.T) {
 		{"bad module regexp", "tcp://127.0.0.1:1", Module{TCP: TCPModule{QueryResponse: []QueryResponse{{Expect: "["}}}}, "query_response[0]"},
 		{"bad min version", "tls://127.0.0.1:1", Module{TLS: TLSConfig{MinVersion: "SSL3"}}, "min_version"},
 		{"missing ca file", "tls://127.0.0.1:1", Module{TLS: TLSConfig{CAFile: "/nonexistent/ca.pem"}}, "ca_file"},
-		{"unsupported prober", "tcp://127.0.0.1:1", Module{Prober: "icmp"}, `prober "icmp" is not supported`},
+		{"unsupported prober", "tcp://127.0.0.1:1", Module{Prober: "unix"}, `prober "unix" is not supported`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -26,41 +26,78 @@ func buildTLSConfig(c TLSConfig, defaultServerName string, env *Env) (*tls.Confi
 	if cfg.ServerName == "" {
 		cfg.ServerName = defaultServerName
 	}
-	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls_config.ca_file: %w", err)
+	if c.CAFile != "" || c.CA != "" {
+		pem := []byte(c.CA)
+		if c.CAFile != "" {
+			b, err := os.ReadFile(c.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("tls_config.ca_file: %w", err)
+			}
+			pem = b
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls_config.ca_file %s: no PEM certificates found", c.CAFile)
+			if c.CAFile != "" {
+				return nil, fmt.Errorf("tls_config.ca_file %s: no PEM certificates found", c.CAFile)
+			}
+			return nil, errors.New("tls_config.ca: no PEM certificates found")
 		}
 		cfg.RootCAs = pool
 	}
-	if (c.CertFile == "") != (c.KeyFile == "") {
-		return nil, errors.New("tls_config: cert_file and key_file go together")
+	if c.CAFile != "" && c.CA != "" {
+		return nil, errors.New("tls_config: ca and ca_file exclude each other")
 	}
-	if c.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+	cert, key := c.CertFile != "" || c.Cert != "", c.KeyFile != "" || c.Key != ""
+	if cert != key {
+		return nil, errors.New("tls_config: a client certificate (cert or cert_file) and its key (key or key_file) go together")
+	}
+	if cert {
+		certPEM, keyPEM := []byte(c.Cert), []byte(c.Key)
+		var err error
+		if c.CertFile != "" {
+			if certPEM, err = os.ReadFile(c.CertFile); err != nil {
+				return nil, fmt.Errorf("tls_config.cert_file: %w", err)
+			}
+		}
+		if c.KeyFile != "" {
+			if keyPEM, err = os.ReadFile(c.KeyFile); err != nil {
+				return nil, fmt.Errorf("tls_config.key_file: %w", err)
+			}
+		}
+		pair, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
 			return nil, fmt.Errorf("tls_config: client certificate: %w", err)
 		}
-		cfg.Certificates = []tls.Certificate{cert}
+		cfg.Certificates = []tls.Certificate{pair}
 	}
-	switch strings.ToUpper(c.MinVersion) {
-	case "":
-	case "TLS10":
-		cfg.MinVersion = tls.VersionTLS10
-	case "TLS11":
-		cfg.MinVersion = tls.VersionTLS11
-	case "TLS12":
-		cfg.MinVersion = tls.VersionTLS12
-	case "TLS13":
-		cfg.MinVersion = tls.VersionTLS13
-	default:
-		return nil, fmt.Errorf("tls_config.min_version %q: want TLS10, TLS11, TLS12 or TLS13", c.MinVersion)
+	var err error
+	if cfg.MinVersion, err = tlsVersion("min_version", c.MinVersion); err != nil {
+		return nil, err
+	}
+	if cfg.MaxVersion, err = tlsVersion("max_version", c.MaxVersion); err != nil {
+		return nil, err
+	}
+	if cfg.MinVersion != 0 && cfg.MaxVersion != 0 && cfg.MaxVersion < cfg.MinVersion {
+		return nil, fmt.Errorf("tls_config: max_version %s is below min_version %s", c.MaxVersion, c.MinVersion)
 	}
 	return cfg, nil
+}
+
+// tlsVersion reads a Prometheus TLS version name; empty is 0, Go's default.
+func tlsVersion(field, v string) (uint16, error) {
+	switch strings.ToUpper(v) {
+	case "":
+		return 0, nil
+	case "TLS10":
+		return tls.VersionTLS10, nil
+	case "TLS11":
+		return tls.VersionTLS11, nil
+	case "TLS12":
+		return tls.VersionTLS12, nil
+	case "TLS13":
+		return tls.VersionTLS13, nil
+	}
+	return 0, fmt.Errorf("tls_config.%s %q: want TLS10, TLS11, TLS12 or TLS13", field, v)
 }
 
 // tlsSkipVerify reports whether the user asked not to verify the chain.
