@@ -114,7 +114,10 @@ type Daemon struct {
 	engineMu sync.RWMutex
 	// runCtx is Run's context, nil before Run; workers started by a reload use it.
 	runCtx      context.Context
-	stopGen     context.CancelFunc // ends the running generation's dispatcher and audits
+	// stopNotifier ends the running dispatcher; notifierDone is closed when it has
+	// returned. Both are set by runNotifier, under mu.
+	stopNotifier context.CancelFunc
+	notifierDone chan struct{}
 	scheduled   map[string]bool    // target IDs on the scheduler, as of the last apply
 	orphanDelay time.Duration
 	broker      *api.Broker
@@ -353,18 +356,42 @@ func sameAlerting(a, b *config.Config) bool {
 	return !changed(a.Alerting, b.Alerting) && !changed(a.Notify, b.Notify)
 }
 
-// start runs the generation's dispatcher and new audits until ctx ends.
-func (d *Daemon) start(ctx context.Context, g *generation, prev *generation) {
-	if prev == nil || g.notifier != prev.notifier {
-		n := g.notifier
-		d.spawn(func() {
-			if err := n.Run(ctx); err != nil && ctx.Err() == nil {
-				d.logger.Error("notification dispatcher stopped", "err", err)
-			}
-		})
-	}
+// start runs the generation's dispatcher and audits until Run's context ends; the
+// caller holds mu.
+func (d *Daemon) start(g *generation) {
+	d.runNotifier(g.notifier)
 	for _, r := range g.audits {
-		d.spawn(func() { r.run(ctx) })
+		d.spawn(func() { r.run(d.runCtx) })
+	}
+}
+
+// runNotifier runs n until Run's context ends or a reload replaces it; the caller
+// holds mu.
+func (d *Daemon) runNotifier(n *notify.Dispatcher) {
+	ctx, cancel := context.WithCancel(d.runCtx)
+	done := make(chan struct{})
+	d.stopNotifier, d.notifierDone = cancel, done
+	d.spawn(func() {
+		defer close(done)
+		if err := n.Run(ctx); err != nil && ctx.Err() == nil {
+			d.logger.Error("notification dispatcher stopped", "err", err)
+		}
+	})
+}
+
+// stopRunningNotifier ends the running dispatcher and waits until it has returned,
+// having recorded the outcome of the send it was making: the next dispatcher reads the
+// same outbox, and must not find that delivery still pending and send it again. The
+// caller holds mu.
+func (d *Daemon) stopRunningNotifier() {
+	if d.stopNotifier == nil {
+		return
+	}
+	d.stopNotifier()
+	select {
+	case <-d.notifierDone:
+	case <-time.After(15 * time.Second):
+		d.logger.Warn("the replaced notification dispatcher did not stop within 15s; a delivery it was making may be sent twice")
 	}
 }
 
@@ -549,16 +576,9 @@ func (d *Daemon) restart(g, prev *generation) {
 	if d.runCtx == nil {
 		return
 	}
-	if g.notifier != prev.notifier && d.stopGen != nil {
-		d.stopGen()
-		ctx, cancel := context.WithCancel(d.runCtx)
-		d.stopGen = cancel
-		n := g.notifier
-		d.spawn(func() {
-			if err := n.Run(ctx); err != nil && ctx.Err() == nil {
-				d.logger.Error("notification dispatcher stopped", "err", err)
-			}
-		})
+	if g.notifier != prev.notifier {
+		d.stopRunningNotifier()
+		d.runNotifier(g.notifier)
 	}
 	for _, r := range g.audits {
 		if !slices.Contains(prev.audits, r) {
@@ -776,9 +796,7 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	d.spawn(func() { errc <- d.sched.Run(ctx) })
 	d.mu.Lock()
 	d.runCtx = ctx
-	gctx, stopGen := context.WithCancel(ctx)
-	d.stopGen = stopGen
-	d.start(gctx, d.gen.Load(), nil)
+	d.start(d.gen.Load())
 	d.mu.Unlock()
 	d.every(ctx, 100*time.Millisecond, "alert tick", func(now time.Time) error {
 		if !d.leading.Load() {
