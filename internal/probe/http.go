@@ -59,6 +59,9 @@ type httpProbe struct {
 	tlsCfg     *tls.Config
 	skip       bool
 	http2      bool
+	// viaTransport sends HTTP/1.1 requests through net/http's Transport too, as
+	// HTTP/2 ones are; the tests set it to compare both paths' results.
+	viaTransport bool
 }
 
 // statusRange is an inclusive range of status codes.
@@ -84,6 +87,15 @@ type headerRule struct {
 // other key stays in the request's own query string: /health?full=1 is sent as is.
 // Proxy settings from the environment are not used: a probe measures the direct path.
 func newHTTP(t patrol.Target, m *Module, env *Env, q *options) (runFunc, error) {
+	p, err := buildHTTP(t, m, env, q)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, res *patrol.Result) { p.run(ctx, env, res) }, nil
+}
+
+// buildHTTP validates an http module and target and returns the probe.
+func buildHTTP(t patrol.Target, m *Module, env *Env, q *options) (*httpProbe, error) {
 	c := m.HTTP
 	p := &httpProbe{method: http.MethodGet, header: http.Header{}, follow: true}
 	if err := p.request(t, c, q); err != nil {
@@ -97,7 +109,7 @@ func newHTTP(t patrol.Target, m *Module, env *Env, q *options) (runFunc, error) 
 	}
 	p.url.RawQuery = q.rest().Encode()
 	p.requestHeader()
-	return func(ctx context.Context, res *patrol.Result) { p.run(ctx, env, res) }, nil
+	return p, nil
 }
 
 // request sets what the probe sends: URL, method, headers and body.
@@ -557,7 +569,7 @@ func (p *httpProbe) run(ctx context.Context, env *Env, res *patrol.Result) {
 	run := &httpRun{}
 	var rt http.RoundTripper
 	reqCtx := ctx
-	if p.http2 {
+	if p.http2 || p.viaTransport {
 		tr := p.transport(ctx, env, run)
 		defer tr.CloseIdleConnections()
 		rt, reqCtx = tr, traced(ctx, run)
