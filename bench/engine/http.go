@@ -66,13 +66,13 @@ func httpJob(env *probe.Env, id, addr string, interval, timeout time.Duration) (
 }
 
 // bareHTTP is the simplest equivalent of an http probe, the anchor its CPU is read
-// against: connect with net.Dialer, write the request the probe writes, read the
+// against: connect with net.Dialer (no keep-alive, as the probes), write the request the probe writes, read the
 // answer to the end (the server closes after it), check the status line, close. No
 // phases, no redirects, no rules.
 func bareHTTP(addr string) func(context.Context) patrol.Result {
 	req := []byte("GET / HTTP/1.1\r\nHost: " + addr + "\r\nUser-Agent: portpatrol\r\nConnection: close\r\n\r\n")
 	return func(ctx context.Context) patrol.Result {
-		var d net.Dialer
+		d := net.Dialer{KeepAlive: -1} // as the probes dial
 		c, err := d.DialContext(ctx, "tcp", addr)
 		if err != nil {
 			return patrol.Result{Class: patrol.ClassRefused, Error: err.Error()}
