@@ -144,13 +144,15 @@ func (t *leanTransport) exchange(conn net.Conn, req *http.Request) (*http.Respon
 }
 
 // runErr is err, or the run's own end when that is what cut the exchange short, as
-// Transport reports it: the connection's deadline is the run's, so a deadline error
-// on it is the run's deadline, met a moment before its context notices.
+// Transport reports it. The connection's deadline is the run's, met a moment before
+// the context notices: a deadline error on it is the run's deadline, and so is a
+// failure once the deadline has passed (a header line cut off by it reads as
+// malformed).
 func runErr(ctx context.Context, err error) error {
 	if cerr := ctx.Err(); cerr != nil {
 		return cerr
 	}
-	if errors.Is(err, os.ErrDeadlineExceeded) {
+	if d, ok := ctx.Deadline(); errors.Is(err, os.ErrDeadlineExceeded) || (ok && !time.Now().Before(d)) {
 		return context.DeadlineExceeded
 	}
 	return err
