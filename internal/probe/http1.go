@@ -36,6 +36,8 @@ type leanTransport struct {
 	run *httpRun
 }
 
+var _ http.RoundTripper = (*leanTransport)(nil)
+
 var (
 	readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
 	writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4096) }}
