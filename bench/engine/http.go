@@ -40,7 +40,7 @@ func httpServe(n int) error {
 			return err
 		}
 		fmt.Fprintln(out, ln.Addr())
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ErrorLog: nil}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 	}
 	fmt.Fprintln(out, "ready")
