@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 )
 
 // TestMain lets the test binary serve as the benchmark's child processes.
@@ -31,5 +32,19 @@ func BenchmarkEngine(b *testing.B) {
 		b.ReportMetric(float64(sum.cpuPerProbe.Nanoseconds())/1e3, "cpu-µs/probe")
 		b.ReportMetric(float64(sum.lagP99.Nanoseconds())/1e6, "lag-p99-ms")
 		b.ReportMetric(sum.bytesPerTarget, "rss-B/target")
+	}
+}
+
+// BenchmarkEngineHTTP runs the http phase once per iteration (use -benchtime 1x) and
+// reports CPU per http probe in the engine.
+func BenchmarkEngineHTTP(b *testing.B) {
+	p := defaults
+	p.duration = 10 * time.Second
+	for range b.N {
+		cpu, err := httpThroughput(os.Stdout, p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(cpu.Nanoseconds())/1e3, "cpu-µs/probe")
 	}
 }

@@ -5,6 +5,8 @@
 //
 //	go run ./bench/engine [-rate 10000] [-duration 15s] [-listeners 500] [-configured 100000]
 //	go test -run '^$' -bench . -benchtime 1x ./bench/engine   (the same, with defaults)
+//	go run ./bench/engine -http [-http-rate 1000] [-duration 15s] [-cpuprofile f]
+//	go test -run '^$' -bench EngineHTTP -benchtime 1x ./bench/engine
 //
 // It runs two phases, each in a process of its own so that neither's memory or CPU
 // shows in the other's figures:
@@ -17,6 +19,11 @@
 //     -rate jobs with a one-second interval against them and measures probes per
 //     second, CPU per probe (getrusage of this process only: scheduler, probes, GC,
 //     and the kernel work charged to the connecting side) and the scheduler's lag.
+//
+// With -http it runs a third phase alone: a child process serves HTTP on fifty
+// loopback listeners, this process schedules -http-rate http probes per second (plain
+// HTTP, a new connection per probe) and measures CPU per probe the same way, then the
+// bare equivalent (dial, write the request, read the answer, close) at the same rate.
 //
 // All traffic stays on 127.0.0.0/8.
 package main
@@ -68,9 +75,12 @@ type params struct {
 	// concurrency is the scheduler's Config.Concurrency for the throughput phase;
 	// zero means the scheduler's default.
 	concurrency int
+	// httpOnly runs the http phase alone, at httpRate probes per second.
+	httpOnly bool
+	httpRate int
 }
 
-var defaults = params{rate: 10000, duration: 15 * time.Second, listeners: 500, configured: 100000}
+var defaults = params{rate: 10000, duration: 15 * time.Second, listeners: 500, configured: 100000, httpRate: 1000}
 
 // summary holds the headline figures, for Go benchmark metrics.
 type summary struct {
@@ -95,7 +105,16 @@ func main() {
 	flag.IntVar(&p.configured, "configured", p.configured, "jobs loaded in the memory phase")
 	flag.StringVar(&p.cpuProfile, "cpuprofile", "", "write a CPU profile of the throughput phase to this file")
 	flag.IntVar(&p.concurrency, "concurrency", 0, "scheduler concurrency cap in the throughput phase (0: the scheduler's default)")
+	flag.BoolVar(&p.httpOnly, "http", false, "run only the http phase: CPU per http probe beside the bare equivalent")
+	flag.IntVar(&p.httpRate, "http-rate", p.httpRate, "http probes per second in the http phase")
 	flag.Parse()
+	if p.httpOnly {
+		if _, err := httpThroughput(os.Stdout, p); err != nil {
+			fmt.Fprintln(os.Stderr, "engine:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if _, err := run(os.Stdout, p); err != nil {
 		fmt.Fprintln(os.Stderr, "engine:", err)
 		os.Exit(1)
@@ -174,6 +193,8 @@ func runChild(spec string) error {
 		return listen(n)
 	case "mem":
 		return memory(n)
+	case "http":
+		return httpServe(n)
 	}
 	return fmt.Errorf("bad %s %q", childEnv, spec)
 }

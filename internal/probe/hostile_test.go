@@ -111,6 +111,7 @@ func TestHostileServers(t *testing.T) {
 		{"amqp", "\x01\x00\x00\x00\x00\x00\x20\x00\x0a", "\x01\x00\x00\x7f\xff\xff\xff"},
 		{"mqtt", "\x20", "\x20\xff\xff\xff\x7f"},
 		{"grpc", "\x00\x00\x06\x04\x00\x00", "\xff\xff\xff\x04\x00\x00\x00\x00\x00"},
+		{"http", "HTTP/1.1 200 OK\r\nContent-Le", "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("x", 70<<10)},
 	}
 	behaviours := []struct {
 		name   string

@@ -5,6 +5,7 @@ import (
 	"compress/zlib"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +27,11 @@ import (
 // no body_size_limit. A longer body is not an error: the prober stops reading there,
 // applies body rules to what it read and notes "body_truncated".
 const defaultBodyRead = 4 << 20
+
+// maxResponseHeader bounds the response header, as net/http's
+// Transport.MaxResponseHeaderBytes: a hostile server cannot make the prober buffer
+// without limit.
+const maxResponseHeader = 64 << 10
 
 // maxRedirects is how many redirects the http prober follows, as net/http's client.
 const maxRedirects = 10
@@ -53,6 +59,9 @@ type httpProbe struct {
 	tlsCfg     *tls.Config
 	skip       bool
 	http2      bool
+	// viaTransport sends HTTP/1.1 requests through net/http's Transport too, as
+	// HTTP/2 ones are; the tests set it to compare both paths' results.
+	viaTransport bool
 }
 
 // statusRange is an inclusive range of status codes.
@@ -78,6 +87,15 @@ type headerRule struct {
 // other key stays in the request's own query string: /health?full=1 is sent as is.
 // Proxy settings from the environment are not used: a probe measures the direct path.
 func newHTTP(t patrol.Target, m *Module, env *Env, q *options) (runFunc, error) {
+	p, err := buildHTTP(t, m, env, q)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, res *patrol.Result) { p.run(ctx, env, res) }, nil
+}
+
+// buildHTTP validates an http module and target and returns the probe.
+func buildHTTP(t patrol.Target, m *Module, env *Env, q *options) (*httpProbe, error) {
 	c := m.HTTP
 	p := &httpProbe{method: http.MethodGet, header: http.Header{}, follow: true}
 	if err := p.request(t, c, q); err != nil {
@@ -90,7 +108,8 @@ func newHTTP(t patrol.Target, m *Module, env *Env, q *options) (runFunc, error) 
 		return nil, err
 	}
 	p.url.RawQuery = q.rest().Encode()
-	return func(ctx context.Context, res *patrol.Result) { p.run(ctx, env, res) }, nil
+	p.requestHeader()
+	return p, nil
 }
 
 // request sets what the probe sends: URL, method, headers and body.
@@ -281,6 +300,25 @@ func (p *httpProbe) addHeader(k, v string) error {
 	return nil
 }
 
+// requestHeader completes the header every request of the probe starts with: a
+// User-Agent unless the module names one, the Accept-Encoding of the compression
+// asked for and the credentials. It is built once; each run sends a copy.
+func (p *httpProbe) requestHeader() {
+	if p.header.Get("User-Agent") == "" {
+		p.header.Set("User-Agent", "portpatrol")
+	}
+	if p.encoding != "" {
+		p.header.Set("Accept-Encoding", p.encoding)
+	}
+	if p.basic {
+		// As Request.SetBasicAuth.
+		p.header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(p.user+":"+p.pass)))
+	}
+	if p.bearer != "" {
+		p.header.Set("Authorization", "Bearer "+p.bearer)
+	}
+}
+
 // auth reads credentials, including password_file and bearer_token_file, at build
 // time. Credentials in the target URL override the module's basic_auth.
 func (p *httpProbe) auth(t patrol.Target, c HTTPModule) error {
@@ -373,18 +411,59 @@ type classifiedError struct {
 
 func (e *classifiedError) Error() string { return e.msg }
 
-// httpRun is the state of one run: phase sums across redirects and the last TLS session.
+// httpPhases are the phases an http run records, in their natural order.
+var httpPhases = [...]string{"dns", "connect", "tls", "processing", "transfer"}
+
+// Indexes into httpPhases.
+const (
+	phaseProcessing = 3
+	phaseTransfer   = 4
+)
+
+// httpRun is the state of one run: phase sums across redirects and the last TLS
+// session. The lean transport uses it from the run's goroutine alone; net/http's
+// Transport from its own, hence the lock.
 type httpRun struct {
 	mu        sync.Mutex
-	phases    map[string]time.Duration
+	phases    [len(httpPhases)]time.Duration
+	seen      [len(httpPhases)]bool
 	tls       *patrol.TLSInfo
 	connected bool
-	remote    string // the address last dialled
+	remote    string    // the address last dialled
+	wrote     time.Time // the last request was written
+	firstByte time.Time // the first byte of the last response arrived
 }
 
 func (r *httpRun) add(name string, d time.Duration) {
+	for i, n := range httpPhases {
+		if n == name {
+			r.mu.Lock()
+			r.phases[i] += d
+			r.seen[i] = true
+			r.mu.Unlock()
+			return
+		}
+	}
+}
+
+// wroteRequest notes that a request has been written.
+func (r *httpRun) wroteRequest() {
+	now := time.Now()
 	r.mu.Lock()
-	r.phases[name] += d
+	r.wrote = now
+	r.mu.Unlock()
+}
+
+// gotFirstByte notes the first byte of a response and adds the time since the
+// request was written to "processing".
+func (r *httpRun) gotFirstByte() {
+	now := time.Now()
+	r.mu.Lock()
+	r.firstByte = now
+	if !r.wrote.IsZero() {
+		r.phases[phaseProcessing] += now.Sub(r.wrote)
+		r.seen[phaseProcessing] = true
+	}
 	r.mu.Unlock()
 }
 
@@ -455,24 +534,15 @@ func (p *httpProbe) newRequest(ctx context.Context) (*http.Request, error) {
 	if p.host != "" {
 		req.Host = p.host
 	}
-	if req.Header.Get("User-Agent") == "" {
-		req.Header.Set("User-Agent", "portpatrol")
-	}
-	if p.encoding != "" {
-		req.Header.Set("Accept-Encoding", p.encoding)
-	}
-	if p.basic {
-		req.SetBasicAuth(p.user, p.pass)
-	}
-	if p.bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+p.bearer)
-	}
 	return req, nil
 }
 
-func (p *httpProbe) run(ctx context.Context, env *Env, res *patrol.Result) {
-	run := &httpRun{phases: map[string]time.Duration{}}
-	tr := &http.Transport{
+// transport is net/http's Transport for one run, used where the lean transport does
+// not go: HTTP/2 (valid_http_versions names it), whose framing and ALPN it leaves to
+// net/http. Its reads happen on goroutines of its own, so the run's phase marks come
+// from an httptrace.ClientTrace (see traced).
+func (p *httpProbe) transport(ctx context.Context, env *Env, run *httpRun) *http.Transport {
+	return &http.Transport{
 		DialContext: func(_ context.Context, _, addr string) (net.Conn, error) {
 			return p.dial(ctx, env, run, addr, false)
 		},
@@ -482,12 +552,33 @@ func (p *httpProbe) run(ctx context.Context, env *Env, res *patrol.Result) {
 		DisableKeepAlives:      true,
 		DisableCompression:     true,
 		ForceAttemptHTTP2:      p.http2,
-		MaxResponseHeaderBytes: 64 << 10,
+		MaxResponseHeaderBytes: maxResponseHeader,
 	}
-	defer tr.CloseIdleConnections()
+}
+
+// traced returns ctx with a ClientTrace marking the run's phases for net/http's
+// Transport.
+func traced(ctx context.Context, run *httpRun) context.Context {
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest:         func(httptrace.WroteRequestInfo) { run.wroteRequest() },
+		GotFirstResponseByte: run.gotFirstByte,
+	})
+}
+
+func (p *httpProbe) run(ctx context.Context, env *Env, res *patrol.Result) {
+	run := &httpRun{}
+	var rt http.RoundTripper
+	reqCtx := ctx
+	if p.http2 || p.viaTransport {
+		tr := p.transport(ctx, env, run)
+		defer tr.CloseIdleConnections()
+		rt, reqCtx = tr, traced(ctx, run)
+	} else {
+		rt = &leanTransport{p: p, ctx: ctx, env: env, run: run}
+	}
 	redirects := 0
 	client := &http.Client{
-		Transport: tr,
+		Transport: rt,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if !p.follow {
 				return http.ErrUseLastResponse
@@ -500,24 +591,7 @@ func (p *httpProbe) run(ctx context.Context, env *Env, res *patrol.Result) {
 		},
 	}
 
-	var wrote, firstByte time.Time
-	trace := &httptrace.ClientTrace{
-		WroteRequest: func(httptrace.WroteRequestInfo) {
-			run.mu.Lock()
-			wrote = time.Now()
-			run.mu.Unlock()
-		},
-		GotFirstResponseByte: func() {
-			now := time.Now()
-			run.mu.Lock()
-			firstByte = now
-			if !wrote.IsZero() {
-				run.phases["processing"] += now.Sub(wrote)
-			}
-			run.mu.Unlock()
-		},
-	}
-	req, err := p.newRequest(httptrace.WithClientTrace(ctx, trace))
+	req, err := p.newRequest(reqCtx)
 	if err != nil {
 		res.Fail(patrol.ClassError, "build request: %v", err)
 		return
@@ -543,8 +617,9 @@ func (p *httpProbe) run(ctx context.Context, env *Env, res *patrol.Result) {
 	body, n, truncated, err := p.readBody(resp)
 	info.BodyLength = n
 	run.mu.Lock()
-	if !firstByte.IsZero() {
-		run.phases["transfer"] += time.Since(firstByte)
+	if !run.firstByte.IsZero() {
+		run.phases[phaseTransfer] += time.Since(run.firstByte)
+		run.seen[phaseTransfer] = true
 	}
 	run.mu.Unlock()
 	if err != nil {
@@ -565,9 +640,9 @@ func (p *httpProbe) run(ctx context.Context, env *Env, res *patrol.Result) {
 func (p *httpProbe) record(run *httpRun, res *patrol.Result) {
 	run.mu.Lock()
 	defer run.mu.Unlock()
-	for _, name := range []string{"dns", "connect", "tls", "processing", "transfer"} {
-		if d, ok := run.phases[name]; ok {
-			res.AddPhase(name, d)
+	for i, name := range httpPhases {
+		if run.seen[i] {
+			res.AddPhase(name, run.phases[i])
 		}
 	}
 	if run.tls != nil {

@@ -372,7 +372,9 @@ func dialAddr(ctx context.Context, env *Env, network, host string, port int, res
 	if env.Dial != nil {
 		conn, err = env.Dial(ctx, network, addr)
 	} else {
-		var d net.Dialer
+		// No TCP keep-alive: a probe's connection lives within its deadline, and
+		// arming keep-alive costs four setsockopt calls and a kernel timer per connect.
+		d := net.Dialer{KeepAlive: -1}
 		conn, err = d.DialContext(ctx, network, addr)
 	}
 	res.AddPhase("connect", time.Since(t0))
