@@ -45,6 +45,15 @@ func startDaemon(t *testing.T, path string, tweaks ...func(*Daemon)) (*Daemon, s
 // shut down cleanly and closes it. It returns the base URL.
 func runDaemon(t *testing.T, d *Daemon) string {
 	t.Helper()
+	base, stop := serveDaemon(t, d)
+	t.Cleanup(stop)
+	return base
+}
+
+// serveDaemon runs d on a free loopback port and returns its base URL and a function
+// that stops it, checks that it shut down cleanly and closes it.
+func serveDaemon(t *testing.T, d *Daemon) (string, func()) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +61,7 @@ func runDaemon(t *testing.T, d *Daemon) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx, ln) }()
-	t.Cleanup(func() {
+	return "http://" + ln.Addr().String(), func() {
 		cancel()
 		select {
 		case err := <-done:
@@ -63,8 +72,7 @@ func runDaemon(t *testing.T, d *Daemon) string {
 			t.Error("the daemon did not shut down within 10s")
 		}
 		d.Close()
-	})
-	return "http://" + ln.Addr().String()
+	}
 }
 
 // waitFor polls url until its body contains every want, or fails after 10s.
@@ -405,17 +413,9 @@ func TestServeResolvesAlertsOfTargetsRemovedWhileDown(t *testing.T) {
 
 	runFor := func(d *Daemon, until func() bool) {
 		t.Helper()
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- d.Run(ctx, ln) }()
+		_, stop := serveDaemon(t, d)
 		eventually(t, "the expected alert state", until)
-		cancel()
-		<-done
-		d.Close()
+		stop()
 	}
 	d1, err := New(Config{Path: path, DataDir: dir, Logger: logger})
 	if err != nil {
