@@ -113,21 +113,21 @@ type Daemon struct {
 	// the old engine lands after the new one has loaded the store.
 	engineMu sync.RWMutex
 	// runCtx is Run's context, nil before Run; workers started by a reload use it.
-	runCtx      context.Context
+	runCtx context.Context
 	// stopNotifier ends the running dispatcher; notifierDone is closed when it has
 	// returned. Both are set by runNotifier, under mu.
 	stopNotifier context.CancelFunc
 	notifierDone chan struct{}
-	scheduled   map[string]bool    // target IDs on the scheduler, as of the last apply
-	orphanDelay time.Duration
-	broker      *api.Broker
-	probeEnv    *probe.Env       // the probes' shared sockets and pollers; Close closes it
-	watch       *hostwatch.Watch // nil when host_watch is disabled
-	kube        *kubeWiring      // nil unless kubernetes.enabled
-	status      *status.Page
-	httpLimits  httpLimits // the HTTP server's timeouts; tests shorten them
-	closeOnce   sync.Once
-	workers     sync.WaitGroup // goroutines Run started
+	scheduled    map[string]bool // target IDs on the scheduler, as of the last apply
+	orphanDelay  time.Duration
+	broker       *api.Broker
+	probeEnv     *probe.Env       // the probes' shared sockets and pollers; Close closes it
+	watch        *hostwatch.Watch // nil when host_watch is disabled
+	kube         *kubeWiring      // nil unless kubernetes.enabled
+	status       *status.Page
+	httpLimits   httpLimits // the HTTP server's timeouts; tests shorten them
+	closeOnce    sync.Once
+	workers      sync.WaitGroup // goroutines Run started
 	// scrapeEnv is where /probe runs, with its allowlist; Close closes it.
 	scrapeEnv *probe.Env
 	probeNets atomic.Pointer[probeNets] // /probe's allowlist, for the running configuration
