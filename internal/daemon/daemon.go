@@ -375,10 +375,11 @@ type jobSpec struct {
 	failure, success int
 }
 
-// moduleRef is a module and the name it was given, if any.
+// moduleRef is a module and the name it was given, if any; a nil module is the
+// scheme's built-in default. The module is shared with the configuration.
 type moduleRef struct {
 	name   string
-	module probe.Module
+	module *probe.Module
 }
 
 // plan is what the scheduler and the metrics will run for one configuration.
@@ -409,7 +410,7 @@ func (d *Daemon) plan(cfg *config.Config) (plan, error) {
 		if p.ids[t.ID] {
 			continue
 		}
-		pr, err := probe.New(t, sp.module.module, d.probeEnv)
+		pr, err := probe.New(t, config.ModuleOf(sp.module.module), d.probeEnv)
 		if err != nil {
 			if i < configured {
 				return plan{}, err
