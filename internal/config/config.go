@@ -593,6 +593,8 @@ func (c *Config) resolveTarget(at func(path, format string, args ...any), bad ba
 		at(p+".timeout", "timeout %s is longer than the interval %s", t.Timeout, t.Interval)
 	}
 	t.Labels = sh.intern(mergeLabels(d.Labels, tc.Labels))
+	// The source keeps what the file said; an equal shared map says the same.
+	c.Targets[i].Labels = sh.intern(tc.Labels)
 	t.Module = tc.Module
 	var m *probe.Module
 	if tc.Module != "" {
