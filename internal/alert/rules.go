@@ -24,6 +24,22 @@ type sample struct {
 	us int64
 }
 
+// remember keeps r as the newest of the last n results. The slice is allocated with
+// room for exactly n and shifted in place once full: every target keeps this, and
+// append's doubling would leave room for 8 results where 5 are kept.
+func (ts *targetState) remember(r patrol.Result, n int) {
+	if n <= 0 {
+		return
+	}
+	switch {
+	case ts.evidence == nil:
+		ts.evidence = make([]patrol.Result, 0, n)
+	case len(ts.evidence) >= n:
+		ts.evidence = slices.Delete(ts.evidence, 0, len(ts.evidence)-n+1)
+	}
+	ts.evidence = append(ts.evidence, r)
+}
+
 func (e *Engine) target(id string) *targetState {
 	ts := e.targets[id]
 	if ts == nil {
@@ -38,10 +54,7 @@ func (e *Engine) observe(sig Signal, now time.Time) {
 	ts := e.target(sig.Target)
 	ts.lastSeen = now
 	r := sig.Result
-	if len(ts.evidence) >= e.cfg.evidence {
-		ts.evidence = slices.Delete(ts.evidence, 0, len(ts.evidence)-e.cfg.evidence+1)
-	}
-	ts.evidence = append(ts.evidence, r)
+	ts.remember(r, e.cfg.evidence)
 	labels := alertLabels(sig.Labels, sig.Host, sig.Target)
 	base := cond{subject: sig.Target, labels: labels, at: sig.At, ready: true}
 
