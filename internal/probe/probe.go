@@ -180,7 +180,7 @@ func Supported(name string) bool { _, ok := builders[name]; return ok }
 
 // Probe is a built, validated probe for one target. It is safe for concurrent use.
 type Probe struct {
-	target    patrol.Target
+	id        string // the target's ID; the target itself lives in the built run and try
 	timeout   time.Duration
 	warn      time.Duration
 	run       runFunc
@@ -249,7 +249,7 @@ func New(t patrol.Target, m Module, env *Env) (*Probe, error) {
 	if err := q.done(); err != nil {
 		return nil, &SetupError{Target: t.ID, Err: err}
 	}
-	return &Probe{target: t, timeout: timeout, warn: warn, run: run, try: try, env: env, overrides: q.overrides()}, nil
+	return &Probe{id: t.ID, timeout: timeout, warn: warn, run: run, try: try, env: env, overrides: q.overrides()}, nil
 }
 
 // Overrides returns what the target itself sets, beyond its address, that changes
@@ -274,8 +274,9 @@ func proberNames() []string {
 	return n
 }
 
-// Target returns the target the probe checks.
-func (p *Probe) Target() patrol.Target { return p.target }
+// ID returns the ID of the target the probe checks. The probe keeps no copy of the
+// whole target: a daemon holds a probe per target, a million of them.
+func (p *Probe) ID() string { return p.id }
 
 // Run probes the target once, within the probe's timeout and ctx's deadline, and
 // returns the classified result. It never panics on what the network sends.
@@ -287,7 +288,7 @@ func (p *Probe) Run(ctx context.Context) patrol.Result {
 		ctx, cancel = context.WithTimeout(ctx, p.timeout)
 		defer cancel()
 	}
-	res := patrol.Result{Target: p.target.ID, Start: p.env.now(), Class: patrol.ClassOK}
+	res := patrol.Result{Target: p.id, Start: p.env.now(), Class: patrol.ClassOK}
 	start := time.Now()
 	p.run(ctx, &res)
 	p.judge(&res, start)
@@ -313,7 +314,7 @@ func (p *Probe) Try() func() (patrol.Result, bool) {
 		return nil
 	}
 	return func() (patrol.Result, bool) {
-		res := patrol.Result{Target: p.target.ID, Start: p.env.now(), Class: patrol.ClassOK}
+		res := patrol.Result{Target: p.id, Start: p.env.now(), Class: patrol.ClassOK}
 		start := time.Now()
 		if !p.try(&res) {
 			return patrol.Result{}, false
