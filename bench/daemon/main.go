@@ -376,8 +376,11 @@ func run(w io.Writer, p params) error {
 		fmt.Fprintf(w, "  CPU per probe: %.1f µs (all the daemon's CPU since ready: %s over %.0f probes; the engine's TCP probe alone: goal ≤ 30 µs)\n",
 			float64((cpu-cpu0).Microseconds())/probes, (cpu - cpu0).Round(time.Millisecond), probes)
 	}
-	p50, p99, mx := m.histQuantile("portpatrol_scheduler_lag_seconds", 0.5), m.histQuantile("portpatrol_scheduler_lag_seconds", 0.99), m.histMax("portpatrol_scheduler_lag_seconds")
-	fmt.Fprintf(w, "  scheduler lag (bucket bounds): p50 ≤ %s, p99 ≤ %s, max bucket ≤ %s %s\n", p50, p99, mx, verdict(p99 <= goalLagP99, "goal p99 < 50 ms"))
+	const lag = "portpatrol_scheduler_lag_seconds"
+	p50, p99, mx := m.histQuantile(lag, 0.5), m.histQuantile(lag, 0.99), m.histMax(lag)
+	fmt.Fprintf(w, "  scheduler lag (histogram bucket bounds): p50 %s, p99 %s, max %s %s\n", bound(p50, m, lag), bound(p99, m, lag), bound(mx, m, lag),
+		verdict(p99 <= goalLagP99, "goal p99 < 50 ms"))
+	fmt.Fprintf(w, "  results by class: %s\n", m.byLabel("portpatrol_probes_total", "class"))
 	fmt.Fprintf(w, "  /metrics: %s in %s, %d series (%.2f per target)\n", mb(int64(len(body))), scrape.Round(time.Millisecond), m.series,
 		float64(m.series)/float64(p.targets))
 	return nil
@@ -529,6 +532,41 @@ func (m metrics) histMax(name string) time.Duration {
 		}
 	}
 	return 0
+}
+
+// bound prints a bucket bound: "≤ 25ms", or "> 5s" past the last finite bucket.
+func bound(d time.Duration, m metrics, name string) string {
+	if d != time.Duration(math.MaxInt64) {
+		return "≤ " + d.String()
+	}
+	les, _ := m.buckets(name)
+	if len(les) < 2 {
+		return "?"
+	}
+	return "> " + secs(les[len(les)-2]).String()
+}
+
+// byLabel sums a counter by one label, largest first: "ok 1200, refused 900".
+func (m metrics) byLabel(name, label string) string {
+	sums := map[string]float64{}
+	for _, x := range m.samples[name] {
+		i := strings.Index(x.labels, label+`="`)
+		if i < 0 {
+			continue
+		}
+		v := x.labels[i+len(label)+2:]
+		sums[v[:strings.IndexByte(v, '"')]] += x.value
+	}
+	keys := make([]string, 0, len(sums))
+	for k := range sums {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return sums[keys[i]] > sums[keys[j]] })
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %.0f", k, sums[k])
+	}
+	return strings.Join(parts, ", ")
 }
 
 func secs(s float64) time.Duration {
