@@ -421,7 +421,7 @@ func (c *Config) resolve(idx index, bad badPaths, errs *Errors) {
 	c.resolveProbe(at)
 	c.checkSections(at)
 	seen := make(map[string]int, len(c.Targets))
-	sh := shared{modules: map[string]*probe.Module{}, labels: map[string]map[string]string{}}
+	sh := shared{modules: map[string]*probe.Module{}, labels: map[string]map[string]string{}, zero: new(probe.Module)}
 	c.Checks = make([]Check, 0, len(c.Targets))
 	for i, tc := range c.Targets {
 		c.resolveTarget(at, bad, env, defaultsOK, seen, sh, i, tc)
@@ -608,7 +608,11 @@ func (c *Config) resolveTarget(at func(path, format string, args ...any), bad ba
 			sh.modules[tc.Module] = m
 		}
 	}
-	if _, err := probe.New(t, ModuleOf(m), env); err != nil {
+	pm := m
+	if pm == nil {
+		pm = sh.zero
+	}
+	if _, err := probe.NewShared(t, pm, env); err != nil {
 		at(p, "%v", err)
 		return
 	}
@@ -753,6 +757,7 @@ func pickInt(v, def int) int {
 type shared struct {
 	modules map[string]*probe.Module     // by module name
 	labels  map[string]map[string]string // by labelsKey
+	zero    *probe.Module                // the built-in default, for the probes checked here
 }
 
 // intern returns the map of sh equal to m, adding m if there is none.

@@ -405,12 +405,17 @@ func (d *Daemon) plan(cfg *config.Config) (plan, error) {
 	specs = d.addKubeTargets(cfg, specs)
 	p := plan{jobs: make([]schedule.Job, 0, len(specs)), infos: make([]exporter.TargetInfo, 0, len(specs)),
 		ids: make(map[string]bool, len(specs)), full: cfg.Metrics.PerTarget == config.PerTargetFull}
+	zero := new(probe.Module) // the scheme's default module, shared by the probes without one
 	for i, sp := range specs {
 		t := sp.target
 		if p.ids[t.ID] {
 			continue
 		}
-		pr, err := probe.New(t, config.ModuleOf(sp.module.module), d.probeEnv)
+		m := sp.module.module
+		if m == nil {
+			m = zero
+		}
+		pr, err := probe.NewShared(t, m, d.probeEnv)
 		if err != nil {
 			if i < configured {
 				return plan{}, err

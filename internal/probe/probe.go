@@ -211,6 +211,14 @@ func (e *SetupError) Unwrap() error { return e.Err }
 // zero Env: the default dialer, resolver, clock and roots, nothing shared, so a bare
 // TCP check connects and handshake=half is refused.
 func New(t patrol.Target, m Module, env *Env) (*Probe, error) {
+	return NewShared(t, &m, env)
+}
+
+// NewShared is New for a module that many probes share, as the daemon's targets of
+// one module do: the probe only reads *m, which must not be nil and must not change
+// while the probe lives. It spares the copy of the module (kilobytes) New makes for
+// every probe; at a million targets that copy alone was gigabytes of garbage.
+func NewShared(t patrol.Target, m *Module, env *Env) (*Probe, error) {
 	name := m.Prober
 	if name == "" {
 		name = t.Scheme
@@ -241,8 +249,7 @@ func New(t patrol.Target, m Module, env *Env) (*Probe, error) {
 		env = new(Env)
 		_ = env.Close() // a fresh Env has opened nothing: this only marks it closed
 	}
-	mm := m
-	run, try, err := b(t, &mm, env, q)
+	run, try, err := b(t, m, env, q)
 	if err != nil {
 		return nil, &SetupError{Target: t.ID, Err: err}
 	}
