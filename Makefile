@@ -38,8 +38,9 @@ vet:
 services:
 	scripts/services.sh
 
-## bench: ls and start-up against ss, the engine and per-protocol benchmarks (figures beside goals)
+## bench: ls and start-up against ss, the whole daemon at 100,000 targets, the engine and per-protocol benchmarks (figures beside goals)
 bench: build
 	$(GO) run ./bench/ls -bin $(BIN)
+	$(GO) run ./bench/daemon -bin $(BIN)
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./bench/engine
 	$(GO) test -run '^$$' -bench . -benchtime 2000x ./bench/protocols

@@ -162,7 +162,7 @@ func runCheck(ctx context.Context, out io.Writer, f checkFlags, args []string) e
 	code := exitOK
 	for i := range stats {
 		if f.count > 1 && !f.json {
-			pr.summary(probes[i].Target().ID, stats[i])
+			pr.summary(probes[i].ID(), stats[i])
 		}
 		code = max(code, stats[i].exitCode())
 	}
@@ -184,7 +184,7 @@ func sortedNames[V any](m map[string]V) []string {
 func targetWidth(ps []*probe.Probe) int {
 	w := 0
 	for _, p := range ps {
-		w = max(w, len(p.Target().ID))
+		w = max(w, len(p.ID()))
 	}
 	return min(w, 60)
 }

@@ -13,8 +13,7 @@ type targetState struct {
 	evidence []patrol.Result // newest last
 	slowRun  int             // consecutive slow results
 	capRun   int             // consecutive results near the limit
-	samples  []sample        // durations of usable results, a ring
-	head     int             // index of the oldest sample once the ring is full
+	samples  []sample        // durations of usable results, oldest first
 	lastSeen time.Time
 }
 
@@ -22,6 +21,44 @@ type targetState struct {
 type sample struct {
 	at int64 // unix nanoseconds
 	us int64
+}
+
+// remember keeps r as the newest of the last n results. The slice is allocated with
+// room for exactly n and shifted in place once full: every target keeps this, and
+// append's doubling would leave room for 8 results where 5 are kept.
+func (ts *targetState) remember(r patrol.Result, n int) {
+	if n <= 0 {
+		return
+	}
+	switch {
+	case ts.evidence == nil:
+		ts.evidence = make([]patrol.Result, 0, n)
+	case len(ts.evidence) >= n:
+		ts.evidence = slices.Delete(ts.evidence, 0, len(ts.evidence)-n+1)
+	}
+	ts.evidence = append(ts.evidence, r)
+}
+
+// addSample records s as the newest sample, keeping at most max. Samples older than
+// from, the start of the baseline, are dropped first: the baseline never reads them
+// again, as time only moves forward, so a target keeps the baseline's durations (an
+// hour: 60 at a 1m interval) rather than max (256, 4 KB) of them.
+func (ts *targetState) addSample(s sample, from int64, max int) {
+	k := 0
+	for k < len(ts.samples) && ts.samples[k].at < from {
+		k++
+	}
+	if len(ts.samples)-k >= max {
+		k = len(ts.samples) - max + 1
+	}
+	if k > 0 {
+		ts.samples = ts.samples[:copy(ts.samples, ts.samples[k:])]
+		if len(ts.samples) < cap(ts.samples)/4 {
+			// The interval grew, or the target was long down: give the room back.
+			ts.samples = append([]sample(nil), ts.samples...)
+		}
+	}
+	ts.samples = append(ts.samples, s)
 }
 
 func (e *Engine) target(id string) *targetState {
@@ -38,10 +75,7 @@ func (e *Engine) observe(sig Signal, now time.Time) {
 	ts := e.target(sig.Target)
 	ts.lastSeen = now
 	r := sig.Result
-	if len(ts.evidence) >= e.cfg.evidence {
-		ts.evidence = slices.Delete(ts.evidence, 0, len(ts.evidence)-e.cfg.evidence+1)
-	}
-	ts.evidence = append(ts.evidence, r)
+	ts.remember(r, e.cfg.evidence)
 	labels := alertLabels(sig.Labels, sig.Host, sig.Target)
 	base := cond{subject: sig.Target, labels: labels, at: sig.At, ready: true}
 
@@ -130,18 +164,11 @@ func (e *Engine) observe(sig Signal, now time.Time) {
 // over Factor times the median of the baseline.
 func (e *Engine) anomalous(ts *targetState, target string, at time.Time, d time.Duration) (verdict, string, string) {
 	cfg := &e.cfg.anomaly
-	s := sample{at: at.UnixNano(), us: d.Microseconds()}
-	if len(ts.samples) < cfg.maxSamples {
-		ts.samples = append(ts.samples, s)
-	} else {
-		ts.samples[ts.head] = s
-		ts.head = (ts.head + 1) % len(ts.samples)
-	}
-	n := len(ts.samples)
 	from := at.Add(-cfg.baseline).UnixNano()
+	ts.addSample(sample{at: at.UnixNano(), us: d.Microseconds()}, from, cfg.maxSamples)
 	base := e.scratch[:0]
-	for i := range n {
-		if s := ts.samples[(ts.head+i)%n]; s.at >= from {
+	for _, s := range ts.samples {
+		if s.at >= from {
 			base = append(base, s.us)
 		}
 	}

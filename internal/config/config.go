@@ -290,9 +290,13 @@ type TargetConfig struct {
 // Check is a target resolved against defaults and its module: everything needed to
 // build and schedule its probe.
 type Check struct {
-	Target           patrol.Target
-	Name             string
-	Module           probe.Module
+	Target patrol.Target
+	Name   string
+	// Module is the settings of the target's module, shared by every check of that
+	// module (one value per module, not one per target: a module is kilobytes and a
+	// configuration may hold a million checks); nil means the scheme's built-in
+	// default. Treat it as read-only.
+	Module           *probe.Module
 	ModuleName       string
 	FailureThreshold int
 	SuccessThreshold int
@@ -421,9 +425,11 @@ func (c *Config) resolve(idx index, bad badPaths, errs *Errors) {
 	c.resolveAudits(at)
 	c.resolveProbe(at)
 	c.checkSections(at)
-	seen := map[string]int{}
+	seen := make(map[string]int, len(c.Targets))
+	sh := shared{modules: map[string]*probe.Module{}, labels: map[string]map[string]string{}, zero: new(probe.Module)}
+	c.Checks = make([]Check, 0, len(c.Targets))
 	for i, tc := range c.Targets {
-		c.resolveTarget(at, bad, env, defaultsOK, seen, i, tc)
+		c.resolveTarget(at, bad, env, defaultsOK, seen, sh, i, tc)
 	}
 }
 
@@ -520,9 +526,9 @@ func (c *Config) checkSections(at func(path, format string, args ...any)) {
 }
 
 // resolveTarget checks targets[i] and, when it builds, appends its Check. seen maps the
-// target IDs resolved so far to their index.
+// target IDs resolved so far to their index; sh holds what the checks share.
 func (c *Config) resolveTarget(at func(path, format string, args ...any), bad badPaths, env *probe.Env, defaultsOK bool,
-	seen map[string]int, i int, tc TargetConfig) {
+	seen map[string]int, sh shared, i int, tc TargetConfig) {
 	d := c.Defaults
 	p := fmt.Sprintf("targets[%d]", i)
 	// Checked first: a target whose url is wrong still has its other fields judged.
@@ -586,18 +592,27 @@ func (c *Config) resolveTarget(at func(path, format string, args ...any), bad ba
 	if okI && okT && defaultsOK && !bad[p+".interval"] && t.Timeout > t.Interval {
 		at(p+".timeout", "timeout %s is longer than the interval %s", t.Timeout, t.Interval)
 	}
-	t.Labels = mergeLabels(d.Labels, tc.Labels)
+	t.Labels = sh.intern(mergeLabels(d.Labels, tc.Labels))
+	// The source keeps what the file said; an equal shared map says the same.
+	c.Targets[i].Labels = sh.intern(tc.Labels)
 	t.Module = tc.Module
-	var m probe.Module
+	var m *probe.Module
 	if tc.Module != "" {
-		mm, ok := c.Modules[tc.Module]
-		if !ok {
-			at(p+".module", "unknown module %q; defined: %s", tc.Module, strings.Join(sortedKeys(c.Modules), ", "))
-			return
+		if m = sh.modules[tc.Module]; m == nil {
+			mm, ok := c.Modules[tc.Module]
+			if !ok {
+				at(p+".module", "unknown module %q; defined: %s", tc.Module, strings.Join(sortedKeys(c.Modules), ", "))
+				return
+			}
+			m = &mm
+			sh.modules[tc.Module] = m
 		}
-		m = mm
 	}
-	if _, err := probe.New(t, m, env); err != nil {
+	pm := m
+	if pm == nil {
+		pm = sh.zero
+	}
+	if _, err := probe.NewShared(t, pm, env); err != nil {
 		at(p, "%v", err)
 		return
 	}
@@ -609,6 +624,15 @@ func (c *Config) resolveTarget(at func(path, format string, args ...any), bad ba
 		FailureThreshold: pickInt(tc.FailureThreshold, d.FailureThreshold),
 		SuccessThreshold: pickInt(tc.SuccessThreshold, d.SuccessThreshold),
 	})
+}
+
+// ModuleOf returns the module m points to, or the zero Module (the scheme's built-in
+// default) when m is nil, as in a Check without a module.
+func ModuleOf(m *probe.Module) probe.Module {
+	if m == nil {
+		return probe.Module{}
+	}
+	return *m
 }
 
 // MaxConcurrency is the largest scheduler.concurrency a configuration may ask for.
@@ -728,6 +752,44 @@ func pickInt(v, def int) int {
 		return v
 	}
 	return def
+}
+
+// shared holds the values the checks of one configuration share instead of each
+// keeping a copy: at a million targets, a module per check would be gigabytes, and a
+// fleet's targets carry a few label sets over and over. Shared values are read-only.
+type shared struct {
+	modules map[string]*probe.Module     // by module name
+	labels  map[string]map[string]string // by labelsKey
+	zero    *probe.Module                // the built-in default, for the probes checked here
+}
+
+// intern returns the map of sh equal to m, adding m if there is none.
+func (sh shared) intern(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return m
+	}
+	k := labelsKey(m)
+	if v, ok := sh.labels[k]; ok {
+		return v
+	}
+	sh.labels[k] = m
+	return m
+}
+
+// labelsKey is a label set in one string, sorted by name, with lengths so no two sets
+// share a key.
+func labelsKey(m map[string]string) string {
+	keys := sortedKeys(m)
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString(strconv.Itoa(len(k)))
+		b.WriteByte(':')
+		b.WriteString(k)
+		b.WriteString(strconv.Itoa(len(m[k])))
+		b.WriteByte(':')
+		b.WriteString(m[k])
+	}
+	return b.String()
 }
 
 func mergeLabels(a, b map[string]string) map[string]string {

@@ -27,7 +27,7 @@ func TestExampleConfigLoads(t *testing.T) {
 	if c.Checks[0].Target.Timeout != 5*time.Second || c.Checks[0].SuccessThreshold != 1 {
 		t.Errorf("defaults not applied: %+v", c.Checks[0])
 	}
-	if m := c.Checks[1].Module; m.Prober != "tcp" || len(m.TCP.QueryResponse) != 2 {
+	if m := ModuleOf(c.Checks[1].Module); m.Prober != "tcp" || len(m.TCP.QueryResponse) != 2 {
 		t.Errorf("module redis_ping = %+v", m)
 	}
 	if _, ok := c.Modules["http_2xx"]; !ok {

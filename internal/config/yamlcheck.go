@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
 	"regexp"
@@ -46,6 +47,22 @@ type walker struct {
 	bad badPaths
 	// anchors are the anchored nodes walked so far.
 	anchors map[*yaml.Node]bool
+	// fields caches structFields by type: a file of a million targets walks the
+	// target struct a million times. Read-only once cached.
+	fields map[reflect.Type]map[string]reflect.Type
+}
+
+// structFields is structFields(t), computed once per walker.
+func (w *walker) structFields(t reflect.Type) map[string]reflect.Type {
+	f, ok := w.fields[t]
+	if !ok {
+		if w.fields == nil {
+			w.fields = map[reflect.Type]map[string]reflect.Type{}
+		}
+		f = structFields(t)
+		w.fields[t] = f
+	}
+	return f
 }
 
 // fail reports a problem at n and marks path bad.
@@ -135,10 +152,11 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 			w.refuse(n, path, "want a mapping of fields (%s), got %s", strings.Join(fieldNames(t), ", "), kindName(n))
 			return
 		}
-		fields := structFields(t)
+		fields := w.structFields(t)
 		vr, isVariant := reflect.Zero(t).Interface().(variant)
 		if isVariant {
 			if s := vr.YAMLVariant(n); s != nil {
+				fields = maps.Clone(fields) // the cached map stays the type's own
 				for k, ft := range structFields(reflect.TypeOf(s).Elem()) {
 					fields[k] = ft
 				}

@@ -403,10 +403,11 @@ type jobSpec struct {
 	failure, success int
 }
 
-// moduleRef is a module and the name it was given, if any.
+// moduleRef is a module and the name it was given, if any; a nil module is the
+// scheme's built-in default. The module is shared with the configuration.
 type moduleRef struct {
 	name   string
-	module probe.Module
+	module *probe.Module
 }
 
 // plan is what the scheduler and the metrics will run for one configuration.
@@ -432,12 +433,17 @@ func (d *Daemon) plan(cfg *config.Config) (plan, error) {
 	specs = d.addKubeTargets(cfg, specs)
 	p := plan{jobs: make([]schedule.Job, 0, len(specs)), infos: make([]exporter.TargetInfo, 0, len(specs)),
 		ids: make(map[string]bool, len(specs)), full: cfg.Metrics.PerTarget == config.PerTargetFull}
+	zero := new(probe.Module) // the scheme's default module, shared by the probes without one
 	for i, sp := range specs {
 		t := sp.target
 		if p.ids[t.ID] {
 			continue
 		}
-		pr, err := probe.New(t, sp.module.module, d.probeEnv)
+		m := sp.module.module
+		if m == nil {
+			m = zero
+		}
+		pr, err := probe.NewShared(t, m, d.probeEnv)
 		if err != nil {
 			if i < configured {
 				return plan{}, err

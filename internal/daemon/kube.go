@@ -13,6 +13,7 @@ import (
 	"github.com/portpatrol/portpatrol/internal/config"
 	"github.com/portpatrol/portpatrol/internal/kube"
 	"github.com/portpatrol/portpatrol/internal/patrol"
+	"github.com/portpatrol/portpatrol/internal/probe"
 )
 
 // kubeWiring connects Kubernetes discovery to the daemon: its targets join the
@@ -156,11 +157,17 @@ func (d *Daemon) addKubeTargets(cfg *config.Config, jobs []jobSpec) []jobSpec {
 	if d.kube == nil {
 		return jobs
 	}
+	mods := map[string]*probe.Module{} // one copy per module, shared by its targets
 	for _, t := range d.kube.currentTargets() {
 		var m moduleRef
 		if t.Module != "" {
-			mod, ok := cfg.Modules[t.Module]
+			mod, ok := mods[t.Module]
 			if !ok {
+				if v, found := cfg.Modules[t.Module]; found {
+					mod, mods[t.Module] = &v, &v
+				}
+			}
+			if mod == nil {
 				d.logger.Warn("kube target names an unknown module; using its scheme's default", "target", t.ID, "module", t.Module)
 			} else {
 				m = moduleRef{name: t.Module, module: mod}

@@ -314,6 +314,9 @@ func (t Target) WithUser(u *url.Userinfo) Target {
 // parseQuery reads a target's options. Unlike a form, '+' is a plus sign, not a
 // space, so "expect=^\+PONG" means what it says; %XX escapes still work.
 func parseQuery(raw string) (url.Values, error) {
+	if raw == "" {
+		return nil, nil // most targets have no options: no map per target (reads of nil are fine)
+	}
 	v := url.Values{}
 	for _, part := range strings.Split(raw, "&") {
 		if part == "" {

@@ -293,7 +293,7 @@ func TestHalfOpenConcurrent(t *testing.T) {
 		for i, p := range probes {
 			wg.Go(func() {
 				if res := p.Run(context.Background()); res.Class != wants[i] {
-					errs <- fmt.Errorf("round %d: %s: got %s (%s), want %s", round, p.target.ID, res.Class, res.Error, wants[i])
+					errs <- fmt.Errorf("round %d: %s: got %s (%s), want %s", round, p.id, res.Class, res.Error, wants[i])
 				}
 			})
 		}

@@ -181,7 +181,7 @@ func Supported(name string) bool { _, ok := builders[name]; return ok }
 
 // Probe is a built, validated probe for one target. It is safe for concurrent use.
 type Probe struct {
-	target    patrol.Target
+	id        string // the target's ID; the target itself lives in the built run and try
 	timeout   time.Duration
 	warn      time.Duration
 	run       runFunc
@@ -212,6 +212,14 @@ func (e *SetupError) Unwrap() error { return e.Err }
 // zero Env: the default dialer, resolver, clock and roots, nothing shared, so a bare
 // TCP check connects and handshake=half is refused.
 func New(t patrol.Target, m Module, env *Env) (*Probe, error) {
+	return NewShared(t, &m, env)
+}
+
+// NewShared is New for a module that many probes share, as the daemon's targets of
+// one module do: the probe only reads *m, which must not be nil and must not change
+// while the probe lives. It spares the copy of the module (kilobytes) New makes for
+// every probe; at a million targets that copy alone was gigabytes of garbage.
+func NewShared(t patrol.Target, m *Module, env *Env) (*Probe, error) {
 	name := m.Prober
 	if name == "" {
 		name = t.Scheme
@@ -242,16 +250,21 @@ func New(t patrol.Target, m Module, env *Env) (*Probe, error) {
 		env = new(Env)
 		_ = env.Close() // a fresh Env has opened nothing: this only marks it closed
 	}
-	mm := m
-	mm.fold()
-	run, try, err := b(t, &mm, env, q)
+	if m.HTTP.Authorization != nil || len(m.HTTP.HTTPHeaders) > 0 {
+		// blackbox's authorization and http_headers fold onto what the HTTP prober
+		// sends, on a copy: m may be shared by many probes.
+		mm := *m
+		mm.fold()
+		m = &mm
+	}
+	run, try, err := b(t, m, env, q)
 	if err != nil {
 		return nil, &SetupError{Target: t.ID, Err: err}
 	}
 	if err := q.done(); err != nil {
 		return nil, &SetupError{Target: t.ID, Err: err}
 	}
-	return &Probe{target: t, timeout: timeout, warn: warn, run: run, try: try, env: env, overrides: q.overrides()}, nil
+	return &Probe{id: t.ID, timeout: timeout, warn: warn, run: run, try: try, env: env, overrides: q.overrides()}, nil
 }
 
 // Overrides returns what the target itself sets, beyond its address, that changes
@@ -276,8 +289,9 @@ func proberNames() []string {
 	return n
 }
 
-// Target returns the target the probe checks.
-func (p *Probe) Target() patrol.Target { return p.target }
+// ID returns the ID of the target the probe checks. The probe keeps no copy of the
+// whole target: a daemon holds a probe per target, a million of them.
+func (p *Probe) ID() string { return p.id }
 
 // Run probes the target once, within the probe's timeout and ctx's deadline, and
 // returns the classified result. It never panics on what the network sends.
@@ -289,7 +303,7 @@ func (p *Probe) Run(ctx context.Context) patrol.Result {
 		ctx, cancel = context.WithTimeout(ctx, p.timeout)
 		defer cancel()
 	}
-	res := patrol.Result{Target: p.target.ID, Start: p.env.now(), Class: patrol.ClassOK}
+	res := patrol.Result{Target: p.id, Start: p.env.now(), Class: patrol.ClassOK}
 	start := time.Now()
 	p.run(ctx, &res)
 	p.judge(&res, start)
@@ -315,7 +329,7 @@ func (p *Probe) Try() func() (patrol.Result, bool) {
 		return nil
 	}
 	return func() (patrol.Result, bool) {
-		res := patrol.Result{Target: p.target.ID, Start: p.env.now(), Class: patrol.ClassOK}
+		res := patrol.Result{Target: p.id, Start: p.env.now(), Class: patrol.ClassOK}
 		start := time.Now()
 		if !p.try(&res) {
 			return patrol.Result{}, false

@@ -145,6 +145,45 @@ func newTCP(t patrol.Target, m *Module, env *Env, q *options) (runFunc, tryFunc,
 	}, nil, nil
 }
 
+// connectCheck is the bare connect check of an address. One struct, its methods the
+// run and try functions, rather than three closures: a daemon holds one per target.
+type connectCheck struct {
+	ap        netip.AddrPort
+	remote    string // ap as text, for results
+	half      *halfOpener
+	conn      *poller
+	localOnly bool // the half-open check may only answer for ports on this host
+}
+
+func (c *connectCheck) record(res *patrol.Result, t0 time.Time, err error) {
+	res.RemoteAddr = c.remote
+	res.AddPhase("connect", time.Since(t0))
+	if err != nil {
+		classifyInto(res, err, "connect "+c.remote)
+	}
+}
+
+func (c *connectCheck) try(res *patrol.Result) bool {
+	t0 := time.Now()
+	done, err := c.half.tryLocal(c.ap)
+	if done {
+		c.record(res, t0, err)
+	}
+	return done
+}
+
+func (c *connectCheck) run(ctx context.Context, res *patrol.Result) {
+	t0 := time.Now()
+	err := errHalfOpenBusy
+	if c.half != nil {
+		err = c.half.check(ctx, c.ap, c.localOnly)
+	}
+	if err == errHalfOpenBusy {
+		err = connectOnly(ctx, c.ap, c.conn)
+	}
+	c.record(res, t0, err)
+}
+
 // newConnectOnly is the bare connect check. For an address (parsed once, here) it is
 // a half-open check where handshake allows it and env can (halfopen_linux.go), else a
 // connect and a reset; a host name is resolved and connected to. With a half-open
@@ -164,40 +203,14 @@ func newConnectOnly(t patrol.Target, network, handshake string, env *Env) (run r
 				}, nil
 			}
 		}
-		var h *halfOpener
+		c := &connectCheck{ap: ap, remote: remote, conn: &env.conn, localOnly: handshake != "half"}
 		if handshake != "full" {
-			h, _ = env.halfOpen()
+			c.half, _ = env.halfOpen()
 		}
-		p := &env.conn
-		localOnly := handshake != "half"
-		record := func(res *patrol.Result, t0 time.Time, err error) {
-			res.RemoteAddr = remote
-			res.AddPhase("connect", time.Since(t0))
-			if err != nil {
-				classifyInto(res, err, "connect "+remote)
-			}
+		if c.half != nil {
+			try = c.try
 		}
-		if h != nil {
-			try = func(res *patrol.Result) bool {
-				t0 := time.Now()
-				done, err := h.tryLocal(ap)
-				if done {
-					record(res, t0, err)
-				}
-				return done
-			}
-		}
-		return func(ctx context.Context, res *patrol.Result) {
-			t0 := time.Now()
-			err := errHalfOpenBusy
-			if h != nil {
-				err = h.check(ctx, ap, localOnly)
-			}
-			if err == errHalfOpenBusy {
-				err = connectOnly(ctx, ap, p)
-			}
-			record(res, t0, err)
-		}, try
+		return c.run, try
 	}
 	return func(ctx context.Context, res *patrol.Result) {
 		conn := dial(ctx, env, network, t, res)
