@@ -120,6 +120,7 @@ type Daemon struct {
 	notifierDone chan struct{}
 	scheduled    map[string]bool // target IDs on the scheduler, as of the last apply
 	orphanDelay  time.Duration
+	changeLog    *burstLog // target state changes: INFO up to a limit a minute, then DEBUG
 	broker       *api.Broker
 	probeEnv     *probe.Env       // the probes' shared sockets and pollers; Close closes it
 	watch        *hostwatch.Watch // nil when host_watch is disabled
@@ -177,6 +178,7 @@ func New(c Config) (_ *Daemon, err error) {
 	if d.orphanDelay <= 0 {
 		d.orphanDelay = 2 * time.Minute
 	}
+	d.changeLog = &burstLog{logger: logger, limit: changesLoggedPerMinute}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -699,7 +701,7 @@ func (d *Daemon) onResult(ev schedule.Event) {
 		labels = ev.Job.Labels
 	}
 	if ev.Changed || ev.FlapChanged {
-		d.logger.Info("target state changed", "target", r.Target, "from", ev.Prev, "to", ev.Status, "flapping", ev.Flapping, "class", r.Class, "err", r.Error)
+		d.changeLog.log(d.clock.Now(), "target state changed", "target", r.Target, "from", ev.Prev, "to", ev.Status, "flapping", ev.Flapping, "class", r.Class, "err", r.Error)
 		st := ev.TargetState()
 		if err := d.db.PutStates(d.ctx, []patrol.TargetState{st}); err != nil && d.ctx.Err() == nil {
 			d.logger.Warn("state write", "target", r.Target, "err", err)
@@ -828,6 +830,7 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 		d.follow(ctx, d.kube.changed)
 	}
 	d.every(ctx, time.Minute, "status history", func(now time.Time) error { return d.status.Sync(ctx, now) })
+	d.every(ctx, time.Minute, "state change log", func(now time.Time) error { d.changeLog.flush(now); return nil })
 	d.once(ctx, d.orphanDelay, d.resolveOrphans)
 	d.spawn(func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

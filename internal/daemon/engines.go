@@ -39,8 +39,14 @@ func (s *routedSink) Enqueue(ctx context.Context, ns []patrol.Notification) erro
 				s.warned = map[string]bool{}
 			}
 			s.warned[n.Receiver] = true
-			s.logger.Warn("alert notifications for a receiver that is not configured are kept in the API only",
-				"receiver", n.Receiver, "hint", "add it under notify.receivers")
+			if len(s.known) == 0 {
+				// No receivers at all is a choice the start-up log already explained;
+				// a warning per default receiver would blame a setting never made.
+				s.logger.Debug("alert notifications are kept in the API only: no receivers are configured", "receiver", n.Receiver)
+			} else {
+				s.logger.Warn("alert notifications for a receiver that is not configured are kept in the API only",
+					"receiver", n.Receiver, "hint", "add it under notify.receivers")
+			}
 		}
 		s.mu.Unlock()
 	}
