@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/portpatrol/portpatrol/internal/patrol"
 )
@@ -359,7 +360,9 @@ func newAlertActionCmd(verb, action, short, example string) *cobra.Command {
 type silenceRequest struct {
 	Matchers patrol.Matchers `json:"matchers"`
 	Comment  string          `json:"comment"`
-	Duration string          `json:"duration"`
+	StartsAt string          `json:"starts_at,omitempty"`
+	EndsAt   string          `json:"ends_at,omitempty"`
+	Duration string          `json:"duration,omitempty"`
 }
 
 // matcherList renders matchers as the command line takes them: "a=b,c=~d".
@@ -395,23 +398,46 @@ labels and alertname, class, severity, target and host.
 
 func newSilenceAddCmd(f *apiFlags) *cobra.Command {
 	var (
-		dur     time.Duration
-		comment string
+		dur          time.Duration
+		comment      string
+		start, until string
 	)
 	add := &cobra.Command{
 		Use:   "add MATCHER...",
 		Short: "Silence the alerts that match every matcher",
+		Long: `Silence the alerts that match every matcher, from now (or --start) for --for (or until
+--end). amtool's flag names work too: --duration for --for, --comment for -m. Times are
+RFC 3339 (2026-12-24T22:00:00Z) or a date (2026-12-24, midnight UTC).`,
 		Example: `  portpatrol silence add service=orders --for 2h -m "schema migration"
-  portpatrol silence add 'target=~tcp://db-.*:5432' severity!=P0 --for 30m -m "failover test"`,
+  portpatrol silence add 'target=~tcp://db-.*:5432' severity!=P0 --for 30m -m "failover test"
+  portpatrol silence add host=db1 --start 2026-12-24T22:00:00Z --end 2026-12-25T02:00:00Z --comment "planned move"`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if comment == "" {
-				return exitf(exitUnknown, "-m is required: say why the alerts are silenced")
+				return exitf(exitUnknown, "-m (or --comment) is required: say why the alerts are silenced")
 			}
-			if dur <= 0 {
+			req := silenceRequest{Comment: comment}
+			if start != "" {
+				t, err := parseAt(start)
+				if err != nil {
+					return exitf(exitUnknown, "--start: %v", err)
+				}
+				req.StartsAt = t.UTC().Format(time.RFC3339)
+			}
+			switch {
+			case until != "" && cmd.Flags().Changed("for"):
+				return exitf(exitUnknown, "give --end or --for (--duration), not both")
+			case until != "":
+				t, err := parseAt(until)
+				if err != nil {
+					return exitf(exitUnknown, "--end: %v", err)
+				}
+				req.EndsAt = t.UTC().Format(time.RFC3339)
+			case dur <= 0:
 				return exitf(exitUnknown, "--for must be positive, got %s", dur)
+			default:
+				req.Duration = dur.String()
 			}
-			req := silenceRequest{Comment: comment, Duration: dur.String()}
 			for _, arg := range args {
 				m, err := patrol.ParseMatcher(arg)
 				if err != nil {
@@ -431,8 +457,21 @@ func newSilenceAddCmd(f *apiFlags) *cobra.Command {
 			return nil
 		},
 	}
-	add.Flags().DurationVar(&dur, "for", 2*time.Hour, "how long the silence lasts")
-	add.Flags().StringVarP(&comment, "message", "m", "", "why the alerts are silenced (required)")
+	fl := add.Flags()
+	fl.DurationVar(&dur, "for", 2*time.Hour, "how long the silence lasts (amtool: --duration)")
+	fl.StringVarP(&comment, "message", "m", "", "why the alerts are silenced (required; amtool: --comment)")
+	fl.StringVar(&start, "start", "", "when the silence starts (RFC 3339 or a date; default now)")
+	fl.StringVar(&until, "end", "", "when the silence ends, instead of --for")
+	// amtool's names for the same flags.
+	fl.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		switch name {
+		case "duration":
+			name = "for"
+		case "comment":
+			name = "message"
+		}
+		return pflag.NormalizedName(name)
+	})
 	return add
 }
 

@@ -304,12 +304,30 @@ func TestSilenceCommands(t *testing.T) {
 		t.Errorf("silence lasts %s, want 2h", d)
 	}
 
+	// amtool's flag names, and a window given by its start and end.
+	out, errOut, code = runAPICmd(t, append([]string{"silence", "add", "host=db1", "--start", "2030-01-02T03:00:00Z",
+		"--end", "2030-01-02T05:30:00Z", "--comment", "planned move"}, op...)...)
+	if code != exitOK {
+		t.Fatalf("add --start --end --comment: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	got = w.silences[len(w.silences)-1]
+	if got.Comment != "planned move" || !got.StartsAt.Equal(time.Date(2030, 1, 2, 3, 0, 0, 0, time.UTC)) ||
+		!got.EndsAt.Equal(time.Date(2030, 1, 2, 5, 30, 0, 0, time.UTC)) {
+		t.Errorf("--start/--end/--comment: got %s to %s, %q", got.StartsAt, got.EndsAt, got.Comment)
+	}
+	out, errOut, code = runAPICmd(t, append([]string{"silence", "add", "host=db2", "--duration", "45m", "--comment", "x"}, op...)...)
+	if got := w.silences[len(w.silences)-1]; code != exitOK || got.EndsAt.Sub(got.StartsAt) != 45*time.Minute {
+		t.Errorf("--duration 45m: exit %d (%s%s), silence lasts %s", code, out, errOut, got.EndsAt.Sub(got.StartsAt))
+	}
+
 	for _, tc := range []struct {
 		name string
 		args []string
 		want string
 	}{
-		{"no comment", []string{"silence", "add", "service=x"}, "-m is required"},
+		{"no comment", []string{"silence", "add", "service=x"}, "-m (or --comment) is required"},
+		{"end and for", []string{"silence", "add", "service=x", "-m", "x", "--for", "1h", "--end", "2030-01-01"}, "give --end or --for"},
+		{"bad start", []string{"silence", "add", "service=x", "-m", "x", "--start", "tomorrow"}, "--start: \"tomorrow\" is not a date"},
 		{"bad matcher", []string{"silence", "add", "service", "-m", "x"}, `matcher "service": want =, !=, =~ or !~`},
 		{"no matcher", []string{"silence", "add", "-m", "x"}, "requires at least 1 arg"},
 	} {
