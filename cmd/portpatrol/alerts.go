@@ -184,18 +184,36 @@ func conflictReason(msg string) string {
 
 // alertJSON is an alert as the API returns it, with the fields the commands show.
 type alertJSON struct {
-	ID             string    `json:"id"`
-	Severity       string    `json:"severity"`
-	State          string    `json:"state"`
-	Target         string    `json:"target"`
-	Summary        string    `json:"summary"`
-	StartsAt       time.Time `json:"starts_at"`
-	Deadline       time.Time `json:"deadline"`
-	AckedBy        string    `json:"acked_by"`
-	ResolvedBy     string    `json:"resolved_by"`
-	EscalationStep int       `json:"escalation_step"`
-	MutedBy        string    `json:"muted_by"`
-	Told           []string  `json:"told"`
+	ID             string            `json:"id"`
+	Severity       string            `json:"severity"`
+	State          string            `json:"state"`
+	Target         string            `json:"target"`
+	Summary        string            `json:"summary"`
+	StartsAt       time.Time         `json:"starts_at"`
+	Deadline       time.Time         `json:"deadline"`
+	AckedBy        string            `json:"acked_by"`
+	ResolvedBy     string            `json:"resolved_by"`
+	EscalationStep int               `json:"escalation_step"`
+	MutedBy        string            `json:"muted_by"`
+	Told           []string          `json:"told"`
+	Labels         map[string]string `json:"labels"`
+}
+
+// label is what --label matches: the alert's labels, then its severity, state and
+// target by those names.
+func (a alertJSON) label(name string) string {
+	if v, ok := a.Labels[name]; ok {
+		return v
+	}
+	switch name {
+	case "severity":
+		return a.Severity
+	case "state":
+		return a.State
+	case "target":
+		return a.Target
+	}
+	return ""
 }
 
 func newAlertsCmd() *cobra.Command {
@@ -203,6 +221,7 @@ func newAlertsCmd() *cobra.Command {
 		f          apiFlags
 		states     []string
 		severities []string
+		labels     []string
 		asJSON     bool
 	)
 	cmd := &cobra.Command{
@@ -213,15 +232,24 @@ open ones (every state but resolved).
 
 Columns: ID; SEV (P0–P3); STATE; TARGET; SINCE (how long ago the condition began);
 DEADLINE (time left to acknowledge before it escalates, or how long overdue; "-" once
-acknowledged or before anyone was paged); STEP (the escalation step reached, 1 being the
+acknowledged or silenced, or before anyone was paged); STEP (the escalation step reached, 1 being the
 first; "-" before anyone was paged); SUMMARY.
 ` + apiExitHelp,
 		Example: `  portpatrol alerts
   portpatrol alerts --severity P0 --state firing
+  portpatrol alerts --label team=db --label 'service=~orders|payments'
   portpatrol alerts --state all --json | jq '.[] | select(.labels.team == "db")'
   PORTPATROL_SERVER=https://portpatrol.example:9115 PORTPATROL_TOKEN=... portpatrol alerts`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			var match patrol.Matchers
+			for _, l := range labels {
+				m, err := patrol.ParseMatcher(l)
+				if err != nil {
+					return exitf(exitUnknown, "--label: %v", err)
+				}
+				match = append(match, m)
+			}
 			c, err := f.client()
 			if err != nil {
 				return err
@@ -243,18 +271,27 @@ first; "-" before anyone was paged); SUMMARY.
 			if err := c.call(cmd.Context(), http.MethodGet, path, nil, &list); err != nil {
 				return c.fail(err, "alerts")
 			}
-			out := cmd.OutOrStdout()
-			if done, err := printRaw(out, asJSON, list.Alerts, "No alerts."); done {
-				return err
-			}
-			now := time.Now()
-			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "ID\tSEV\tSTATE\tTARGET\tSINCE\tDEADLINE\tSTEP\tSUMMARY")
+			alerts := make([]alertJSON, 0, len(list.Alerts))
+			kept := list.Alerts[:0]
 			for _, raw := range list.Alerts {
 				var a alertJSON
 				if err := json.Unmarshal(raw, &a); err != nil {
 					return exitf(exitUnknown, "unexpected alert in the answer: %v", err)
 				}
+				if len(match) > 0 && !match.Matches(a.label) {
+					continue
+				}
+				alerts = append(alerts, a)
+				kept = append(kept, raw)
+			}
+			out := cmd.OutOrStdout()
+			if done, err := printRaw(out, asJSON, kept, "No alerts."); done {
+				return err
+			}
+			now := time.Now()
+			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "ID\tSEV\tSTATE\tTARGET\tSINCE\tDEADLINE\tSTEP\tSUMMARY")
+			for _, a := range alerts {
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, a.Severity, a.State, a.Target,
 					short(now.Sub(a.StartsAt)), countdown(a, now), step(a), oneLine(a.Summary))
 			}
@@ -265,13 +302,15 @@ first; "-" before anyone was paged); SUMMARY.
 	fl := cmd.Flags()
 	fl.StringSliceVar(&states, "state", nil, "open (default), all, pending, firing, acknowledged, resolved, silenced or flapping; repeat or comma-separate")
 	fl.StringSliceVar(&severities, "severity", nil, "P0, P1, P2 or P3; repeat or comma-separate")
+	fl.StringArrayVar(&labels, "label", nil, "only alerts whose labels match: name=value, name!=value, name=~regexp or name!~regexp; repeat for all of them")
 	fl.BoolVar(&asJSON, "json", false, "print the alerts as the API returns them, as a JSON array")
 	return cmd
 }
 
 // countdown is the DEADLINE column: time left to acknowledge, or how long overdue.
 func countdown(a alertJSON, now time.Time) string {
-	if a.Deadline.IsZero() || a.State == "acknowledged" || a.State == "resolved" || len(a.Told) == 0 {
+	// A silenced alert pages nobody, so no deadline runs for it.
+	if a.Deadline.IsZero() || a.State == "acknowledged" || a.State == "resolved" || a.State == "silenced" || a.MutedBy != "" || len(a.Told) == 0 {
 		return "-"
 	}
 	left := a.Deadline.Sub(now)

@@ -50,7 +50,12 @@ func newAlertWorld() *alertWorld {
 		alerts: map[string]patrol.Alert{
 			"a1": {ID: "a1", Rule: "unreachable", Class: patrol.AlertUnreachable, Severity: patrol.P0, State: patrol.AlertFiring,
 				Target: "tcp://10.0.0.5:6379", Summary: "tcp://10.0.0.5:6379 unreachable: refused", StartsAt: now.Add(-12 * time.Minute),
-				FiredAt: now.Add(-12 * time.Minute), Deadline: now.Add(3*time.Minute + 30*time.Second), Told: []string{"noc"}},
+				FiredAt: now.Add(-12 * time.Minute), Deadline: now.Add(3*time.Minute + 30*time.Second), Told: []string{"noc"},
+				Labels: map[string]string{"team": "cache", "service": "sessions"}},
+			"a3": {ID: "a3", Rule: "unreachable", Class: patrol.AlertUnreachable, Severity: patrol.P0, State: patrol.AlertSilenced,
+				Target: "tcp://10.0.0.9:5432", Summary: "tcp://10.0.0.9:5432 unreachable: refused", StartsAt: now.Add(-5 * time.Minute),
+				FiredAt: now.Add(-5 * time.Minute), Deadline: now.Add(time.Minute), MutedBy: "s1", Told: []string{"noc"},
+				Labels: map[string]string{"team": "db", "service": "orders"}},
 			"a2": {ID: "a2", Rule: "slow", Class: patrol.AlertSlow, Severity: patrol.P1, State: patrol.AlertResolved,
 				Target: "https://web:443/", Summary: "https://web:443/ slow", StartsAt: now.Add(-3 * time.Hour),
 				ResolvedAt: now.Add(-time.Hour), ResolvedBy: "auto", Told: []string{"noc"}},
@@ -65,7 +70,7 @@ func (w *alertWorld) ListAlerts(_ context.Context, f api.AlertFilter) ([]patrol.
 	defer w.mu.Unlock()
 	w.filters = append(w.filters, f)
 	var out []patrol.Alert
-	for _, id := range []string{"a1", "a2"} {
+	for _, id := range []string{"a1", "a3", "a2"} {
 		a := w.alerts[id]
 		if (len(f.States) == 0 && a.State == patrol.AlertResolved) || (len(f.States) > 0 && !contains(f.States, a.State)) ||
 			(len(f.Severities) > 0 && !contains(f.Severities, a.Severity)) {
@@ -191,6 +196,22 @@ func TestAlertsList(t *testing.T) {
 	}
 	if strings.Contains(out, "a2") {
 		t.Errorf("the resolved alert is listed by default:\n%s", out)
+	}
+	// A silenced alert pages nobody: no deadline runs for it.
+	if !regexp.MustCompile(`(?m)^a3\s+P0\s+silenced\s+\S+\s+\S+\s+-\s`).MatchString(out) {
+		t.Errorf("the silenced alert shows a deadline:\n%s", out)
+	}
+
+	out, errOut, code = runAPICmd(t, "alerts", "--server", url, "--token", viewerToken, "--label", "team=db")
+	if code != exitOK || !strings.Contains(out, "a3 ") || strings.Contains(out, "a1 ") {
+		t.Errorf("--label team=db: exit %d (%s), want a3 only:\n%s", code, errOut, out)
+	}
+	out, _, _ = runAPICmd(t, "alerts", "--server", url, "--token", viewerToken, "--label", "service=~sess.*", "--label", "severity=P0")
+	if !strings.Contains(out, "a1 ") || strings.Contains(out, "a3 ") {
+		t.Errorf("--label service=~sess.* --label severity=P0: want a1 only:\n%s", out)
+	}
+	if _, errOut, code := runAPICmd(t, "alerts", "--server", url, "--token", viewerToken, "--label", "team"); code != exitUnknown || !strings.Contains(errOut, "--label") {
+		t.Errorf("bad --label: exit %d, %q", code, errOut)
 	}
 
 	out, errOut, code = runAPICmd(t, "alerts", "--server", url, "--token", viewerToken, "--state", "all", "--severity", "p1", "--json")
