@@ -224,7 +224,14 @@ type ProbeEndpoint struct {
 	// and takes it off the main listener: Prometheus can reach it there while the API
 	// stays on loopback.
 	Listen string `yaml:"listen"`
+	// MaxInflightPerClient caps the /probe requests one client address may have in
+	// flight (default 128): one Prometheus scrapes every blackbox-style target at once
+	// from one address, so the API's per-client limit would be too tight here.
+	MaxInflightPerClient int `yaml:"max_inflight_per_client"`
 }
+
+// DefaultProbeInflightPerClient is probe.max_inflight_per_client when unset.
+const DefaultProbeInflightPerClient = 128
 
 // API configures the HTTP API and dashboard on the listen address.
 type API struct {
@@ -963,6 +970,9 @@ func (c *Config) resolveAudits(at func(path, format string, args ...any)) {
 // resolveProbe checks the probe section and parses its networks.
 func (c *Config) resolveProbe(at func(path, format string, args ...any)) {
 	p := c.Source.Probe
+	if p.MaxInflightPerClient < 0 {
+		at("probe.max_inflight_per_client", "must not be negative, got %d", p.MaxInflightPerClient)
+	}
 	if p.Listen != "" {
 		if _, _, err := net.SplitHostPort(p.Listen); err != nil {
 			at("probe.listen", "%q is not host:port (e.g. 0.0.0.0:9116)", p.Listen)

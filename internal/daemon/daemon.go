@@ -10,6 +10,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -775,7 +776,9 @@ func (d *Daemon) limit(cfg *config.Config, h http.Handler) http.Handler {
 	if perClient == 0 {
 		perClient = d.httpLimits.inflightPerClient
 	}
-	return newClientLimiter(perClient).wrap(
+	lim := newClientLimiter(perClient)
+	lim.perRoute = map[string]int{"GET /probe": cmp.Or(cfg.Probe.MaxInflightPerClient, config.DefaultProbeInflightPerClient)}
+	return lim.wrap(
 		probeDeadline(d.httpLimits.write, func() map[string]probe.Module { return d.cfg().Modules }, h))
 }
 

@@ -181,6 +181,8 @@ func guardHosts(allow *hostAllowlist, next http.Handler) http.Handler {
 type clientLimiter struct {
 	max    int
 	routes routeSet
+	// perRoute overrides max for the routes it names.
+	perRoute map[string]int
 
 	mu       sync.Mutex
 	inflight map[limitKey]int
@@ -204,7 +206,11 @@ func (l *clientLimiter) wrap(next http.Handler) http.Handler {
 		k := limitKey{route: route, client: clientAddr(r)}
 		if !l.acquire(k) {
 			w.Header().Set("Retry-After", "1")
-			refuse(w, r, http.StatusTooManyRequests, fmt.Sprintf("too many requests in flight: at most %d of %s per client address (api.max_inflight_per_client)", l.max, route))
+			setting := "api.max_inflight_per_client"
+			if _, ok := l.perRoute[route]; ok {
+				setting = "probe.max_inflight_per_client"
+			}
+			refuse(w, r, http.StatusTooManyRequests, fmt.Sprintf("too many requests in flight: at most %d of %s per client address (%s)", l.limitOf(route), route, setting))
 			return
 		}
 		defer l.release(k)
@@ -212,10 +218,18 @@ func (l *clientLimiter) wrap(next http.Handler) http.Handler {
 	})
 }
 
+// limitOf is the number of requests of route one client may have in flight.
+func (l *clientLimiter) limitOf(route string) int {
+	if n, ok := l.perRoute[route]; ok {
+		return n
+	}
+	return l.max
+}
+
 func (l *clientLimiter) acquire(k limitKey) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.inflight[k] >= l.max {
+	if l.inflight[k] >= l.limitOf(k.route) {
 		return false
 	}
 	l.inflight[k]++

@@ -349,7 +349,7 @@ func TestWriteTimeoutSparesStreamsAndLongProbes(t *testing.T) {
 
 func TestPerClientLimitOnExpensiveRoutes(t *testing.T) {
 	hold, accepted := holdListener(t)
-	_, base := startDaemon(t, writeConfig(t, "host_watch: {disabled: true}\napi: {anonymous_read: true, max_inflight_per_client: 1}\nmodules:\n  slow:\n    prober: tcp\n    timeout: 2s\n    tcp:\n      query_response: [{expect: '^hello'}]\n"))
+	_, base := startDaemon(t, writeConfig(t, "host_watch: {disabled: true}\napi: {anonymous_read: true}\nprobe: {max_inflight_per_client: 1}\nmodules:\n  slow:\n    prober: tcp\n    timeout: 2s\n    tcp:\n      query_response: [{expect: '^hello'}]\n"))
 	first := make(chan int, 1)
 	go func() {
 		resp, err := http.Get(base + "/probe?module=slow&target=" + hold)
@@ -372,7 +372,7 @@ func TestPerClientLimitOnExpensiveRoutes(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "max_inflight_per_client") {
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "probe.max_inflight_per_client") {
 		t.Errorf("a second probe in flight: got %d (Retry-After %q) %q, want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
 	// Each route has its own budget.
@@ -448,4 +448,42 @@ func TestMetricsRequireToken(t *testing.T) {
 			}
 		})
 	}
+}
+
+// /probe has its own per-client budget: one Prometheus scrapes every blackbox-style
+// target at once, so it may have more /probe requests in flight than the API allows.
+func TestClientLimiterPerRoute(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	lim := newClientLimiter(2)
+	lim.perRoute = map[string]int{"GET /probe": 5}
+	h := lim.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-release
+	}))
+	call := func(path string) (int, string) {
+		req := httptest.NewRequest("GET", path, nil)
+		req.RemoteAddr = "192.0.2.7:40000"
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code, rec.Body.String()
+	}
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Go(func() { call("/probe?target=127.0.0.1:1&module=tcp_connect") })
+		<-entered
+	}
+	code, body := call("/probe?target=127.0.0.1:2&module=tcp_connect")
+	if code != http.StatusTooManyRequests || !strings.Contains(body, "probe.max_inflight_per_client") {
+		t.Errorf("6th /probe of one client: got %d %q, want 429 naming probe.max_inflight_per_client", code, body)
+	}
+	for range 2 {
+		wg.Go(func() { call("/metrics") })
+		<-entered
+	}
+	if code, body := call("/metrics"); code != http.StatusTooManyRequests || !strings.Contains(body, "api.max_inflight_per_client") {
+		t.Errorf("3rd /metrics of one client: got %d %q, want 429 naming api.max_inflight_per_client", code, body)
+	}
+	close(release)
+	wg.Wait()
 }
