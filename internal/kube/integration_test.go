@@ -391,40 +391,17 @@ func TestIntegrationLeaderFailover(t *testing.T) {
 	c := a.client(t, adminToken)
 	create(t, ctx, c.CoreV1().Namespaces().Create, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "leader-test"}})
 
-	type event struct {
-		id      string
-		started bool
-	}
-	events := make(chan event, 16)
-	var mu sync.Mutex
-	leading := map[string]bool{}
-	maxLeaders := 0
+	ls := newLeaders()
 	run := func(id string) (context.CancelFunc, chan struct{}) {
 		rctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
+		onStart, onStop := ls.callbacks(id)
 		go func() {
 			defer close(done)
 			err := RunLeader(rctx, LeaderConfig{
 				Client: a.api(t, adminToken), Namespace: "leader-test", Name: "portpatrol", Identity: id,
 				LeaseDuration: 3 * time.Second, RenewDeadline: 2 * time.Second, RetryPeriod: 200 * time.Millisecond,
-			}, func(context.Context) {
-				mu.Lock()
-				leading[id] = true
-				n := 0
-				for _, l := range leading {
-					if l {
-						n++
-					}
-				}
-				maxLeaders = max(maxLeaders, n)
-				mu.Unlock()
-				events <- event{id, true}
-			}, func() {
-				mu.Lock()
-				leading[id] = false
-				mu.Unlock()
-				events <- event{id, false}
-			})
+			}, onStart, onStop)
 			if err != nil {
 				t.Errorf("RunLeader %s: %v", id, err)
 			}
@@ -432,7 +409,7 @@ func TestIntegrationLeaderFailover(t *testing.T) {
 		return cancel, done
 	}
 	cancel1, done1 := run("replica-1")
-	first := <-events
+	first := <-ls.events
 	if !first.started || first.id != "replica-1" {
 		t.Fatalf("got %+v, want replica-1 to lead first", first)
 	}
@@ -441,7 +418,7 @@ func TestIntegrationLeaderFailover(t *testing.T) {
 
 	// replica-2 must not lead while replica-1 holds the Lease.
 	select {
-	case e := <-events:
+	case e := <-ls.events:
 		t.Fatalf("unexpected %+v while replica-1 leads", e)
 	case <-time.After(2 * time.Second):
 	}
@@ -458,7 +435,7 @@ func TestIntegrationLeaderFailover(t *testing.T) {
 	<-done1
 	for {
 		select {
-		case e := <-events:
+		case e := <-ls.events:
 			if e.id == "replica-1" && !e.started {
 				continue
 			}
@@ -466,10 +443,8 @@ func TestIntegrationLeaderFailover(t *testing.T) {
 				t.Fatalf("got %+v, want replica-2 to start leading", e)
 			}
 			t.Logf("failover took %s", time.Since(start).Round(time.Millisecond))
-			mu.Lock()
-			defer mu.Unlock()
-			if maxLeaders != 1 {
-				t.Errorf("%d replicas led at once, want 1", maxLeaders)
+			if n := ls.maxLeaders(); n != 1 {
+				t.Errorf("%d replicas led at once, want 1", n)
 			}
 			return
 		case <-time.After(20 * time.Second):

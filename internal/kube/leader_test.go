@@ -2,7 +2,6 @@ package kube
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,44 +15,21 @@ func TestLeaderHandsOverOnRelease(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	type event struct {
-		id      string
-		started bool
-	}
-	events := make(chan event, 16)
-	var mu sync.Mutex
-	leading := map[string]bool{}
-	maxLeaders := 0
+	ls := newLeaders()
 	run := func(id string) (context.CancelFunc, chan error) {
 		rctx, stop := context.WithCancel(ctx)
 		done := make(chan error, 1)
+		onStart, onStop := ls.callbacks(id)
 		go func() {
 			done <- RunLeader(rctx, LeaderConfig{Client: c, Namespace: "ns", Identity: id,
 				LeaseDuration: 2 * time.Second, RenewDeadline: time.Second, RetryPeriod: 50 * time.Millisecond,
-			}, func(context.Context) {
-				mu.Lock()
-				leading[id] = true
-				n := 0
-				for _, l := range leading {
-					if l {
-						n++
-					}
-				}
-				maxLeaders = max(maxLeaders, n)
-				mu.Unlock()
-				events <- event{id, true}
-			}, func() {
-				mu.Lock()
-				leading[id] = false
-				mu.Unlock()
-				events <- event{id, false}
-			})
+			}, onStart, onStop)
 		}()
 		return stop, done
 	}
 
 	stop1, done1 := run("one")
-	if e := <-events; e != (event{"one", true}) {
+	if e := <-ls.events; e != (leaderEvent{"one", true}) {
 		t.Fatalf("got %+v, want one to start leading", e)
 	}
 	stop2, done2 := run("two")
@@ -64,7 +40,7 @@ func TestLeaderHandsOverOnRelease(t *testing.T) {
 		}
 	}()
 	select {
-	case e := <-events:
+	case e := <-ls.events:
 		t.Fatalf("got %+v while one holds the lease, want nothing", e)
 	case <-time.After(500 * time.Millisecond):
 	}
@@ -83,19 +59,17 @@ func TestLeaderHandsOverOnRelease(t *testing.T) {
 	if err := <-done1; err != nil {
 		t.Errorf("RunLeader one: %v", err)
 	}
-	if e := <-events; e != (event{"one", false}) {
+	if e := <-ls.events; e != (leaderEvent{"one", false}) {
 		t.Fatalf("got %+v, want one to stop leading", e)
 	}
-	if e := <-events; e != (event{"two", true}) {
+	if e := <-ls.events; e != (leaderEvent{"two", true}) {
 		t.Fatalf("got %+v, want two to start leading", e)
 	}
 	if took := time.Since(start); took > 1500*time.Millisecond {
 		t.Errorf("hand-over took %s, want well under the 2s lease duration", took)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if maxLeaders != 1 {
-		t.Errorf("%d replicas led at once, want 1", maxLeaders)
+	if n := ls.maxLeaders(); n != 1 {
+		t.Errorf("%d replicas led at once, want 1", n)
 	}
 }
 
