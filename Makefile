@@ -42,5 +42,6 @@ services:
 bench: build
 	$(GO) run ./bench/ls -bin $(BIN)
 	$(GO) run ./bench/daemon -bin $(BIN)
+	$(GO) run ./bench/metrics
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./bench/engine
 	$(GO) test -run '^$$' -bench . -benchtime 2000x ./bench/protocols
