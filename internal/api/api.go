@@ -33,6 +33,7 @@ type Config struct {
 	Audits       Audits
 	Tokens       Tokens
 	TokenAdmin   TokenAdmin
+	StatusNotes  StatusNotes
 	// Broker feeds GET /api/v1/events; nil means a stream that only sends heartbeats.
 	Broker *Broker
 
@@ -108,6 +109,9 @@ func New(cfg Config) *Server {
 		{"GET", "/api/v1/maintenance", RoleViewer, s.listWindows},
 		{"GET", "/api/v1/deliveries", RoleViewer, s.listDeliveries},
 		{"GET", "/api/v1/audits", RoleViewer, s.listAudits},
+		{"GET", "/api/v1/status/notes", RoleViewer, s.listNotes},
+		{"POST", "/api/v1/status/notes", RoleOperator, s.addNote},
+		{"DELETE", "/api/v1/status/notes/{id}", RoleOperator, s.deleteNote},
 		{"GET", "/api/v1/events", RoleViewer, s.events},
 		{"GET", "/api/v1/tokens", RoleAdmin, s.listTokens},
 		{"POST", "/api/v1/tokens", RoleAdmin, s.createToken},

@@ -75,6 +75,8 @@ func concrete(rt route) (path, body string) {
 		path = strings.Replace(rt.path, "{id}", "a1", 1)
 	case strings.HasPrefix(rt.path, "/api/v1/silences/{id}"):
 		path = strings.Replace(rt.path, "{id}", "s1", 1)
+	case strings.HasPrefix(rt.path, "/api/v1/status/notes/{id}"):
+		path = strings.Replace(rt.path, "{id}", "n1", 1)
 	case strings.HasPrefix(rt.path, "/api/v1/tokens/{id}"):
 		path = strings.Replace(rt.path, "{id}", "t1", 1)
 	case rt.path == "/api/v1/targets/history":
@@ -87,6 +89,8 @@ func concrete(rt route) (path, body string) {
 		body = `{"matchers":[{"name":"service","op":"=","value":"orders"}],"comment":"db migration","duration":"2h"}`
 	case rt.method == "POST" && rt.path == "/api/v1/tokens":
 		body = `{"name":"ci","role":"viewer"}`
+	case rt.method == "POST" && rt.path == "/api/v1/status/notes":
+		body = `{"service":"orders","text":"We are looking into slow orders."}`
 	}
 	return path, body
 }
@@ -135,8 +139,11 @@ func TestEveryRouteEveryRole(t *testing.T) {
 					want = http.StatusUnauthorized
 				case !tok.role.Allows(rt.role):
 					want = http.StatusForbidden
-				case rt.method == "POST" && (rt.path == "/api/v1/silences" || rt.path == "/api/v1/tokens"):
+				case rt.method == "POST" && (rt.path == "/api/v1/silences" || rt.path == "/api/v1/tokens" || rt.path == "/api/v1/status/notes"):
 					want = http.StatusCreated
+				case rt.method == "DELETE" && rt.path == "/api/v1/status/notes/{id}":
+					want = http.StatusNoContent
+					reseed(s)
 				}
 				got := rec.status()
 				if got != want {

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -83,8 +86,13 @@ func serve(t *testing.T, w *world, b *api.Broker) string {
 	mux := http.NewServeMux()
 	mux.Handle(api.Prefix, api.New(api.Config{
 		Targets: w, History: w, Alerts: w, AlertActions: w, Silences: w, Windows: w, Deliveries: w, Audits: w,
-		Tokens: tokens, Broker: b, AnonymousRead: true, Heartbeat: 5 * time.Second,
+		StatusNotes: w, Tokens: tokens, Broker: b, AnonymousRead: true, Heartbeat: 5 * time.Second,
 	}))
+	// The host watch's learned listeners, in the shape of GET /api/v1/learned.
+	mux.HandleFunc("GET /api/v1/learned", func(rw http.ResponseWriter, _ *http.Request) {
+		rw.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(rw).Encode(map[string]any{"listeners": w.learnedListeners()})
+	})
 	mux.Handle("/", web.New(web.Config{}))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(func() { b.Close(); srv.Close() })
@@ -213,14 +221,28 @@ func TestBrowser(t *testing.T) {
 		if n := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('a.tile').length`)); n != 27 {
 			t.Errorf("got %d tiles, want 27", n)
 		}
+		// The dense view labels a cell with what tells it apart in its group and folds
+		// the groups where all is well.
+		if got := get(t, ctx, chromedp.Text(css(tileSel(dbID)))); got != "db-1" {
+			t.Errorf("dense label of %s: got %q, want db-1", dbID, got)
+		}
+		if got := get(t, ctx, chromedp.Text(css(tileSel("redis://cache-3.internal:6379")))); got != "cache-3" {
+			t.Errorf("dense label of cache-3: got %q, want cache-3", got)
+		}
+		folded := get(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#groups .group.folded')].map((g) => g.dataset.key).sort()`))
+		if want := []string{"auth", "mail", "queue", "shop"}; !slices.Equal(folded, want) {
+			t.Errorf("folded groups %v, want %v (the all-green ones)", folded, want)
+		}
+		if cls := tileClass(t, ctx, dbID); !strings.Contains(cls, "sev-P0") {
+			t.Errorf("db tile class %q, want sev-P0", cls)
+		}
+		// The tile view shows every name whole.
+		run(t, ctx, 10*time.Second, chromedp.Click(css(`#views button[data-v="tiles"]`)), chromedp.WaitVisible(css(`#groups.tiled[data-rendered="27"]`)))
 		text := get(t, ctx, chromedp.Text(css(`#groups`)))
 		for _, want := range []string{"orders", "db-1.orders.internal:5432", "shop.example.internal:443/health", "cache-3.internal:6379"} {
 			if !strings.Contains(text, want) {
 				t.Errorf("overview does not show %q", want)
 			}
-		}
-		if cls := tileClass(t, ctx, dbID); !strings.Contains(cls, "sev-P0") {
-			t.Errorf("db tile class %q, want sev-P0", cls)
 		}
 	})
 
@@ -276,27 +298,28 @@ func TestBrowser(t *testing.T) {
 		run(t, ctx, 10*time.Second, chromedp.WaitVisible(css(tileSel(webID)+`.sev-P1`)))
 	})
 
-	t.Run("ack works with an operator token and is refused with a viewer token", func(t *testing.T) {
+	t.Run("a viewer sees no write buttons; an operator acknowledges", func(t *testing.T) {
 		w := smallWorld()
 		url := serve(t, w, api.NewBroker(api.BrokerConfig{}))
 		ack := css(`#open button[data-act="ack"][data-id="a-db1"]`)
-		run(t, ctx, 20*time.Second,
-			chromedp.Navigate(url+"/#/incidents"),
-			chromedp.WaitVisible(ack),
-			chromedp.SendKeys(css(`#token-input`), tokens[0].Secret),
-			chromedp.Click(css(`#token-form button[type=submit]`)),
-			chromedp.WaitVisible(css(`#who[data-role="viewer"]`)),
-			chromedp.WaitVisible(ack),
-			chromedp.Click(ack),
-			chromedp.WaitVisible(css(`#banner:not(.ok)`)),
-		)
-		banner := get(t, ctx, chromedp.Text(css(`#banner`)))
-		if !strings.Contains(banner, "operator role required") || !strings.Contains(banner, "viewer") {
-			t.Errorf("viewer ack: banner %q, want the 403 message", banner)
+		// Anonymous (a loopback viewer), then a viewer token: rows but no buttons.
+		for _, secret := range []string{"", tokens[0].Secret} {
+			steps := []chromedp.Action[chromedp.Void]{chromedp.Navigate(url + "/#/incidents"), chromedp.WaitVisible(css(`#open tr[data-id="a-db1"]`))}
+			if secret != "" {
+				steps = append(steps, chromedp.SendKeys(css(`#token-input`), secret), chromedp.Click(css(`#token-form button[type=submit]`)),
+					chromedp.WaitVisible(css(`#who[data-role="viewer"]`)), chromedp.WaitVisible(css(`#open tr[data-id="a-db1"]`)))
+			}
+			run(t, ctx, 20*time.Second, steps...)
+			n := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('#incidents button[data-act], #bulk-ack, #silence-form, #note-form, input[data-pick]').length`))
+			if n != 0 {
+				t.Errorf("viewer (token %q) sees %d write controls, want none", secret, n)
+			}
+			if got := get(t, ctx, chromedp.Text(css(`#read-only`))); !strings.Contains(got, "operator token") {
+				t.Errorf("viewer hint %q", got)
+			}
 		}
-		t.Logf("viewer sees: %s", banner)
 		if got := w.ackedBy(); len(got) != 0 {
-			t.Fatalf("viewer ack reached the engine: %v", got)
+			t.Fatalf("a viewer's visit acknowledged %v", got)
 		}
 		run(t, ctx, 20*time.Second,
 			chromedp.SendKeys(css(`#token-input`), tokens[1].Secret),
@@ -306,7 +329,7 @@ func TestBrowser(t *testing.T) {
 			chromedp.Click(ack),
 			chromedp.WaitVisible(css(`#banner.ok`)),
 		)
-		banner = get(t, ctx, chromedp.Text(css(`#banner`)))
+		banner := get(t, ctx, chromedp.Text(css(`#banner`)))
 		run(t, ctx, 10*time.Second, chromedp.WaitVisible(css(`#open tr[data-id="a-db1"] .badge.acknowledged`)))
 		row := get(t, ctx, chromedp.Text(css(`#open tr[data-id="a-db1"]`)))
 		if banner != "Acknowledged." {
@@ -320,7 +343,7 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 
-	t.Run("10000 targets render without freezing", func(t *testing.T) {
+	t.Run("10000 targets: first paint and a live update of 1,000 targets, measured", func(t *testing.T) {
 		w := newWorld()
 		now := time.Now()
 		for i := 0; i < 10000; i++ {
@@ -332,41 +355,64 @@ func TestBrowser(t *testing.T) {
 				Labels: map[string]string{"service": fmt.Sprintf("svc-%02d", i%60)},
 				Last:   patrol.ResultSummary{Time: now, Class: patrol.ClassOK, Duration: time.Millisecond}})
 		}
-		b := api.NewBroker(api.BrokerConfig{})
+		// Room for a burst of 1,000 events without dropping the page's stream.
+		b := api.NewBroker(api.BrokerConfig{Buffer: 4096, History: 4096})
 		url := serve(t, w, b)
-		start := time.Now()
-		run(t, ctx, 60*time.Second,
-			chromedp.Navigate(url+"/"),
-			func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
-				_, err := chromedp.Poll[chromedp.Void](`document.querySelector('#groups')?.dataset.rendered === '10000'`,
-					chromedp.WithPollingTimeout(50*time.Second))(ctx, tg)
+		for _, view := range []string{"dense", "tiles"} {
+			run(t, ctx, 20*time.Second, chromedp.Navigate(url+"/"),
+				chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`localStorage.setItem('portpatrol.overview.view', %q)`, view)))
+			start := time.Now()
+			run(t, ctx, 60*time.Second,
+				chromedp.Navigate(url+"/"),
+				chromedp.WaitVisible(css(`#live.on`)),
+				func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+					_, err := chromedp.Poll[chromedp.Void](`document.querySelector('#groups')?.dataset.rendered === '10000'`,
+						chromedp.WithPollingTimeout(50*time.Second))(ctx, tg)
+					return chromedp.Void{}, err
+				},
+			)
+			wall := time.Since(start)
+			fcp := get(t, ctx, chromedp.Evaluate[float64](`performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? -1`))
+			first := get(t, ctx, chromedp.Evaluate[float64](`window.__pp.overviewFirstTiles`))
+			all := get(t, ctx, chromedp.Evaluate[float64](`window.__pp.overviewAllTiles`))
+			longest := get(t, ctx, chromedp.Evaluate[float64](`window.__pp.longestTask`))
+			cells := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('a.tile').length`))
+			if cells != 10000 {
+				t.Errorf("%s: got %d cells, want 10000", view, cells)
+			}
+			// A live update of 1,000 targets: from the first event's arrival to the
+			// frame in which the last of the 1,000 cells shows its new state.
+			ids := make([]string, 0, 1000)
+			for i := 1; i < 10000 && len(ids) < 1000; i += 9 {
+				if w.targets[i].Status == patrol.StatusUp {
+					ids = append(ids, w.targets[i].Target)
+				}
+			}
+			run(t, ctx, 10*time.Second, chromedp.Evaluate[chromedp.Void](`(() => {
+				window.__pp.firstTargetEvent = undefined; window.__pp.targetEvents = 0; window.__pp.liveDone = undefined; window.__pp.longestTask = 0;
+				const want = document.querySelectorAll('a.tile.s-down').length + `+strconv.Itoa(len(ids))+`;
+				const check = () => { if (document.querySelectorAll('a.tile.s-down').length >= want) window.__pp.liveDone = performance.now(); else requestAnimationFrame(check); };
+				requestAnimationFrame(check); })()`))
+			for _, id := range ids {
+				if err := b.PublishTarget(w.setStatus(id, patrol.StatusDown, patrol.ClassReset, "connection reset by peer")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			run(t, ctx, 30*time.Second, func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+				_, err := chromedp.Poll[chromedp.Void](`window.__pp.liveDone !== undefined`, chromedp.WithPollingTimeout(25*time.Second))(ctx, tg)
 				return chromedp.Void{}, err
-			},
-		)
-		wall := time.Since(start)
-		first := get(t, ctx, chromedp.Evaluate[float64](`window.__pp.overviewFirstTiles`))
-		all := get(t, ctx, chromedp.Evaluate[float64](`window.__pp.overviewAllTiles`))
-		longest := get(t, ctx, chromedp.Evaluate[float64](`window.__pp.longestTask`))
-		tiles := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('a.tile').length`))
-		t.Logf("10,000 targets: first tiles painted %.0f ms after page start, all %.0f ms; longest task %.0f ms; wall %s",
-			first, all, longest, wall.Round(time.Millisecond))
-		if tiles != 10000 {
-			t.Errorf("got %d tiles, want 10000", tiles)
+			})
+			live := get(t, ctx, chromedp.Evaluate[float64](`window.__pp.liveDone - window.__pp.firstTargetEvent`))
+			liveLongest := get(t, ctx, chromedp.Evaluate[float64](`window.__pp.longestTask`))
+			t.Logf("10,000 targets, %s view: first contentful paint %.0f ms, first cells %.0f ms, all cells %.0f ms after navigation start; longest task %.0f ms; wall %s",
+				view, fcp, first, all, longest, wall.Round(time.Millisecond))
+			t.Logf("10,000 targets, %s view: live update of 1,000 targets shown %.0f ms after the first event arrived (longest task meanwhile %.0f ms)",
+				view, live, liveLongest)
+			// Put the world back for the next view.
+			for _, id := range ids {
+				w.setStatus(id, patrol.StatusUp, patrol.ClassOK, "")
+			}
 		}
-		// Generous bounds for a shared 2-core machine: the point is "no freeze".
-		if first > 5000 {
-			t.Errorf("first tiles after %.0f ms, want under 5000 ms", first)
-		}
-		if longest > 2000 {
-			t.Errorf("longest task %.0f ms, want under 2000 ms", longest)
-		}
-		// A live update still lands quickly with 10,000 tiles on the page.
-		id := w.targets[9001].Target
-		if err := b.PublishTarget(w.setStatus(id, patrol.StatusDown, patrol.ClassReset, "connection reset by peer")); err != nil {
-			t.Fatal(err)
-		}
-		// Present, not visible: off-screen groups are not laid out (content-visibility).
-		run(t, ctx, 10*time.Second, chromedp.WaitReady(css(tileSel(id)+`.s-down`)))
 	})
 
 	t.Run("exposure shows each host's open ports against the policy", func(t *testing.T) {
@@ -458,7 +504,21 @@ func takeScreenshots(t *testing.T, ctx context.Context) {
 	shot("overview", 1280, 800, "", `#groups[data-rendered]`)
 	shot("target", 1280, 900, "#/target/"+strings.ReplaceAll(dbID, "/", "%2F"), `#chart svg`)
 	shot("incidents", 1280, 1000, "#/incidents", `#deliveries table`)
-	shot("exposure", 1280, 900, "#/exposure", `#exposure[data-rendered]`)
 	shot("overview-phone", 390, 844, "", `#groups[data-rendered]`)
 	run(t, ctx, 5*time.Second, chromedp.EmulateViewport(1280, 900))
+}
+
+// takeShots says whether this run writes screenshots.
+func takeShots() bool { return *screenshots }
+
+// screenshot writes the page as it is to docs/screenshots/NAME.png.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	run(t, ctx, 10*time.Second, chromedp.Sleep(400*time.Millisecond)) // let countdowns and fonts settle
+	png := get(t, ctx, chromedp.CaptureScreenshot())
+	path := filepath.Join("..", "..", "docs", "screenshots", name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote %s (%d KB)", path, len(png)/1024)
 }

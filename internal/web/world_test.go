@@ -25,6 +25,8 @@ type world struct {
 	windows  []api.Window
 	audits   []api.AuditReport
 	acks     []string // "id by"
+	notes    []patrol.StatusNote
+	learned  []learnedListener
 }
 
 func newWorld() *world {
@@ -258,4 +260,54 @@ func (w *world) LatestAudits(context.Context) ([]api.AuditReport, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return slices.Clone(w.audits), nil
+}
+
+// The status page notes of the world, newest first.
+
+func (w *world) ListStatusNotes(context.Context) ([]patrol.StatusNote, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := slices.Clone(w.notes)
+	slices.SortFunc(out, func(a, b patrol.StatusNote) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	return out, nil
+}
+
+func (w *world) AddStatusNote(_ context.Context, n patrol.StatusNote) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.notes = append(w.notes, n)
+	return nil
+}
+
+func (w *world) DeleteStatusNote(_ context.Context, id string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	i := slices.IndexFunc(w.notes, func(n patrol.StatusNote) bool { return n.ID == id })
+	if i < 0 {
+		return fmt.Errorf("note %s: %w", id, api.ErrNotFound)
+	}
+	w.notes = slices.Delete(w.notes, i, i+1)
+	return nil
+}
+
+// learnedListener is one listener of GET /api/v1/learned, the host watch's view of
+// the listeners it learns.
+type learnedListener struct {
+	Addr      string     `json:"addr"`
+	Port      int        `json:"port"`
+	Process   string     `json:"process"`
+	PID       int        `json:"pid"`
+	State     string     `json:"state"`
+	FirstSeen time.Time  `json:"first_seen"`
+	LearnedAt *time.Time `json:"learned_at"`
+	GoneSince *time.Time `json:"gone_since"`
+	LearnAt   *time.Time `json:"learn_at"`
+	ForgetAt  *time.Time `json:"forget_at"`
+	TargetID  string     `json:"target_id"`
+}
+
+func (w *world) learnedListeners() []learnedListener {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.learned)
 }

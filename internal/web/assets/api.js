@@ -54,7 +54,8 @@ export class EventStream {
   }
   start() { this.stopped = false; this.loop(); }
   stop() { this.stopped = true; if (this.ctrl) this.ctrl.abort(); }
-  restart() { if (this.ctrl) this.ctrl.abort(); }
+  // restart reconnects at once, e.g. with a new token.
+  restart() { this.restarting = true; if (this.ctrl) this.ctrl.abort(); }
   async loop() {
     while (!this.stopped) {
       this.ctrl = new AbortController();
@@ -74,6 +75,7 @@ export class EventStream {
         if (e.name !== 'AbortError') this.onStatus(false, e);
       }
       if (this.stopped) return;
+      if (this.restarting) { this.restarting = false; continue; }
       this.onStatus(false);
       await new Promise((r) => setTimeout(r, this.retry));
     }

@@ -84,7 +84,7 @@ function route() {
   if (current?.instance?.unmount) current.instance.unmount();
   document.querySelectorAll('[data-nav]').forEach((a) => a.classList.toggle('active', a.dataset.nav === mod.name));
   view.textContent = '';
-  current = { module: mod, instance: mod.mount(view, params, { store, showBanner }) };
+  current = { module: mod, instance: mod.mount(view, params, { store, showBanner, canWrite }) };
   window.scrollTo(0, 0);
 }
 
@@ -115,8 +115,13 @@ const stream = new EventStream({
 // Events that arrive while the state loads are applied after it, so the snapshot does
 // not overwrite them.
 let loading = false, pending = [];
+let whoReady = Promise.resolve();
 function apply(type, data) {
-  if (type === 'target') store.putTarget(data);
+  if (type === 'target') {
+    window.__pp.targetEvents = (window.__pp.targetEvents || 0) + 1;
+    window.__pp.firstTargetEvent ??= performance.now();
+    store.putTarget(data);
+  }
   else if (type === 'alert') { store.putAlert(data); updateOpenCount(); }
   current?.instance?.update?.(type, data);
 }
@@ -137,6 +142,7 @@ async function reload() {
   pending = [];
   loading = false;
   updateOpenCount();
+  await whoReady;
   route();
 }
 
@@ -144,17 +150,22 @@ async function reload() {
 const form = document.getElementById('token-form');
 const who = document.getElementById('who');
 const clear = document.getElementById('token-clear');
+// session.role is the caller's role as /whoami tells it ('' while unknown): the pages
+// offer writes (ack, resolve, silence, notes) only to an operator or admin.
+export const session = { role: '' };
+export const canWrite = () => session.role === 'operator' || session.role === 'admin';
 async function showWho() {
   clear.hidden = !getToken();
-  if (!getToken()) { who.textContent = ''; return; }
+  let role = '';
   try {
     const me = await api('/whoami');
-    who.textContent = `${me.name} (${me.role})`;
-    who.dataset.role = me.role;
+    role = me.role;
+    who.textContent = getToken() ? `${me.name} (${me.role})` : '';
   } catch (e) {
-    who.textContent = e.message;
-    who.dataset.role = '';
+    who.textContent = getToken() ? e.message : '';
   }
+  who.dataset.role = role;
+  session.role = role;
 }
 form.addEventListener('submit', async (e) => {
   e.preventDefault();
@@ -173,6 +184,7 @@ clear.addEventListener('click', async () => {
 });
 
 window.addEventListener('hashchange', route);
-showWho();
 stream.start();
+// The role is asked for beside the state, and known before the first page is drawn.
+whoReady = showWho();
 reload();

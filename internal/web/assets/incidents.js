@@ -1,44 +1,143 @@
 // Incidents: open alerts with their deadlines counting down, escalation step and
-// ack/resolve buttons; recently resolved ones; silences (with a form to add one);
-// maintenance windows; notification deliveries. Writes need an operator token; the
-// API's refusal is shown as it is.
+// ack/resolve buttons, grouped by host, service or alert name, filtered and
+// acknowledged in bulk; the notes on the public status page; recently resolved ones;
+// silences (with a form to add one); maintenance windows; notification deliveries. Writes need an operator token: a viewer
+// sees no write buttons, and any refusal of the API is shown as it is.
 import { api } from './api.js';
-import { h, badge, ago, fmtTime, countdown, tickCountdowns } from './util.js';
+import { h, badge, ago, fmtTime, countdown, tickCountdowns, hostOf } from './util.js';
 
 export const name = 'incidents';
 
-export function mount(root, _params, { showBanner }) {
+// The grouping and filter of open incidents survive navigation.
+const prefs = { group: 'none', q: '' };
+
+// groupOf returns the group of an alert: its host, its service or its alert name.
+function groupOf(a, by) {
+  const l = a.labels || {};
+  switch (by) {
+    case 'host': return l.host || hostOf(a.target);
+    case 'service': return l.service || '(no service label)';
+    case 'alertname': return l.alertname || a.rule || a.class || '(unnamed)';
+  }
+  return '';
+}
+
+const ackable = (a) => a.state === 'firing' || a.state === 'flapping';
+
+export function mount(root, _params, { showBanner, canWrite }) {
+  const write = canWrite();
   root.innerHTML = `<div id="incidents">
-    <div class="panel"><h2>Open incidents</h2><div class="table-wrap" id="open"><p class="muted">Loading…</p></div></div>
+    <div class="panel"><h2>Open incidents</h2>
+      <div class="toolbar" id="open-tools">
+        <input type="search" id="open-q" placeholder="Filter: target, summary, label, severity" value="${h(prefs.q)}" aria-label="Filter incidents">
+        <label class="muted">Group by <select id="open-group"><option value="none">nothing</option><option value="host">host</option>
+          <option value="service">service</option><option value="alertname">alert name</option></select></label>
+        ${write ? '<button type="button" class="primary" id="bulk-ack" disabled>Ack selected</button>' : '<span class="muted" id="read-only">read-only: enter an operator token to acknowledge or resolve</span>'}
+      </div>
+      <div class="table-wrap" id="open"><p class="muted">Loading…</p></div></div>
+    ${write ? `<div class="panel"><h2>Status page notes</h2>
+      <form class="form" id="note-form">
+        <label>Service<input name="service" placeholder="empty: the whole page"></label>
+        <label>State<select name="state"><option>investigating</option><option>identified</option><option>monitoring</option><option>resolved</option></select></label>
+        <label>Note<input class="wide" name="text" placeholder="What customers should know" required maxlength="2000"></label>
+        <button class="primary" type="submit">Post</button>
+      </form>
+      <div class="table-wrap" id="notes"></div></div>` : '<div class="panel"><h2>Status page notes</h2><div class="table-wrap" id="notes"></div></div>'}
     <div class="panel"><h2>Silences</h2>
-      <form class="form" id="silence-form">
+      ${write ? `<form class="form" id="silence-form">
         <label>Matchers<input class="wide" name="matchers" placeholder="target=tcp://db:5432, service=~orders.*" required></label>
         <label>For<select name="duration"><option>1h</option><option>2h</option><option>4h</option><option>12h</option><option>24h</option><option>168h</option></select></label>
         <label>Why<input name="comment" placeholder="migration, ticket…" required></label>
         <button class="primary" type="submit">Silence</button>
-      </form>
+      </form>` : ''}
       <div class="table-wrap" id="silences"></div></div>
     <div class="panel"><h2>Maintenance windows</h2><div class="table-wrap" id="windows"></div></div>
     <div class="panel"><h2>Recently resolved</h2><div class="table-wrap" id="resolved"></div></div>
     <div class="panel"><h2>Notifications (last 24 h)</h2><div class="table-wrap" id="deliveries"></div></div></div>`;
   let alive = true;
   let timer = 0;
+  let open = []; // the open alerts as last loaded
+  const selected = new Set(); // IDs ticked for a bulk ack
   const section = (id) => root.querySelector('#' + id);
   const fail = (id, e) => { if (alive) section(id).innerHTML = `<p class="muted">${h(e.message)}</p>`; };
+  const groupSel = section('open-group');
+  groupSel.value = prefs.group;
+  const bulk = section('bulk-ack');
+
+  function matchesQ(a) {
+    if (!prefs.q) return true;
+    const s = prefs.q.toLowerCase();
+    return [a.target, a.summary, a.severity, a.state, a.rule, ...Object.entries(a.labels || {}).map(([k, v]) => k + '=' + v)]
+      .some((x) => (x || '').toLowerCase().includes(s));
+  }
+
+  function row(a) {
+    return `<tr data-id="${h(a.id)}">${write ? `<td class="pick">${ackable(a) ? `<input type="checkbox" data-pick="${h(a.id)}" aria-label="select ${h(a.id)}"${selected.has(a.id) ? ' checked' : ''}>` : ''}</td>` : ''}
+      <td>${badge(a.severity)}</td><td>${badge(a.state)}${a.muted_by ? `<br><span class="muted">${h(a.muted_by)}</span>` : ''}</td>
+      <td><a href="#/target/${encodeURIComponent(a.target)}">${h(a.target)}</a></td><td class="msg">${h(a.summary)}${a.acked_by ? `<br><span class="muted">acknowledged by ${h(a.acked_by)} ${h(ago(a.acked_at))}</span>` : ''}</td>
+      <td class="hide-narrow">${h(ago(a.starts_at))}</td><td>${a.state === 'acknowledged' || a.state === 'silenced' ? '–' : countdown(a.deadline)}</td>
+      <td class="hide-narrow num">${a.escalation_step}</td><td class="hide-narrow">${h((a.told || []).join(', '))}</td>
+      ${write ? `<td class="actions">${ackable(a) ? `<button type="button" data-act="ack" data-id="${h(a.id)}">Ack</button> ` : ''}<button type="button" class="danger" data-act="resolve" data-id="${h(a.id)}">Resolve</button></td>` : ''}</tr>`;
+  }
+
+  function drawOpen() {
+    const shown = open.filter(matchesQ);
+    for (const id of [...selected]) if (!shown.some((a) => a.id === id && ackable(a))) selected.delete(id);
+    if (bulk) {
+      bulk.disabled = selected.size === 0;
+      bulk.textContent = selected.size ? `Ack selected (${selected.size})` : 'Ack selected';
+    }
+    const el = section('open');
+    if (!open.length) { el.innerHTML = '<p class="muted">Nothing open. All quiet.</p>'; el.dataset.rendered = '0'; return; }
+    if (!shown.length) { el.innerHTML = '<p class="muted">No open incident matches the filter.</p>'; el.dataset.rendered = '0'; return; }
+    const cols = 8 + (write ? 2 : 0);
+    const head = `<thead><tr>${write ? '<th class="pick"><input type="checkbox" data-pick-all aria-label="select all"></th>' : ''}<th>sev</th><th>state</th><th>target</th><th>what</th>
+      <th class="hide-narrow">since</th><th>ack within</th><th class="hide-narrow">step</th><th class="hide-narrow">told</th>${write ? '<th></th>' : ''}</tr></thead>`;
+    let body = '';
+    if (prefs.group === 'none') {
+      body = '<tbody>' + shown.map(row).join('') + '</tbody>';
+    } else {
+      const groups = new Map();
+      for (const a of shown) {
+        const k = groupOf(a, prefs.group);
+        if (!groups.has(k)) groups.set(k, []);
+        groups.get(k).push(a);
+      }
+      // Groups in the order of their most urgent alert (the API sends the most urgent first).
+      for (const [k, as] of groups) {
+        const sev = {};
+        for (const a of as) sev[a.severity] = (sev[a.severity] || 0) + 1;
+        const counts = Object.keys(sev).sort().map((s) => `${badge(s)} ${sev[s]}`).join(' ');
+        const picks = as.filter(ackable).length;
+        body += `<tbody class="igroup" data-group="${h(k)}"><tr class="ghead"><th colspan="${cols}">` +
+          `${write && picks ? `<input type="checkbox" data-pick-group="${h(k)}" aria-label="select the group ${h(k)}"> ` : ''}` +
+          `<span class="gname">${h(k)}</span> <span class="muted">${as.length} open</span> ${counts}</th></tr>` + as.map(row).join('') + '</tbody>';
+      }
+    }
+    el.innerHTML = `<table>${head}${body}</table>`;
+    el.dataset.rendered = String(shown.length);
+  }
 
   async function loadOpen() {
     try {
       const { alerts } = await api('/alerts?state=open');
       if (!alive) return;
-      section('open').innerHTML = alerts.length ? `<table><thead><tr><th>sev</th><th>state</th><th>target</th><th>what</th>
-        <th class="hide-narrow">since</th><th>ack within</th><th class="hide-narrow">step</th><th class="hide-narrow">told</th><th></th></tr></thead><tbody>` +
-        alerts.map((a) => `<tr data-id="${h(a.id)}"><td>${badge(a.severity)}</td><td>${badge(a.state)}${a.muted_by ? `<br><span class="muted">${h(a.muted_by)}</span>` : ''}</td>
-          <td><a href="#/target/${encodeURIComponent(a.target)}">${h(a.target)}</a></td><td class="msg">${h(a.summary)}${a.acked_by ? `<br><span class="muted">acknowledged by ${h(a.acked_by)} ${h(ago(a.acked_at))}</span>` : ''}</td>
-          <td class="hide-narrow">${h(ago(a.starts_at))}</td><td>${a.state === 'acknowledged' || a.state === 'silenced' ? '–' : countdown(a.deadline)}</td>
-          <td class="hide-narrow num">${a.escalation_step}</td><td class="hide-narrow">${h((a.told || []).join(', '))}</td>
-          <td class="actions">${a.state === 'firing' || a.state === 'flapping' ? `<button type="button" data-act="ack" data-id="${h(a.id)}">Ack</button> ` : ''}<button type="button" class="danger" data-act="resolve" data-id="${h(a.id)}">Resolve</button></td></tr>`).join('') +
-        '</tbody></table>' : '<p class="muted">Nothing open. All quiet.</p>';
+      open = alerts;
+      drawOpen();
     } catch (e) { fail('open', e); }
+  }
+
+  async function loadNotes() {
+    try {
+      const { notes } = await api('/status/notes');
+      if (!alive) return;
+      section('notes').innerHTML = notes.length ? `<table><thead><tr><th>posted</th><th>service</th><th>state</th><th>note</th><th>by</th>${write ? '<th></th>' : ''}</tr></thead><tbody>` +
+        notes.map((n) => `<tr data-note="${h(n.id)}"><td>${h(fmtTime(n.created_at))}</td><td>${h(n.service || 'whole page')}</td><td>${badge(n.state === 'resolved' ? 'ok' : 'pending', n.state)}</td>
+          <td class="msg">${h(n.text)}</td><td>${h(n.author)}</td>${write ? `<td class="actions"><button type="button" class="danger" data-act="delete-note" data-id="${h(n.id)}">Delete</button></td>` : ''}</tr>`).join('') +
+        '</tbody></table>' : '<p class="muted">No notes on the status page.</p>';
+    } catch (e) {
+      if (alive) section('notes').innerHTML = `<p class="muted">${h(e.status === 501 ? 'This server has no status page notes.' : e.message)}</p>`;
+    }
   }
 
   async function loadResolved() {
@@ -61,7 +160,7 @@ export function mount(root, _params, { showBanner }) {
           const active = Date.parse(s.ends_at) > now;
           return `<tr><td>${s.matchers.map((m) => `<span class="label">${h(m.name + m.op + m.value)}</span>`).join(' ')}</td><td class="msg">${h(s.comment)}</td>
             <td>${h(s.author)}</td><td>${active ? countdown(s.ends_at) : 'ended ' + h(ago(s.ends_at)) + (s.expired_by ? ' by ' + h(s.expired_by) : '')}</td>
-            <td class="actions">${active ? `<button type="button" data-act="expire" data-id="${h(s.id)}">Expire</button>` : ''}</td></tr>`;
+            <td class="actions">${active && write ? `<button type="button" data-act="expire" data-id="${h(s.id)}">Expire</button>` : ''}</td></tr>`;
         }).join('') + '</tbody></table>' : '<p class="muted">No silences.</p>';
     } catch (e) { fail('silences', e); }
   }
@@ -91,7 +190,7 @@ export function mount(root, _params, { showBanner }) {
     } catch (e) { fail('deliveries', e); }
   }
 
-  const loadAll = () => Promise.all([loadOpen(), loadSilences(), loadWindows(), loadResolved(), loadDeliveries()]);
+  const loadAll = () => Promise.all([loadOpen(), loadNotes(), loadSilences(), loadWindows(), loadResolved(), loadDeliveries()]);
 
   // One listener for every button on the page, on an element that goes with the page.
   root.querySelector('#incidents').addEventListener('click', async (e) => {
@@ -101,8 +200,9 @@ export function mount(root, _params, { showBanner }) {
     b.disabled = true;
     try {
       if (act === 'expire') await api(`/silences/${encodeURIComponent(id)}/expire`, { method: 'POST' });
+      else if (act === 'delete-note') await api(`/status/notes/${encodeURIComponent(id)}`, { method: 'DELETE' });
       else await api(`/alerts/${encodeURIComponent(id)}/${act}`, { method: 'POST', body: {} });
-      showBanner(act === 'ack' ? 'Acknowledged.' : act === 'resolve' ? 'Resolved.' : 'Silence expired.', true);
+      showBanner({ ack: 'Acknowledged.', resolve: 'Resolved.', expire: 'Silence expired.', 'delete-note': 'Note deleted.' }[act], true);
       await loadAll();
     } catch (err) {
       showBanner(refusal(err));
@@ -110,18 +210,46 @@ export function mount(root, _params, { showBanner }) {
     }
   });
 
-  root.querySelector('#silence-form').addEventListener('submit', async (e) => {
+  // Selection for the bulk ack: single rows, a whole group, everything shown.
+  section('open').addEventListener('change', (e) => {
+    const c = e.target;
+    const boxes = (sel) => [...section('open').querySelectorAll(sel)];
+    if (c.dataset.pick) {
+      if (c.checked) selected.add(c.dataset.pick); else selected.delete(c.dataset.pick);
+    } else if (c.dataset.pickGroup !== undefined) {
+      const body = c.closest('tbody');
+      for (const x of body.querySelectorAll('input[data-pick]')) { x.checked = c.checked; if (c.checked) selected.add(x.dataset.pick); else selected.delete(x.dataset.pick); }
+    } else if (c.dataset.pickAll !== undefined) {
+      for (const x of boxes('input[data-pick]')) { x.checked = c.checked; if (c.checked) selected.add(x.dataset.pick); else selected.delete(x.dataset.pick); }
+      for (const x of boxes('input[data-pick-group]')) x.checked = c.checked;
+    } else return;
+    bulk.disabled = selected.size === 0;
+    bulk.textContent = selected.size ? `Ack selected (${selected.size})` : 'Ack selected';
+  });
+
+  bulk?.addEventListener('click', async () => {
+    const ids = [...selected];
+    if (!ids.length) return;
+    bulk.disabled = true;
+    const results = await Promise.allSettled(ids.map((id) => api(`/alerts/${encodeURIComponent(id)}/ack`, { method: 'POST', body: {} })));
+    const failed = results.map((r, i) => [r, ids[i]]).filter(([r]) => r.status === 'rejected');
+    selected.clear();
+    if (failed.length) showBanner(`Acknowledged ${ids.length - failed.length} of ${ids.length}; ${failed[0][1]}: ${refusal(failed[0][0].reason)}`);
+    else showBanner(`Acknowledged ${ids.length}.`, true);
+    await loadAll();
+  });
+
+  section('open-q').addEventListener('input', (e) => { prefs.q = e.target.value.trim(); drawOpen(); });
+  groupSel.addEventListener('change', () => { prefs.group = groupSel.value; drawOpen(); });
+
+  root.querySelector('#note-form')?.addEventListener('submit', async (e) => {
     e.preventDefault();
     const f = e.target;
-    let matchers;
     try {
-      matchers = parseMatchers(f.matchers.value);
-    } catch (err) { showBanner(err.message); return; }
-    try {
-      await api('/silences', { method: 'POST', body: { matchers, comment: f.comment.value, duration: f.duration.value } });
-      showBanner('Silence created.', true);
+      await api('/status/notes', { method: 'POST', body: { service: f.service.value.trim(), state: f.state.value, text: f.text.value.trim() } });
+      showBanner('Note posted to the status page.', true);
       f.reset();
-      await loadAll();
+      await loadNotes();
     } catch (err) { showBanner(refusal(err)); }
   });
 

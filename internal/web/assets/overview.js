@@ -1,30 +1,41 @@
-// The overview: every target as a tile coloured by state and by its most urgent open
-// alert, grouped by service (or host), with filter and search. Tiles are links, so no
-// tile has a listener of its own; they are built in chunks between frames, and groups
-// off screen are skipped by the browser (content-visibility), so 10,000 targets stay
-// responsive. Live events recolour single tiles in place.
-import { h, hostOf, shortName, fmtDuration, ago } from './util.js';
+// The overview: every target as a cell coloured by state and by its most urgent open
+// alert, grouped by service, host, namespace or any label, with filter and search.
+// Two views: "dense" (a heat map: small cells, a label that keeps only the part that
+// tells targets of a group apart, all-green groups folded into a strip of tiny cells,
+// detail on hover) fits 1,000 targets on one screen; "tiles" shows each target's full
+// name. Cells are links, so no cell has a listener of its own; they are built in chunks
+// between frames, and groups off screen are skipped by the browser
+// (content-visibility), so 10,000 targets stay responsive. Live events recolour single
+// cells in place. While the host watch is still learning listeners, they are listed
+// with the time left until they are learned.
+import { api } from './api.js';
+import { h, hostOf, shortName, fmtDuration, ago, fmtSpan } from './util.js';
 
 export const name = 'overview';
 
-const firstChunk = 1500; // tiles built before the first paint
+// natural orders names with numbers as people do: node-2 before node-10.
+const natural = new Intl.Collator('en', { numeric: true });
+
+const firstChunk = 1500; // cells built before the first paint
 const frameBudget = 12; // ms of building per frame after that
 
 const filters = [
   ['all', 'All'], ['problems', 'Problems'], ['down', 'Down'], ['up', 'Up'], ['unknown', 'Unknown'],
 ];
 
-// The choices survive navigation to a target and back.
-const prefs = { q: '', filter: 'all', group: 'service' };
+// The choices survive navigation to a target and back; the view survives a reload.
+const viewKey = 'portpatrol.overview.view';
+const prefs = { q: '', filter: 'all', group: 'service', view: localStorage.getItem(viewKey) === 'tiles' ? 'tiles' : 'dense', open: new Set() };
 
 export function mount(root, _params, { store }) {
   root.innerHTML = `
     <div class="toolbar">
       <input type="search" id="q" placeholder="Search targets, names, labels" value="${h(prefs.q)}" aria-label="Search">
       <div class="chips" id="filters">${filters.map(([k, l]) => `<button type="button" data-f="${k}" class="${prefs.filter === k ? 'on' : ''}">${l}</button>`).join('')}</div>
-      <label class="muted">Group by
-        <select id="group"><option value="service">service</option><option value="host">host</option><option value="namespace">namespace</option><option value="none">nothing</option></select>
-      </label>
+      <label class="muted">Group by <select id="group"></select></label>
+      <div class="chips" id="views" role="group" aria-label="View">
+        <button type="button" data-v="dense" class="${prefs.view === 'dense' ? 'on' : ''}">Dense</button><button type="button" data-v="tiles" class="${prefs.view === 'tiles' ? 'on' : ''}">Tiles</button>
+      </div>
     </div>
     <div class="summary" id="summary"></div>
     <div class="legend">
@@ -32,18 +43,36 @@ export function mount(root, _params, { store }) {
       <span><i class="sev-P0"></i>P0</span><span><i class="sev-P1"></i>P1</span><span><i class="sev-P2"></i>P2</span><span><i class="sev-P3"></i>P3</span>
       <span><i class="silenced"></i>silenced</span><span>blue edge: acknowledged · dashed: flapping</span>
     </div>
-    <div id="groups"></div>`;
+    <div id="learning" hidden></div>
+    <div id="groups"></div>
+    <div id="tip" class="tip" role="tooltip" hidden></div>`;
   const groupsEl = root.querySelector('#groups');
   const summaryEl = root.querySelector('#summary');
+  const learningEl = root.querySelector('#learning');
+  const tipEl = root.querySelector('#tip');
   const q = root.querySelector('#q');
   const groupSel = root.querySelector('#group');
-  groupSel.value = prefs.group;
+  fillGroupChoices();
 
-  let tileEls = new Map(); // target ID → tile element
+  let cellEls = new Map(); // target ID → cell element
   let groupOf = new Map(); // target ID → group record
   let generation = 0; // bumps to abandon a render in progress
   let dirty = new Set();
   let frame = 0;
+  let learned = []; // listeners of the host watch, from /learned
+  let alive = true;
+
+  // fillGroupChoices offers service, host, namespace and every label key present.
+  function fillGroupChoices() {
+    const keys = new Set();
+    for (const t of store.targets.values()) for (const k of Object.keys(t.labels || {})) keys.add(k);
+    for (const k of ['service', 'host', 'namespace']) keys.delete(k);
+    const opts = [['service', 'service'], ['host', 'host'], ['namespace', 'namespace'],
+      ...[...keys].sort().map((k) => ['label:' + k, 'label ' + k]), ['none', 'nothing']];
+    if (!opts.some(([v]) => v === prefs.group)) prefs.group = 'service';
+    groupSel.innerHTML = opts.map(([v, l]) => `<option value="${h(v)}">${h(l)}</option>`).join('');
+    groupSel.value = prefs.group;
+  }
 
   function matches(t) {
     const a = store.worst(t.id);
@@ -58,18 +87,26 @@ export function mount(root, _params, { store }) {
     return false;
   }
 
+  // groupKey returns [key, kind]: groups of one kind only are shown together, so
+  // service names never mix with host addresses. Targets without the grouping label
+  // share one group that says so.
   function groupKey(t) {
     const l = t.labels || {};
-    if (prefs.group === 'none') return 'all targets';
-    if (prefs.group === 'host') return l.host || hostOf(t.id);
-    if (prefs.group === 'namespace') return l.namespace || 'outside Kubernetes';
-    // Kubernetes targets carry their namespace: group them by namespace/Service.
-    if (l.namespace && l.service) return l.namespace + '/' + l.service;
-    return l.service || l.host || hostOf(t.id);
+    switch (prefs.group) {
+      case 'none': return 'all targets';
+      case 'host': return l.host || hostOf(t.id);
+      case 'namespace': return l.namespace || '(outside Kubernetes)';
+      case 'service':
+        // Kubernetes targets carry their namespace: group them by namespace/Service.
+        if (l.namespace && l.service) return l.namespace + '/' + l.service;
+        return l.service || '(no service label)';
+    }
+    const key = prefs.group.slice('label:'.length);
+    return l[key] || `(no ${key} label)`;
   }
 
-  // tileClass colours a tile: an unmuted alert's severity wins over the state.
-  function tileClass(t) {
+  // cellClass colours a cell: an unmuted alert's severity wins over the state.
+  function cellClass(t) {
     const a = store.worst(t.id);
     let c = 'tile s-' + (t.status || 'unknown');
     if (a) c += a.state === 'silenced' ? ' silenced' : ' sev-' + a.severity + (a.state === 'acknowledged' ? ' acked' : '');
@@ -77,15 +114,18 @@ export function mount(root, _params, { store }) {
     return c;
   }
 
-  function tileTitle(t) {
+  function detail(t) {
     const a = store.worst(t.id);
-    let s = `${t.id}\n${t.status}${t.flapping ? ' (flapping)' : ''} since ${ago(t.since)}`;
-    if (t.last) s += `\nlast: ${t.last.class} in ${fmtDuration(t.last.duration_seconds)}${t.last.error ? ': ' + t.last.error : ''}`;
-    if (a) s += `\n${a.severity} ${a.state}: ${a.summary}`;
-    return s;
+    const lines = [[t.name ? `${t.name} — ${t.id}` : t.id, 'tip-id'],
+      [`${t.status}${t.flapping ? ' (flapping)' : ''} since ${ago(t.since)}`, 's-text-' + (t.status || 'unknown')]];
+    if (t.last) lines.push([`last: ${t.last.class} in ${fmtDuration(t.last.duration_seconds)}${t.last.error ? ': ' + t.last.error : ''}`, '']);
+    if (a) lines.push([`${a.severity} ${a.state}: ${a.summary}`, 'tip-alert']);
+    const labels = Object.entries(t.labels || {}).map(([k, v]) => `${k}=${v}`).join(' ');
+    if (labels) lines.push([labels, 'muted']);
+    return lines;
   }
 
-  const tileHTML = (t) => `<a class="${tileClass(t)}" href="#/target/${encodeURIComponent(t.id)}" data-id="${h(t.id)}" title="${h(tileTitle(t))}">${h(shortName(t))}</a>`;
+  const cellHTML = (t, label) => `<a class="${cellClass(t)}" href="#/target/${encodeURIComponent(t.id)}" data-id="${h(t.id)}" aria-label="${h(t.name || t.id)}">${h(label)}</a>`;
 
   function rank(t) {
     const a = store.worst(t.id);
@@ -93,16 +133,23 @@ export function mount(root, _params, { store }) {
     return t.status === 'down' ? 4 : t.status === 'unknown' ? 5 : 6;
   }
 
+  // healthy says whether a group would fold: all green, every target up with no open
+  // alert (a silenced one greys its cell, so it does not fold).
+  const green = (t) => t.status === 'up' && !store.worst(t.id);
+  const healthy = (g) => g.targets.every(green);
+
   function groupCounts(g) {
-    let down = 0, alerting = 0;
+    let down = 0, alerting = 0, up = 0;
     for (const t of g.targets) {
       if (t.status === 'down') down++;
+      if (t.status === 'up') up++;
       const a = store.worst(t.id);
       if (a && a.state !== 'silenced') alerting++;
     }
     const parts = [`${g.targets.length} target${g.targets.length === 1 ? '' : 's'}`];
     if (down) parts.push(`${down} down`);
     if (alerting) parts.push(`${alerting} alerting`);
+    if (!down && !alerting && up === g.targets.length) parts.push('all up');
     return parts.join(' · ');
   }
 
@@ -121,6 +168,7 @@ export function mount(root, _params, { store }) {
   function render() {
     const gen = ++generation;
     const t0 = performance.now();
+    const dense = prefs.view === 'dense';
     const groups = new Map();
     for (const t of store.targets.values()) {
       if (!matches(t)) continue;
@@ -130,21 +178,33 @@ export function mount(root, _params, { store }) {
     }
     const list = [...groups.values()];
     for (const g of list) {
-      g.targets.sort((a, b) => rank(a) - rank(b) || (a.id < b.id ? -1 : 1));
+      g.targets.sort((a, b) => rank(a) - rank(b) || natural.compare(a.id, b.id));
       g.worst = rank(g.targets[0]);
+      g.folded = dense && healthy(g) && !prefs.open.has(g.key);
+      g.labels = dense ? distinctLabels(g.targets.map(shortName)) : null;
     }
-    list.sort((a, b) => a.worst - b.worst || (a.key < b.key ? -1 : 1));
-    tileEls = new Map();
+    // Worst groups first; in the dense view the folded (all-green) ones after all others.
+    list.sort((a, b) => (a.folded - b.folded) || a.worst - b.worst || (a.key < b.key ? -1 : 1));
+    cellEls = new Map();
     groupOf = new Map();
     summary();
+    groupsEl.className = dense ? 'dense' : 'tiled';
     if (store.loaded && list.length === 0) {
+      if (store.targets.size === 0 && learned.length) {
+        groupsEl.innerHTML = '';
+        groupsEl.dataset.rendered = '0';
+        return;
+      }
       groupsEl.innerHTML = `<p class="empty">${store.targets.size ? 'No target matches.' : 'No targets configured yet: add some under targets: in the configuration file.'}</p>`;
+      groupsEl.dataset.rendered = '0';
       return;
     }
-    // Section skeletons first, then tiles in chunks.
-    groupsEl.innerHTML = list.map((g, i) => `<section class="group" data-g="${i}"><h2>${h(g.key)} <span class="muted">${h(groupCounts(g))}</span></h2><div class="tiles"></div></section>`).join('');
+    // Section skeletons first, then cells in chunks.
+    groupsEl.innerHTML = list.map((g, i) => `<section class="group${g.folded ? ' folded' : ''}" data-g="${i}" data-key="${h(g.key)}">` +
+      `<h2>${dense ? `<button type="button" class="fold" data-key="${h(g.key)}" aria-expanded="${!g.folded}" title="${g.folded ? 'show labels' : 'fold'}">${g.folded ? '▸' : '▾'}</button>` : ''}` +
+      `<span class="gname">${h(g.key)}</span> <span class="muted">${h(groupCounts(g))}</span></h2><div class="tiles"></div></section>`).join('');
     const sections = groupsEl.children;
-    list.forEach((g, i) => { g.el = sections[i]; g.tilesEl = sections[i].lastElementChild; g.headEl = sections[i].querySelector('.muted'); });
+    list.forEach((g, i) => { g.el = sections[i]; g.tilesEl = sections[i].lastElementChild; g.headEl = sections[i].querySelector('h2 .muted'); });
     let gi = 0, ti = 0, built = 0;
     const step = (budget, limit) => {
       const start = performance.now();
@@ -152,11 +212,16 @@ export function mount(root, _params, { store }) {
         const g = list[gi];
         const end = Math.min(g.targets.length, ti + 500);
         const before = g.tilesEl.children.length;
-        g.tilesEl.insertAdjacentHTML('beforeend', g.targets.slice(ti, end).map(tileHTML).join(''));
+        let html = '';
+        for (let k = ti; k < end; k++) {
+          const t = g.targets[k];
+          html += cellHTML(t, g.folded ? '' : dense ? g.labels.get(shortName(t)) : shortName(t));
+        }
+        g.tilesEl.insertAdjacentHTML('beforeend', html);
         const kids = g.tilesEl.children;
         for (let k = before; k < kids.length; k++) {
           const t = g.targets[ti + k - before];
-          tileEls.set(t.id, kids[k]);
+          cellEls.set(t.id, kids[k]);
           groupOf.set(t.id, g);
         }
         built += end - ti;
@@ -187,23 +252,29 @@ export function mount(root, _params, { store }) {
     requestAnimationFrame(next);
   }
 
-  // Live updates: recolour tiles in place, recount their groups once per frame.
+  // Live updates: recolour cells in place, recount their groups once per frame. A
+  // folded group that gets a problem is drawn again, unfolded.
+  let refold = false;
   function flush() {
     frame = 0;
-    for (const g of dirty) if (g.headEl) g.headEl.textContent = groupCounts(g);
+    for (const g of dirty) {
+      if (g.headEl) g.headEl.textContent = groupCounts(g);
+      if (g.folded && !healthy(g)) refold = true;
+    }
     dirty = new Set();
     summary();
+    if (refold) { refold = false; scheduleRender(100); }
   }
   function touch(id) {
     const t = store.targets.get(id);
-    const el = tileEls.get(id);
+    const el = cellEls.get(id);
     if (!t) return;
     if (!el) {
       if (!groupOf.has(id) && matches(t)) scheduleRender();
       return;
     }
-    el.className = tileClass(t);
-    el.title = tileTitle(t);
+    el.className = cellClass(t);
+    if (tipEl.dataset.id === id) showTip(el);
     dirty.add(groupOf.get(id));
     if (!frame) frame = requestAnimationFrame(flush);
   }
@@ -212,6 +283,79 @@ export function mount(root, _params, { store }) {
     clearTimeout(renderTimer);
     renderTimer = setTimeout(render, delay);
   }
+
+  // The hover detail: one element for the page, filled from the store on demand.
+  function showTip(el) {
+    const t = store.targets.get(el.dataset.id);
+    if (!t) return;
+    tipEl.innerHTML = detail(t).map(([text, cls]) => `<div class="${cls}">${h(text)}</div>`).join('');
+    tipEl.dataset.id = t.id;
+    tipEl.hidden = false;
+    const r = el.getBoundingClientRect();
+    const w = tipEl.offsetWidth, hh = tipEl.offsetHeight;
+    let x = r.left + window.scrollX, y = r.bottom + window.scrollY + 4;
+    if (r.left + w > document.documentElement.clientWidth - 8) x = Math.max(8, document.documentElement.clientWidth - w - 8) + window.scrollX;
+    if (r.bottom + hh + 4 > window.innerHeight) y = r.top + window.scrollY - hh - 4;
+    tipEl.style.left = x + 'px';
+    tipEl.style.top = y + 'px';
+  }
+  function hideTip() { tipEl.hidden = true; tipEl.dataset.id = ''; }
+  groupsEl.addEventListener('mouseover', (e) => {
+    const el = e.target.closest('a.tile');
+    if (el) showTip(el); else hideTip();
+  });
+  groupsEl.addEventListener('focusin', (e) => { const el = e.target.closest('a.tile'); if (el) showTip(el); });
+  groupsEl.addEventListener('mouseleave', hideTip);
+  groupsEl.addEventListener('click', (e) => {
+    const b = e.target.closest('button.fold');
+    if (!b) return;
+    const k = b.dataset.key;
+    if (b.getAttribute('aria-expanded') === 'true') prefs.open.delete(k); else prefs.open.add(k);
+    render();
+  });
+
+  // Listeners being learned, with their countdowns.
+  async function loadLearned() {
+    try {
+      const res = await api('/learned');
+      learned = (res.listeners || []).filter((l) => l.state === 'learning' || l.state === 'gone');
+    } catch { learned = []; } // an older server has no /learned
+    if (!alive) return;
+    const wasEmpty = learningEl.hidden;
+    drawLearned();
+    if (store.targets.size === 0 && wasEmpty !== learningEl.hidden) render();
+  }
+  function drawLearned() {
+    learningEl.hidden = learned.length === 0;
+    learningEl.className = 'panel learning';
+    if (!learned.length) { learningEl.innerHTML = ''; return; }
+    const now = Date.now();
+    const rows = [...learned].sort((a, b) => (a.port - b.port) || (a.addr < b.addr ? -1 : 1)).map((l) => {
+      const due = l.state === 'learning' ? l.learn_at : l.forget_at;
+      const left = due ? Date.parse(due) - now : NaN;
+      const when = isNaN(left) ? '–' : left > 0 ? fmtSpan(left) : 'now';
+      const what = l.state === 'learning' ? `learned in <b class="countdown" data-due="${h(due || '')}">${h(when)}</b>`
+        : `gone ${h(ago(l.gone_since))}${due ? `, forgotten in <b class="countdown" data-due="${h(due)}">${h(when)}</b>` : ''}`;
+      return `<tr data-addr="${h(l.addr)}" data-state="${h(l.state)}"><td><b>${h(l.process || '?')}</b> :${l.port}</td><td class="muted">${h(l.addr)}${l.pid ? ` · pid ${l.pid}` : ''}</td>
+        <td><span class="badge ${l.state === 'learning' ? 'pending' : 'down'}">${h(l.state)}</span></td><td>${what}</td><td class="muted hide-narrow">seen ${h(ago(l.first_seen))}</td></tr>`;
+    }).join('');
+    const n = learned.filter((l) => l.state === 'learning').length;
+    learningEl.innerHTML = `<h2>Learning this host's listeners <span class="muted">${n} being learned: a listener that stays up until its countdown ends is expected from then on, and its loss pages</span></h2>
+      <div class="table-wrap"><table><tbody>${rows}</tbody></table></div>`;
+  }
+  function tickLearned() {
+    const now = Date.now();
+    for (const el of learningEl.querySelectorAll('[data-due]')) {
+      const left = Date.parse(el.dataset.due) - now;
+      el.textContent = isNaN(left) ? '–' : left > 0 ? fmtSpan(left) : 'now';
+    }
+  }
+  let learnTimer = 0;
+  const pollLearned = async () => {
+    await loadLearned();
+    if (alive) learnTimer = setTimeout(pollLearned, learned.some((l) => l.state === 'learning') ? 5000 : 30000);
+  };
+  const ticker = setInterval(tickLearned, 1000);
 
   q.addEventListener('input', () => { prefs.q = q.value.trim(); scheduleRender(150); });
   groupSel.addEventListener('change', () => { prefs.group = groupSel.value; render(); });
@@ -222,13 +366,62 @@ export function mount(root, _params, { store }) {
     for (const x of root.querySelectorAll('#filters button')) x.classList.toggle('on', x === b);
     render();
   });
+  root.querySelector('#views').addEventListener('click', (e) => {
+    const b = e.target.closest('button[data-v]');
+    if (!b) return;
+    prefs.view = b.dataset.v;
+    localStorage.setItem(viewKey, prefs.view);
+    for (const x of root.querySelectorAll('#views button')) x.classList.toggle('on', x === b);
+    render();
+  });
 
   render();
+  pollLearned();
   return {
     update(type, data) {
       if (type === 'target') touch(data.id);
       else if (type === 'alert') touch(data.target);
     },
-    unmount() { generation++; clearTimeout(renderTimer); if (frame) cancelAnimationFrame(frame); },
+    unmount() {
+      alive = false; generation++; clearTimeout(renderTimer); clearTimeout(learnTimer); clearInterval(ticker);
+      if (frame) cancelAnimationFrame(frame);
+    },
   };
+}
+
+// distinctLabels maps each name of a group to the part that tells it apart from the
+// others: names are split into segments at '.', ':', '/' and '@'; segments that every
+// name has in the same place are dropped (for names of as many segments), or else the
+// segments all names start or end with. A name that would lose everything keeps it all.
+export function distinctLabels(names) {
+  const out = new Map();
+  const uniq = [...new Set(names)];
+  if (uniq.length < 2) {
+    for (const n of uniq) out.set(n, n);
+    return out;
+  }
+  const split = uniq.map((n) => n.split(/(?=[.:/@])/)); // each segment keeps its leading separator
+  const clean = (s) => s.replace(/^[.:/@]+/, '');
+  const same = split.every((s) => s.length === split[0].length);
+  let keep;
+  if (same) {
+    const differs = split[0].map((_, i) => split.some((s) => s[i] !== split[0][i]));
+    keep = (s) => s.filter((_, i) => differs[i]);
+  } else {
+    let pre = 0, suf = 0;
+    const minLen = Math.min(...split.map((s) => s.length));
+    while (pre < minLen - 1 && split.every((s) => s[pre] === split[0][pre])) pre++;
+    while (suf < minLen - pre - 1 && split.every((s) => s[s.length - 1 - suf] === split[0][split[0].length - 1 - suf])) suf++;
+    keep = (s) => s.slice(pre, s.length - suf);
+  }
+  uniq.forEach((n, i) => {
+    const parts = keep(split[i]);
+    const label = parts.length ? clean(parts[0]) + parts.slice(1).join('') : n;
+    out.set(n, label || n);
+  });
+  // Labels must still tell the names apart; where two collide, show the names whole.
+  const seen = new Map();
+  for (const [n, l] of out) seen.set(l, (seen.get(l) || 0) + 1);
+  for (const [n, l] of out) if (seen.get(l) > 1) out.set(n, n);
+  return out;
 }
