@@ -81,6 +81,8 @@ type Source struct {
 	// Metrics configures what /metrics exports and who may read it; see
 	// docs/metrics.md.
 	Metrics Metrics `yaml:"metrics"`
+	// Status configures the public status page; see docs/status.md.
+	Status Status `yaml:"status"`
 }
 
 // Config is a loaded, validated configuration: the Source as written, and what was
@@ -105,6 +107,8 @@ type Config struct {
 	// ProbeAllow are the networks of probe.allow, parsed; nil when it is not set,
 	// and /probe then allows loopback and the configured targets' addresses.
 	ProbeAllow []netip.Prefix
+	// StatusLocation is the zone of status.timezone, loaded; UTC when it is not set.
+	StatusLocation *time.Location
 
 	// Warnings are the settings read but not acted on (fields of blackbox_exporter's
 	// module schema portpatrol does not honour yet), in file order; the config is
@@ -431,6 +435,7 @@ func (c *Config) resolve(idx index, bad badPaths, errs *Errors) {
 	c.resolveAlerting(at)
 	c.resolveAudits(at)
 	c.resolveProbe(at)
+	c.resolveStatus(at)
 	c.checkSections(at)
 	seen := make(map[string]int, len(c.Targets))
 	sh := shared{modules: map[string]*probe.Module{}, labels: map[string]map[string]string{}, zero: new(probe.Module)}

@@ -801,9 +801,16 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	if err != nil {
 		return err
 	}
+	ssrv, sln, err := d.listenStatus(cfg)
+	if err != nil {
+		if pln != nil {
+			pln.Close()
+		}
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	d.spawn(func() { errc <- d.sched.Run(ctx) })
 	d.mu.Lock()
 	d.runCtx = ctx
@@ -852,6 +859,16 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 		})
 		d.logger.Info("serving /probe on its own listener", "addr", pln.Addr().String())
 	}
+	if ssrv != nil {
+		d.spawn(func() {
+			if err := ssrv.Serve(sln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("status page server: %w", err)
+				return
+			}
+			errc <- nil
+		})
+		d.logger.Info("serving the status page on its own listener", "addr", sln.Addr().String())
+	}
 	d.ready.Store(true)
 	d.logger.Info("portpatrol serving", "addr", ln.Addr().String(), "targets", len(cfg.Checks), "storage", d.dbName)
 	var runErr error
@@ -870,6 +887,11 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	if psrv != nil {
 		if err := psrv.Shutdown(sctx); err != nil {
 			d.logger.Warn("probe server shutdown", "err", err)
+		}
+	}
+	if ssrv != nil {
+		if err := ssrv.Shutdown(sctx); err != nil {
+			d.logger.Warn("status page server shutdown", "err", err)
 		}
 	}
 	// Every worker — the scheduler recording its last results, the dispatcher, the

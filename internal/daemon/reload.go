@@ -24,6 +24,8 @@ func restartSections(old, cur *config.Config) []string {
 		{"api", o.API, c.API}, {"metrics.require_token", o.Metrics.RequireToken, c.Metrics.RequireToken},
 		{"scheduler", o.Scheduler, c.Scheduler}, {"listen", o.Listen, c.Listen},
 		{"probe.listen", o.Probe.Listen, c.Probe.Listen},
+		{"status.listen", o.Status.Listen, c.Status.Listen}, {"status.title", o.Status.Title, c.Status.Title},
+		{"status.logo_text", o.Status.LogoText, c.Status.LogoText}, {"status.timezone", o.Status.Timezone, c.Status.Timezone},
 	} {
 		if changed(s.a, s.b) {
 			out = append(out, s.name)

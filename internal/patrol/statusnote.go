@@ -44,8 +44,14 @@ func (n *StatusNote) Validate() error {
 		return &NoteError{"text", "empty: say what customers should know"}
 	case utf8.RuneCountInString(n.Text) > MaxNoteText:
 		return &NoteError{"text", fmt.Sprintf("%d characters, at most %d", utf8.RuneCountInString(n.Text), MaxNoteText)}
-	case !utf8.ValidString(n.Text) || !utf8.ValidString(n.Service):
+	case !utf8.ValidString(n.Text):
 		return &NoteError{"text", "not valid UTF-8"}
+	case !utf8.ValidString(n.Service):
+		return &NoteError{"service", "not valid UTF-8"}
+	case strings.ContainsFunc(n.Text, control):
+		return &NoteError{"text", "holds a control character; only line breaks and tabs are allowed"}
+	case strings.ContainsFunc(n.Service, control) || strings.ContainsRune(n.Service, '\n'):
+		return &NoteError{"service", "holds a control character"}
 	case len(n.Service) > 200:
 		return &NoteError{"service", "longer than 200 bytes"}
 	}
@@ -56,4 +62,10 @@ func (n *StatusNote) Validate() error {
 		return &NoteError{"state", fmt.Sprintf("%q: want %s", n.State, strings.Join(NoteStates, ", "))}
 	}
 	return nil
+}
+
+// control reports the characters a note may not hold: C0 controls but line breaks and
+// tabs, DEL and C1 controls.
+func control(r rune) bool {
+	return (r < 0x20 && r != '\n' && r != '\t' && r != '\r') || (r >= 0x7f && r < 0xa0)
 }

@@ -117,6 +117,17 @@ CREATE INDEX outbox_pending ON outbox (receiver, seq) WHERE state = 'pending';
 CREATE INDEX outbox_receiver ON outbox (receiver, seq);
 CREATE INDEX outbox_done ON outbox (done_ns) WHERE state <> 'pending';
 `},
+	{Version: 3, Name: "status page notes", SQL: `
+CREATE TABLE status_notes (
+	id         text PRIMARY KEY,
+	service    text NOT NULL, -- '' for the page as a whole
+	state      text NOT NULL,
+	text       text NOT NULL,
+	author     text NOT NULL,
+	created_ns bigint NOT NULL
+);
+CREATE INDEX status_notes_created ON status_notes (created_ns);
+`},
 }
 
 // KnownSchema is the newest schema version this binary knows.

@@ -115,6 +115,17 @@ CREATE INDEX outbox_pending ON outbox (receiver, seq) WHERE state = 'pending';
 CREATE INDEX outbox_receiver ON outbox (receiver, seq);
 CREATE INDEX outbox_done ON outbox (done_ns) WHERE state <> 'pending';
 `},
+	{Version: 3, Name: "status page notes", SQL: `
+CREATE TABLE status_notes (
+	id         TEXT PRIMARY KEY,
+	service    TEXT NOT NULL, -- '' for the page as a whole
+	state      TEXT NOT NULL,
+	text       TEXT NOT NULL,
+	author     TEXT NOT NULL,
+	created_ns INTEGER NOT NULL
+);
+CREATE INDEX status_notes_created ON status_notes (created_ns);
+`},
 }
 
 // KnownSchema is the newest schema version this binary knows.

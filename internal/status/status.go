@@ -1,6 +1,8 @@
-// Package status serves portpatrol's public status page: for each service, whether it
-// is operational, degraded (a P1) or in a major outage (a P0), its current incidents
-// and a bar of the last 30 days, as HTML (no JavaScript) and as JSON. It is meant to be
+// Package status serves portpatrol's public status page: for each service marked
+// public, under its public name, whether it is operational, degraded (a P1) or in a
+// major outage (a P0), its current incidents, the notes operators posted and a bar of
+// the last 30 days ("no data" for the days before the page first observed it), as
+// HTML (no JavaScript) and as JSON. It is meant to be
 // served to anyone, so it shows service names, statuses and times only: never a
 // target, an address, a port, an alert ID, a rule or an error message.
 //
@@ -9,6 +11,7 @@
 package status
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -34,18 +37,33 @@ const maxKept = 500
 // empty.
 const DefaultLabel = "service"
 
-// Source gives the page the alerts it shows.
+// Source gives the page the alerts it shows and the services it lists.
 type Source interface {
 	// Alerts returns the alerts the engine holds, active and resolved ones.
 	Alerts(ctx context.Context) []patrol.Alert
-	// Services returns the names of the services to list whatever their state: the
-	// values of the page's label over the configured targets.
-	Services(ctx context.Context) []string
+	// Services returns the services to list, whatever their state, in order: only
+	// those marked public (status.services in the configuration, or a check labelled
+	// status: public). Alerts of any other service are never shown.
+	Services(ctx context.Context) []Listed
 }
 
-// Store keeps each service's incident history as one JSON document, so that history
-// outlives the alert engine's retention and restarts. The daemon backs it with the
-// learned-values store (namespace "status.history", key = service).
+// Listed is a service the page lists: Key is the value of the page's label on the
+// alerts and checks ("payments-api"), Name what the public reads ("Payments").
+type Listed struct {
+	Key  string
+	Name string
+}
+
+// Notes gives the page the notes operators posted.
+type Notes interface {
+	// ListStatusNotes returns every note, newest first.
+	ListStatusNotes(ctx context.Context) ([]patrol.StatusNote, error)
+}
+
+// Store keeps each service's incident history and the time the page first listed it
+// as one JSON document, so that history outlives the alert engine's retention and
+// restarts. The daemon backs it with the learned-values store (namespace
+// "status.history", key = service).
 type Store interface {
 	PutHistory(ctx context.Context, service string, doc []byte) error
 	// ListHistory returns every service's document.
@@ -63,6 +81,10 @@ type Config struct {
 	Label string
 	// Title heads the page; empty means "Service status".
 	Title string
+	// LogoText is shown as the page's logo; empty shows none.
+	LogoText string
+	// Notes are the operators' notes the page shows; nil shows none.
+	Notes Notes
 	// Location is the zone times and days are shown in; nil means UTC.
 	Location *time.Location
 	// Now is the clock; nil means time.Now.
@@ -74,8 +96,18 @@ type Config struct {
 type Page struct {
 	cfg Config
 
+	start time.Time // when New ran: the first observation of a service never synced
+
 	mu      sync.Mutex
-	history map[string][]record // by service, oldest first
+	history map[string][]record  // by service, oldest first
+	since   map[string]time.Time // by service: when the page first listed it
+}
+
+// document is what Store keeps per service. Older versions stored the incidents
+// alone, as a JSON array; Load reads both.
+type document struct {
+	Since     time.Time `json:"since"`
+	Incidents []record  `json:"incidents"`
 }
 
 // record is one incident as history keeps it. ID is an opaque hash of the alert's ID.
@@ -103,7 +135,7 @@ func New(cfg Config) (*Page, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Page{cfg: cfg, history: map[string][]record{}}, nil
+	return &Page{cfg: cfg, start: cfg.Now(), history: map[string][]record{}, since: map[string]time.Time{}}, nil
 }
 
 // Load reads the stored history. A service whose document does not decode is
@@ -120,12 +152,22 @@ func (p *Page) Load(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, svc := range slices.Sorted(maps.Keys(docs)) {
-		var rs []record
-		if err := json.Unmarshal(docs[svc], &rs); err != nil {
+		var doc document
+		raw := bytes.TrimSpace(docs[svc])
+		var err error
+		if len(raw) > 0 && raw[0] == '[' {
+			err = json.Unmarshal(raw, &doc.Incidents)
+		} else {
+			err = json.Unmarshal(raw, &doc)
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("status history of %q: %w", svc, err))
 			continue
 		}
-		p.history[svc] = merge(p.history[svc], rs, time.Time{})
+		p.history[svc] = merge(p.history[svc], doc.Incidents, time.Time{})
+		if !doc.Since.IsZero() {
+			p.since[svc] = doc.Since
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -141,6 +183,7 @@ func (p *Page) Sync(ctx context.Context, now time.Time) error {
 		}
 	}
 	cut := now.AddDate(0, 0, -Days)
+	listed := p.cfg.Source.Services(ctx)
 	p.mu.Lock()
 	changed := map[string][]byte{}
 	for _, svc := range slices.Sorted(maps.Keys(p.history)) {
@@ -148,10 +191,21 @@ func (p *Page) Sync(ctx context.Context, now time.Time) error {
 			resolved[svc] = nil
 		}
 	}
+	// A service listed for the first time is observed from now on (or from its
+	// oldest incident kept): the days before show "no data".
+	fresh := map[string]bool{}
+	for _, l := range listed {
+		if _, ok := p.since[l.Key]; !ok && l.Key != "" {
+			fresh[l.Key] = true
+			if _, ok := resolved[l.Key]; !ok {
+				resolved[l.Key] = nil
+			}
+		}
+	}
 	for svc, rs := range resolved {
 		old := p.history[svc]
 		next := merge(old, rs, cut)
-		if slices.Equal(old, next) {
+		if slices.Equal(old, next) && !fresh[svc] {
 			continue
 		}
 		if len(next) == 0 {
@@ -159,7 +213,10 @@ func (p *Page) Sync(ctx context.Context, now time.Time) error {
 		} else {
 			p.history[svc] = next
 		}
-		doc, err := json.Marshal(next)
+		if fresh[svc] {
+			p.since[svc] = p.firstSeen(svc, now)
+		}
+		doc, err := json.Marshal(document{Since: p.since[svc], Incidents: next})
 		if err != nil {
 			p.mu.Unlock()
 			return fmt.Errorf("encode status history of %q: %w", svc, err)
@@ -177,6 +234,23 @@ func (p *Page) Sync(ctx context.Context, now time.Time) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// firstSeen is when the page began to observe svc: its stored first observation, else
+// the earlier of when the page started and the oldest incident it keeps; at most now.
+// The caller holds p.mu.
+func (p *Page) firstSeen(svc string, now time.Time) time.Time {
+	if t, ok := p.since[svc]; ok {
+		return t
+	}
+	t := p.start
+	if rs := p.history[svc]; len(rs) > 0 && rs[0].Start.Before(t) {
+		t = rs[0].Start
+	}
+	if now.Before(t) {
+		t = now
+	}
+	return t
 }
 
 // merge adds the records of add to old, by ID, drops those that ended before cut and

@@ -25,7 +25,8 @@ var now = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 type source struct {
 	mu       sync.Mutex
 	alerts   []patrol.Alert
-	services []string
+	services []status.Listed
+	notes    []patrol.StatusNote
 }
 
 func (s *source) Alerts(context.Context) []patrol.Alert {
@@ -34,7 +35,18 @@ func (s *source) Alerts(context.Context) []patrol.Alert {
 	return append([]patrol.Alert(nil), s.alerts...)
 }
 
-func (s *source) Services(context.Context) []string { return s.services }
+func (s *source) Services(context.Context) []status.Listed { return s.services }
+
+func (s *source) ListStatusNotes(context.Context) ([]patrol.StatusNote, error) { return s.notes, nil }
+
+// listed lists services under their own names.
+func listed(keys ...string) []status.Listed {
+	out := make([]status.Listed, len(keys))
+	for i, k := range keys {
+		out[i] = status.Listed{Key: k, Name: k}
+	}
+	return out
+}
 
 // memStore is a fake Store.
 type memStore struct {
@@ -113,7 +125,7 @@ func TestNoInternals(t *testing.T) {
 	slow := cacheDown()
 	slow.ID, slow.Severity, slow.Class, slow.Target = "slow-1", patrol.P1, patrol.AlertSlow, "https://10.1.2.9:8443/api"
 	slow.Labels = map[string]string{"service": "api"}
-	src := &source{alerts: []patrol.Alert{cacheDown(), slow}, services: []string{"api", "cache", "web"}}
+	src := &source{alerts: []patrol.Alert{cacheDown(), slow}, services: listed("api", "cache", "web")}
 	mux := http.NewServeMux()
 	page := newPage(t, src, nil)
 	mux.Handle("GET /status", page)
@@ -190,7 +202,7 @@ func TestWhatShows(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			other := cacheDown()
 			other.Labels = map[string]string{"host": "10.1.2.3"}
-			rep := newPage(t, &source{alerts: []patrol.Alert{tc.alert, other}, services: []string{"cache"}}, nil).Report(context.Background())
+			rep := newPage(t, &source{alerts: []patrol.Alert{tc.alert, other}, services: listed("cache")}, nil).Report(context.Background())
 			if len(rep.Services) != 1 || rep.Services[0].State != tc.want {
 				t.Errorf("got %+v, want cache only, %s", rep.Services, tc.want)
 			}
@@ -207,7 +219,7 @@ func TestHistory(t *testing.T) {
 	old.StartsAt, old.ResolvedAt = now.AddDate(0, 0, -3), now.AddDate(0, 0, -3).Add(45*time.Minute)
 	ancient := old
 	ancient.ID, ancient.StartsAt, ancient.ResolvedAt = "ancient", now.AddDate(0, 0, -40), now.AddDate(0, 0, -40).Add(time.Hour)
-	src := &source{alerts: []patrol.Alert{old, ancient}, services: []string{"cache"}}
+	src := &source{alerts: []patrol.Alert{old, ancient}, services: listed("cache")}
 	st := &memStore{}
 	p := newPage(t, src, st)
 	if err := p.Sync(ctx, now); err != nil {
@@ -244,8 +256,12 @@ func TestHistory(t *testing.T) {
 	if err := p2.Sync(ctx, now.AddDate(0, 0, 31)); err != nil {
 		t.Fatal(err)
 	}
-	if got := string(st.docs["cache"]); got != "[]" {
-		t.Errorf("stored history: got %s, want []", got)
+	var doc struct {
+		Since     time.Time         `json:"since"`
+		Incidents []json.RawMessage `json:"incidents"`
+	}
+	if err := json.Unmarshal(st.docs["cache"], &doc); err != nil || len(doc.Incidents) != 0 || !doc.Since.Equal(old.StartsAt) {
+		t.Errorf("stored history: got %s (%v), want no incidents, observed since the oldest incident %s", st.docs["cache"], err, old.StartsAt)
 	}
 
 	st.fail = errors.New("disk full")

@@ -94,6 +94,7 @@ type Backend interface {
 	TokenAuthenticator
 	TokenAdmin
 	LearnedStore
+	StatusNoteStore
 	Compactor
 	// SchemaVersion returns the version of the database schema.
 	SchemaVersion(ctx context.Context) (int, error)

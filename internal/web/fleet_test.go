@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/portpatrol/portpatrol/internal/api"
 	"github.com/portpatrol/portpatrol/internal/patrol"
+	"github.com/portpatrol/portpatrol/internal/status"
 )
 
 // fleetService is one service of the 1,000-target fleet.
@@ -325,4 +327,88 @@ func TestFleet(t *testing.T) {
 func choose(sel, value string) chromedp.Action[chromedp.Void] {
 	return chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.value = %q;
 		e.dispatchEvent(new Event('input', {bubbles: true})); e.dispatchEvent(new Event('change', {bubbles: true})); })()`, sel, value))
+}
+
+// statusWorld feeds the status page from the fleet: its alerts, five public services
+// and the notes the world keeps.
+type statusWorld struct{ w *world }
+
+func (s statusWorld) Alerts(context.Context) []patrol.Alert {
+	s.w.mu.Lock()
+	defer s.w.mu.Unlock()
+	var out []patrol.Alert
+	for _, in := range s.w.alerts {
+		out = append(out, in.Alert)
+	}
+	return out
+}
+
+func (s statusWorld) Services(context.Context) []status.Listed {
+	return []status.Listed{{Key: "checkout", Name: "Checkout"}, {Key: "payments", Name: "Payments"}, {Key: "search", Name: "Search"},
+		{Key: "auth", Name: "Sign-in"}, {Key: "mail", Name: "Email notifications"}}
+}
+
+// memHistory is a status.Store in memory.
+type memHistory map[string][]byte
+
+func (m memHistory) PutHistory(_ context.Context, svc string, doc []byte) error {
+	m[svc] = doc
+	return nil
+}
+func (m memHistory) ListHistory(context.Context) (map[string][]byte, error) { return m, nil }
+
+func TestStatusPageScreenshot(t *testing.T) {
+	ctx := newBrowser(t)
+	w := fleetWorld()
+	now := time.Now()
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Skipf("no zone database: %v", err)
+	}
+	// Monitoring began 12 days ago; payments had an outage 4 days ago.
+	day := func(d int) string { return now.AddDate(0, 0, -d).UTC().Format(time.RFC3339) }
+	hist := memHistory{}
+	for _, svc := range []string{"checkout", "payments", "search", "auth", "mail"} {
+		doc := fmt.Sprintf(`{"since":%q,"incidents":[]}`, day(12))
+		if svc == "payments" {
+			doc = fmt.Sprintf(`{"since":%q,"incidents":[{"id":"old","severity":"P0","start":%q,"end":%q}]}`, day(12), day(4),
+				now.AddDate(0, 0, -4).Add(38*time.Minute).UTC().Format(time.RFC3339))
+		}
+		hist[svc] = []byte(doc)
+	}
+	w.notes = []patrol.StatusNote{
+		{ID: "n1", Service: "payments", State: "identified", Text: "Card payments fail for some customers; our provider is restoring service.", Author: "alice", CreatedAt: now.Add(-4 * time.Minute)},
+		{ID: "n2", State: "monitoring", Text: "Search results may be slow while an index rebuilds.", Author: "bob", CreatedAt: now.Add(-15 * time.Minute)},
+	}
+	page, err := status.New(status.Config{Source: statusWorld{w}, Store: hist, Notes: w, Title: "Acme status", LogoText: "ACME", Location: berlin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := page.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(page.Standalone())
+	t.Cleanup(srv.Close)
+	run(t, ctx, 20*time.Second, chromedp.EmulateViewport(900, 1250), chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(css(`.service`)))
+	text := get(t, ctx, chromedp.Text(css(`main`)))
+	for _, want := range []string{"Acme status", "ACME", "Some services are in a major outage", "Payments", "Major outage", "Card payments fail",
+		"Search results may be slow", "Europe/Berlin"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("status page lacks %q", want)
+		}
+	}
+	for _, secret := range []string{"payments-05", "orders", "kafka", "alice", "refuses"} {
+		if strings.Contains(text, secret) {
+			t.Errorf("status page shows %q", secret)
+		}
+	}
+	if n := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('.service').length`)); n != 5 {
+		t.Errorf("%d services, want the 5 public ones", n)
+	}
+	if n := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('.bars span.no_data').length`)); n != 5*(status.Days-13) {
+		t.Errorf("%d no-data days, want %d (17 per service)", n, 5*(status.Days-13))
+	}
+	if takeShots() {
+		screenshot(t, ctx, "status")
+	}
 }

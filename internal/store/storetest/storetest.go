@@ -46,6 +46,7 @@ func Run(t *testing.T, newDB func(t *testing.T) DB) {
 		{"States", testStates},
 		{"Tokens", testTokens},
 		{"Learned", testLearned},
+		{"StatusNotes", testStatusNotes},
 		{"ConcurrentWriters", testConcurrentWriters},
 	}
 	for _, tt := range tests {
