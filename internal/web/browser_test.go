@@ -304,10 +304,11 @@ func TestBrowser(t *testing.T) {
 		ack := css(`#open button[data-act="ack"][data-id="a-db1"]`)
 		// Anonymous (a loopback viewer), then a viewer token: rows but no buttons.
 		for _, secret := range []string{"", tokens[0].Secret} {
-			steps := []chromedp.Action[chromedp.Void]{chromedp.Navigate(url + "/#/incidents"), chromedp.WaitVisible(css(`#open tr[data-id="a-db1"]`))}
+			steps := []chromedp.Action[chromedp.Void]{chromedp.Navigate(url + "/#/incidents"), chromedp.WaitVisible(css(`#view[data-role="viewer"] #open tr[data-id="a-db1"]`))}
 			if secret != "" {
-				steps = append(steps, chromedp.SendKeys(css(`#token-input`), secret), chromedp.Click(css(`#token-form button[type=submit]`)),
-					chromedp.WaitVisible(css(`#who[data-role="viewer"]`)), chromedp.WaitVisible(css(`#open tr[data-id="a-db1"]`)))
+				steps = append(steps, chromedp.Evaluate[chromedp.Void](`document.querySelector('#view').dataset.role = 'redrawing'`),
+					chromedp.SendKeys(css(`#token-input`), secret), chromedp.Click(css(`#token-form button[type=submit]`)),
+					chromedp.WaitVisible(css(`#who[data-role="viewer"]`)), chromedp.WaitVisible(css(`#view[data-role="viewer"] #open tr[data-id="a-db1"]`)))
 			}
 			run(t, ctx, 20*time.Second, steps...)
 			n := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('#incidents button[data-act], #bulk-ack, #silence-form, #note-form, input[data-pick]').length`))
@@ -406,8 +407,11 @@ func TestBrowser(t *testing.T) {
 			liveLongest := get(t, ctx, chromedp.Evaluate[float64](`window.__pp.longestTask`))
 			t.Logf("10,000 targets, %s view: first contentful paint %.0f ms, first cells %.0f ms, all cells %.0f ms after navigation start; longest task %.0f ms; wall %s",
 				view, fcp, first, all, longest, wall.Round(time.Millisecond))
-			t.Logf("10,000 targets, %s view: live update of 1,000 targets shown %.0f ms after the first event arrived (longest task meanwhile %.0f ms)",
-				view, live, liveLongest)
+			tasks := "no task over 50 ms meanwhile"
+			if liveLongest > 0 {
+				tasks = fmt.Sprintf("longest task meanwhile %.0f ms", liveLongest)
+			}
+			t.Logf("10,000 targets, %s view: live update of 1,000 targets shown %.0f ms after the first event arrived (%s)", view, live, tasks)
 			// Put the world back for the next view.
 			for _, id := range ids {
 				w.setStatus(id, patrol.StatusUp, patrol.ClassOK, "")
@@ -501,9 +505,12 @@ func takeScreenshots(t *testing.T, ctx context.Context) {
 		}
 		t.Logf("wrote %s (%d KB)", path, len(png)/1024)
 	}
+	// The tile view for the small world: the dense view is shown at 1,000 targets.
+	run(t, ctx, 10*time.Second, chromedp.Navigate(url+"/"), chromedp.Evaluate[chromedp.Void](`localStorage.setItem('portpatrol.overview.view', 'tiles')`))
 	shot("overview", 1280, 800, "", `#groups[data-rendered]`)
 	shot("target", 1280, 900, "#/target/"+strings.ReplaceAll(dbID, "/", "%2F"), `#chart svg`)
 	shot("incidents", 1280, 1000, "#/incidents", `#deliveries table`)
+	run(t, ctx, 10*time.Second, chromedp.Evaluate[chromedp.Void](`localStorage.removeItem('portpatrol.overview.view')`))
 	shot("overview-phone", 390, 844, "", `#groups[data-rendered]`)
 	run(t, ctx, 5*time.Second, chromedp.EmulateViewport(1280, 900))
 }

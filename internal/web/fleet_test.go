@@ -279,6 +279,9 @@ func TestFleet(t *testing.T) {
 		if strings.Contains(text, "No targets configured yet") {
 			t.Errorf("the page still says no targets are configured:\n%s", text)
 		}
+		if takeShots() {
+			screenshot(t, ctx, "overview-learning")
+		}
 		row := get(t, ctx, chromedp.Text(css(`#learning tr[data-addr="127.0.0.1:1883"]`)))
 		if !strings.Contains(row, "mosquitto :1883") || !strings.Contains(row, "learned in 1m") {
 			t.Errorf("learning row %q, want mosquitto :1883 learned in 1m…", row)
@@ -290,9 +293,21 @@ func TestFleet(t *testing.T) {
 		if !strings.Contains(gone, "forgotten in 23h") {
 			t.Errorf("gone row %q", gone)
 		}
+		// The learned listener's target is named by its process, in the label and the hover.
+		w.addTarget(patrol.TargetState{Target: "tcp://127.0.0.1:6379", Status: patrol.StatusDown, Since: now}) // down: its group is open
+		run(t, ctx, 20*time.Second, chromedp.Navigate(url+"/"), chromedp.WaitVisible(css(`#groups[data-rendered="1"]`)),
+			chromedp.WaitVisible(css(`#learning tr[data-addr="127.0.0.1:1883"]`)))
+		if got := get(t, ctx, chromedp.Text(css(tileSel("tcp://127.0.0.1:6379")))); got != "redis-server :6379" {
+			t.Errorf("learned target named %q, want redis-server :6379", got)
+		}
+		run(t, ctx, 10*time.Second, chromedp.Click(css(`#views button[data-v="tiles"]`)), chromedp.WaitVisible(css(`#groups.tiled[data-rendered="1"]`)))
+		if got := get(t, ctx, chromedp.Text(css(tileSel("tcp://127.0.0.1:6379")))); got != "redis-server :6379" {
+			t.Errorf("learned target named %q in the tile view, want redis-server :6379", got)
+		}
+		run(t, ctx, 10*time.Second, chromedp.Click(css(`#views button[data-v="dense"]`)))
 		// Without listeners being learned the empty state says how to add targets.
 		w.mu.Lock()
-		w.learned = nil
+		w.learned, w.targets, w.index = nil, nil, map[string]int{}
 		w.mu.Unlock()
 		run(t, ctx, 20*time.Second, chromedp.Navigate(url+"/"), chromedp.WaitVisible(css(`#groups .empty`)))
 		if got := get(t, ctx, chromedp.Text(css(`#groups .empty`))); !strings.Contains(got, "No targets configured yet") {

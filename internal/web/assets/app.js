@@ -84,6 +84,7 @@ function route() {
   if (current?.instance?.unmount) current.instance.unmount();
   document.querySelectorAll('[data-nav]').forEach((a) => a.classList.toggle('active', a.dataset.nav === mod.name));
   view.textContent = '';
+  view.dataset.role = session.role; // what this page was drawn for
   current = { module: mod, instance: mod.mount(view, params, { store, showBanner, canWrite }) };
   window.scrollTo(0, 0);
 }

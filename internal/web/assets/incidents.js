@@ -1,8 +1,9 @@
 // Incidents: open alerts with their deadlines counting down, escalation step and
 // ack/resolve buttons, grouped by host, service or alert name, filtered and
 // acknowledged in bulk; the notes on the public status page; recently resolved ones;
-// silences (with a form to add one); maintenance windows; notification deliveries. Writes need an operator token: a viewer
-// sees no write buttons, and any refusal of the API is shown as it is.
+// silences (with a form to add one); maintenance windows; notification deliveries.
+// Writes need an operator token: a viewer sees no write buttons, and any refusal of
+// the API is shown as it is.
 import { api } from './api.js';
 import { h, badge, ago, fmtTime, countdown, tickCountdowns, hostOf } from './util.js';
 

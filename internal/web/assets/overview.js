@@ -59,7 +59,11 @@ export function mount(root, _params, { store }) {
   let generation = 0; // bumps to abandon a render in progress
   let dirty = new Set();
   let frame = 0;
-  let learned = []; // listeners of the host watch, from /learned
+  let learned = []; // listeners of the host watch being learned or gone, from /learned
+  let all = [];
+  let procNames = new Map(); // target ID → "process :port" of a learned listener
+  // nameOf is what a cell is called: the target's name, its listener's process, its ID.
+  const nameOf = (t) => t.name || procNames.get(t.id) || shortName(t);
   let alive = true;
 
   // fillGroupChoices offers service, host, namespace and every label key present.
@@ -82,7 +86,7 @@ export function mount(root, _params, { store }) {
     }
     if (!prefs.q) return true;
     const s = prefs.q.toLowerCase();
-    if (t.id.toLowerCase().includes(s) || (t.name || '').toLowerCase().includes(s)) return true;
+    if (t.id.toLowerCase().includes(s) || nameOf(t).toLowerCase().includes(s)) return true;
     for (const v of Object.values(t.labels || {})) if (v.toLowerCase().includes(s)) return true;
     return false;
   }
@@ -116,7 +120,7 @@ export function mount(root, _params, { store }) {
 
   function detail(t) {
     const a = store.worst(t.id);
-    const lines = [[t.name ? `${t.name} — ${t.id}` : t.id, 'tip-id'],
+    const lines = [[nameOf(t) !== shortName(t) ? `${nameOf(t)} — ${t.id}` : t.id, 'tip-id'],
       [`${t.status}${t.flapping ? ' (flapping)' : ''} since ${ago(t.since)}`, 's-text-' + (t.status || 'unknown')]];
     if (t.last) lines.push([`last: ${t.last.class} in ${fmtDuration(t.last.duration_seconds)}${t.last.error ? ': ' + t.last.error : ''}`, '']);
     if (a) lines.push([`${a.severity} ${a.state}: ${a.summary}`, 'tip-alert']);
@@ -125,7 +129,7 @@ export function mount(root, _params, { store }) {
     return lines;
   }
 
-  const cellHTML = (t, label) => `<a class="${cellClass(t)}" href="#/target/${encodeURIComponent(t.id)}" data-id="${h(t.id)}" aria-label="${h(t.name || t.id)}">${h(label)}</a>`;
+  const cellHTML = (t, label) => `<a class="${cellClass(t)}" href="#/target/${encodeURIComponent(t.id)}" data-id="${h(t.id)}" aria-label="${h(nameOf(t))}">${h(label)}</a>`;
 
   function rank(t) {
     const a = store.worst(t.id);
@@ -181,7 +185,7 @@ export function mount(root, _params, { store }) {
       g.targets.sort((a, b) => rank(a) - rank(b) || natural.compare(a.id, b.id));
       g.worst = rank(g.targets[0]);
       g.folded = dense && healthy(g) && !prefs.open.has(g.key);
-      g.labels = dense ? distinctLabels(g.targets.map(shortName)) : null;
+      g.labels = dense ? distinctLabels(g.targets.map(nameOf)) : null;
     }
     // Worst groups first; in the dense view the folded (all-green) ones after all others.
     list.sort((a, b) => (a.folded - b.folded) || a.worst - b.worst || (a.key < b.key ? -1 : 1));
@@ -215,7 +219,7 @@ export function mount(root, _params, { store }) {
         let html = '';
         for (let k = ti; k < end; k++) {
           const t = g.targets[k];
-          html += cellHTML(t, g.folded ? '' : dense ? g.labels.get(shortName(t)) : shortName(t));
+          html += cellHTML(t, g.folded ? '' : dense ? g.labels.get(nameOf(t)) : nameOf(t));
         }
         g.tilesEl.insertAdjacentHTML('beforeend', html);
         const kids = g.tilesEl.children;
@@ -318,12 +322,17 @@ export function mount(root, _params, { store }) {
   async function loadLearned() {
     try {
       const res = await api('/learned');
-      learned = (res.listeners || []).filter((l) => l.state === 'learning' || l.state === 'gone');
-    } catch { learned = []; } // an older server has no /learned
+      all = res.listeners || [];
+    } catch { all = []; } // an older server has no /learned
     if (!alive) return;
+    learned = all.filter((l) => l.state === 'learning' || l.state === 'gone');
+    // A learned listener's target is named by its process: "mosquitto :1883".
+    const names = new Map(all.filter((l) => l.target_id && l.process).map((l) => [l.target_id, `${l.process} :${l.port}`]));
+    const renamed = names.size !== procNames.size || [...names].some(([k, v]) => procNames.get(k) !== v);
+    procNames = names;
     const wasEmpty = learningEl.hidden;
     drawLearned();
-    if (store.targets.size === 0 && wasEmpty !== learningEl.hidden) render();
+    if (renamed || (store.targets.size === 0 && wasEmpty !== learningEl.hidden)) render();
   }
   function drawLearned() {
     learningEl.hidden = learned.length === 0;
