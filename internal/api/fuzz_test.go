@@ -19,6 +19,7 @@ func FuzzWriteBodies(f *testing.F) {
 		`{"matchers":[{"name":"a","op":"=","value":"b"}],"comment":"x","ends_at":"NaN"}`,
 		`{"matchers":[{"name":"target","op":"=~","value":".*"}],"comment":"x","duration":"1h"}`,
 		`{"matchers":[{"name":"a","op":"=~","value":"x)|(y"}],"comment":"x","duration":"1h"}`,
+		`{"service":"shop","state":"identified","text":"Checkout fails"}`, `{"text":"a\u0000b"}`, `{"text":"\u00e9\u0085"}`,
 	} {
 		f.Add(seed)
 	}
@@ -27,6 +28,7 @@ func FuzzWriteBodies(f *testing.F) {
 	paths := []struct{ path, token string }{
 		{"/api/v1/silences", operatorSecret}, {"/api/v1/alerts/a1/ack", operatorSecret},
 		{"/api/v1/alerts/a1/resolve", operatorSecret}, {"/api/v1/tokens", adminSecret},
+		{"/api/v1/status/notes", operatorSecret},
 	}
 	f.Fuzz(func(t *testing.T, body string) {
 		for _, p := range paths {
