@@ -184,6 +184,13 @@ func TestFleet(t *testing.T) {
 		if !slices.Equal(keys, []string{"data", "platform", "web"}) {
 			t.Errorf("groups by team %v", keys)
 		}
+		// By host: the names first, then the Kubernetes endpoints' bare addresses under a
+		// heading of their own.
+		run(t, ctx, 10*time.Second, choose(`#group`, "host"), chromedp.WaitVisible(css(`#groups h3.kind`)))
+		order := get(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#groups section.group, #groups h3.kind')].map((e) => e.tagName === 'H3' ? '|' : (/^[0-9.]+$/.test(e.dataset.key) ? 'a' : 'n'))`))
+		if got := strings.Join(order, ""); got != strings.Repeat("n", 750)+"|"+strings.Repeat("a", 250) {
+			t.Errorf("host groups in order (n name, a address, | heading): %s", got)
+		}
 		if takeShots() {
 			run(t, ctx, 10*time.Second, choose(`#group`, "service"),
 				chromedp.Click(css(`#groups .group[data-key="orders"] button.fold`)),

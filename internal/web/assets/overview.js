@@ -187,8 +187,13 @@ export function mount(root, _params, { store }) {
       g.folded = dense && healthy(g) && !prefs.open.has(g.key);
       g.labels = dense ? distinctLabels(g.targets.map(nameOf)) : null;
     }
-    // Worst groups first; in the dense view the folded (all-green) ones after all others.
-    list.sort((a, b) => (a.folded - b.folded) || a.worst - b.worst || (a.key < b.key ? -1 : 1));
+    // Grouped by host, host names come first and bare addresses after, under a heading
+    // of their own, so names and addresses never mix. Then the worst groups first; in the
+    // dense view the folded (all-green) ones after all others.
+    const byHost = prefs.group === 'host';
+    for (const g of list) g.address = byHost && isAddress(g.key);
+    list.sort((a, b) => (a.address - b.address) || (a.folded - b.folded) || a.worst - b.worst || natural.compare(a.key, b.key));
+    const split = byHost && list.some((g) => g.address) && list.some((g) => !g.address);
     cellEls = new Map();
     groupOf = new Map();
     summary();
@@ -204,10 +209,11 @@ export function mount(root, _params, { store }) {
       return;
     }
     // Section skeletons first, then cells in chunks.
-    groupsEl.innerHTML = list.map((g, i) => `<section class="group${g.folded ? ' folded' : ''}" data-g="${i}" data-key="${h(g.key)}">` +
+    groupsEl.innerHTML = list.map((g, i) => (split && g.address && !list[i - 1].address ? '<h3 class="kind" id="addresses">Addresses without a host name</h3>' : '') +
+      `<section class="group${g.folded ? ' folded' : ''}" data-g="${i}" data-key="${h(g.key)}">` +
       `<h2>${dense ? `<button type="button" class="fold" data-key="${h(g.key)}" aria-expanded="${!g.folded}" title="${g.folded ? 'show labels' : 'fold'}">${g.folded ? '▸' : '▾'}</button>` : ''}` +
       `<span class="gname">${h(g.key)}</span> <span class="muted">${h(groupCounts(g))}</span></h2><div class="tiles"></div></section>`).join('');
-    const sections = groupsEl.children;
+    const sections = groupsEl.querySelectorAll('section.group');
     list.forEach((g, i) => { g.el = sections[i]; g.tilesEl = sections[i].lastElementChild; g.headEl = sections[i].querySelector('h2 .muted'); });
     let gi = 0, ti = 0, built = 0;
     const step = (budget, limit) => {
@@ -397,6 +403,9 @@ export function mount(root, _params, { store }) {
     },
   };
 }
+
+// isAddress says whether a host is an IP address rather than a name.
+const isAddress = (host) => /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || /^\[?[0-9a-f]*:[0-9a-f:.]*\]?$/i.test(host);
 
 // distinctLabels maps each name of a group to the part that tells it apart from the
 // others: names are split into segments at '.', ':', '/' and '@'; segments that every
