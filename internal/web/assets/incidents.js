@@ -25,8 +25,10 @@ function groupOf(a, by) {
 
 const ackable = (a) => a.state === 'firing' || a.state === 'flapping';
 
-export function mount(root, _params, { showBanner, canWrite }) {
+export function mount(root, _params, { store, showBanner, canWrite }) {
   const write = canWrite();
+  // The services the targets name, offered in the note form.
+  const services = [...new Set([...store.targets.values()].map((t) => (t.labels || {}).service).filter(Boolean))].sort();
   root.innerHTML = `<div id="incidents">
     <div class="panel"><h2>Open incidents</h2>
       <div class="toolbar" id="open-tools">
@@ -38,7 +40,8 @@ export function mount(root, _params, { showBanner, canWrite }) {
       <div class="table-wrap" id="open"><p class="muted">Loading…</p></div></div>
     ${write ? `<div class="panel"><h2>Status page notes</h2>
       <form class="form" id="note-form">
-        <label>Service<input name="service" placeholder="empty: the whole page"></label>
+        <label>Service<input name="service" placeholder="empty: the whole page" list="note-services"></label>
+        <datalist id="note-services">${services.map((v) => `<option value="${h(v)}">`).join('')}</datalist>
         <label>State<select name="state"><option>investigating</option><option>identified</option><option>monitoring</option><option>resolved</option></select></label>
         <label>Note<input class="wide" name="text" placeholder="What customers should know" required maxlength="2000"></label>
         <button class="primary" type="submit">Post</button>
