@@ -106,7 +106,7 @@ func (c Config) withDefaults() Config {
 		c.Adopt = 3 * time.Hour
 	}
 	if c.Quiet <= 0 {
-		c.Quiet = 2 * time.Hour
+		c.Quiet = 12 * time.Hour
 	}
 	return c
 }
@@ -191,12 +191,26 @@ func (r Result) Reason() string {
 
 func num(v float64) string { return fmt.Sprintf("%.4g", v) }
 
+// The model's constants, chosen on the NAB corpus as one set for every series (see
+// docs/anomaly.md for what each run gave).
+const (
+	gateLo, gateHi = 2.0, 4.0 // a surprise below gateLo scores 0; the score is damped up to gateHi
+	spikeW         = 2.0      // weights of the spike, drift and spread surprises
+	driftW         = 0.5
+	spreadW        = 4.0
+	extrapPow      = 2.0  // how fast the tail falls beyond every past surprise
+	outlierZ       = 5.0  // points beyond this many scales stay out of the level and profiles
+	histDays       = 15.0 // memory of the surprise histogram
+	spreadHours    = 1.0  // memory of the short-term spread
+	driftHours     = 0.5  // memory of the short-term drift
+	tailPrior      = 0.01 // weight of the prior point in the tail share
+)
+
 const (
 	bins     = 128 // surprise histogram bins, 8 per doubling of 1+s
 	minPts   = 12  // points before any score
 	bandZ    = 4.0 // the band drawn around the expected value, in scales
 	clipZ    = 3.0 // residuals enter the level clipped to this many scales
-	outlierZ = 5.0 // points beyond this many scales stay out of the profiles
 	nPred    = 4   // predictors: level, daily, weekly, local
 	day      = 24 * time.Hour
 )
@@ -319,8 +333,8 @@ func (d *Detector) Observe(t time.Time, v float64) (Result, error) {
 	r.Lower, r.Upper = pred[best]-bandZ*scale, pred[best]+bandZ*scale
 
 	// Surprises, signed by direction.
-	aDrift := alpha(dte, math.Max(1800, 4*d.ival))
-	aSpread := alpha(dte, math.Max(7200, 12*d.ival))
+	aDrift := alpha(dte, math.Max(driftHours*3600, 4*d.ival))
+	aSpread := alpha(dte, math.Max(spreadHours*3600, 12*d.ival))
 	if gap {
 		d.drift, d.run = 0, 0
 	}
@@ -344,13 +358,13 @@ func (d *Detector) Observe(t time.Time, v float64) (Result, error) {
 			d.maxRun = d.run / 2 // a flat-line that lasts becomes normal
 		}
 	}
-	sp, sd := d.dir(z), d.dir(zDrift)/2
-	s, kind := sp, Spike
-	if sd > s {
+	// The surprise: the largest of the weighted kinds.
+	s, kind := d.dir(z)*spikeW, Spike
+	if sd := d.dir(zDrift) * driftW; sd > s {
 		s, kind = sd, Shift
 	}
-	if zv := zVar / 2; zv > s {
-		s, kind = zv, Variance
+	if sv := zVar * spreadW; sv > s {
+		s, kind = sv, Variance
 	}
 	if zFlat > s {
 		s, kind = zFlat, Flat
@@ -359,7 +373,7 @@ func (d *Detector) Observe(t time.Time, v float64) (Result, error) {
 	// Score: the share of past surprises below this one, gated by its size.
 	if d.n > minPts {
 		p := d.tail(s)
-		g := math.Min(1, math.Max(0, (s-2)/2))
+		g := math.Min(1, math.Max(0, (s-gateLo)/(gateHi-gateLo)))
 		r.Score = (1 - p) * g
 		if ns < d.quiet {
 			r.Score /= 2
@@ -468,10 +482,10 @@ func (d *Detector) tail(s float64) float64 {
 	for _, c := range d.hist[i+1:] {
 		above += float64(c)
 	}
-	prior := d.inc
+	prior := d.inc * tailPrior
 	p := (above + prior) / (d.histN + prior)
 	if s > d.maxS && s > 0 {
-		p *= (d.maxS / s) * (d.maxS / s)
+		p *= math.Pow(d.maxS/s, extrapPow)
 	}
 	return math.Min(1, p)
 }
@@ -479,13 +493,11 @@ func (d *Detector) tail(s float64) float64 {
 func (d *Detector) count(s, dt float64) {
 	// Counts decay with a 30-day memory: instead of shrinking every count, later counts
 	// weigh more, and all are rescaled now and then.
-	d.inc *= math.Exp(dt / (30 * 86400))
+	d.inc *= math.Exp(dt / (histDays * 86400))
 	i, _ := bin(s)
 	d.hist[i] += float32(d.inc)
+	d.maxS = math.Max(d.maxS, s)
 	d.histN += d.inc
-	if s > d.maxS {
-		d.maxS = s
-	}
 	if d.inc > 1e20 {
 		for k := range d.hist {
 			d.hist[k] /= float32(d.inc)
