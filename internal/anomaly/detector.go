@@ -207,12 +207,12 @@ const (
 )
 
 const (
-	bins     = 128 // surprise histogram bins, 8 per doubling of 1+s
-	minPts   = 12  // points before any score
-	bandZ    = 4.0 // the band drawn around the expected value, in scales
-	clipZ    = 3.0 // residuals enter the level clipped to this many scales
-	nPred    = 4   // predictors: level, daily, weekly, local
-	day      = 24 * time.Hour
+	bins   = 128 // surprise histogram bins, 8 per doubling of 1+s
+	minPts = 12  // points before any score
+	bandZ  = 4.0 // the band drawn around the expected value, in scales
+	clipZ  = 3.0 // residuals enter the level clipped to this many scales
+	nPred  = 4   // predictors: level, daily, weekly, local
+	day    = 24 * time.Hour
 )
 
 // Detector scores one series. Create it with New. The zero value is not usable. A Detector
