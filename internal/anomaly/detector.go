@@ -194,7 +194,8 @@ func num(v float64) string { return fmt.Sprintf("%.4g", v) }
 // The model's constants, chosen on the NAB corpus as one set for every series (see
 // docs/anomaly.md for what each run gave).
 const (
-	gateLo, gateHi = 2.0, 4.0 // a surprise below gateLo scores 0; the score is damped up to gateHi
+	gateLo, gateHi = 3.0, 5.0 // the winning surprise, unweighted: below gateLo it scores 0, damped up to gateHi
+	localWin       = 0.7      // the local level predicts when its error is below this share of the others'
 	spikeW         = 2.0      // weights of the spike, drift and spread surprises
 	driftW         = 0.5
 	spreadW        = 4.0
@@ -241,9 +242,9 @@ type Detector struct {
 	inc   float64 // weight of the next count (grows instead of decaying all counts)
 	maxS  float64
 
-	dDev []float32 // daily profile: deviation from the level per bucket
+	dVal []float32 // daily profile: robust mean value per bucket of the day
 	dN   []uint8
-	wDev []float32 // weekly profile
+	wVal []float32 // weekly profile: per bucket of the week
 	wN   []uint8
 }
 
@@ -253,8 +254,8 @@ func New(cfg Config) *Detector {
 	nd := int(day / cfg.Bucket)
 	return &Detector{
 		cfg: cfg, inc: 1,
-		dDev: make([]float32, nd), dN: make([]uint8, nd),
-		wDev: make([]float32, 7*nd), wN: make([]uint8, 7*nd),
+		dVal: make([]float32, nd), dN: make([]uint8, nd),
+		wVal: make([]float32, 7*nd), wN: make([]uint8, 7*nd),
 	}
 }
 
@@ -304,26 +305,32 @@ func (d *Detector) Observe(t time.Time, v float64) (Result, error) {
 
 	// Predictors.
 	bd := int(((ns % int64(day)) + int64(day)) % int64(day) / int64(d.cfg.Bucket))
-	nd := len(d.dDev)
-	wd := (int(t.Weekday())*nd + bd) % len(d.wDev)
+	nd := len(d.dVal)
+	wd := (int(t.Weekday())*nd + bd) % len(d.wVal)
 	hist := time.Duration(ns - d.first)
 	var pred [nPred]float64
 	var ok [nPred]bool
 	pred[0], ok[0] = d.level, true
 	if hist >= 2*day && d.dN[bd] > 0 {
-		pred[1], ok[1] = d.level+float64(d.dDev[bd]), true
+		pred[1], ok[1] = float64(d.dVal[bd]), true
 	}
 	if hist >= 14*day && d.wN[wd] > 0 {
-		pred[2], ok[2] = d.level+float64(d.wDev[wd]), true
+		pred[2], ok[2] = float64(d.wVal[wd]), true
 	}
 	if d.n > minPts {
 		pred[3], ok[3] = d.fast, true
 	}
+	// The more specific profile wins unless it predicts clearly worse; the local level
+	// only when it is clearly better (a wandering series).
 	best := 0
-	for k := 1; k < nPred; k++ {
-		if ok[k] && d.err[k] < 0.9*d.err[best] {
-			best = k
-		}
+	if ok[1] && d.err[1] < d.err[0] {
+		best = 1
+	}
+	if ok[2] && d.err[2] < 1.1*d.err[best] {
+		best = 2
+	}
+	if ok[3] && d.err[3] < localWin*d.err[best] {
+		best = 3
 	}
 	r.Season = Season(best)
 	scale := 1.25*d.err[best] + 1e-3*d.absV + 1e-9
@@ -359,21 +366,21 @@ func (d *Detector) Observe(t time.Time, v float64) (Result, error) {
 		}
 	}
 	// The surprise: the largest of the weighted kinds.
-	s, kind := d.dir(z)*spikeW, Spike
+	s, kind, raw := d.dir(z)*spikeW, Spike, d.dir(z)
 	if sd := d.dir(zDrift) * driftW; sd > s {
-		s, kind = sd, Shift
+		s, kind, raw = sd, Shift, d.dir(zDrift)
 	}
 	if sv := zVar * spreadW; sv > s {
-		s, kind = sv, Variance
+		s, kind, raw = sv, Variance, zVar
 	}
 	if zFlat > s {
-		s, kind = zFlat, Flat
+		s, kind, raw = zFlat, Flat, zFlat
 	}
 
 	// Score: the share of past surprises below this one, gated by its size.
 	if d.n > minPts {
 		p := d.tail(s)
-		g := math.Min(1, math.Max(0, (s-gateLo)/(gateHi-gateLo)))
+		g := math.Min(1, math.Max(0, (raw-gateLo)/(gateHi-gateLo)))
 		r.Score = (1 - p) * g
 		if ns < d.quiet {
 			r.Score /= 2
@@ -413,18 +420,19 @@ func (d *Detector) Observe(t time.Time, v float64) (Result, error) {
 	default:
 		d.adopt += int32(math.Copysign(1, z))
 	}
-	season := pred[best] - d.level
-	if best == 3 {
-		season = 0
-		if ok[1] {
-			season = pred[1] - d.level
-		}
-	}
 	aLvl := math.Max(alpha(dte, float64(d.cfg.Level/time.Second)), warm)
 	aFast := alpha(dte, math.Max(1800, 3*d.ival))
 	d.fast += aFast * (v - d.fast)
 	if adoptN := int32(float64(d.cfg.Adopt/time.Second) / math.Max(d.ival, 1)); d.adopt >= max(adoptN, minPts) || -d.adopt >= max(adoptN, minPts) {
-		d.level = d.fast - season // the shift is the new normal
+		// The shift is the new normal: move the level and both profiles by it.
+		delta := d.fast - pred[best]
+		d.level += delta
+		for k := range d.dVal {
+			d.dVal[k] += float32(delta)
+		}
+		for k := range d.wVal {
+			d.wVal[k] += float32(delta)
+		}
 		d.adopt = 0
 		for k := range d.err {
 			d.err[k] = math.Max(d.err[k], d.spread)
@@ -434,20 +442,19 @@ func (d *Detector) Observe(t time.Time, v float64) (Result, error) {
 		if d.n < minPts {
 			lim = math.Inf(1)
 		}
-		d.level += aLvl * clip(v-season-d.level, lim)
+		d.level += aLvl * clip(v-d.level, lim)
 	}
 	if !far {
-		dev := v - d.level
 		aB := 0.15 * math.Min(1, d.ival/float64(d.cfg.Bucket/time.Second))
 		upd := func(dv []float32, dn []uint8, i int) {
 			a := math.Max(1/(float64(dn[i])+1), aB)
-			dv[i] += float32(a * (dev - float64(dv[i])))
+			dv[i] += float32(a * (v - float64(dv[i])))
 			if dn[i] < 255 {
 				dn[i]++
 			}
 		}
-		upd(d.dDev, d.dN, bd)
-		upd(d.wDev, d.wN, wd)
+		upd(d.dVal, d.dN, bd)
+		upd(d.wVal, d.wN, wd)
 	}
 	d.absV += aErr * (math.Abs(v) - d.absV)
 	d.last, d.lastV = ns, v
