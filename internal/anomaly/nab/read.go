@@ -44,8 +44,8 @@ type ParseError struct {
 func (e *ParseError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
 
 // timeLayouts are the timestamp forms ReadSeries accepts: NAB's, with fractional seconds
-// (as in NAB's label files), and RFC 3339.
-var timeLayouts = []string{TimeLayout, "2006-01-02 15:04:05.999999999", time.RFC3339Nano, "2006-01-02T15:04:05"}
+// (as in NAB's label files), RFC 3339, and a bare date.
+var timeLayouts = []string{TimeLayout, "2006-01-02 15:04:05.999999999", time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"}
 
 // ParseTime parses a timestamp in one of the forms ReadSeries accepts. Timestamps without
 // a zone are UTC.
