@@ -95,7 +95,9 @@ func TestAnomalyNAB(t *testing.T) {
 	writeSeries(t, dir, "data/cat/a.csv", 3*288, 2*288+50)
 	writeSeries(t, dir, "data/cat/b.csv", 3*288, -1)
 	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
-	at := func(i int) string { return t0.Add(time.Duration(i) * 5 * time.Minute).Format("2006-01-02 15:04:05.000000") }
+	at := func(i int) string {
+		return t0.Add(time.Duration(i) * 5 * time.Minute).Format("2006-01-02 15:04:05.000000")
+	}
 	os.MkdirAll(filepath.Join(dir, "labels"), 0o755)
 	os.WriteFile(filepath.Join(dir, "labels", "combined_windows.json"),
 		[]byte(fmt.Sprintf(`{"cat/a.csv": [["%s", "%s"]], "cat/b.csv": []}`, at(2*288+30), at(2*288+70))), 0o644)
