@@ -100,7 +100,7 @@ func (c Config) withDefaults() Config {
 		c.Bucket = 5 * time.Minute
 	}
 	if c.Level <= 0 {
-		c.Level = 24 * time.Hour
+		c.Level = 48 * time.Hour
 	}
 	if c.Adopt <= 0 {
 		c.Adopt = 3 * time.Hour
@@ -195,7 +195,7 @@ func num(v float64) string { return fmt.Sprintf("%.4g", v) }
 // docs/anomaly.md for what each run gave).
 const (
 	gateLo, gateHi = 3.0, 5.0 // the winning surprise, unweighted: below gateLo it scores 0, damped up to gateHi
-	localWin       = 0.7      // the local level predicts when its error is below this share of the others'
+	localWin       = 0.5      // the local level predicts when its error is below this share of the others'
 	spikeW         = 2.0      // weights of the spike, drift and spread surprises
 	driftW         = 0.5
 	spreadW        = 4.0
