@@ -358,12 +358,13 @@ func (d *Detector) Observe(t time.Time, v float64) (Result, error) {
 		}
 		d.run = 0
 	}
-	zFlat := 0.0
-	if d.run >= 6 && d.run > 2*d.maxRun+2 && d.n > 3*minPts {
-		zFlat = 3 + 2*float64(d.run)/float64(d.maxRun+3)
-		if d.run > 4*d.maxRun+12 {
-			d.maxRun = d.run / 2 // a flat-line that lasts becomes normal
-		}
+	// A flat-line is judged by a rule, not by the histogram: a run of equal values more
+	// than twice as long as any before, in a series that has varied, scores from 0.99 up
+	// and crosses 0.995 three points later. Once it alerts, its length becomes the longest
+	// seen, so a flat-line that lasts pages again only when it has doubled.
+	flat := 0.0
+	if d.run >= 6 && d.run > 2*d.maxRun+2 && d.n-d.run > 3*minPts {
+		flat = 1 - 0.01*math.Exp2(-float64(d.run-2*d.maxRun-2)/3)
 	}
 	// The surprise: the largest of the weighted kinds.
 	s, kind, raw := d.dir(z)*spikeW, Spike, d.dir(z)
@@ -373,21 +374,24 @@ func (d *Detector) Observe(t time.Time, v float64) (Result, error) {
 	if sv := zVar * spreadW; sv > s {
 		s, kind, raw = sv, Variance, zVar
 	}
-	if zFlat > s {
-		s, kind, raw = zFlat, Flat, zFlat
-	}
 
 	// Score: the share of past surprises below this one, gated by its size.
 	if d.n > minPts {
 		p := d.tail(s)
 		g := math.Min(1, math.Max(0, (raw-gateLo)/(gateHi-gateLo)))
 		r.Score = (1 - p) * g
+		if flat > r.Score {
+			r.Score, kind = flat, Flat
+		}
 		if ns < d.quiet {
 			r.Score /= 2
 		}
 		r.Alert = r.Score >= d.cfg.Threshold
 		if r.Alert {
 			d.quiet = ns + int64(d.cfg.Quiet)
+			if kind == Flat {
+				d.maxRun = d.run
+			}
 		}
 		if r.Score >= d.cfg.Threshold/2 {
 			r.Kind = kind

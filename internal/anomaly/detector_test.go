@@ -234,6 +234,22 @@ func TestFlatLine(t *testing.T) {
 	if rs[a[0]].Kind != Flat || !strings.Contains(rs[a[0]].Reason(), "flat") {
 		t.Errorf("kind %v reason %q, want flat-line", rs[a[0]].Kind, rs[a[0]].Reason())
 	}
+	// A flat-line that lasts two days pages a few times (each time it has doubled), not
+	// at every point.
+	rs = run(t, Config{}, at+2*perDay, func(i int, rng *rand.Rand) float64 {
+		if i >= at {
+			return 101.5
+		}
+		return 100 + 5*rng.NormFloat64()
+	})
+	if a := alerts(rs, at, len(rs)); len(a) == 0 || len(a) > 4 {
+		t.Errorf("flat for 2 days: alerts %v, want 1 to 4", a)
+	}
+	// A series that never varied is not a flat-line anomaly.
+	rs = run(t, Config{}, 3*perDay, func(int, *rand.Rand) float64 { return 5 })
+	if a := alerts(rs, 0, len(rs)); len(a) > 0 {
+		t.Errorf("constant series: alerts %v, want none", a)
+	}
 }
 
 func TestDirection(t *testing.T) {
