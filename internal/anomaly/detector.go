@@ -205,6 +205,7 @@ const (
 	spreadHours    = 1.0  // memory of the short-term spread
 	driftHours     = 0.5  // memory of the short-term drift
 	tailPrior      = 0.01 // weight of the prior point in the tail share
+	spikeTailW     = 10.0 // a spike judged alone must be ten times rarer than the combined surprise
 )
 
 const (
@@ -237,10 +238,10 @@ type Detector struct {
 	adopt  int32          // consecutive far points of the same sign (signed count)
 	quiet  int64          // unix nanoseconds until which the score is halved
 
-	hist  [bins]float32 // decayed counts of past surprises
-	histN float64
-	inc   float64 // weight of the next count (grows instead of decaying all counts)
-	maxS  float64
+	surp   tailHist // past surprises of every kind, weighted
+	spikes tailHist // past spike surprises alone
+	histN  float64  // decayed number of points counted
+	inc    float64  // weight of the next count (grows instead of decaying all counts)
 
 	dVal []float32 // daily profile: robust mean value per bucket of the day
 	dN   []uint8
@@ -314,7 +315,7 @@ func (d *Detector) Observe(t time.Time, v float64) (Result, error) {
 	if hist >= 2*day && d.dN[bd] > 0 {
 		pred[1], ok[1] = float64(d.dVal[bd]), true
 	}
-	if hist >= 14*day && d.wN[wd] > 0 {
+	if hist >= 8*day && d.wN[wd] > 0 {
 		pred[2], ok[2] = float64(d.wVal[wd]), true
 	}
 	if d.n > minPts {
@@ -377,9 +378,18 @@ func (d *Detector) Observe(t time.Time, v float64) (Result, error) {
 
 	// Score: the share of past surprises below this one, gated by its size.
 	if d.n > minPts {
-		p := d.tail(s)
+		p := d.surp.tail(s, d.inc, d.histN)
 		g := math.Min(1, math.Max(0, (raw-gateLo)/(gateHi-gateLo)))
 		r.Score = (1 - p) * g
+		// A spike is also judged against past spikes alone, so that a series whose
+		// spread often moves still pages on a point far out.
+		if zs := d.dir(z); zs > gateLo {
+			ps := spikeTailW * d.spikes.tail(zs, d.inc, d.histN)
+			gs := math.Min(1, (zs-gateLo)/(gateHi-gateLo))
+			if sc := (1 - ps) * gs; sc > r.Score {
+				r.Score, kind = sc, Spike
+			}
+		}
 		if flat > r.Score {
 			r.Score, kind = flat, Flat
 		}
@@ -397,7 +407,7 @@ func (d *Detector) Observe(t time.Time, v float64) (Result, error) {
 			r.Kind = kind
 		}
 	}
-	d.count(s, dte)
+	d.count(s, d.dir(z), dte)
 
 	// Learn: errors of every predictor, then the level and profiles from the clipped
 	// residual, unless the point is far out.
@@ -487,32 +497,50 @@ func bin(s float64) (int, float64) {
 
 // tail returns the decayed share of past surprises at least s, with a prior of one point;
 // beyond every past surprise it keeps falling with the square of the excess.
-func (d *Detector) tail(s float64) float64 {
+// tailHist is a decayed histogram of surprises, 8 bins per doubling of 1+s.
+type tailHist struct {
+	hist [bins]float32
+	maxS float64
+}
+
+// tail returns the decayed share of past surprises at least s, with a small prior; beyond
+// every past surprise it keeps falling with a power of the excess.
+func (h *tailHist) tail(s, inc, n float64) float64 {
 	i, frac := bin(s)
-	above := float64(d.hist[i]) * (1 - frac)
-	for _, c := range d.hist[i+1:] {
+	above := float64(h.hist[i]) * (1 - frac)
+	for _, c := range h.hist[i+1:] {
 		above += float64(c)
 	}
-	prior := d.inc * tailPrior
-	p := (above + prior) / (d.histN + prior)
-	if s > d.maxS && s > 0 {
-		p *= math.Pow(d.maxS/s, extrapPow)
+	prior := inc * tailPrior
+	p := (above + prior) / (n + prior)
+	if s > h.maxS && s > 0 {
+		p *= math.Pow(h.maxS/s, extrapPow)
 	}
 	return math.Min(1, p)
 }
 
-func (d *Detector) count(s, dt float64) {
-	// Counts decay with a 30-day memory: instead of shrinking every count, later counts
+func (h *tailHist) add(s, inc float64) {
+	i, _ := bin(s)
+	h.hist[i] += float32(inc)
+	h.maxS = math.Max(h.maxS, s)
+}
+
+func (h *tailHist) rescale(f float64) {
+	for k := range h.hist {
+		h.hist[k] /= float32(f)
+	}
+}
+
+func (d *Detector) count(s, spike, dt float64) {
+	// Counts decay with a histDays memory: instead of shrinking every count, later counts
 	// weigh more, and all are rescaled now and then.
 	d.inc *= math.Exp(dt / (histDays * 86400))
-	i, _ := bin(s)
-	d.hist[i] += float32(d.inc)
-	d.maxS = math.Max(d.maxS, s)
+	d.surp.add(s, d.inc)
+	d.spikes.add(spike, d.inc)
 	d.histN += d.inc
 	if d.inc > 1e20 {
-		for k := range d.hist {
-			d.hist[k] /= float32(d.inc)
-		}
+		d.surp.rescale(d.inc)
+		d.spikes.rescale(d.inc)
 		d.histN /= d.inc
 		d.inc = 1
 	}

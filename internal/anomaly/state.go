@@ -14,7 +14,7 @@ const stateVersion = 1
 // 5-minute buckets, most of it the weekly profile. Restore it with UnmarshalBinary on a
 // Detector made by New with the same Config.Bucket.
 func (d *Detector) MarshalBinary() ([]byte, error) {
-	b := make([]byte, 0, 64+8*nPred+4*bins+5*(len(d.dVal)+len(d.wVal)))
+	b := make([]byte, 0, 128+8*nPred+8*bins+5*(len(d.dVal)+len(d.wVal)))
 	b = append(b, stateVersion)
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(d.dVal)))
 	for _, v := range []int64{d.first, d.last, d.quiet} {
@@ -23,15 +23,12 @@ func (d *Detector) MarshalBinary() ([]byte, error) {
 	for _, v := range []uint32{d.n, d.run, d.maxRun, uint32(d.adopt)} {
 		b = binary.LittleEndian.AppendUint32(b, v)
 	}
-	fs := []float64{d.lastV, d.ival, d.level, d.fast, d.drift, d.spread, d.absV, d.histN, d.inc, d.maxS}
+	fs := []float64{d.lastV, d.ival, d.level, d.fast, d.drift, d.spread, d.absV, d.histN, d.inc, d.surp.maxS, d.spikes.maxS}
 	fs = append(fs, d.err[:]...)
 	for _, v := range fs {
 		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
 	}
-	for _, v := range d.hist {
-		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
-	}
-	for _, dv := range [][]float32{d.dVal, d.wVal} {
+	for _, dv := range [][]float32{d.surp.hist[:], d.spikes.hist[:], d.dVal, d.wVal} {
 		for _, v := range dv {
 			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
 		}
@@ -54,7 +51,7 @@ func (d *Detector) UnmarshalBinary(b []byte) error {
 	if nd != len(d.dVal) {
 		return fmt.Errorf("%w: %d buckets a day, this detector has %d (Config.Bucket differs)", ErrState, nd, len(d.dVal))
 	}
-	want := 5 + 3*8 + 4*4 + (10+nPred)*8 + 4*bins + 4*8*nd + 8*nd
+	want := 5 + 3*8 + 4*4 + (11+nPred)*8 + 2*4*bins + 4*8*nd + 8*nd
 	if len(b) != want {
 		return fmt.Errorf("%w: %d bytes, want %d", ErrState, len(b), want)
 	}
@@ -67,23 +64,20 @@ func (d *Detector) UnmarshalBinary(b []byte) error {
 	f64 := func() float64 { return math.Float64frombits(u64()) }
 	n.first, n.last, n.quiet = int64(u64()), int64(u64()), int64(u64())
 	n.n, n.run, n.maxRun, n.adopt = u32(), u32(), u32(), int32(u32())
-	for _, f := range []*float64{&n.lastV, &n.ival, &n.level, &n.fast, &n.drift, &n.spread, &n.absV, &n.histN, &n.inc, &n.maxS} {
+	for _, f := range []*float64{&n.lastV, &n.ival, &n.level, &n.fast, &n.drift, &n.spread, &n.absV, &n.histN, &n.inc, &n.surp.maxS, &n.spikes.maxS} {
 		*f = f64()
 	}
 	for k := range n.err {
 		n.err[k] = f64()
 	}
-	for k := range n.hist {
-		n.hist[k] = math.Float32frombits(u32())
-	}
-	for _, dv := range [][]float32{n.dVal, n.wVal} {
+	for _, dv := range [][]float32{n.surp.hist[:], n.spikes.hist[:], n.dVal, n.wVal} {
 		for k := range dv {
 			dv[k] = math.Float32frombits(u32())
 		}
 	}
 	p = p[copy(n.dN, p):]
 	copy(n.wN, p)
-	for _, f := range []float64{n.lastV, n.ival, n.level, n.fast, n.drift, n.spread, n.absV, n.histN, n.inc, n.maxS} {
+	for _, f := range []float64{n.lastV, n.ival, n.level, n.fast, n.drift, n.spread, n.absV, n.histN, n.inc, n.surp.maxS, n.spikes.maxS} {
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			return fmt.Errorf("%w: a statistic is not finite", ErrState)
 		}
@@ -93,7 +87,7 @@ func (d *Detector) UnmarshalBinary(b []byte) error {
 			return fmt.Errorf("%w: an error statistic is not finite", ErrState)
 		}
 	}
-	for _, dv := range [][]float32{n.hist[:], n.dVal, n.wVal} {
+	for _, dv := range [][]float32{n.surp.hist[:], n.spikes.hist[:], n.dVal, n.wVal} {
 		for _, f := range dv {
 			if f != f || math.IsInf(float64(f), 0) {
 				return fmt.Errorf("%w: a profile or count is not finite", ErrState)
