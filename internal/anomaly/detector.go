@@ -5,24 +5,25 @@
 //
 // The model, per series:
 //
-//   - a level, a robust exponentially weighted mean of the de-seasonalised values (one
-//     day's memory by default), updated with residuals clipped at a few times the scale so
-//     that anomalous points stay out of the baseline;
-//   - a daily and a weekly profile of the deviation from the level, in buckets of
-//     Config.Bucket, used once two days (two weeks) of history exist and only while they
-//     predict better than the level alone;
-//   - a fast local level, used instead when the series wanders (random walks predict
-//     themselves best);
-//   - the scale of the chosen predictor's errors (a mean absolute deviation, clipped);
-//   - four surprises: the point's robust z-score, a short-term drift of the z-scores
-//     (level shifts, slow ramps), a short-term to long-term ratio of the spread (variance
-//     change), and a flat-line run longer than any seen before;
-//   - a decayed histogram of past surprises that turns the largest of the four into a
-//     score: the share of history that was less surprising.
+//   - four predictors of the next value: the level (a robust exponentially weighted mean,
+//     two days' memory), a daily and a weekly profile (a robust mean per bucket of the day
+//     and of the week, usable after two days and after a week), and a fast local level
+//     (half an hour) for series that wander; each keeps the mean absolute error of its
+//     predictions, and the most specific profile that does not predict clearly worse is
+//     used;
+//   - the scale: the chosen predictor's mean absolute error, with residuals clipped so
+//     that a burst cannot inflate it, and points far out kept out of the level and the
+//     profiles;
+//   - three surprises: the point's robust z-score (spike, drop), an hour's drift of the
+//     z-scores (shift, ramp) and an hour's spread against the usual spread (variance);
+//   - decayed histograms of past surprises (15 days' memory) that turn the largest
+//     weighted surprise, and the spike alone, into a score: one minus the share of history
+//     that was at least as surprising, damped below 3 to 5 scales;
+//   - a rule for flat-lines: a run of equal values more than twice as long as any before.
 //
-// A level shift that persists is adopted as the new level after Config.Adopt, so that it
-// pages once and then becomes normal. After an alert, the score is halved for
-// Config.Quiet so that one episode pages once.
+// A shift that persists for Config.Adopt is adopted as the new level (the profiles move
+// with it), so it pages once and then becomes normal. After an alert, the score is halved
+// for Config.Quiet so that one episode pages once.
 package anomaly
 
 import (
@@ -79,13 +80,15 @@ type Config struct {
 	Direction Direction
 	// Threshold is the score at or above which a point alerts; default DefaultThreshold.
 	Threshold float64
-	// Bucket is the width of a seasonal bucket; default 5 minutes. It must divide a day.
+	// Bucket is the width of a seasonal bucket; default 5 minutes (one that does not
+	// divide a day is replaced by the default). Memory grows with 8 buckets a day and week:
+	// about 12 KiB at 5 minutes.
 	Bucket time.Duration
-	// Level is the memory of the level; default 1 day.
+	// Level is the memory of the level; default 2 days.
 	Level time.Duration
 	// Adopt is how long a shift must persist before it becomes the new level; default 3h.
 	Adopt time.Duration
-	// Quiet is how long the score is halved after an alert; default 2h.
+	// Quiet is how long the score is halved after an alert; default 12h.
 	Quiet time.Duration
 }
 
