@@ -81,8 +81,8 @@ type Config struct {
 	// Threshold is the score at or above which a point alerts; default DefaultThreshold.
 	Threshold float64
 	// Bucket is the width of a seasonal bucket; default 5 minutes (one that does not
-	// divide a day is replaced by the default). Memory grows with 8 buckets a day and week:
-	// about 12 KiB at 5 minutes.
+	// divide a day is replaced by the default). Each bucket of the day and of the week takes
+	// 5 bytes: about 12 KiB at 5 minutes.
 	Bucket time.Duration
 	// Level is the memory of the level; default 2 days.
 	Level time.Duration
