@@ -192,7 +192,14 @@ func (r Result) Reason() string {
 		num(r.Expected), num(r.Lower), num(r.Upper), num(r.Value))
 }
 
-func num(v float64) string { return fmt.Sprintf("%.4g", v) }
+// num formats a value with four significant digits, without an exponent for the sizes
+// that counters and byte rates reach.
+func num(v float64) string {
+	if a := math.Abs(v); a >= 1e4 && a < 1e15 {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.4g", v)
+}
 
 // The model's constants, chosen on the NAB corpus as one set for every series (see
 // docs/anomaly.md for what each run gave).
