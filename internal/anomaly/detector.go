@@ -526,7 +526,7 @@ func (h *tailHist) tail(s, inc, n float64) float64 {
 	if s > h.maxS && s > 0 {
 		p *= math.Pow(h.maxS/s, extrapPow)
 	}
-	return math.Min(1, p)
+	return math.Max(0, math.Min(1, p))
 }
 
 func (h *tailHist) add(s, inc float64) {

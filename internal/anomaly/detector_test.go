@@ -388,3 +388,23 @@ func FuzzUnmarshalBinary(f *testing.F) {
 		}
 	})
 }
+
+// FuzzObserve feeds arbitrary steps and values: no panic, and every score in [0,1].
+func FuzzObserve(f *testing.F) {
+	f.Add([]byte{1, 2, 3, 250, 0, 0, 7, 9, 200, 100})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d := New(Config{Direction: Direction(len(b) % 3)})
+		tm := t0
+		for i := 0; i+1 < len(b); i += 2 {
+			tm = tm.Add(time.Duration(1+int(b[i])*int(b[i])) * time.Second * 30)
+			v := math.Ldexp(float64(int8(b[i+1])), int(b[i]%64)-20)
+			r, err := d.Observe(tm, v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Score < 0 || r.Score > 1 || math.IsNaN(r.Score) || math.IsNaN(r.Expected) {
+				t.Fatalf("point %d (%v): score %v expected %v", i/2, v, r.Score, r.Expected)
+			}
+		}
+	})
+}

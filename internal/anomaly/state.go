@@ -94,6 +94,18 @@ func (d *Detector) UnmarshalBinary(b []byte) error {
 			}
 		}
 	}
+	sum := 0.0
+	for _, h := range [][]float32{n.surp.hist[:], n.spikes.hist[:]} {
+		for _, c := range h {
+			if c < 0 {
+				return fmt.Errorf("%w: a negative count", ErrState)
+			}
+			sum += float64(c)
+		}
+	}
+	if sum > 2*n.histN*(1+1e-6)+1 {
+		return fmt.Errorf("%w: counts exceed their total", ErrState)
+	}
 	if n.inc <= 0 || n.histN < 0 || n.ival < 0 {
 		return fmt.Errorf("%w: counts out of range", ErrState)
 	}

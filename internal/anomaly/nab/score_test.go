@@ -249,3 +249,25 @@ func TestPublishedResults(t *testing.T) {
 		})
 	}
 }
+
+// FuzzReadSeries: any input is rows in increasing time order or a *ParseError naming a
+// line; never a panic.
+func FuzzReadSeries(f *testing.F) {
+	f.Add("timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 00:05:00,2.5\n")
+	f.Add("timestamp,value\n1700000000,1\n2024-01-01T00:00:00Z,x\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		rows, err := ReadSeries(strings.NewReader(in), "f.csv", ReadOptions{})
+		if err != nil {
+			var pe *ParseError
+			if errors.As(err, &pe) && pe.Line < 1 {
+				t.Fatalf("error without a line: %v", err)
+			}
+			return
+		}
+		for i := 1; i < len(rows); i++ {
+			if !rows[i].Time.After(rows[i-1].Time) {
+				t.Fatalf("rows %d and %d out of order", i-1, i)
+			}
+		}
+	})
+}
