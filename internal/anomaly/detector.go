@@ -86,7 +86,7 @@ type Config struct {
 	Bucket time.Duration
 	// Level is the memory of the level; default 2 days.
 	Level time.Duration
-	// Adopt is how long a shift must persist before it becomes the new level; default 3h.
+	// Adopt is how long a shift must persist before it becomes the new level; default 6h.
 	Adopt time.Duration
 	// Quiet is how long the score is halved after an alert; default 12h.
 	Quiet time.Duration
@@ -106,7 +106,7 @@ func (c Config) withDefaults() Config {
 		c.Level = 48 * time.Hour
 	}
 	if c.Adopt <= 0 {
-		c.Adopt = 3 * time.Hour
+		c.Adopt = 6 * time.Hour
 	}
 	if c.Quiet <= 0 {
 		c.Quiet = 12 * time.Hour
