@@ -148,7 +148,18 @@ func nabDir(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv("NAB_DIR")
 	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "..", "..", "shared", "data", "nab")
+		// The corpus sits beside the checkout, in shared/data/nab of some parent.
+		dir = filepath.Join("shared", "data", "nab")
+		for up := "."; ; up = filepath.Join(up, "..") {
+			cand := filepath.Join(up, "shared", "data", "nab")
+			if _, err := os.Stat(filepath.Join(cand, "labels")); err == nil {
+				dir = cand
+				break
+			}
+			if abs, _ := filepath.Abs(up); abs == filepath.Dir(abs) {
+				break
+			}
+		}
 	}
 	if _, err := os.Stat(filepath.Join(dir, "labels", "combined_windows.json")); err != nil {
 		t.Skipf("NAB corpus not found at %s (set NAB_DIR to a checkout of github.com/numenta/NAB): %v", dir, err)
