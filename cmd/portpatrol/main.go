@@ -105,6 +105,7 @@ blackbox_exporter-compatible /probe endpoint, and tells you who listens where.`,
 		newResolveCmd(),
 		newSilenceCmd(),
 		newNotifyCmd(),
+		newAnomalyCmd(),
 		newVersionCmd(),
 	)
 	return root
