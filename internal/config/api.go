@@ -3,8 +3,12 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"strings"
 )
+
+// maxSocketPath is the longest path a Unix socket can be bound to on Linux.
+const maxSocketPath = 107
 
 // checkAPI validates the api section's Host allowlist and limits.
 func (c *Config) checkAPI(at func(path, format string, args ...any)) {
@@ -22,6 +26,15 @@ func (c *Config) checkAPI(at func(path, format string, args ...any)) {
 			if _, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")); err != nil {
 				at(p, "%q: give the host without a port or scheme (e.g. portpatrol.example.com)", h)
 			}
+		}
+	}
+	if s := c.API.Socket; s != "" && s != SocketOff {
+		if !filepath.IsAbs(s) && c.File != "" {
+			s = filepath.Join(filepath.Dir(c.File), s)
+			c.API.Socket = s
+		}
+		if len(s) > maxSocketPath {
+			at("api.socket", "%q is %d bytes long; a Unix socket path may have at most %d (choose a shorter path, or %q for none)", s, len(s), maxSocketPath, SocketOff)
 		}
 	}
 	if c.API.MaxInflightPerClient < 0 {
