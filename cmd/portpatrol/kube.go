@@ -393,15 +393,7 @@ func runKubeLint(ctx context.Context, out, errOut io.Writer, c kube.Reader, f ku
 	if err != nil {
 		return err
 	}
-	code := exitOK
-	for _, x := range fs {
-		if x.Severity <= patrol.P1 {
-			code = exitCritical
-			break
-		}
-		code = exitWarning
-	}
-	if code != exitOK {
+	if code := findingsExit(fs, func(f kube.Finding) patrol.Severity { return f.Severity }); code != exitOK {
 		return exitCode(code)
 	}
 	return nil
