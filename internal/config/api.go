@@ -10,6 +10,17 @@ import (
 // maxSocketPath is the longest path a Unix socket can be bound to on Linux.
 const maxSocketPath = 107
 
+// APISocket is api.socket resolved: a relative path is taken relative to the
+// configuration file's directory; "" (the data directory's socket) and SocketOff are
+// returned as they are.
+func (c *Config) APISocket() string {
+	s := c.API.Socket
+	if s == "" || s == SocketOff || filepath.IsAbs(s) || c.File == "" {
+		return s
+	}
+	return filepath.Join(filepath.Dir(c.File), s)
+}
+
 // checkAPI validates the api section's Host allowlist and limits.
 func (c *Config) checkAPI(at func(path, format string, args ...any)) {
 	for i, h := range c.API.Hosts {
@@ -28,11 +39,7 @@ func (c *Config) checkAPI(at func(path, format string, args ...any)) {
 			}
 		}
 	}
-	if s := c.API.Socket; s != "" && s != SocketOff {
-		if !filepath.IsAbs(s) && c.File != "" {
-			s = filepath.Join(filepath.Dir(c.File), s)
-			c.API.Socket = s
-		}
+	if s := c.APISocket(); s != "" && s != SocketOff {
 		if len(s) > maxSocketPath {
 			at("api.socket", "%q is %d bytes long; a Unix socket path may have at most %d (choose a shorter path, or %q for none)", s, len(s), maxSocketPath, SocketOff)
 		}

@@ -23,8 +23,8 @@ func TestAPIHostsAndMetricsSection(t *testing.T) {
 
 	for yaml, want := range map[string]string{"api: {socket: 'off'}\n": "off", "api: {socket: run/pp.sock}\n": "/etc/pp/run/pp.sock", "api: {socket: /run/pp.sock}\n": "/run/pp.sock"} {
 		c, err := Parse([]byte(yaml), "/etc/pp/pp.yaml")
-		if err != nil || c.API.Socket != want {
-			t.Errorf("%s: got %q, %v; want %q", strings.TrimSpace(yaml), c.API.Socket, err, want)
+		if err != nil || c.APISocket() != want {
+			t.Errorf("%s: got %q, %v; want %q", strings.TrimSpace(yaml), c.APISocket(), err, want)
 		}
 	}
 

@@ -313,7 +313,7 @@ func (d *Daemon) serverFor(cfg *config.Config, ln net.Listener, h http.Handler) 
 // the data directory; "" for none (api.socket: off, or a shared Store without a data
 // directory of this daemon's own).
 func (d *Daemon) socketPath(cfg *config.Config) (string, error) {
-	switch s := cfg.API.Socket; {
+	switch s := cfg.APISocket(); {
 	case s == config.SocketOff:
 		return "", nil
 	case s != "":
