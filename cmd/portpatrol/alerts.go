@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,14 +9,18 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
 
+	"github.com/portpatrol/portpatrol/internal/api"
 	"github.com/portpatrol/portpatrol/internal/patrol"
+	"github.com/portpatrol/portpatrol/internal/store"
 )
 
 // defaultServer is where the commands that talk to a running daemon find it.
@@ -27,7 +30,9 @@ const defaultServer = "http://127.0.0.1:9115"
 const apiExitHelp = `
 The daemon is found at --server (default $PORTPATROL_SERVER, else ` + defaultServer + `) and
 the bearer token is --token (default $PORTPATROL_TOKEN); reading needs the viewer role,
-changing needs operator (see portpatrol token create). The token is never printed.
+changing needs operator (see portpatrol token create). The token is never printed. With
+neither, root (or the daemon's own user) on the daemon's host goes through its local
+socket, portpatrol.sock in the data directory (--socket to name another), as admin.
 
 Exit codes: 0 done; 1 no such alert or silence, or a conflict (already resolved, still
 pending); 3 bad input, a missing, unknown or too weak token, or the daemon could not be
@@ -37,28 +42,50 @@ reached or failed.`
 type apiFlags struct {
 	server string
 	token  string
+	socket string
 }
 
-// addAPIFlags registers --server and --token. Their defaults come from the
+// addAPIFlags registers --server, --token and --socket. Their defaults come from the
 // environment at run time, so that --help never shows a token.
 func addAPIFlags(cmd *cobra.Command, f *apiFlags) {
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&f.server, "server", "", "URL of the running daemon (default $PORTPATROL_SERVER, else "+defaultServer+")")
 	pf.StringVar(&f.token, "token", "", "API bearer token (default $PORTPATROL_TOKEN)")
+	pf.StringVar(&f.socket, "socket", "", "the daemon's local socket (default $PORTPATROL_SOCKET, else portpatrol.sock in the data directory when no server or token is given and you may use it)")
 }
 
-// client builds an API client from the flags and the environment.
+// client builds an API client from the flags and the environment: the local socket
+// when one is named, or when neither a server nor a token is given and the default
+// socket is there for this user; else HTTP.
 func (f *apiFlags) client() (*apiClient, error) {
-	server := firstOf(f.server, os.Getenv("PORTPATROL_SERVER"), defaultServer)
+	server := firstOf(f.server, os.Getenv("PORTPATROL_SERVER"))
+	token := firstOf(f.token, os.Getenv("PORTPATROL_TOKEN"))
+	if sock := firstOf(f.socket, os.Getenv("PORTPATROL_SOCKET")); sock != "" {
+		return &apiClient{api.Client{Socket: sock, Token: token}}, nil
+	}
+	if server == "" && token == "" {
+		if sock, ok := localSocket(); ok {
+			return &apiClient{api.Client{Socket: sock}}, nil
+		}
+	}
+	server = firstOf(server, defaultServer)
 	u, err := url.Parse(server)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, exitf(exitUnknown, "--server %q: want a URL such as %s", server, defaultServer)
 	}
-	return &apiClient{
-		base:  strings.TrimRight(u.String(), "/"),
-		token: firstOf(f.token, os.Getenv("PORTPATROL_TOKEN")),
-		http:  &http.Client{Timeout: 30 * time.Second},
-	}, nil
+	return &apiClient{api.Client{Base: u.String(), Token: token}}, nil
+}
+
+// localSocket is the default data directory's socket when it exists and this user
+// may connect to it (root, or the user the daemon runs as).
+func localSocket() (string, bool) {
+	dir, err := store.DefaultDataDir()
+	if err != nil {
+		return "", false
+	}
+	p := filepath.Join(dir, api.SocketName)
+	fi, err := os.Stat(p)
+	return p, err == nil && fi.Mode()&os.ModeSocket != 0 && unix.Access(p, unix.W_OK) == nil
 }
 
 // firstOf returns the first non-empty string.
@@ -71,101 +98,52 @@ func firstOf(vs ...string) string {
 	return ""
 }
 
-// apiClient calls the daemon's HTTP API.
-type apiClient struct {
-	base  string
-	token string
-	http  *http.Client
-}
+// apiClient is the API client with the CLI's messages and exit codes.
+type apiClient struct{ api.Client }
 
-// apiError is an error answer of the API.
-type apiError struct {
-	status int
-	msg    string // the API's "error" field
-}
-
-func (e *apiError) Error() string { return e.msg }
-
-// call sends a request with body (nil for none) as JSON and decodes the answer into
-// out (nil to ignore it). A non-2xx answer is an *apiError; a daemon that cannot be
-// reached is an exit error.
+// call is Client.Do with a daemon that cannot be reached or answers something else
+// turned into an exit error; the API's own error answers stay *api.Error for fail.
 func (c *apiClient) call(ctx context.Context, method, path string, body, out any) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
+	err := c.Do(ctx, method, path, body, out)
+	var ue *api.UnreachableError
+	var fe *api.ForeignAnswerError
+	switch {
+	case errors.As(err, &ue) && c.Socket != "":
+		return exitf(exitUnknown, "%v (is `portpatrol serve` running? pass --server or --token to use HTTP instead)", err)
+	case errors.As(err, &ue):
+		return exitf(exitUnknown, "%v (is `portpatrol serve` running? set --server or PORTPATROL_SERVER)", err)
+	case errors.As(err, &fe):
 		return exitf(exitUnknown, "%v", err)
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json")
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		// The error names the URL, never the token, which travels in a header.
-		return exitf(exitUnknown, "cannot reach portpatrol at %s: %v (is `portpatrol serve` running? set --server or PORTPATROL_SERVER)", c.base, errors.Unwrap(err))
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
-	if err != nil {
-		return exitf(exitUnknown, "read the answer of %s: %v", c.base, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		var eb struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(data, &eb) != nil || eb.Error == "" {
-			return exitf(exitUnknown, "%s %s answered %s: is %s a portpatrol daemon?", method, path, resp.Status, c.base)
-		}
-		return &apiError{status: resp.StatusCode, msg: eb.Error}
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return exitf(exitUnknown, "%s %s: unexpected answer: %v", method, path, err)
-	}
-	return nil
+	return err
 }
 
 // fail turns an API error into a one-line message and an exit code: 404 and 409 exit
 // 1, everything else 3. what names the object, as in "alert a1".
 func (c *apiClient) fail(err error, what string) error {
-	var ae *apiError
+	var ae *api.Error
 	if !errors.As(err, &ae) {
 		return err
 	}
-	msg := ae.msg
-	switch ae.status {
+	where, msg := c.Where(), ae.Msg
+	switch ae.Status {
 	case http.StatusUnauthorized:
-		if c.token == "" {
-			return exitf(exitUnknown, "%s needs a token: pass --token or set PORTPATROL_TOKEN (create one with: portpatrol token create --role operator --name NAME)", c.base)
+		if c.Token == "" {
+			return exitf(exitUnknown, "%s needs a token: pass --token or set PORTPATROL_TOKEN (create one with: portpatrol token create --role operator --name NAME), or run as root on the daemon's host to use its local socket", where)
 		}
-		return exitf(exitUnknown, "%s refused the token: %s", c.base, msg)
+		return exitf(exitUnknown, "%s refused the token: %s", where, msg)
 	case http.StatusForbidden:
 		return exitf(exitUnknown, "permission denied: %s", msg)
 	case http.StatusNotFound:
-		return exitf(exitWarning, "no %s on %s", what, c.base)
+		return exitf(exitWarning, "no %s on %s", what, where)
 	case http.StatusConflict:
 		return exitf(exitWarning, "%s: %s", what, conflictReason(msg))
 	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
 		return exitf(exitUnknown, "bad request: %s", msg)
 	case http.StatusNotImplemented:
-		return exitf(exitUnknown, "%s does not serve this: %s", c.base, msg)
+		return exitf(exitUnknown, "%s does not serve this: %s", where, msg)
 	}
-	return exitf(exitUnknown, "%s failed (%d): %s", c.base, ae.status, msg)
+	return exitf(exitUnknown, "%s failed (%d): %s", where, ae.Status, msg)
 }
 
 // conflictReason keeps the end of a conflict message: "conflict: ack a1: already

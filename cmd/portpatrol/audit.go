@@ -108,15 +108,16 @@ func runAudit(ctx context.Context, out io.Writer, f auditFlags, targets []string
 	if err != nil {
 		return exitf(exitUnknown, "write: %v", err)
 	}
-	return exitCode(findingsExit(rep.Findings))
+	return exitCode(findingsExit(rep.Findings, func(f audit.Finding) patrol.Severity { return f.Severity }))
 }
 
-// findingsExit is the exit code for an audit's findings: critical for a P0 or P1,
-// warning for lower ones, OK for none.
-func findingsExit(fs []audit.Finding) int {
+// findingsExit is the one exit convention of every command that reports findings
+// (audit, kube lint): 2 (CRITICAL) for a P0 or P1, 1 (WARNING) for P2 and P3 only, 0
+// for none, as check's Nagios codes.
+func findingsExit[F any](fs []F, severity func(F) patrol.Severity) int {
 	code := exitOK
 	for _, f := range fs {
-		if f.Severity <= patrol.P1 {
+		if severity(f) <= patrol.P1 {
 			return exitCritical
 		}
 		code = exitWarning

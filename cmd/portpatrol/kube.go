@@ -9,7 +9,6 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -179,7 +178,12 @@ func runKubeCheck(ctx context.Context, out io.Writer, c kube.Reader, env *probe.
 			targets = append(targets, t)
 		}
 	}
-	results := probeAll(ctx, targets, modules, env, f.timeout)
+	results := probe.RunOnce(ctx, targets, func(name string) (probe.Module, error) {
+		if m, ok := modules[name]; ok {
+			return m, nil
+		}
+		return probe.Module{}, fmt.Errorf("unknown module %q (annotation %s)", name, kube.AnnotationModule)
+	}, env, f.timeout, 32)
 	findings := append(slices.Clone(snap.Findings), kube.Assess(snap, kube.ResultMap(results))...)
 
 	if f.json {
@@ -241,49 +245,6 @@ func kubeCheckExit(snap *kube.Snapshot, results map[string]patrol.Result, findin
 		}
 	}
 	return code
-}
-
-// probeAll probes each target once, at most 32 at a time. A target whose probe cannot
-// be built (an unknown module) gets a result of class error saying why.
-func probeAll(ctx context.Context, targets []patrol.Target, modules map[string]probe.Module, env *probe.Env, timeout time.Duration) map[string]patrol.Result {
-	results := make(map[string]patrol.Result, len(targets))
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 32)
-	for _, t := range targets {
-		t.Timeout = timeout
-		var mod probe.Module
-		var p *probe.Probe
-		var err error
-		if t.Module != "" {
-			m, ok := modules[t.Module]
-			if !ok {
-				err = fmt.Errorf("unknown module %q (annotation %s)", t.Module, kube.AnnotationModule)
-			}
-			mod = m
-		}
-		if err == nil {
-			p, err = probe.New(t, mod, env)
-		}
-		if err != nil {
-			r := patrol.Result{Target: t.ID, Start: time.Now()}
-			r.Fail(patrol.ClassError, "%v", err)
-			results[t.ID] = r
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			r := p.Run(ctx)
-			mu.Lock()
-			results[t.ID] = r
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	return results
 }
 
 type kubeLintFlags struct {
@@ -393,15 +354,7 @@ func runKubeLint(ctx context.Context, out, errOut io.Writer, c kube.Reader, f ku
 	if err != nil {
 		return err
 	}
-	code := exitOK
-	for _, x := range fs {
-		if x.Severity <= patrol.P1 {
-			code = exitCritical
-			break
-		}
-		code = exitWarning
-	}
-	if code != exitOK {
+	if code := findingsExit(fs, func(f kube.Finding) patrol.Severity { return f.Severity }); code != exitOK {
 		return exitCode(code)
 	}
 	return nil

@@ -163,6 +163,21 @@ spec:
 		t.Errorf("--sarif: %v, version %q\n%s", err, sarif.Version, out.String())
 	}
 
+	// P2/P3 findings only: 1, as audit (TestAuditCommand) and check exit on warnings.
+	low := filepath.Join(dir, "web.yaml")
+	if err := os.WriteFile(low, []byte(`apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  ports: [{port: 80}, {port: 443}]
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if code := run([]string{"kube", "lint", "-f", low}, &out, &errb); code != exitWarning || !strings.Contains(out.String(), "kube_unnamed_port") {
+		t.Errorf("P3 findings only: exit %d, want 1 and kube_unnamed_port\n%s%s", code, out.String(), errb.String())
+	}
+
 	if code := run([]string{"kube", "lint"}, &out, &errb); code != exitUnknown {
 		t.Errorf("neither -f nor live: exit %d, want 3", code)
 	}

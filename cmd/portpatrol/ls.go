@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -123,7 +122,7 @@ func runLs(ctx context.Context, w io.Writer, f lsFlags) error {
 	rows := make([]lsRow, 0, len(socks))
 	hidden := false
 	for _, s := range socks {
-		if !matchOwner(&s, f.process, f.user) {
+		if !s.OwnedBy(f.process, f.user) {
 			continue
 		}
 		if s.Owner == nil && s.Inode != 0 {
@@ -147,29 +146,6 @@ func runLs(ctx context.Context, w io.Writer, f lsFlags) error {
 		fmt.Fprintln(out, "\nSome owners are not shown: run as root to see other users' processes.")
 	}
 	return nil
-}
-
-func matchOwner(s *inventory.Socket, process, user string) bool {
-	if process == "" && user == "" {
-		return true
-	}
-	o := s.Owner
-	if o == nil {
-		return false
-	}
-	if process != "" {
-		hit := strings.Contains(o.Command, process)
-		if !hit && len(o.Cmdline) > 0 {
-			hit = strings.Contains(filepath.Base(o.Cmdline[0]), process)
-		}
-		if !hit {
-			return false
-		}
-	}
-	if user != "" && o.User != user && strconv.FormatUint(uint64(o.UID), 10) != user {
-		return false
-	}
-	return true
 }
 
 func ownerCols(s *inventory.Socket) (process, pid, user string) {

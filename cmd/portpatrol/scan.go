@@ -8,12 +8,10 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mattn/go-isatty"
-	"github.com/portpatrol/portpatrol/internal/patrol"
 	"github.com/portpatrol/portpatrol/internal/probe"
 	"github.com/portpatrol/portpatrol/internal/scan"
 	"github.com/spf13/cobra"
@@ -207,9 +205,7 @@ func progressLine(w io.Writer) func(done, total int64) {
 	}
 }
 
-// probeIdentifier names the service on an open port with portpatrol's protocol probes:
-// the scheme its port suggests (6379 → redis), or a plain TCP connect when no prober
-// for that scheme exists yet.
+// probeIdentifier is probe.Identify as a scan.Identifier.
 type probeIdentifier struct {
 	timeout time.Duration
 	env     *probe.Env // the probes' environment, owned by the caller
@@ -219,64 +215,6 @@ var _ scan.Identifier = probeIdentifier{}
 
 // Identify implements scan.Identifier.
 func (p probeIdentifier) Identify(ctx context.Context, addr netip.AddrPort) scan.Ident {
-	scheme := "tcp"
-	if svc, ok := patrol.ServiceByPort("tcp", addr.Port()); ok && svc.Scheme != "" {
-		scheme = svc.Scheme
-	}
-	pr, err := newProbe(scheme, addr, p.timeout, p.env)
-	if err != nil {
-		// No prober for the guess: all a TCP connect can say is that it accepts.
-		tcp, terr := newProbe("tcp", addr, p.timeout, p.env)
-		if terr != nil {
-			return scan.Ident{Service: "unknown", Class: string(patrol.ClassError), Detail: terr.Error()}
-		}
-		res := tcp.Run(ctx)
-		detail := "accepts TCP"
-		if scheme != "tcp" {
-			detail = fmt.Sprintf("no %s prober; accepts TCP", scheme)
-		}
-		if !res.Up() {
-			detail = res.Error
-		}
-		return scan.Ident{Service: "unknown", Class: string(res.Class), Detail: detail}
-	}
-	res := pr.Run(ctx)
-	switch res.Class {
-	case patrol.ClassOK, patrol.ClassSlow, patrol.ClassAuth, patrol.ClassOverloaded:
-		// It spoke the protocol, even if it refused us.
-		return scan.Ident{Service: scheme, Class: string(res.Class), Detail: identDetail(res)}
-	}
-	if scheme == "tcp" {
-		return scan.Ident{Service: "unknown", Class: string(res.Class), Detail: res.Error}
-	}
-	return scan.Ident{Service: "unknown", Class: string(res.Class), Detail: fmt.Sprintf("not %s: %s", scheme, res.Error)}
-}
-
-func newProbe(scheme string, addr netip.AddrPort, timeout time.Duration, env *probe.Env) (*probe.Probe, error) {
-	host := addr.Addr().String()
-	if addr.Addr().Is6() {
-		host = "[" + host + "]"
-	}
-	t, err := patrol.ParseTarget(scheme + "://" + host + ":" + strconv.Itoa(int(addr.Port())))
-	if err != nil {
-		return nil, err
-	}
-	t.Timeout = timeout
-	return probe.New(t, probe.Module{}, env)
-}
-
-// identDetail picks the facts worth a column: a version or banner, else the error.
-func identDetail(res patrol.Result) string {
-	for _, k := range []string{"version", "server_version", "banner", "server", "greeting"} {
-		if v := res.Details[k]; v != "" {
-			return v
-		}
-	}
-	if res.HTTP != nil {
-		return fmt.Sprintf("HTTP %d", res.HTTP.Status)
-	}
-	if res.TLS != nil {
-		return res.TLS.Version
-	}
-	return res.Error
+	id := probe.Identify(ctx, addr, p.timeout, p.env)
+	return scan.Ident{Service: id.Service, Class: string(id.Class), Detail: id.Detail}
 }

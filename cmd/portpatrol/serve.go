@@ -49,6 +49,10 @@ Requests must name this server in their Host header: the listen address, localho
 and this machine's host name); others get 421. Browsers' cross-site writes are refused.
 See docs/security.md, "Securing portpatrol itself".
 
+The same is served on a Unix socket, portpatrol.sock in --data-dir (api.socket: PATH or
+off), mode 0600: root and the daemon's own user are admin there without a token (the
+peer's uid is checked), so "portpatrol alerts" as root on this host needs no token.
+
 A reload is applied whole or not at all: a bad file keeps the old configuration
 running and says why in the log and in portpatrol_config_last_reload_successful.
 Targets, modules, labels, alerting, notify and audits change on reload (open incidents

@@ -82,46 +82,13 @@ func parsePortSpec(s string) (netip.Addr, uint16, error) {
 	return addr, uint16(n), nil
 }
 
-// whoEntry is one listener and what holds it, as who prints it in JSON.
-type whoEntry struct {
-	inventory.Socket
-	Resources   *inventory.Resources `json:"resources,omitempty"`
-	Connections []inventory.Socket   `json:"connections"`
-}
-
 func runWho(ctx context.Context, out io.Writer, addr netip.Addr, port uint16, asJSON bool) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	inv := inventory.New(inventory.Config{})
-	socks, err := inv.Listeners(ctx, inventory.Filter{Port: port, Owners: true, Established: true, Traffic: true})
+	entries, err := inventory.New(inventory.Config{}).Holders(ctx, addr, port)
 	if err != nil {
 		return exitf(exitUnknown, "%v", err)
-	}
-	conns, err := inv.Sockets(ctx, inventory.Filter{Proto: inventory.TCP, Port: port,
-		States: inventory.StatesOf(inventory.StateEstablished, inventory.StateSynRecv, inventory.StateCloseWait), Traffic: true})
-	if err != nil {
-		return exitf(exitUnknown, "%v", err)
-	}
-	var entries []whoEntry
-	for _, s := range socks {
-		if addr.IsValid() && !s.Covers(addr) {
-			continue
-		}
-		e := whoEntry{Socket: s, Connections: []inventory.Socket{}}
-		if s.Owner != nil {
-			if r, err := inv.Resources(s.Owner.PID); err == nil {
-				e.Resources = &r
-			}
-		}
-		if s.Proto == inventory.TCP {
-			for _, c := range conns {
-				if c.IPv6 == s.IPv6 && (s.Local.Addr().IsUnspecified() || c.Local.Addr() == s.Local.Addr()) {
-					e.Connections = append(e.Connections, c)
-				}
-			}
-		}
-		entries = append(entries, e)
 	}
 	spec := ":" + strconv.Itoa(int(port))
 	if addr.IsValid() {
@@ -147,7 +114,7 @@ func runWho(ctx context.Context, out io.Writer, addr netip.Addr, port uint16, as
 	return nil
 }
 
-func printWho(out io.Writer, e *whoEntry) {
+func printWho(out io.Writer, e *inventory.Holder) {
 	s := &e.Socket
 	line := func(k, format string, args ...any) { fmt.Fprintf(out, "  %-11s %s\n", k, fmt.Sprintf(format, args...)) }
 	if s.Owner == nil {

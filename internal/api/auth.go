@@ -98,10 +98,17 @@ type authError struct {
 
 func (e *authError) Error() string { return e.msg }
 
-// authenticate works out who sent r: a bearer token, or anonymous on loopback when
-// the configuration and allowAnonymous allow it. It returns an *authError when the
+// authenticate works out who sent r: root or the daemon's own user on the local socket
+// (admin), a bearer token, or anonymous on loopback when the configuration and
+// allowAnonymous allow it. It returns an *authError when the
 // request cannot go on.
 func (s *Server) authenticate(r *http.Request, need Role, allowAnonymous bool) (Identity, error) {
+	if p, ok := socketPeer(r); ok {
+		// The local socket: the kernel vouches for the peer's uid.
+		if id, ok, err := socketIdentity(r, p, need); ok {
+			return id, err
+		}
+	}
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		if allowAnonymous && s.cfg.AnonymousRead && need == RoleViewer && (r.Method == http.MethodGet || r.Method == http.MethodHead) && loopbackPeer(r) {

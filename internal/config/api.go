@@ -3,8 +3,23 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"strings"
 )
+
+// maxSocketPath is the longest path a Unix socket can be bound to on Linux.
+const maxSocketPath = 107
+
+// APISocket is api.socket resolved: a relative path is taken relative to the
+// configuration file's directory; "" (the data directory's socket) and SocketOff are
+// returned as they are.
+func (c *Config) APISocket() string {
+	s := c.API.Socket
+	if s == "" || s == SocketOff || filepath.IsAbs(s) || c.File == "" {
+		return s
+	}
+	return filepath.Join(filepath.Dir(c.File), s)
+}
 
 // checkAPI validates the api section's Host allowlist and limits.
 func (c *Config) checkAPI(at func(path, format string, args ...any)) {
@@ -22,6 +37,11 @@ func (c *Config) checkAPI(at func(path, format string, args ...any)) {
 			if _, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")); err != nil {
 				at(p, "%q: give the host without a port or scheme (e.g. portpatrol.example.com)", h)
 			}
+		}
+	}
+	if s := c.APISocket(); s != "" && s != SocketOff {
+		if len(s) > maxSocketPath {
+			at("api.socket", "%q is %d bytes long; a Unix socket path may have at most %d (choose a shorter path, or %q for none)", s, len(s), maxSocketPath, SocketOff)
 		}
 	}
 	if c.API.MaxInflightPerClient < 0 {

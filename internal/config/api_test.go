@@ -21,6 +21,13 @@ func TestAPIHostsAndMetricsSection(t *testing.T) {
 		t.Errorf(`api.hosts ["*"]: got %v, want no error`, err)
 	}
 
+	for yaml, want := range map[string]string{"api: {socket: 'off'}\n": "off", "api: {socket: run/pp.sock}\n": "/etc/pp/run/pp.sock", "api: {socket: /run/pp.sock}\n": "/run/pp.sock"} {
+		c, err := Parse([]byte(yaml), "/etc/pp/pp.yaml")
+		if err != nil || c.APISocket() != want {
+			t.Errorf("%s: got %q, %v; want %q", strings.TrimSpace(yaml), c.APISocket(), err, want)
+		}
+	}
+
 	tests := []struct{ name, yaml, want string }{
 		{"host with port", "api:\n  hosts: [pp.example.com:9115]\n", `bad.yaml:2:11: api.hosts[0]: "pp.example.com:9115": give the host without a port`},
 		{"url", "api:\n  hosts: ['https://pp.example.com']\n", `api.hosts[0]: "https://pp.example.com" is not a host name`},
@@ -28,6 +35,7 @@ func TestAPIHostsAndMetricsSection(t *testing.T) {
 		{"star among names", "api:\n  hosts: ['*', pp.example.com]\n", `api.hosts[0]: "*" allows every Host header; give it alone`},
 		{"wildcard name", "api:\n  hosts: ['*.example.com']\n", `api.hosts[0]: "*.example.com" is not a host name`},
 		{"negative limit", "api: {max_inflight_per_client: -1}\n", "api.max_inflight_per_client: must not be negative, got -1"},
+		{"socket too long", "api: {socket: /" + strings.Repeat("s", 120) + "}\n", "bad.yaml:1:15: api.socket: \"/sss"},
 		{"unknown metrics field", "metrics: {require_tokens: true}\n", `metrics.require_tokens: unknown field "require_tokens"`},
 	}
 	for _, tt := range tests {

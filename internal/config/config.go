@@ -252,7 +252,15 @@ type API struct {
 	// /metrics) one client address may have in flight on each of those routes;
 	// default 8.
 	MaxInflightPerClient int `yaml:"max_inflight_per_client"`
+	// Socket is the local Unix socket on which root and the daemon's own user reach
+	// the API as admin without a token, authorised by the peer's uid: empty means
+	// portpatrol.sock in the data directory, "off" serves none, a relative path is
+	// relative to the configuration file. Read at start; a reload keeps the old one.
+	Socket string `yaml:"socket"`
 }
+
+// SocketOff is the api.socket value that serves no local socket.
+const SocketOff = "off"
 
 // TargetDefaults apply to every target that does not set its own value.
 type TargetDefaults struct {

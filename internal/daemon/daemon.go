@@ -69,8 +69,9 @@ type Config struct {
 	// Store, when set, is used instead of opening the configured storage, and Close
 	// leaves it open: replicas in one process share it as they would share PostgreSQL.
 	Store Store
-	// DataDir holds the SQLite store when the configuration names no storage; empty
-	// means store.DefaultDataDir.
+	// DataDir holds the SQLite store when the configuration names no storage, and the
+	// local socket when api.socket names none; empty means store.DefaultDataDir (with
+	// Store set and DataDir empty, no socket is served unless api.socket names one).
 	DataDir string
 	// Logger receives the daemon's log; nil discards it.
 	Logger *slog.Logger
@@ -128,6 +129,7 @@ type Daemon struct {
 	kube         *kubeWiring      // nil unless kubernetes.enabled
 	status       *status.Page
 	httpLimits   httpLimits // the HTTP server's timeouts; tests shorten them
+	dataDir      string     // Config.DataDir: where the local socket goes by default
 	closeOnce    sync.Once
 	workers      sync.WaitGroup // goroutines Run started
 	// scrapeEnv is where /probe runs, with its allowlist; Close closes it.
@@ -171,7 +173,7 @@ func New(c Config) (_ *Daemon, err error) {
 	logWarnings(logger, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &Daemon{path: c.Path, logger: logger, clock: clock, metrics: exporter.NewMetrics(), probeEnv: c.ProbeEnv,
-		orphanDelay: c.OrphanDelay, httpLimits: defaultHTTPLimits, ctx: ctx, cancel: cancel}
+		orphanDelay: c.OrphanDelay, httpLimits: defaultHTTPLimits, dataDir: c.DataDir, ctx: ctx, cancel: cancel}
 	if d.probeEnv == nil {
 		d.probeEnv = new(probe.Env)
 	}
@@ -810,7 +812,7 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 4)
+	errc := make(chan error, 5)
 	d.spawn(func() { errc <- d.sched.Run(ctx) })
 	d.mu.Lock()
 	d.runCtx = ctx
@@ -869,6 +871,7 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 		})
 		d.logger.Info("serving the status page on its own listener", "addr", sln.Addr().String())
 	}
+	stopSocket := d.serveSocket(cfg, errc)
 	d.ready.Store(true)
 	d.logger.Info("portpatrol serving", "addr", ln.Addr().String(), "targets", len(cfg.Checks), "storage", d.dbName)
 	var runErr error
@@ -884,6 +887,7 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	if err := srv.Shutdown(sctx); err != nil {
 		d.logger.Warn("http shutdown", "err", err)
 	}
+	stopSocket(sctx)
 	if psrv != nil {
 		if err := psrv.Shutdown(sctx); err != nil {
 			d.logger.Warn("probe server shutdown", "err", err)

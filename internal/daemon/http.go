@@ -1,12 +1,16 @@
 package daemon
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +19,7 @@ import (
 	"github.com/portpatrol/portpatrol/internal/api"
 	"github.com/portpatrol/portpatrol/internal/config"
 	"github.com/portpatrol/portpatrol/internal/probe"
+	"github.com/portpatrol/portpatrol/internal/store"
 )
 
 // httpLimits are the HTTP server's timeouts and sizes. Every connection, idle or
@@ -301,5 +306,67 @@ func (d *Daemon) serverFor(cfg *config.Config, ln net.Listener, h http.Handler) 
 		WriteTimeout:      lim.write,
 		IdleTimeout:       lim.idle,
 		MaxHeaderBytes:    lim.maxHeaderBytes,
+	}
+}
+
+// socketPath is where the local socket is served: api.socket, else portpatrol.sock in
+// the data directory; "" for none (api.socket: off, or a shared Store without a data
+// directory of this daemon's own).
+func (d *Daemon) socketPath(cfg *config.Config) (string, error) {
+	switch s := cfg.APISocket(); {
+	case s == config.SocketOff:
+		return "", nil
+	case s != "":
+		return s, nil
+	case d.dataDir != "":
+		return filepath.Join(d.dataDir, api.SocketName), nil
+	case d.sharedDB:
+		return "", nil
+	}
+	dir, err := store.DefaultDataDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, api.SocketName), nil
+}
+
+// serveSocket serves the daemon's handler on the local socket, where requests are
+// authorised by the peer's uid (see api.SocketConnContext), sending the server's
+// failure to errc. A socket that cannot be served is logged and skipped: the TCP
+// listener still serves everything. The returned function shuts the server down.
+func (d *Daemon) serveSocket(cfg *config.Config, errc chan<- error) func(context.Context) {
+	path, err := d.socketPath(cfg)
+	if path == "" || err != nil {
+		if err != nil {
+			d.logger.Warn("no local socket", "err", err)
+		}
+		return func(context.Context) {}
+	}
+	ln, err := api.ListenSocket(path)
+	if err != nil {
+		d.logger.Warn("no local socket: the CLI needs a token", "err", err)
+		return func(context.Context) {}
+	}
+	lim := d.httpLimits
+	srv := &http.Server{
+		Handler:           d.Handler(),
+		ConnContext:       api.SocketConnContext,
+		ReadHeaderTimeout: lim.readHeader,
+		ReadTimeout:       lim.read,
+		WriteTimeout:      lim.write,
+		IdleTimeout:       lim.idle,
+		MaxHeaderBytes:    lim.maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(d.logger.Handler(), slog.LevelWarn),
+	}
+	d.spawn(func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("socket server: %w", err)
+		}
+	})
+	d.logger.Info("serving the local socket: root and this user need no token on it", "socket", path)
+	return func(ctx context.Context) {
+		if err := srv.Shutdown(ctx); err != nil {
+			d.logger.Warn("socket server shutdown", "err", err)
+		}
 	}
 }
