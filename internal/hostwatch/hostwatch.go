@@ -187,6 +187,14 @@ type key struct {
 // id is the key as stored and as a public-bind subject: "tcp://0.0.0.0:6379".
 func (k key) id() string { return string(k.proto) + "://" + k.bind.String() }
 
+// addr is the listener as the operator names it: "127.0.0.1:1883", "udp://127.0.0.1:53".
+func (k key) addr() string {
+	if k.proto == inventory.TCP {
+		return k.bind.String()
+	}
+	return k.id()
+}
+
 // target is the probe target of the listener: its bind address, or loopback of its
 // family for a wildcard bind.
 func (k key) target() string {
@@ -352,12 +360,12 @@ func (w *Watch) tick(ctx context.Context) error {
 	o := w.judge(now, socks, ctrs, ctrsOK, detail, res)
 	w.mu.Unlock()
 
+	if o.changed {
+		w.notify() // the targets first: many events may take a while
+	}
 	w.emit(ctx, o.events)
 	if len(o.learned) > 0 {
 		w.persist(ctx, o.learned)
-	}
-	if o.changed {
-		w.notify()
 	}
 	return nil
 }

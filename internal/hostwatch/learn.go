@@ -224,7 +224,6 @@ func (w *Watch) load(ctx context.Context) error {
 			owner:     &inventory.Owner{Command: v.Process, PID: v.PID},
 			firstSeen: cmp.Or(v.FirstSeen, v.LearnedAt), ident: v.Ident, identPID: v.PID,
 			gone: v.GoneSince, fate: v.Fate, forgetAt: v.ForgetAt, retired: v.Retired, muted: v.Muted,
-			vanished: v.Muted, // its alert was resolved by hand: no new one while it stays gone
 		}
 		n++
 	}
@@ -432,8 +431,7 @@ func (w *Watch) Resolved(ctx context.Context, target string) []Listener {
 		if l.key.target() != target || l.state() != StateGone || l.muted {
 			continue
 		}
-		l.muted = true
-		l.vanished = true // cleared by hand; no new vanished alert while it stays gone
+		l.muted = true // cleared by hand: no new vanished alert while it stays gone
 		out = append(out, w.public(l))
 		vs = append(vs, l.value())
 	}
@@ -460,6 +458,26 @@ func (w *Watch) Lookup(target string) (Listener, bool) {
 		return Listener{}, false
 	}
 	return w.public(best), true
+}
+
+// ParseListener parses a listener's address as Forget takes it: "127.0.0.1:1883" (TCP)
+// or "tcp://0.0.0.0:6379", "udp://127.0.0.1:53". Only Proto and Bind are set.
+func ParseListener(s string) (Listener, error) {
+	var k key
+	var err error
+	if strings.Contains(s, "://") {
+		k, err = parseKey(s)
+	} else {
+		var ap netip.AddrPort
+		if ap, err = netip.ParseAddrPort(s); err != nil {
+			err = fmt.Errorf("listener %q: want ADDR:PORT (127.0.0.1:1883, [::1]:53) or udp://ADDR:PORT", s)
+		}
+		k = key{inventory.TCP, ap}
+	}
+	if err != nil {
+		return Listener{}, err
+	}
+	return Listener{Proto: string(k.proto), Bind: k.bind, Target: k.target()}, nil
 }
 
 // parseKey parses "tcp://ADDR:PORT" or "udp://ADDR:PORT".

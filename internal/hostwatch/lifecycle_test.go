@@ -40,8 +40,8 @@ func TestGoneListenerOfExitedProcessIsRetiredWithOnePage(t *testing.T) {
 	h.step(2)
 	h.wantEvents("vanished", is("unreachable", "", target, true))
 	l := listed(t, h.w, "127.0.0.1:6379")
-	if l.State != StateGone || l.Fate != FateExited || !l.ForgetAt.Equal(h.now.Add(24*time.Hour)) {
-		t.Fatalf("gone listener: got %+v, want gone, exited, retired at %s", l, h.now.Add(24*time.Hour))
+	if l.State != StateGone || l.Fate != FateExited || !l.ForgetAt.Equal(l.GoneSince.Add(24*time.Hour)) || !l.GoneSince.Equal(h.now.Add(-h.w.cfg.Interval)) {
+		t.Fatalf("gone listener: got %+v, want gone since the first dump it missed, exited, retired a day after it went", l)
 	}
 
 	// A day of dumps (at detail-dump pace): no further event until it is retired.

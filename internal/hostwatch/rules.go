@@ -68,6 +68,7 @@ func (w *Watch) judge(now time.Time, socks []inventory.Socket, ctrs inventory.Co
 			if !l.expected {
 				w.ephemeral++
 				delete(w.ls, k)
+				o.changed = o.changed || l.ignore == "" // no longer probed
 				continue
 			}
 			if l.retired {
@@ -79,13 +80,17 @@ func (w *Watch) judge(now time.Time, socks []inventory.Socket, ctrs inventory.Co
 			l.missed++
 			if l.missed >= w.cfg.ConfirmTicks && !l.vanished {
 				l.vanished = true
+				w.judgeFate(l, now)
 				if !l.muted {
 					o.events = append(o.events, w.vanishedEvent(l, now))
 				}
-				w.judgeFate(l, now)
 				o.changed = true
 				o.learned = append(o.learned, l.value())
 			} else if l.vanished && detail && w.judgeFate(l, now) {
+				// The alert says what became of the process now.
+				if !l.muted {
+					o.events = append(o.events, w.vanishedEvent(l, now))
+				}
 				o.learned = append(o.learned, l.value())
 			}
 			if l.vanished && !l.forgetAt.IsZero() && !now.Before(l.forgetAt) {
@@ -98,7 +103,8 @@ func (w *Watch) judge(now time.Time, socks []inventory.Socket, ctrs inventory.Co
 		if l.since.IsZero() || l.missed > 0 || l.retired {
 			l.since = now
 		}
-		if l.firstSeen.IsZero() {
+		fresh := l.firstSeen.IsZero()
+		if fresh {
 			l.firstSeen = now
 		}
 		for n := range l.socks {
@@ -130,7 +136,11 @@ func (w *Watch) judge(now time.Time, socks []inventory.Socket, ctrs inventory.Co
 		}
 		l.missed = 0
 		if !l.expected {
+			// A listener being learned is probed at once: the set of targets changes
+			// when one appears, or when its owner, found later, turns out ignored.
+			was := l.ignore
 			l.ignore = w.ignored(l)
+			o.changed = o.changed || fresh && l.ignore == "" || !fresh && l.ignore != was
 		}
 		if l.expected && l.owner != nil && l.owner.PID != 0 && l.owner.PID != l.identPID {
 			w.readIdent(l)
@@ -145,7 +155,12 @@ func (w *Watch) judge(now time.Time, socks []inventory.Socket, ctrs inventory.Co
 		case detail && l.expected && !l.persisted && w.cfg.Store != nil:
 			o.learned = append(o.learned, l.value())
 		}
-		w.judgeQueue(l, now, &o.events)
+		// An ignored listener raises no capacity alert; a public bind of an internal
+		// service is still reported.
+		quiet := l.ignore != "" && !l.expected
+		if !quiet {
+			w.judgeQueue(l, now, &o.events)
+		}
 		w.judgePublic(l, now, &o.events)
 		if detail {
 			l.established, l.bytesIn, l.bytesOut = 0, 0, 0
@@ -158,7 +173,9 @@ func (w *Watch) judge(now time.Time, socks []inventory.Socket, ctrs inventory.Co
 			if l.owner != nil && l.owner.PID != 0 {
 				l.res, l.resOK = res[l.owner.PID]
 			}
-			w.judgeFiles(l, now, &o.events)
+			if !quiet {
+				w.judgeFiles(l, now, &o.events)
+			}
 		}
 	}
 	return o
@@ -385,9 +402,15 @@ func (w *Watch) judgeFate(l *listener, now time.Time) bool {
 	if fate == l.fate {
 		return false
 	}
+	// Found exited when it went: forget_after counts from then; exited after a
+	// time of restarts or of running on without its listener: from now.
+	since := now
+	if l.fate == "" && !l.gone.IsZero() {
+		since = l.gone
+	}
 	l.fate = fate
 	if fate == FateExited {
-		l.forgetAt = now.Add(w.cfg.ForgetAfter)
+		l.forgetAt = since.Add(w.cfg.ForgetAfter)
 	} else {
 		l.forgetAt = time.Time{}
 	}
@@ -421,8 +444,19 @@ func (w *Watch) vanishedEvent(l *listener, now time.Time) patrol.Finding {
 		d = fmt.Sprintf("Nothing listens on %s (%s) any more. %s had listened there since %s and it has been expected since %s;",
 			l.key.bind, l.key.proto, w.owned(l, true), stamp(l.since), stamp(l.learnedAt))
 	}
-	e.Description = d + fmt.Sprintf(" it was missing from %d socket dumps in a row, the first at %s. Clients are refused. Check whether the process has crashed or been stopped, and its logs.",
+	e.Description = d + fmt.Sprintf(" it was missing from %d socket dumps in a row, the first at %s. Clients are refused.",
 		l.missed, stamp(l.gone))
+	switch l.fate {
+	case FateRunning:
+		e.Description += fmt.Sprintf(" %s still runs but no longer listens there: check its logs and configuration.", w.owned(l, true))
+	case FateRestarting:
+		e.Description += " Its program has been started again (same executable and cgroup) but does not listen yet: it may be crashing in a loop; check its logs."
+	case FateExited:
+		e.Description += fmt.Sprintf(" Its process exited and was not restarted. If the service was stopped for good, this is the only page: the listener is retired at %s (host_watch.forget_after), or forget it now with portpatrol learned forget %s.",
+			stamp(l.forgetAt), l.key.addr())
+	default:
+		e.Description += " Check whether the process has crashed or been stopped, and its logs."
+	}
 	return e
 }
 
