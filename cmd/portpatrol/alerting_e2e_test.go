@@ -275,7 +275,9 @@ func TestServeHostWatchPagesWithinASecondWhenAListenerDies(t *testing.T) {
 	cfg := filepath.Join(dir, "pp.yaml")
 	// The learned listener is probed too; a short interval lets its probe see it back
 	// soon, since the probe and the watch share the incident.
-	testsvc.WriteFile(t, cfg, fmt.Sprintf(`host_watch: {interval: 250ms, learn_after: 1s}
+	// The test's port comes from the ephemeral range, which is learned after an hour by
+	// default.
+	testsvc.WriteFile(t, cfg, fmt.Sprintf(`host_watch: {interval: 250ms, learn_after: 1s, ignore: {ephemeral_after: -1s}}
 defaults: {interval: 500ms, timeout: 200ms}
 api: {anonymous_read: true}
 alerting:
@@ -323,7 +325,7 @@ func TestServeHostWatchDoesNotPageShortLivedListeners(t *testing.T) {
 	rcv := testsvc.NewWebhook(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "pp.yaml")
-	testsvc.WriteFile(t, cfg, fmt.Sprintf(`host_watch: {interval: 250ms, learn_after: 3s}
+	testsvc.WriteFile(t, cfg, fmt.Sprintf(`host_watch: {interval: 250ms, learn_after: 3s, ignore: {ephemeral_after: -1s}}
 alerting:
   grouping: {group_wait: -1s, group_interval: -1s}
 notify:

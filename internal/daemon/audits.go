@@ -163,6 +163,7 @@ func (r *auditRunner) once(ctx context.Context, now time.Time) error {
 	seen := map[string]patrol.Finding{}
 	for _, f := range rep.Findings {
 		af := auditFinding(r.cfg.Name, f, now)
+		af.Labels["host"] = r.d.hostLabel(f.Host)
 		seen[f.Key()] = af
 		if err := r.d.observeFinding(ctx, af); err != nil {
 			return err

@@ -101,7 +101,9 @@ func waitFor(t *testing.T, url string, want ...string) string {
 func TestServeProbesTargetsAndExportsMetrics(t *testing.T) {
 	open, closed := testsvc.Listen(t), testsvc.ClosedPort(t)
 	path := filepath.Join(t.TempDir(), "pp.yaml")
-	testsvc.WriteFile(t, path, fmt.Sprintf(`defaults:
+	// The host watch would probe this test's own listeners too.
+	testsvc.WriteFile(t, path, fmt.Sprintf(`host_watch: {disabled: true}
+defaults:
   interval: 200ms
   timeout: 100ms
   failure_threshold: 2
@@ -255,7 +257,8 @@ func TestServeProbeEndpointIsBlackboxCompatible(t *testing.T) {
 func TestServeReloadKeepsOldConfigWhenBad(t *testing.T) {
 	a, b := testsvc.Listen(t), testsvc.Listen(t)
 	path := filepath.Join(t.TempDir(), "pp.yaml")
-	testsvc.WriteFile(t, path, fmt.Sprintf("defaults: {interval: 200ms, timeout: 100ms}\ntargets:\n  - url: %s\n", a))
+	// The host watch would probe this test's own listeners too.
+	testsvc.WriteFile(t, path, fmt.Sprintf("host_watch: {disabled: true}\ndefaults: {interval: 200ms, timeout: 100ms}\ntargets:\n  - url: %s\n", a))
 	d, base := startDaemon(t, path)
 	admin := newToken(t, d, store.RoleAdmin)
 	waitFor(t, base+"/metrics", fmt.Sprintf(`portpatrol_probe_success{target="tcp://%s"} 1`, a))
@@ -267,7 +270,7 @@ func TestServeReloadKeepsOldConfigWhenBad(t *testing.T) {
 	}
 	waitFor(t, base+"/metrics", "portpatrol_config_last_reload_successful 0", `portpatrol_config_reloads_total{outcome="failure"} 1`, "portpatrol_targets 1")
 
-	testsvc.WriteFile(t, path, fmt.Sprintf("defaults: {interval: 200ms, timeout: 100ms}\ntargets:\n  - url: %s\n", b))
+	testsvc.WriteFile(t, path, fmt.Sprintf("host_watch: {disabled: true}\ndefaults: {interval: 200ms, timeout: 100ms}\ntargets:\n  - url: %s\n", b))
 	if code, msg := send(t, "POST", base+"/-/reload", admin, nil); code != 200 {
 		t.Errorf("good reload: got %d %q", code, msg)
 	}
