@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -289,15 +290,23 @@ notify:
 `, rcv.URL))
 	p := startDaemonProc(t, cfg, dir)
 
-	// Learned after a second, and then probed through its bind address.
+	// Probed through its bind address at once, and learned after a second.
 	target := "tcp://" + addr
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		if code, body := testsvc.Get(t, p.base+"/api/v1/targets"); code == 200 && strings.Contains(body, `"id":"`+target+`"`) {
+		_, targets := testsvc.Get(t, p.base+"/api/v1/targets")
+		_, learned := testsvc.Get(t, p.base+"/api/v1/learned")
+		var v struct {
+			Listeners []struct{ Addr, State string }
+		}
+		_ = json.Unmarshal([]byte(learned), &v)
+		if strings.Contains(targets, `"id":"`+target+`"`) && slices.ContainsFunc(v.Listeners, func(l struct{ Addr, State string }) bool {
+			return l.Addr == addr && l.State == "learned"
+		}) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the host watch never made %s a target", target)
+			t.Fatalf("the host watch never learned %s: %s", target, learned)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
