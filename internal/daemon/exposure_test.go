@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/portpatrol/portpatrol/internal/audit"
+	"github.com/portpatrol/portpatrol/internal/hostwatch"
 	"github.com/portpatrol/portpatrol/internal/patrol"
 )
 
@@ -73,5 +74,19 @@ func TestExposureFindingsGroupByProcessAndRule(t *testing.T) {
 	}
 	if len(keys) != 3 {
 		t.Errorf("keys not distinct: %v", keys)
+	}
+}
+
+func TestHostTargetName(t *testing.T) {
+	for _, tc := range []struct {
+		l    hostwatch.Listener
+		want string
+	}{
+		{hostwatch.Listener{Process: "mosquitto", Bind: netip.MustParseAddrPort("127.0.0.1:1883")}, "mosquitto :1883"},
+		{hostwatch.Listener{Bind: netip.MustParseAddrPort("0.0.0.0:2024")}, ":2024"},
+	} {
+		if got := hostTargetName(tc.l); got != tc.want {
+			t.Errorf("hostTargetName(%+v) = %q, want %q", tc.l, got, tc.want)
+		}
 	}
 }

@@ -56,7 +56,11 @@ func (d *Daemon) newWatch(cfg *config.Config) *hostwatch.Watch {
 // hostTargetName names a listener's target by its process: "mosquitto :1883", or
 // ":1883" when the process is unknown.
 func hostTargetName(l hostwatch.Listener) string {
-	return l.Process + " :" + strconv.Itoa(int(l.Bind.Port()))
+	port := ":" + strconv.Itoa(int(l.Bind.Port()))
+	if l.Process == "" {
+		return port
+	}
+	return l.Process + " " + port
 }
 
 // addHostTargets adds a probe of every listener the host watch learns or has learned,
