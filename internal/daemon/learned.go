@@ -70,6 +70,10 @@ func (d *Daemon) addHostTargets(cfg *config.Config, specs []jobSpec) []jobSpec {
 	if d.watch == nil {
 		return specs
 	}
+	configured := make(map[string]bool, len(specs))
+	for _, sp := range specs {
+		configured[sp.target.ID] = true
+	}
 	learning, names := map[string]bool{}, map[string]string{}
 	for _, l := range d.watch.Targets() {
 		if l.Proto != "tcp" {
@@ -84,6 +88,9 @@ func (d *Daemon) addHostTargets(cfg *config.Config, specs []jobSpec) []jobSpec {
 		t.Labels = map[string]string{"source": "host_watch"}
 		if l.Process != "" {
 			t.Labels["process"] = l.Process
+		}
+		if configured[t.ID] {
+			continue // the configured target wins, and pages as configured
 		}
 		name := hostTargetName(l)
 		names[t.ID] = name

@@ -402,3 +402,43 @@ audits: [{name: local, policy: ports.yaml, interval: 1s, targets: [127.0.0.1]}]
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// A configured target on a listener the watch is still learning is the configured one:
+// its results page as configured.
+func TestConfiguredTargetWinsOverLearning(t *testing.T) {
+	conf, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conf.Close()
+	other, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	cfg := parse(t, fmt.Sprintf(`host_watch: {interval: 100ms, learn_after: 1h, ignore: {ephemeral_after: -1s, ports: %s}}
+targets: [{url: "tcp://%s", name: configured}]
+`, ignoreAllBut(portOf(t, conf.Addr().String()), portOf(t, other.Addr().String())), conf.Addr()))
+	d, err := New(Config{Config: cfg, DataDir: t.TempDir(), Clock: notifytest.NewClock(time.Now())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runDaemon(t, d)
+	mine, theirs := "tcp://"+conf.Addr().String(), "tcp://"+other.Addr().String()
+	deadline := time.Now().Add(30 * time.Second)
+	for !d.learningTarget(theirs) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never probed while being learned", theirs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := d.reapply(); err != nil {
+		t.Fatal(err)
+	}
+	if d.learningTarget(mine) {
+		t.Errorf("the configured target %s is taken for a listener being learned: its failures would page nobody", mine)
+	}
+	if got := (&apiAdapter{d: d}).names()[mine]; got != "configured" {
+		t.Errorf("name of %s: got %q, want the configured one", mine, got)
+	}
+}
