@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -247,6 +248,19 @@ func alertsJSON(t *testing.T, base string) string {
 	return body
 }
 
+// ignoreOtherPorts is a host_watch.ignore.ports list of every port but port.
+func ignoreOtherPorts(port string) string {
+	p, _ := strconv.Atoi(port)
+	var rs []string
+	if p > 1 {
+		rs = append(rs, fmt.Sprintf(`"1-%d"`, p-1))
+	}
+	if p < 65535 {
+		rs = append(rs, fmt.Sprintf(`"%d-65535"`, p+1))
+	}
+	return "[" + strings.Join(rs, ", ") + "]"
+}
+
 // startListenerProc runs a child process that listens on addr until killed.
 func startListenerProc(t *testing.T, addr string) *exec.Cmd {
 	t.Helper()
@@ -277,8 +291,9 @@ func TestServeHostWatchPagesWithinASecondWhenAListenerDies(t *testing.T) {
 	// The learned listener is probed too; a short interval lets its probe see it back
 	// soon, since the probe and the watch share the incident.
 	// The test's port comes from the ephemeral range, which is learned after an hour by
-	// default.
-	testsvc.WriteFile(t, cfg, fmt.Sprintf(`host_watch: {interval: 250ms, learn_after: 1s, ignore: {ephemeral_after: -1s}}
+	// default; the host's other listeners are not this test's.
+	_, port, _ := net.SplitHostPort(addr)
+	testsvc.WriteFile(t, cfg, fmt.Sprintf(`host_watch: {interval: 250ms, learn_after: 1s, ignore: {ephemeral_after: -1s, ports: %s}}
 defaults: {interval: 500ms, timeout: 200ms}
 api: {anonymous_read: true}
 alerting:
@@ -287,7 +302,7 @@ notify:
   outbox: {backoff_min: 100ms, backoff_max: 200ms, poll_interval: 100ms}
   receivers:
     - {name: default, type: webhook, url: %s}
-`, rcv.URL))
+`, ignoreOtherPorts(port), rcv.URL))
 	p := startDaemonProc(t, cfg, dir)
 
 	// Probed through its bind address at once, and learned after a second.
