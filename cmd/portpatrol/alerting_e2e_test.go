@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -246,6 +248,19 @@ func alertsJSON(t *testing.T, base string) string {
 	return body
 }
 
+// ignoreOtherPorts is a host_watch.ignore.ports list of every port but port.
+func ignoreOtherPorts(port string) string {
+	p, _ := strconv.Atoi(port)
+	var rs []string
+	if p > 1 {
+		rs = append(rs, fmt.Sprintf(`"1-%d"`, p-1))
+	}
+	if p < 65535 {
+		rs = append(rs, fmt.Sprintf(`"%d-65535"`, p+1))
+	}
+	return "[" + strings.Join(rs, ", ") + "]"
+}
+
 // startListenerProc runs a child process that listens on addr until killed.
 func startListenerProc(t *testing.T, addr string) *exec.Cmd {
 	t.Helper()
@@ -275,7 +290,10 @@ func TestServeHostWatchPagesWithinASecondWhenAListenerDies(t *testing.T) {
 	cfg := filepath.Join(dir, "pp.yaml")
 	// The learned listener is probed too; a short interval lets its probe see it back
 	// soon, since the probe and the watch share the incident.
-	testsvc.WriteFile(t, cfg, fmt.Sprintf(`host_watch: {interval: 250ms, learn_after: 1s}
+	// The test's port comes from the ephemeral range, which is learned after an hour by
+	// default; the host's other listeners are not this test's.
+	_, port, _ := net.SplitHostPort(addr)
+	testsvc.WriteFile(t, cfg, fmt.Sprintf(`host_watch: {interval: 250ms, learn_after: 1s, ignore: {ephemeral_after: -1s, ports: %s}}
 defaults: {interval: 500ms, timeout: 200ms}
 api: {anonymous_read: true}
 alerting:
@@ -284,18 +302,26 @@ notify:
   outbox: {backoff_min: 100ms, backoff_max: 200ms, poll_interval: 100ms}
   receivers:
     - {name: default, type: webhook, url: %s}
-`, rcv.URL))
+`, ignoreOtherPorts(port), rcv.URL))
 	p := startDaemonProc(t, cfg, dir)
 
-	// Learned after a second, and then probed through its bind address.
+	// Probed through its bind address at once, and learned after a second.
 	target := "tcp://" + addr
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		if code, body := testsvc.Get(t, p.base+"/api/v1/targets"); code == 200 && strings.Contains(body, `"id":"`+target+`"`) {
+		_, targets := testsvc.Get(t, p.base+"/api/v1/targets")
+		_, learned := testsvc.Get(t, p.base+"/api/v1/learned")
+		var v struct {
+			Listeners []struct{ Addr, State string }
+		}
+		_ = json.Unmarshal([]byte(learned), &v)
+		if strings.Contains(targets, `"id":"`+target+`"`) && slices.ContainsFunc(v.Listeners, func(l struct{ Addr, State string }) bool {
+			return l.Addr == addr && l.State == "learned"
+		}) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the host watch never made %s a target", target)
+			t.Fatalf("the host watch never learned %s: %s", target, learned)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -323,7 +349,7 @@ func TestServeHostWatchDoesNotPageShortLivedListeners(t *testing.T) {
 	rcv := testsvc.NewWebhook(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "pp.yaml")
-	testsvc.WriteFile(t, cfg, fmt.Sprintf(`host_watch: {interval: 250ms, learn_after: 3s}
+	testsvc.WriteFile(t, cfg, fmt.Sprintf(`host_watch: {interval: 250ms, learn_after: 3s, ignore: {ephemeral_after: -1s}}
 alerting:
   grouping: {group_wait: -1s, group_interval: -1s}
 notify:

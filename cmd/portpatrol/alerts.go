@@ -175,6 +175,7 @@ type alertJSON struct {
 	MutedBy        string            `json:"muted_by"`
 	Told           []string          `json:"told"`
 	Labels         map[string]string `json:"labels"`
+	Hint           string            `json:"hint"`
 }
 
 // label is what --label matches: the alert's labels, then its severity, state and
@@ -365,6 +366,9 @@ func newAlertActionCmd(verb, action, short, example string) *cobra.Command {
 				by, past = a.ResolvedBy, "Resolved"
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s %s (%s %s) as %s: %s\n", past, a.ID, a.Severity, a.State, by, oneLine(a.Summary))
+			if a.Hint != "" {
+				fmt.Fprintln(cmd.OutOrStdout(), a.Hint)
+			}
 			return nil
 		},
 	}

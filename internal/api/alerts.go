@@ -80,7 +80,7 @@ func (s *Server) incident(w http.ResponseWriter, r *http.Request, id string) (in
 		s.fail(w, r, err)
 		return incidentView{}, false
 	}
-	v := incidentView{alertView: newAlertView(inc.Alert), Chain: inc.Chain, Notes: inc.Notes}
+	v := incidentView{alertView: newAlertView(inc.Alert), Chain: inc.Chain, Notes: inc.Notes, Hint: inc.Hint}
 	if v.Notes == nil {
 		v.Notes = []patrol.Note{}
 	}

@@ -34,6 +34,8 @@ type Config struct {
 	Tokens       Tokens
 	TokenAdmin   TokenAdmin
 	StatusNotes  StatusNotes
+	// Learned serves /api/v1/learned; nil answers 501.
+	Learned Learned
 	// Broker feeds GET /api/v1/events; nil means a stream that only sends heartbeats.
 	Broker *Broker
 
@@ -117,6 +119,7 @@ func New(cfg Config) *Server {
 		{"POST", "/api/v1/tokens", RoleAdmin, s.createToken},
 		{"DELETE", "/api/v1/tokens/{id}", RoleAdmin, s.revokeToken},
 	}
+	s.routes = append(s.routes, s.learnedRoutes()...)
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.method+" "+rt.path, s.wrap(rt))
 	}

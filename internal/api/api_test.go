@@ -81,6 +81,10 @@ func concrete(rt route) (path, body string) {
 		path = strings.Replace(rt.path, "{id}", "t1", 1)
 	case rt.path == "/api/v1/targets/history":
 		path += "?id=" + url.QueryEscape(dbID)
+	case rt.path == "/api/v1/learned/{addr}":
+		path = "/api/v1/learned/" + url.PathEscape("127.0.0.1:1883")
+	case rt.path == "/api/v1/learned/forget":
+		path += "?gone=true"
 	}
 	switch {
 	case rt.method == "POST" && strings.HasSuffix(rt.path, "/ack"), rt.method == "POST" && strings.HasSuffix(rt.path, "/resolve"):

@@ -119,6 +119,9 @@ type Incident struct {
 	// Chain names the escalation chain the alert follows.
 	Chain string
 	Notes []patrol.Note
+	// Hint tells the operator what more may be done, such as forgetting the learned
+	// listener a resolved alert was about.
+	Hint string
 }
 
 // Window is a maintenance window and whether it is open now. From and Until bound the

@@ -97,6 +97,7 @@ type incidentView struct {
 	alertView
 	Chain string        `json:"chain,omitempty"`
 	Notes []patrol.Note `json:"notes"`
+	Hint  string        `json:"hint,omitempty"`
 }
 
 // pointView is one bucket of a history series.

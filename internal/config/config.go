@@ -26,6 +26,7 @@ import (
 
 	"github.com/portpatrol/portpatrol/internal/alert"
 	"github.com/portpatrol/portpatrol/internal/audit"
+	"github.com/portpatrol/portpatrol/internal/hostwatch"
 	"github.com/portpatrol/portpatrol/internal/notify"
 	"github.com/portpatrol/portpatrol/internal/patrol"
 	"github.com/portpatrol/portpatrol/internal/probe"
@@ -49,7 +50,10 @@ const (
 // computed from them, so two Sources compare equal exactly when the files say the same.
 type Source struct {
 	// Listen is the address of the HTTP server (metrics, /probe, API).
-	Listen    string                  `yaml:"listen"`
+	Listen string `yaml:"listen"`
+	// HostName names this host in every alert's host label, whatever names the source
+	// gave it (127.0.0.1, localhost, an interface address); empty means the hostname.
+	HostName  string                  `yaml:"host_name"`
 	Defaults  TargetDefaults          `yaml:"defaults"`
 	Scheduler Scheduler               `yaml:"scheduler"`
 	Modules   map[string]probe.Module `yaml:"modules"`
@@ -94,6 +98,16 @@ type Config struct {
 
 	// Listen is Source.Listen, or DefaultListen.
 	Listen string
+	// HostName is Source.HostName, or os.Hostname; see HostLabel.
+	HostName string
+	// HostWatch is Source.HostWatch with ForgetAfter filled in; HostWatchIgnore is its
+	// ignore list resolved, defaults included.
+	HostWatch       HostWatch
+	HostWatchIgnore hostwatch.Ignore
+	// osHostName and localAddrs are this host's name and interface addresses at load
+	// time, for HostLabel.
+	osHostName string
+	localAddrs []netip.Addr
 	// Defaults are Source.Defaults with the default interval, timeout and thresholds
 	// filled in.
 	Defaults TargetDefaults
@@ -129,9 +143,10 @@ type Retention struct {
 	Hour   time.Duration `yaml:"hour"`
 }
 
-// HostWatch configures the watch of this host's listeners: every listener that has lived
-// for LearnAfter becomes expected and is probed; an expected one that disappears is a
-// P0 within a second. The zero value is on, with the defaults.
+// HostWatch configures the watch of this host's listeners: every listener is probed
+// from the moment it is seen; one that has lived for LearnAfter becomes expected, and an
+// expected one that disappears is a P0 within a second. The zero value is on, with the
+// defaults.
 type HostWatch struct {
 	Disabled bool `yaml:"disabled"`
 	// Interval between socket dumps (default 250ms).
@@ -141,6 +156,12 @@ type HostWatch struct {
 	LearnAfter time.Duration `yaml:"learn_after"`
 	// UDP watches UDP sockets too.
 	UDP bool `yaml:"udp"`
+	// ForgetAfter is how long a learned listener stays gone, its process exited and
+	// not restarted, before it is retired: no longer probed, never paged again
+	// (default 24h). Its one P0 is raised when it goes.
+	ForgetAfter time.Duration `yaml:"forget_after"`
+	// Ignore lists listeners never to learn.
+	Ignore HostWatchIgnore `yaml:"ignore"`
 }
 
 // Kubernetes configures discovery in a cluster. The zero value is off.
@@ -345,6 +366,7 @@ func BuiltinModules() map[string]probe.Module {
 func Default() *Config {
 	c := &Config{Modules: BuiltinModules()}
 	c.applyDefaults()
+	c.resolveHost(func(string, string, ...any) {})
 	return c
 }
 
@@ -444,6 +466,7 @@ func (c *Config) resolve(idx index, bad badPaths, errs *Errors) {
 	c.resolveAudits(at)
 	c.resolveProbe(at)
 	c.resolveStatus(at)
+	c.resolveHost(at)
 	c.checkSections(at)
 	seen := make(map[string]int, len(c.Targets))
 	sh := shared{modules: map[string]*probe.Module{}, labels: map[string]map[string]string{}, zero: new(probe.Module)}

@@ -44,6 +44,9 @@ var (
 func (a *apiAdapter) names() map[string]string {
 	cfg := a.d.cfg()
 	m := make(map[string]string, len(cfg.Checks))
+	for id, name := range a.d.hostTargetNames() {
+		m[id] = name
+	}
 	for _, c := range cfg.Checks {
 		if c.Name != "" {
 			m[c.Target.ID] = c.Name
@@ -94,7 +97,7 @@ func (a *apiAdapter) GetAlert(_ context.Context, id string) (api.Incident, error
 	if !ok {
 		return api.Incident{}, fmt.Errorf("alert %q: %w", id, api.ErrNotFound)
 	}
-	return api.Incident{Alert: r.Alert, Chain: r.Chain, Notes: r.Notes}, nil
+	return api.Incident{Alert: r.Alert, Chain: r.Chain, Notes: r.Notes, Hint: a.d.learnedHint(r.Alert)}, nil
 }
 
 // alertErr maps the alert engine's errors onto the API's.
@@ -115,7 +118,12 @@ func (a *apiAdapter) AckAlert(ctx context.Context, id, by, comment string) error
 }
 
 func (a *apiAdapter) ResolveAlert(ctx context.Context, id, by, comment string) error {
-	return alertErr(a.d.withEngine(func(e *alert.Engine) error { return e.Resolve(ctx, id, by, comment) }))
+	r, _ := a.d.engine().Get(id)
+	if err := alertErr(a.d.withEngine(func(e *alert.Engine) error { return e.Resolve(ctx, id, by, comment) })); err != nil {
+		return err
+	}
+	a.d.learnedResolved(ctx, r.Alert.Target)
+	return nil
 }
 
 func (a *apiAdapter) ListSilences(context.Context) ([]patrol.Silence, error) {

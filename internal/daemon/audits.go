@@ -22,9 +22,9 @@ import (
 // finding that went away while the daemon was down is still resolved.
 const auditNamespace = "audit.active"
 
-// auditRunner runs one scheduled audit and turns its findings into alerts: each
-// finding raises one (deduplicated by kind, host and port), and a finding a later run
-// no longer reports is resolved.
+// auditRunner runs one scheduled audit and turns its findings into alerts: one per
+// host, kind, process and policy rule (see groupFindings), and an alert a later run no
+// longer reports is resolved.
 type auditRunner struct {
 	cfg    config.Audit
 	d      *Daemon
@@ -161,9 +161,9 @@ func (r *auditRunner) once(ctx context.Context, now time.Time) error {
 	r.report = rep
 	r.mu.Unlock()
 	seen := map[string]patrol.Finding{}
-	for _, f := range rep.Findings {
-		af := auditFinding(r.cfg.Name, f, now)
-		seen[f.Key()] = af
+	for _, g := range groupFindings(rep) {
+		af := g.finding(r.cfg.Name, now, r.d.hostLabel)
+		seen[g.key()] = af
 		if err := r.d.observeFinding(ctx, af); err != nil {
 			return err
 		}

@@ -126,6 +126,7 @@ type Daemon struct {
 	broker       *api.Broker
 	probeEnv     *probe.Env       // the probes' shared sockets and pollers; Close closes it
 	watch        *hostwatch.Watch // nil when host_watch is disabled
+	hw           hostWiring       // the host watch's targets as of the last plan
 	kube         *kubeWiring      // nil unless kubernetes.enabled
 	status       *status.Page
 	httpLimits   httpLimits // the HTTP server's timeouts; tests shorten them
@@ -208,16 +209,10 @@ func New(c Config) (_ *Daemon, err error) {
 		return nil, err
 	}
 	d.batch = store.NewBatchWriter(d.db, store.BatchConfig{Logger: logger.With("component", "history")})
+	d.hw.identity.Store(cfg)
 	d.metrics.Registry.MustRegister(&engineCollector{alerts: d.engine, notifier: func() *notify.Dispatcher { return d.gen.Load().notifier }, batch: d.batch})
 	if !cfg.HostWatch.Disabled {
-		d.watch = hostwatch.New(hostwatch.Config{
-			Store:      d.db,
-			Sink:       hostwatch.SinkFunc(d.observeFinding),
-			UDP:        cfg.HostWatch.UDP,
-			Interval:   cfg.HostWatch.Interval,
-			LearnAfter: cfg.HostWatch.LearnAfter,
-			Logger:     logger.With("component", "hostwatch"),
-		})
+		d.watch = d.newWatch(cfg)
 		d.metrics.Registry.MustRegister(d.watch.Collector())
 	}
 	if cfg.Kubernetes.Enabled {
@@ -644,31 +639,6 @@ func (d *Daemon) resolveRemoved(now map[string]bool) {
 	}
 }
 
-// addHostTargets adds a probe of every listener the host watch expects, through its
-// bind address.
-func (d *Daemon) addHostTargets(cfg *config.Config, specs []jobSpec) []jobSpec {
-	if d.watch == nil {
-		return specs
-	}
-	for _, l := range d.watch.Targets() {
-		if l.Proto != "tcp" {
-			continue
-		}
-		t, err := patrol.ParseTarget(l.Target)
-		if err != nil {
-			d.logger.Warn("host watch target", "target", l.Target, "err", err)
-			continue
-		}
-		t.Interval, t.Timeout = cfg.Defaults.Interval, min(cfg.Defaults.Timeout, cfg.Defaults.Interval)
-		t.Labels = map[string]string{"source": "host_watch"}
-		if l.Process != "" {
-			t.Labels["process"] = l.Process
-		}
-		specs = append(specs, jobSpec{target: t, name: l.Process, failure: cfg.Defaults.FailureThreshold, success: cfg.Defaults.SuccessThreshold})
-	}
-	return specs
-}
-
 // follow re-applies the configuration, in a worker of its own, whenever discovered
 // targets change.
 func (d *Daemon) follow(ctx context.Context, changes <-chan struct{}) {
@@ -713,11 +683,11 @@ func (d *Daemon) onResult(ev schedule.Event) {
 			d.logger.Debug("publish target change", "err", err)
 		}
 	}
-	sig := alert.Signal{Target: r.Target, Host: host, Labels: labels, Result: r, Status: ev.Status, Flapping: ev.Flapping, At: r.Start}
+	sig := alert.Signal{Target: r.Target, Host: d.hostLabel(host), Labels: labels, Result: r, Status: ev.Status, Flapping: ev.Flapping, At: r.Start}
 	if d.kube != nil {
 		d.kube.observe(r)
 	}
-	if !d.leading.Load() {
+	if !d.leading.Load() || d.learningTarget(r.Target) {
 		return
 	}
 	if err := d.withEngine(func(e *alert.Engine) error { return e.Observe(d.ctx, sig) }); err != nil && d.ctx.Err() == nil {
@@ -836,6 +806,7 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 			}
 		})
 		d.follow(ctx, d.watch.Changes())
+		d.every(ctx, quietExitedInterval, "gone learned listeners", func(time.Time) error { return d.quietExited(ctx) })
 	}
 	if d.kube != nil {
 		d.kube.run(ctx)

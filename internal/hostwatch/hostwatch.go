@@ -7,6 +7,13 @@
 // to a public address raises a configuration finding. Listeners that come and go
 // before they are learned are not paged.
 //
+// A learned listener has a life cycle: learning, learned, gone, retired. A gone
+// listener whose process exited, and was not restarted (no new process of the same
+// executable and cgroup), is retired after ForgetAfter: its one P0 is cleared and it
+// is neither probed nor paged again. An alert resolved by hand while its listener is
+// gone mutes the listener until it listens again. Ignore keeps ports, programs and
+// cgroups from being learned at all.
+//
 // The watch reports what it finds as patrol.Findings to a Sink, exposes the expected listeners
 // as probe targets, and exports what it sees as Prometheus metrics.
 package hostwatch
@@ -121,6 +128,14 @@ type Config struct {
 	DetailInterval time.Duration
 	// NoTraffic leaves out tcp_info bytes in and out from the detail dumps.
 	NoTraffic bool
+	// ForgetAfter is how long a learned listener stays gone, its process exited and
+	// not restarted, before it is retired: its alert is cleared, it is no longer
+	// probed and it never pages again; 0 means 24 hours.
+	ForgetAfter time.Duration
+	// Ignore says which listeners are never learned.
+	Ignore Ignore
+	// Procs looks processes up; nil means the host's /proc.
+	Procs Procs
 
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -172,6 +187,14 @@ type key struct {
 // id is the key as stored and as a public-bind subject: "tcp://0.0.0.0:6379".
 func (k key) id() string { return string(k.proto) + "://" + k.bind.String() }
 
+// addr is the listener as the operator names it: "127.0.0.1:1883", "udp://127.0.0.1:53".
+func (k key) addr() string {
+	if k.proto == inventory.TCP {
+		return k.bind.String()
+	}
+	return k.id()
+}
+
 // target is the probe target of the listener: its bind address, or loopback of its
 // family for a wildcard bind.
 func (k key) target() string {
@@ -214,6 +237,15 @@ func New(cfg Config) *Watch {
 	}
 	if cfg.DetailInterval == 0 {
 		cfg.DetailInterval = 5 * time.Second
+	}
+	if cfg.ForgetAfter <= 0 {
+		cfg.ForgetAfter = 24 * time.Hour
+	}
+	if cfg.Procs == nil {
+		cfg.Procs = newProcFS("/proc")
+	}
+	if cfg.Ignore.Ephemeral == (PortRange{}) {
+		cfg.Ignore.Ephemeral = ephemeralRange("/proc")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -328,12 +360,12 @@ func (w *Watch) tick(ctx context.Context) error {
 	o := w.judge(now, socks, ctrs, ctrsOK, detail, res)
 	w.mu.Unlock()
 
+	if o.changed {
+		w.notify() // the targets first: many events may take a while
+	}
 	w.emit(ctx, o.events)
 	if len(o.learned) > 0 {
 		w.persist(ctx, o.learned)
-	}
-	if o.changed {
-		w.notify()
 	}
 	return nil
 }

@@ -273,3 +273,41 @@ func TestRestartWithSQLite(t *testing.T) {
 	e, _ := rec.wait(t, 5*time.Second, 0, "P0 for the listener gone over the restart", is("unreachable", "", target, true))
 	t.Logf("P0 %s after the restarted watch started: %s", e.arrived.Sub(started).Round(time.Millisecond), e.Description)
 }
+
+// TestFateOfRealProcesses reads real processes through /proc: a killed child has
+// exited (the test process, the same executable in the same cgroup, started before
+// the listener went, is not its restart); a new child of the same executable started
+// after the listener went is its restart.
+func TestFateOfRealProcesses(t *testing.T) {
+	c := startChild(t, "127.0.0.1:0", 0)
+	bind := c.Addr.String()
+	w, _, _ := runWatch(t, Config{LearnAfter: 300 * time.Millisecond})
+	waitTarget(t, w, "tcp://"+bind, 10*time.Second)
+	c.kill()
+	fate := func(want Fate) Listener {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			for _, l := range w.List() {
+				if l.Bind.String() == bind && l.Fate == want {
+					return l
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never had fate %s: %+v", bind, want, w.List())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	l := fate(FateExited)
+	if l.State != StateGone || l.ForgetAt.Sub(l.GoneSince) < 23*time.Hour {
+		t.Errorf("killed child's listener: got %+v, want gone and retired about a day later", l)
+	}
+	// A restart: the same program again, listening elsewhere for now. The watch looks
+	// again at its next detail dump.
+	startChild(t, "127.0.0.1:0", 0)
+	l = fate(FateRestarting)
+	if !l.ForgetAt.IsZero() {
+		t.Errorf("a restarting listener is to be retired at %s", l.ForgetAt)
+	}
+}

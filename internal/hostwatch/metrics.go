@@ -87,6 +87,9 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	defer w.mu.Unlock()
 	expected, present := 0, 0
 	for _, l := range w.ls {
+		if l.retired {
+			continue
+		}
 		lv := []string{string(l.key.proto), l.key.bind.Addr().String(), strconv.Itoa(int(l.key.bind.Port())), l.process()}
 		here := len(l.socks) > 0
 		gauge(m.up, b2f(here), lv)

@@ -68,20 +68,44 @@ func (w *Watch) judge(now time.Time, socks []inventory.Socket, ctrs inventory.Co
 			if !l.expected {
 				w.ephemeral++
 				delete(w.ls, k)
+				o.changed = o.changed || l.ignore == "" // no longer probed
 				continue
 			}
-			if l.missed == 0 {
+			if l.retired {
+				continue
+			}
+			if l.gone.IsZero() {
 				l.gone = now
 			}
 			l.missed++
 			if l.missed >= w.cfg.ConfirmTicks && !l.vanished {
 				l.vanished = true
-				o.events = append(o.events, w.vanishedEvent(l, now))
+				w.judgeFate(l, now)
+				if !l.muted {
+					o.events = append(o.events, w.vanishedEvent(l, now))
+				}
+				o.changed = true
+				o.learned = append(o.learned, l.value())
+			} else if l.vanished && detail && w.judgeFate(l, now) {
+				// The alert says what became of the process now.
+				if !l.muted {
+					o.events = append(o.events, w.vanishedEvent(l, now))
+				}
+				o.learned = append(o.learned, l.value())
+			}
+			if l.vanished && !l.forgetAt.IsZero() && !now.Before(l.forgetAt) {
+				w.retire(l, now, &o.events)
+				o.changed = true
+				o.learned = append(o.learned, l.value())
 			}
 			continue
 		}
-		if l.since.IsZero() || l.missed > 0 {
+		if l.since.IsZero() || l.missed > 0 || l.retired {
 			l.since = now
+		}
+		fresh := l.firstSeen.IsZero()
+		if fresh {
+			l.firstSeen = now
 		}
 		for n := range l.socks {
 			if l.socks[n].Owner != nil {
@@ -89,20 +113,54 @@ func (w *Watch) judge(now time.Time, socks []inventory.Socket, ctrs inventory.Co
 				break
 			}
 		}
+		if l.retired {
+			// Back after it was retired: learned afresh.
+			*l = listener{key: l.key, socks: l.socks, owner: l.owner, firstSeen: now, since: now}
+			o.changed = true
+		}
+		wasGone := l.vanished || l.muted || !l.gone.IsZero()
 		if l.vanished {
 			l.vanished = false
-			o.events = append(o.events, w.backEvent(l, now))
+			if !l.muted {
+				o.events = append(o.events, w.backEvent(l, now))
+			}
+		}
+		if wasGone {
+			if l.muted {
+				o.changed = true // probed again
+			}
+			l.gone, l.fate, l.forgetAt, l.muted = time.Time{}, "", time.Time{}, false
+			if l.expected {
+				o.learned = append(o.learned, l.value())
+			}
 		}
 		l.missed = 0
+		if !l.expected {
+			// A listener being learned is probed at once: the set of targets changes
+			// when one appears, or when its owner, found later, turns out ignored.
+			was := l.ignore
+			l.ignore = w.ignored(l)
+			o.changed = o.changed || fresh && l.ignore == "" || !fresh && l.ignore != was
+		}
+		if l.expected && l.owner != nil && l.owner.PID != 0 && l.owner.PID != l.identPID {
+			w.readIdent(l)
+			o.learned = append(o.learned, l.value())
+		}
 		switch {
-		case !l.expected && now.Sub(l.since) >= w.cfg.LearnAfter:
+		case !l.expected && l.ignore == "" && now.Sub(l.since) >= w.learnAfter(l):
 			l.expected, l.learnedAt = true, now
+			w.readIdent(l)
 			o.changed = true
 			o.learned = append(o.learned, l.value())
 		case detail && l.expected && !l.persisted && w.cfg.Store != nil:
 			o.learned = append(o.learned, l.value())
 		}
-		w.judgeQueue(l, now, &o.events)
+		// An ignored listener raises no capacity alert; a public bind of an internal
+		// service is still reported.
+		quiet := l.ignore != "" && !l.expected
+		if !quiet {
+			w.judgeQueue(l, now, &o.events)
+		}
 		w.judgePublic(l, now, &o.events)
 		if detail {
 			l.established, l.bytesIn, l.bytesOut = 0, 0, 0
@@ -115,7 +173,9 @@ func (w *Watch) judge(now time.Time, socks []inventory.Socket, ctrs inventory.Co
 			if l.owner != nil && l.owner.PID != 0 {
 				l.res, l.resOK = res[l.owner.PID]
 			}
-			w.judgeFiles(l, now, &o.events)
+			if !quiet {
+				w.judgeFiles(l, now, &o.events)
+			}
 		}
 	}
 	return o
@@ -300,6 +360,79 @@ func (w *Watch) clearAlerts(l *listener, now time.Time, why string, evs *[]patro
 	}
 }
 
+// readIdent reads the identity of l's owner, to recognise it restarted later.
+func (w *Watch) readIdent(l *listener) {
+	pid := l.pid()
+	if pid == 0 {
+		return
+	}
+	l.identPID = pid
+	if id, err := w.cfg.Procs.Identity(pid); err == nil {
+		l.ident = id
+	} else {
+		w.log.Debug("process identity", "pid", pid, "err", err)
+	}
+}
+
+// judgeFate looks at what became of the process of l, which is gone: still running,
+// restarted, or exited; and sets or cancels its retirement. It reports whether the fate
+// changed.
+func (w *Watch) judgeFate(l *listener, now time.Time) bool {
+	fate := FateExited
+	if pid := l.pid(); pid != 0 {
+		id, err := w.cfg.Procs.Identity(pid)
+		if err == nil && (l.ident == (ProcID{}) || l.ident.same(id) && l.ident.sameStart(id)) {
+			fate = FateRunning
+		}
+	}
+	if fate == FateExited && l.ident != (ProcID{}) {
+		pids, err := w.cfg.Procs.Find(l.ident)
+		if err != nil {
+			w.log.Debug("find restarted process", "err", err)
+			return false // undecided: look again at the next detail dump
+		}
+		for _, pid := range pids {
+			// A process started before the listener went cannot be its restart.
+			if id, err := w.cfg.Procs.Identity(pid); err == nil && pid != l.pid() && !id.Start.Before(l.gone.Add(-restartSlack)) {
+				fate = FateRestarting
+				break
+			}
+		}
+	}
+	if fate == l.fate {
+		return false
+	}
+	// Found exited when it went: forget_after counts from then; exited after a
+	// time of restarts or of running on without its listener: from now.
+	since := now
+	if l.fate == "" && !l.gone.IsZero() {
+		since = l.gone
+	}
+	l.fate = fate
+	if fate == FateExited {
+		l.forgetAt = since.Add(w.cfg.ForgetAfter)
+	} else {
+		l.forgetAt = time.Time{}
+	}
+	return true
+}
+
+// restartSlack allows for the clock tick of process start times.
+const restartSlack = time.Second
+
+// retire clears the alerts of l, gone for ForgetAfter with its process exited, and
+// marks it retired: it is no longer probed and never pages again.
+func (w *Watch) retire(l *listener, now time.Time, evs *[]patrol.Finding) {
+	if l.muted {
+		w.clearConditions(l, now, "it was retired", evs)
+		l.vanished = false
+	} else {
+		w.clearAlerts(l, now, fmt.Sprintf("it was retired: gone since %s, and its process exited and was not restarted for %s",
+			stamp(l.gone), w.cfg.ForgetAfter), evs)
+	}
+	l.retired, l.forgetAt = true, time.Time{}
+}
+
 func (w *Watch) vanishedEvent(l *listener, now time.Time) patrol.Finding {
 	e := w.event(l, patrol.AlertUnreachable, "", l.key.target(), "P0", now, true)
 	e.Summary = fmt.Sprintf("Listener %s is gone", w.name(l))
@@ -311,8 +444,19 @@ func (w *Watch) vanishedEvent(l *listener, now time.Time) patrol.Finding {
 		d = fmt.Sprintf("Nothing listens on %s (%s) any more. %s had listened there since %s and it has been expected since %s;",
 			l.key.bind, l.key.proto, w.owned(l, true), stamp(l.since), stamp(l.learnedAt))
 	}
-	e.Description = d + fmt.Sprintf(" it was missing from %d socket dumps in a row, the first at %s. Clients are refused. Check whether the process has crashed or been stopped, and its logs.",
+	e.Description = d + fmt.Sprintf(" it was missing from %d socket dumps in a row, the first at %s. Clients are refused.",
 		l.missed, stamp(l.gone))
+	switch l.fate {
+	case FateRunning:
+		e.Description += fmt.Sprintf(" %s still runs but no longer listens there: check its logs and configuration.", w.owned(l, true))
+	case FateRestarting:
+		e.Description += " Its program has been started again (same executable and cgroup) but does not listen yet: it may be crashing in a loop; check its logs."
+	case FateExited:
+		e.Description += fmt.Sprintf(" Its process exited and was not restarted. If the service was stopped for good, this is the only page: the listener is retired at %s (host_watch.forget_after), or forget it now with portpatrol learned forget %s.",
+			stamp(l.forgetAt), l.key.addr())
+	default:
+		e.Description += " Check whether the process has crashed or been stopped, and its logs."
+	}
 	return e
 }
 

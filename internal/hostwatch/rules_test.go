@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"net/netip"
 	"slices"
 	"strings"
@@ -154,11 +155,12 @@ var _ store.LearnedStore = (*memStore)(nil)
 
 // harness drives a Watch over a fakeSource on fake time, one tick at a time.
 type harness struct {
-	t   *testing.T
-	src *fakeSource
-	rec *recorder
-	now time.Time
-	w   *Watch
+	t     *testing.T
+	src   *fakeSource
+	rec   *recorder
+	now   time.Time
+	w     *Watch
+	procs *fakeProcs
 }
 
 func newHarness(t *testing.T, cfg Config) *harness {
@@ -174,6 +176,10 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	}
 	cfg.Sink = h.rec
 	cfg.Host = "h1"
+	if cfg.Procs == nil {
+		h.procs = &fakeProcs{}
+		cfg.Procs = h.procs
+	}
 	cfg.Now = func() time.Time { return h.now }
 	if cfg.LearnAfter == 0 {
 		cfg.LearnAfter = 10 * time.Second
@@ -222,12 +228,60 @@ func (h *harness) wantEvents(what string, want ...func(patrol.Finding) bool) []p
 	return got
 }
 
+// targetsOf returns the probe targets of w's learned listeners, not those being
+// learned.
 func targetsOf(w *Watch) []string {
 	var out []string
 	for _, l := range w.Targets() {
-		out = append(out, l.Target)
+		if l.State != StateLearning {
+			out = append(out, l.Target)
+		}
 	}
 	return out
+}
+
+// fakeProcs is a process table; a PID not in it has exited.
+type fakeProcs struct {
+	mu    sync.Mutex
+	procs map[int]ProcID
+}
+
+func (f *fakeProcs) set(pid int, id ProcID) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.procs == nil {
+		f.procs = map[int]ProcID{}
+	}
+	f.procs[pid] = id
+}
+
+func (f *fakeProcs) exit(pid int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.procs, pid)
+}
+
+func (f *fakeProcs) Identity(pid int) (ProcID, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id, ok := f.procs[pid]
+	if !ok {
+		return ProcID{}, fs.ErrNotExist
+	}
+	return id, nil
+}
+
+func (f *fakeProcs) Find(id ProcID) ([]int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []int
+	for pid, got := range f.procs {
+		if id.same(got) {
+			out = append(out, pid)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // ticks is how many ticks make d.
@@ -306,8 +360,11 @@ func TestBlipRestartsLearning(t *testing.T) {
 	h.step(1)
 	h.src.set(s)
 	h.step(3)
-	if got := h.w.Targets(); len(got) != 0 {
+	if got := targetsOf(h.w); len(got) != 0 {
 		t.Fatalf("learned across a gap: %+v", got)
+	}
+	if got := h.w.Targets(); len(got) != 1 || got[0].State != StateLearning || !got[0].LearnAt.Equal(h.now.Add(h.w.cfg.LearnAfter-2*h.w.cfg.Interval)) {
+		t.Fatalf("targets while learning again: got %+v, want one learning, to be learned %s after it came back", got, h.w.cfg.LearnAfter)
 	}
 	h.step(ticks(h.w.cfg.LearnAfter, h.w.cfg.Interval))
 	if got := targetsOf(h.w); !slices.Equal(got, []string{"tcp://127.0.0.1:8080"}) {
@@ -566,18 +623,18 @@ func TestForget(t *testing.T) {
 	<-h.w.Changes()
 
 	ctx := context.Background()
-	if err := h.w.Forget(ctx, "tcp://127.0.0.1:6379"); err != nil {
+	if _, err := h.w.Forget(ctx, "tcp://127.0.0.1:6379"); err != nil {
 		t.Fatal(err)
 	}
 	h.wantEvents("forgotten", is("unreachable", "", "tcp://127.0.0.1:6379", false))
 	if got := targetsOf(h.w); !slices.Equal(got, []string{"tcp://127.0.0.1:22"}) {
 		t.Errorf("targets after Forget: %v", got)
 	}
-	if err := h.w.Forget(ctx, "tcp://127.0.0.1:6379"); err == nil {
-		t.Error("forgot twice")
+	if _, err := h.w.Forget(ctx, "tcp://127.0.0.1:6379"); !errors.Is(err, ErrNotLearned) {
+		t.Errorf("forgot twice: got %v, want ErrNotLearned", err)
 	}
-	if err := h.w.Forget(ctx, "127.0.0.1:22"); err == nil {
-		t.Error("accepted a listener without protocol")
+	if _, err := h.w.Forget(ctx, "localhost:22"); err == nil || !strings.Contains(err.Error(), "want ADDR:PORT") {
+		t.Errorf("Forget(localhost:22): got %v, want an error saying what it takes", err)
 	}
 	h2 := newHarness(t, Config{Store: st})
 	if got := targetsOf(h2.w); !slices.Equal(got, []string{"tcp://127.0.0.1:22"}) {

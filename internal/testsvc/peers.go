@@ -83,6 +83,8 @@ func (f *Flip) Close() { f.ln.Close() }
 type WebhookMsg struct {
 	At     time.Time
 	Status string
+	// Kind is portpatrol's kind of notification: firing, acknowledged, reminder…
+	Kind   string `json:"kind"`
 	Alerts []struct {
 		Status string            `json:"status"`
 		Labels map[string]string `json:"labels"`
