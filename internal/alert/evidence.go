@@ -10,26 +10,27 @@ import (
 // evidence is the last results of one target, newest last, kept compact: every
 // target has it, and at 100,000 targets five whole Results each, with an error
 // message and a phase list apiece, were over 100 MB. What changes from one result to
-// the next (start, duration, class, the duration of a lone phase) is kept per result;
-// the rest (target, error, address, the phase's name, TLS, HTTP, capacity, details) is
-// shared with the result before whenever it is the same, which for a target that
-// keeps failing, or keeps answering, the same way is always. Results come back equal,
-// field by field, to what was remembered.
+// the next (start, duration, the duration of a lone phase: 32 bytes) is kept per
+// result; the rest (class, target, error, address, the phase's name, the start's
+// location, TLS, HTTP, capacity, details) is shared with the result before whenever
+// it is the same, which for a target that keeps failing, or keeps answering, the same
+// way is always. Results come back equal, field by field, to what was remembered.
 type evidence struct {
 	ring []evid // up to cap(ring) results, oldest at head once full
 	head int
 }
 
 type evid struct {
-	start time.Time
+	start int64 // Unix nanoseconds; rest.loc is its location
 	dur   time.Duration
 	phase time.Duration // the lone phase's duration, when rest.onePhase
-	class patrol.Class
 	rest  *evidRest
 }
 
 // evidRest is the part of a result that seldom changes between results of a target.
 type evidRest struct {
+	class               patrol.Class
+	loc                 *time.Location // of the start; nil for a zero start
 	target, err, remote string
 	onePhase            bool // the result had exactly one phase: phaseName
 	phaseName           string
@@ -45,8 +46,11 @@ func (ev *evidence) add(r *patrol.Result, n int) {
 	if n <= 0 {
 		return
 	}
-	x := evid{start: r.Start, dur: r.Duration, class: r.Class}
-	rest := evidRest{target: r.Target, err: r.Error, remote: r.RemoteAddr, tls: r.TLS, http: r.HTTP, capacity: r.Capacity, details: r.Details}
+	x := evid{dur: r.Duration}
+	rest := evidRest{class: r.Class, target: r.Target, err: r.Error, remote: r.RemoteAddr, tls: r.TLS, http: r.HTTP, capacity: r.Capacity, details: r.Details}
+	if !r.Start.IsZero() {
+		x.start, rest.loc = r.Start.UnixNano(), r.Start.Location()
+	}
 	if len(r.Phases) == 1 {
 		rest.onePhase, rest.phaseName, x.phase = true, r.Phases[0].Name, r.Phases[0].Duration
 	} else {
@@ -97,8 +101,11 @@ func (ev *evidence) results() []patrol.Result {
 	for i := range ev.ring {
 		x := &ev.ring[(ev.head+i)%len(ev.ring)]
 		rs := x.rest
-		r := patrol.Result{Target: rs.target, Start: x.start, Duration: x.dur, Class: x.class, Error: rs.err,
+		r := patrol.Result{Target: rs.target, Duration: x.dur, Class: rs.class, Error: rs.err,
 			RemoteAddr: rs.remote, TLS: rs.tls, HTTP: rs.http, Capacity: rs.capacity, Details: rs.details}
+		if rs.loc != nil {
+			r.Start = time.Unix(0, x.start).In(rs.loc)
+		}
 		switch {
 		case rs.onePhase:
 			r.Phases = []patrol.Phase{{Name: rs.phaseName, Duration: x.phase}}
@@ -114,7 +121,7 @@ func (ev *evidence) results() []patrol.Result {
 // Results are read-only once made, so the pointers are compared, not what they
 // point at.
 func (r *evidRest) same(o *evidRest) bool {
-	return r.target == o.target && r.err == o.err && r.remote == o.remote && r.onePhase == o.onePhase &&
+	return r.class == o.class && r.loc == o.loc && r.target == o.target && r.err == o.err && r.remote == o.remote && r.onePhase == o.onePhase &&
 		r.phaseName == o.phaseName && r.phases == nil && o.phases == nil && r.tls == o.tls && r.http == o.http && r.capacity == o.capacity &&
 		sameMap(r.details, o.details)
 }

@@ -14,7 +14,7 @@ import (
 // field by field to the results given, in room for exactly n, with what repeats from
 // one result to the next kept once.
 func TestEvidenceKeepsTheLastN(t *testing.T) {
-	t0 := time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC)
+	t0 := time.Date(2025, 1, 6, 9, 0, 0, 0, time.FixedZone("CST", 8*3600))
 	tls := &patrol.TLSInfo{}
 	mk := func(i int) patrol.Result {
 		r := patrol.Result{Target: "tcp://db:5432", Start: t0.Add(time.Duration(i) * time.Minute),
@@ -41,6 +41,9 @@ func TestEvidenceKeepsTheLastN(t *testing.T) {
 			want := all[max(0, len(all)-n):]
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Fatalf("n=%d after %d results (-want +got):\n%s", n, i+1, diff)
+			}
+			if loc := got[len(got)-1].Start.Location(); loc != t0.Location() {
+				t.Fatalf("n=%d: start in %v, want %v", n, loc, t0.Location())
 			}
 		}
 		if cap(ev.ring) != n {
