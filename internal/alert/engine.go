@@ -200,6 +200,16 @@ func (e *Engine) Observe(ctx context.Context, sig Signal) error {
 	return nil
 }
 
+// Flush saves what Observe changed since the last Tick. Call it before the engine is
+// dropped — at shutdown, before a new engine loads the same store, when another
+// instance takes over alerting — so that nothing observed is lost.
+func (e *Engine) Flush(ctx context.Context) error {
+	defer e.deliver() // after the unlock
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.persist(ctx)
+}
+
 // ObserveFinding raises, updates or clears the alert of a finding.
 func (e *Engine) ObserveFinding(ctx context.Context, f patrol.Finding) error {
 	rs := e.cfg.rule(f.Class)
