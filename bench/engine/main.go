@@ -497,7 +497,7 @@ func memory(n int) error {
 	fmt.Printf("memory: %d configured tcp jobs (real probes, 1h interval, %d runs so far)\n", st.Jobs, st.Runs)
 	fmt.Printf("RSS for %d configured targets: %.1f MB above a %.1f MB baseline, %.1f MB total (goal < 200 MB)\n",
 		n, float64(used)/1e6, float64(base)/1e6, float64(total)/1e6)
-	fmt.Printf("RSS per configured target: %.0f B (goal ~1 KB); Go heap in use %.1f MB\n",
+	fmt.Printf("RSS per configured target: %.0f B (goal ≤ 640 B); Go heap in use %.1f MB\n",
 		float64(used)/float64(n), float64(ms.HeapInuse)/1e6)
 	fmt.Printf("bytes-per-target %.0f\n", float64(used)/float64(n))
 	return nil
