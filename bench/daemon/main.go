@@ -40,7 +40,9 @@ const (
 	goalRSS1M     = 1500 << 20 // 1,000,000 targets
 	goalStartup1M = 10 * time.Second
 	goalLagP99    = 50 * time.Millisecond
-	perChild      = 18000 // listeners per child process, under a 20,000 descriptor limit
+	goalIdleCPU   = 0.001                  // of a core, no targets
+	goalProbeCPU  = 100 * time.Microsecond // end to end per probe at 50 probes/s
+	perChild      = 18000                  // listeners per child process, under a 20,000 descriptor limit
 )
 
 type params struct {
@@ -53,6 +55,7 @@ type params struct {
 	bin      string
 	ports    int
 	keep     bool
+	suite    bool
 	// child mode: serve listeners for open targets [from, from+count)
 	childFrom, childCount int
 	openBase              int
@@ -69,15 +72,19 @@ func main() {
 	flag.StringVar(&p.bin, "bin", "", "the portpatrol binary (default: build bin/portpatrol)")
 	flag.IntVar(&p.ports, "ports", 8, "ports per loopback address")
 	flag.BoolVar(&p.keep, "keep", false, "keep the config and data directory")
+	flag.BoolVar(&p.suite, "suite", false, "run the low-rate suite instead: no targets, 500 and 5,000 targets @10s and 100,000 @60s, each for -duration, and print CPU per probe beside the goals")
 	flag.IntVar(&p.childFrom, "child-from", -1, "internal: serve listeners from this open target")
 	flag.IntVar(&p.childCount, "child-count", 0, "internal: number of listeners to serve")
 	flag.IntVar(&p.openBase, "open-base", 0, "internal: first open port")
 	flag.Parse()
 	var err error
-	if p.childFrom >= 0 {
+	switch {
+	case p.childFrom >= 0:
 		err = child(p)
-	} else {
-		err = run(os.Stdout, p)
+	case p.suite:
+		err = suite(os.Stdout, p)
+	default:
+		_, err = run(os.Stdout, p)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "daemon bench:", err)
@@ -167,10 +174,60 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-func run(w io.Writer, p params) error {
+// summary is what one run measured, for the suite's table.
+type summary struct {
+	targets  int
+	interval time.Duration
+	ready    time.Duration // how long the daemon ran after ready
+	cpu      time.Duration // its CPU over that time
+	probes   float64
+	rss      int64
+}
+
+// suite runs the daemon at low and moderate rates and prints CPU per probe and idle
+// CPU beside the goals of issue "performance round two" (goal 6).
+func suite(w io.Writer, p params) error {
+	runs := []struct {
+		targets  int
+		interval time.Duration
+	}{{0, 10 * time.Second}, {500, 10 * time.Second}, {5000, 10 * time.Second}, {100000, 60 * time.Second}}
+	var sums []summary
+	for _, r := range runs {
+		q := p
+		q.targets, q.interval = r.targets, r.interval
+		q.timeout = min(p.timeout, r.interval)
+		fmt.Fprintf(w, "\n=== %d targets @ %s for %s\n", r.targets, r.interval, p.duration)
+		s, err := run(w, q)
+		if err != nil {
+			return err
+		}
+		sums = append(sums, s)
+	}
+	fmt.Fprintf(w, "\nthe daemon at low rates (each run %s after ready; load average %s now)\n", p.duration, loadavg())
+	fmt.Fprintf(w, "%10s %9s %10s %12s %14s %10s  %s\n", "targets", "interval", "probes/s", "CPU (core)", "CPU per probe", "RSS", "goal")
+	for _, s := range sums {
+		secs := s.ready.Seconds()
+		cores := s.cpu.Seconds() / secs
+		perProbe, goal := "-", ""
+		if s.probes > 0 {
+			pp := time.Duration(float64(s.cpu) / s.probes)
+			perProbe = fmt.Sprintf("%.1f µs", float64(pp)/1e3)
+			if rate := float64(s.targets) / s.interval.Seconds(); rate <= 60 {
+				goal = verdict(pp <= goalProbeCPU, "goal ≤ 100 µs per probe at 50 probes/s")
+			}
+		} else if s.targets == 0 {
+			goal = verdict(cores <= goalIdleCPU, "goal idle ≤ 0.1 % of a core")
+		}
+		fmt.Fprintf(w, "%10d %9s %10.1f %11.3f%% %14s %10s  %s\n", s.targets, s.interval, s.probes/secs, 100*cores, perProbe, mb(s.rss), goal)
+	}
+	fmt.Fprintf(w, "CPU is the daemon's user+system time from /proc over the run after ready (ticks of 10 ms), probes from its /metrics.\n")
+	return nil
+}
+
+func run(w io.Writer, p params) (sum summary, err error) {
 	dir, err := os.MkdirTemp("", "portpatrol-daemon-bench-")
 	if err != nil {
-		return err
+		return sum, err
 	}
 	if !p.keep {
 		defer os.RemoveAll(dir)
@@ -183,13 +240,13 @@ func run(w io.Writer, p params) error {
 		t0 := time.Now()
 		out, err := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./cmd/portpatrol").CombinedOutput()
 		if err != nil {
-			return fmt.Errorf("build: %w: %s", err, out)
+			return sum, fmt.Errorf("build: %w: %s", err, out)
 		}
 		fmt.Fprintf(w, "built %s in %s\n", bin, time.Since(t0).Round(time.Millisecond))
 	}
 	openBase, closedBase, err := freePorts(p.ports)
 	if err != nil {
-		return err
+		return sum, err
 	}
 	nOpen := int(math.Round(float64(p.targets) * p.open))
 	nClosed := p.targets - nOpen
@@ -197,7 +254,7 @@ func run(w io.Writer, p params) error {
 	// Listeners for the open targets, in child processes.
 	self, err := os.Executable()
 	if err != nil {
-		return err
+		return sum, err
 	}
 	var children []*exec.Cmd
 	defer func() {
@@ -214,20 +271,20 @@ func run(w io.Writer, p params) error {
 		c.Stderr = os.Stderr
 		stdin, err := c.StdinPipe()
 		if err != nil {
-			return err
+			return sum, err
 		}
 		defer stdin.Close()
 		stdout, err := c.StdoutPipe()
 		if err != nil {
-			return err
+			return sum, err
 		}
 		if err := c.Start(); err != nil {
-			return err
+			return sum, err
 		}
 		children = append(children, c)
 		line, err := bufio.NewReader(stdout).ReadString('\n')
 		if err != nil || strings.TrimSpace(line) != "ready" {
-			return fmt.Errorf("listener process %d: %q %v", len(children), line, err)
+			return sum, fmt.Errorf("listener process %d: %q %v", len(children), line, err)
 		}
 	}
 	fmt.Fprintf(w, "%d listeners in %d processes on %d addresses (ports %d–%d; %d refused targets on ports %d–%d) in %s\n",
@@ -238,7 +295,7 @@ func run(w io.Writer, p params) error {
 	var notifications atomic.Int64
 	sinkLn, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
-		return err
+		return sum, err
 	}
 	sink := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
@@ -249,27 +306,27 @@ func run(w io.Writer, p params) error {
 
 	listen, err := freeAddr()
 	if err != nil {
-		return err
+		return sum, err
 	}
 	cfgPath := filepath.Join(dir, "portpatrol.yaml")
 	if err := writeConfig(cfgPath, p, nOpen, nClosed, openBase, closedBase, sinkLn.Addr().String()); err != nil {
-		return err
+		return sum, err
 	}
 	dataDir := filepath.Join(dir, "data")
 	if err := os.Mkdir(dataDir, 0o700); err != nil {
-		return err
+		return sum, err
 	}
 
 	cmd := exec.Command(bin, "serve", "-c", cfgPath, "--data-dir", dataDir, "--listen", listen)
 	logf, err := os.Create(filepath.Join(dir, "serve.log"))
 	if err != nil {
-		return err
+		return sum, err
 	}
 	defer logf.Close()
 	cmd.Stdout, cmd.Stderr = logf, logf
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return err
+		return sum, err
 	}
 	pid := cmd.Process.Pid
 	exited := make(chan error, 1)
@@ -290,7 +347,7 @@ func run(w io.Writer, p params) error {
 		select {
 		case err := <-exited:
 			log, _ := os.ReadFile(logf.Name())
-			return fmt.Errorf("serve exited before ready: %v\n%s", err, tail(log, 2000))
+			return sum, fmt.Errorf("serve exited before ready: %v\n%s", err, tail(log, 2000))
 		default:
 		}
 		if rss, _, err := sample(pid); err == nil {
@@ -303,14 +360,14 @@ func run(w io.Writer, p params) error {
 			}
 		}
 		if time.Since(start) > 10*time.Minute {
-			return errors.New("serve not ready within 10 minutes")
+			return sum, errors.New("serve not ready within 10 minutes")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	startup := time.Since(start)
 	rss0, cpu0, err := sample(pid)
 	if err != nil {
-		return err
+		return sum, err
 	}
 	fmt.Fprintf(w, "\nportpatrol serve, %d TCP targets every %s (timeout %s), SQLite, alerting on (webhook), host watch off; load average %s\n",
 		p.targets, p.interval, p.timeout, loadavg())
@@ -333,7 +390,7 @@ func run(w io.Writer, p params) error {
 	for now := range tick.C {
 		r, c, err := sample(pid)
 		if err != nil {
-			return fmt.Errorf("sample: %w", err)
+			return sum, fmt.Errorf("sample: %w", err)
 		}
 		lastRSS, peak, cpu = r, max(peak, r), c
 		if !now.Before(nextReport) || !now.Before(end) {
@@ -350,12 +407,12 @@ func run(w io.Writer, p params) error {
 	t1 := time.Now()
 	resp, err := client.Get(base + "/metrics")
 	if err != nil {
-		return err
+		return sum, err
 	}
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil {
-		return err
+		return sum, err
 	}
 	scrape := time.Since(t1)
 	m := parseMetrics(string(body))
@@ -372,9 +429,19 @@ func run(w io.Writer, p params) error {
 		goalRSS = "(goal ≤ 200 MB after an hour; this run: " + verdict(lastRSS <= goalRSS100k, "≤ 200 MB so far") + ")"
 	}
 	fmt.Fprintf(w, "  RSS at the end: %s, peak %s, %s per target %s\n", mb(lastRSS), mb(peak), perTarget(lastRSS, p.targets), goalRSS)
+	ran := lastT.Sub(ready)
+	sum = summary{targets: p.targets, interval: p.interval, ready: ran, cpu: cpu - cpu0, probes: probes, rss: lastRSS}
 	if probes > 0 {
-		fmt.Fprintf(w, "  CPU per probe: %.1f µs (all the daemon's CPU since ready: %s over %.0f probes; the engine's TCP probe alone: goal ≤ 30 µs)\n",
-			float64((cpu-cpu0).Microseconds())/probes, (cpu - cpu0).Round(time.Millisecond), probes)
+		goal := "(the engine's TCP probe alone: goal ≤ 30 µs)"
+		if rate := float64(p.targets) / p.interval.Seconds(); rate <= 60 {
+			goal = verdict(time.Duration(float64(cpu-cpu0)/probes) <= goalProbeCPU, "goal ≤ 100 µs end to end at 50 probes/s")
+		}
+		fmt.Fprintf(w, "  CPU per probe: %.1f µs (all the daemon's CPU since ready: %s over %.0f probes, %.3f%% of a core) %s\n",
+			float64((cpu-cpu0).Microseconds())/probes, (cpu - cpu0).Round(time.Millisecond), probes, 100*(cpu-cpu0).Seconds()/ran.Seconds(), goal)
+	} else if p.targets == 0 {
+		cores := (cpu - cpu0).Seconds() / ran.Seconds()
+		fmt.Fprintf(w, "  idle CPU: %.3f%% of a core (%s over %s) %s\n", 100*cores, (cpu - cpu0).Round(time.Millisecond), ran.Round(time.Second),
+			verdict(cores <= goalIdleCPU, "goal ≤ 0.1 % of a core"))
 	}
 	const lag = "portpatrol_scheduler_lag_seconds"
 	p50, p99, mx := m.histQuantile(lag, 0.5), m.histQuantile(lag, 0.99), m.histMax(lag)
@@ -382,8 +449,8 @@ func run(w io.Writer, p params) error {
 		verdict(p99 <= goalLagP99, "goal p99 < 50 ms"))
 	fmt.Fprintf(w, "  results by class: %s\n", m.byLabel("portpatrol_probes_total", "class"))
 	fmt.Fprintf(w, "  /metrics: %s in %s, %d series (%.2f per target)\n", mb(int64(len(body))), scrape.Round(time.Millisecond), m.series,
-		float64(m.series)/float64(p.targets))
-	return nil
+		float64(m.series)/float64(max(p.targets, 1)))
+	return sum, nil
 }
 
 func writeConfig(path string, p params, nOpen, nClosed, openBase, closedBase int, sink string) error {

@@ -65,6 +65,9 @@ const (
 // child of the benchmark: "listen:N" or "mem:N".
 const childEnv = "PORTPATROL_ENGINE_CHILD"
 
+// memProfileEnv carries -memprofile to the memory phase's child.
+const memProfileEnv = "PORTPATROL_ENGINE_MEMPROFILE"
+
 // params are the benchmark's settings.
 type params struct {
 	rate       int
@@ -104,10 +107,14 @@ func main() {
 	flag.IntVar(&p.listeners, "listeners", p.listeners, "loopback listeners for the throughput phase")
 	flag.IntVar(&p.configured, "configured", p.configured, "jobs loaded in the memory phase")
 	flag.StringVar(&p.cpuProfile, "cpuprofile", "", "write a CPU profile of the throughput phase to this file")
+	memProfile := flag.String("memprofile", "", "write a heap profile of the memory phase, taken when its RSS is read, to this file")
 	flag.IntVar(&p.concurrency, "concurrency", 0, "scheduler concurrency cap in the throughput phase (0: the scheduler's default)")
 	flag.BoolVar(&p.httpOnly, "http", false, "run only the http phase: CPU per http probe beside the bare equivalent")
 	flag.IntVar(&p.httpRate, "http-rate", p.httpRate, "http probes per second in the http phase")
 	flag.Parse()
+	if *memProfile != "" {
+		os.Setenv(memProfileEnv, *memProfile)
+	}
 	if p.httpOnly {
 		if _, err := httpThroughput(os.Stdout, p); err != nil {
 			fmt.Fprintln(os.Stderr, "engine:", err)
@@ -476,6 +483,9 @@ func memory(n int) error {
 	total, err := rss()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
+	if path := os.Getenv(memProfileEnv); path != "" && err == nil {
+		err = writeHeapProfile(path)
+	}
 	st := s.Stats()
 	cancel()
 	<-stopped
@@ -487,10 +497,23 @@ func memory(n int) error {
 	fmt.Printf("memory: %d configured tcp jobs (real probes, 1h interval, %d runs so far)\n", st.Jobs, st.Runs)
 	fmt.Printf("RSS for %d configured targets: %.1f MB above a %.1f MB baseline, %.1f MB total (goal < 200 MB)\n",
 		n, float64(used)/1e6, float64(base)/1e6, float64(total)/1e6)
-	fmt.Printf("RSS per configured target: %.0f B (goal ~1 KB); Go heap in use %.1f MB\n",
+	fmt.Printf("RSS per configured target: %.0f B (goal ≤ 640 B); Go heap in use %.1f MB\n",
 		float64(used)/float64(n), float64(ms.HeapInuse)/1e6)
 	fmt.Printf("bytes-per-target %.0f\n", float64(used)/float64(n))
 	return nil
+}
+
+// writeHeapProfile writes the heap profile of this process to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // rss reads VmRSS of this process, in bytes.

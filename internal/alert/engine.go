@@ -181,9 +181,10 @@ func New(ctx context.Context, cfg Config, d Deps) (*Engine, error) {
 }
 
 // Observe runs the rules on one probe result. Decisions to notify are taken by the
-// next Tick, after muting has been worked out for everything observed until then.
-// The error is from the store; the engine's own state is updated regardless and
-// saving is retried.
+// next Tick, after muting has been worked out for everything observed until then, and
+// the alerts Observe opened or changed are saved by that Tick too, together, before
+// anything is sent: an outage of many targets is saved in a few transactions rather
+// than one per result. The error is for a signal without a target.
 func (e *Engine) Observe(ctx context.Context, sig Signal) error {
 	if sig.Target == "" {
 		return errors.New("observe: signal without a target")
@@ -196,6 +197,16 @@ func (e *Engine) Observe(ctx context.Context, sig Signal) error {
 		sig.At = now
 	}
 	e.observe(sig, now)
+	return nil
+}
+
+// Flush saves what Observe changed since the last Tick. Call it before the engine is
+// dropped — at shutdown, before a new engine loads the same store, when another
+// instance takes over alerting — so that nothing observed is lost.
+func (e *Engine) Flush(ctx context.Context) error {
+	defer e.deliver() // after the unlock
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	return e.persist(ctx)
 }
 
@@ -574,21 +585,25 @@ func (e *Engine) persist(ctx context.Context) error {
 			}
 		}()
 	}
-	for _, id := range slices.Sorted(maps.Keys(e.dirty)) {
-		var err error
-		if ent, ok := e.alerts[id]; ok && e.dirty[id] {
-			r := ent.Record
-			r.Alert = e.snapshot(ent)
-			err = e.store.SaveAlert(ctx, r)
-		} else {
-			err = e.store.DeleteAlert(ctx, id)
+	if bs, ok := e.store.(AlertBatchStore); ok {
+		errs = append(errs, e.persistBatches(ctx, bs))
+	} else {
+		for _, id := range slices.Sorted(maps.Keys(e.dirty)) {
+			var err error
+			if ent, ok := e.alerts[id]; ok && e.dirty[id] {
+				r := ent.Record
+				r.Alert = e.snapshot(ent)
+				err = e.store.SaveAlert(ctx, r)
+			} else {
+				err = e.store.DeleteAlert(ctx, id)
+			}
+			if err != nil {
+				e.storeErrors++
+				errs = append(errs, fmt.Errorf("save alert %s: %w", id, err))
+				continue
+			}
+			delete(e.dirty, id)
 		}
-		if err != nil {
-			e.storeErrors++
-			errs = append(errs, fmt.Errorf("save alert %s: %w", id, err))
-			continue
-		}
-		delete(e.dirty, id)
 	}
 	for _, id := range slices.Sorted(maps.Keys(e.silDirty)) {
 		var err error
@@ -603,6 +618,42 @@ func (e *Engine) persist(ctx context.Context) error {
 			continue
 		}
 		delete(e.silDirty, id)
+	}
+	return errors.Join(errs...)
+}
+
+// persistBatch is how many alert records go into one transaction of an
+// AlertBatchStore: enough that an outage of many targets costs few flushes, few enough
+// that one transaction holds the engine's lock only briefly.
+const persistBatch = 1000
+
+// persistBatches saves the dirty alerts through bs, persistBatch records at a time.
+// A batch that fails stays dirty, to be retried.
+func (e *Engine) persistBatches(ctx context.Context, bs AlertBatchStore) error {
+	ids := slices.Sorted(maps.Keys(e.dirty))
+	var errs []error
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), persistBatch)]
+		ids = ids[len(chunk):]
+		var save []Record
+		var del []string
+		for _, id := range chunk {
+			if ent, ok := e.alerts[id]; ok && e.dirty[id] {
+				r := ent.Record
+				r.Alert = e.snapshot(ent)
+				save = append(save, r)
+			} else {
+				del = append(del, id)
+			}
+		}
+		if err := bs.SaveAlerts(ctx, save, del); err != nil {
+			e.storeErrors++
+			errs = append(errs, fmt.Errorf("save %d alerts from %s: %w", len(chunk), chunk[0], err))
+			continue
+		}
+		for _, id := range chunk {
+			delete(e.dirty, id)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -150,8 +150,8 @@ func (e *Engine) fire(ent *entry, at time.Time) {
 // resolve resolves an alert and tells everyone told. An alert nobody was told of, and
 // nobody wrote about, is forgotten at once: it never was an incident to anyone.
 func (e *Engine) resolve(ent *entry, by string, now time.Time) {
-	if ts := e.targets[ent.Alert.Target]; ts != nil && len(ts.evidence) > 0 {
-		ent.Alert.Evidence = slices.Clone(ts.evidence)
+	if ts := e.targets[ent.Alert.Target]; ts != nil && ts.evidence.len() > 0 {
+		ent.Alert.Evidence = ts.evidence.results()
 	}
 	ent.Alert.ResolvedAt, ent.Alert.ResolvedBy = now, by
 	ent.Flapping = false
@@ -591,8 +591,8 @@ func (e *Engine) snapshot(ent *entry) patrol.Alert {
 	a.Told = slices.Clone(a.Told)
 	a.Evidence = slices.Clone(a.Evidence)
 	if a.ResolvedAt.IsZero() {
-		if ts := e.targets[a.Target]; ts != nil && len(ts.evidence) > 0 {
-			a.Evidence = slices.Clone(ts.evidence)
+		if ts := e.targets[a.Target]; ts != nil && ts.evidence.len() > 0 {
+			a.Evidence = ts.evidence.results()
 		}
 	}
 	return a

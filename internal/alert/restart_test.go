@@ -119,8 +119,9 @@ func TestStoreFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Observe(context.Background(), signal(db, patrol.ClassRefused, patrol.StatusDown)); err == nil {
-		t.Error("Observe: got no error from a failing store")
+	// Observe leaves saving to the next Tick, which saves before it sends.
+	if err := e.Observe(context.Background(), signal(db, patrol.ClassRefused, patrol.StatusDown)); err != nil {
+		t.Errorf("Observe: %v", err)
 	}
 	if err := e.Tick(context.Background(), t0); err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Errorf("Tick: got %v, want the store's error", err)
@@ -360,5 +361,63 @@ func TestConfigYAML(t *testing.T) {
 	want := []string{"firing noc-pagerduty " + db + "/unreachable", "firing noc-slack " + db + "/unreachable"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// batchStore counts the batches an engine saves through alert.AlertBatchStore.
+type batchStore struct {
+	*alert.MemStore
+	mu      sync.Mutex
+	batches int
+}
+
+func (b *batchStore) SaveAlerts(ctx context.Context, save []alert.Record, del []string) error {
+	b.mu.Lock()
+	b.batches++
+	b.mu.Unlock()
+	for _, r := range save {
+		if err := b.MemStore.SaveAlert(ctx, r); err != nil {
+			return err
+		}
+	}
+	for _, id := range del {
+		if err := b.MemStore.DeleteAlert(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestOutageSavedInBatches: an outage of many targets is saved by the next Tick in a
+// few batches, and a restarted engine finds every alert.
+func TestOutageSavedInBatches(t *testing.T) {
+	st := &batchStore{MemStore: alert.NewMemStore()}
+	clk := &clock{t: t0}
+	e, err := alert.New(context.Background(), chainConfig(), alert.Deps{Sink: &sink{}, Store: st, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 2500
+	for i := range n {
+		if err := e.Observe(context.Background(), signal(fmt.Sprintf("tcp://10.0.%d.%d:5432", i/250, i%250), patrol.ClassRefused, patrol.StatusDown)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.Tick(context.Background(), t0); err != nil {
+		t.Fatal(err)
+	}
+	if st.batches == 0 || st.batches > 6 {
+		t.Errorf("got %d batches for %d alerts, want a few", st.batches, n)
+	}
+	recs, err := st.LoadAlerts(context.Background())
+	if err != nil || len(recs) != n {
+		t.Fatalf("got %d saved alerts, %v; want %d", len(recs), err, n)
+	}
+	e2, err := alert.New(context.Background(), chainConfig(), alert.Deps{Sink: &sink{}, Store: st, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(e2.List(alert.Filter{})); got != n {
+		t.Errorf("restarted engine: got %d open alerts, want %d", got, n)
 	}
 }

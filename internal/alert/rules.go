@@ -10,10 +10,10 @@ import (
 
 // targetState is what the engine remembers of one target between results.
 type targetState struct {
-	evidence []patrol.Result // newest last
-	slowRun  int             // consecutive slow results
-	capRun   int             // consecutive results near the limit
-	samples  []sample        // durations of usable results, oldest first
+	evidence evidence // the last results, newest last
+	slowRun  int      // consecutive slow results
+	capRun   int      // consecutive results near the limit
+	samples  []sample // durations of usable results, oldest first
 	lastSeen time.Time
 }
 
@@ -21,22 +21,6 @@ type targetState struct {
 type sample struct {
 	at int64 // unix nanoseconds
 	us int64
-}
-
-// remember keeps r as the newest of the last n results. The slice is allocated with
-// room for exactly n and shifted in place once full: every target keeps this, and
-// append's doubling would leave room for 8 results where 5 are kept.
-func (ts *targetState) remember(r patrol.Result, n int) {
-	if n <= 0 {
-		return
-	}
-	switch {
-	case ts.evidence == nil:
-		ts.evidence = make([]patrol.Result, 0, n)
-	case len(ts.evidence) >= n:
-		ts.evidence = slices.Delete(ts.evidence, 0, len(ts.evidence)-n+1)
-	}
-	ts.evidence = append(ts.evidence, r)
 }
 
 // addSample records s as the newest sample, keeping at most max. Samples older than
@@ -75,7 +59,7 @@ func (e *Engine) observe(sig Signal, now time.Time) {
 	ts := e.target(sig.Target)
 	ts.lastSeen = now
 	r := sig.Result
-	ts.remember(r, e.cfg.evidence)
+	ts.evidence.add(&r, e.cfg.evidence)
 	labels := alertLabels(sig.Labels, sig.Host, sig.Target)
 	base := cond{subject: sig.Target, labels: labels, at: sig.At, ready: true}
 

@@ -78,6 +78,19 @@ type SilenceStore interface {
 	LoadSilences(ctx context.Context) ([]patrol.Silence, error)
 }
 
+// AlertBatchStore is an AlertStore that also saves and deletes many records at once.
+// When the engine's Store has it, the engine saves what changed since its last save
+// in a few transactions instead of one per record: an outage of thousands of targets
+// opens thousands of alerts at once, and a durable transaction each would cost the
+// disk a flush each.
+//
+// Contract: SaveAlerts saves every record of save and deletes every ID of del, as
+// SaveAlert and DeleteAlert would, all or none, durably before it returns. An ID is in
+// at most one of the two lists.
+type AlertBatchStore interface {
+	SaveAlerts(ctx context.Context, save []Record, del []string) error
+}
+
 // Store is what the engine persists to, so that alerts and silences survive a restart
 // without a second page.
 type Store interface {

@@ -267,6 +267,9 @@ func (d *Daemon) Close() error {
 			}
 			cancel()
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = errors.Join(err, d.flushAlerts(ctx))
+		cancel()
 		d.cancel()
 		// After Run, whose scheduler and HTTP server are done with the probes.
 		if e := errors.Join(d.probeEnv.Close(), d.scrapeEnv.Close()); e != nil {
@@ -547,6 +550,10 @@ func (d *Daemon) reload(cfg *config.Config) error {
 	d.engineMu.Lock()
 	var eng *alert.Engine
 	if g.notifier != prev.notifier && d.leading.Load() {
+		if err := d.flushAlerts(d.ctx); err != nil {
+			d.engineMu.Unlock()
+			return err
+		}
 		if eng, err = alert.New(d.ctx, cfg.Alerting, g.deps); err != nil {
 			d.engineMu.Unlock()
 			return err

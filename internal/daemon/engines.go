@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -54,6 +55,20 @@ func (s *routedSink) Enqueue(ctx context.Context, ns []patrol.Notification) erro
 		return nil
 	}
 	return s.next.Enqueue(ctx, keep)
+}
+
+// flushAlerts saves what the alert engine observed since its last tick, so that nothing
+// is lost when the engine is dropped: at Close, before a reload builds a new engine
+// from the store, and when this replica stops leading.
+func (d *Daemon) flushAlerts(ctx context.Context) error {
+	eng := d.alerts.Load()
+	if eng == nil {
+		return nil
+	}
+	if err := eng.Flush(ctx); err != nil {
+		return fmt.Errorf("save alerts: %w", err)
+	}
+	return nil
 }
 
 // engineCollector exports the alert engine's, the outbox's and the history writer's

@@ -148,6 +148,9 @@ func (d *Daemon) lead(ctx context.Context, k *kubeWiring) {
 // stepDown stops this replica raising alerts; it keeps probing and serving.
 func (d *Daemon) stepDown() {
 	d.leading.Store(false)
+	if err := d.flushAlerts(d.ctx); err != nil && d.ctx.Err() == nil {
+		d.logger.Warn("stepping down", "err", err)
+	}
 	d.logger.Info("following: another replica raises alerts")
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,13 +62,13 @@ type Metrics struct {
 	full atomic.Bool
 	gzip sync.Pool // *gzip.Writer
 
-	// mu guards rows, index and infoNames. Observe writes one row under it; scrapes
-	// read the rows in chunks under its read lock, so a long scrape never holds up
-	// results for more than a chunk.
+	// mu guards rows and infoNames. Observe writes one row under it; scrapes read the
+	// rows in chunks under its read lock, so a long scrape never holds up results for
+	// more than a chunk. Rows are found by binary search: a map from ID to row would
+	// cost every target another 40 bytes.
 	mu        sync.RWMutex
-	rows      []row          // sorted by target ID
-	index     map[string]int // target ID → rows index
-	infoNames []string       // label names of portpatrol_target_info, sorted
+	rows      []row    // sorted by target ID
+	infoNames []string // label names of portpatrol_target_info, sorted
 }
 
 // NewMetrics creates the metrics on a fresh registry, with Go and process collectors.
@@ -100,7 +101,6 @@ func NewMetrics() *Metrics {
 		reloadTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "portpatrol_config_reloads_total", Help: "Configuration reloads by outcome.",
 		}, []string{"outcome"}),
-		index: map[string]int{},
 	}
 	m.Registry.MustRegister(m.probes, m.durations, m.lag, m.targets, m.reloadOK, m.reloadTime, m.reloadTotal,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
@@ -131,7 +131,6 @@ func (m *Metrics) SetTargets(ts []TargetInfo) {
 	slices.SortStableFunc(ts, func(a, b TargetInfo) int { return strings.Compare(a.ID, b.ID) })
 	ts = slices.CompactFunc(ts, func(a, b TargetInfo) bool { return a.ID == b.ID })
 	rows := make([]row, len(ts))
-	index := make(map[string]int, len(ts))
 	names := map[string]bool{"target": true, "scheme": true, "name": true, "module": true}
 	aggs := map[[2]string]prometheus.Observer{}
 	for i, t := range ts {
@@ -141,7 +140,6 @@ func (m *Metrics) SetTargets(ts []TargetInfo) {
 			aggs[[2]string{t.Scheme, t.Module}] = agg
 		}
 		rows[i] = row{info: t, label: string(appendLabel(nil, "target", t.ID)), agg: agg}
-		index[t.ID] = i
 		for k := range t.Labels {
 			if validLabelName(k) {
 				names[k] = true
@@ -156,15 +154,21 @@ func (m *Metrics) SetTargets(ts []TargetInfo) {
 
 	m.mu.Lock()
 	for i := range rows {
-		if j, ok := m.index[rows[i].info.ID]; ok {
+		if j, ok := find(m.rows, rows[i].info.ID); ok {
 			rows[i].rec = m.rows[j].rec
 		}
 	}
 	// The old slice is left as it was: a scrape still walking it reads a consistent,
 	// if slightly old, table.
-	m.rows, m.index, m.infoNames = rows, index, infoNames
+	m.rows, m.infoNames = rows, infoNames
 	m.mu.Unlock()
 	m.targets.Set(float64(len(rows)))
+}
+
+// find returns the index of the row of target id in rows, sorted by ID.
+func find(rows []row, id string) (int, bool) {
+	i := sort.Search(len(rows), func(i int) bool { return rows[i].info.ID >= id })
+	return i, i < len(rows) && rows[i].info.ID == id
 }
 
 // Observe records one probe result, the target's confirmed status afterwards, and how
@@ -176,7 +180,7 @@ func (m *Metrics) Observe(r *patrol.Result, scheme string, status patrol.Status,
 	m.lag.Observe(lag.Seconds())
 	var agg prometheus.Observer
 	m.mu.Lock()
-	if i, ok := m.index[r.Target]; ok {
+	if i, ok := find(m.rows, r.Target); ok {
 		m.rows[i].rec.observe(r, secs, status, flapping)
 		agg = m.rows[i].agg
 	}
@@ -241,13 +245,13 @@ func (m *Metrics) TargetHandler() http.Handler {
 func (m *Metrics) snapshot(id string) ([]row, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	i, ok := m.index[id]
+	i, ok := find(m.rows, id)
 	if !ok {
 		t, err := patrol.ParseTarget(id)
 		if err != nil {
 			return nil, false
 		}
-		if i, ok = m.index[t.ID]; !ok {
+		if i, ok = find(m.rows, t.ID); !ok {
 			return nil, false
 		}
 	}

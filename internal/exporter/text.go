@@ -21,18 +21,28 @@ type row struct {
 
 // record is everything recorded for one target, whatever the mode: /metrics/target
 // and per_target: full read all of it, the minimal /metrics the first four fields.
+// Every configured target has one, so it is kept small (152 bytes; 304 with 64-bit
+// counts and the capacity and expiry inline): the per-target counts are 32-bit, which
+// wrap, as Prometheus takes a counter reset, only after 4 billion probes of one target
+// in one bucket (136 years at one probe a second), and what only some probes report
+// (capacity, certificate expiry) is kept apart.
 type record struct {
 	observed bool
 	up       bool
 	flapping bool
-	status   patrol.Status
+	status   uint8   // 1 + index in patrol.Statuses; 0 is unknown
 	last     float64 // seconds the last probe took
 
-	buckets  [len(durationBuckets) + 1]uint64 // per bucket, not cumulative; the last is +Inf
+	buckets  [len(durationBuckets) + 1]uint32 // per bucket, not cumulative; the last is +Inf
 	sum      float64
 	count    uint64
-	failures [classCount]uint64 // by index in patrol.Classes
+	failures [classCount]uint32 // by index in patrol.Classes
 
+	extra *recordExtra // nil until a probe reports capacity or a certificate
+}
+
+// recordExtra is what a target's probes report only for some protocols.
+type recordExtra struct {
 	capWhat           string
 	capUsed, capLimit float64
 	hasCap, hasExpiry bool
@@ -44,7 +54,7 @@ type record struct {
 const classCount = 11
 
 func (r *record) observe(res *patrol.Result, secs float64, status patrol.Status, flapping bool) {
-	r.observed, r.up, r.flapping, r.status, r.last = true, res.Up(), flapping, status, secs
+	r.observed, r.up, r.flapping, r.status, r.last = true, res.Up(), flapping, statusIndex(status), secs
 	i, _ := slices.BinarySearch(durationBuckets[:], secs)
 	r.buckets[i]++
 	r.sum += secs
@@ -55,11 +65,36 @@ func (r *record) observe(res *patrol.Result, secs float64, status patrol.Status,
 		}
 	}
 	if c := res.Capacity; c != nil && c.Limit > 0 {
-		r.hasCap, r.capWhat, r.capUsed, r.capLimit = true, c.What, float64(c.Used), float64(c.Limit)
+		x := r.ext()
+		x.hasCap, x.capWhat, x.capUsed, x.capLimit = true, c.What, float64(c.Used), float64(c.Limit)
 	}
 	if res.TLS != nil && !res.TLS.EarliestExpiry.IsZero() {
-		r.hasExpiry, r.expiry = true, float64(res.TLS.EarliestExpiry.Unix())
+		x := r.ext()
+		x.hasExpiry, x.expiry = true, float64(res.TLS.EarliestExpiry.Unix())
 	}
+}
+
+// ext returns r.extra, making it on first use. A scrape may be reading the old one
+// under the read lock while Observe writes under the write lock, so it is written in
+// place, never replaced.
+func (r *record) ext() *recordExtra {
+	if r.extra == nil {
+		r.extra = new(recordExtra)
+	}
+	return r.extra
+}
+
+// statusIndex is 1 + s's index in patrol.Statuses; a status outside it is 0, unknown.
+func statusIndex(s patrol.Status) uint8 {
+	return uint8(slices.Index(patrol.Statuses, s) + 1)
+}
+
+// statusOf is the status recorded.
+func (r *record) statusOf() patrol.Status {
+	if r.status == 0 {
+		return patrol.StatusUnknown
+	}
+	return patrol.Statuses[r.status-1]
 }
 
 // stateCode encodes a status in portpatrol_target_state_code: higher is worse, so max()
@@ -108,7 +143,7 @@ var families = []family{
 			if !r.rec.observed {
 				return b
 			}
-			return appendSample(b, f.name, "", r.label, "", stateCode(r.rec.status))
+			return appendSample(b, f.name, "", r.label, "", stateCode(r.rec.statusOf()))
 		}},
 
 	{name: "portpatrol_probe_duration_seconds", typ: "histogram", full: true,
@@ -119,7 +154,7 @@ var families = []family{
 			}
 			var cum uint64
 			for i, n := range r.rec.buckets {
-				cum += n
+				cum += uint64(n)
 				b = appendSample(b, f.name, "_bucket", r.label, leLabels[i], float64(cum))
 			}
 			b = appendSample(b, f.name, "_sum", r.label, "", r.rec.sum)
@@ -138,7 +173,7 @@ var families = []family{
 				b = append(b, ',')
 				b = append(b, r.label...)
 				b = append(b, "} "...)
-				b = strconv.AppendUint(b, n, 10)
+				b = strconv.AppendUint(b, uint64(n), 10)
 				b = append(b, '\n')
 			}
 			return b
@@ -156,7 +191,7 @@ var families = []family{
 				b = append(b, ',')
 				b = append(b, r.label...)
 				b = append(b, "} "...)
-				b = appendFloat(b, b2f(s == r.rec.status))
+				b = appendFloat(b, b2f(s == r.rec.statusOf()))
 				b = append(b, '\n')
 			}
 			return b
@@ -198,26 +233,26 @@ var families = []family{
 	{name: "portpatrol_capacity_used", typ: "gauge", full: true,
 		help: "Connections or clients in use, as the server reports them.",
 		emit: func(b []byte, f *family, r *row, _ []string) []byte {
-			if !r.rec.hasCap {
+			if x := r.rec.extra; x == nil || !x.hasCap {
 				return b
 			}
-			return appendCapacity(b, f.name, r, r.rec.capUsed)
+			return appendCapacity(b, f.name, r, r.rec.extra.capUsed)
 		}},
 	{name: "portpatrol_capacity_limit", typ: "gauge", full: true,
 		help: "The server's limit of connections or clients.",
 		emit: func(b []byte, f *family, r *row, _ []string) []byte {
-			if !r.rec.hasCap {
+			if x := r.rec.extra; x == nil || !x.hasCap {
 				return b
 			}
-			return appendCapacity(b, f.name, r, r.rec.capLimit)
+			return appendCapacity(b, f.name, r, r.rec.extra.capLimit)
 		}},
 	{name: "portpatrol_tls_cert_expiry_timestamp_seconds", typ: "gauge", full: true,
 		help: "When the earliest certificate of the target's chain expires.",
 		emit: func(b []byte, f *family, r *row, _ []string) []byte {
-			if !r.rec.hasExpiry {
+			if x := r.rec.extra; x == nil || !x.hasExpiry {
 				return b
 			}
-			return appendSample(b, f.name, "", r.label, "", r.rec.expiry)
+			return appendSample(b, f.name, "", r.label, "", r.rec.extra.expiry)
 		}},
 }
 
@@ -308,7 +343,7 @@ func appendCapacity(b []byte, name string, r *row, v float64) []byte {
 	b = append(b, '{')
 	b = append(b, r.label...)
 	b = append(b, ',')
-	b = appendLabel(b, "what", r.rec.capWhat)
+	b = appendLabel(b, "what", r.rec.extra.capWhat)
 	b = append(b, "} "...)
 	b = appendFloat(b, v)
 	return append(b, '\n')

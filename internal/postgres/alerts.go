@@ -17,16 +17,50 @@ import (
 // them alone: the engine deletes resolved alerts and ended silences itself once its
 // retention has passed, and the contract has LoadAlerts return everything not deleted.
 
-var _ alert.Store = (*DB)(nil)
+var (
+	_ alert.Store           = (*DB)(nil)
+	_ alert.AlertBatchStore = (*DB)(nil)
+)
+
+const upsertAlert = `INSERT INTO alerts (id, record, updated_ns) VALUES ($1, $2::json, $3)
+	ON CONFLICT (id) DO UPDATE SET record = excluded.record, updated_ns = excluded.updated_ns`
 
 // SaveAlert inserts or replaces the record with ID r.Alert.ID.
 func (db *DB) SaveAlert(ctx context.Context, r alert.Record) error {
 	if r.Alert.ID == "" {
 		return errors.New("postgres: save alert: empty ID")
 	}
-	if err := db.saveJSON(ctx, `INSERT INTO alerts (id, record, updated_ns) VALUES ($1, $2::json, $3)
-		ON CONFLICT (id) DO UPDATE SET record = excluded.record, updated_ns = excluded.updated_ns`, r.Alert.ID, r); err != nil {
+	if err := db.saveJSON(ctx, upsertAlert, r.Alert.ID, r); err != nil {
 		return fmt.Errorf("postgres: save alert %s: %w", r.Alert.ID, err)
+	}
+	return nil
+}
+
+// SaveAlerts saves the records of save and deletes the IDs of del in one transaction,
+// sent as one batch of statements.
+func (db *DB) SaveAlerts(ctx context.Context, save []alert.Record, del []string) error {
+	var b pgx.Batch
+	now := db.now().UnixNano()
+	for i := range save {
+		if save[i].Alert.ID == "" {
+			return errors.New("postgres: save alerts: empty ID")
+		}
+		doc, err := json.Marshal(save[i])
+		if err != nil {
+			return fmt.Errorf("postgres: save alert %s: %w", save[i].Alert.ID, err)
+		}
+		b.Queue(upsertAlert, save[i].Alert.ID, string(doc), now)
+	}
+	for _, id := range del {
+		b.Queue(`DELETE FROM alerts WHERE id = $1`, id)
+	}
+	if b.Len() == 0 {
+		return ctx.Err()
+	}
+	if err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		return tx.SendBatch(ctx, &b).Close()
+	}); err != nil {
+		return fmt.Errorf("postgres: save %d and delete %d alerts: %w", len(save), len(del), err)
 	}
 	return nil
 }

@@ -16,7 +16,13 @@ import (
 // them alone: the engine deletes resolved alerts and ended silences itself once its
 // retention has passed, and the contract has LoadAlerts return everything not deleted.
 
-var _ alert.Store = (*DB)(nil)
+var (
+	_ alert.Store           = (*DB)(nil)
+	_ alert.AlertBatchStore = (*DB)(nil)
+)
+
+const upsertAlert = `INSERT INTO alerts (id, record, updated_ns) VALUES (?, ?, ?)
+	ON CONFLICT (id) DO UPDATE SET record = excluded.record, updated_ns = excluded.updated_ns`
 
 // SaveAlert inserts or replaces the record with ID r.Alert.ID; the write is fsynced
 // before it returns.
@@ -24,9 +30,55 @@ func (db *DB) SaveAlert(ctx context.Context, r alert.Record) error {
 	if r.Alert.ID == "" {
 		return errors.New("sqlite: save alert: empty ID")
 	}
-	if err := db.saveJSON(ctx, `INSERT INTO alerts (id, record, updated_ns) VALUES (?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET record = excluded.record, updated_ns = excluded.updated_ns`, r.Alert.ID, r); err != nil {
+	if err := db.saveJSON(ctx, upsertAlert, r.Alert.ID, r); err != nil {
 		return fmt.Errorf("sqlite: save alert %s: %w", r.Alert.ID, err)
+	}
+	return nil
+}
+
+// SaveAlerts saves the records of save and deletes the IDs of del in one transaction,
+// fsynced before it returns.
+func (db *DB) SaveAlerts(ctx context.Context, save []alert.Record, del []string) error {
+	docs := make([]string, len(save))
+	for i := range save {
+		if save[i].Alert.ID == "" {
+			return errors.New("sqlite: save alerts: empty ID")
+		}
+		b, err := json.Marshal(save[i])
+		if err != nil {
+			return fmt.Errorf("sqlite: save alert %s: %w", save[i].Alert.ID, err)
+		}
+		docs[i] = string(b)
+	}
+	now := db.now().UnixNano()
+	if err := db.syncTx(ctx, func(tx *sql.Tx) error {
+		if len(save) > 0 {
+			up, err := tx.PrepareContext(ctx, upsertAlert)
+			if err != nil {
+				return err
+			}
+			defer up.Close()
+			for i := range save {
+				if _, err := up.ExecContext(ctx, save[i].Alert.ID, docs[i], now); err != nil {
+					return fmt.Errorf("alert %s: %w", save[i].Alert.ID, err)
+				}
+			}
+		}
+		if len(del) > 0 {
+			rm, err := tx.PrepareContext(ctx, `DELETE FROM alerts WHERE id = ?`)
+			if err != nil {
+				return err
+			}
+			defer rm.Close()
+			for _, id := range del {
+				if _, err := rm.ExecContext(ctx, id); err != nil {
+					return fmt.Errorf("delete alert %s: %w", id, err)
+				}
+			}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("sqlite: save %d and delete %d alerts: %w", len(save), len(del), err)
 	}
 	return nil
 }

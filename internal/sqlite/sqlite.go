@@ -60,7 +60,7 @@ type DB struct {
 
 	outboxMaxAge time.Duration
 
-	insertFull *sql.Stmt // INSERT of insertRows results, prepared on the writer
+	inserts [len(insertSizes)]*sql.Stmt // INSERTs of insertSizes[i] results, prepared on the writer
 
 	mu      sync.Mutex
 	targets map[string]int64 // target name → id, only ids committed
@@ -131,9 +131,11 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite %s: %w", cfg.Path, err)
 	}
-	if db.insertFull, err = db.write.PrepareContext(ctx, insertSQL(insertRows)); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("sqlite %s: prepare: %w", cfg.Path, err)
+	for i, n := range insertSizes {
+		if db.inserts[i], err = db.write.PrepareContext(ctx, insertSQL(n)); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("sqlite %s: prepare: %w", cfg.Path, err)
+		}
 	}
 	return db, nil
 }
@@ -183,8 +185,10 @@ func (db *DB) Path() string { return db.path }
 func (db *DB) Close() error {
 	var err error
 	db.closed.Do(func() {
-		if db.insertFull != nil {
-			db.insertFull.Close()
+		for _, st := range db.inserts {
+			if st != nil {
+				st.Close()
+			}
 		}
 		err = errors.Join(db.read.Close(), db.write.Close())
 	})

@@ -29,7 +29,8 @@ const (
 type BatchConfig struct {
 	// Size is how many results make a batch; default 1000.
 	Size int
-	// Interval is the longest a result waits for its batch; default 250ms.
+	// Interval is the longest a result waits for its batch; default 250ms. The writer
+	// keeps no timer while it has nothing to write.
 	Interval time.Duration
 	// Buffer is how many results may wait to be batched; default 16384. Memory is
 	// bounded by Buffer+Size results.
@@ -230,33 +231,43 @@ func (b *BatchWriter) Stats() BatchStats {
 	}
 }
 
+// run batches what Write hands over. The interval's ticker runs only while a batch
+// waits: an idle daemon's writer does not wake four times a second for nothing.
 func (b *BatchWriter) run() {
 	defer close(b.done)
-	tick, stop := b.cfg.NewTicker(b.cfg.Interval)
-	defer stop()
+	var (
+		tick <-chan time.Time
+		stop = func() {}
+	)
+	defer func() { stop() }()
 	batch := make([]patrol.Result, 0, b.cfg.Size)
+	flush := func() error {
+		err := b.write(batch)
+		batch = batch[:0]
+		stop()
+		tick, stop = nil, func() {}
+		return err
+	}
 	for {
 		select {
 		case it, ok := <-b.ch:
 			if !ok {
-				b.write(batch)
+				flush()
 				return
 			}
 			if it.flush != nil {
-				it.flush <- b.write(batch)
-				batch = batch[:0]
+				it.flush <- flush()
 				continue
+			}
+			if len(batch) == 0 {
+				tick, stop = b.cfg.NewTicker(b.cfg.Interval)
 			}
 			batch = append(batch, it.r)
 			if len(batch) >= b.cfg.Size {
-				b.write(batch)
-				batch = batch[:0]
+				flush()
 			}
 		case <-tick:
-			if len(batch) > 0 {
-				b.write(batch)
-				batch = batch[:0]
-			}
+			flush()
 		}
 	}
 }

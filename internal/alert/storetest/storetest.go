@@ -4,6 +4,7 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -81,6 +82,46 @@ func Run(t *testing.T, open func(t *testing.T) alert.Store) {
 		}
 		if diff := cmp.Diff([]alert.Record{r1}, got, opts); diff != "" {
 			t.Errorf("(-want +got):\n%s", diff)
+		}
+	})
+	t.Run("batch saves and deletes together", func(t *testing.T) {
+		s := open(t)
+		bs, ok := s.(alert.AlertBatchStore)
+		if !ok {
+			t.Skip("the store saves one record at a time (no alert.AlertBatchStore)")
+		}
+		if err := s.SaveAlert(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		var want []alert.Record
+		for i := range 3 {
+			r := rec
+			r.Alert.ID = fmt.Sprintf("b%d", i)
+			r.Reminders = i
+			want = append(want, r)
+		}
+		if err := bs.SaveAlerts(ctx, want, []string{"a1", "missing"}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.LoadAlerts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got, opts, cmpopts.SortSlices(func(a, b alert.Record) bool { return a.Alert.ID < b.Alert.ID })); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+		// A batch with a bad record saves none of it.
+		bad := []alert.Record{rec, {}}
+		if err := bs.SaveAlerts(ctx, bad, []string{"b0"}); err == nil {
+			t.Error("SaveAlerts with an empty ID: got no error")
+		}
+		if got, err := s.LoadAlerts(ctx); err != nil || len(got) != len(want) {
+			t.Errorf("after a refused batch: got %d records, %v; want the %d before", len(got), err, len(want))
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		if err := bs.SaveAlerts(cctx, want, nil); err == nil {
+			t.Error("SaveAlerts with a cancelled context: got no error")
 		}
 	})
 	t.Run("silences round-trip and still match", func(t *testing.T) {
