@@ -2,10 +2,12 @@ package daemon
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -70,6 +72,10 @@ const (
 	// anomalySaveEvery is how often the learned state goes to the store.
 	anomalySaveEvery = 5 * time.Minute
 )
+
+// ratioTrailer marks the feeder's own state of a latency series (the slowest-to-median
+// ratio of warn: auto, 12 bytes), kept after the detector's state in the same row.
+const ratioTrailer = "ppr1"
 
 // errNotLeading is raise's answer while another replica raises the alerts.
 var errNotLeading = errors.New("not the alerting leader")
@@ -434,7 +440,15 @@ func (f *anomalyFeeder) restore(ctx context.Context, st store.AnomalyStateStore)
 			continue
 		}
 		s := f.newSeries(k, name)
-		if err := s.det.UnmarshalBinary(row.State); err != nil {
+		state := row.State
+		if n := len(state) - len(ratioTrailer) - 12; n > 0 && string(state[n:n+len(ratioTrailer)]) == ratioTrailer {
+			r := math.Float64frombits(binary.LittleEndian.Uint64(state[n+len(ratioTrailer):]))
+			if c := binary.LittleEndian.Uint32(state[n+len(ratioTrailer)+8:]); r >= 1 && r < 1e6 {
+				s.ratio, s.ratioN = r, int(min(c, 1<<20))
+			}
+			state = state[:n]
+		}
+		if err := s.det.UnmarshalBinary(state); err != nil {
 			f.logger.Warn("anomaly state skipped: the series learns again", "key", row.Key, "err", err)
 			continue
 		}
@@ -487,6 +501,11 @@ func (f *anomalyFeeder) save(ctx context.Context, st store.AnomalyStateStore, no
 			if err != nil {
 				errs = append(errs, fmt.Errorf("anomaly state %s: %w", key, err))
 				continue
+			}
+			if s.ratioN > 0 {
+				b = append(b, ratioTrailer...)
+				b = binary.LittleEndian.AppendUint64(b, math.Float64bits(s.ratio))
+				b = binary.LittleEndian.AppendUint32(b, uint32(min(s.ratioN, 1<<20)))
 			}
 			s.dirty = false
 			batch = append(batch, store.AnomalyState{Key: key, State: b, Last: time.Unix(0, s.last)})
