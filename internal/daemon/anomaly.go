@@ -258,6 +258,8 @@ func (t *anomTarget) observe(f *anomalyFeeder, k int, name string, at time.Time,
 	if err != nil {
 		return res, false
 	}
+	// Every signal is a count, a share or a duration: the band ends at zero.
+	res.Lower = max(res.Lower, 0)
 	ns := at.UnixNano()
 	s.last, s.dirty = ns, true
 	// During the quiet period after an alert the detector halves the score; doubled

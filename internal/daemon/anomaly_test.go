@@ -117,6 +117,7 @@ func TestAnomalyReplay(t *testing.T) {
 		firedAt    time.Time
 		signals    map[string]bool
 		desc       string
+		most       int
 		resolvedAt time.Time
 	}
 	var (
@@ -151,13 +152,15 @@ func TestAnomalyReplay(t *testing.T) {
 			if a.State == patrol.AlertResolved && f.resolvedAt.IsZero() {
 				f.resolvedAt = now()
 			}
+			// The description kept is the one that names the most signals at once.
 			if _, list, ok := strings.Cut(a.Summary, "learned baseline: "); ok {
-				for _, s := range strings.Split(list, ", ") {
+				names := strings.Split(list, ", ")
+				for _, s := range names {
 					f.signals[s] = true
 				}
-			}
-			if a.Description != "" {
-				f.desc = a.Description
+				if len(names) > f.most {
+					f.most, f.desc = len(names), a.Description
+				}
 			}
 		},
 	})
@@ -318,8 +321,8 @@ func TestAnomalyReplay(t *testing.T) {
 				}
 			}
 		})
-		t.Logf("alert %s on %s fired %s (%s), signals %v, resolved %s", id, f.target, f.firedAt.Format("Mon 15:04"),
-			map[bool]string{true: "injected: " + in.kind.String(), false: "NOT injected"}[ok], sigs, f.resolvedAt.Format("Mon 15:04"))
+		t.Logf("alert %s on %s fired %s (%s), signals %v, resolved %s:\n%s", id, f.target, f.firedAt.Format("Mon 15:04"),
+			map[bool]string{true: "injected: " + in.kind.String(), false: "NOT injected"}[ok], sigs, f.resolvedAt.Format("Mon 15:04"), f.desc)
 		switch {
 		case !ok || in.want == nil:
 			t.Errorf("alert on %s (%s) at %s: nothing that pages was injected there\n%s", f.target, strings.Join(sigs, ", "), f.firedAt, f.desc)
