@@ -73,6 +73,10 @@ const (
 	anomalySaveEvery = 5 * time.Minute
 )
 
+// sentUnknown is anomTarget.sent of a target whose anomaly alert was open when the
+// daemon started: the next window updates or clears it.
+const sentUnknown = 1 << 7
+
 // ratioTrailer marks the feeder's own state of a latency series (the slowest-to-median
 // ratio of warn: auto, 12 bytes), kept after the detector's state in the same row.
 const ratioTrailer = "ppr1"
@@ -112,7 +116,7 @@ type anomTarget struct {
 	capN        int32
 	capWhat     string
 	// sent is the set of signals (a bit each) the engine's alert names; 0 when no
-	// alert is raised.
+	// alert is raised; sentUnknown for an alert found open at start.
 	sent uint8
 }
 
@@ -582,6 +586,16 @@ func (d *Daemon) startAnomalies(ctx context.Context, cfg *config.Config) *anomal
 	} else if n > 0 {
 		d.logger.Info("anomaly baselines restored", "series", n)
 	}
+	// The anomaly alerts still open from before the restart are the feeder's to update
+	// or clear at the next window of their target.
+	for _, a := range d.engine().List(alert.Filter{}) {
+		if a.Rule == "anomaly:"+anomalyMetric {
+			t := f.target(a.Target)
+			t.mu.Lock()
+			t.sent = sentUnknown
+			t.mu.Unlock()
+		}
+	}
 	return f
 }
 
@@ -594,9 +608,10 @@ func (d *Daemon) raiseAnomaly(ctx context.Context, a alert.Anomaly) error {
 }
 
 // saveAnomalies writes the learned baselines to the store (Run every anomalySaveEvery,
-// and Close).
+// and Close). Only the alerting leader writes: replicas that share a store would
+// otherwise overwrite each other's rows.
 func (d *Daemon) saveAnomalies(ctx context.Context, now time.Time) error {
-	if d.anomalies == nil {
+	if d.anomalies == nil || !d.leading.Load() {
 		return nil
 	}
 	if err := d.anomalies.save(ctx, d.db, now); err != nil {
