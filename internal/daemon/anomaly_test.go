@@ -271,6 +271,10 @@ func TestAnomalyReplay(t *testing.T) {
 		tg.rng = rand.New(rand.NewPCG(uint64(i), 42))
 	}
 	generateOnly = false
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	heap0 := float64(ms.HeapAlloc)
 	cpu0 := cpuTime()
 	wall := time.Now()
 	minutes := days * 24 * 60
@@ -303,9 +307,16 @@ func TestAnomalyReplay(t *testing.T) {
 	}
 	t.Logf("replayed %d targets × %d days of 10-second results%s: %d results into %d series (latency, failure ratio and, on every tenth target, connections, each scored per 5-minute window)",
 		n, days, race, points, series)
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	heap := float64(ms.HeapAlloc) - heap0
 	per := float64(cpu.Nanoseconds()) / float64(points)
 	t.Logf("CPU (user+sys of this process, getrusage): %s for the week, %.0f ns per result; making the data alone costs %.0f ns of it (measured over one day), so the feeder and the alert engine cost %.0f ns per result; wall %s on %d cores",
 		cpu.Round(time.Millisecond), per, genPer, per-genPer, time.Since(wall).Round(time.Millisecond), workers)
+	t.Logf("memory: the Go heap grew by %.2f MB over the week (the feeder's series and windows, the engine's alerts): %.0f B per target, %.0f B per series",
+		heap/1e6, heap/float64(n), heap/float64(series))
+	runtime.KeepAlive(feeder)
+	runtime.KeepAlive(fleet)
 
 	mu.Lock()
 	defer mu.Unlock()
