@@ -234,7 +234,8 @@ func (t *anomTarget) closeWindow(f *anomalyFeeder) {
 		res, ok := t.observe(f, sigLatency, signals[sigLatency].name, end, med)
 		if s := t.sig[sigLatency]; ok {
 			s.band = res
-			if res.Kind == anomaly.None && med > 0 && len(t.lat) >= 3 {
+			// With one result a window the median is the result and the ratio 1.
+			if res.Kind == anomaly.None && med > 0 {
 				q := t.lat[len(t.lat)-1] / med
 				if s.ratioN == 0 {
 					s.ratio = q

@@ -182,6 +182,18 @@ func TestAnomalyAutoWarn(t *testing.T) {
 	if r := res(at.Add(30*time.Second), 2); r.Class != patrol.ClassOK {
 		t.Errorf("2 ms: got %s %q, want ok", r.Class, r.Error)
 	}
+
+	// A target probed every 5 minutes: one result a window, the band is its own.
+	job = &schedule.Job{ID: "tcp://127.0.0.1:5432", Host: "127.0.0.1"}
+	at = start
+	for ; at.Before(start.Add(2 * 24 * time.Hour)); at = at.Add(5 * time.Minute) {
+		if r := res(at, 2*math.Exp(0.05*rng.NormFloat64())); r.Class != patrol.ClassOK {
+			t.Fatalf("5-minute target, usual latency: got %s %q, want ok", r.Class, r.Error)
+		}
+	}
+	if r := res(at, 6); r.Class != patrol.ClassSlow {
+		t.Errorf("5-minute target, 6 ms where 2 ms is usual: got %s, want slow", r.Class)
+	}
 }
 
 // A stored state that is corrupt, truncated or under a key of no known signal is
