@@ -176,6 +176,7 @@ func TestAnomalyAutoWarn(t *testing.T) {
 		t.Errorf("%d results slow while learning or within the usual spread; want none", slowWhileLearning)
 	}
 	r := res(at, 6)
+	t.Logf("6 ms: %s, %s", r.Class, r.Error)
 	if r.Class != patrol.ClassSlow || !strings.Contains(r.Error, "learned for") {
 		t.Errorf("6 ms where 2 ms is usual: got %s %q, want slow over the learned threshold", r.Class, r.Error)
 	}
