@@ -223,6 +223,11 @@ type AnomalyRule struct {
 	MinIncrease time.Duration `yaml:"min_increase"`
 	// MaxSamples caps the durations kept per target; zero means 256.
 	MaxSamples int `yaml:"max_samples"`
+	// Learned is set (by internal/config, from `anomaly.enabled`) when the daemon feeds
+	// the learned-baseline detector of internal/anomaly: it replaces the p95 rule above,
+	// which then stays off. The rule's severity, for and runbook_url still apply to the
+	// detector's alerts (ObserveAnomaly).
+	Learned bool `yaml:"-"`
 }
 
 // Route sends the alerts it matches to an escalation chain.
@@ -325,6 +330,7 @@ type ruleSettings struct {
 
 type anomalySettings struct {
 	ruleSettings
+	learned     bool
 	window      int
 	factor      float64
 	baseline    time.Duration
@@ -475,6 +481,7 @@ func (k *compiler) anomaly() {
 	a := c.Rules.Anomaly
 	s.anomaly = anomalySettings{
 		ruleSettings: k.rule("rules.anomaly", a.Rule, string(patrol.AlertAnomaly), patrol.AlertAnomaly, patrol.P3, DefaultAnomalyFor, 1),
+		learned:      a.Learned,
 		window:       pickInt(a.Window, DefaultAnomalyWindow),
 		factor:       DefaultAnomalyFactor,
 		baseline:     pickDur(a.Baseline, DefaultAnomalyBaseline),

@@ -265,10 +265,13 @@ func (e *Engine) ObserveAnomaly(ctx context.Context, a Anomaly) error {
 	if a.At.IsZero() {
 		a.At = now
 	}
+	if a.Summary == "" {
+		a.Summary = fmt.Sprintf("%s %s anomalous (score %.1f)", a.Target, a.Metric, a.Score)
+	}
 	e.apply(cond{
 		rs: &e.cfg.anomaly.ruleSettings, rule: "anomaly:" + a.Metric, subject: a.Target, sev: sev,
 		labels: alertLabels(a.Labels, "", a.Target), verdict: verdictOf(a.Active), ready: true,
-		summary: fmt.Sprintf("%s %s anomalous (score %.1f)", a.Target, a.Metric, a.Score), desc: a.Why, at: a.At,
+		summary: a.Summary, desc: a.Why, at: a.At,
 	}, now)
 	return e.persist(ctx)
 }

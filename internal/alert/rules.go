@@ -135,8 +135,8 @@ func (e *Engine) observe(sig Signal, now time.Time) {
 
 	e.apply(e.certExpiry(base, &r), now)
 
-	// The built-in latency anomaly rule.
-	if r.Up() {
+	// The built-in latency anomaly rule, unless the learned detector replaces it.
+	if r.Up() && !e.cfg.anomaly.learned {
 		c = base
 		c.rs, c.rule, c.sev = &e.cfg.anomaly.ruleSettings, e.cfg.anomaly.name, e.cfg.anomaly.severity
 		c.verdict, c.summary, c.desc = e.anomalous(ts, sig.Target, sig.At, r.Duration)

@@ -41,6 +41,9 @@ type Anomaly struct {
 	Score float64
 	// Why explains the anomaly in words; it becomes the alert's description.
 	Why string
+	// Summary is the alert's one-line summary; empty means "<target> <metric>
+	// anomalous (score …)".
+	Summary string
 	// Severity is "P0".."P3"; empty means the anomaly rule's severity.
 	Severity string
 	Active   bool

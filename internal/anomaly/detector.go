@@ -276,6 +276,15 @@ func (d *Detector) Config() Config { return d.cfg }
 // Points returns how many points the detector has seen.
 func (d *Detector) Points() int { return int(d.n) }
 
+// First returns the time of the first point the detector saw (restored with its state),
+// the zero time before any: how long it has been learning.
+func (d *Detector) First() time.Time {
+	if d.n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, d.first)
+}
+
 func alpha(dt, tau float64) float64 { return 1 - math.Exp(-dt/tau) }
 
 func clip(v, lim float64) float64 { return math.Max(-lim, math.Min(lim, v)) }

@@ -87,6 +87,8 @@ type Source struct {
 	Metrics Metrics `yaml:"metrics"`
 	// Status configures the public status page; see docs/status.md.
 	Status Status `yaml:"status"`
+	// Anomaly configures the learned-baseline anomaly detector; see docs/anomaly.md.
+	Anomaly Anomaly `yaml:"anomaly"`
 }
 
 // Config is a loaded, validated configuration: the Source as written, and what was
@@ -287,7 +289,7 @@ const SocketOff = "off"
 type TargetDefaults struct {
 	Interval         time.Duration     `yaml:"interval"`
 	Timeout          time.Duration     `yaml:"timeout"`
-	Warn             time.Duration     `yaml:"warn"`
+	Warn             WarnThreshold     `yaml:"warn"`
 	FailureThreshold int               `yaml:"failure_threshold"`
 	SuccessThreshold int               `yaml:"success_threshold"`
 	Labels           map[string]string `yaml:"labels"`
@@ -316,7 +318,7 @@ type TargetConfig struct {
 	Module           string            `yaml:"module"`
 	Interval         time.Duration     `yaml:"interval"`
 	Timeout          time.Duration     `yaml:"timeout"`
-	Warn             time.Duration     `yaml:"warn"`
+	Warn             WarnThreshold     `yaml:"warn"`
 	FailureThreshold int               `yaml:"failure_threshold"`
 	SuccessThreshold int               `yaml:"success_threshold"`
 	Labels           map[string]string `yaml:"labels"`
@@ -340,6 +342,9 @@ type Check struct {
 	ModuleName       string
 	FailureThreshold int
 	SuccessThreshold int
+	// AutoWarn is `warn: auto`: the target's slow threshold is learned from its own
+	// baseline by the daemon's anomaly detector (Target.Warn is then zero).
+	AutoWarn bool
 }
 
 // BuiltinModules are the modules every config has, named as in blackbox_exporter's
@@ -427,6 +432,8 @@ func (c *Config) applyDefaults() {
 	if c.Listen == "" {
 		c.Listen = DefaultListen
 	}
+	// The learned-baseline detector replaces the alert engine's p95 anomaly rule.
+	c.Alerting.Rules.Anomaly.Learned = c.Anomaly.On()
 	d := &c.Defaults
 	if d.Interval == 0 {
 		d.Interval = DefaultInterval
@@ -462,6 +469,7 @@ func (c *Config) resolve(idx index, bad badPaths, errs *Errors) {
 	env := new(probe.Env)
 	defer func() { _ = env.Close() }()
 	c.resolveModules(at, idx, env)
+	c.resolveAnomaly(at)
 	c.resolveAlerting(at)
 	c.resolveAudits(at)
 	c.resolveProbe(at)
@@ -487,7 +495,7 @@ func (c *Config) resolveDefaults(at func(path, format string, args ...any), bad 
 	sd := c.Source.Defaults
 	okInterval := checkPeriod(at, "defaults.interval", sd.Interval)
 	okTimeout := checkPeriod(at, "defaults.timeout", sd.Timeout)
-	checkNotNegative(at, "defaults.warn", sd.Warn)
+	checkNotNegative(at, "defaults.warn", sd.Warn.Duration)
 	d := c.Defaults
 	if okInterval && okTimeout && !bad["defaults.interval"] && d.Timeout > d.Interval {
 		at("defaults.timeout", "timeout %s is longer than the interval %s", d.Timeout, d.Interval)
@@ -576,7 +584,10 @@ func (c *Config) resolveTarget(at func(path, format string, args ...any), bad ba
 	p := fmt.Sprintf("targets[%d]", i)
 	// Checked first: a target whose url is wrong still has its other fields judged.
 	okI, okT := checkPeriod(at, p+".interval", tc.Interval), checkPeriod(at, p+".timeout", tc.Timeout)
-	checkNotNegative(at, p+".warn", tc.Warn)
+	checkNotNegative(at, p+".warn", tc.Warn.Duration)
+	if tc.Warn.Auto && !c.Anomaly.On() {
+		at(p+".warn", "warn: auto learns the threshold with the anomaly detector, which anomaly.enabled turns off; give a duration or enable it")
+	}
 	checkLabels(tc.Labels, p+".labels", at)
 	for _, th := range []struct {
 		field string
@@ -629,7 +640,11 @@ func (c *Config) resolveTarget(at func(path, format string, args ...any), bad ba
 	seen[t.ID] = i
 	t.Interval = pick(tc.Interval, d.Interval)
 	t.Timeout = pick(tc.Timeout, min(d.Timeout, t.Interval))
-	t.Warn = pick(tc.Warn, d.Warn)
+	warn := tc.Warn
+	if warn == (WarnThreshold{}) {
+		warn = d.Warn
+	}
+	t.Warn = warn.Duration
 	// A timeout over an interval that is itself wrong, or was not read, would be
 	// a second error for one mistake.
 	if okI && okT && defaultsOK && !bad[p+".interval"] && t.Timeout > t.Interval {
@@ -666,6 +681,7 @@ func (c *Config) resolveTarget(at func(path, format string, args ...any), bad ba
 		ModuleName:       tc.Module,
 		FailureThreshold: pickInt(tc.FailureThreshold, d.FailureThreshold),
 		SuccessThreshold: pickInt(tc.SuccessThreshold, d.SuccessThreshold),
+		AutoWarn:         warn.Auto,
 	})
 }
 

@@ -131,6 +131,13 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 			}
 		}
 		return
+	case warnType:
+		if w.scalar(n, path) && n.Value != autoWord {
+			if _, err := time.ParseDuration(n.Value); err != nil {
+				w.refuse(n, path, "%q is not a duration or %s; write e.g. 500ms, 2s, or %s for the threshold learned from the target's baseline", n.Value, autoWord, autoWord)
+			}
+		}
+		return
 	case sizeType:
 		if w.scalar(n, path) {
 			if _, err := probe.ParseByteSize(n.Value); err != nil {

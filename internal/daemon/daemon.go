@@ -127,6 +127,7 @@ type Daemon struct {
 	probeEnv     *probe.Env       // the probes' shared sockets and pollers; Close closes it
 	watch        *hostwatch.Watch // nil when host_watch is disabled
 	hw           hostWiring       // the host watch's targets as of the last plan
+	anomalies    *anomalyFeeder   // nil when anomaly.enabled is false
 	kube         *kubeWiring      // nil unless kubernetes.enabled
 	status       *status.Page
 	httpLimits   httpLimits // the HTTP server's timeouts; tests shorten them
@@ -205,6 +206,7 @@ func New(c Config) (_ *Daemon, err error) {
 	d.alerts.Store(eng)
 	d.gen.Store(gen)
 	d.leading.Store(true)
+	d.anomalies = d.startAnomalies(ctx, cfg)
 	if d.status, err = newStatusPage(ctx, d); err != nil {
 		return nil, err
 	}
@@ -269,6 +271,7 @@ func (d *Daemon) Close() error {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		err = errors.Join(err, d.flushAlerts(ctx))
+		err = errors.Join(err, d.saveAnomalies(ctx, d.clock.Now()))
 		cancel()
 		d.cancel()
 		// After Run, whose scheduler and HTTP server are done with the probes.
@@ -665,6 +668,7 @@ func (d *Daemon) follow(ctx context.Context, changes <-chan struct{}) {
 
 func (d *Daemon) onResult(ev schedule.Event) {
 	r := ev.Result
+	d.anomalies.feed(d.ctx, ev.Job, &r) // warn: auto may turn r slow
 	scheme, host := "", ""
 	if ev.Job != nil {
 		host = ev.Job.Host
@@ -801,6 +805,7 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 		}
 		return d.withEngine(func(e *alert.Engine) error { return e.Tick(ctx, now) })
 	})
+	d.every(ctx, anomalySaveEvery, "anomaly baselines", func(now time.Time) error { return d.saveAnomalies(ctx, now) })
 	d.every(ctx, time.Minute, "compact", func(now time.Time) error {
 		_, err := d.db.Compact(ctx, now)
 		return err

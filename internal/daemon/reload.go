@@ -23,7 +23,7 @@ func restartSections(old, cur *config.Config) []string {
 		{"host_watch", o.HostWatch, c.HostWatch}, {"kubernetes", o.Kubernetes, c.Kubernetes},
 		{"api", o.API, c.API}, {"metrics.require_token", o.Metrics.RequireToken, c.Metrics.RequireToken},
 		{"scheduler", o.Scheduler, c.Scheduler}, {"listen", o.Listen, c.Listen},
-		{"probe.listen", o.Probe.Listen, c.Probe.Listen},
+		{"probe.listen", o.Probe.Listen, c.Probe.Listen}, {"anomaly", o.Anomaly, c.Anomaly},
 		{"status.listen", o.Status.Listen, c.Status.Listen}, {"status.title", o.Status.Title, c.Status.Title},
 		{"status.logo_text", o.Status.LogoText, c.Status.LogoText}, {"status.timezone", o.Status.Timezone, c.Status.Timezone},
 		{"host_name", o.HostName, c.HostName},

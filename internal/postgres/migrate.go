@@ -128,6 +128,13 @@ CREATE TABLE status_notes (
 );
 CREATE INDEX status_notes_created ON status_notes (created_ns);
 `},
+	{Version: 4, Name: "anomaly detector states", SQL: `
+CREATE TABLE anomaly_states (
+	key     text PRIMARY KEY, -- "<signal> <target>"
+	state   bytea NOT NULL,   -- anomaly.Detector.MarshalBinary
+	last_ns bigint NOT NULL   -- the series' latest point
+);
+`},
 }
 
 // KnownSchema is the newest schema version this binary knows.

@@ -95,6 +95,7 @@ type Backend interface {
 	TokenAdmin
 	LearnedStore
 	StatusNoteStore
+	AnomalyStateStore
 	Compactor
 	// SchemaVersion returns the version of the database schema.
 	SchemaVersion(ctx context.Context) (int, error)

@@ -47,6 +47,7 @@ func Run(t *testing.T, newDB func(t *testing.T) DB) {
 		{"Tokens", testTokens},
 		{"Learned", testLearned},
 		{"StatusNotes", testStatusNotes},
+		{"AnomalyStates", testAnomalyStates},
 		{"ConcurrentWriters", testConcurrentWriters},
 	}
 	for _, tt := range tests {
