@@ -5,8 +5,11 @@
 //
 //	go run ./bench/engine [-rate 10000] [-duration 15s] [-listeners 500] [-configured 100000]
 //	go test -run '^$' -bench . -benchtime 1x ./bench/engine   (the same, with defaults)
+//	go run ./bench/engine -connect [-rate 10000] [-duration 15s] [-cpuprofile f]
 //	go run ./bench/engine -http [-http-rate 1000] [-duration 15s] [-cpuprofile f]
+//	go run ./bench/engine -tls [-tls-rate 500] [-duration 15s] [-cpuprofile f]
 //	go test -run '^$' -bench EngineHTTP -benchtime 1x ./bench/engine
+//	go test -run '^$' -bench EngineTLS -benchtime 1x ./bench/engine
 //
 // It runs two phases, each in a process of its own so that neither's memory or CPU
 // shows in the other's figures:
@@ -19,11 +22,20 @@
 //     -rate jobs with a one-second interval against them and measures probes per
 //     second, CPU per probe (getrusage of this process only: scheduler, probes, GC,
 //     and the kernel work charged to the connecting side) and the scheduler's lag.
+//     Where the default is a half-open check, the same rate with full connects
+//     (handshake=full, what an unprivileged prober makes) follows; then the kernel's
+//     own connect+close at the same rate, the same syscalls with nothing around them.
+//     -connect runs that full-connect measurement and the kernel's floor alone.
 //
 // With -http it runs a third phase alone: a child process serves HTTP on fifty
 // loopback listeners, this process schedules -http-rate http probes per second (plain
 // HTTP, a new connection per probe) and measures CPU per probe the same way, then the
 // bare equivalent (dial, write the request, read the answer, close) at the same rate.
+// With -tls it runs a fourth: a child process completes crypto/tls handshakes on fifty
+// listeners with a self-signed ECDSA certificate, this process runs -tls-rate tls
+// probes per second (connect, handshake, verify the chain, report its expiry, close),
+// then the bare crypto/tls handshake at the same rate, then the bare handshake
+// resuming sessions, for context.
 //
 // All traffic stays on 127.0.0.0/8.
 package main
@@ -80,9 +92,12 @@ type params struct {
 	httpRate int
 	// connectOnly runs the full-connect phase alone, beside the kernel's floor.
 	connectOnly bool
+	// tlsOnly runs the tls phase alone, at tlsRate probes per second.
+	tlsOnly bool
+	tlsRate int
 }
 
-var defaults = params{rate: 10000, duration: 15 * time.Second, listeners: 500, configured: 100000, httpRate: 1000}
+var defaults = params{rate: 10000, duration: 15 * time.Second, listeners: 500, configured: 100000, httpRate: 1000, tlsRate: 500}
 
 // summary holds the headline figures, for Go benchmark metrics.
 type summary struct {
@@ -110,7 +125,16 @@ func main() {
 	flag.BoolVar(&p.httpOnly, "http", false, "run only the http phase: CPU per http probe beside the bare equivalent")
 	flag.IntVar(&p.httpRate, "http-rate", p.httpRate, "http probes per second in the http phase")
 	flag.BoolVar(&p.connectOnly, "connect", false, "run only the full-connect phase: CPU per handshake=full probe beside the kernel's own connect+close")
+	flag.BoolVar(&p.tlsOnly, "tls", false, "run only the tls phase: CPU per tls probe beside a bare crypto/tls handshake")
+	flag.IntVar(&p.tlsRate, "tls-rate", p.tlsRate, "tls probes per second in the tls phase")
 	flag.Parse()
+	if p.tlsOnly {
+		if _, err := tlsThroughput(os.Stdout, p); err != nil {
+			fmt.Fprintln(os.Stderr, "engine:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if p.connectOnly {
 		if _, err := connectPhase(os.Stdout, p); err != nil {
 			fmt.Fprintln(os.Stderr, "engine:", err)
@@ -205,6 +229,8 @@ func runChild(spec string) error {
 		return memory(n)
 	case "http":
 		return httpServe(n)
+	case "tls":
+		return tlsServe(n)
 	}
 	return fmt.Errorf("bad %s %q", childEnv, spec)
 }
