@@ -62,6 +62,11 @@ type httpProbe struct {
 	// viaTransport sends HTTP/1.1 requests through net/http's Transport too, as
 	// HTTP/2 ones are; the tests set it to compare both paths' results.
 	viaTransport bool
+	// tmpl is the request of a probe without a body, parsed once: each run sends a
+	// shallow copy with its own context and header (see newRequest). tmplURL is its
+	// URL as text, the final URL of a run that was not redirected.
+	tmpl    *http.Request
+	tmplURL string
 }
 
 // statusRange is an inclusive range of status codes.
@@ -109,6 +114,14 @@ func buildHTTP(t patrol.Target, m *Module, env *Env, q *options) (*httpProbe, er
 	}
 	p.url.RawQuery = q.rest().Encode()
 	p.requestHeader()
+	// A request that cannot be made leaves tmpl nil: every run then fails to build
+	// it, with its reason, as it always has.
+	if req, err := http.NewRequest(p.method, p.url.String(), nil); err == nil && p.body == "" {
+		if p.host != "" {
+			req.Host = p.host
+		}
+		p.tmpl, p.tmplURL = req, req.URL.String()
+	}
 	return p, nil
 }
 
@@ -522,6 +535,13 @@ func (p *httpProbe) dial(ctx context.Context, env *Env, run *httpRun, addr strin
 }
 
 func (p *httpProbe) newRequest(ctx context.Context) (*http.Request, error) {
+	if p.tmpl != nil {
+		// The request as NewRequestWithContext makes it, without parsing the URL
+		// again on every run. Nothing on the way writes to the URL the copies share.
+		req := p.tmpl.WithContext(ctx)
+		req.Header = p.header.Clone()
+		return req, nil
+	}
 	var body io.Reader
 	if p.body != "" {
 		body = strings.NewReader(p.body)
@@ -610,7 +630,7 @@ func (p *httpProbe) run(ctx context.Context, env *Env, res *patrol.Result) {
 		Proto:         resp.Proto,
 		Redirects:     redirects,
 		ContentLength: resp.ContentLength,
-		FinalURL:      resp.Request.URL.String(),
+		FinalURL:      p.finalURL(resp.Request.URL),
 	}
 	res.HTTP = info
 
@@ -634,6 +654,14 @@ func (p *httpProbe) run(ctx context.Context, env *Env, res *patrol.Result) {
 		res.SetDetail("body_truncated", fmt.Sprintf("read the first %d bytes", defaultBodyRead))
 	}
 	p.check(resp, body, res)
+}
+
+// finalURL is u as text, the template's text when the run was not redirected.
+func (p *httpProbe) finalURL(u *url.URL) string {
+	if p.tmpl != nil && u == p.tmpl.URL {
+		return p.tmplURL
+	}
+	return u.String()
 }
 
 // record copies the summed phases into res in their natural order, and the TLS session.
