@@ -532,7 +532,7 @@ func schedulerAlone(w io.Writer, p params) error {
 		return err
 	}
 	fmt.Fprintf(w, "scheduler alone (no-op jobs run inline like half-open checks, same rate, %s): %.0f runs/s, CPU per run %.1f µs, lag p50 %s p99 %s\n",
-		p.duration/3, f.perSec, us(f.cpuPerRun), ms(f.p50), ms(f.p99))
+		(p.duration / 3).Round(100*time.Millisecond), f.perSec, us(f.cpuPerRun), ms(f.p50), ms(f.p99))
 	return nil
 }
 
