@@ -7,7 +7,7 @@
 //	go test -run '^$' -bench . -benchtime 1x ./bench/engine   (the same, with defaults)
 //	go run ./bench/engine -connect [-rate 10000] [-duration 15s] [-cpuprofile f]
 //	go run ./bench/engine -http [-http-rate 1000] [-duration 15s] [-cpuprofile f]
-//	go run ./bench/engine -tls [-tls-rate 500] [-duration 15s] [-cpuprofile f]
+//	go run ./bench/engine -tls [-tls-rate 300] [-duration 15s] [-cpuprofile f]
 //	go test -run '^$' -bench EngineHTTP -benchtime 1x ./bench/engine
 //	go test -run '^$' -bench EngineTLS -benchtime 1x ./bench/engine
 //
@@ -97,7 +97,7 @@ type params struct {
 	tlsRate int
 }
 
-var defaults = params{rate: 10000, duration: 15 * time.Second, listeners: 500, configured: 100000, httpRate: 1000, tlsRate: 500}
+var defaults = params{rate: 10000, duration: 15 * time.Second, listeners: 500, configured: 100000, httpRate: 1000, tlsRate: 300}
 
 // summary holds the headline figures, for Go benchmark metrics.
 type summary struct {
