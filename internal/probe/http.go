@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -534,12 +535,19 @@ func (p *httpProbe) dial(ctx context.Context, env *Env, run *httpRun, addr strin
 	return tc, nil
 }
 
-func (p *httpProbe) newRequest(ctx context.Context) (*http.Request, error) {
+// newRequest makes a run's request. With shared set, the request carries the probe's
+// own header rather than a copy: the lean transport only reads it, and http.Client
+// copies it before it changes anything (redirects, credentials in the URL).
+func (p *httpProbe) newRequest(ctx context.Context, shared bool) (*http.Request, error) {
 	if p.tmpl != nil {
 		// The request as NewRequestWithContext makes it, without parsing the URL
 		// again on every run. Nothing on the way writes to the URL the copies share.
 		req := p.tmpl.WithContext(ctx)
-		req.Header = p.header.Clone()
+		if shared {
+			req.Header = p.header
+		} else {
+			req.Header = p.header.Clone()
+		}
 		return req, nil
 	}
 	var body io.Reader
@@ -611,7 +619,8 @@ func (p *httpProbe) run(ctx context.Context, env *Env, res *patrol.Result) {
 		},
 	}
 
-	req, err := p.newRequest(reqCtx)
+	_, lean := rt.(*leanTransport)
+	req, err := p.newRequest(reqCtx, lean)
 	if err != nil {
 		res.Fail(patrol.ClassError, "build request: %v", err)
 		return
@@ -668,6 +677,13 @@ func (p *httpProbe) finalURL(u *url.URL) string {
 func (p *httpProbe) record(run *httpRun, res *patrol.Result) {
 	run.mu.Lock()
 	defer run.mu.Unlock()
+	n := 0
+	for _, seen := range run.seen {
+		if seen {
+			n++
+		}
+	}
+	res.Phases = slices.Grow(res.Phases, n)
 	for i, name := range httpPhases {
 		if run.seen[i] {
 			res.AddPhase(name, run.phases[i])
