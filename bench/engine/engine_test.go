@@ -48,3 +48,17 @@ func BenchmarkEngineHTTP(b *testing.B) {
 		b.ReportMetric(float64(cpu.Nanoseconds())/1e3, "cpu-µs/probe")
 	}
 }
+
+// BenchmarkEngineTLS runs the tls phase once per iteration (use -benchtime 1x) and
+// reports CPU per tls probe in the engine.
+func BenchmarkEngineTLS(b *testing.B) {
+	p := defaults
+	p.duration = 10 * time.Second
+	for range b.N {
+		cpu, err := tlsThroughput(os.Stdout, p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(cpu.Nanoseconds())/1e3, "cpu-µs/probe")
+	}
+}

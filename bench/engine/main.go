@@ -5,8 +5,11 @@
 //
 //	go run ./bench/engine [-rate 10000] [-duration 15s] [-listeners 500] [-configured 100000]
 //	go test -run '^$' -bench . -benchtime 1x ./bench/engine   (the same, with defaults)
+//	go run ./bench/engine -connect [-rate 10000] [-duration 15s] [-cpuprofile f]
 //	go run ./bench/engine -http [-http-rate 1000] [-duration 15s] [-cpuprofile f]
+//	go run ./bench/engine -tls [-tls-rate 300] [-duration 15s] [-cpuprofile f]
 //	go test -run '^$' -bench EngineHTTP -benchtime 1x ./bench/engine
+//	go test -run '^$' -bench EngineTLS -benchtime 1x ./bench/engine
 //
 // It runs two phases, each in a process of its own so that neither's memory or CPU
 // shows in the other's figures:
@@ -19,11 +22,20 @@
 //     -rate jobs with a one-second interval against them and measures probes per
 //     second, CPU per probe (getrusage of this process only: scheduler, probes, GC,
 //     and the kernel work charged to the connecting side) and the scheduler's lag.
+//     Where the default is a half-open check, the same rate with full connects
+//     (handshake=full, what an unprivileged prober makes) follows; then the kernel's
+//     own connect+close at the same rate, the same syscalls with nothing around them.
+//     -connect runs that full-connect measurement and the kernel's floor alone.
 //
 // With -http it runs a third phase alone: a child process serves HTTP on fifty
 // loopback listeners, this process schedules -http-rate http probes per second (plain
 // HTTP, a new connection per probe) and measures CPU per probe the same way, then the
 // bare equivalent (dial, write the request, read the answer, close) at the same rate.
+// With -tls it runs a fourth: a child process completes crypto/tls handshakes on fifty
+// listeners with a self-signed ECDSA certificate, this process runs -tls-rate tls
+// probes per second (connect, handshake, verify the chain, report its expiry, close),
+// then the bare crypto/tls handshake at the same rate, then the bare handshake
+// resuming sessions, for context.
 //
 // All traffic stays on 127.0.0.0/8.
 package main
@@ -81,9 +93,14 @@ type params struct {
 	// httpOnly runs the http phase alone, at httpRate probes per second.
 	httpOnly bool
 	httpRate int
+	// connectOnly runs the full-connect phase alone, beside the kernel's floor.
+	connectOnly bool
+	// tlsOnly runs the tls phase alone, at tlsRate probes per second.
+	tlsOnly bool
+	tlsRate int
 }
 
-var defaults = params{rate: 10000, duration: 15 * time.Second, listeners: 500, configured: 100000, httpRate: 1000}
+var defaults = params{rate: 10000, duration: 15 * time.Second, listeners: 500, configured: 100000, httpRate: 1000, tlsRate: 300}
 
 // summary holds the headline figures, for Go benchmark metrics.
 type summary struct {
@@ -111,9 +128,26 @@ func main() {
 	flag.IntVar(&p.concurrency, "concurrency", 0, "scheduler concurrency cap in the throughput phase (0: the scheduler's default)")
 	flag.BoolVar(&p.httpOnly, "http", false, "run only the http phase: CPU per http probe beside the bare equivalent")
 	flag.IntVar(&p.httpRate, "http-rate", p.httpRate, "http probes per second in the http phase")
+	flag.BoolVar(&p.connectOnly, "connect", false, "run only the full-connect phase: CPU per handshake=full probe beside the kernel's own connect+close")
+	flag.BoolVar(&p.tlsOnly, "tls", false, "run only the tls phase: CPU per tls probe beside a bare crypto/tls handshake")
+	flag.IntVar(&p.tlsRate, "tls-rate", p.tlsRate, "tls probes per second in the tls phase")
 	flag.Parse()
 	if *memProfile != "" {
 		os.Setenv(memProfileEnv, *memProfile)
+	}
+	if p.tlsOnly {
+		if _, err := tlsThroughput(os.Stdout, p); err != nil {
+			fmt.Fprintln(os.Stderr, "engine:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if p.connectOnly {
+		if _, err := connectPhase(os.Stdout, p); err != nil {
+			fmt.Fprintln(os.Stderr, "engine:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if p.httpOnly {
 		if _, err := httpThroughput(os.Stdout, p); err != nil {
@@ -202,6 +236,8 @@ func runChild(spec string) error {
 		return memory(n)
 	case "http":
 		return httpServe(n)
+	case "tls":
+		return tlsServe(n)
 	}
 	return fmt.Errorf("bad %s %q", childEnv, spec)
 }
@@ -397,40 +433,114 @@ func throughput(w io.Writer, p params, sum summary) (summary, error) {
 	fmt.Fprintf(w, "CPU per tcp probe: %.1f µs (goal ≤ 30 µs)\n", us(f.cpuPerRun))
 	fmt.Fprintf(w, "  %s\n", citedCPU)
 	fmt.Fprintf(w, "scheduler: %d runs recorded, %d slots missed, %d runs queued at the end\n", f.stats.Runs, f.stats.Missed, f.stats.Queued)
+	var full figures
 	if err := env.HalfOpenSupported(); err != nil {
 		fmt.Fprintf(w, "handshake: full connects; half-open checks are unavailable here (%v)\n", err)
+		full = f
 	} else {
-		fmt.Fprintf(w, "handshake: half-open (SYN from a raw socket, SYN-ACK or RST read back); the same run with full connects follows\n")
-		full := make([]schedule.Job, len(jobs))
-		for i := range full {
-			addr := addrs[i%len(addrs)]
-			if full[i], err = tcpJob(env, fmt.Sprintf("tcp://%s#%d", addr, i), addr, "full", interval, interval); err != nil {
-				return sum, err
-			}
-		}
-		ff, err := measure(full, p.concurrency, warmup, p.duration/3, "")
-		if err != nil {
+		fmt.Fprintf(w, "handshake: half-open (SYN from a raw socket, SYN-ACK or RST read back); the same rate with full connects follows\n")
+		if full, err = measureFull(env, addrs, p, ""); err != nil {
 			return sum, err
 		}
-		fmt.Fprintf(w, "CPU per tcp probe with handshake=full (connect, then reset): %.1f µs at %.0f probes/s, %d failed, lag p99 %s\n",
-			us(ff.cpuPerRun), ff.perSec, ff.failed, ms(ff.p99))
+	}
+	if err := printFull(w, full, addrs, p); err != nil {
+		return sum, err
 	}
 
+	if err := schedulerAlone(w, p); err != nil {
+		return sum, err
+	}
+	return sum, nil
+}
+
+// measureFull runs p.rate full-connect checks a second (handshake=full: connect,
+// then reset) against addrs for p.duration.
+func measureFull(env *probe.Env, addrs []string, p params, cpuProfile string) (figures, error) {
+	const interval, warmup = time.Second, 2 * time.Second
+	jobs := make([]schedule.Job, p.rate)
 	for i := range jobs {
-		jobs[i].Run = func(context.Context) patrol.Result { return patrol.Result{Class: patrol.ClassOK} }
-		jobs[i].Try = func() (patrol.Result, bool) { return patrol.Result{Class: patrol.ClassOK}, true }
+		addr := addrs[i%len(addrs)]
+		var err error
+		if jobs[i], err = tcpJob(env, fmt.Sprintf("tcp://%s#%d", addr, i), addr, "full", interval, interval); err != nil {
+			return figures{}, err
+		}
+	}
+	return measure(jobs, p.concurrency, warmup, p.duration, cpuProfile)
+}
+
+// printFull prints the full-connect figures beside the kernel's own connect and
+// close, measured right after them against the same listeners at the same rate.
+func printFull(w io.Writer, full figures, addrs []string, p params) error {
+	floor, n, failed, err := connectFloor(addrs, p.rate, time.Second, p.duration/2)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "CPU per tcp probe with handshake=full (connect, then reset; the unprivileged path): %.1f µs at %.0f probes/s, %d failed of %d, lag p99 %s\n",
+		us(full.cpuPerRun), full.perSec, full.failed, full.runs, ms(full.p99))
+	if full.firstFailure != "" {
+		fmt.Fprintf(w, "  first failure: %s\n", full.firstFailure)
+	}
+	fmt.Fprintf(w, "  measured in the same run: the kernel's own connect+close (socket, connect, SO_LINGER 0, close; same listeners, %d/s in 10 ms batches, no scheduler) %.1f µs per connect, %d failed of %d\n",
+		p.rate, us(floor), failed, n)
+	fmt.Fprintf(w, "  full connect / kernel floor: %.2f× (goal ≤ 1.15×); above the floor: %.1f µs per probe, of which the scheduler's own share is the figure of the scheduler alone below\n",
+		float64(full.cpuPerRun)/float64(floor), us(full.cpuPerRun-floor))
+	return nil
+}
+
+// connectPhase runs the full-connect phase alone: p.rate checks a second with
+// handshake=full against a listener child, then the kernel's floor.
+func connectPhase(w io.Writer, p params) (figures, error) {
+	ls, err := child("listen:" + strconv.Itoa(p.listeners))
+	if err != nil {
+		return figures{}, err
+	}
+	defer func() {
+		_ = ls.cmd.Process.Kill()
+		_ = ls.Wait()
+	}()
+	var addrs []string
+	sc := bufio.NewScanner(ls.stdout)
+	for sc.Scan() && sc.Text() != "ready" {
+		addrs = append(addrs, sc.Text())
+	}
+	if len(addrs) != p.listeners {
+		return figures{}, fmt.Errorf("listener child gave %d addresses, want %d", len(addrs), p.listeners)
+	}
+	env := new(probe.Env)
+	defer env.Close()
+	full, err := measureFull(env, addrs, p, p.cpuProfile)
+	if err != nil {
+		return full, err
+	}
+	fmt.Fprintf(w, "full connect: %d tcp jobs (handshake=full) every 1s over %d listeners on 50 addresses (child process), %s measured after 2s warm-up, GOMAXPROCS %d\n",
+		p.rate, p.listeners, p.duration, runtime.GOMAXPROCS(0))
+	if err := printFull(w, full, addrs, p); err != nil {
+		return full, err
+	}
+	return full, schedulerAlone(w, p)
+}
+
+// schedulerAlone measures the scheduler with p.rate no-op jobs run inline (as a check
+// that finishes at once is), the part of a probe's CPU that is not the probe's.
+func schedulerAlone(w io.Writer, p params) error {
+	const interval, warmup = time.Second, 2 * time.Second
+	jobs := make([]schedule.Job, p.rate)
+	for i := range jobs {
+		jobs[i] = schedule.Job{ID: fmt.Sprintf("noop#%d", i), Host: listenHost(i % p.listeners), Interval: interval, Timeout: interval,
+			Run: func(context.Context) patrol.Result { return patrol.Result{Class: patrol.ClassOK} },
+			Try: func() (patrol.Result, bool) { return patrol.Result{Class: patrol.ClassOK}, true }}
 	}
 	schedProfile := ""
 	if p.cpuProfile != "" {
 		schedProfile = p.cpuProfile + ".sched"
 	}
-	f, err = measure(jobs, p.concurrency, warmup, p.duration/3, schedProfile)
+	f, err := measure(jobs, p.concurrency, warmup, p.duration/3, schedProfile)
 	if err != nil {
-		return sum, err
+		return err
 	}
 	fmt.Fprintf(w, "scheduler alone (no-op jobs run inline like half-open checks, same rate, %s): %.0f runs/s, CPU per run %.1f µs, lag p50 %s p99 %s\n",
-		p.duration/3, f.perSec, us(f.cpuPerRun), ms(f.p50), ms(f.p99))
-	return sum, nil
+		(p.duration / 3).Round(100*time.Millisecond), f.perSec, us(f.cpuPerRun), ms(f.p50), ms(f.p99))
+	return nil
 }
 
 func us(d time.Duration) float64 { return float64(d) / 1e3 }

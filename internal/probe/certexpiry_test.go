@@ -1,9 +1,13 @@
 package probe
 
 import (
+	"context"
 	"crypto/tls"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,4 +72,88 @@ func TestLeafNotAfter(t *testing.T) {
 			t.Errorf("got TLS %+v, want the leaf's NotAfter", res.TLS)
 		}
 	})
+}
+
+// TestNoSessionResumption checks that every run of a TLS-speaking probe makes a full
+// handshake and reports the certificate the server presents at that moment: the
+// cert_expiry rule reads it from every result, and a resumed session would show the
+// certificate of the session it resumes. The server offers session tickets and, between
+// two runs of the same probe, starts presenting a renewed certificate.
+func TestNoSessionResumption(t *testing.T) {
+	ca := newCA(t, "Patrol Test CA")
+	old := time.Now().Add(3 * 24 * time.Hour).Truncate(time.Second)
+	renewed := time.Now().Add(60 * 24 * time.Hour).Truncate(time.Second)
+	certs := []tls.Certificate{
+		ca.issue(t, "", []string{"127.0.0.1"}, time.Now().Add(-time.Hour), old),
+		ca.issue(t, "", []string{"127.0.0.1"}, time.Now().Add(-time.Hour), renewed),
+	}
+	var (
+		mu      sync.Mutex
+		current int
+		resumed int
+	)
+	cfg := &tls.Config{
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return &certs[current], nil
+		},
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if cs.DidResume {
+				mu.Lock()
+				resumed++
+				mu.Unlock()
+			}
+			return nil
+		},
+	}
+	tlsAddr := serveTCP(t, func(c net.Conn) {
+		tc := tls.Server(c, cfg)
+		_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
+		if tc.Handshake() == nil {
+			_, _ = io.Copy(io.Discard, tc)
+		}
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(tls.NewListener(ln, cfg)) }()
+	t.Cleanup(func() { srv.Close() })
+	trust := TLSConfig{CAFile: ca.pemFile}
+
+	for _, tt := range []struct {
+		name   string
+		target string
+		module Module
+	}{
+		{"tls", "tls://" + tlsAddr, Module{TLS: trust}},
+		{"https", "https://" + ln.Addr().String() + "/", Module{HTTP: HTTPModule{TLSConfig: trust}}},
+		{"insecure tls", "tls://" + tlsAddr + "?insecure", Module{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			mu.Lock()
+			current, resumed = 0, 0
+			mu.Unlock()
+			p := build(t, tt.target, tt.module, &Env{})
+			for run, want := range []time.Time{old, old, renewed, renewed} {
+				if run == 2 {
+					mu.Lock()
+					current = 1
+					mu.Unlock()
+				}
+				res := p.Run(context.Background())
+				wantResult(t, res, patrol.ClassOK)
+				if res.TLS == nil || !res.TLS.NotAfter.Equal(want) {
+					t.Fatalf("run %d: got TLS %+v, want NotAfter %s", run+1, res.TLS, want)
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if resumed != 0 {
+				t.Errorf("the server saw %d resumed sessions, want none", resumed)
+			}
+		})
+	}
 }

@@ -4,11 +4,17 @@ package probe
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -26,19 +32,16 @@ func connectOnly(ctx context.Context, ap netip.AddrPort, p *poller) error {
 		return dialReset(ctx, ap)
 	}
 	defer p.release()
-	family, sa := sockaddr(ap)
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	sa := makeRawSockaddr(ap)
+	fd, err := unix.Socket(sa.family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return os.NewSyscallError("socket", err)
 	}
-	defer func() {
-		_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
-		unix.Close(fd)
-	}()
-	err = unix.Connect(fd, sa)
-	for errors.Is(err, unix.EINPROGRESS) || errors.Is(err, unix.EALREADY) || errors.Is(err, unix.EINTR) {
-		err = unix.Connect(fd, sa)
-		if errors.Is(err, unix.EALREADY) || errors.Is(err, unix.EINPROGRESS) {
+	defer closeReset(fd)
+	err = sa.connect(fd)
+	for err == unix.EINPROGRESS || err == unix.EALREADY || err == unix.EINTR {
+		err = sa.connect(fd)
+		if err == unix.EALREADY || err == unix.EINPROGRESS {
 			if werr := p.wait(ctx, fd); werr != nil {
 				return werr
 			}
@@ -48,17 +51,53 @@ func connectOnly(ctx context.Context, ap netip.AddrPort, p *poller) error {
 				err = unix.Errno(soErr)
 			}
 			if err == nil {
-				err = unix.Connect(fd, sa)
+				err = sa.connect(fd)
 			}
 		}
 	}
-	if errors.Is(err, unix.EISCONN) {
+	return p.connected(fd, ap, err)
+}
+
+// tryConnect is connectOnly for a caller that cannot wait: the scheduler's loop. It
+// connects to ap only when ap is a loopback address, where the kernel completes the
+// handshake (or refuses it) within the connect calls themselves, and reports done
+// false when it did not: ap is not on loopback, p is closed, or the listener's accept
+// queue is full and its SYN went unanswered. Then the socket is closed before a
+// handshake was made (a socket closed in SYN_SENT sends nothing), and nothing is left
+// behind for connectOnly, which starts over and waits.
+func tryConnect(ap netip.AddrPort, p *poller) (done bool, err error) {
+	if !ap.Addr().IsLoopback() || !p.acquire() {
+		return false, nil
+	}
+	defer p.release()
+	sa := makeRawSockaddr(ap)
+	fd, err := unix.Socket(sa.family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return true, os.NewSyscallError("socket", err)
+	}
+	err = sa.connect(fd)
+	if err == unix.EINPROGRESS || err == unix.EINTR {
+		err = sa.connect(fd)
+	}
+	if err == unix.EALREADY || err == unix.EINPROGRESS || err == unix.EINTR {
+		unix.Close(fd)
+		return false, nil
+	}
+	err = p.connected(fd, ap, err)
+	closeReset(fd)
+	return true, err
+}
+
+// connected turns the last connect's error on fd into the check's: nil once the
+// connection is made (EISCONN), and refused for a loopback socket that met itself.
+func (p *poller) connected(fd int, ap netip.AddrPort, err error) error {
+	if err == unix.EISCONN {
 		err = nil
 	}
 	if err != nil {
 		return os.NewSyscallError("connect", err)
 	}
-	if ap.Addr().IsLoopback() && selfConnected(fd, ap.Port()) {
+	if ap.Addr().IsLoopback() && p.maySelfConnect(ap.Port()) && selfConnected(fd, ap.Port()) {
 		// A connect from an ephemeral port to the same port of the same address meets
 		// itself (TCP simultaneous open) although nothing listens there.
 		return os.NewSyscallError("connect", unix.ECONNREFUSED)
@@ -66,26 +105,96 @@ func connectOnly(ctx context.Context, ap netip.AddrPort, p *poller) error {
 	return nil
 }
 
-func sockaddr(ap netip.AddrPort) (int, unix.Sockaddr) {
-	if a := ap.Addr(); a.Is4() || a.Is4In6() {
-		return unix.AF_INET, &unix.SockaddrInet4{Port: int(ap.Port()), Addr: a.Unmap().As4()}
-	}
-	sa := &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
-	return unix.AF_INET6, sa
+// closeReset closes a connected fd with a reset: no TIME_WAIT on the prober.
+func closeReset(fd int) {
+	_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	unix.Close(fd)
 }
 
+// rawSockaddr is an address in the kernel's own form, for connect(2) without the
+// allocation a unix.Sockaddr costs on every call.
+type rawSockaddr struct {
+	family int
+	len    uintptr
+	raw    [unsafe.Sizeof(unix.RawSockaddrInet6{})]byte
+}
+
+func makeRawSockaddr(ap netip.AddrPort) (sa rawSockaddr) {
+	if a := ap.Addr(); a.Is4() || a.Is4In6() {
+		r := (*unix.RawSockaddrInet4)(unsafe.Pointer(&sa.raw))
+		r.Family = unix.AF_INET
+		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&r.Port))[:], ap.Port())
+		r.Addr = a.Unmap().As4()
+		sa.family, sa.len = unix.AF_INET, unix.SizeofSockaddrInet4
+		return
+	}
+	r := (*unix.RawSockaddrInet6)(unsafe.Pointer(&sa.raw))
+	r.Family = unix.AF_INET6
+	binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&r.Port))[:], ap.Port())
+	r.Addr = ap.Addr().As16()
+	sa.family, sa.len = unix.AF_INET6, unix.SizeofSockaddrInet6
+	return
+}
+
+// connect calls connect(2) on fd; its error is a bare unix.Errno, or nil.
+func (sa *rawSockaddr) connect(fd int) error {
+	_, _, e := unix.Syscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa.raw)), sa.len)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// selfConnected reports whether fd's own port is port. It reads the address with a
+// bare getsockname: unix.Getsockname allocates and, for every address, asks the
+// socket's protocol with a getsockopt of its own.
 func selfConnected(fd int, port uint16) bool {
-	local, err := unix.Getsockname(fd)
-	if err != nil {
+	var raw [unix.SizeofSockaddrInet6]byte // sin_port and sin6_port are both bytes 2–3
+	n := uint32(len(raw))
+	_, _, e := unix.RawSyscall(unix.SYS_GETSOCKNAME, uintptr(fd), uintptr(unsafe.Pointer(&raw)), uintptr(unsafe.Pointer(&n)))
+	if e != 0 || n < 4 {
 		return false
 	}
-	switch l := local.(type) {
-	case *unix.SockaddrInet4:
-		return l.Port == int(port)
-	case *unix.SockaddrInet6:
-		return l.Port == int(port)
+	return binary.BigEndian.Uint16(raw[2:4]) == port
+}
+
+// maySelfConnect reports whether a connect to port could have been given port as its
+// own ephemeral source port, which only a port within the kernel's local port range
+// (net.ipv4.ip_local_port_range, read at most once a second) can. Outside it the
+// getsockname that would tell is skipped. When the range cannot be read, every port may.
+func (p *poller) maySelfConnect(port uint16) bool {
+	now := time.Now().Unix()
+	r := p.portRange.Load()
+	if r == nil || r.read != now {
+		lo, hi := localPortRange()
+		r = &portRange{read: now, lo: lo, hi: hi}
+		p.portRange.Store(r)
 	}
-	return false
+	return port >= r.lo && port <= r.hi
+}
+
+// portRange is the kernel's local port range as read at second read.
+type portRange struct {
+	read   int64
+	lo, hi uint16
+}
+
+// localPortRange reads the kernel's local port range; on failure, every port.
+func localPortRange() (lo, hi uint16) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, 65535
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, 65535
+	}
+	l, err1 := strconv.ParseUint(f[0], 10, 16)
+	h, err2 := strconv.ParseUint(f[1], 10, 16)
+	if err1 != nil || err2 != nil || l > h {
+		return 0, 65535
+	}
+	return uint16(l), uint16(h)
 }
 
 // poller waits for sockets to become writable (a connect finished) in one epoll set
@@ -105,6 +214,8 @@ type poller struct {
 	wake    int           // an eventfd in the set, written by close to stop loop
 	done    chan struct{} // closed when loop has returned
 	waiters map[int32]chan struct{}
+
+	portRange atomic.Pointer[portRange] // see maySelfConnect
 }
 
 // acquire reports whether p can serve a connect, and if so holds it open until
@@ -235,3 +346,6 @@ func (p *poller) forget(fd int) {
 	delete(p.waiters, int32(fd))
 	p.mu.Unlock()
 }
+
+// connectsRaw says connectOnly makes its own syscalls here, and tryConnect can answer.
+const connectsRaw = true

@@ -13,6 +13,9 @@ func connectOnly(ctx context.Context, ap netip.AddrPort, _ *poller) error {
 	return dialReset(ctx, ap)
 }
 
+// tryConnect connects only on Linux; elsewhere every connect goes through connectOnly.
+func tryConnect(netip.AddrPort, *poller) (bool, error) { return false, nil }
+
 // poller exists only on Linux; elsewhere connects go through net.Dialer.
 type poller struct{}
 
@@ -30,3 +33,6 @@ func (*halfOpener) close() error { return nil }
 func (*halfOpener) check(context.Context, netip.AddrPort, bool) error { return errHalfOpenBusy }
 
 func (*halfOpener) tryLocal(netip.AddrPort) (bool, error) { return false, nil }
+
+// connectsRaw says connectOnly makes its own syscalls here, and tryConnect can answer.
+const connectsRaw = false

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,6 +63,11 @@ type httpProbe struct {
 	// viaTransport sends HTTP/1.1 requests through net/http's Transport too, as
 	// HTTP/2 ones are; the tests set it to compare both paths' results.
 	viaTransport bool
+	// tmpl is the request of a probe without a body, parsed once: each run sends a
+	// shallow copy with its own context and header (see newRequest). tmplURL is its
+	// URL as text, the final URL of a run that was not redirected.
+	tmpl    *http.Request
+	tmplURL string
 }
 
 // statusRange is an inclusive range of status codes.
@@ -109,6 +115,14 @@ func buildHTTP(t patrol.Target, m *Module, env *Env, q *options) (*httpProbe, er
 	}
 	p.url.RawQuery = q.rest().Encode()
 	p.requestHeader()
+	// A request that cannot be made leaves tmpl nil: every run then fails to build
+	// it, with its reason, as it always has.
+	if req, err := http.NewRequest(p.method, p.url.String(), nil); err == nil && p.body == "" {
+		if p.host != "" {
+			req.Host = p.host
+		}
+		p.tmpl, p.tmplURL = req, req.URL.String()
+	}
 	return p, nil
 }
 
@@ -521,7 +535,21 @@ func (p *httpProbe) dial(ctx context.Context, env *Env, run *httpRun, addr strin
 	return tc, nil
 }
 
-func (p *httpProbe) newRequest(ctx context.Context) (*http.Request, error) {
+// newRequest makes a run's request. With shared set, the request carries the probe's
+// own header rather than a copy: the lean transport only reads it, and http.Client
+// copies it before it changes anything (redirects, credentials in the URL).
+func (p *httpProbe) newRequest(ctx context.Context, shared bool) (*http.Request, error) {
+	if p.tmpl != nil {
+		// The request as NewRequestWithContext makes it, without parsing the URL
+		// again on every run. Nothing on the way writes to the URL the copies share.
+		req := p.tmpl.WithContext(ctx)
+		if shared {
+			req.Header = p.header
+		} else {
+			req.Header = p.header.Clone()
+		}
+		return req, nil
+	}
 	var body io.Reader
 	if p.body != "" {
 		body = strings.NewReader(p.body)
@@ -591,7 +619,8 @@ func (p *httpProbe) run(ctx context.Context, env *Env, res *patrol.Result) {
 		},
 	}
 
-	req, err := p.newRequest(reqCtx)
+	_, lean := rt.(*leanTransport)
+	req, err := p.newRequest(reqCtx, lean)
 	if err != nil {
 		res.Fail(patrol.ClassError, "build request: %v", err)
 		return
@@ -610,7 +639,7 @@ func (p *httpProbe) run(ctx context.Context, env *Env, res *patrol.Result) {
 		Proto:         resp.Proto,
 		Redirects:     redirects,
 		ContentLength: resp.ContentLength,
-		FinalURL:      resp.Request.URL.String(),
+		FinalURL:      p.finalURL(resp.Request.URL),
 	}
 	res.HTTP = info
 
@@ -636,10 +665,25 @@ func (p *httpProbe) run(ctx context.Context, env *Env, res *patrol.Result) {
 	p.check(resp, body, res)
 }
 
+// finalURL is u as text, the template's text when the run was not redirected.
+func (p *httpProbe) finalURL(u *url.URL) string {
+	if p.tmpl != nil && u == p.tmpl.URL {
+		return p.tmplURL
+	}
+	return u.String()
+}
+
 // record copies the summed phases into res in their natural order, and the TLS session.
 func (p *httpProbe) record(run *httpRun, res *patrol.Result) {
 	run.mu.Lock()
 	defer run.mu.Unlock()
+	n := 0
+	for _, seen := range run.seen {
+		if seen {
+			n++
+		}
+	}
+	res.Phases = slices.Grow(res.Phases, n)
 	for i, name := range httpPhases {
 		if run.seen[i] {
 			res.AddPhase(name, run.phases[i])

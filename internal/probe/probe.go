@@ -82,6 +82,16 @@ func (e *Env) Close() error {
 	return errors.Join(err, e.conn.close())
 }
 
+// isClosed reports whether e was closed (a nil Env counts as closed).
+func (e *Env) isClosed() bool {
+	if e == nil {
+		return true
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.closed
+}
+
 // HalfOpenSupported reports whether probes built on e can check half-open, and why
 // not: typically no CAP_NET_RAW, or not Linux. It opens e's half-open prober if no
 // probe has yet, so the answer is the one the probes get.

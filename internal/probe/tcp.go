@@ -165,7 +165,13 @@ func (c *connectCheck) record(res *patrol.Result, t0 time.Time, err error) {
 
 func (c *connectCheck) try(res *patrol.Result) bool {
 	t0 := time.Now()
-	done, err := c.half.tryLocal(c.ap)
+	var done bool
+	var err error
+	if c.half != nil {
+		done, err = c.half.tryLocal(c.ap)
+	} else {
+		done, err = tryConnect(c.ap, c.conn)
+	}
 	if done {
 		c.record(res, t0, err)
 	}
@@ -187,8 +193,8 @@ func (c *connectCheck) run(ctx context.Context, res *patrol.Result) {
 // newConnectOnly is the bare connect check. For an address (parsed once, here) it is
 // a half-open check where handshake allows it and env can (halfopen_linux.go), else a
 // connect and a reset; a host name is resolved and connected to. With a half-open
-// check it also returns try, the form the scheduler runs on its loop; otherwise try
-// is nil.
+// check, or a connect to a loopback address, it also returns try, the form the
+// scheduler runs on its loop; otherwise try is nil.
 func newConnectOnly(t patrol.Target, network, handshake string, env *Env) (run runFunc, try tryFunc) {
 	port := uint16(t.Port)
 	if a, err := netip.ParseAddr(t.Host); err == nil && a.Zone() == "" {
@@ -207,7 +213,9 @@ func newConnectOnly(t patrol.Target, network, handshake string, env *Env) (run r
 		if handshake != "full" {
 			c.half, _ = env.halfOpen()
 		}
-		if c.half != nil {
+		// A connect to loopback is answered within the connect calls: it can run on
+		// the scheduler's loop too (tryConnect), where the Env's poller makes them.
+		if c.half != nil || (ap.Addr().IsLoopback() && connectsRaw && !env.isClosed()) {
 			try = c.try
 		}
 		return c.run, try
