@@ -357,12 +357,21 @@ func newPacer(rate float64) *pacer {
 	return &pacer{interval: time.Duration(float64(time.Second) / rate)}
 }
 
+// pacerSlack is how far behind its schedule the pacer may fall and still catch up:
+// sleeps that overshoot (a loaded machine wakes late) are made up by the slots that
+// follow, so the rate over a scan stays exact; a longer stall is not made up with a
+// burst.
+const pacerSlack = 20 * time.Millisecond
+
 // take reserves n slots and returns when the first may be used.
 func (p *pacer) take(n int, now time.Time) time.Time {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.next.Before(now) {
+	if p.next.IsZero() {
 		p.next = now
+	}
+	if late := now.Add(-pacerSlack); p.next.Before(late) {
+		p.next = late
 	}
 	at := p.next
 	p.next = p.next.Add(time.Duration(n) * p.interval)

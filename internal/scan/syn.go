@@ -207,6 +207,7 @@ func (e *synEngine) send(ctx context.Context, total int64, done *atomic.Int64) (
 	window := int64(e.cfg.concurrency)
 	var queue []inflight // in the order sent
 	var sent, expired int64
+	slots := 0       // SYNs the pacer allows before asking again
 	var todo []int64 // the round's jobs after the first
 	for round := 0; round <= e.cfg.retries; round++ {
 		timeout := e.cfg.timeout << round
@@ -266,12 +267,14 @@ func (e *synEngine) send(ctx context.Context, total int64, done *atomic.Int64) (
 					return nil, err
 				}
 			}
-			if pace != nil {
-				if d := pace.take(1, now).Sub(now); d > 0 {
+			if pace != nil && slots == 0 {
+				slots = pace.batch()
+				if d := pace.take(slots, now).Sub(now); d > 0 {
 					time.Sleep(d)
 					now = time.Now()
 				}
 			}
+			slots = max(0, slots-1)
 			dst := e.job(i)
 			sport := e.sport[(i+int64(round))%int64(len(e.sport))]
 			if f, ok := e.sendOne(dst, sport); !ok {
