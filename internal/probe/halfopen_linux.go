@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -754,6 +755,27 @@ func (s *SYNSocket) Read(wait time.Duration, fn func(from netip.AddrPort, sport 
 	return s.drain(fn), nil
 }
 
+// synBatch is how many IPv4 replies one recvmmsg reads.
+const synBatch = 64
+
+// mmsgBuf holds one recvmmsg's headers and buffers.
+type mmsgBuf struct {
+	hdrs [synBatch]unix.Mmsghdr
+	iovs [synBatch]unix.Iovec
+	bufs [synBatch][128]byte
+}
+
+var mmsgBufs = sync.Pool{New: func() any {
+	b := new(mmsgBuf)
+	for i := range b.hdrs {
+		b.iovs[i].Base = &b.bufs[i][0]
+		b.iovs[i].SetLen(len(b.bufs[i]))
+		b.hdrs[i].Hdr.Iov = &b.iovs[i]
+		b.hdrs[i].Hdr.SetIovlen(1)
+	}
+	return b
+}}
+
 func (s *SYNSocket) drain(fn func(from netip.AddrPort, sport uint16, ack uint32, flags uint8)) int {
 	var buf [128]byte
 	n := 0
@@ -765,15 +787,23 @@ func (s *SYNSocket) drain(fn func(from netip.AddrPort, sport uint16, ack uint32,
 		fn(netip.AddrPortFrom(addr, binary.BigEndian.Uint16(tcp[0:2])), binary.BigEndian.Uint16(tcp[2:4]),
 			binary.BigEndian.Uint32(tcp[8:12]), tcp[13])
 	}
+	// IPv4 replies come in bursts: read them a batch per system call.
+	mb := mmsgBufs.Get().(*mmsgBuf)
 	for {
-		m, err := unix.Read(s.h.fd4, buf[:])
-		if err != nil {
+		r, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(s.h.fd4), uintptr(unsafe.Pointer(&mb.hdrs[0])), synBatch, unix.MSG_DONTWAIT, 0, 0)
+		if errno != 0 || r == 0 {
 			break
 		}
-		if addr, tcp := ipv4Reply(buf[:m]); tcp != nil {
-			emit(netip.AddrFrom16(addr).Unmap(), tcp)
+		for i := range int(r) {
+			if addr, tcp := ipv4Reply(mb.bufs[i][:mb.hdrs[i].Len]); tcp != nil {
+				emit(netip.AddrFrom16(addr).Unmap(), tcp)
+			}
+		}
+		if r < synBatch {
+			break
 		}
 	}
+	mmsgBufs.Put(mb)
 	if s.h.fd6 >= 0 {
 		for {
 			m, from, err := unix.Recvfrom(s.h.fd6, buf[:], 0)

@@ -10,7 +10,6 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -26,6 +25,9 @@ import (
 //
 // SYNs to this host's own addresses are answered inside the send; the reader on the
 // other core drains them as they come.
+
+// synReadEvery is how many SYNs go out between reads of the replies.
+const synReadEvery = 32
 
 const (
 	tcpRST    = 0x04
@@ -137,34 +139,7 @@ func runSYN(ctx context.Context, cfg engineConfig, sock SYNSocket, hosts []netip
 		e.portIdx[p] = int32(i)
 	}
 
-	stop := make(chan struct{})
-	var readErr error
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				// What arrived while the sender stopped still counts.
-				if _, err := sock.Read(0, e.reply); err != nil && readErr == nil {
-					readErr = err
-				}
-				return
-			default:
-			}
-			if _, err := sock.Read(20*time.Millisecond, e.reply); err != nil {
-				readErr = err
-				return
-			}
-		}
-	}()
 	failed, err := e.send(ctx, total, done)
-	close(stop)
-	wg.Wait()
-	if err == nil {
-		err = readErr
-	}
 	if err != nil {
 		return nil, Stats{}, err
 	}
@@ -261,7 +236,9 @@ func (e *synEngine) send(ctx context.Context, total int64, done *atomic.Int64) (
 				if outstanding() < window {
 					break
 				}
-				time.Sleep(50 * time.Microsecond)
+				if _, err := e.sock.Read(time.Millisecond, e.reply); err != nil {
+					return nil, err
+				}
 				now = time.Now()
 				if err := ctx.Err(); err != nil {
 					return nil, err
@@ -285,6 +262,11 @@ func (e *synEngine) send(ctx context.Context, total int64, done *atomic.Int64) (
 			delete(failed, i)
 			sent++
 			queue = append(queue, inflight{i: i, deadline: now.Add(timeout)})
+			if sent%synReadEvery == 0 {
+				if _, err := e.sock.Read(0, e.reply); err != nil {
+					return nil, err
+				}
+			}
 			if len(queue) > 4096 && len(queue)&1023 == 0 {
 				retire(now)
 			}
@@ -299,8 +281,9 @@ func (e *synEngine) send(ctx context.Context, total int64, done *atomic.Int64) (
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			wait := min(queue[0].deadline.Sub(now), time.Millisecond)
-			time.Sleep(max(wait, 50*time.Microsecond))
+			if _, err := e.sock.Read(min(queue[0].deadline.Sub(now), 5*time.Millisecond), e.reply); err != nil {
+				return nil, err
+			}
 		}
 		queue = queue[:0]
 		todo = next
