@@ -199,8 +199,9 @@ type SYNSocket interface {
 	// SourcePorts returns the ports SYNs may be sent from; the kernel must answer a
 	// SYN-ACK to them with a reset (no socket may accept on them).
 	SourcePorts() []uint16
-	// Send sends one SYN to dst from sport with sequence number seq.
-	Send(dst netip.AddrPort, sport uint16, seq uint32) error
+	// Send sends SYNs, the i-th to dst[i] from sport[i] with sequence number seq[i],
+	// and returns how many went out before an error.
+	Send(dst []netip.AddrPort, sport []uint16, seq []uint32) (int, error)
 	// Read calls fn for each SYN-ACK and RST queued, waiting up to wait for the first.
 	Read(wait time.Duration, fn func(from netip.AddrPort, sport uint16, ack uint32, flags uint8)) (int, error)
 }

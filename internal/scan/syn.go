@@ -7,9 +7,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math/bits"
 	"math/rand/v2"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -26,8 +28,9 @@ import (
 // SYNs to this host's own addresses are answered inside the send; the reader on the
 // other core drains them as they come.
 
-// synReadEvery is how many SYNs go out between reads of the replies.
-const synReadEvery = 32
+// synSendBatch is how many SYNs go out with one system call; the replies queued
+// meanwhile are read after each batch.
+const synSendBatch = 32
 
 const (
 	tcpRST    = 0x04
@@ -50,8 +53,12 @@ type synEngine struct {
 	replies  atomic.Int64    // distinct jobs answered
 	stray    atomic.Int64    // replies that matched no SYN of this scan
 
+	sent, expired              atomic.Int64 // SYNs sent, and those that timed out
 	probes, retries, transient atomic.Int64
 }
+
+// outstanding is how many SYNs are waiting for an answer.
+func (e *synEngine) outstanding() int64 { return e.sent.Load() - e.replies.Load() - e.expired.Load() }
 
 // cookie is the sequence number of a SYN to dst from sport.
 func (e *synEngine) cookie(dst netip.AddrPort, sport uint16) uint32 {
@@ -175,17 +182,13 @@ type sendFailure struct {
 }
 
 // send runs the rounds: every job once, then the unanswered ones again, cfg.retries
-// times. It returns the jobs a send failed for, with what that says about them.
+// times, each round split among the workers. It returns the jobs a send failed for,
+// with what that says about them.
 func (e *synEngine) send(ctx context.Context, total int64, done *atomic.Int64) (map[int64]sendFailure, error) {
 	failed := map[int64]sendFailure{}
 	pace := newPacer(e.cfg.rate)
-	window := int64(e.cfg.concurrency)
-	var queue []inflight // in the order sent
-	var sent, expired int64
-	slots := 0       // SYNs the pacer allows before asking again
 	var todo []int64 // the round's jobs after the first
 	for round := 0; round <= e.cfg.retries; round++ {
-		timeout := e.cfg.timeout << round
 		n := total
 		if round > 0 {
 			n = int64(len(todo))
@@ -193,128 +196,199 @@ func (e *synEngine) send(ctx context.Context, total int64, done *atomic.Int64) (
 				break
 			}
 		}
-		var next []int64
-		// retire pops answered and timed-out SYNs off the head of the queue.
-		retire := func(now time.Time) {
-			for len(queue) > 0 {
-				q := queue[0]
-				switch {
-				case e.isAnswered(q.i):
-					done.Add(1)
-				case !q.deadline.After(now):
-					expired++
-					if round == e.cfg.retries {
-						done.Add(1)
-					} else {
-						next = append(next, q.i)
-					}
-				default:
-					return
-				}
-				queue = queue[1:]
-			}
-		}
-		outstanding := func() int64 { return sent - e.replies.Load() - expired }
-		for k := int64(0); k < n; k++ {
-			i := k
+		workers := int64(min(e.cfg.workers, int(max(1, n/1024))))
+		rs := make([]*synRound, workers)
+		errs := make([]error, workers)
+		var wg sync.WaitGroup
+		for w := range workers {
+			r := &synRound{e: e, pace: pace, done: done, round: round, timeout: e.cfg.timeout << round,
+				lo: w * n / workers, hi: (w + 1) * n / workers, failed: map[int64]sendFailure{}}
 			if round > 0 {
-				i = todo[k]
-				if e.isAnswered(i) { // a late answer to the round before
-					done.Add(1)
-					continue
-				}
-				e.retries.Add(1)
+				r.list = todo
 			}
-			if k&255 == 0 {
-				if err := ctx.Err(); err != nil {
-					return nil, err
-				}
-			}
-			now := time.Now()
-			for outstanding() >= window {
-				retire(now)
-				if outstanding() < window {
-					break
-				}
-				if _, err := e.sock.Read(time.Millisecond, e.reply); err != nil {
-					return nil, err
-				}
-				now = time.Now()
-				if err := ctx.Err(); err != nil {
-					return nil, err
-				}
-			}
-			if pace != nil && slots == 0 {
-				slots = pace.batch()
-				if d := pace.take(slots, now).Sub(now); d > 0 {
-					time.Sleep(d)
-					now = time.Now()
-				}
-			}
-			slots = max(0, slots-1)
-			dst := e.job(i)
-			sport := e.sport[(i+int64(round))%int64(len(e.sport))]
-			if f, ok := e.sendOne(dst, sport); !ok {
-				failed[i] = f
-				done.Add(1)
-				continue
-			}
-			delete(failed, i)
-			sent++
-			queue = append(queue, inflight{i: i, deadline: now.Add(timeout)})
-			if sent%synReadEvery == 0 {
-				if _, err := e.sock.Read(0, e.reply); err != nil {
-					return nil, err
-				}
-			}
-			if len(queue) > 4096 && len(queue)&1023 == 0 {
-				retire(now)
-			}
+			rs[w] = r
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[w] = r.run(ctx)
+			}()
 		}
-		// Wait out the round: every SYN answered or timed out.
-		for len(queue) > 0 {
-			now := time.Now()
-			retire(now)
-			if len(queue) == 0 {
-				break
-			}
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			if _, err := e.sock.Read(min(queue[0].deadline.Sub(now), 5*time.Millisecond), e.reply); err != nil {
-				return nil, err
-			}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
 		}
-		queue = queue[:0]
-		todo = next
+		todo = nil
+		for _, r := range rs {
+			todo = append(todo, r.next...)
+			maps.Copy(failed, r.failed)
+		}
 	}
 	return failed, nil
 }
 
-// sendOne sends a SYN, retrying while the system is short of buffers. ok is false
-// when it could not be sent; the failure then says what that tells about the port.
-func (e *synEngine) sendOne(dst netip.AddrPort, sport uint16) (f sendFailure, ok bool) {
-	seq := e.cookie(dst, sport)
-	for try := 0; ; try++ {
-		e.probes.Add(1)
-		err := e.sock.Send(dst, sport, seq)
-		if err == nil {
-			return f, true
+// synRound is one worker's share of a round: jobs lo to hi, or list[lo:hi] after
+// the first round.
+type synRound struct {
+	e       *synEngine
+	pace    *pacer
+	done    *atomic.Int64
+	round   int
+	timeout time.Duration
+	lo, hi  int64
+	list    []int64
+
+	queue  []inflight // SYNs sent, in order
+	next   []int64    // the jobs to try again next round
+	failed map[int64]sendFailure
+	slots  int // SYNs the pacer allows before asking again
+	// The batch of SYNs to send with one system call.
+	bi    []int64
+	bdst  []netip.AddrPort
+	bport []uint16
+	bseq  []uint32
+}
+
+// retire pops answered and timed-out SYNs off the head of the queue.
+func (r *synRound) retire(now time.Time) {
+	e := r.e
+	for len(r.queue) > 0 {
+		q := r.queue[0]
+		switch {
+		case e.isAnswered(q.i):
+			r.done.Add(1)
+		case !q.deadline.After(now):
+			e.expired.Add(1)
+			if r.round == e.cfg.retries {
+				r.done.Add(1)
+			} else {
+				r.next = append(r.next, q.i)
+			}
+		default:
+			return
 		}
-		var en syscall.Errno
-		errors.As(err, &en)
-		if isTransient(err) && try < maxTransient {
-			e.transient.Add(1)
-			e.probes.Add(-1)
-			time.Sleep(time.Millisecond << try)
+		r.queue = r.queue[1:]
+	}
+}
+
+// flush sends the batch and reads the replies queued meanwhile.
+func (r *synRound) flush() error {
+	e := r.e
+	now := time.Now()
+	for off, try := 0, 0; off < len(r.bi); {
+		k, err := e.sock.Send(r.bdst[off:], r.bport[off:], r.bseq[off:])
+		for _, i := range r.bi[off : off+k] {
+			r.queue = append(r.queue, inflight{i: i, deadline: now.Add(r.timeout)})
+		}
+		e.sent.Add(int64(k))
+		e.probes.Add(int64(k))
+		off += k
+		if err == nil || off >= len(r.bi) {
 			continue
 		}
-		switch {
-		case en == syscall.EHOSTUNREACH, en == syscall.ENETUNREACH, en == syscall.EPERM, en == syscall.EACCES:
-			return sendFailure{Filtered, errnoName(en)}, false
-		case isTransient(err):
-			return sendFailure{Unknown, fmt.Sprintf("could not tell: %s after %d tries", errnoName(en), maxTransient)}, false
+		if isTransient(err) && try < maxTransient {
+			e.transient.Add(1)
+			time.Sleep(time.Millisecond << try)
+			try++
+			continue
 		}
-		return sendFailure{Unknown, err.Error()}, false
+		e.probes.Add(1)
+		r.failed[r.bi[off]] = sendFailed(err)
+		r.done.Add(1)
+		off, try = off+1, 0
 	}
+	r.bi, r.bdst, r.bport, r.bseq = r.bi[:0], r.bdst[:0], r.bport[:0], r.bseq[:0]
+	_, err := e.sock.Read(0, e.reply)
+	return err
+}
+
+func (r *synRound) run(ctx context.Context) error {
+	e := r.e
+	window := int64(e.cfg.concurrency)
+	for k := r.lo; k < r.hi; k++ {
+		i := k
+		if r.list != nil {
+			i = r.list[k]
+			if e.isAnswered(i) { // a late answer to the round before
+				r.done.Add(1)
+				continue
+			}
+			e.retries.Add(1)
+		}
+		if k&255 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		if e.outstanding()+int64(len(r.bi)) >= window {
+			if err := r.flush(); err != nil {
+				return err
+			}
+			for now := time.Now(); e.outstanding() >= window; now = time.Now() {
+				r.retire(now)
+				if e.outstanding() < window {
+					break
+				}
+				if _, err := e.sock.Read(time.Millisecond, e.reply); err != nil {
+					return err
+				}
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+		}
+		if r.pace != nil && r.slots == 0 {
+			if err := r.flush(); err != nil {
+				return err
+			}
+			now := time.Now()
+			r.slots = r.pace.batch()
+			if d := r.pace.take(r.slots, now).Sub(now); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		r.slots = max(0, r.slots-1)
+		dst := e.job(i)
+		sport := e.sport[(i+int64(r.round))%int64(len(e.sport))]
+		r.bi, r.bdst = append(r.bi, i), append(r.bdst, dst)
+		r.bport, r.bseq = append(r.bport, sport), append(r.bseq, e.cookie(dst, sport))
+		if len(r.bi) == synSendBatch {
+			if err := r.flush(); err != nil {
+				return err
+			}
+			if len(r.queue) > 4096 && len(r.queue)&1023 < synSendBatch {
+				r.retire(time.Now())
+			}
+		}
+	}
+	if err := r.flush(); err != nil {
+		return err
+	}
+	// Wait out the round: every SYN answered or timed out.
+	for len(r.queue) > 0 {
+		now := time.Now()
+		r.retire(now)
+		if len(r.queue) == 0 {
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if _, err := e.sock.Read(min(r.queue[0].deadline.Sub(now), 5*time.Millisecond), e.reply); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sendFailed says what a SYN that could not be sent tells about its port.
+func sendFailed(err error) sendFailure {
+	var en syscall.Errno
+	errors.As(err, &en)
+	switch {
+	case en == syscall.EHOSTUNREACH, en == syscall.ENETUNREACH, en == syscall.EPERM, en == syscall.EACCES:
+		return sendFailure{Filtered, errnoName(en)}
+	case isTransient(err):
+		return sendFailure{Unknown, fmt.Sprintf("could not tell: %s after %d tries", errnoName(en), maxTransient)}
+	}
+	return sendFailure{Unknown, err.Error()}
 }
