@@ -53,10 +53,10 @@ const (
 // cited are nmap's medians from docs/benchmarks.md, printed (as cited) when nmap or
 // the privileges to run it are missing here.
 var cited = map[string]string{
-	"loopback -sT":  "1.467 s (docs/benchmarks.md, 2026-11-25, this machine kind)",
-	"loopback -sS":  "7.3 s (docs/benchmarks.md, 2026-12-07, this machine kind)",
-	"namespace -sT": "see docs/benchmarks.md (2026-12-07)",
-	"namespace -sS": "see docs/benchmarks.md (2026-12-07)",
+	"loopback -sT":  "1.023 s (nmap -sT -T5 --min-rate 50000; docs/benchmarks.md, 2026-12-07, this machine kind)",
+	"loopback -sS":  "542 ms (nmap -sS -T5 --min-rate 20000; docs/benchmarks.md, 2026-12-07, this machine kind)",
+	"namespace -sT": "2.713 s (nmap -sT -T5 --min-rate 50000; docs/benchmarks.md, 2026-12-07, this machine kind)",
+	"namespace -sS": "1.471–4.185 s (nmap -sS -T5 --min-rate 20000; docs/benchmarks.md, 2026-12-07, this machine kind)",
 }
 
 func main() {
