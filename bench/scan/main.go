@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command scan benchmarks portpatrol's scanner against nmap in one run, alternating,
 // several rounds, the median time counting:
 //

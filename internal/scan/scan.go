@@ -362,7 +362,7 @@ func newPacer(rate float64) *pacer {
 // sleeps that overshoot (a loaded machine wakes late) are made up by the slots that
 // follow, so the rate over a scan stays exact; a longer stall is not made up with a
 // burst.
-const pacerSlack = 20 * time.Millisecond
+const pacerSlack = 100 * time.Millisecond
 
 // take reserves n slots and returns when the first may be used.
 func (p *pacer) take(n int, now time.Time) time.Time {
