@@ -10,12 +10,14 @@
 //     address of 198.18.X.0/24 local inside it, listeners on random addresses and
 //     ports), scanned on the 1,000 most common ports, the same pairs.
 //
-// Each line prints both times, their ratio beside its goal (connect ≤ 0.25× nmap -sT,
+// Each line prints both times (and both CPU times, which a busy machine disturbs
+// less), their ratio beside its goal (connect ≤ 0.25× nmap -sT,
 // SYN ≤ 0.5× nmap -sS); nmap runs with -T5 and a --min-rate (-min-rate for -sT,
 // -syn-min-rate for -sS, the same on loopback and in the namespace: above about
 // 20,000/s nmap -sS loses replies on this machine kind and misses open ports). It
-// fails when a scanner misses an open port that nmap finds, or finds one nmap does
-// not. The SYN scan and the namespace need root (or CAP_NET_RAW and CAP_NET_ADMIN);
+// fails when portpatrol misses one of the benchmark's own listeners, or when its open
+// set and nmap's differ in a round other than by listeners nmap missed (which it
+// notes). The SYN scan and the namespace need root (or CAP_NET_RAW and CAP_NET_ADMIN);
 // without them, or without nmap, the rows say what was not measured and print the
 // cited figures instead.
 //
@@ -39,6 +41,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/portpatrol/portpatrol/internal/probe"
@@ -75,12 +78,13 @@ func main() {
 }
 
 type pair struct {
-	label  string // "loopback -sT"
-	ours   string // what portpatrol ran
-	goal   float64
-	scan   func(ctx context.Context) (*scan.Report, error)
-	nmap   []string // nmap's arguments, targets included
-	probes int64    // probes of the last round
+	label string // "loopback -sT"
+	ours  string // what portpatrol ran
+	goal  float64
+	scan  func(ctx context.Context) (*scan.Report, error)
+	nmap  []string // nmap's arguments, targets included
+	// truth is the benchmark's own listeners: each scanner must find every one.
+	truth map[netip.AddrPort]bool
 }
 
 func run(rounds, nsRounds, minRate, synMinRate int, addr string) error {
@@ -88,17 +92,19 @@ func run(rounds, nsRounds, minRate, synMinRate int, addr string) error {
 	nmapPath, nmapErr := exec.LookPath("nmap")
 	rate, synRate := strconv.Itoa(minRate), strconv.Itoa(synMinRate)
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 8))
+	loTruth := map[netip.AddrPort]bool{}
 	if addr == "" {
 		a := netip.AddrFrom4([4]byte{127, byte(1 + r.IntN(254)), byte(r.IntN(256)), byte(1 + r.IntN(254))})
 		addr = a.String()
-		for opened := 0; opened < 20; {
-			ln, err := net.Listen("tcp", netip.AddrPortFrom(a, uint16(1024+r.IntN(64000))).String())
+		for len(loTruth) < 20 {
+			ap := netip.AddrPortFrom(a, uint16(1024+r.IntN(64000)))
+			ln, err := net.Listen("tcp", ap.String())
 			if err != nil {
 				continue // taken
 			}
 			defer ln.Close()
 			go accept(ln)
-			opened++
+			loTruth[ap] = true
 		}
 	}
 	sock, synErr := probe.OpenSYNSocket()
@@ -115,14 +121,16 @@ func run(rounds, nsRounds, minRate, synMinRate int, addr string) error {
 			var s scan.Scanner
 			return s.Scan(ctx, []string{addr}, all)
 		},
-		nmap: []string{"-sT", "-p-", "-T5", "--min-rate", rate, "-n", "-Pn", "-oG", "-", addr},
+		nmap:  []string{"-sT", "-p-", "-T5", "--min-rate", rate, "-n", "-Pn", "-oG", "-", addr},
+		truth: loTruth,
 	}, {
 		label: "loopback -sS", ours: "scan --syn", goal: goalSYN,
 		scan: func(ctx context.Context) (*scan.Report, error) {
 			s := scan.Scanner{SYN: sock}
 			return s.Scan(ctx, []string{addr}, all)
 		},
-		nmap: []string{"-sS", "-p-", "-T5", "--min-rate", synRate, "-n", "-Pn", "-oG", "-", addr},
+		nmap:  []string{"-sS", "-p-", "-T5", "--min-rate", synRate, "-n", "-Pn", "-oG", "-", addr},
+		truth: loTruth,
 	}}
 	fmt.Printf("\nloopback: 65,535 ports of %s, median of %d rounds; nmap -T5 -n -Pn, --min-rate %d (-sT) and %d (-sS)\n", addr, rounds, minRate, synMinRate)
 	var failed []error
@@ -166,14 +174,16 @@ func run(rounds, nsRounds, minRate, synMinRate int, addr string) error {
 			s := scan.Scanner{Allow: allow}
 			return s.Scan(ctx, []string{target}, ports)
 		},
-		nmap: []string{"-sT", "-p", portArg, "-T5", "--min-rate", rate, "-n", "-Pn", "-oG", "-", target},
+		nmap:  []string{"-sT", "-p", portArg, "-T5", "--min-rate", rate, "-n", "-Pn", "-oG", "-", target},
+		truth: listeners,
 	}, {
 		label: "namespace -sS", ours: "scan --syn", goal: goalSYN,
 		scan: func(ctx context.Context) (*scan.Report, error) {
 			s := scan.Scanner{Allow: allow, SYN: sock}
 			return s.Scan(ctx, []string{target}, ports)
 		},
-		nmap: []string{"-sS", "-p", portArg, "-T5", "--min-rate", synRate, "-n", "-Pn", "-oG", "-", target},
+		nmap:  []string{"-sS", "-p", portArg, "-T5", "--min-rate", synRate, "-n", "-Pn", "-oG", "-", target},
+		truth: listeners,
 	}}
 	for _, p := range nsPairs {
 		if err := compare(ctx, p, nsRounds, nmapPath, nmapErr, synErr); err != nil {
@@ -192,89 +202,117 @@ func compare(ctx context.Context, p pair, rounds int, nmapPath string, nmapErr, 
 		fmt.Printf("  %-14s cited %s; goal ≤ %.2f×\n", "nmap "+p.nmap[0], cited[p.label], p.goal)
 		return nil
 	}
-	var ours, theirs []time.Duration
-	var ourOpen, nmapOpen map[netip.Addr][]uint16
+	var ours, theirs, ourCPU, theirCPU []time.Duration
+	var ourOpen map[netip.Addr][]uint16
 	var probes int64
+	var problems []string // differences that count against portpatrol
+	var notes []string    // listeners nmap missed
 	for r := 0; r < rounds; r++ {
+		c0 := cpuTime()
 		rep, err := p.scan(ctx)
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", p.label, p.ours, err)
 		}
+		ourCPU = append(ourCPU, cpuTime()-c0)
 		ours = append(ours, rep.Elapsed)
 		probes = rep.Stats.Probes
-		open := map[netip.Addr][]uint16{}
+		open := map[netip.AddrPort]bool{}
 		for _, h := range rep.Hosts {
-			if o := h.Open(); len(o) > 0 {
-				open[h.Addr] = o
+			for _, port := range h.Open() {
+				open[netip.AddrPortFrom(h.Addr, port)] = true
 			}
 		}
-		if r > 0 && !equalOpen(open, ourOpen) {
-			fmt.Printf("  note: %s open set changed between rounds\n", p.ours)
+		ourOpen = byAddr(open)
+		if miss := missing(p.truth, open); len(miss) > 0 {
+			problems = append(problems, fmt.Sprintf("round %d: portpatrol missed the benchmark's listeners %v", r+1, miss))
 		}
-		ourOpen = open
 		if nmapErr != nil {
 			continue
 		}
 		t0 := time.Now()
-		out, err := exec.CommandContext(ctx, nmapPath, p.nmap...).Output()
+		cmd := exec.CommandContext(ctx, nmapPath, p.nmap...)
+		out, err := cmd.Output()
 		if err != nil {
 			return fmt.Errorf("nmap %s: %w", strings.Join(p.nmap, " "), err)
 		}
 		theirs = append(theirs, time.Since(t0))
-		nmapOpen = parseGreppable(out)
+		theirCPU = append(theirCPU, cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime())
+		nmapOpen := parseGreppable(out)
+		nmapMiss := missing(p.truth, nmapOpen)
+		if len(nmapMiss) > 0 {
+			notes = append(notes, fmt.Sprintf("round %d: nmap missed %d of the benchmark's listeners %v", r+1, len(nmapMiss), nmapMiss))
+		}
+		// Apart from what nmap missed of the benchmark's own listeners, the two must
+		// agree (other listeners of this host count too).
+		onlyOurs, onlyNmap := missing(open, nmapOpen), missing(nmapOpen, open)
+		onlyOurs = slices.DeleteFunc(onlyOurs, func(ap netip.AddrPort) bool { return slices.Contains(nmapMiss, ap) })
+		if len(onlyOurs) > 0 || len(onlyNmap) > 0 {
+			problems = append(problems, fmt.Sprintf("round %d: open only to portpatrol %v, only to nmap %v", r+1, onlyOurs, onlyNmap))
+		}
 	}
 	n := 0
 	for _, o := range ourOpen {
 		n += len(o)
 	}
 	perSec := float64(probes) / med(ours).Seconds()
-	fmt.Printf("  %-14s %8s median %v, %d open, %.0f probes/s\n", p.ours, med(ours).Round(time.Millisecond), roundAll(ours), n, perSec)
+	fmt.Printf("  %-14s %8s median %v, %d open, %.0f probes/s; CPU median %s\n", p.ours, med(ours).Round(time.Millisecond), roundAll(ours), n, perSec, med(ourCPU).Round(time.Millisecond))
+	for _, note := range notes {
+		fmt.Printf("  note: %s\n", note)
+	}
 	if nmapErr != nil {
 		fmt.Printf("  %-14s not measured (%v); cited %s; goal ≤ %.2f×\n", "nmap "+p.nmap[0], nmapErr, cited[p.label], p.goal)
-		return nil
+	} else {
+		ratio := float64(med(ours)) / float64(med(theirs))
+		fmt.Printf("  %-14s %8s median %v; CPU median %s (%.2f× portpatrol's)\n", "nmap "+p.nmap[0], med(theirs).Round(time.Millisecond), roundAll(theirs),
+			med(theirCPU).Round(time.Millisecond), float64(med(theirCPU))/float64(med(ourCPU)))
+		agree := "the same open ports in every round"
+		if len(problems) > 0 {
+			agree = "open ports DIFFER"
+		}
+		fmt.Printf("  %-14s %8.2f×  goal ≤ %.2f×  %s; %s\n", "ratio", ratio, p.goal, verdict(ratio <= p.goal), agree)
 	}
-	ratio := float64(med(ours)) / float64(med(theirs))
-	fmt.Printf("  %-14s %8s median %v\n", "nmap "+p.nmap[0], med(theirs).Round(time.Millisecond), roundAll(theirs))
-	fmt.Printf("  %-14s %8.2f×  goal ≤ %.2f×  %s; open sets %s\n", "ratio", ratio, p.goal, verdict(ratio <= p.goal), same(ourOpen, nmapOpen))
-	if !equalOpen(ourOpen, nmapOpen) {
-		return fmt.Errorf("%s: open ports differ: portpatrol %v, nmap %v", p.label, ourOpen, nmapOpen)
+	if len(problems) > 0 {
+		return fmt.Errorf("%s %s: %s", p.label, p.ours, strings.Join(problems, "; "))
 	}
 	return nil
 }
 
-func accept(ln net.Listener) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
+// missing returns the addresses and ports of want that got lacks, in order.
+func missing(want, got map[netip.AddrPort]bool) []netip.AddrPort {
+	var out []netip.AddrPort
+	for ap := range want {
+		if !got[ap] {
+			out = append(out, ap)
 		}
-		c.Close()
 	}
+	slices.SortFunc(out, func(a, b netip.AddrPort) int { return a.Compare(b) })
+	return out
+}
+
+func byAddr(set map[netip.AddrPort]bool) map[netip.Addr][]uint16 {
+	out := map[netip.Addr][]uint16{}
+	for ap := range set {
+		out[ap.Addr()] = append(out[ap.Addr()], ap.Port())
+	}
+	for _, ports := range out {
+		slices.Sort(ports)
+	}
+	return out
+}
+
+// cpuTime is the CPU this process has used, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func med(d []time.Duration) time.Duration {
 	s := slices.Clone(d)
 	slices.Sort(s)
 	return s[len(s)/2]
-}
-
-func equalOpen(a, b map[netip.Addr][]uint16) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if !slices.Equal(v, b[k]) {
-			return false
-		}
-	}
-	return true
-}
-
-func same(a, b map[netip.Addr][]uint16) string {
-	if equalOpen(a, b) {
-		return "identical"
-	}
-	return "DIFFER"
 }
 
 func verdict(ok bool) string {
@@ -317,9 +355,9 @@ var (
 	portRE = regexp.MustCompile(`(\d+)/open/tcp`)
 )
 
-// parseGreppable returns the open ports by address in nmap -oG output.
-func parseGreppable(out []byte) map[netip.Addr][]uint16 {
-	res := map[netip.Addr][]uint16{}
+// parseGreppable returns the open ports in nmap -oG output.
+func parseGreppable(out []byte) map[netip.AddrPort]bool {
+	res := map[netip.AddrPort]bool{}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
 	for sc.Scan() {
@@ -335,15 +373,20 @@ func parseGreppable(out []byte) map[netip.Addr][]uint16 {
 		if err != nil {
 			continue
 		}
-		var ports []uint16
 		for _, m := range portRE.FindAllStringSubmatch(line, -1) {
 			n, _ := strconv.Atoi(m[1])
-			ports = append(ports, uint16(n))
-		}
-		if len(ports) > 0 {
-			slices.Sort(ports)
-			res[a] = ports
+			res[netip.AddrPortFrom(a, uint16(n))] = true
 		}
 	}
 	return res
+}
+
+func accept(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		c.Close()
+	}
 }
