@@ -17,16 +17,16 @@ import (
 	"time"
 )
 
-// The SYN engine. One goroutine sends, one reads. A SYN's sequence number is a keyed
-// hash of the peer's address and port and the source port, so a reply is matched by
-// its acknowledgement number alone, with no table of SYNs in flight: SYN-ACK means
-// open, RST closed, silence past the timeout (after the retries) filtered. The sender
-// keeps at most Concurrency SYNs unanswered, so that replies never outrun the raw
-// socket's receive buffer; retries go out once every first SYN of the round has been
-// answered or has timed out, each round waiting twice as long as the one before.
-//
-// SYNs to this host's own addresses are answered inside the send; the reader on the
-// other core drains them as they come.
+// The SYN engine. Each round's jobs are split among the workers (one per core); a
+// worker sends its SYNs in batches and, after each batch, reads whatever replies are
+// queued — its own or another worker's — rather than leaving them to a reader blocked
+// in epoll_wait, whose wake-up per reply would cost more than the reply itself. A
+// SYN's sequence number is a keyed hash of the peer's address and port and the source
+// port, so a reply is matched by its acknowledgement number alone, with no table of
+// SYNs in flight: SYN-ACK means open, RST closed, silence past the timeout (after the
+// retries) filtered. At most Concurrency SYNs wait for an answer at once, so that
+// replies never outrun the raw socket's receive buffer; the next round goes out once
+// every SYN of this one has been answered or has timed out, and waits twice as long.
 
 // synSendBatch is how many SYNs go out with one system call; the replies queued
 // meanwhile are read after each batch.
@@ -51,7 +51,6 @@ type synEngine struct {
 	answered []atomic.Uint64 // bit per job: a reply came
 	open     []atomic.Uint64 // bit per job: the reply was a SYN-ACK
 	replies  atomic.Int64    // distinct jobs answered
-	stray    atomic.Int64    // replies that matched no SYN of this scan
 
 	sent, expired              atomic.Int64 // SYNs sent, and those that timed out
 	probes, retries, transient atomic.Int64
@@ -93,14 +92,13 @@ func (e *synEngine) reply(from netip.AddrPort, sport uint16, ack uint32, flags u
 	default:
 		return
 	}
+	// Replies to no SYN of this scan (another scan's, a forged one) are ignored.
 	h, ok := e.hostIdx[from.Addr().Unmap()]
 	if !ok || ack != e.cookie(from, sport)+1 {
-		e.stray.Add(1)
 		return
 	}
 	p := e.portIdx[from.Port()]
 	if p < 0 {
-		e.stray.Add(1)
 		return
 	}
 	i := int64(p)*int64(len(e.hosts)) + int64(h)
