@@ -38,10 +38,11 @@ vet:
 services:
 	scripts/services.sh
 
-## bench: ls and start-up against ss, the whole daemon at 100,000 targets, the engine and per-protocol benchmarks (figures beside goals)
+## bench: ls and start-up against ss, the whole daemon at 100,000 targets, scans against nmap, the engine and per-protocol benchmarks (figures beside goals)
 bench: build
 	$(GO) run ./bench/ls -bin $(BIN)
 	$(GO) run ./bench/daemon -bin $(BIN)
 	$(GO) run ./bench/metrics
+	$(GO) run ./bench/scan
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./bench/engine
 	$(GO) test -run '^$$' -bench . -benchtime 2000x ./bench/protocols

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -28,18 +29,25 @@ type scanFlags struct {
 	concurrency int
 	timeout     time.Duration
 	retries     int
+	syn         bool
 }
 
 func newScanCmd() *cobra.Command {
 	var f scanFlags
 	cmd := &cobra.Command{
-		Use:   "scan TARGETS... [-p PORTS | --top N]",
-		Short: "Find open TCP ports with a fast connect scan",
+		Use:   "scan TARGETS... [-p PORTS | --top N] [--syn] [--rate N]",
+		Short: "Find open TCP ports with a fast connect scan, or a SYN scan",
 		Long: `scan finds open TCP ports on hosts, IP addresses and CIDRs with connect() — no raw
 sockets, no privileges. It refuses, before sending anything, to scan outside the allowed
 networks (--allow, default 127.0.0.0/8 and ::1/128). Ports that do not answer are
 retried and reported as filtered; local shortages (out of file descriptors or ephemeral
 ports) are retried with backoff and less concurrency, never reported as closed.
+
+--syn scans as nmap -sS does: a SYN from a raw socket to each port, SYN-ACK for open,
+RST for closed, and the kernel resets the half-made connection, so no service ever
+sees a connection. It needs root or CAP_NET_RAW and fails without them (it never falls
+back to connecting). --rate caps connects, or with --syn the SYNs sent (retries
+included), per second.
 
 Without -p or --top it scans the 1,000 most common service ports.`,
 		Example: `  # Every port of this host, nmap's greppable format to stdout
@@ -47,6 +55,12 @@ Without -p or --top it scans the 1,000 most common service ports.`,
 
   # The 100 most common ports of a few loopback addresses, and what speaks there
   portpatrol scan 127.0.0.0/29 --top 100 --identify
+
+  # Every port of this host with a SYN scan (root or CAP_NET_RAW)
+  sudo portpatrol scan 127.0.0.1 -p - --syn
+
+  # A SYN scan of a few loopback addresses at exactly 2,000 SYNs a second
+  sudo portpatrol scan 127.0.0.0/28 --top 100 --syn --rate 2000
 
   # A lab network, at most 500 connects a second, as JSON
   portpatrol scan 10.20.0.0/24 --allow 10.20.0.0/16 -p 22,80,443,8000-8100 --rate 500 --json`,
@@ -69,8 +83,9 @@ Without -p or --top it scans the 1,000 most common service ports.`,
 	fl.BoolVar(&f.json, "json", false, "print the report as JSON")
 	fl.StringVar(&f.greppable, "oG", "", "write nmap's greppable format to FILE (- for stdout); -oG FILE works too")
 	fl.BoolVar(&f.identify, "identify", false, "run a protocol probe on each open port to name its service")
-	fl.Float64Var(&f.rate, "rate", 0, "at most this many connects per second (0: no limit)")
-	fl.IntVar(&f.concurrency, "concurrency", 0, "most connects waiting for an answer at once (0: 4096, adaptive)")
+	fl.BoolVar(&f.syn, "syn", false, "SYN scan from a raw socket, as nmap -sS (needs root or CAP_NET_RAW); -sS works too")
+	fl.Float64Var(&f.rate, "rate", 0, "at most this many connects (with --syn: SYNs) per second (0: no limit)")
+	fl.IntVar(&f.concurrency, "concurrency", 0, "most connects (with --syn: SYNs) waiting for an answer at once (0: 4096 adaptive; 1024 with --syn)")
 	fl.DurationVar(&f.timeout, "timeout", 0, "wait this long for an answer before retrying (0: 1s)")
 	fl.IntVar(&f.retries, "retries", 0, "extra attempts for a port that does not answer (0: 1, -1: none)")
 	fl.BoolP("help", "h", false, "help for scan")
@@ -86,6 +101,8 @@ func nmapStyleArgs(args []string) []string {
 			a = "--oG"
 		case strings.HasPrefix(a, "-oG="):
 			a = "-" + a
+		case a == "-sS":
+			a = "--syn"
 		}
 		out = append(out, a)
 	}
@@ -104,11 +121,28 @@ func runScan(ctx context.Context, stdout, stderr io.Writer, f scanFlags, targets
 	if err != nil {
 		return exitf(exitUnknown, "%v", err)
 	}
+	if f.rate < 0 {
+		return exitf(exitUnknown, "--rate must not be negative, got %g", f.rate)
+	}
 	s := &scan.Scanner{Concurrency: f.concurrency, Rate: f.rate, Timeout: f.timeout, Retries: f.retries, Allow: allow}
 	if fd, ok := stderr.(*os.File); ok && isatty.IsTerminal(fd.Fd()) {
 		s.Progress = progressLine(stderr)
 	}
-	rep, err := s.Scan(ctx, targets, ports)
+	// Targets are resolved and checked against the allow list before anything is
+	// opened or sent.
+	hosts, err := scan.Resolve(ctx, nil, targets, s.Allow, s.MaxHosts)
+	if err != nil {
+		return scanError(err)
+	}
+	if f.syn {
+		sock, closer, err := openSYN()
+		if err != nil {
+			return synError(err)
+		}
+		defer closer.Close()
+		s.SYN = sock
+	}
+	rep, err := s.ScanHosts(ctx, hosts, ports)
 	if err != nil {
 		return scanError(err)
 	}
@@ -183,6 +217,23 @@ func scanError(err error) error {
 		return exitf(exitUnknown, "%v", err)
 	}
 	return exitf(exitUnknown, "scan: %v", err)
+}
+
+// synError explains why scan --syn could not open its raw sockets.
+func synError(err error) error {
+	if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
+		return exitf(exitUnknown, "scan --syn needs root or CAP_NET_RAW to send SYNs from a raw socket (%v); "+
+			"run it as root, grant the capability (sudo setcap cap_net_raw+ep %s), or scan without --syn, which connects and needs no privileges",
+			err, selfPath())
+	}
+	return exitf(exitUnknown, "scan --syn: %v", err)
+}
+
+func selfPath() string {
+	if p, err := os.Executable(); err == nil {
+		return p
+	}
+	return "portpatrol"
 }
 
 // progressLine rewrites one stderr line with the scan's progress, for scans long enough

@@ -7,12 +7,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -664,4 +666,222 @@ func synPacket4(b []byte, src, dst [4]byte, sport, dport uint16, seq uint32) {
 		sum = sum&0xffff + sum>>16
 	}
 	binary.BigEndian.PutUint16(t[16:], ^uint16(sum))
+}
+
+// SYNSocket lends a port scan the half-open machinery: the raw sockets, the reserved
+// source ports (SYN-ACKs to them find no socket, so the kernel resets the half-made
+// connection) and the reply filter, without the per-check bookkeeping. The scan picks
+// its own sequence numbers and matches the replies itself. Send and Read may run at
+// once on different goroutines; Close must wait until both have returned. The zero
+// value is not usable: open one with OpenSYNSocket.
+type SYNSocket struct {
+	h    *halfOpener
+	epfd int // holds the raw sockets, for Read to wait on
+}
+
+// OpenSYNSocket opens the raw sockets and reserves the source ports. Without root or
+// CAP_NET_RAW it fails with an error that wraps syscall.EPERM.
+func OpenSYNSocket() (*SYNSocket, error) {
+	h, err := openHalfOpener()
+	if err != nil {
+		return nil, err
+	}
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		h.close()
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	for _, fd := range []int{h.fd4, h.fd6} {
+		if fd < 0 {
+			continue
+		}
+		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
+		if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+			unix.Close(epfd)
+			h.close()
+			return nil, os.NewSyscallError("epoll_ctl", err)
+		}
+	}
+	return &SYNSocket{h: h, epfd: epfd}, nil
+}
+
+// SourcePorts returns the reserved source ports SYNs may be sent from.
+func (s *SYNSocket) SourcePorts() []uint16 { return s.h.ports[:] }
+
+// Send sends SYNs, the i-th to dst[i] from sport[i] (one of SourcePorts) with
+// sequence number seq[i], each from the source address the kernel's route to it
+// would use. IPv4 SYNs go out up to synBatch per system call. It returns how many
+// were sent before an error.
+func (s *SYNSocket) Send(dst []netip.AddrPort, sport []uint16, seq []uint32) (int, error) {
+	done := 0
+	for done < len(dst) {
+		if a := dst[done].Addr().Unmap(); !a.Is4() {
+			if err := s.send6(dst[done], sport[done], seq[done]); err != nil {
+				return done, err
+			}
+			done++
+			continue
+		}
+		b := sendBufs.Get().(*mmsgSend)
+		n := 0
+		var rerr error
+		for ; done+n < len(dst) && n < synBatch; n++ {
+			d := dst[done+n]
+			a := d.Addr().Unmap()
+			if !a.Is4() {
+				break
+			}
+			src, _, err := s.h.route(a)
+			if err != nil {
+				rerr = err
+				break
+			}
+			synPacket4(b.pkts[n][:], src.As4(), a.As4(), sport[done+n], d.Port(), seq[done+n])
+			b.addrs[n] = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: a.As4()}
+		}
+		for sent := 0; sent < n; {
+			r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(s.h.fd4), uintptr(unsafe.Pointer(&b.hdrs[sent])), uintptr(n-sent), 0, 0, 0)
+			if errno != 0 {
+				sendBufs.Put(b)
+				return done + sent, os.NewSyscallError("sendmmsg", errno)
+			}
+			sent += int(r)
+		}
+		sendBufs.Put(b)
+		done += n
+		if rerr != nil {
+			return done, rerr
+		}
+	}
+	return done, nil
+}
+
+// mmsgSend holds one sendmmsg's headers, addresses and packets.
+type mmsgSend struct {
+	hdrs  [synBatch]unix.Mmsghdr
+	iovs  [synBatch]unix.Iovec
+	addrs [synBatch]unix.RawSockaddrInet4
+	pkts  [synBatch][44]byte
+}
+
+var sendBufs = sync.Pool{New: func() any {
+	b := new(mmsgSend)
+	for i := range b.hdrs {
+		b.iovs[i].Base = &b.pkts[i][0]
+		b.iovs[i].SetLen(len(b.pkts[i]))
+		b.hdrs[i].Hdr.Name = (*byte)(unsafe.Pointer(&b.addrs[i]))
+		b.hdrs[i].Hdr.Namelen = unix.SizeofSockaddrInet4
+		b.hdrs[i].Hdr.Iov = &b.iovs[i]
+		b.hdrs[i].Hdr.SetIovlen(1)
+	}
+	return b
+}}
+
+func (s *SYNSocket) send6(dst netip.AddrPort, sport uint16, seq uint32) error {
+	a := dst.Addr()
+	if s.h.fd6 < 0 {
+		return fmt.Errorf("no raw IPv6 socket for %s", a)
+	}
+	var pkt [24]byte
+	tcpSyn(pkt[:], sport, dst.Port(), seq)
+	return unix.Sendto(s.h.fd6, pkt[:], 0, &unix.SockaddrInet6{Addr: a.As16(), ZoneId: zoneIndex(a.Zone())})
+}
+
+func zoneIndex(zone string) uint32 {
+	if zone == "" {
+		return 0
+	}
+	if ifi, err := net.InterfaceByName(zone); err == nil {
+		return uint32(ifi.Index)
+	}
+	return 0
+}
+
+// Read calls fn for every SYN-ACK and RST queued for the source ports — from is the
+// peer, sport the source port the SYN came from, ack the segment's acknowledgement
+// number and flags its TCP flags — waiting up to wait for the first when none is
+// queued. It returns how many it read.
+func (s *SYNSocket) Read(wait time.Duration, fn func(from netip.AddrPort, sport uint16, ack uint32, flags uint8)) (int, error) {
+	n := s.drain(fn)
+	if n > 0 || wait <= 0 {
+		return n, nil
+	}
+	var events [2]unix.EpollEvent
+	ms := int(max(wait.Milliseconds(), 1))
+	if _, err := unix.EpollWait(s.epfd, events[:], ms); err != nil && err != unix.EINTR {
+		return 0, os.NewSyscallError("epoll_wait", err)
+	}
+	return s.drain(fn), nil
+}
+
+// synBatch is how many IPv4 replies one recvmmsg reads.
+const synBatch = 64
+
+// mmsgBuf holds one recvmmsg's headers and buffers.
+type mmsgBuf struct {
+	hdrs [synBatch]unix.Mmsghdr
+	iovs [synBatch]unix.Iovec
+	bufs [synBatch][128]byte
+}
+
+var mmsgBufs = sync.Pool{New: func() any {
+	b := new(mmsgBuf)
+	for i := range b.hdrs {
+		b.iovs[i].Base = &b.bufs[i][0]
+		b.iovs[i].SetLen(len(b.bufs[i]))
+		b.hdrs[i].Hdr.Iov = &b.iovs[i]
+		b.hdrs[i].Hdr.SetIovlen(1)
+	}
+	return b
+}}
+
+func (s *SYNSocket) drain(fn func(from netip.AddrPort, sport uint16, ack uint32, flags uint8)) int {
+	var buf [128]byte
+	n := 0
+	emit := func(addr netip.Addr, tcp []byte) {
+		if len(tcp) < 14 {
+			return
+		}
+		n++
+		fn(netip.AddrPortFrom(addr, binary.BigEndian.Uint16(tcp[0:2])), binary.BigEndian.Uint16(tcp[2:4]),
+			binary.BigEndian.Uint32(tcp[8:12]), tcp[13])
+	}
+	// IPv4 replies come in bursts: read them a batch per system call.
+	mb := mmsgBufs.Get().(*mmsgBuf)
+	for {
+		r, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(s.h.fd4), uintptr(unsafe.Pointer(&mb.hdrs[0])), synBatch, unix.MSG_DONTWAIT, 0, 0)
+		if errno != 0 || r == 0 {
+			break
+		}
+		for i := range int(r) {
+			if addr, tcp := ipv4Reply(mb.bufs[i][:mb.hdrs[i].Len]); tcp != nil {
+				emit(netip.AddrFrom16(addr).Unmap(), tcp)
+			}
+		}
+		if r < synBatch {
+			break
+		}
+	}
+	mmsgBufs.Put(mb)
+	if s.h.fd6 >= 0 {
+		for {
+			m, from, err := unix.Recvfrom(s.h.fd6, buf[:], 0)
+			if err != nil {
+				break
+			}
+			if sa, ok := from.(*unix.SockaddrInet6); ok {
+				emit(netip.AddrFrom16(sa.Addr), buf[:m])
+			}
+		}
+	}
+	return n
+}
+
+// Close releases the sockets and the source ports.
+func (s *SYNSocket) Close() error {
+	err := s.h.close()
+	if cerr := unix.Close(s.epfd); err == nil && cerr != nil {
+		err = os.NewSyscallError("close", cerr)
+	}
+	return err
 }

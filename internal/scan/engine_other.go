@@ -100,3 +100,7 @@ func isTransientErrno(en syscall.Errno) bool {
 	}
 	return false
 }
+
+func runSYN(context.Context, engineConfig, SYNSocket, []netip.Addr, PortList, *atomic.Int64) ([]outcome, Stats, error) {
+	return nil, Stats{}, errors.New("a SYN scan needs Linux")
+}

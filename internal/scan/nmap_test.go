@@ -85,8 +85,8 @@ func TestAgainstNmap(t *testing.T) {
 	t.Logf("portpatrol: %s", time.Since(t0).Round(time.Millisecond))
 
 	t0 = time.Now()
-	theirs := runNmap(t, nmap, "-", full)
-	for a, m := range runNmap(t, nmap, PortList(listenerPorts).String(), rest) {
+	theirs := runNmap(t, nmap, "-sT", "-", full)
+	for a, m := range runNmap(t, nmap, "-sT", PortList(listenerPorts).String(), rest) {
 		theirs[a] = m
 	}
 	t.Logf("nmap: %s", time.Since(t0).Round(time.Millisecond))
@@ -147,10 +147,11 @@ func portsIn(m map[uint16]State, st State) []uint16 {
 
 var gnmapPort = regexp.MustCompile(`(\d+)/(open|filtered|closed)/tcp`)
 
-// runNmap runs nmap's connect scan and parses its greppable output.
-func runNmap(t *testing.T, nmap, ports string, addrs []netip.Addr) map[netip.Addr]map[uint16]State {
+// runNmap runs nmap's connect (-sT) or SYN (-sS) scan and parses its greppable output.
+func runNmap(t *testing.T, nmap, method, ports string, addrs []netip.Addr, extra ...string) map[netip.Addr]map[uint16]State {
 	t.Helper()
-	args := append([]string{"-sT", "-p", ports, "-n", "-Pn", "-oG", "-"}, addrStrings(addrs)...)
+	args := append([]string{method, "-p", ports, "-n", "-Pn", "-oG", "-"}, extra...)
+	args = append(args, addrStrings(addrs)...)
 	out, err := exec.Command(nmap, args...).Output()
 	if err != nil {
 		t.Fatalf("nmap %s: %v", strings.Join(args, " "), err)

@@ -46,8 +46,12 @@ func WriteTable(w io.Writer, r *Report) error {
 		}
 		tw.Flush()
 	}
-	ew.printf("\nscanned %d address(es) in %s (%d connects, %d retries)\n",
-		len(r.Hosts), r.Elapsed.Round(time.Millisecond), r.Stats.Probes, r.Stats.Retries)
+	what := "connects"
+	if r.Method == MethodSYN {
+		what = "SYNs"
+	}
+	ew.printf("\nscanned %d address(es) in %s (%d %s, %d retries)\n",
+		len(r.Hosts), r.Elapsed.Round(time.Millisecond), r.Stats.Probes, what, r.Stats.Retries)
 	return ew.err
 }
 

@@ -1,4 +1,4 @@
-// Package scan is portpatrol's TCP connect scanner. It turns targets (host names, IP
+// Package scan is portpatrol's TCP port scanner. It turns targets (host names, IP
 // addresses, CIDRs) and a port list into the set of open ports, refusing before it
 // sends anything when a target lies outside the allowed networks. On Linux it drives
 // non-blocking sockets through epoll from one goroutine per core, reusing a socket
@@ -6,7 +6,8 @@
 // the kernel's own work; elsewhere it falls back to net.Dialer. Errors that mean "could
 // not tell" — out of file descriptors, no ephemeral port, a timeout while the scan is
 // pushing hard — are retried with backoff and less concurrency, and are never reported
-// as closed.
+// as closed. Given a SYNSocket (raw sockets: root or CAP_NET_RAW) it runs a SYN scan
+// instead, as nmap -sS does: no connection is ever completed.
 package scan
 
 import (
@@ -113,6 +114,8 @@ type Stats struct {
 
 // Report is the result of a scan.
 type Report struct {
+	// Method is how the ports were scanned: MethodConnect or MethodSYN.
+	Method  string        `json:"method,omitempty"`
 	Start   time.Time     `json:"start"`
 	Elapsed time.Duration `json:"-"`
 	// Ports is the port list every host was scanned on.
@@ -132,11 +135,20 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 	}{(*plain)(r), r.Elapsed.Seconds(), r.Ports.String(), len(r.Ports)})
 }
 
+// The scan methods of Report.Method, as nmap's -oG names them.
+const (
+	MethodConnect = "connect"
+	MethodSYN     = "syn"
+)
+
 // Defaults of a zero Scanner.
 const (
 	DefaultConcurrency = 4096
 	DefaultTimeout     = time.Second
 	DefaultRetries     = 1
+	// DefaultSYNWindow is the most SYNs a SYN scan leaves unanswered at once: fewer
+	// than the raw socket's receive buffer holds, so no reply is dropped there.
+	DefaultSYNWindow = 1024
 	// minConcurrency is the floor adaptive concurrency never goes below.
 	minConcurrency = 8
 	// maxTransient bounds retries of one port after local resource errors.
@@ -149,9 +161,11 @@ type Scanner struct {
 	// Concurrency caps connects in flight (waiting for an answer); 0 means
 	// DefaultConcurrency. The cap adapts: it halves when the system runs short of
 	// descriptors or ports and grows back as connects succeed. It is also held below
-	// half the process's open-file limit.
+	// half the process's open-file limit. In a SYN scan it caps the SYNs not yet
+	// answered; 0 means DefaultSYNWindow.
 	Concurrency int
-	// Rate caps connect attempts per second; 0 means no cap.
+	// Rate caps connect attempts (in a SYN scan: SYNs sent, retries included) per
+	// second; 0 means no cap.
 	Rate float64
 	// Timeout is how long one attempt waits for an answer; 0 means DefaultTimeout. Each
 	// retry waits twice as long as the one before.
@@ -172,6 +186,24 @@ type Scanner struct {
 	Progress func(done, total int64)
 	// Now is the clock for Report.Start; nil means time.Now.
 	Now func() time.Time
+	// SYN, when set, makes the scan a SYN scan through it (Linux only): a SYN to each
+	// port, SYN-ACK for open, RST for closed, no connection made. The caller opens
+	// and closes it; nil means a connect scan.
+	SYN SYNSocket
+}
+
+// SYNSocket sends TCP SYNs from raw sockets and reads the answers sent back to its
+// source ports: what a SYN scan needs. *probe.SYNSocket, the probes' half-open
+// machinery, implements it; opening one needs root or CAP_NET_RAW.
+type SYNSocket interface {
+	// SourcePorts returns the ports SYNs may be sent from; the kernel must answer a
+	// SYN-ACK to them with a reset (no socket may accept on them).
+	SourcePorts() []uint16
+	// Send sends SYNs, the i-th to dst[i] from sport[i] with sequence number seq[i],
+	// and returns how many went out before an error.
+	Send(dst []netip.AddrPort, sport []uint16, seq []uint32) (int, error)
+	// Read calls fn for each SYN-ACK and RST queued, waiting up to wait for the first.
+	Read(wait time.Duration, fn func(from netip.AddrPort, sport uint16, ack uint32, flags uint8)) (int, error)
 }
 
 // Scan resolves specs, checks them against the allow list and scans ports on each.
@@ -205,7 +237,7 @@ func (s *Scanner) ScanHosts(ctx context.Context, hosts []Host, ports PortList) (
 		now = s.Now
 	}
 	cfg := s.config()
-	rep := &Report{Start: now(), Ports: ports}
+	rep := &Report{Method: MethodConnect, Start: now(), Ports: ports}
 	start := time.Now()
 	addrs := make([]netip.Addr, len(hosts))
 	for i, h := range hosts {
@@ -214,7 +246,18 @@ func (s *Scanner) ScanHosts(ctx context.Context, hosts []Host, ports PortList) (
 	total := int64(len(hosts)) * int64(len(ports))
 	var done atomic.Int64
 	stopProgress := s.startProgress(&done, total)
-	outs, st, err := runEngine(ctx, cfg, addrs, ports, &done)
+	var outs []outcome
+	var st Stats
+	var err error
+	if s.SYN != nil {
+		if s.Concurrency <= 0 {
+			cfg.concurrency = DefaultSYNWindow
+		}
+		rep.Method = MethodSYN
+		outs, st, err = runSYN(ctx, cfg, s.SYN, addrs, ports, &done)
+	} else {
+		outs, st, err = runEngine(ctx, cfg, addrs, ports, &done)
+	}
 	stopProgress()
 	if err != nil {
 		return nil, err
@@ -315,12 +358,21 @@ func newPacer(rate float64) *pacer {
 	return &pacer{interval: time.Duration(float64(time.Second) / rate)}
 }
 
+// pacerSlack is how far behind its schedule the pacer may fall and still catch up:
+// sleeps that overshoot (a loaded machine wakes late) are made up by the slots that
+// follow, so the rate over a scan stays exact; a longer stall is not made up with a
+// burst.
+const pacerSlack = 100 * time.Millisecond
+
 // take reserves n slots and returns when the first may be used.
 func (p *pacer) take(n int, now time.Time) time.Time {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.next.Before(now) {
+	if p.next.IsZero() {
 		p.next = now
+	}
+	if late := now.Add(-pacerSlack); p.next.Before(late) {
+		p.next = late
 	}
 	at := p.next
 	p.next = p.next.Add(time.Duration(n) * p.interval)
