@@ -162,6 +162,7 @@ type harness struct {
 	now   time.Time
 	w     *Watch
 	procs *fakeProcs
+	hung  bool // the store hangs: the test closes the watch
 }
 
 func newHarness(t *testing.T, cfg Config) *harness {
@@ -190,6 +191,9 @@ func newHarness(t *testing.T, cfg Config) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		if h.hung {
+			return // the test closed it
+		}
 		if err := h.w.Close(context.Background()); err != nil {
 			t.Errorf("close: %v", err)
 		}

@@ -41,20 +41,20 @@ type saver struct {
 	pending map[string]learnedValue // by listener ID, the latest value of each
 	started bool
 	closed  bool
-	busy    bool  // a write is under way
-	lastErr error // of the last write; nil after a success
-	idle    *sync.Cond
+	failing bool          // the last write failed, and that was logged
+	writing chan struct{} // held while a write is under way
 	kick    chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
+	ctx     context.Context // of the background writes; cancelled when Close gives up
+	cancel  context.CancelFunc
 	retry   time.Duration // the first delay after a failure; 0 means saveRetryMin
-	failing bool          // the failure was logged
 }
 
 func newSaver(w *Watch) *saver {
-	s := &saver{w: w, pending: map[string]learnedValue{}, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
-	s.idle = sync.NewCond(&s.mu)
-	return s
+	ctx, cancel := context.WithCancel(context.Background())
+	return &saver{w: w, pending: map[string]learnedValue{}, writing: make(chan struct{}, 1),
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), ctx: ctx, cancel: cancel}
 }
 
 // save queues vs to be written. It never waits for the store.
@@ -100,7 +100,7 @@ func (s *saver) run() {
 		case <-retry:
 			retry = nil
 		}
-		if err := s.write(context.Background()); err != nil {
+		if err := s.write(s.ctx); err != nil {
 			retry = time.After(delay)
 			delay = min(2*delay, saveRetryMax)
 			continue
@@ -119,24 +119,24 @@ func cmpOr(d, def time.Duration) time.Duration {
 // write writes what is pending in one transaction. On failure what was taken goes
 // back to pending, unless a newer value of the same listener arrived meanwhile.
 func (s *saver) write(ctx context.Context) error {
-	s.mu.Lock()
-	for s.busy {
-		s.idle.Wait()
+	select { // one write at a time, in the order they were queued
+	case s.writing <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
 	}
+	defer func() { <-s.writing }()
+	s.mu.Lock()
 	if len(s.pending) == 0 {
 		s.mu.Unlock()
 		return nil
 	}
 	batch := s.pending
 	s.pending = map[string]learnedValue{}
-	s.busy = true
 	s.mu.Unlock()
 
 	err := s.put(ctx, batch)
 
 	s.mu.Lock()
-	s.busy = false
-	s.lastErr = err
 	if err != nil {
 		for id, v := range batch {
 			if _, newer := s.pending[id]; !newer {
@@ -146,7 +146,6 @@ func (s *saver) write(ctx context.Context) error {
 	}
 	wasFailing := s.failing
 	s.failing = err != nil
-	s.idle.Broadcast()
 	running := s.started && !s.closed
 	s.mu.Unlock()
 	if err != nil && running {
@@ -211,8 +210,14 @@ func (s *saver) close(ctx context.Context) error {
 	s.mu.Unlock()
 	if started {
 		close(s.stop)
-		<-s.done
+		select {
+		case <-s.done:
+		case <-ctx.Done(): // a write hangs: abandon it
+			s.cancel()
+			<-s.done
+		}
 	}
+	s.cancel()
 	return s.flush(ctx)
 }
 

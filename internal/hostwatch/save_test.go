@@ -221,3 +221,24 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	defer w.mu.Unlock()
 	return w.b.Write(p)
 }
+
+// TestCloseGivesUpOnAHungStore: a store that never answers does not hold Close past
+// its context; the error says what was not written.
+func TestCloseGivesUpOnAHungStore(t *testing.T) {
+	st := newBatchStore()
+	st.hold = make(chan struct{}) // never released
+	h := newHarness(t, Config{Store: st})
+	h.hung = true
+	h.src.set(sock("127.0.0.1:6379", 10, "redis-server", 100))
+	h.step(ticks(h.w.cfg.LearnAfter, h.w.cfg.Interval) + 1)
+	<-st.entered
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	err := h.w.Close(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "store learned listeners") {
+		t.Fatalf("Close with a hung store: got %v, want the deadline, named", err)
+	}
+	if ls, _ := st.ListLearned(context.Background(), Namespace); len(ls) != 0 {
+		t.Errorf("stored %d rows through a hung store", len(ls))
+	}
+}
