@@ -274,6 +274,13 @@ func (d *Daemon) Close() error {
 		err = errors.Join(err, d.saveAnomalies(ctx, d.clock.Now()))
 		cancel()
 		d.cancel()
+		if d.watch != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if e := d.watch.Close(ctx); e != nil {
+				err = errors.Join(err, e)
+			}
+			cancel()
+		}
 		// After Run, whose scheduler and HTTP server are done with the probes.
 		if e := errors.Join(d.probeEnv.Close(), d.scrapeEnv.Close()); e != nil {
 			err = errors.Join(err, fmt.Errorf("close the probe environment: %w", e))

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
@@ -119,7 +118,7 @@ func (g *exposureGroup) finding(name string, at time.Time, hostLabel func(string
 		}
 	}
 	af.Severity = sev.String()
-	af.Summary = fmt.Sprintf("%s on %s: %d ports of %s, %s", g.kind, g.host, len(ports), g.who(), portRanges(ports))
+	af.Summary = fmt.Sprintf("%s on %s: %d ports of %s, %s", g.kind, g.host, len(ports), g.who(), patrol.PortRanges(ports))
 	var d strings.Builder
 	fmt.Fprintf(&d, "%d findings of kind %s on %s, one alert for them all", len(g.findings), g.kind, g.host)
 	if g.rule != "" {
@@ -128,27 +127,4 @@ func (g *exposureGroup) finding(name string, at time.Time, hostLabel func(string
 	fmt.Fprintf(&d, ". The first: %s", g.findings[0].Message)
 	af.Description = d.String()
 	return af
-}
-
-// portRanges collapses ports into sorted ranges: "22, 8080–8082, 20000–20949".
-func portRanges(ports []uint16) string {
-	ps := slices.Clone(ports)
-	slices.SortFunc(ps, func(a, b uint16) int { return cmp.Compare(a, b) })
-	ps = slices.Compact(ps)
-	var b strings.Builder
-	for i := 0; i < len(ps); {
-		j := i
-		for j+1 < len(ps) && ps[j+1] == ps[j]+1 {
-			j++
-		}
-		if b.Len() > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(strconv.Itoa(int(ps[i])))
-		if j > i {
-			b.WriteString("–" + strconv.Itoa(int(ps[j])))
-		}
-		i = j + 1
-	}
-	return b.String()
 }

@@ -11,22 +11,6 @@ import (
 	"github.com/portpatrol/portpatrol/internal/patrol"
 )
 
-func TestPortRanges(t *testing.T) {
-	for _, tc := range []struct {
-		in   []uint16
-		want string
-	}{
-		{nil, ""},
-		{[]uint16{22}, "22"},
-		{[]uint16{8082, 22, 8080, 8081, 8081}, "22, 8080–8082"},
-		{[]uint16{1, 3, 5, 6}, "1, 3, 5–6"},
-	} {
-		if got := portRanges(tc.in); got != tc.want {
-			t.Errorf("portRanges(%v) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}
-
 // A process holding 950 unauthorised ports raises one alert that names the process
 // and collapses the ports; a lone finding of another process stays as it was.
 func TestExposureFindingsGroupByProcessAndRule(t *testing.T) {

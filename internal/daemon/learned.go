@@ -13,6 +13,8 @@ import (
 	"github.com/portpatrol/portpatrol/internal/config"
 	"github.com/portpatrol/portpatrol/internal/hostwatch"
 	"github.com/portpatrol/portpatrol/internal/patrol"
+	"github.com/portpatrol/portpatrol/internal/postgres"
+	"github.com/portpatrol/portpatrol/internal/sqlite"
 )
 
 // hostWiring is what the daemon keeps about the host watch's targets between two plans:
@@ -128,6 +130,12 @@ func (d *Daemon) learnedAPI(a *apiAdapter) api.Learned {
 }
 
 var _ api.Learned = (*apiAdapter)(nil)
+
+// Both stores write the host watch's learned set in one transaction.
+var (
+	_ hostwatch.BatchStore = (*sqlite.DB)(nil)
+	_ hostwatch.BatchStore = (*postgres.DB)(nil)
+)
 
 func timePtr(t time.Time) *time.Time {
 	if t.IsZero() {

@@ -81,8 +81,9 @@ func (fn SinkFunc) Observe(ctx context.Context, f patrol.Finding) error { return
 // that it is the same incident as the probes' unreachable alert on its target. A
 // finding's Class is unreachable (a vanished listener), capacity (accept queue, open
 // files) or config (a public bind of an internal service); its Subject is the
-// listener's probe target (tcp://127.0.0.1:6379), its bind (tcp://0.0.0.0:6379) for a
-// public bind, or "host:<name>" for the host.
+// listener's probe target (tcp://127.0.0.1:6379); for a public bind, one alert per
+// process, "host:<name> process:<command>", its ports collapsed into ranges (or the
+// bind, tcp://0.0.0.0:6379, when the process is unknown); or "host:<name>" for the host.
 const (
 	RuleAcceptQueue     = "accept_queue"
 	RuleOpenFiles       = "open_files"
@@ -155,6 +156,7 @@ type Watch struct {
 	metrics *metrics
 	changes chan struct{}
 	running atomic.Bool
+	saver   *saver
 
 	// Owned by the loop goroutine.
 	prev       []inventory.Socket
@@ -170,6 +172,7 @@ type Watch struct {
 	ctrsOK    bool
 	host      hostState
 	ephemeral uint64
+	publics   map[string]string // public-bind alerts raised: subject → the ports they name
 }
 
 // hostState is the host-level overflow alert: overflows no full queue explains.
@@ -184,7 +187,7 @@ type key struct {
 	bind  netip.AddrPort
 }
 
-// id is the key as stored and as a public-bind subject: "tcp://0.0.0.0:6379".
+// id is the key as stored: "tcp://0.0.0.0:6379".
 func (k key) id() string { return string(k.proto) + "://" + k.bind.String() }
 
 // addr is the listener as the operator names it: "127.0.0.1:1883", "udp://127.0.0.1:53".
@@ -270,13 +273,16 @@ func New(cfg Config) *Watch {
 		ls:      make(map[key]*listener),
 	}
 	w.metrics = newMetrics(w)
+	w.saver = newSaver(w)
 	return w
 }
 
 // Run loads the expected set from the store, then dumps the host's listeners every
-// Interval until ctx is done. It returns ctx's error, or an error when the expected set
-// cannot be loaded or sockets cannot be read on this system at all. A failed dump is
-// logged and skipped: it never counts as listeners gone. Run may be called once.
+// Interval until ctx is done. Changes to the expected set are written to the store in
+// the background; Close writes what is left. It returns ctx's error, or an error when
+// the expected set cannot be loaded or sockets cannot be read on this system at all. A
+// failed dump is logged and skipped: it never counts as listeners gone. Run may be
+// called once.
 func (w *Watch) Run(ctx context.Context) error {
 	if !w.running.CompareAndSwap(false, true) {
 		return errors.New("hostwatch: Run called twice")
@@ -363,10 +369,10 @@ func (w *Watch) tick(ctx context.Context) error {
 	if o.changed {
 		w.notify() // the targets first: many events may take a while
 	}
+	// The store is written in the background: saving a thousand listeners learned at
+	// once must not hold up the next dump.
+	w.saver.save(o.learned...)
 	w.emit(ctx, o.events)
-	if len(o.learned) > 0 {
-		w.persist(ctx, o.learned)
-	}
 	return nil
 }
 

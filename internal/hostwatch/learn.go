@@ -13,7 +13,6 @@ import (
 
 	"github.com/portpatrol/portpatrol/internal/inventory"
 	"github.com/portpatrol/portpatrol/internal/patrol"
-	"github.com/portpatrol/portpatrol/internal/store"
 )
 
 // listener is what the watch knows of one bind: the sockets on it in the last dump,
@@ -233,35 +232,6 @@ func (w *Watch) load(ctx context.Context) error {
 	return nil
 }
 
-// persist stores newly expected listeners. A listener that cannot be stored stays
-// expected in memory and is tried again on the next detail dump.
-func (w *Watch) persist(ctx context.Context, ls []learnedValue) {
-	if w.cfg.Store == nil {
-		return
-	}
-	for _, v := range ls {
-		b, err := json.Marshal(v)
-		if err != nil {
-			continue
-		}
-		id := v.Proto + "://" + v.Bind
-		err = w.cfg.Store.PutLearned(ctx, store.Learned{Namespace: Namespace, Key: id, Value: b})
-		if err != nil {
-			w.log.Warn("store expected listener", "listener", id, "err", err)
-			continue
-		}
-		if v.Forgotten {
-			continue
-		}
-		bind, _ := netip.ParseAddrPort(v.Bind)
-		w.mu.Lock()
-		if l := w.ls[key{inventory.Proto(v.Proto), bind}]; l != nil && l.expected {
-			l.persisted = true
-		}
-		w.mu.Unlock()
-	}
-}
-
 func (l *listener) value() learnedValue {
 	return learnedValue{
 		Proto: string(l.key.proto), Bind: l.key.bind.String(),
@@ -338,6 +308,9 @@ func (w *Watch) Forget(ctx context.Context, bind string) (string, error) {
 	if err := w.forget(ctx, k); err != nil {
 		return "", err
 	}
+	if err := w.saver.flush(ctx); err != nil {
+		return "", fmt.Errorf("forget %s: %w (kept and retried)", k.id(), err)
+	}
 	return k.id(), nil
 }
 
@@ -363,6 +336,7 @@ func (w *Watch) lookupKey(bind string) (key, error) {
 	return k, nil
 }
 
+// forget forgets k and queues the change for the store; the caller flushes it.
 func (w *Watch) forget(ctx context.Context, k key) error {
 	now := w.cfg.Now()
 	w.mu.Lock()
@@ -384,13 +358,7 @@ func (w *Watch) forget(ctx context.Context, k key) error {
 	w.mu.Unlock()
 	w.emit(ctx, evs)
 	w.notify()
-	if w.cfg.Store == nil {
-		return nil
-	}
-	b, _ := json.Marshal(v)
-	if err := w.cfg.Store.PutLearned(ctx, store.Learned{Namespace: Namespace, Key: k.id(), Value: b}); err != nil {
-		return fmt.Errorf("forget %s: %w", k.id(), err)
-	}
+	w.saver.save(v)
 	return nil
 }
 
@@ -417,6 +385,12 @@ func (w *Watch) ForgetGone(ctx context.Context) ([]string, error) {
 		}
 		out = append(out, k.id())
 	}
+	if len(out) > 0 {
+		// All of them in one write.
+		if err := w.saver.flush(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("forget %d listeners: %w (kept and retried)", len(out), err))
+		}
+	}
 	return out, errors.Join(errs...)
 }
 
@@ -437,7 +411,7 @@ func (w *Watch) Resolved(ctx context.Context, target string) []Listener {
 	}
 	w.mu.Unlock()
 	if len(out) > 0 {
-		w.persist(ctx, vs)
+		w.saver.save(vs...)
 		w.notify()
 	}
 	return out

@@ -58,6 +58,7 @@ func TestGoneListenerOfExitedProcessIsRetiredWithOnePage(t *testing.T) {
 	}
 
 	// After a restart it stays retired and silent.
+	h.flush()
 	h2 := newHarness(t, Config{Store: st})
 	h2.step(20)
 	h2.wantEvents("after a restart")
@@ -160,6 +161,7 @@ func TestHandResolveOfGoneListenerSticks(t *testing.T) {
 	h.step(100)
 	h.wantEvents("after the hand resolve")
 
+	h.flush()
 	h2 := newHarness(t, Config{Store: st})
 	h2.step(20)
 	h2.wantEvents("after a restart")

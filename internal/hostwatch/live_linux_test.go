@@ -42,6 +42,9 @@ func runWatch(t *testing.T, cfg Config) (w *Watch, rec *recorder, stop func()) {
 		if err := <-done; !errors.Is(err, context.Canceled) {
 			t.Errorf("Run: got %v, want context.Canceled", err)
 		}
+		if err := w.Close(context.Background()); err != nil {
+			t.Errorf("Close: %v", err)
+		}
 	}
 	t.Cleanup(stop)
 	return w, rec, stop

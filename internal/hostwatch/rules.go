@@ -161,7 +161,7 @@ func (w *Watch) judge(now time.Time, socks []inventory.Socket, ctrs inventory.Co
 		if !quiet {
 			w.judgeQueue(l, now, &o.events)
 		}
-		w.judgePublic(l, now, &o.events)
+		w.judgePublic(l)
 		if detail {
 			l.established, l.bytesIn, l.bytesOut = 0, 0, 0
 			for n := range l.socks {
@@ -178,6 +178,7 @@ func (w *Watch) judge(now time.Time, socks []inventory.Socket, ctrs inventory.Co
 			}
 		}
 	}
+	w.judgePublicGroups(now, &o.events)
 	return o
 }
 
@@ -261,37 +262,16 @@ func (w *Watch) judgeFiles(l *listener, now time.Time, evs *[]patrol.Finding) {
 	}
 }
 
-// judgePublic runs the public-bind rule: a service usually meant to be internal
-// listening on every address.
-func (w *Watch) judgePublic(l *listener, now time.Time, evs *[]patrol.Finding) {
-	name := ""
+// judgePublic notes whether l is a service usually meant to be internal listening on
+// every address. The alerts are raised per process by judgePublicGroups.
+func (w *Watch) judgePublic(l *listener) {
+	l.public = ""
 	for n := range l.socks {
 		if svc, ok := inventory.Exposed(&l.socks[n]); ok {
-			name = svc
+			l.public = svc
 			break
 		}
 	}
-	switch {
-	case name != "" && l.public == "":
-		l.public = name
-		e := w.event(l, patrol.AlertConfig, RulePublicBind, l.key.id(), "", now, true)
-		e.Labels["service"] = name
-		e.Summary = fmt.Sprintf("%s listens on a public address: %s", name, w.name(l))
-		e.Description = fmt.Sprintf("%s is usually meant for internal networks only, but %s listens on %s, every address of the host. Bind it to 127.0.0.1 or a private address, or make sure a firewall keeps the port closed from outside.",
-			name, w.owned(l, false), l.key.bind)
-		*evs = append(*evs, e)
-	case name == "" && l.public != "":
-		w.clearPublic(l, now, "it no longer listens on a public address", evs)
-	}
-}
-
-func (w *Watch) clearPublic(l *listener, now time.Time, why string, evs *[]patrol.Finding) {
-	e := w.event(l, patrol.AlertConfig, RulePublicBind, l.key.id(), "", now, false)
-	e.Labels["service"] = l.public
-	e.Summary = fmt.Sprintf("%s no longer on a public address: %s", l.public, w.name(l))
-	e.Description = fmt.Sprintf("%s on %s: %s.", l.public, l.key.bind, why)
-	l.public = ""
-	*evs = append(*evs, e)
 }
 
 // judgeHost runs the host-level overflow rule: overflows that no full queue explains.
@@ -325,8 +305,8 @@ func (w *Watch) judgeHost(now time.Time, overflows, drops int64, culprits int, e
 	}
 }
 
-// clearConditions clears the queue, open-files and public-bind alerts of l, because
-// of why.
+// clearConditions clears the queue and open-files alerts of l, because of why, and
+// takes it out of its process's public-bind alert.
 func (w *Watch) clearConditions(l *listener, now time.Time, why string, evs *[]patrol.Finding) {
 	if l.queue {
 		l.queue = false
@@ -343,9 +323,7 @@ func (w *Watch) clearConditions(l *listener, now time.Time, why string, evs *[]p
 		e.Description = "The open-files alert is cleared because " + why + "."
 		*evs = append(*evs, e)
 	}
-	if l.public != "" {
-		w.clearPublic(l, now, why, evs)
-	}
+	l.public = "" // its process's public-bind alert follows at the next judgePublicGroups
 }
 
 // clearAlerts clears every alert of l, the vanished one included.

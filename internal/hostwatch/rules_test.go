@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/netip"
 	"slices"
@@ -161,6 +162,7 @@ type harness struct {
 	now   time.Time
 	w     *Watch
 	procs *fakeProcs
+	hung  bool // the store hangs: the test closes the watch
 }
 
 func newHarness(t *testing.T, cfg Config) *harness {
@@ -188,7 +190,23 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	if err := h.w.load(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if h.hung {
+			return // the test closed it
+		}
+		if err := h.w.Close(context.Background()); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
 	return h
+}
+
+// flush waits until the learned set is in the store.
+func (h *harness) flush() {
+	h.t.Helper()
+	if err := h.w.Flush(context.Background()); err != nil {
+		h.t.Fatal(err)
+	}
 }
 
 // step advances fake time by one interval and runs one tick, n times.
@@ -305,6 +323,7 @@ func TestLearnVanishReturn(t *testing.T) {
 	default:
 		t.Error("no change notification after learning")
 	}
+	h.flush()
 	if _, err := st.GetLearned(context.Background(), Namespace, "tcp://127.0.0.1:6379"); err != nil {
 		t.Errorf("learned listener not stored: %v", err)
 	}
@@ -380,6 +399,7 @@ func TestRestartFromStore(t *testing.T) {
 	h.events()
 
 	// The restarted watch finds sshd still listening and redis gone.
+	h.flush()
 	h2 := newHarness(t, Config{Store: st})
 	if got, want := targetsOf(h2.w), []string{"tcp://127.0.0.1:22", "tcp://127.0.0.1:6379"}; !slices.Equal(got, want) {
 		t.Fatalf("targets after load: got %v, want %v", got, want)
@@ -448,10 +468,11 @@ func TestPublicBind(t *testing.T) {
 	h.step(1)
 	got := h.events()
 	slices.SortFunc(got, func(a, b patrol.Finding) int { return strings.Compare(a.Subject, b.Subject) })
-	if len(got) != 2 || !is("config", RulePublicBind, "tcp://0.0.0.0:6379", true)(got[0]) || !is("config", RulePublicBind, "tcp://[::]:13306", true)(got[1]) {
+	if len(got) != 2 || !is("config", RulePublicBind, "host:h1 process:mariadbd", true)(got[0]) || !is("config", RulePublicBind, "host:h1 process:redis-server", true)(got[1]) {
 		t.Fatalf("public binds: %+v", got)
 	}
-	if got[0].Labels["service"] != "Redis" || got[1].Labels["service"] != "MySQL/MariaDB" || got[0].Severity != "" {
+	if got[1].Labels["service"] != "Redis" || got[0].Labels["service"] != "MySQL/MariaDB" || got[0].Severity != "" ||
+		got[1].Summary != "Redis listens on a public address: tcp 0.0.0.0:6379 (redis-server)" {
 		t.Errorf("public bind events: %+v", got)
 	}
 	h.step(3)
@@ -462,9 +483,41 @@ func TestPublicBind(t *testing.T) {
 	h.step(1)
 	got = h.events()
 	slices.SortFunc(got, func(a, b patrol.Finding) int { return strings.Compare(a.Subject, b.Subject) })
-	if len(got) != 2 || !is("config", RulePublicBind, "tcp://0.0.0.0:6379", false)(got[0]) || !is("config", RulePublicBind, "tcp://[::]:13306", false)(got[1]) {
+	if len(got) != 2 || !is("config", RulePublicBind, "host:h1 process:mariadbd", false)(got[0]) || !is("config", RulePublicBind, "host:h1 process:redis-server", false)(got[1]) {
 		t.Fatalf("public binds cleared: %+v", got)
 	}
+}
+
+// TestPublicBindOnePerProcess: a process serving Redis on 950 public ports raises one
+// alert naming the ports as ranges; it follows the ports as they change and clears
+// when none is left. A listener of an unknown process keeps an alert of its own.
+func TestPublicBindOnePerProcess(t *testing.T) {
+	h := newHarness(t, Config{})
+	var socks []inventory.Socket
+	for p := range 950 {
+		socks = append(socks, sock(fmt.Sprintf("0.0.0.0:%d", 20000+p), uint64(100+p), "redis-server", 4242))
+	}
+	socks = append(socks, sock("0.0.0.0:6379", 99, "redis-server", 4242), sock("0.0.0.0:11211", 98, "", 0))
+	h.src.set(socks...)
+	h.step(1)
+	got := h.wantEvents("950 public ports", is("config", RulePublicBind, "host:h1 process:redis-server", true), is("config", RulePublicBind, "tcp://0.0.0.0:11211", true))
+	if want := "Redis listens on public addresses: 951 ports of redis-server (pid 4242), tcp 6379, 20000–20949"; got[0].Summary != want {
+		t.Errorf("summary: got %q, want %q", got[0].Summary, want)
+	}
+	h.step(3)
+	h.wantEvents("unchanged")
+
+	// A port in the middle closes: the one alert names the new ranges.
+	h.src.set(slices.Delete(slices.Clone(socks), 500, 501)...)
+	h.step(1)
+	got = h.wantEvents("one port fewer", is("config", RulePublicBind, "host:h1 process:redis-server", true))
+	if want := "tcp 6379, 20000–20499, 20501–20949"; !strings.HasSuffix(got[0].Summary, want) {
+		t.Errorf("summary: got %q, want it to end in %q", got[0].Summary, want)
+	}
+
+	h.src.set()
+	h.step(1)
+	h.wantEvents("all gone", is("config", RulePublicBind, "host:h1 process:redis-server", false), is("config", RulePublicBind, "tcp://0.0.0.0:11211", false))
 }
 
 func TestAcceptQueue(t *testing.T) {
@@ -636,6 +689,7 @@ func TestForget(t *testing.T) {
 	if _, err := h.w.Forget(ctx, "localhost:22"); err == nil || !strings.Contains(err.Error(), "want ADDR:PORT") {
 		t.Errorf("Forget(localhost:22): got %v, want an error saying what it takes", err)
 	}
+	h.flush()
 	h2 := newHarness(t, Config{Store: st})
 	if got := targetsOf(h2.w); !slices.Equal(got, []string{"tcp://127.0.0.1:22"}) {
 		t.Errorf("targets after restart: %v", got)
@@ -647,6 +701,7 @@ func TestStoredValue(t *testing.T) {
 	h := newHarness(t, Config{Store: st})
 	h.src.set(sock("[::]:443", 10, "nginx", 100))
 	h.step(ticks(h.w.cfg.LearnAfter, h.w.cfg.Interval) + 1)
+	h.flush()
 	l, err := st.GetLearned(context.Background(), Namespace, "tcp://[::]:443")
 	if err != nil {
 		t.Fatal(err)

@@ -25,6 +25,33 @@ func (db *DB) PutLearned(ctx context.Context, l store.Learned) error {
 	return nil
 }
 
+// PutLearnedBatch inserts or replaces learned values in one transaction: all of them
+// or none.
+func (db *DB) PutLearnedBatch(ctx context.Context, ls []store.Learned) error {
+	for i := range ls {
+		if err := store.ValidateLearned(&ls[i]); err != nil {
+			return err
+		}
+	}
+	if len(ls) == 0 {
+		return nil
+	}
+	now := db.now().UnixNano()
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		var b pgx.Batch
+		for _, l := range ls {
+			b.Queue(`INSERT INTO learned (namespace, key, value, updated_ns) VALUES ($1, $2, $3::json, $4)
+		ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, updated_ns = excluded.updated_ns`,
+				l.Namespace, l.Key, string(l.Value), now)
+		}
+		return tx.SendBatch(ctx, &b).Close()
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: put %d learned values: %w", len(ls), err)
+	}
+	return nil
+}
+
 // GetLearned returns one learned value, or store.ErrNotFound.
 func (db *DB) GetLearned(ctx context.Context, namespace, key string) (store.Learned, error) {
 	l := store.Learned{Namespace: namespace, Key: key}

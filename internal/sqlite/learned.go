@@ -24,6 +24,40 @@ func (db *DB) PutLearned(ctx context.Context, l store.Learned) error {
 	return nil
 }
 
+// PutLearnedBatch inserts or replaces learned values in one transaction: all of them
+// or none.
+func (db *DB) PutLearnedBatch(ctx context.Context, ls []store.Learned) error {
+	for i := range ls {
+		if err := store.ValidateLearned(&ls[i]); err != nil {
+			return err
+		}
+	}
+	if len(ls) == 0 {
+		return nil
+	}
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: put %d learned values: %w", len(ls), err)
+	}
+	defer tx.Rollback()
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO learned (namespace, key, value, updated_ns) VALUES (?, ?, ?, ?)
+		ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, updated_ns = excluded.updated_ns`)
+	if err != nil {
+		return fmt.Errorf("sqlite: put %d learned values: %w", len(ls), err)
+	}
+	defer stmt.Close()
+	now := db.now().UnixNano()
+	for _, l := range ls {
+		if _, err := stmt.ExecContext(ctx, l.Namespace, l.Key, string(l.Value), now); err != nil {
+			return fmt.Errorf("sqlite: put learned %s/%s: %w", l.Namespace, l.Key, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: put %d learned values: commit: %w", len(ls), err)
+	}
+	return nil
+}
+
 // GetLearned returns one learned value, or store.ErrNotFound.
 func (db *DB) GetLearned(ctx context.Context, namespace, key string) (store.Learned, error) {
 	l := store.Learned{Namespace: namespace, Key: key}

@@ -2,7 +2,6 @@ package web_test
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"net/http"
@@ -86,13 +85,8 @@ func serve(t *testing.T, w *world, b *api.Broker) string {
 	mux := http.NewServeMux()
 	mux.Handle(api.Prefix, api.New(api.Config{
 		Targets: w, History: w, Alerts: w, AlertActions: w, Silences: w, Windows: w, Deliveries: w, Audits: w,
-		StatusNotes: w, Tokens: tokens, Broker: b, AnonymousRead: true, Heartbeat: 5 * time.Second,
+		StatusNotes: w, Learned: w, Tokens: tokens, Broker: b, AnonymousRead: true, Heartbeat: 5 * time.Second,
 	}))
-	// The host watch's learned listeners, in the shape of GET /api/v1/learned.
-	mux.HandleFunc("GET /api/v1/learned", func(rw http.ResponseWriter, _ *http.Request) {
-		rw.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(rw).Encode(map[string]any{"listeners": w.learnedListeners()})
-	})
 	mux.Handle("/", web.New(web.Config{}))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(func() { b.Close(); srv.Close() })

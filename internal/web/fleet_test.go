@@ -273,7 +273,7 @@ func TestFleet(t *testing.T) {
 		w := newWorld()
 		now := time.Now()
 		at := func(d time.Duration) *time.Time { v := now.Add(d).UTC().Truncate(time.Second); return &v }
-		w.learned = []learnedListener{
+		w.learned = []api.LearnedListener{
 			{Addr: "127.0.0.1:1883", Port: 1883, Process: "mosquitto", PID: 123, State: "learning", FirstSeen: now.Add(-40 * time.Second), LearnAt: at(80 * time.Second)},
 			{Addr: "0.0.0.0:5432", Port: 5432, Process: "postgres", PID: 611, State: "learning", FirstSeen: now.Add(-70 * time.Second), LearnAt: at(50 * time.Second)},
 			{Addr: "127.0.0.1:9222", Port: 9222, Process: "chromium", PID: 9001, State: "gone", FirstSeen: now.Add(-3 * time.Hour),
@@ -319,6 +319,86 @@ func TestFleet(t *testing.T) {
 		run(t, ctx, 20*time.Second, chromedp.Navigate(url+"/"), chromedp.WaitVisible(css(`#groups .empty`)))
 		if got := get(t, ctx, chromedp.Text(css(`#groups .empty`))); !strings.Contains(got, "No targets configured yet") {
 			t.Errorf("empty state %q", got)
+		}
+	})
+
+	t.Run("an operator forgets gone learned listeners; a viewer cannot", func(t *testing.T) {
+		w := newWorld()
+		now := time.Now()
+		at := func(d time.Duration) *time.Time { v := now.Add(d).UTC().Truncate(time.Second); return &v }
+		w.learned = []api.LearnedListener{
+			{Addr: "127.0.0.1:1883", Port: 1883, Process: "mosquitto", PID: 123, State: "learning", FirstSeen: now.Add(-40 * time.Second), LearnAt: at(80 * time.Second)},
+			{Addr: "127.0.0.1:9222", Port: 9222, Process: "chromium", PID: 9001, State: "gone", FirstSeen: now.Add(-3 * time.Hour),
+				LearnedAt: at(-170 * time.Minute), GoneSince: at(-10 * time.Minute), ForgetAt: at(23*time.Hour + 50*time.Minute), Fate: "exited"},
+			{Addr: "127.0.0.1:5000", Port: 5000, Process: "flask", PID: 4100, State: "gone", FirstSeen: now.Add(-5 * time.Hour),
+				LearnedAt: at(-298 * time.Minute), GoneSince: at(-20 * time.Minute), ForgetAt: at(23*time.Hour + 40*time.Minute), Fate: "exited", TargetID: "tcp://127.0.0.1:5000"},
+			{Addr: "127.0.0.1:8081", Port: 8081, Process: "node", PID: 777, State: "gone", FirstSeen: now.Add(-2 * time.Hour),
+				LearnedAt: at(-118 * time.Minute), GoneSince: at(-time.Minute), Fate: "restarting"},
+			{Addr: "127.0.0.1:3000", Port: 3000, Process: "grafana", PID: 300, State: "retired", FirstSeen: now.Add(-72 * time.Hour),
+				LearnedAt: at(-71 * time.Hour), GoneSince: at(-30 * time.Hour), Fate: "exited"},
+			{Addr: "127.0.0.1:6379", Port: 6379, Process: "redis-server", PID: 700, State: "learned", FirstSeen: now.Add(-time.Hour), LearnedAt: at(-58 * time.Minute), TargetID: "tcp://127.0.0.1:6379"},
+		}
+		w.addTarget(patrol.TargetState{Target: "tcp://127.0.0.1:6379", Status: patrol.StatusUp, Since: now})
+		w.addTarget(patrol.TargetState{Target: "tcp://127.0.0.1:5000", Status: patrol.StatusDown, Since: now.Add(-20 * time.Minute)})
+		w.addAlert(patrol.Alert{ID: "a-flask", Target: "tcp://127.0.0.1:5000", Class: patrol.AlertUnreachable, Severity: patrol.P0, State: patrol.AlertFiring,
+			StartsAt: now.Add(-20 * time.Minute), Summary: "Listener tcp 127.0.0.1:5000 (flask) is gone", Labels: map[string]string{"source": "hostwatch"}}, "")
+		w.alerts["a-flask"].Hint = "127.0.0.1:5000 is a learned listener (flask) that is gone and its process exited; it will be retired at " +
+			at(23*time.Hour+40*time.Minute).Format(time.RFC3339) + ". If it is gone for good, forget it: portpatrol learned forget 127.0.0.1:5000"
+		url := serve(t, w, api.NewBroker(api.BrokerConfig{}))
+		row := func(addr string) string { return fmt.Sprintf(`#learning tr[data-addr=%q]`, addr) }
+
+		// A viewer sees the gone listeners but no button to forget them.
+		run(t, ctx, 20*time.Second, viewport(1280, 800), chromedp.Navigate(url+"/"), chromedp.WaitVisible(css(`#view[data-role="viewer"] `+row("127.0.0.1:9222"))))
+		if n := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('#learning button').length`)); n != 0 {
+			t.Errorf("a viewer sees %d buttons in the learned panel, want none", n)
+		}
+
+		// An operator forgets one.
+		run(t, ctx, 20*time.Second,
+			chromedp.SendKeys(css(`#token-input`), tokens[1].Secret), chromedp.Click(css(`#token-form button[type=submit]`)),
+			chromedp.WaitVisible(css(`#who[data-role="operator"]`)), chromedp.WaitVisible(css(row("127.0.0.1:9222")+` button[data-forget]`)))
+		if n := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('#learning tr[data-addr="127.0.0.1:1883"] button').length`)); n != 0 {
+			t.Errorf("a listener being learned offers %d buttons, want none: only gone ones are forgotten", n)
+		}
+		if takeShots() {
+			screenshot(t, ctx, "learned-forget")
+		}
+		run(t, ctx, 10*time.Second, chromedp.Click(css(row("127.0.0.1:9222")+` button[data-forget]`)), chromedp.WaitNotPresent(css(row("127.0.0.1:9222"))),
+			chromedp.WaitVisible(css(`#banner.ok`)))
+		if got, all := w.forgets(); !slices.Equal(got, []string{"127.0.0.1:9222"}) || all != 0 {
+			t.Fatalf("forgotten %v (all gone %d times), want 127.0.0.1:9222 alone", got, all)
+		}
+
+		// Resolving the incident of a gone learned listener asks whether to forget it.
+		run(t, ctx, 20*time.Second, chromedp.Navigate(url+"/#/incidents"),
+			chromedp.WaitVisible(css(`#open button[data-act="resolve"][data-id="a-flask"]`)),
+			chromedp.Click(css(`#open button[data-act="resolve"][data-id="a-flask"]`)),
+			chromedp.WaitVisible(css(`#forget-offer button[data-act="forget-learned"]`)))
+		offer := get(t, ctx, chromedp.Text(css(`#forget-offer`)))
+		if !strings.Contains(offer, "portpatrol learned forget 127.0.0.1:5000") || !strings.Contains(offer, "Forget 127.0.0.1:5000") {
+			t.Errorf("forget offer %q, want the hint and a Forget 127.0.0.1:5000 button", offer)
+		}
+		if takeShots() {
+			screenshot(t, ctx, "incidents-forget")
+		}
+		run(t, ctx, 10*time.Second, chromedp.Click(css(`#forget-offer button[data-act="forget-learned"]`)),
+			chromedp.WaitNotVisible(css(`#forget-offer`)), chromedp.WaitVisible(css(`#banner.ok`)))
+		if got, _ := w.forgets(); !slices.Equal(got, []string{"127.0.0.1:9222", "127.0.0.1:5000"}) {
+			t.Fatalf("forgotten %v, want 127.0.0.1:5000 after 127.0.0.1:9222", got)
+		}
+
+		// "Forget all gone" takes the rest, retired ones too; learning ones stay.
+		run(t, ctx, 20*time.Second, chromedp.Navigate(url+"/"), chromedp.WaitVisible(css(`#forget-gone`)))
+		if got := get(t, ctx, chromedp.Text(css(`#forget-gone`))); got != "Forget all gone (2)" {
+			t.Errorf("button %q, want Forget all gone (2)", got)
+		}
+		run(t, ctx, 10*time.Second, chromedp.Click(css(`#forget-gone`)), chromedp.WaitNotPresent(css(row("127.0.0.1:3000"))),
+			chromedp.WaitNotPresent(css(`#forget-gone`)))
+		if got, all := w.forgets(); all != 1 || !slices.Contains(got, "127.0.0.1:3000") || !slices.Contains(got, "127.0.0.1:8081") {
+			t.Errorf("forgotten %v (all gone %d times), want 3000 and 8081 by one forget-all", got, all)
+		}
+		if rows := get(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#learning tr')].map((r) => r.dataset.addr)`)); !slices.Equal(rows, []string{"127.0.0.1:1883"}) {
+			t.Errorf("rows left %v, want the listener being learned", rows)
 		}
 	})
 

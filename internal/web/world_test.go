@@ -26,7 +26,10 @@ type world struct {
 	audits   []api.AuditReport
 	acks     []string // "id by"
 	notes    []patrol.StatusNote
-	learned  []learnedListener
+	learned  []api.LearnedListener
+
+	forgotten []string // addresses forgotten through the API
+	forgetAll int      // calls of "forget every gone listener"
 }
 
 func newWorld() *world {
@@ -290,24 +293,45 @@ func (w *world) DeleteStatusNote(_ context.Context, id string) error {
 	return nil
 }
 
-// learnedListener is one listener of GET /api/v1/learned, the host watch's view of
-// the listeners it learns.
-type learnedListener struct {
-	Addr      string     `json:"addr"`
-	Port      int        `json:"port"`
-	Process   string     `json:"process"`
-	PID       int        `json:"pid"`
-	State     string     `json:"state"`
-	FirstSeen time.Time  `json:"first_seen"`
-	LearnedAt *time.Time `json:"learned_at"`
-	GoneSince *time.Time `json:"gone_since"`
-	LearnAt   *time.Time `json:"learn_at"`
-	ForgetAt  *time.Time `json:"forget_at"`
-	TargetID  string     `json:"target_id"`
-}
-
-func (w *world) learnedListeners() []learnedListener {
+// LearnedListeners, ForgetLearned and ForgetGoneLearned are the host watch's learned
+// listeners behind /api/v1/learned; the forgotten ones are recorded.
+func (w *world) LearnedListeners(context.Context) ([]api.LearnedListener, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return slices.Clone(w.learned)
+	return slices.Clone(w.learned), nil
+}
+
+func (w *world) ForgetLearned(_ context.Context, addr string) ([]string, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	i := slices.IndexFunc(w.learned, func(l api.LearnedListener) bool { return l.Addr == addr })
+	if i < 0 || w.learned[i].State == "learning" {
+		return nil, fmt.Errorf("forget %s: not a learned listener: %w", addr, api.ErrNotFound)
+	}
+	w.learned = slices.Delete(w.learned, i, i+1)
+	w.forgotten = append(w.forgotten, addr)
+	return []string{"tcp://" + addr}, nil
+}
+
+func (w *world) ForgetGoneLearned(context.Context) ([]string, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []string
+	w.learned = slices.DeleteFunc(w.learned, func(l api.LearnedListener) bool {
+		if l.State != "gone" && l.State != "retired" {
+			return false
+		}
+		w.forgotten = append(w.forgotten, l.Addr)
+		out = append(out, "tcp://"+l.Addr)
+		return true
+	})
+	w.forgetAll++
+	return out, nil
+}
+
+// forgets returns the addresses forgotten so far and how many times all gone ones were.
+func (w *world) forgets() ([]string, int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.forgotten), w.forgetAll
 }

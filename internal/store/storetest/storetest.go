@@ -507,6 +507,33 @@ func testLearned(t *testing.T, db DB) {
 	if err := b.PutLearned(ctx, store.Learned{Namespace: "n", Key: "k", Value: json.RawMessage(`{bad`)}); err == nil {
 		t.Error("invalid JSON stored, want an error")
 	}
+
+	// A batch is written whole, or not at all.
+	bs, ok := b.(interface {
+		PutLearnedBatch(context.Context, []store.Learned) error
+	})
+	if !ok {
+		return
+	}
+	var batch []store.Learned
+	for i := range 1000 {
+		batch = append(batch, store.Learned{Namespace: "batch", Key: fmt.Sprintf("k%04d", i), Value: json.RawMessage(`{"n":1}`)})
+	}
+	bad := append(slices.Clone(batch), store.Learned{Namespace: "batch", Key: "zz", Value: json.RawMessage(`{bad`)})
+	if err := bs.PutLearnedBatch(ctx, bad); err == nil {
+		t.Error("batch with invalid JSON stored, want an error")
+	}
+	if list, _ := b.ListLearned(ctx, "batch"); len(list) != 0 {
+		t.Errorf("failed batch: got %d rows stored, want none", len(list))
+	}
+	batch[7].Value = json.RawMessage(`{"n":2}`)
+	if err := bs.PutLearnedBatch(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	list, err = b.ListLearned(ctx, "batch")
+	if err != nil || len(list) != 1000 || string(list[7].Value) != `{"n":2}` {
+		t.Errorf("batch: got %d rows, %v; want 1000 with k0007 = {\"n\":2}", len(list), err)
+	}
 }
 
 func testConcurrentWriters(t *testing.T, db DB) {

@@ -3,9 +3,10 @@
 // acknowledged in bulk; the notes on the public status page; recently resolved ones;
 // silences (with a form to add one); maintenance windows; notification deliveries.
 // Writes need an operator token: a viewer sees no write buttons, and any refusal of
-// the API is shown as it is.
+// the API is shown as it is. Resolving the alert of a learned listener that is gone
+// asks whether to forget the listener, with the API's hint.
 import { api } from './api.js';
-import { h, badge, ago, fmtTime, countdown, tickCountdowns, hostOf } from './util.js';
+import { h, badge, ago, fmtTime, countdown, tickCountdowns, hostOf, refusal, forgetCommand } from './util.js';
 
 export const name = 'incidents';
 
@@ -30,6 +31,7 @@ export function mount(root, _params, { store, showBanner, canWrite }) {
   // The services the targets name, offered in the note form.
   const services = [...new Set([...store.targets.values()].map((t) => (t.labels || {}).service).filter(Boolean))].sort();
   root.innerHTML = `<div id="incidents">
+    <div class="panel forget-offer" id="forget-offer" hidden></div>
     <div class="panel"><h2>Open incidents</h2>
       <div class="toolbar" id="open-tools">
         <input type="search" id="open-q" placeholder="Filter: target, summary, label, severity" value="${h(prefs.q)}" aria-label="Filter incidents">
@@ -194,6 +196,19 @@ export function mount(root, _params, { store, showBanner, canWrite }) {
     } catch (e) { fail('deliveries', e); }
   }
 
+  // offerForget asks, after a resolve, whether to forget the learned listener the
+  // incident was about, when the API's hint says it is one that is gone; null hides it.
+  const offerEl = section('forget-offer');
+  function offerForget(inc) {
+    const addr = forgetCommand(inc?.hint);
+    offerEl.hidden = !inc?.hint;
+    if (!inc?.hint) { offerEl.innerHTML = ''; return; }
+    offerEl.innerHTML = `<h2>Forget this listener?</h2><p>${h(inc.hint)}</p>
+      <p class="muted">Forgotten, it is no longer expected and never pages again; if it listens again it is learned afresh.</p>
+      ${addr ? `<button type="button" class="danger" data-act="forget-learned" data-addr="${h(addr)}">Forget ${h(addr)}</button>
+      <button type="button" data-act="keep-learned">Keep it</button>` : ''}`;
+  }
+
   const loadAll = () => Promise.all([loadOpen(), loadNotes(), loadSilences(), loadWindows(), loadResolved(), loadDeliveries()]);
 
   // One listener for every button on the page, on an element that goes with the page.
@@ -201,12 +216,21 @@ export function mount(root, _params, { store, showBanner, canWrite }) {
     const b = e.target.closest('button[data-act]');
     if (!b) return;
     const id = b.dataset.id, act = b.dataset.act;
+    if (act === 'keep-learned') { offerForget(null); return; }
     b.disabled = true;
     try {
+      if (act === 'forget-learned') {
+        await api(`/learned/${encodeURIComponent(b.dataset.addr)}`, { method: 'DELETE' });
+        offerForget(null);
+        showBanner(`Forgot ${b.dataset.addr}: it is no longer expected and its loss no longer pages.`, true);
+        return;
+      }
+      let inc = null;
       if (act === 'expire') await api(`/silences/${encodeURIComponent(id)}/expire`, { method: 'POST' });
       else if (act === 'delete-note') await api(`/status/notes/${encodeURIComponent(id)}`, { method: 'DELETE' });
-      else await api(`/alerts/${encodeURIComponent(id)}/${act}`, { method: 'POST', body: {} });
+      else inc = await api(`/alerts/${encodeURIComponent(id)}/${act}`, { method: 'POST', body: {} });
       showBanner({ ack: 'Acknowledged.', resolve: 'Resolved.', expire: 'Silence expired.', 'delete-note': 'Note deleted.' }[act], true);
+      if (act === 'resolve') offerForget(inc);
       await loadAll();
     } catch (err) {
       showBanner(refusal(err));
@@ -267,13 +291,6 @@ export function mount(root, _params, { store, showBanner, canWrite }) {
     },
     unmount() { alive = false; clearInterval(tick); clearTimeout(timer); showBanner(''); },
   };
-}
-
-// refusal words an API error for the banner, with what to do about it.
-function refusal(err) {
-  if (err.status === 401) return `${err.message}. Enter an ${err.requiredRole || 'operator'} token at the top right.`;
-  if (err.status === 403) return `Refused: ${err.message}.`;
-  return err.field ? `${err.field}: ${err.message}` : err.message;
 }
 
 // parseMatchers reads "a=b, c=~d" into the API's matcher objects.

@@ -7,9 +7,10 @@
 // between frames, and groups off screen are skipped by the browser
 // (content-visibility), so 10,000 targets stay responsive. Live events recolour single
 // cells in place. While the host watch is still learning listeners, they are listed
-// with the time left until they are learned.
+// with the time left until they are learned, beside the learned ones that are gone or
+// retired, which an operator may forget (one, or all gone at once).
 import { api } from './api.js';
-import { h, hostOf, shortName, fmtDuration, ago, fmtSpan } from './util.js';
+import { h, hostOf, shortName, fmtDuration, ago, fmtSpan, refusal } from './util.js';
 
 export const name = 'overview';
 
@@ -27,7 +28,8 @@ const filters = [
 const viewKey = 'portpatrol.overview.view';
 const prefs = { q: '', filter: 'all', group: 'service', view: localStorage.getItem(viewKey) === 'tiles' ? 'tiles' : 'dense', open: new Set() };
 
-export function mount(root, _params, { store }) {
+export function mount(root, _params, { store, showBanner, canWrite }) {
+  const write = canWrite();
   root.innerHTML = `
     <div class="toolbar">
       <input type="search" id="q" placeholder="Search targets, names, labels" value="${h(prefs.q)}" aria-label="Search">
@@ -59,7 +61,7 @@ export function mount(root, _params, { store }) {
   let generation = 0; // bumps to abandon a render in progress
   let dirty = new Set();
   let frame = 0;
-  let learned = []; // listeners of the host watch being learned or gone, from /learned
+  let learned = []; // listeners of the host watch being learned, gone or retired, from /learned
   let all = [];
   let procNames = new Map(); // target ID → "process :port" of a learned listener
   // nameOf is what a cell is called: the target's name, its listener's process, its ID.
@@ -331,7 +333,7 @@ export function mount(root, _params, { store }) {
       all = res.listeners || [];
     } catch { all = []; } // an older server has no /learned
     if (!alive) return;
-    learned = all.filter((l) => l.state === 'learning' || l.state === 'gone');
+    learned = all.filter((l) => l.state === 'learning' || isGone(l));
     // A learned listener's target is named by its process: "mosquitto :1883".
     const names = new Map(all.filter((l) => l.target_id && l.process).map((l) => [l.target_id, `${l.process} :${l.port}`]));
     const renamed = names.size !== procNames.size || [...names].some(([k, v]) => procNames.get(k) !== v);
@@ -350,14 +352,42 @@ export function mount(root, _params, { store }) {
       const left = due ? Date.parse(due) - now : NaN;
       const when = isNaN(left) ? '–' : left > 0 ? fmtSpan(left) : 'now';
       const what = l.state === 'learning' ? `learned in <b class="countdown" data-due="${h(due || '')}">${h(when)}</b>`
-        : `gone ${h(ago(l.gone_since))}${due ? `, forgotten in <b class="countdown" data-due="${h(due)}">${h(when)}</b>` : ''}`;
+        : `gone ${h(ago(l.gone_since))}${due ? `, forgotten in <b class="countdown" data-due="${h(due)}">${h(when)}</b>` : fates[l.fate] || ''}`;
       return `<tr data-addr="${h(l.addr)}" data-state="${h(l.state)}"><td><b>${h(l.process || '?')}</b> :${l.port}</td><td class="muted">${h(l.addr)}${l.pid ? ` · pid ${l.pid}` : ''}</td>
-        <td><span class="badge ${l.state === 'learning' ? 'pending' : 'down'}">${h(l.state)}</span></td><td>${what}</td><td class="muted hide-narrow">seen ${h(ago(l.first_seen))}</td></tr>`;
+        <td><span class="badge ${l.state === 'learning' ? 'pending' : l.state === 'retired' ? 'unknown' : 'down'}">${h(l.state)}</span></td><td>${what}</td><td class="muted hide-narrow">seen ${h(ago(l.first_seen))}</td>
+        ${write ? `<td class="actions">${isGone(l) ? `<button type="button" class="danger" data-forget="${h(l.addr)}" aria-label="Forget ${h(l.addr)}">Forget</button>` : ''}</td>` : ''}</tr>`;
     }).join('');
     const n = learned.filter((l) => l.state === 'learning').length;
-    learningEl.innerHTML = `<h2>Learning this host's listeners <span class="muted">${n} being learned: a listener that stays up until its countdown ends is expected from then on, and its loss pages</span></h2>
+    const gone = learned.filter(isGone).length;
+    learningEl.innerHTML = `<h2>Learning this host's listeners <span class="muted">${n} being learned: a listener that stays up until its countdown ends is expected from then on, and its loss pages${gone ? ` · ${gone} gone or retired` : ''}</span>
+      ${write && gone ? `<button type="button" class="danger" id="forget-gone">Forget all gone (${gone})</button>` : ''}</h2>
       <div class="table-wrap"><table><tbody>${rows}</tbody></table></div>`;
   }
+  // An operator forgets a gone listener, or all of them: no longer expected, never
+  // paged again; one still listening is learned afresh.
+  learningEl.addEventListener('click', async (e) => {
+    const b = e.target.closest('button[data-forget], #forget-gone');
+    if (!b) return;
+    b.disabled = true;
+    try {
+      let ids;
+      if (b.id === 'forget-gone') {
+        ({ forgotten: ids } = await api('/learned/forget?gone=true', { method: 'POST' }));
+        learned = learned.filter((l) => !isGone(l));
+        showBanner(`Forgot ${ids.length} gone listener${ids.length === 1 ? '' : 's'}.`, true);
+      } else {
+        const addr = b.dataset.forget;
+        await api(`/learned/${encodeURIComponent(addr)}`, { method: 'DELETE' });
+        learned = learned.filter((l) => l.addr !== addr);
+        showBanner(`Forgot ${addr}: it is no longer expected and its loss no longer pages.`, true);
+      }
+      drawLearned();
+      loadLearned();
+    } catch (err) {
+      showBanner(refusal(err));
+      b.disabled = false;
+    }
+  });
   function tickLearned() {
     const now = Date.now();
     for (const el of learningEl.querySelectorAll('[data-due]')) {
@@ -403,6 +433,12 @@ export function mount(root, _params, { store }) {
     },
   };
 }
+
+// fates says what became of a gone listener's process when it is not counting down.
+const fates = { running: ', its process runs without it', restarting: ', its program is restarting' };
+
+// isGone says whether a learned listener is gone or retired: what may be forgotten.
+const isGone = (l) => l.state === 'gone' || l.state === 'retired';
 
 // isAddress says whether a host is an IP address rather than a name.
 const isAddress = (host) => /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || /^\[?[0-9a-f]*:[0-9a-f:.]*\]?$/i.test(host);

@@ -64,3 +64,17 @@ export function tickCountdowns(root) {
     el.classList.toggle('overdue', Date.parse(d) < Date.now());
   }
 }
+
+// refusal words an API error for the banner, with what to do about it.
+export function refusal(err) {
+  if (err.status === 401) return `${err.message}. Enter an ${err.requiredRole || 'operator'} token at the top right.`;
+  if (err.status === 403) return `Refused: ${err.message}.`;
+  return err.field ? `${err.field}: ${err.message}` : err.message;
+}
+
+// forgetCommand is the listener address in a hint that ends "portpatrol learned forget
+// ADDR", as the API words the hint of a gone learned listener; '' when there is none.
+export function forgetCommand(hint) {
+  const m = /portpatrol learned forget (\S+)\s*$/.exec(hint || '');
+  return m ? m[1] : '';
+}
