@@ -35,6 +35,10 @@ type cond struct {
 	subject string
 	sev     patrol.Severity
 	labels  map[string]string
+	// lazy says that labels are alertLabels(src, host, subject), made when needed.
+	lazy    bool
+	src     map[string]string
+	host    string
 	verdict verdict
 	// ready reports that a holding condition has held long enough (count) to open an
 	// alert; an open alert stays open while the condition holds.
@@ -44,6 +48,37 @@ type cond struct {
 	// follow makes an open alert's severity follow sev (see setSeverity); otherwise
 	// an alert keeps the severity it opened with.
 	follow bool
+}
+
+// labelMap returns the labels of the condition's alert.
+func (c *cond) labelMap() map[string]string {
+	if c.lazy {
+		return alertLabels(c.src, c.host, c.subject)
+	}
+	return c.labels
+}
+
+// sameLabels reports whether m equals c.labelMap(), without making it.
+func (c *cond) sameLabels(m map[string]string) bool {
+	if !c.lazy {
+		return maps.Equal(m, c.labels)
+	}
+	host := alertHost(c.host, c.subject)
+	_, has := c.src["host"]
+	addHost := !has && host != ""
+	n := len(c.src)
+	if addHost {
+		n++
+	}
+	if len(m) != n {
+		return false
+	}
+	for k, v := range c.src {
+		if w, ok := m[k]; !ok || w != v {
+			return false
+		}
+	}
+	return !addHost || m["host"] == host
 }
 
 func fingerprint(rule, subject string) string { return rule + "@" + subject }
@@ -66,8 +101,8 @@ func (e *Engine) apply(c cond, now time.Time) *entry {
 			return nil
 		}
 		ent = e.open(c)
-	} else if !maps.Equal(ent.Alert.Labels, c.labels) {
-		ent.Alert.Labels = c.labels
+	} else if !c.sameLabels(ent.Alert.Labels) {
+		ent.Alert.Labels = c.labelMap()
 		e.markMute(ent)
 		e.touch(ent)
 	}
@@ -95,7 +130,7 @@ func (e *Engine) open(c cond) *entry {
 	fp := fingerprint(c.rule, c.subject)
 	ent := &entry{Record: Record{Alert: patrol.Alert{
 		ID: e.newID(fp, c.at), Fingerprint: fp, Rule: c.rule, Class: c.rs.class, Severity: c.sev,
-		State: patrol.AlertPending, Target: c.subject, Labels: c.labels, Summary: c.summary,
+		State: patrol.AlertPending, Target: c.subject, Labels: c.labelMap(), Summary: c.summary,
 		Description: c.desc, StartsAt: c.at,
 	}}}
 	ent.Alert.RunbookURL = e.runbook(c.rs.runbook, &ent.Alert)
@@ -587,12 +622,7 @@ func labelGetter(a *patrol.Alert) func(string) string {
 func alertLabels(labels map[string]string, host, subject string) map[string]string {
 	out := make(map[string]string, len(labels)+1)
 	maps.Copy(out, labels)
-	if host == "" {
-		host, _ = strings.CutPrefix(subject, "host:")
-		if host == subject {
-			host = ""
-		}
-	}
+	host = alertHost(host, subject)
 	if _, ok := out["host"]; !ok && host != "" {
 		out["host"] = host
 	}
@@ -600,6 +630,18 @@ func alertLabels(labels map[string]string, host, subject string) map[string]stri
 		return nil
 	}
 	return out
+}
+
+// alertHost is the host an alert names: host, or else the name of a "host:<name>"
+// subject.
+func alertHost(host, subject string) string {
+	if host == "" {
+		host, _ = strings.CutPrefix(subject, "host:")
+		if host == subject {
+			host = ""
+		}
+	}
+	return host
 }
 
 // route picks the escalation chain of a new alert.
