@@ -210,7 +210,7 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 			return
 		}
 		for i, c := range n.Content {
-			w.walk(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
+			w.walk(c, t.Elem(), path+"["+strconv.Itoa(i)+"]")
 		}
 	case reflect.String:
 		w.scalar(n, path)
