@@ -104,3 +104,57 @@ func BenchmarkFlapStorm(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTickOpenAlerts: 50,000 targets are down, their alerts open and notified,
+// and a Tick comes every 100 ms while a hundred of them change a second (one result
+// each, as at 100,000 targets probed every 60 s). A Tick should cost what is due or
+// changed, not what is open.
+func BenchmarkTickOpenAlerts(b *testing.B) {
+	const n = 50000
+	ctx := context.Background()
+	now := t0
+	sk := alert.SinkFunc(func(context.Context, []patrol.Notification) error { return nil })
+	e, err := alert.New(ctx, alert.Config{}, alert.Deps{Sink: sk, Store: discardStore{}, Now: func() time.Time { return now }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sigs := make([]alert.Signal, n)
+	for i := range sigs {
+		tg := fmt.Sprintf("tcp://127.0.0.1:%d", 10000+i)
+		sigs[i] = alert.Signal{Target: tg, Host: "127.0.0.1", Status: patrol.StatusDown,
+			Labels: map[string]string{"service": "svc", "env": "prod"},
+			Result: patrol.Result{Target: tg, Class: patrol.ClassRefused, Duration: time.Millisecond}}
+	}
+	observe := func(i int) {
+		s := sigs[i%n]
+		s.At, s.Result.Start = now, now
+		if err := e.Observe(ctx, s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := range n {
+		observe(i)
+	}
+	for range 600 { // a minute of ticks: every alert fires and is sent
+		now = now.Add(100 * time.Millisecond)
+		if err := e.Tick(ctx, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+	i := 0
+	for b.Loop() {
+		for range 10 { // ten results between two ticks
+			observe(i)
+			i++
+		}
+		now = now.Add(100 * time.Millisecond)
+		if err := e.Tick(ctx, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+	open := 0
+	for _, c := range e.Stats().Alerts {
+		open += c
+	}
+	b.ReportMetric(float64(open), "alerts")
+}

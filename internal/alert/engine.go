@@ -102,9 +102,22 @@ type Engine struct {
 	silences map[string]*patrol.Silence
 	groups   map[string]*group
 
-	dirty       map[string]bool // alert IDs to save (true) or delete (false)
-	silDirty    map[string]bool // silence IDs to save (true) or delete (false)
-	muteDirty   bool
+	dirty    map[string]bool // alert IDs to save (true) or delete (false)
+	silDirty map[string]bool // silence IDs to save (true) or delete (false)
+
+	// Tick visits only what is due or changed. visit lists the alerts changed since
+	// the last Tick (each once; entry.visiting); due holds the time each active alert
+	// next has something to do (entry.dueAt; items whose time is not their alert's
+	// dueAt are stale and skipped). muteAll asks for muting to be worked out for every
+	// alert (a window or silence started or ended); muteList lists the alerts whose
+	// labels, severity or state changed (entry.muteQueued); sources are the inhibiting
+	// alerts of each rule as last worked out, valid while none of them changes.
+	visit, spare []*entry
+	due          dueHeap
+	muteAll      bool
+	muteList     []*entry
+	sources      []map[string]*entry
+
 	winActive   []bool
 	silActive   map[string]bool
 	lastGC      time.Time
@@ -120,6 +133,11 @@ type entry struct {
 	// quiet reports that a silence or a maintenance window mutes the alert, which
 	// holds back its impact notice; inhibition does not.
 	quiet bool
+	// visiting and muteQueued report that the alert is in Engine.visit and
+	// Engine.muteList; src that it inhibited others when muting was last worked out
+	// for every alert; dueAt is its item in Engine.due.
+	visiting, muteQueued, src bool
+	dueAt                     time.Time
 }
 
 // New builds an engine from cfg and loads its state from d.Store. It fails when cfg is
@@ -138,7 +156,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Engine, error) {
 		alerts: map[string]*entry{}, byFP: map[string]*entry{}, targets: map[string]*targetState{},
 		silences: map[string]*patrol.Silence{}, groups: map[string]*group{},
 		dirty: map[string]bool{}, silDirty: map[string]bool{}, silActive: map[string]bool{},
-		winActive: make([]bool, len(s.windows)), muteDirty: true,
+		winActive: make([]bool, len(s.windows)), muteAll: true,
 	}
 	if e.store == nil {
 		e.store = NewMemStore()
@@ -166,6 +184,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Engine, error) {
 			if old := e.byFP[r.Alert.Fingerprint]; old == nil || old.Alert.StartsAt.Before(r.Alert.StartsAt) {
 				e.byFP[r.Alert.Fingerprint] = ent
 			}
+			e.markVisit(ent)
 		}
 		for _, o := range r.Owed {
 			for _, rcv := range o.Receivers {
@@ -286,28 +305,46 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 
-	for _, ent := range e.byFP {
-		if ent.base() == patrol.AlertPending && !now.Before(ent.Alert.StartsAt.Add(e.cfg.forOf(ent.Alert.Class))) {
+	for len(e.due) > 0 && !e.due[0].at.After(now) {
+		it := e.due.pop()
+		if it.ent.dueAt.Equal(it.at) {
+			it.ent.dueAt = time.Time{}
+			e.markVisit(it.ent)
+		}
+	}
+	for _, ent := range e.visit {
+		if e.active(ent) && ent.base() == patrol.AlertPending && !now.Before(ent.Alert.StartsAt.Add(e.cfg.forOf(ent.Alert.Class))) {
 			e.fire(ent, now)
 		}
 	}
 	for i := range e.cfg.windows {
 		if on := e.cfg.windows[i].activeAt(now); on != e.winActive[i] {
-			e.winActive[i], e.muteDirty = on, true
+			e.winActive[i], e.muteAll = on, true
 		}
 	}
 	for id, sl := range e.silences {
 		if on := sl.Active(now); on != e.silActive[id] {
-			e.silActive[id], e.muteDirty = on, true
+			e.silActive[id], e.muteAll = on, true
 		}
 	}
-	if e.muteDirty {
+	if e.muteAll || len(e.muteList) > 0 {
 		e.recomputeMutes(now)
 	}
-	for _, ent := range e.byFP {
+	list := e.visit
+	e.visit = e.spare[:0]
+	for _, ent := range list {
+		ent.visiting = false
+	}
+	for _, ent := range list {
+		if !e.active(ent) {
+			continue
+		}
 		e.advance(ent, now)
 		e.impact(ent, now)
+		e.schedule(ent, now)
 	}
+	clear(list)
+	e.spare = list[:0]
 	// Save what is owed before it is sent, so a crash after sending is deduplicated by
 	// key and a crash before it sends again.
 	err := e.persist(ctx)
@@ -474,7 +511,7 @@ func (e *Engine) CreateSilence(ctx context.Context, s patrol.Silence) (patrol.Si
 	s.ExpiredBy = ""
 	e.silences[s.ID] = &s
 	e.silDirty[s.ID] = true
-	e.muteDirty = true
+	e.muteAll = true
 	return s, e.persist(ctx)
 }
 
@@ -496,7 +533,7 @@ func (e *Engine) ExpireSilence(ctx context.Context, id, by string) error {
 	}
 	sl.ExpiredBy = by
 	e.silDirty[id] = true
-	e.muteDirty = true
+	e.muteAll = true
 	return e.persist(ctx)
 }
 

@@ -35,6 +35,10 @@ type cond struct {
 	subject string
 	sev     patrol.Severity
 	labels  map[string]string
+	// lazy says that labels are alertLabels(src, host, subject), made when needed.
+	lazy    bool
+	src     map[string]string
+	host    string
 	verdict verdict
 	// ready reports that a holding condition has held long enough (count) to open an
 	// alert; an open alert stays open while the condition holds.
@@ -44,6 +48,37 @@ type cond struct {
 	// follow makes an open alert's severity follow sev (see setSeverity); otherwise
 	// an alert keeps the severity it opened with.
 	follow bool
+}
+
+// labelMap returns the labels of the condition's alert.
+func (c *cond) labelMap() map[string]string {
+	if c.lazy {
+		return alertLabels(c.src, c.host, c.subject)
+	}
+	return c.labels
+}
+
+// sameLabels reports whether m equals c.labelMap(), without making it.
+func (c *cond) sameLabels(m map[string]string) bool {
+	if !c.lazy {
+		return maps.Equal(m, c.labels)
+	}
+	host := alertHost(c.host, c.subject)
+	_, has := c.src["host"]
+	addHost := !has && host != ""
+	n := len(c.src)
+	if addHost {
+		n++
+	}
+	if len(m) != n {
+		return false
+	}
+	for k, v := range c.src {
+		if w, ok := m[k]; !ok || w != v {
+			return false
+		}
+	}
+	return !addHost || m["host"] == host
 }
 
 func fingerprint(rule, subject string) string { return rule + "@" + subject }
@@ -66,9 +101,9 @@ func (e *Engine) apply(c cond, now time.Time) *entry {
 			return nil
 		}
 		ent = e.open(c)
-	} else if !maps.Equal(ent.Alert.Labels, c.labels) {
-		ent.Alert.Labels = c.labels
-		e.muteDirty = true
+	} else if !c.sameLabels(ent.Alert.Labels) {
+		ent.Alert.Labels = c.labelMap()
+		e.markMute(ent)
 		e.touch(ent)
 	}
 	if c.follow && c.sev != ent.Alert.Severity {
@@ -78,6 +113,9 @@ func (e *Engine) apply(c cond, now time.Time) *entry {
 	// but it is shown.
 	if c.summary != "" && c.summary != ent.Alert.Summary {
 		ent.Alert.Summary = c.summary
+		if ent.src {
+			e.markMute(ent) // the reason shown on the alerts it inhibits names it
+		}
 		e.changed(ent)
 	}
 	if c.desc != "" && c.desc != ent.Alert.Description {
@@ -92,7 +130,7 @@ func (e *Engine) open(c cond) *entry {
 	fp := fingerprint(c.rule, c.subject)
 	ent := &entry{Record: Record{Alert: patrol.Alert{
 		ID: e.newID(fp, c.at), Fingerprint: fp, Rule: c.rule, Class: c.rs.class, Severity: c.sev,
-		State: patrol.AlertPending, Target: c.subject, Labels: c.labels, Summary: c.summary,
+		State: patrol.AlertPending, Target: c.subject, Labels: c.labelMap(), Summary: c.summary,
 		Description: c.desc, StartsAt: c.at,
 	}}}
 	ent.Alert.RunbookURL = e.runbook(c.rs.runbook, &ent.Alert)
@@ -102,7 +140,7 @@ func (e *Engine) open(c cond) *entry {
 	if c.rs.forDur == 0 {
 		e.fire(ent, c.at)
 	}
-	e.muteDirty = true
+	e.markMute(ent)
 	e.touch(ent)
 	return ent
 }
@@ -122,7 +160,7 @@ func (e *Engine) setSeverity(ent *entry, sev patrol.Severity, now time.Time) {
 	a := &ent.Alert
 	raised := sev < a.Severity
 	a.Severity = sev
-	e.muteDirty = true // inhibition matches on severity
+	e.markMute(ent) // inhibition matches on severity
 	if raised && ent.Notified && ent.base() == patrol.AlertFiring && a.MutedBy == "" && !ent.Flapping && len(a.Told) > 0 {
 		e.owe(ent, patrol.NotifyEscalation, raisedSeq(sev), a.Told, now)
 	}
@@ -134,7 +172,7 @@ func (e *Engine) setSeverity(ent *entry, sev patrol.Severity, now time.Time) {
 func (e *Engine) clear(ent *entry, now time.Time) {
 	if ent.base() == patrol.AlertPending {
 		ent.Alert.ResolvedAt, ent.Alert.ResolvedBy = now, "auto"
-		e.muteDirty = true
+		e.markMute(ent)
 		e.forget(ent)
 		return
 	}
@@ -143,7 +181,7 @@ func (e *Engine) clear(ent *entry, now time.Time) {
 
 func (e *Engine) fire(ent *entry, at time.Time) {
 	ent.Alert.FiredAt = at
-	e.muteDirty = true
+	e.markMute(ent)
 	e.touch(ent)
 }
 
@@ -159,7 +197,7 @@ func (e *Engine) resolve(ent *entry, by string, now time.Time) {
 	if e.byFP[ent.Alert.Fingerprint] == ent {
 		delete(e.byFP, ent.Alert.Fingerprint)
 	}
-	e.muteDirty = true
+	e.markMute(ent)
 	// Customers not yet told of an outage that is over need not hear of it at all.
 	e.dropImpact(ent)
 	if len(ent.Alert.Told) == 0 && len(ent.Notes) == 0 && len(ent.ImpactTold) == 0 {
@@ -201,6 +239,7 @@ func (e *Engine) touch(ent *entry) {
 		}
 	}
 	ent.Alert.State = st
+	e.markVisit(ent)
 	if _, ok := e.alerts[ent.Alert.ID]; ok {
 		e.dirty[ent.Alert.ID] = true
 		e.changed(ent)
@@ -423,9 +462,22 @@ func (e *Engine) setFlapping(ent *entry, on bool, now time.Time) {
 }
 
 // recomputeMutes works out which alerts maintenance windows, silences and inhibition
-// mute.
+// mute: for every alert after a window or silence started or ended, or when an alert
+// that inhibits others, or could, changed; otherwise only for the alerts that changed.
+// Either way each alert ends as working it out for every alert would leave it.
 func (e *Engine) recomputeMutes(now time.Time) {
-	e.muteDirty = false
+	all := e.muteAll
+	for _, ent := range e.muteList {
+		if all {
+			break
+		}
+		all = ent.src || (e.active(ent) && e.isSource(ent))
+	}
+	list := e.muteList
+	e.muteList, e.muteAll = nil, false
+	for _, ent := range list {
+		ent.muteQueued = false
+	}
 	var windows []*window
 	for i := range e.cfg.windows {
 		if e.winActive[i] {
@@ -438,70 +490,103 @@ func (e *Engine) recomputeMutes(now time.Time) {
 			silences = append(silences, sl)
 		}
 	}
+	if !all {
+		for _, ent := range list {
+			if e.active(ent) {
+				e.mute(ent, windows, silences, now)
+			}
+		}
+		return
+	}
 	// Index the inhibiting alerts of each rule by their Equal labels; of several, the
 	// one with the least ID, so the reason shown does not depend on map order.
-	sources := make([]map[string]*entry, len(e.cfg.inhibit))
+	e.sources = make([]map[string]*entry, len(e.cfg.inhibit))
+	for _, ent := range e.byFP {
+		ent.src = false
+	}
 	for i, r := range e.cfg.inhibit {
-		sources[i] = map[string]*entry{}
+		e.sources[i] = map[string]*entry{}
 		for _, ent := range e.byFP {
 			if ent.base() == patrol.AlertPending || !r.source.Matches(labelGetter(&ent.Alert)) {
 				continue
 			}
+			ent.src = true
 			k := equalKey(&ent.Alert, r.equal)
-			if old := sources[i][k]; old == nil || ent.Alert.ID < old.Alert.ID {
-				sources[i][k] = ent
+			if old := e.sources[i][k]; old == nil || ent.Alert.ID < old.Alert.ID {
+				e.sources[i][k] = ent
 			}
 		}
 	}
 	for _, ent := range e.byFP {
-		get := labelGetter(&ent.Alert)
-		why := ""
-		for _, w := range windows {
-			if w.matchers.Matches(get) {
-				why = "maintenance " + w.Name
-				break
+		e.mute(ent, windows, silences, now)
+	}
+}
+
+// isSource reports whether an active alert inhibits others under some rule.
+func (e *Engine) isSource(ent *entry) bool {
+	if ent.base() == patrol.AlertPending {
+		return false
+	}
+	get := labelGetter(&ent.Alert)
+	for _, r := range e.cfg.inhibit {
+		if r.source.Matches(get) {
+			return true
+		}
+	}
+	return false
+}
+
+// mute works out what mutes one active alert, given the open windows, the active
+// silences and e.sources.
+func (e *Engine) mute(ent *entry, windows []*window, silences []*patrol.Silence, now time.Time) {
+	get := labelGetter(&ent.Alert)
+	why := ""
+	for _, w := range windows {
+		if w.matchers.Matches(get) {
+			why = "maintenance " + w.Name
+			break
+		}
+	}
+	for _, sl := range silences {
+		if why != "" {
+			break
+		}
+		if sl.Matchers.Matches(get) {
+			why = fmt.Sprintf("silence %s by %s", sl.ID, sl.Author)
+			if sl.Comment != "" {
+				why += ": " + sl.Comment
 			}
 		}
-		for _, sl := range silences {
-			if why != "" {
-				break
-			}
-			if sl.Matchers.Matches(get) {
-				why = fmt.Sprintf("silence %s by %s", sl.ID, sl.Author)
-				if sl.Comment != "" {
-					why += ": " + sl.Comment
-				}
-			}
+	}
+	if quiet := why != ""; quiet != ent.quiet {
+		ent.quiet = quiet
+		if quiet {
+			e.dropImpact(ent)
 		}
-		if quiet := why != ""; quiet != ent.quiet {
-			ent.quiet = quiet
-			if quiet {
-				e.dropImpact(ent)
-			}
+		e.markVisit(ent)
+	}
+	for i, r := range e.cfg.inhibit {
+		if why != "" {
+			break
 		}
-		for i, r := range e.cfg.inhibit {
-			if why != "" {
-				break
-			}
-			if !r.target.Matches(get) {
-				continue
-			}
-			if src := sources[i][equalKey(&ent.Alert, r.equal)]; src != nil && src != ent {
-				why = fmt.Sprintf("inhibited by %s (%s)", src.Alert.ID, src.Alert.Summary)
-			}
-		}
-		if why == ent.Alert.MutedBy {
+		if !r.target.Matches(get) {
 			continue
 		}
-		was := ent.Alert.MutedBy
-		ent.Alert.MutedBy = why
-		if was == "" {
-			e.dropPaging(ent)
-		} else if why == "" {
-			e.resume(ent, now)
+		if src := e.sources[i][equalKey(&ent.Alert, r.equal)]; src != nil && src != ent {
+			why = fmt.Sprintf("inhibited by %s (%s)", src.Alert.ID, src.Alert.Summary)
 		}
-		e.touch(ent)
 	}
+	if why == ent.Alert.MutedBy {
+		return
+	}
+	was := ent.Alert.MutedBy
+	ent.Alert.MutedBy = why
+	if was == "" {
+		e.dropPaging(ent)
+	} else if why == "" {
+		e.resume(ent, now)
+	}
+	e.touch(ent)
 }
 
 func equalKey(a *patrol.Alert, names []string) string {
@@ -537,12 +622,7 @@ func labelGetter(a *patrol.Alert) func(string) string {
 func alertLabels(labels map[string]string, host, subject string) map[string]string {
 	out := make(map[string]string, len(labels)+1)
 	maps.Copy(out, labels)
-	if host == "" {
-		host, _ = strings.CutPrefix(subject, "host:")
-		if host == subject {
-			host = ""
-		}
-	}
+	host = alertHost(host, subject)
 	if _, ok := out["host"]; !ok && host != "" {
 		out["host"] = host
 	}
@@ -550,6 +630,18 @@ func alertLabels(labels map[string]string, host, subject string) map[string]stri
 		return nil
 	}
 	return out
+}
+
+// alertHost is the host an alert names: host, or else the name of a "host:<name>"
+// subject.
+func alertHost(host, subject string) string {
+	if host == "" {
+		host, _ = strings.CutPrefix(subject, "host:")
+		if host == subject {
+			host = ""
+		}
+	}
+	return host
 }
 
 // route picks the escalation chain of a new alert.

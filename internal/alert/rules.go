@@ -60,8 +60,9 @@ func (e *Engine) observe(sig Signal, now time.Time) {
 	ts.lastSeen = now
 	r := sig.Result
 	ts.evidence.add(&r, e.cfg.evidence)
-	labels := alertLabels(sig.Labels, sig.Host, sig.Target)
-	base := cond{subject: sig.Target, labels: labels, at: sig.At, ready: true}
+	// The alert's labels are made from the signal's only when an alert opens or its
+	// labels change, not for every result.
+	base := cond{subject: sig.Target, src: sig.Labels, host: sig.Host, lazy: true, at: sig.At, ready: true}
 
 	// Unreachable, or flapping.
 	c := base

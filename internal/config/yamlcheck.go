@@ -169,17 +169,16 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 				}
 			}
 		}
-		seen := map[string]bool{}
+		var seen keySet
 		var twice []int
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			p := join(path, k.Value)
-			if seen[k.Value] {
+			if seen.seen(n, i) {
 				w.fail(k, p, "field %q given twice", k.Value)
 				twice = append(twice, i)
 				continue
 			}
-			seen[k.Value] = true
 			f, ok := fields[k.Value]
 			if !ok && isVariant {
 				// The type's own validation names the field; point its error at the key.
@@ -199,17 +198,16 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 			w.refuse(n, path, "want a mapping, got %s", kindName(n))
 			return
 		}
-		seen := map[string]bool{}
+		var seen keySet
 		var twice []int
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			p := join(path, k.Value)
-			if seen[k.Value] {
+			if seen.seen(n, i) {
 				w.fail(k, p, "key %q given twice", k.Value)
 				twice = append(twice, i)
 				continue
 			}
-			seen[k.Value] = true
 			w.walk(v, t.Elem(), p)
 		}
 		dropPairs(n, twice)
@@ -219,7 +217,7 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 			return
 		}
 		for i, c := range n.Content {
-			w.walk(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
+			w.walk(c, t.Elem(), path+"["+strconv.Itoa(i)+"]")
 		}
 	case reflect.String:
 		w.scalar(n, path)
@@ -242,6 +240,35 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 			}
 		}
 	}
+}
+
+// keySet finds keys given twice in a mapping node. A small mapping (a target's
+// fields, its labels) is searched in place rather than through a map, which a file of
+// a million targets would otherwise build two million times.
+type keySet struct{ m map[string]bool }
+
+// smallMapping is how many keys a mapping may have to be searched in place.
+const smallMapping = 16
+
+// seen reports whether the key at n.Content[i] came earlier in n, and records it.
+func (s *keySet) seen(n *yaml.Node, i int) bool {
+	k := n.Content[i].Value
+	if len(n.Content) <= 2*smallMapping {
+		for j := 0; j < i; j += 2 {
+			if n.Content[j].Value == k {
+				return true
+			}
+		}
+		return false
+	}
+	if s.m == nil {
+		s.m = map[string]bool{}
+	}
+	if s.m[k] {
+		return true
+	}
+	s.m[k] = true
+	return false
 }
 
 // deref follows aliases to the node they name, and reports whether that node is an

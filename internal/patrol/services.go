@@ -3,6 +3,7 @@ package patrol
 import (
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Service is one well-known service port: what usually listens there, whether it must
@@ -88,6 +89,39 @@ func ServiceByCommand(comm string) (Service, bool) {
 // probe (redis → 6379, dns → 53). It is 0 for schemes that need a port (tcp, tls, udp,
 // grpc) and for unknown schemes.
 func DefaultPort(scheme string) int {
+	if p, ok := defaultPorts()[scheme]; ok {
+		return p
+	}
+	return defaultPort(scheme)
+}
+
+// defaultPorts holds DefaultPort of every scheme, scheme alias, and name and alias of
+// the table, worked out once: parsing a million targets looked each scheme up in
+// the whole table.
+var defaultPorts = sync.OnceValue(func() map[string]int {
+	m := map[string]int{}
+	add := func(name string) {
+		for _, k := range []string{name, strings.ToLower(name)} {
+			m[k] = defaultPort(k)
+		}
+	}
+	for i := range services {
+		add(services[i].Name)
+		add(services[i].Scheme)
+		for _, a := range services[i].Aliases {
+			add(a)
+		}
+	}
+	for k := range schemeAliases {
+		add(k)
+	}
+	for k := range Schemes {
+		add(k)
+	}
+	return m
+})
+
+func defaultPort(scheme string) int {
 	scheme = strings.ToLower(scheme)
 	if a, ok := schemeAliases[scheme]; ok {
 		scheme = a
