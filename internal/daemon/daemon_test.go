@@ -125,12 +125,14 @@ targets:
 		fmt.Sprintf(`portpatrol_probe_success{target="tcp://%s"} 0`, closed),
 		fmt.Sprintf(`portpatrol_target_state_code{target="tcp://%s"} 2`, closed),
 		fmt.Sprintf(`portpatrol_target_state_code{target="tcp://%s"} 0`, open),
+		// Waited for too: a scrape gathers the process-wide families before it writes
+		// the per-target rows, so a result that lands in between shows in the rows only.
+		`portpatrol_probes_total{class="ok",scheme="tcp"}`,
+		`portpatrol_probes_total{class="refused",scheme="tcp"}`,
 	)
 	for _, w := range []string{
 		`portpatrol_probe_last_duration_seconds{target="tcp://` + open + `"} `,
 		`portpatrol_probes_duration_seconds_bucket{module="",scheme="tcp",le="0.0005"}`,
-		`portpatrol_probes_total{class="ok",scheme="tcp"}`,
-		`portpatrol_probes_total{class="refused",scheme="tcp"}`,
 		`portpatrol_scheduler_lag_seconds_bucket`,
 		`portpatrol_config_last_reload_successful 1`,
 		`portpatrol_targets 2`,
