@@ -18,7 +18,7 @@ const module = "github.com/portpatrol/portpatrol/"
 // those.
 var allowed = map[string][]string{
 	// config decodes the sections whose types their packages own.
-	"internal/config":         {"internal/alert", "internal/audit", "internal/notify", "internal/probe", "internal/scan", "internal/schedule"},
+	"internal/config":         {"internal/alert", "internal/audit", "internal/hostwatch", "internal/notify", "internal/probe", "internal/scan", "internal/schedule"},
 	"internal/doctor":         {"internal/inventory"},
 	"internal/exporter":       {"internal/probe"},
 	"internal/hostwatch":      {"internal/inventory", "internal/store"},

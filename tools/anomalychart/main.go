@@ -1,7 +1,7 @@
 // Command chart draws one NAB series with the detector's expected band, NAB's labelled
 // windows and the points where the detector alerts, as a PNG for docs/anomaly.md:
 //
-//	go run ./internal/anomaly/cmd/chart -nab ../shared/data/nab -file realKnownCause/nyc_taxi.csv \
+//	go run ./tools/anomalychart -nab ../shared/data/nab -file realKnownCause/nyc_taxi.csv \
 //	    -from 2014-10-20 -to 2015-02-01 -out docs/anomaly-nyc_taxi.png
 //
 // Grey: the band (expected ± 4 scales); blue: the series; pale yellow: NAB's windows; red
