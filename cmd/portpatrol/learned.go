@@ -8,25 +8,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/portpatrol/portpatrol/internal/api"
 	"github.com/spf13/cobra"
 )
-
-// learnedJSON is a listener as GET /api/v1/learned returns it.
-type learnedJSON struct {
-	Addr      string     `json:"addr"`
-	Port      int        `json:"port"`
-	Process   string     `json:"process"`
-	PID       int        `json:"pid"`
-	State     string     `json:"state"`
-	FirstSeen time.Time  `json:"first_seen"`
-	LearnedAt *time.Time `json:"learned_at"`
-	GoneSince *time.Time `json:"gone_since"`
-	LearnAt   *time.Time `json:"learn_at"`
-	ForgetAt  *time.Time `json:"forget_at"`
-	TargetID  string     `json:"target_id"`
-	Fate      string     `json:"fate,omitempty"`
-	Muted     bool       `json:"muted,omitempty"`
-}
 
 func newLearnedCmd() *cobra.Command {
 	var f apiFlags
@@ -68,7 +52,7 @@ gone and when it will be retired (once its process exited and was not restarted)
 				return err
 			}
 			var v struct {
-				Listeners []learnedJSON `json:"listeners"`
+				Listeners []api.LearnedListener `json:"listeners"`
 			}
 			if err := c.call(cmd.Context(), http.MethodGet, "/api/v1/learned", nil, &v); err != nil {
 				return c.fail(err, "host watch")
@@ -104,7 +88,7 @@ gone and when it will be retired (once its process exited and was not restarted)
 }
 
 // learnedWhen says where a listener is in its life cycle, in words.
-func learnedWhen(l learnedJSON, now time.Time) string {
+func learnedWhen(l api.LearnedListener, now time.Time) string {
 	in := func(t *time.Time) string {
 		if t == nil {
 			return "?"
