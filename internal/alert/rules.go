@@ -89,6 +89,10 @@ func (e *Engine) observe(sig Signal, now time.Time) {
 		case sig.Status == patrol.StatusDown && c.rs.classes[r.Class]:
 			c.verdict = holds
 			c.summary = fmt.Sprintf("%s unreachable: %s", sig.Target, describe(&r))
+		case sig.Status == patrol.StatusUp && c.rs.classes[r.Class]:
+			// A failure the scheduler has not confirmed yet says nothing either way: it
+			// must not clear the alert the host watch raised on the same condition (a
+			// vanished listener) before the probe confirms it.
 		case sig.Status == patrol.StatusDown, sig.Status == patrol.StatusUp:
 			c.verdict = clears
 		}

@@ -129,6 +129,30 @@ func within(t *testing.T, clock *notifytest.Clock, step time.Duration, what stri
 	}
 }
 
+// aboutTarget says what the receiver was told about target, and the engine's alerts
+// of it with their summaries and journals, so that a failure shows which source
+// raised or resolved what.
+func aboutTarget(d *Daemon, rcv *testsvc.Webhook, target string) string {
+	var b strings.Builder
+	for _, m := range testsvc.About(rcv.Messages(), target) {
+		for _, a := range m.Alerts {
+			if a.Labels["target"] == target {
+				fmt.Fprintf(&b, "  message %s %s: rule=%s class=%s labels=%v\n", m.At.Format("15:04:05.000"), m.Kind, a.Labels["rule"], a.Labels["class"], a.Labels)
+			}
+		}
+	}
+	all := patrol.AlertStates
+	for _, a := range d.engine().List(alert.Filter{Target: target, States: all}) {
+		fmt.Fprintf(&b, "  alert %s %s rule=%s class=%s starts=%s fired=%s resolved=%s by %q\n    summary: %s\n    description: %s\n", a.ID, a.State, a.Rule, a.Class, a.StartsAt.Format(time.RFC3339Nano), a.FiredAt.Format(time.RFC3339Nano), a.ResolvedAt.Format(time.RFC3339Nano), a.ResolvedBy, a.Summary, a.Description)
+		if r, ok := d.engine().Get(a.ID); ok {
+			for _, n := range r.Notes {
+				fmt.Fprintf(&b, "    note %s by %s %s: %s\n", n.At.Format(time.RFC3339Nano), n.By, n.Action, n.Text)
+			}
+		}
+	}
+	return b.String()
+}
+
 func kinds(ms []testsvc.WebhookMsg) []string {
 	var out []string
 	for _, m := range ms {
@@ -218,6 +242,7 @@ notify:
 		as := d.engine().List(alert.Filter{Target: target})
 		return len(as) == 1 && as[0].AckedBy == "portpatrol"
 	})
+	acked := aboutTarget(d, rcv, target) // before the engine drops resolved alerts
 
 	// Six hours on: retired, resolved, and not one more page.
 	within(t, clock, 30*time.Minute, "the listener retired", func() bool {
@@ -233,7 +258,7 @@ notify:
 	clock.Advance(time.Second)
 	time.Sleep(500 * time.Millisecond)
 	if got := kinds(testsvc.About(rcv.Messages(), target)); !slices.Equal(got, []string{"firing", "acknowledged", "resolved"}) {
-		t.Errorf("notifications about %s: got %q, want one page, portpatrol's ack and the resolve", target, got)
+		t.Errorf("notifications about %s: got %q, want one page, portpatrol's ack and the resolve\nwhen acknowledged:\n%s\nat the end:\n%s", target, got, acked, aboutTarget(d, rcv, target))
 	}
 	if code, _ := testsvc.Get(t, base+"/api/v1/targets/"+url.PathEscape(target)); code != http.StatusNotFound {
 		t.Errorf("a retired listener is still a target: GET answered %d", code)
