@@ -43,12 +43,7 @@ func httpServe(n int) error {
 		srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 	}
-	fmt.Fprintln(out, "ready")
-	if err := out.Flush(); err != nil {
-		return err
-	}
-	_, _ = io.Copy(io.Discard, os.Stdin)
-	return nil
+	return announceReady(out)
 }
 
 // httpJob builds a scheduler job running a real http probe of http://addr/ on env.
@@ -115,13 +110,10 @@ func httpThroughput(w io.Writer, p params) (time.Duration, error) {
 		_ = srv.cmd.Process.Kill()
 		_ = srv.Wait()
 	}()
-	var addrs []string
 	sc := bufio.NewScanner(srv.stdout)
-	for sc.Scan() && sc.Text() != "ready" {
-		addrs = append(addrs, sc.Text())
-	}
-	if len(addrs) != listeners {
-		return 0, fmt.Errorf("http child gave %d addresses, want %d", len(addrs), listeners)
+	addrs, err := readAddrs(sc, listeners, "http child")
+	if err != nil {
+		return 0, err
 	}
 	env := new(probe.Env)
 	defer env.Close()

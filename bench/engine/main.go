@@ -270,12 +270,7 @@ func listen(n int) error {
 			}
 		}()
 	}
-	fmt.Fprintln(out, "ready")
-	if err := out.Flush(); err != nil {
-		return err
-	}
-	_, _ = io.Copy(io.Discard, os.Stdin)
-	return nil
+	return announceReady(out)
 }
 
 // tcpJob builds a scheduler job running a real tcp probe of addr on env.
@@ -391,13 +386,10 @@ func throughput(w io.Writer, p params, sum summary) (summary, error) {
 		_ = ls.Wait()
 	}()
 	stdout := ls.stdout
-	var addrs []string
 	sc := bufio.NewScanner(stdout)
-	for sc.Scan() && sc.Text() != "ready" {
-		addrs = append(addrs, sc.Text())
-	}
-	if len(addrs) != p.listeners {
-		return sum, fmt.Errorf("listener child gave %d addresses, want %d", len(addrs), p.listeners)
+	addrs, err := readAddrs(sc, p.listeners, "listener child")
+	if err != nil {
+		return sum, err
 	}
 
 	env := new(probe.Env)
@@ -498,13 +490,10 @@ func connectPhase(w io.Writer, p params) (figures, error) {
 		_ = ls.cmd.Process.Kill()
 		_ = ls.Wait()
 	}()
-	var addrs []string
 	sc := bufio.NewScanner(ls.stdout)
-	for sc.Scan() && sc.Text() != "ready" {
-		addrs = append(addrs, sc.Text())
-	}
-	if len(addrs) != p.listeners {
-		return figures{}, fmt.Errorf("listener child gave %d addresses, want %d", len(addrs), p.listeners)
+	addrs, err := readAddrs(sc, p.listeners, "listener child")
+	if err != nil {
+		return figures{}, err
 	}
 	env := new(probe.Env)
 	defer env.Close()
@@ -639,4 +628,28 @@ func rss() (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmRSS in /proc/self/status")
+}
+
+// announceReady tells the parent a child's listeners are up, then serves until the
+// parent closes the child's stdin.
+func announceReady(out *bufio.Writer) error {
+	fmt.Fprintln(out, "ready")
+	if err := out.Flush(); err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return nil
+}
+
+// readAddrs reads the addresses a child prints, one a line, up to "ready", and
+// checks it printed as many as asked for.
+func readAddrs(sc *bufio.Scanner, want int, what string) ([]string, error) {
+	var addrs []string
+	for sc.Scan() && sc.Text() != "ready" {
+		addrs = append(addrs, sc.Text())
+	}
+	if len(addrs) != want {
+		return nil, fmt.Errorf("%s gave %d addresses, want %d", what, len(addrs), want)
+	}
+	return addrs, nil
 }

@@ -86,12 +86,7 @@ func tlsServe(n int) error {
 			}
 		}()
 	}
-	fmt.Fprintln(out, "ready")
-	if err := out.Flush(); err != nil {
-		return err
-	}
-	_, _ = io.Copy(io.Discard, os.Stdin)
-	return nil
+	return announceReady(out)
 }
 
 // tlsJob builds a scheduler job running a real tls probe of addr on env: connect,
@@ -172,12 +167,9 @@ func tlsThroughput(w io.Writer, p params) (time.Duration, error) {
 	if !roots.AppendCertsFromPEM(pemBytes) {
 		return 0, fmt.Errorf("tls child's certificate: no PEM")
 	}
-	var addrs []string
-	for sc.Scan() && sc.Text() != "ready" {
-		addrs = append(addrs, sc.Text())
-	}
-	if len(addrs) != listeners {
-		return 0, fmt.Errorf("tls child gave %d addresses, want %d", len(addrs), listeners)
+	addrs, err := readAddrs(sc, listeners, "tls child")
+	if err != nil {
+		return 0, err
 	}
 	env := new(probe.Env)
 	defer env.Close()
