@@ -106,10 +106,7 @@ func httpThroughput(w io.Writer, p params) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer func() {
-		_ = srv.cmd.Process.Kill()
-		_ = srv.Wait()
-	}()
+	defer srv.Stop()
 	sc := bufio.NewScanner(srv.stdout)
 	addrs, err := readAddrs(sc, listeners, "http child")
 	if err != nil {

@@ -213,6 +213,12 @@ func child(spec string) (*childProc, error) {
 	return c, nil
 }
 
+// Stop kills the child and waits for it.
+func (c *childProc) Stop() {
+	_ = c.cmd.Process.Kill()
+	_ = c.Wait()
+}
+
 // Wait closes the child's input and waits for it to exit.
 func (c *childProc) Wait() error {
 	c.once.Do(func() {
@@ -381,10 +387,7 @@ func throughput(w io.Writer, p params, sum summary) (summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	defer func() {
-		_ = ls.cmd.Process.Kill()
-		_ = ls.Wait()
-	}()
+	defer ls.Stop()
 	stdout := ls.stdout
 	sc := bufio.NewScanner(stdout)
 	addrs, err := readAddrs(sc, p.listeners, "listener child")
@@ -486,10 +489,7 @@ func connectPhase(w io.Writer, p params) (figures, error) {
 	if err != nil {
 		return figures{}, err
 	}
-	defer func() {
-		_ = ls.cmd.Process.Kill()
-		_ = ls.Wait()
-	}()
+	defer ls.Stop()
 	sc := bufio.NewScanner(ls.stdout)
 	addrs, err := readAddrs(sc, p.listeners, "listener child")
 	if err != nil {

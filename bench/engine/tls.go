@@ -150,10 +150,7 @@ func tlsThroughput(w io.Writer, p params) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer func() {
-		_ = srv.cmd.Process.Kill()
-		_ = srv.Wait()
-	}()
+	defer srv.Stop()
 	sc := bufio.NewScanner(srv.stdout)
 	if !sc.Scan() {
 		return 0, fmt.Errorf("tls child gave no certificate")
