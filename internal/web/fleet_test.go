@@ -304,11 +304,11 @@ func TestFleet(t *testing.T) {
 		w.addTarget(patrol.TargetState{Target: "tcp://127.0.0.1:6379", Status: patrol.StatusDown, Since: now}) // down: its group is open
 		run(t, ctx, 20*time.Second, chromedp.Navigate(url+"/"), chromedp.WaitVisible(css(`#groups[data-rendered="1"]`)),
 			chromedp.WaitVisible(css(`#learning tr[data-addr="127.0.0.1:1883"]`)))
-		if got := get(t, ctx, chromedp.Text(css(tileSel("tcp://127.0.0.1:6379")))); got != "redis-server :6379" {
+		if got := settledText(t, ctx, tileSel("tcp://127.0.0.1:6379"), "redis-server :6379"); got != "redis-server :6379" {
 			t.Errorf("learned target named %q, want redis-server :6379", got)
 		}
 		run(t, ctx, 10*time.Second, chromedp.Click(css(`#views button[data-v="tiles"]`)), chromedp.WaitVisible(css(`#groups.tiled[data-rendered="1"]`)))
-		if got := get(t, ctx, chromedp.Text(css(tileSel("tcp://127.0.0.1:6379")))); got != "redis-server :6379" {
+		if got := settledText(t, ctx, tileSel("tcp://127.0.0.1:6379"), "redis-server :6379"); got != "redis-server :6379" {
 			t.Errorf("learned target named %q in the tile view, want redis-server :6379", got)
 		}
 		run(t, ctx, 10*time.Second, chromedp.Click(css(`#views button[data-v="dense"]`)))
@@ -512,5 +512,21 @@ func TestStatusPageScreenshot(t *testing.T) {
 	}
 	if takeShots() {
 		screenshot(t, ctx, "status")
+	}
+}
+
+// settledText reads the text of the element sel in one step in the page, again for up
+// to five seconds while it differs from want: the overview redraws its groups (a
+// debounced render after new data) and a node read across a redraw reads empty. It
+// returns the last text read, for the caller to judge.
+func settledText(t *testing.T, ctx context.Context, sel, want string) string {
+	t.Helper()
+	js := fmt.Sprintf(`(document.querySelector(%q) || {}).innerText || ""`, sel)
+	var got string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		got = strings.TrimSpace(get(t, ctx, chromedp.Evaluate[string](js)))
+		if got == want || time.Now().After(deadline) {
+			return got
+		}
 	}
 }
