@@ -291,6 +291,9 @@ func (e *Engine) ObserveAnomaly(ctx context.Context, a Anomaly) error {
 		rs: &e.cfg.anomaly.ruleSettings, rule: "anomaly:" + a.Metric, subject: a.Target, sev: sev,
 		labels: alertLabels(a.Labels, "", a.Target), verdict: verdictOf(a.Active), ready: true,
 		summary: a.Summary, desc: a.Why, at: a.At,
+		// A severity given with the anomaly (a forecast's P2 under half an hour, P3
+		// under a day) is followed by the open alert as it changes.
+		follow: a.Severity != "",
 	}, now)
 	return e.persist(ctx)
 }

@@ -44,7 +44,8 @@ type Anomaly struct {
 	// Summary is the alert's one-line summary; empty means "<target> <metric>
 	// anomalous (score …)".
 	Summary string
-	// Severity is "P0".."P3"; empty means the anomaly rule's severity.
+	// Severity is "P0".."P3"; empty means the anomaly rule's severity. An open alert
+	// takes the severity of each later anomaly that gives one.
 	Severity string
 	Active   bool
 	// At is when it was detected; zero means the engine's clock.
