@@ -119,6 +119,9 @@ type anomTarget struct {
 	capSum      float64
 	capN        int32
 	capWhat     string
+	capLimit    float64
+	// fc forecasts when the capacity used reaches its limit (forecast.go).
+	fc *forecast
 	// sent is the set of signals (a bit each) the engine's alert names; 0 when no
 	// alert is raised; sentUnknown for an alert found open at start.
 	sent uint8
@@ -218,6 +221,7 @@ func (f *anomalyFeeder) feed(ctx context.Context, job *schedule.Job, r *patrol.R
 		t.capSum += float64(c.Used)
 		t.capN++
 		t.capWhat = c.What
+		t.capLimit = float64(c.Limit)
 	}
 }
 
@@ -252,6 +256,7 @@ func (t *anomTarget) closeWindow(f *anomalyFeeder) {
 			name = signals[sigCapacity].name
 		}
 		t.observe(f, sigCapacity, name, end, t.capSum/float64(t.capN))
+		t.forecastPoint(name, end, t.capSum/float64(t.capN), t.capLimit)
 	}
 }
 
@@ -333,6 +338,7 @@ func (t *anomTarget) decide(ctx context.Context, f *anomalyFeeder, job *schedule
 		}
 		hot |= 1 << k
 	}
+	t.decideForecast(ctx, f, job, ns)
 	if hot == t.sent {
 		return
 	}
@@ -445,6 +451,12 @@ func (f *anomalyFeeder) restore(ctx context.Context, st store.AnomalyStateStore)
 	}
 	n := 0
 	for _, row := range rows {
+		if strings.HasPrefix(row.Key, forecastPrefix) {
+			if f.restoreTrend(row) {
+				n++
+			}
+			continue
+		}
 		k, name, target, ok := parseAnomalyStateKey(row.Key)
 		if !ok {
 			f.logger.Warn("anomaly state with an unknown key skipped", "key", row.Key)
@@ -521,6 +533,21 @@ func (f *anomalyFeeder) save(ctx context.Context, st store.AnomalyStateStore, no
 			s.dirty = false
 			batch = append(batch, store.AnomalyState{Key: key, State: b, Last: time.Unix(0, s.last)})
 		}
+		if fc := t.fc; fc != nil {
+			key := forecastPrefix + fc.what + " " + t.id
+			switch {
+			case now.UnixNano()-fc.at > int64(anomalyForget):
+				gone = append(gone, key)
+				t.fc = nil
+			case fc.dirty:
+				if b, err := fc.trend.MarshalBinary(); err != nil {
+					errs = append(errs, fmt.Errorf("anomaly state %s: %w", key, err))
+				} else {
+					fc.dirty = false
+					batch = append(batch, store.AnomalyState{Key: key, State: b, Last: time.Unix(0, fc.at)})
+				}
+			}
+		}
 		t.mu.Unlock()
 		if len(batch) >= 256 {
 			flush()
@@ -594,11 +621,14 @@ func (d *Daemon) startAnomalies(ctx context.Context, cfg *config.Config) *anomal
 	// The anomaly alerts still open from before the restart are the feeder's to update
 	// or clear at the next window of their target.
 	for _, a := range d.engine().List(alert.Filter{}) {
-		if a.Rule == "anomaly:"+anomalyMetric {
+		switch a.Rule {
+		case "anomaly:" + anomalyMetric:
 			t := f.target(a.Target)
 			t.mu.Lock()
 			t.sent = sentUnknown
 			t.mu.Unlock()
+		case "anomaly:" + forecastMetric:
+			f.forecastOpen(a.Target, a.Severity.String())
 		}
 	}
 	return f

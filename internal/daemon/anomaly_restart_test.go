@@ -217,8 +217,8 @@ func TestAnomalyRestoreSkipsBadStates(t *testing.T) {
 		t.Fatal(err)
 	}
 	good, err := db.LoadAnomalyStates(t.Context())
-	if err != nil || len(good) != 3 {
-		t.Fatalf("saved: got %d states, %v; want 3 (latency, failure ratio, connections)", len(good), err)
+	if err != nil || len(good) != 4 {
+		t.Fatalf("saved: got %d states, %v; want 4 (latency, failure ratio, connections and their trend)", len(good), err)
 	}
 	bad := good[0]
 	bad.Key = "latency tcp://127.0.0.1:1"
@@ -228,13 +228,21 @@ func TestAnomalyRestoreSkipsBadStates(t *testing.T) {
 	flipped.State = bytes.Repeat([]byte{0xff}, len(flipped.State))
 	unknown := good[2]
 	unknown.Key = "cpu tcp://127.0.0.1:1"
-	if err := db.PutAnomalyStates(t.Context(), []store.AnomalyState{bad, flipped, unknown}); err != nil {
+	var trend store.AnomalyState
+	for _, s := range good {
+		if strings.HasPrefix(s.Key, forecastPrefix) {
+			trend = s
+		}
+	}
+	trend.Key = forecastPrefix + "connections tcp://127.0.0.1:1"
+	trend.State = trend.State[:len(trend.State)-5]
+	if err := db.PutAnomalyStates(t.Context(), []store.AnomalyState{bad, flipped, unknown, trend}); err != nil {
 		t.Fatal(err)
 	}
 	g := newAnomalyFeeder(0.995, func(context.Context, alert.Anomaly) error { return nil }, nil, nil)
 	n, err := g.restore(t.Context(), db)
-	if err != nil || n != 3 {
-		t.Errorf("restore: got %d series, %v; want the 3 good ones", n, err)
+	if err != nil || n != 4 {
+		t.Errorf("restore: got %d series, %v; want the 4 good ones", n, err)
 	}
 	if _, ok := g.targets["tcp://127.0.0.1:1"]; ok {
 		t.Error("a target of bad states only was restored")

@@ -1,0 +1,132 @@
+package daemon
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/portpatrol/portpatrol/internal/alert"
+	"github.com/portpatrol/portpatrol/internal/config"
+	"github.com/portpatrol/portpatrol/internal/patrol"
+	"github.com/portpatrol/portpatrol/internal/schedule"
+)
+
+// A connection leak on a Redis-like target, fed as 10-second probe results through the
+// feeder into a real alert engine on fake time: the forecast alert opens at P3 with the
+// forecast in words, rises to P2 under half an hour before the limit, and clears after a
+// restart empties the pool. A steady neighbour with a daily curve never gets one.
+func TestCapacityForecastAlerts(t *testing.T) {
+	start := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	var clock atomic.Int64
+	clock.Store(start.UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()).UTC() }
+	cfg := config.Default()
+	type change struct {
+		at       time.Time
+		sev      string
+		state    patrol.AlertState
+		summary  string
+		desc     string
+		resolved bool
+	}
+	var changes []change
+	eng, err := alert.New(t.Context(), cfg.Alerting, alert.Deps{
+		Sink: alert.SinkFunc(func(context.Context, []patrol.Notification) error { return nil }),
+		Now:  now,
+		OnChange: func(a patrol.Alert) {
+			if a.Rule == "anomaly:"+forecastMetric && a.Target == "redis://127.0.0.1:6379" {
+				changes = append(changes, change{at: now(), sev: a.Severity.String(), state: a.State, summary: a.Summary, desc: a.Description})
+			}
+			if a.Rule == "anomaly:"+forecastMetric && a.Target != "redis://127.0.0.1:6379" {
+				t.Errorf("forecast alert on the steady target: %s", a.Summary)
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newAnomalyFeeder(cfg.Anomaly.ThresholdOrDefault(), eng.ObserveAnomaly, nil, nil)
+	leaky := &schedule.Job{ID: "redis://127.0.0.1:6379", Host: "127.0.0.1"}
+	steady := &schedule.Job{ID: "postgres://127.0.0.1:5432", Host: "127.0.0.1"}
+	rng := rand.New(rand.NewPCG(7, 7))
+	leakAt := start.Add(30 * time.Hour) // after a day of history
+	restartAt := leakAt.Add(170 * time.Minute)
+	used := func(at time.Time) int64 {
+		switch {
+		case at.Before(leakAt):
+			return 300 + int64(rng.IntN(11))
+		case at.Before(restartAt):
+			return 300 + int64(4*at.Sub(leakAt).Minutes()) + int64(rng.IntN(11)) // +4 a minute
+		}
+		return 40 + int64(rng.IntN(11))
+	}
+	end := restartAt.Add(3 * time.Hour)
+	for at := start; at.Before(end); at = at.Add(10 * time.Second) {
+		clock.Store(at.UnixNano())
+		r := patrol.Result{Target: leaky.ID, Start: at, Duration: 2 * time.Millisecond, Class: patrol.ClassOK,
+			Capacity: &patrol.Capacity{What: "clients", Used: min(used(at), 1000), Limit: 1000}}
+		f.feed(t.Context(), leaky, &r)
+		day := at.Sub(start).Hours() / 24
+		s := patrol.Result{Target: steady.ID, Start: at, Duration: 2 * time.Millisecond, Class: patrol.ClassOK,
+			Capacity: &patrol.Capacity{What: "connections", Used: int64(60 + 30*sinTurn(day) + float64(rng.IntN(5))), Limit: 100}}
+		f.feed(t.Context(), steady, &s)
+		if at.Second() == 0 {
+			if err := eng.Tick(t.Context(), at); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var sevs []string
+	var firstP3, firstP2, resolved time.Time
+	for _, c := range changes {
+		if len(sevs) == 0 || sevs[len(sevs)-1] != c.sev+" "+string(c.state) {
+			sevs = append(sevs, c.sev+" "+string(c.state))
+		}
+		switch {
+		case c.state == patrol.AlertFiring && c.sev == "P3" && firstP3.IsZero():
+			firstP3 = c.at
+			if !strings.Contains(c.summary, "at this rate clients reach their limit (1000) in") || !strings.Contains(c.desc, "a minute over the last") {
+				t.Errorf("P3 alert says %q / %q; want the forecast in words and the rate a minute", c.summary, c.desc)
+			}
+		case c.state == patrol.AlertFiring && c.sev == "P2" && firstP2.IsZero():
+			firstP2 = c.at
+		case c.state == patrol.AlertResolved && resolved.IsZero():
+			resolved = c.at
+		}
+	}
+	t.Logf("forecast alert: %s; P3 %s and P2 %s before the limit (at %s), resolved %s after the restart",
+		strings.Join(sevs, " → "), leakAt.Add(175*time.Minute).Sub(firstP3), leakAt.Add(175*time.Minute).Sub(firstP2),
+		leakAt.Add(175*time.Minute).Format("Jan 2 15:04"), resolved.Sub(restartAt))
+	limitAt := leakAt.Add(175 * time.Minute)
+	if firstP3.IsZero() || limitAt.Sub(firstP3) < 60*time.Minute {
+		t.Errorf("P3 fired at %v, want at least an hour before the limit at %v", firstP3, limitAt)
+	}
+	if firstP2.IsZero() || limitAt.Sub(firstP2) > 45*time.Minute || limitAt.Sub(firstP2) < 10*time.Minute {
+		t.Errorf("P2 fired at %v, want 10 to 45 minutes before the limit at %v", firstP2, limitAt)
+	}
+	if resolved.IsZero() || resolved.Before(restartAt) {
+		t.Errorf("resolved at %v, want after the restart at %v", resolved, restartAt)
+	}
+
+	// The report: the leaky target was at the top while it leaked; after the restart
+	// nothing is forecast, and the fuller pool comes first.
+	d := &Daemon{anomalies: f}
+	rows, err := (&apiAdapter{d: d}).CapacityForecasts(t.Context(), 0)
+	if err != nil || len(rows) != 2 {
+		t.Fatalf("report: got %d rows, %v; want 2", len(rows), err)
+	}
+	for _, r := range rows {
+		if r.ETASeconds != nil {
+			t.Errorf("after the restart: %s still forecast to run out in %vs", r.Target, *r.ETASeconds)
+		}
+	}
+}
+
+// sinTurn is a daily curve: the sine of a whole turn a day.
+func sinTurn(days float64) float64 {
+	return math.Sin(2 * 3.141592653589793 * days)
+}
