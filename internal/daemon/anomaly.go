@@ -120,8 +120,10 @@ type anomTarget struct {
 	capN        int32
 	capWhat     string
 	capLimit    float64
-	// fc forecasts when the capacity used reaches its limit (forecast.go).
+	// fc forecasts when the capacity used reaches its limit (forecast.go); dc compares
+	// the latency of this week with last week's (decay.go).
 	fc *forecast
+	dc *decay
 	// sent is the set of signals (a bit each) the engine's alert names; 0 when no
 	// alert is raised; sentUnknown for an alert found open at start.
 	sent uint8
@@ -197,8 +199,12 @@ func (f *anomalyFeeder) feed(ctx context.Context, job *schedule.Job, r *patrol.R
 	ns := r.Start.UnixNano()
 	if w := ns / int64(anomalyWindow); w != t.win {
 		if t.winN > 0 {
-			t.closeWindow(f)
-			t.decide(ctx, f, job, (t.win+1)*int64(anomalyWindow))
+			p95 := t.closeWindow(f)
+			end := (t.win + 1) * int64(anomalyWindow)
+			t.decide(ctx, f, job, end)
+			if p95 > 0 {
+				t.decayWindow(ctx, f, job, time.Unix(0, end), p95)
+			}
 		}
 		t.win, t.winN, t.winFl, t.lat, t.capSum, t.capN = w, 0, 0, t.lat[:0], 0, 0
 	}
@@ -226,8 +232,9 @@ func (f *anomalyFeeder) feed(ctx context.Context, job *schedule.Job, r *patrol.R
 }
 
 // closeWindow feeds the points of the window that ended: the median latency, the
-// failure ratio, the mean capacity used.
-func (t *anomTarget) closeWindow(f *anomalyFeeder) {
+// failure ratio, the mean capacity used. It returns the window's p95 latency in ms (0
+// without usable results).
+func (t *anomTarget) closeWindow(f *anomalyFeeder) (p95 float64) {
 	end := time.Unix(0, (t.win+1)*int64(anomalyWindow))
 	if len(t.lat) > 0 {
 		slices.Sort(t.lat)
@@ -235,6 +242,7 @@ func (t *anomTarget) closeWindow(f *anomalyFeeder) {
 		if len(t.lat)%2 == 0 {
 			med = (med + t.lat[len(t.lat)/2-1]) / 2
 		}
+		p95 = t.lat[(len(t.lat)*95+99)/100-1]
 		res, ok := t.observe(f, sigLatency, signals[sigLatency].name, end, med)
 		if s := t.sig[sigLatency]; ok {
 			s.band = res
@@ -258,6 +266,7 @@ func (t *anomTarget) closeWindow(f *anomalyFeeder) {
 		t.observe(f, sigCapacity, name, end, t.capSum/float64(t.capN))
 		t.forecastPoint(name, end, t.capSum/float64(t.capN), t.capLimit)
 	}
+	return p95
 }
 
 // observe feeds one point of signal k and updates its hot state. It reports false when
@@ -457,6 +466,12 @@ func (f *anomalyFeeder) restore(ctx context.Context, st store.AnomalyStateStore)
 			}
 			continue
 		}
+		if strings.HasPrefix(row.Key, decayPrefix) {
+			if f.restoreDecay(row) {
+				n++
+			}
+			continue
+		}
 		k, name, target, ok := parseAnomalyStateKey(row.Key)
 		if !ok {
 			f.logger.Warn("anomaly state with an unknown key skipped", "key", row.Key)
@@ -548,6 +563,21 @@ func (f *anomalyFeeder) save(ctx context.Context, st store.AnomalyStateStore, no
 				}
 			}
 		}
+		if dc := t.dc; dc != nil {
+			key := decayPrefix + t.id
+			last := time.Unix(int64(dc.day)*86400, 0)
+			if now.Sub(last) > anomalyForget+24*time.Hour {
+				gone = append(gone, key)
+				t.dc = nil
+			} else if !dc.dirty {
+				// saved already
+			} else if b, err := dc.MarshalBinary(); err != nil {
+				errs = append(errs, fmt.Errorf("anomaly state %s: %w", key, err))
+			} else {
+				dc.dirty = false
+				batch = append(batch, store.AnomalyState{Key: key, State: b, Last: last})
+			}
+		}
 		t.mu.Unlock()
 		if len(batch) >= 256 {
 			flush()
@@ -629,6 +659,8 @@ func (d *Daemon) startAnomalies(ctx context.Context, cfg *config.Config) *anomal
 			t.mu.Unlock()
 		case "anomaly:" + forecastMetric:
 			f.forecastOpen(a.Target, a.Severity.String())
+		case "anomaly:" + decayMetric:
+			f.decayOpen(a.Target)
 		}
 	}
 	return f

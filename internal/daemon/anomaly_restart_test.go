@@ -217,8 +217,8 @@ func TestAnomalyRestoreSkipsBadStates(t *testing.T) {
 		t.Fatal(err)
 	}
 	good, err := db.LoadAnomalyStates(t.Context())
-	if err != nil || len(good) != 4 {
-		t.Fatalf("saved: got %d states, %v; want 4 (latency, failure ratio, connections and their trend)", len(good), err)
+	if err != nil || len(good) != 5 {
+		t.Fatalf("saved: got %d states, %v; want 5 (latency, failure ratio, connections, their trend, the latency's week-over-week days)", len(good), err)
 	}
 	bad := good[0]
 	bad.Key = "latency tcp://127.0.0.1:1"
@@ -241,8 +241,8 @@ func TestAnomalyRestoreSkipsBadStates(t *testing.T) {
 	}
 	g := newAnomalyFeeder(0.995, func(context.Context, alert.Anomaly) error { return nil }, nil, nil)
 	n, err := g.restore(t.Context(), db)
-	if err != nil || n != 4 {
-		t.Errorf("restore: got %d series, %v; want the 4 good ones", n, err)
+	if err != nil || n != 5 {
+		t.Errorf("restore: got %d series, %v; want the 5 good ones", n, err)
 	}
 	if _, ok := g.targets["tcp://127.0.0.1:1"]; ok {
 		t.Error("a target of bad states only was restored")
