@@ -132,6 +132,8 @@ type Daemon struct {
 	status       *status.Page
 	httpLimits   httpLimits // the HTTP server's timeouts; tests shorten them
 	dataDir      string     // Config.DataDir: where the local socket goes by default
+	// diskUsage reads the store's file system (forecast.go); nil means statfs.
+	diskUsage func(dir string) (used, limit float64, err error)
 	closeOnce    sync.Once
 	workers      sync.WaitGroup // goroutines Run started
 	// scrapeEnv is where /probe runs, with its allowlist; Close closes it.
@@ -812,7 +814,9 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 		}
 		return d.withEngine(func(e *alert.Engine) error { return e.Tick(ctx, now) })
 	})
-	d.every(ctx, anomalySaveEvery, "anomaly baselines", func(now time.Time) error { return d.saveAnomalies(ctx, now) })
+	d.every(ctx, anomalySaveEvery, "anomaly baselines", func(now time.Time) error {
+		return errors.Join(d.forecastStoreDisk(ctx, now), d.saveAnomalies(ctx, now))
+	})
 	d.every(ctx, time.Minute, "compact", func(now time.Time) error {
 		_, err := d.db.Compact(ctx, now)
 		return err

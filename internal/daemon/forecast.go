@@ -5,9 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/portpatrol/portpatrol/internal/alert"
 	"github.com/portpatrol/portpatrol/internal/anomaly"
@@ -241,4 +244,48 @@ func (a *apiAdapter) CapacityForecasts(_ context.Context, since time.Duration) (
 		return cmp.Or(cmp.Compare(b.Used/max(b.Limit, 1), a.Used/max(a.Limit, 1)), cmp.Compare(a.Target, b.Target))
 	})
 	return rows, nil
+}
+
+// The store's disk is a used/limit pair too: with SQLite, the file system of the
+// database is sampled at every save of the baselines (5 minutes) as a target of its own,
+// "store:<directory>", whose forecast alert and report row say when it fills.
+const storeDiskWhat = "disk MB"
+
+// diskUsage returns the file system's used and usable megabytes at dir: the limit is
+// what portpatrol's user can fill, used plus available to unprivileged users.
+func diskUsage(dir string) (used, limit float64, err error) {
+	var fs unix.Statfs_t
+	if err := unix.Statfs(dir, &fs); err != nil {
+		return 0, 0, err
+	}
+	bs := float64(fs.Bsize) / (1 << 20)
+	used = float64(fs.Blocks-fs.Bfree) * bs
+	return used, used + float64(fs.Bavail)*bs, nil
+}
+
+// forecastStoreDisk samples the SQLite store's file system and raises, changes or
+// clears its forecast alert. Nothing with PostgreSQL or without the detector.
+func (d *Daemon) forecastStoreDisk(ctx context.Context, now time.Time) error {
+	path, ok := strings.CutPrefix(d.dbName, "sqlite:")
+	if d.anomalies == nil || !ok {
+		return nil
+	}
+	dir := filepath.Dir(path)
+	usage := d.diskUsage
+	if usage == nil {
+		usage = diskUsage
+	}
+	used, limit, err := usage(dir)
+	if err != nil {
+		return fmt.Errorf("store disk: %w", err)
+	}
+	t := d.anomalies.target("store:" + dir)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.forecastPoint(storeDiskWhat, now, used, limit)
+	if t.fc != nil {
+		t.fc.at = now.UnixNano()
+	}
+	t.decideForecast(ctx, d.anomalies, nil, now.UnixNano())
+	return nil
 }

@@ -130,3 +130,42 @@ func TestCapacityForecastAlerts(t *testing.T) {
 func sinTurn(days float64) float64 {
 	return math.Sin(2 * 3.141592653589793 * days)
 }
+
+// The store's disk: a day at 40 % of 10 GB, then 50 MB a minute of new data; the forecast
+// alert names the store's directory and says when the disk fills. The real statfs of a
+// directory gives used ≤ limit.
+func TestStoreDiskForecast(t *testing.T) {
+	var raised []alert.Anomaly
+	f := newAnomalyFeeder(0.995, func(_ context.Context, a alert.Anomaly) error { raised = append(raised, a); return nil }, nil, nil)
+	start := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	fillAt := start.Add(26 * time.Hour)
+	var now time.Time
+	d := &Daemon{anomalies: f, dbName: "sqlite:/var/lib/portpatrol/portpatrol.db", diskUsage: func(dir string) (float64, float64, error) {
+		if dir != "/var/lib/portpatrol" {
+			t.Errorf("statfs of %q, want the store's directory", dir)
+		}
+		used := 4096.0
+		if now.After(fillAt) {
+			used += 50 * now.Sub(fillAt).Minutes()
+		}
+		return used, 10240, nil
+	}}
+	for now = start; now.Before(fillAt.Add(2 * time.Hour)); now = now.Add(5 * time.Minute) {
+		if err := d.forecastStoreDisk(t.Context(), now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(raised) == 0 || raised[0].Target != "store:/var/lib/portpatrol" || !strings.Contains(raised[0].Summary, "disk MB reach their limit (10240) in") {
+		t.Fatalf("got %+v, want a forecast alert for the store's disk", raised)
+	}
+	t.Logf("%s after the fill began: %s (%s)", raised[0].At.Sub(fillAt), raised[0].Summary, raised[0].Severity)
+
+	used, limit, err := diskUsage(t.TempDir())
+	if err != nil || used <= 0 || limit < used {
+		t.Errorf("diskUsage of a temporary directory: %v MB of %v MB, %v", used, limit, err)
+	}
+	d.dbName = "postgres://u@127.0.0.1/test"
+	if err := d.forecastStoreDisk(t.Context(), now); err != nil {
+		t.Errorf("with PostgreSQL: %v, want nothing done", err)
+	}
+}
