@@ -107,6 +107,7 @@ blackbox_exporter-compatible /probe endpoint, and tells you who listens where.`,
 		newSilenceCmd(),
 		newNotifyCmd(),
 		newAnomalyCmd(),
+		newAuditLogCmd(),
 		newVersionCmd(),
 	)
 	return root
