@@ -104,7 +104,7 @@ verify): the chain must still hold entry SEQ with that hash.`,
 					fmt.Fprintf(out, "chain intact: %d entries, head %s\n", rep.Entries, rep.Head)
 				} else {
 					fmt.Fprintf(out, "chain broken at entry %d (%s): %s\n", rep.Problem.Seq, rep.Problem.What, rep.Problem.Detail)
-					fmt.Fprintf(out, "entries 1 to %d are intact; checked %s\n", rep.Entries, where)
+					fmt.Fprintf(out, "%s; checked %s\n", goodBefore(rep.Entries), where)
 				}
 				if !rep.Intact() {
 					return exitCode(exitCritical)
@@ -116,6 +116,17 @@ verify): the chain must still hold entry SEQ with that hash.`,
 	cmd.Flags().StringVar(&pin, "pin", "", "a head recorded earlier, SEQ:HASH, that the chain must still hold")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return cmd
+}
+
+// goodBefore says how many entries before the first bad one are intact.
+func goodBefore(n int64) string {
+	switch n {
+	case 0:
+		return "no entry before it"
+	case 1:
+		return "entry 1 before it is intact"
+	}
+	return fmt.Sprintf("entries 1 to %d before it are intact", n)
 }
 
 // verifyJSON is the report of verify --json.

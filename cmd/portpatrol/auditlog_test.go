@@ -78,7 +78,7 @@ func TestAuditLogVerify(t *testing.T) {
 	tamper(t, path, `UPDATE audit_chain SET record = replace(record, '"d17"', '"d99"') WHERE seq = 17`)
 	code, out, errs = runCmd("audit-log", "verify", "--db", path)
 	if code != exitCritical || !strings.HasPrefix(out, "chain broken at entry 17 (edited): entry 17 was edited or forged") ||
-		!strings.Contains(out, "entries 1 to 16 are intact") {
+		!strings.Contains(out, "entries 1 to 16 before it are intact") {
 		t.Errorf("edited: exit %d, %q %q; want 2 naming entry 17", code, out, errs)
 	}
 	code, out, _ = runCmd("audit-log", "verify", "--db", path, "--json")

@@ -154,6 +154,9 @@ func (v Verifier) Verify(ctx context.Context, s Pages) (Report, error) {
 		rep.Entries++
 		rep.Head = headOf(r)
 	}
+	if v.Pin.Seq > 0 && !pinFound && v.Pin.Seq == prev.Seq+1 {
+		return fail(v.Pin.Seq, Deleted, "the chain ends at entry %d, but entry %d was pinned: it was deleted", prev.Seq, v.Pin.Seq)
+	}
 	if v.Pin.Seq > 0 && !pinFound {
 		return fail(prev.Seq+1, Deleted, "the chain ends at entry %d, but entry %d was pinned: entries %d to %d were deleted",
 			prev.Seq, v.Pin.Seq, prev.Seq+1, v.Pin.Seq)
