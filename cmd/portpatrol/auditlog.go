@@ -54,8 +54,8 @@ The store is the one serve uses: the same --data-dir, the storage: of -c, or --d
 
 func newAuditLogVerifyCmd(f *auditLogFlags) *cobra.Command {
 	var (
-		pin    string
-		asJSON bool
+		pin, file string
+		asJSON    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "verify",
@@ -71,12 +71,16 @@ Exit 3 when the store cannot be read.
 The chain alone cannot show that its last entries were deleted, or that it was
 rewritten whole. --pin SEQ:HASH checks against a head recorded earlier (from the
 portpatrol_audit_chain_head_info metric, serve's hourly log line, or an earlier
-verify): the chain must still hold entry SEQ with that hash.`,
+verify): the chain must still hold entry SEQ with that hash.
+
+--file checks an export of the whole chain (audit-log export with no --since) instead of
+the store, such as a copy kept elsewhere.`,
 		Example: `  portpatrol audit-log verify
   portpatrol audit-log verify --db /var/lib/portpatrol/portpatrol.db
   portpatrol audit-log verify --db postgres://portpatrol@db.internal/portpatrol
   portpatrol audit-log verify --pin 1042:5be0a3c2d6f1e8a79c0b4d2e6f8a1c3b5d7e9f0a2c4e6b8d0f1a3c5e7b9d1f3a
-  portpatrol audit-log verify --json | jq .problem`,
+  portpatrol audit-log verify --json | jq .problem
+  portpatrol audit-log verify --file decisions.jsonl --pin 1042:5be0a3c2d6f1e8a79c0b4d2e6f8a1c3b5d7e9f0a2c4e6b8d0f1a3c5e7b9d1f3a`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var v auditlog.Verifier
@@ -88,7 +92,7 @@ verify): the chain must still hold entry SEQ with that hash.`,
 				}
 				v.Pin = auditlog.Head{Seq: n, Hash: strings.ToLower(hash)}
 			}
-			return withAuditChain(cmd.Context(), *f, func(ctx context.Context, s store.AuditChainStore, where string) error {
+			report := func(ctx context.Context, s auditlog.Pages, where string) error {
 				rep, err := v.Verify(ctx, s)
 				if err != nil {
 					return exitf(exitUnknown, "verify %s: %v", where, err)
@@ -110,9 +114,32 @@ verify): the chain must still hold entry SEQ with that hash.`,
 					return exitCode(exitCritical)
 				}
 				return nil
+			}
+			if file != "" {
+				if f.db != "" || f.config != "" || f.dataDir != "" {
+					return exitf(exitUnknown, "--file verifies an export: give it without -c, --data-dir or --db")
+				}
+				in := cmd.InOrStdin()
+				if file != "-" {
+					fh, err := os.Open(file)
+					if err != nil {
+						return exitf(exitUnknown, "%v", err)
+					}
+					defer fh.Close()
+					in = fh
+				}
+				ctx := cmd.Context()
+				if ctx == nil {
+					ctx = context.Background()
+				}
+				return report(ctx, auditlog.NewExportReader(in), file)
+			}
+			return withAuditChain(cmd.Context(), *f, func(ctx context.Context, s store.AuditChainStore, where string) error {
+				return report(ctx, s, where)
 			})
 		},
 	}
+	cmd.Flags().StringVar(&file, "file", "", "verify an export of the whole chain (JSON Lines; - for standard input) instead of the store")
 	cmd.Flags().StringVar(&pin, "pin", "", "a head recorded earlier, SEQ:HASH, that the chain must still hold")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return cmd

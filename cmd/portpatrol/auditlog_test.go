@@ -141,6 +141,26 @@ func TestAuditLogExport(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[49]), &last); err != nil || last.Seq != 50 || last.Hash != head.Hash || last.Record.DecisionID != "d50" {
 		t.Errorf("last line %s: %+v, %v", lines[49], last, err)
 	}
+	// The export verifies on its own, and an edit of it is found.
+	file := filepath.Join(t.TempDir(), "decisions.jsonl")
+	if err := os.WriteFile(file, []byte(out), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, got, errs := runCmd("audit-log", "verify", "--file", file, "--pin", fmt.Sprintf("50:%s", head.Hash)); code != exitOK ||
+		got != fmt.Sprintf("chain intact: 50 entries, head 50 %s\n", head.Hash) {
+		t.Errorf("verify --file: exit %d, %q %q", code, got, errs)
+	}
+	edited := strings.Replace(out, `"decision_id":"d40"`, `"decision_id":"d41"`, 1)
+	if err := os.WriteFile(file, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, got, _ := runCmd("audit-log", "verify", "--file", file); code != exitCritical || !strings.HasPrefix(got, "chain broken at entry 40 (edited)") {
+		t.Errorf("verify --file of an edited export: exit %d, %q; want 2 naming entry 40", code, got)
+	}
+	if code, _, errs := runCmd("audit-log", "verify", "--file", file, "--db", path); code != exitUnknown || !strings.Contains(errs, "--file verifies an export") {
+		t.Errorf("--file with --db: exit %d, %q", code, errs)
+	}
+
 	code, out, _ = runCmd("audit-log", "export", "--db", path, "--since", "24h")
 	lines = strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	if code != exitOK || len(lines) != 25 || !strings.HasPrefix(lines[0], `{"seq":26,`) {
