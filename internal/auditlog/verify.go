@@ -67,7 +67,7 @@ func Verify(ctx context.Context, s Pages) (Report, error) {
 
 // maxSearch bounds how many other sequence numbers are tried, once, to find where a
 // bad entry was first written.
-const maxSearch = 1 << 18
+const maxSearch = 1 << 16
 
 // Verify walks the chain in s in sequence order, a page at a time, and returns the
 // first bad entry in the Report. An error is returned only when the store cannot be
