@@ -45,7 +45,7 @@ func auditDB(t *testing.T) (string, auditlog.Head) {
 	return path, auditlog.Head{Seq: e.Seq, Hash: e.Hash}
 }
 
-func tamper(t *testing.T, path, query string) {
+func tamperAuditDB(t *testing.T, path, query string) {
 	t.Helper()
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
@@ -75,7 +75,7 @@ func TestAuditLogVerify(t *testing.T) {
 		t.Errorf("with -c: exit %d, %q %q", code, out, errs)
 	}
 
-	tamper(t, path, `UPDATE audit_chain SET record = replace(record, '"d17"', '"d99"') WHERE seq = 17`)
+	tamperAuditDB(t, path, `UPDATE audit_chain SET record = replace(record, '"d17"', '"d99"') WHERE seq = 17`)
 	code, out, errs = runCmd("audit-log", "verify", "--db", path)
 	if code != exitCritical || !strings.HasPrefix(out, "chain broken at entry 17 (edited): entry 17 was edited or forged") ||
 		!strings.Contains(out, "entries 1 to 16 before it are intact") {
@@ -95,13 +95,13 @@ func TestAuditLogVerify(t *testing.T) {
 	}
 
 	path, head = auditDB(t)
-	tamper(t, path, `DELETE FROM audit_chain WHERE seq = 23`)
+	tamperAuditDB(t, path, `DELETE FROM audit_chain WHERE seq = 23`)
 	if code, out, _ := runCmd("audit-log", "verify", "--db", path); code != exitCritical || !strings.HasPrefix(out, "chain broken at entry 23 (deleted)") {
 		t.Errorf("deleted: exit %d, %q; want 2 naming entry 23", code, out)
 	}
 
 	path, head = auditDB(t)
-	tamper(t, path, `DELETE FROM audit_chain WHERE seq = 50`)
+	tamperAuditDB(t, path, `DELETE FROM audit_chain WHERE seq = 50`)
 	if code, out, _ := runCmd("audit-log", "verify", "--db", path); code != exitOK || !strings.HasPrefix(out, "chain intact: 49 entries") {
 		t.Errorf("last deleted, no pin: exit %d, %q; want intact with 49 (what the pin is for)", code, out)
 	}

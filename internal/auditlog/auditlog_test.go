@@ -146,7 +146,7 @@ type stepClock struct{ t time.Time }
 
 func (c *stepClock) now() time.Time { c.t = c.t.Add(time.Second); return c.t }
 
-func newLog(t *testing.T, m *memChain) *Log {
+func newMemLog(t *testing.T, m *memChain) *Log {
 	t.Helper()
 	clk := &stepClock{t: time.Date(2031, 1, 2, 3, 4, 5, 0, time.FixedZone("X", 3600))}
 	l, err := New(Config{Store: m, Now: clk.now, PageSize: 3})
@@ -159,7 +159,7 @@ func newLog(t *testing.T, m *memChain) *Log {
 func TestAppend(t *testing.T) {
 	ctx := t.Context()
 	m := &memChain{}
-	l := newLog(t, m)
+	l := newMemLog(t, m)
 	if h := l.Head(); h.Seq != 0 || h.String() != "0 (empty)" {
 		t.Errorf("head of a new Log: %v", h)
 	}
@@ -191,7 +191,7 @@ func TestAppend(t *testing.T) {
 		t.Error("a record over MaxRecord was appended")
 	}
 	// Another writer appends behind this Log's back: the next Append re-reads the head.
-	other := newLog(t, m)
+	other := newMemLog(t, m)
 	e3, err := other.Append(ctx, Record{Kind: KindExecution, Actor: "portpatrol"})
 	if err != nil || e3.Seq != 3 {
 		t.Fatalf("append by another Log: %+v, %v", e3, err)
@@ -231,7 +231,7 @@ func TestVerifyReadError(t *testing.T) {
 func TestVerifyCases(t *testing.T) {
 	build := func(t *testing.T) (*memChain, []store.AuditRow) {
 		m := &memChain{}
-		l := newLog(t, m)
+		l := newMemLog(t, m)
 		for i := range 12 {
 			if _, err := l.Append(t.Context(), Record{Kind: KindDecision, Actor: "portpatrol", DecisionID: fmt.Sprint(i)}); err != nil {
 				t.Fatal(err)
@@ -337,7 +337,7 @@ func sha256Hex(s string) string {
 // verifies like the store it came from, and an edited line is found.
 func TestExportVerifies(t *testing.T) {
 	m := &memChain{}
-	l := newLog(t, m)
+	l := newMemLog(t, m)
 	for i := range 10 {
 		if _, err := l.Append(t.Context(), Record{Kind: KindRollback, Actor: "portpatrol", Step: fmt.Sprint(i),
 			Evidence: json.RawMessage(`{"rule":"<dnat>","n":1.0}`)}); err != nil {

@@ -14,19 +14,19 @@ import (
 	"github.com/portpatrol/portpatrol/internal/store"
 )
 
-// lockedBuffer is a log destination that the daemon's workers and the test share.
-type lockedBuffer struct {
+// auditLogBuffer is a log destination that the daemon's workers and the test share.
+type auditLogBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *auditLogBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *auditLogBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
@@ -37,7 +37,7 @@ func (l *lockedBuffer) String() string {
 // head is logged at start and every hour of the daemon's clock.
 func TestAuditChainHead(t *testing.T) {
 	clock := notifytest.NewClock(time.Date(2031, 5, 6, 7, 0, 0, 0, time.UTC))
-	var logs lockedBuffer
+	var logs auditLogBuffer
 	d, err := New(Config{Config: parse(t, "host_watch: {disabled: true}\n"), DataDir: t.TempDir(), Clock: clock,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
@@ -60,7 +60,7 @@ func TestAuditChainHead(t *testing.T) {
 	base := runDaemon(t, d)
 	waitFor(t, base+"/metrics", "portpatrol_audit_chain_entries 3\n",
 		fmt.Sprintf("portpatrol_audit_chain_head_info{hash=%q} 1\n", last.Hash))
-	pollLogs(t, &logs, fmt.Sprintf("pin=3:%s", last.Hash))
+	waitAuditLog(t, &logs, fmt.Sprintf("pin=3:%s", last.Hash))
 
 	// Another writer of the same store (another instance, or the CLI) moves the head:
 	// /metrics reads it on scrape, the log on the hour.
@@ -82,8 +82,8 @@ func TestAuditChainHead(t *testing.T) {
 	within(t, clock, 10*time.Minute, "the head logged on the hour", func() bool { return strings.Contains(logs.String(), want) })
 }
 
-// pollLogs waits until the log holds want, or fails after 30s.
-func pollLogs(t *testing.T, logs *lockedBuffer, want string) {
+// waitAuditLog waits until the log holds want, or fails after 30s.
+func waitAuditLog(t *testing.T, logs *auditLogBuffer, want string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(logs.String(), want) {

@@ -108,7 +108,7 @@ func (c *auditClock) Now() time.Time {
 }
 
 // writeChain appends n records through a Log and returns them as stored.
-func writeChain(t *testing.T, s store.AuditChainStore, n int) []store.AuditRow {
+func writeAuditChain(t *testing.T, s store.AuditChainStore, n int) []store.AuditRow {
 	t.Helper()
 	clk := &auditClock{t: base}
 	l, err := auditlog.New(auditlog.Config{Store: s, Now: clk.Now, PageSize: 7})
@@ -132,7 +132,7 @@ func writeChain(t *testing.T, s store.AuditChainStore, n int) []store.AuditRow {
 	return rows
 }
 
-func verify(t *testing.T, s store.AuditChainStore, pin auditlog.Head) auditlog.Report {
+func verifyAudit(t *testing.T, s store.AuditChainStore, pin auditlog.Head) auditlog.Report {
 	t.Helper()
 	rep, err := auditlog.Verifier{PageSize: 7, Pin: pin}.Verify(t.Context(), s)
 	if err != nil {
@@ -144,7 +144,7 @@ func verify(t *testing.T, s store.AuditChainStore, pin auditlog.Head) auditlog.R
 func testAuditRoundTrip(t *testing.T, db AuditDB) {
 	ctx := t.Context()
 	s := db.Open(t)
-	rows := writeChain(t, s, 50)
+	rows := writeAuditChain(t, s, 50)
 	for i, r := range rows {
 		if r.Seq != int64(i+1) || (i > 0 && r.Prev != rows[i-1].Hash) || (i == 0 && r.Prev != "") {
 			t.Fatalf("entry %d: seq %d prev %s; want seq %d linked to the entry before", i+1, r.Seq, r.Prev, i+1)
@@ -156,11 +156,11 @@ func testAuditRoundTrip(t *testing.T, db AuditDB) {
 	if !strings.Contains(rows[0].Record, `"evidence":{"a":["\u003cb\u003e",1.50],"z":0}`) {
 		t.Errorf("entry 1's record is not canonical: %s", rows[0].Record)
 	}
-	rep := verify(t, db.Open(t), auditlog.Head{})
+	rep := verifyAudit(t, db.Open(t), auditlog.Head{})
 	if !rep.Intact() || rep.Entries != 50 || rep.Head.Seq != 50 || rep.Head.Hash != rows[49].Hash {
 		t.Fatalf("verify: got %+v, want intact, 50 entries, head 50 %s", rep, rows[49].Hash)
 	}
-	if rep := verify(t, s, auditlog.Head{Seq: 50, Hash: rows[49].Hash}); !rep.Intact() {
+	if rep := verifyAudit(t, s, auditlog.Head{Seq: 50, Hash: rows[49].Hash}); !rep.Intact() {
 		t.Errorf("verify pinned at its own head: %v", rep.Problem)
 	}
 
@@ -222,17 +222,17 @@ func testAuditRoundTrip(t *testing.T, db AuditDB) {
 }
 
 // sqlQuote quotes s as an SQL string literal, for SQLite and PostgreSQL alike.
-func sqlQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+func auditQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // renumber moves the entries from seq on by delta, in two statements so that no
 // row takes a number still held by another.
-func renumber(t *testing.T, db AuditDB, from, delta int64) {
+func renumberAudit(t *testing.T, db AuditDB, from, delta int64) {
 	t.Helper()
 	db.Exec(t, fmt.Sprintf(`UPDATE audit_chain SET seq = -(seq + %d) WHERE seq >= %d`, delta, from))
 	db.Exec(t, `UPDATE audit_chain SET seq = -seq WHERE seq < 0`)
 }
 
-func swap(t *testing.T, db AuditDB, a, b int64) {
+func swapAudit(t *testing.T, db AuditDB, a, b int64) {
 	t.Helper()
 	db.Exec(t, fmt.Sprintf(`UPDATE audit_chain SET seq = -1 WHERE seq = %d`, a))
 	db.Exec(t, fmt.Sprintf(`UPDATE audit_chain SET seq = %d WHERE seq = %d`, a, b))
@@ -242,7 +242,7 @@ func swap(t *testing.T, db AuditDB, a, b int64) {
 func testAuditTampering(t *testing.T, newDB func(t *testing.T) AuditDB) {
 	forge := func(seq, timeNs int64, record, prev string) string {
 		return fmt.Sprintf(`INSERT INTO audit_chain (seq, time_ns, record, prev, hash) VALUES (%d, %d, %s, %s, %s)`,
-			seq, timeNs, sqlQuote(record), sqlQuote(prev), sqlQuote(auditlog.Hash(seq, timeNs, []byte(record), prev)))
+			seq, timeNs, auditQuote(record), auditQuote(prev), auditQuote(auditlog.Hash(seq, timeNs, []byte(record), prev)))
 	}
 	const forged = `{"kind":"approval","actor":"mallory","plan_hash":"beef"}`
 	tests := []struct {
@@ -263,7 +263,7 @@ func testAuditTampering(t *testing.T, newDB func(t *testing.T) AuditDB) {
 			r := rows[16]
 			rec := strings.Replace(r.Record, `"outcome":"ok"`, `"outcome":"skipped"`, 1)
 			db.Exec(t, fmt.Sprintf(`UPDATE audit_chain SET record = %s, hash = %s WHERE seq = 17`,
-				sqlQuote(rec), sqlQuote(auditlog.Hash(17, r.TimeNs, []byte(rec), r.Prev))))
+				auditQuote(rec), auditQuote(auditlog.Hash(17, r.TimeNs, []byte(rec), r.Prev))))
 		}, false, 17, auditlog.Edited, "entry 17 was rewritten: its hash"},
 		{"delete an entry", func(t *testing.T, db AuditDB, _ []store.AuditRow) {
 			db.Exec(t, `DELETE FROM audit_chain WHERE seq = 23`)
@@ -276,29 +276,29 @@ func testAuditTampering(t *testing.T, newDB func(t *testing.T) AuditDB) {
 		}, false, 1, auditlog.Deleted, "entry 1 is missing: the chain starts at entry 2"},
 		{"delete an entry and renumber", func(t *testing.T, db AuditDB, _ []store.AuditRow) {
 			db.Exec(t, `DELETE FROM audit_chain WHERE seq = 23`)
-			renumber(t, db, 24, -1)
+			renumberAudit(t, db, 24, -1)
 		}, false, 23, auditlog.Deleted, "entry 23 was deleted and the entries after it renumbered"},
 		{"delete the last entries, pinned", func(t *testing.T, db AuditDB, _ []store.AuditRow) {
 			db.Exec(t, `DELETE FROM audit_chain WHERE seq > 47`)
 		}, true, 48, auditlog.Deleted, "the chain ends at entry 47, but entry 50 was pinned"},
 		{"insert a forged entry", func(t *testing.T, db AuditDB, rows []store.AuditRow) {
-			renumber(t, db, 30, 1)
+			renumberAudit(t, db, 30, 1)
 			db.Exec(t, forge(30, rows[28].TimeNs+1, forged, rows[28].Hash))
 		}, false, 30, auditlog.Inserted, "entry 30 was inserted: entry 31 is the one first written as entry 30"},
 		{"insert a junk entry", func(t *testing.T, db AuditDB, rows []store.AuditRow) {
-			renumber(t, db, 30, 1)
+			renumberAudit(t, db, 30, 1)
 			db.Exec(t, fmt.Sprintf(`INSERT INTO audit_chain (seq, time_ns, record, prev, hash) VALUES (30, %d, %s, %s, 'feed')`,
-				rows[28].TimeNs+1, sqlQuote(forged), sqlQuote(rows[28].Hash)))
+				rows[28].TimeNs+1, auditQuote(forged), auditQuote(rows[28].Hash)))
 		}, false, 30, auditlog.Inserted, "entry 30 was inserted: the entry after it is the one first written as entry 30"},
 		{"append a forged entry with a bad hash", func(t *testing.T, db AuditDB, rows []store.AuditRow) {
 			db.Exec(t, fmt.Sprintf(`INSERT INTO audit_chain (seq, time_ns, record, prev, hash) VALUES (51, %d, %s, %s, %s)`,
-				rows[49].TimeNs+1, sqlQuote(forged), sqlQuote(rows[49].Hash), sqlQuote(rows[49].Hash)))
+				rows[49].TimeNs+1, auditQuote(forged), auditQuote(rows[49].Hash), auditQuote(rows[49].Hash)))
 		}, false, 51, auditlog.Edited, "entry 51 was edited or forged"},
 		{"swap two entries", func(t *testing.T, db AuditDB, _ []store.AuditRow) {
-			swap(t, db, 20, 35)
+			swapAudit(t, db, 20, 35)
 		}, false, 20, auditlog.Reordered, "entry 20 is the one first written as entry 35"},
 		{"swap neighbours", func(t *testing.T, db AuditDB, _ []store.AuditRow) {
-			swap(t, db, 20, 21)
+			swapAudit(t, db, 20, 21)
 		}, false, 20, auditlog.Reordered, "entries 20 and 21 were swapped"},
 		{"rewrite the tail, pinned", func(t *testing.T, db AuditDB, rows []store.AuditRow) {
 			db.Exec(t, `DELETE FROM audit_chain WHERE seq > 40`)
@@ -313,8 +313,8 @@ func testAuditTampering(t *testing.T, newDB func(t *testing.T) AuditDB) {
 		t.Run(tt.name, func(t *testing.T) {
 			db := newDB(t)
 			s := db.Open(t)
-			rows := writeChain(t, s, 50)
-			if rep := verify(t, s, auditlog.Head{}); !rep.Intact() || rep.Entries != 50 {
+			rows := writeAuditChain(t, s, 50)
+			if rep := verifyAudit(t, s, auditlog.Head{}); !rep.Intact() || rep.Entries != 50 {
 				t.Fatalf("before tampering: %+v, want intact with 50 entries", rep)
 			}
 			tt.tamper(t, db, rows)
@@ -322,7 +322,7 @@ func testAuditTampering(t *testing.T, newDB func(t *testing.T) AuditDB) {
 			if tt.pin {
 				pin = auditlog.Head{Seq: 50, Hash: rows[49].Hash}
 			}
-			rep := verify(t, db.Open(t), pin)
+			rep := verifyAudit(t, db.Open(t), pin)
 			if rep.Intact() {
 				t.Fatalf("verify after tampering: intact (%d entries), want entry %d %s", rep.Entries, tt.seq, tt.what)
 			}
@@ -338,9 +338,9 @@ func testAuditTampering(t *testing.T, newDB func(t *testing.T) AuditDB) {
 	t.Run("without a pin, a deleted tail goes unseen", func(t *testing.T) {
 		db := newDB(t)
 		s := db.Open(t)
-		writeChain(t, s, 50)
+		writeAuditChain(t, s, 50)
 		db.Exec(t, `DELETE FROM audit_chain WHERE seq > 47`)
-		if rep := verify(t, s, auditlog.Head{}); !rep.Intact() || rep.Entries != 47 {
+		if rep := verifyAudit(t, s, auditlog.Head{}); !rep.Intact() || rep.Entries != 47 {
 			t.Errorf("got %+v, want intact with 47 entries: this is what pinning the head is for", rep)
 		}
 	})
