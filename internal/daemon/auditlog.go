@@ -26,6 +26,8 @@ func (d *Daemon) newAuditLog() *auditlog.Log {
 	if err != nil {
 		return nil
 	}
+	// So that Head is the stored one from the start; Run logs it, or why it failed.
+	_, _ = l.Refresh(d.ctx)
 	d.metrics.Registry.MustRegister(&auditChainCollector{log: l})
 	return l
 }

@@ -47,6 +47,9 @@ func TestAuditChainHead(t *testing.T) {
 	if l == nil {
 		t.Fatal("no audit log on the SQLite store")
 	}
+	if h := l.Head(); h.Seq != 0 {
+		t.Errorf("head of a new store: %v, want empty", h)
+	}
 	var last auditlog.Entry
 	for i := range 3 {
 		if last, err = l.Append(t.Context(), auditlog.Record{Kind: auditlog.KindDecision, Actor: "portpatrol",
@@ -80,6 +83,16 @@ func TestAuditChainHead(t *testing.T) {
 	}
 	want := fmt.Sprintf("pin=5:%s", last.Hash)
 	within(t, clock, 10*time.Minute, "the head logged on the hour", func() bool { return strings.Contains(logs.String(), want) })
+
+	// A replica sharing the store knows the head from New on.
+	d2, err := New(Config{Config: parse(t, "host_watch: {disabled: true}\n"), Store: d.db, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Close()
+	if h := d2.AuditLog().Head(); h.Seq != 5 || h.Hash != last.Hash {
+		t.Errorf("head of a replica after New: %v, want 5 %s", h, last.Hash)
+	}
 }
 
 // waitAuditLog waits until the log holds want, or fails after 30s.
