@@ -108,6 +108,7 @@ blackbox_exporter-compatible /probe endpoint, and tells you who listens where.`,
 		newNotifyCmd(),
 		newAnomalyCmd(),
 		newReportCmd(),
+		newAuditLogCmd(),
 		newVersionCmd(),
 	)
 	return root

@@ -26,6 +26,7 @@ import (
 
 	"github.com/portpatrol/portpatrol/internal/alert"
 	"github.com/portpatrol/portpatrol/internal/api"
+	"github.com/portpatrol/portpatrol/internal/auditlog"
 	"github.com/portpatrol/portpatrol/internal/config"
 	"github.com/portpatrol/portpatrol/internal/exporter"
 	"github.com/portpatrol/portpatrol/internal/hostwatch"
@@ -142,6 +143,9 @@ type Daemon struct {
 	// ctx lives as long as the daemon; Close cancels it.
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	// auditLog is the chain of automation decisions, nil when the store keeps none.
+	auditLog *auditlog.Log
 }
 
 // generation is everything built from one configuration that a reload replaces as a
@@ -213,6 +217,7 @@ func New(c Config) (_ *Daemon, err error) {
 		return nil, err
 	}
 	d.batch = store.NewBatchWriter(d.db, store.BatchConfig{Logger: logger.With("component", "history")})
+	d.auditLog = d.newAuditLog()
 	d.hw.identity.Store(cfg)
 	d.metrics.Registry.MustRegister(&engineCollector{alerts: d.engine, notifier: func() *notify.Dispatcher { return d.gen.Load().notifier }, batch: d.batch})
 	if !cfg.HostWatch.Disabled {
@@ -837,6 +842,7 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	}
 	d.every(ctx, time.Minute, "status history", func(now time.Time) error { return d.status.Sync(ctx, now) })
 	d.every(ctx, time.Minute, "state change log", func(now time.Time) error { d.changeLog.flush(now); return nil })
+	d.runAuditLog(ctx)
 	d.once(ctx, d.orphanDelay, d.resolveOrphans)
 	d.spawn(func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

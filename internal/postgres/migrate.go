@@ -135,6 +135,15 @@ CREATE TABLE anomaly_states (
 	last_ns bigint NOT NULL   -- the series' latest point
 );
 `},
+	{Version: 5, Name: "audit chain", SQL: `
+CREATE TABLE audit_chain (
+	seq     bigint PRIMARY KEY, -- 1, 2, 3…: one writer wins each number
+	time_ns bigint NOT NULL,    -- Unix ns, UTC
+	record  text NOT NULL,      -- canonical JSON of auditlog.Record, byte for byte
+	prev    text NOT NULL,      -- hash of entry seq-1, '' for the first
+	hash    text NOT NULL       -- hex SHA-256 over seq, time_ns, record, prev
+);
+`},
 }
 
 // KnownSchema is the newest schema version this binary knows.

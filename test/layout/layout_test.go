@@ -20,6 +20,7 @@ var allowed = map[string][]string{
 	// config decodes the sections whose types their packages own.
 	"internal/config":         {"internal/alert", "internal/audit", "internal/hostwatch", "internal/notify", "internal/probe", "internal/scan", "internal/schedule"},
 	"internal/doctor":         {"internal/inventory"},
+	"internal/auditlog":       {"internal/store"}, // the chain is kept through store.AuditChainStore
 	"internal/exporter":       {"internal/probe"},
 	"internal/hostwatch":      {"internal/inventory", "internal/store"},
 	"internal/postgres":       {"internal/alert", "internal/notify", "internal/store", "internal/store/sqlstore"},
