@@ -135,8 +135,8 @@ type Daemon struct {
 	dataDir      string     // Config.DataDir: where the local socket goes by default
 	// diskUsage reads the store's file system (forecast.go); nil means statfs.
 	diskUsage func(dir string) (used, limit float64, err error)
-	closeOnce    sync.Once
-	workers      sync.WaitGroup // goroutines Run started
+	closeOnce sync.Once
+	workers   sync.WaitGroup // goroutines Run started
 	// scrapeEnv is where /probe runs, with its allowlist; Close closes it.
 	scrapeEnv *probe.Env
 	probeNets atomic.Pointer[probeNets] // /probe's allowlist, for the running configuration
