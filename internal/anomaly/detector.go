@@ -564,3 +564,28 @@ func (d *Detector) count(s, spike, dt float64) {
 		d.inc = 1
 	}
 }
+
+// Band returns the usual band the detector has learned for time t, by the profile of
+// t's time of day and week as it stands now (not as it stood at t): what the dashboard
+// draws around a series. Only the seasonal and overall predictors are used; the local
+// level of the last minutes says nothing of another time. ok is false until the
+// detector has scored points (minPts).
+func (d *Detector) Band(t time.Time) (r Result, ok bool) {
+	if d.n <= minPts {
+		return Result{}, false
+	}
+	ns := t.UnixNano()
+	bd := int(((ns % int64(day)) + int64(day)) % int64(day) / int64(d.cfg.Bucket))
+	wd := (int(t.Weekday())*len(d.dVal) + bd) % len(d.wVal)
+	hist := time.Duration(d.last - d.first)
+	best, pred := 0, d.level
+	if hist >= 2*day && d.dN[bd] > 0 && d.err[1] < d.err[0] {
+		best, pred = 1, float64(d.dVal[bd])
+	}
+	if hist >= 8*day && d.wN[wd] > 0 && d.err[2] < 1.1*d.err[best] {
+		best, pred = 2, float64(d.wVal[wd])
+	}
+	scale := 1.25*d.err[best] + 1e-3*d.absV + 1e-9
+	return Result{Time: t, Name: d.cfg.Name, Season: Season(best), Expected: pred,
+		Lower: pred - bandZ*scale, Upper: pred + bandZ*scale}, true
+}

@@ -408,3 +408,33 @@ func FuzzObserve(f *testing.F) {
 		}
 	})
 }
+
+// Band draws the daily shape it learned: after a week of a daily curve, the band at 03:00
+// and at 15:00 are each around that hour's usual value, and Observe's band at a time is
+// Band's for the same time.
+func TestBandFollowsTheDailyProfile(t *testing.T) {
+	d := New(Config{Name: "latency (ms)", Direction: Up, Bucket: time.Hour})
+	if _, ok := d.Band(t0); ok {
+		t.Fatal("a band before any point")
+	}
+	usual := func(at time.Time) float64 { return 20 + 10*math.Sin(2*math.Pi*float64(at.Hour())/24) }
+	at := t0
+	for ; at.Before(t0.Add(7 * 24 * time.Hour)); at = at.Add(5 * time.Minute) {
+		if _, err := d.Observe(at, usual(at)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, hour := range []int{3, 9, 15, 21} {
+		when := at.Truncate(24 * time.Hour).Add(time.Duration(hour) * time.Hour)
+		b, ok := d.Band(when)
+		if !ok || b.Season != Daily && b.Season != Weekly || math.Abs(b.Expected-usual(when)) > 1 || b.Lower > usual(when) || b.Upper < usual(when) {
+			t.Errorf("%02d:00: got %+v, want a seasonal band around %.1f", hour, b, usual(when))
+		}
+	}
+	b, _ := d.Band(at)
+	r, _ := d.Observe(at, usual(at))
+	// (Unless the local level predicted this point: Band never uses it.)
+	if r.Season != Local && (b.Expected != r.Expected || b.Lower != r.Lower || b.Upper != r.Upper) {
+		t.Errorf("Band %+v, Observe %+v at the same time", b, r)
+	}
+}

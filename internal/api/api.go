@@ -38,6 +38,8 @@ type Config struct {
 	Learned Learned
 	// Capacity serves /api/v1/capacity; nil answers 501.
 	Capacity Capacity
+	// Bands adds the learned latency band to target histories; nil adds none.
+	Bands Bands
 	// Broker feeds GET /api/v1/events; nil means a stream that only sends heartbeats.
 	Broker *Broker
 

@@ -34,6 +34,13 @@ type CapacityForecast struct {
 	Summary     string    `json:"summary"`
 }
 
+// Bands gives the learned latency band of a target for the history view.
+type Bands interface {
+	// LatencyBand returns the band at each of times; ok is false while the target's
+	// detector is still learning, or when it has none.
+	LatencyBand(ctx context.Context, target string, times []time.Time) (band []BandPoint, ok bool)
+}
+
 type capacityList struct {
 	Since     string             `json:"since"`
 	Forecasts []CapacityForecast `json:"forecasts"`

@@ -50,3 +50,32 @@ func TestCapacityForecasts(t *testing.T) {
 		}
 	}
 }
+
+func (f *fake) LatencyBand(_ context.Context, target string, times []time.Time) ([]BandPoint, bool) {
+	if target != dbID {
+		return nil, false
+	}
+	out := make([]BandPoint, len(times))
+	for i, at := range times {
+		out[i] = BandPoint{Time: at, Lower: 0.001, Expected: 0.002, Upper: 0.004}
+	}
+	return out, true
+}
+
+// A target's history carries the learned band at the middle of each bucket, when its
+// detector has one.
+func TestHistoryCarriesTheLearnedBand(t *testing.T) {
+	f, _ := newWorld()
+	s := newServer(f, nil)
+	rec := do(t, s, "GET", "/api/v1/targets/history?id="+dbID, viewerSecret, "")
+	var v historyView
+	if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &v) != nil {
+		t.Fatalf("history: %d %s", rec.Code, rec.Body)
+	}
+	if len(v.Points) == 0 || len(v.Band) != len(v.Points) {
+		t.Fatalf("got %d band points for %d points: %s", len(v.Band), len(v.Points), rec.Body)
+	}
+	if mid := v.Points[0].Time.Add(time.Duration(v.StepSeconds*1e9) / 2); !v.Band[0].Time.Equal(mid) || v.Band[0].Expected != 0.002 {
+		t.Errorf("band[0] = %+v, want at %v", v.Band[0], mid)
+	}
+}

@@ -255,6 +255,15 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, _ Identity) {
 			Min: p.Min.Seconds(), Avg: p.Avg.Seconds(), Max: p.Max.Seconds(),
 			P50: p.P50.Seconds(), P95: p.P95.Seconds(), P99: p.P99.Seconds()}
 	}
+	if s.cfg.Bands != nil && len(series.Points) > 0 {
+		times := make([]time.Time, len(series.Points))
+		for i, p := range series.Points {
+			times[i] = p.Time.Add(series.Step / 2)
+		}
+		if band, ok := s.cfg.Bands.LatencyBand(r.Context(), hq.Target, times); ok {
+			out.Band = band
+		}
+	}
 	if s.cfg.Alerts != nil {
 		as, err := s.cfg.Alerts.ListAlerts(r.Context(), AlertFilter{Target: hq.Target, States: allStates})
 		if err != nil {

@@ -134,4 +134,16 @@ type historyView struct {
 	Quantiles   string       `json:"quantiles"`
 	Points      []pointView  `json:"points"`
 	Incidents   []markerView `json:"incidents"`
+	// Band is the learned band of the median latency at each point's time (seconds),
+	// absent while the target's detector is still learning or off.
+	Band []BandPoint `json:"band,omitempty"`
+}
+
+// BandPoint is the usual band a target's anomaly detector has learned for one time of
+// day and week, in seconds of median latency: what the dashboard draws around p50.
+type BandPoint struct {
+	Time     time.Time `json:"time"`
+	Lower    float64   `json:"lower"`
+	Expected float64   `json:"expected"`
+	Upper    float64   `json:"upper"`
 }

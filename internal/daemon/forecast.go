@@ -289,3 +289,44 @@ func (d *Daemon) forecastStoreDisk(ctx context.Context, now time.Time) error {
 	t.decideForecast(ctx, d.anomalies, nil, now.UnixNano())
 	return nil
 }
+
+// bandsAPI is the API's view of the learned latency bands; nil when the detector is off.
+func (d *Daemon) bandsAPI(a *apiAdapter) api.Bands {
+	if d.anomalies == nil {
+		return nil
+	}
+	return a
+}
+
+var _ api.Bands = (*apiAdapter)(nil)
+
+// LatencyBand returns the band the target's latency detector has learned for each of
+// times, in seconds; none until the series has learned as long as it must before it may
+// page (anomalyLearn).
+func (a *apiAdapter) LatencyBand(_ context.Context, target string, times []time.Time) ([]api.BandPoint, bool) {
+	f := a.d.anomalies
+	if f == nil {
+		return nil, false
+	}
+	f.mu.RLock()
+	t := f.targets[target]
+	f.mu.RUnlock()
+	if t == nil {
+		return nil, false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.sig[sigLatency]
+	if s == nil || !f.warm(s, time.Unix(0, s.last).UnixNano()) {
+		return nil, false
+	}
+	out := make([]api.BandPoint, 0, len(times))
+	for _, at := range times {
+		b, ok := s.det.Band(at)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, api.BandPoint{Time: at.UTC(), Lower: max(b.Lower, 0) / 1e3, Expected: b.Expected / 1e3, Upper: b.Upper / 1e3})
+	}
+	return out, true
+}

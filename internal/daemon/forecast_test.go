@@ -169,3 +169,41 @@ func TestStoreDiskForecast(t *testing.T) {
 		t.Errorf("with PostgreSQL: %v, want nothing done", err)
 	}
 }
+
+// The learned band of a target's median latency, for the dashboard: none while the
+// series learns, then the usual value of each hour in seconds.
+func TestLatencyBand(t *testing.T) {
+	f := newAnomalyFeeder(0.995, func(context.Context, alert.Anomaly) error { return nil }, nil, nil)
+	job := &schedule.Job{ID: "tcp://127.0.0.1:6379", Host: "127.0.0.1"}
+	ad := &apiAdapter{d: &Daemon{anomalies: f}}
+	start := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	usual := func(at time.Time) float64 { return 4 + 2*math.Sin(2*math.Pi*float64(at.Hour())/24) } // ms
+	feed := func(from, to time.Time) {
+		for at := from; at.Before(to); at = at.Add(10 * time.Second) {
+			r := patrol.Result{Target: job.ID, Start: at, Duration: time.Duration(usual(at) * float64(time.Millisecond)), Class: patrol.ClassOK}
+			f.feed(t.Context(), job, &r)
+		}
+	}
+	feed(start, start.Add(12*time.Hour))
+	if _, ok := ad.LatencyBand(t.Context(), job.ID, []time.Time{start}); ok {
+		t.Error("a band after 12 hours, want none before a day of learning")
+	}
+	if _, ok := ad.LatencyBand(t.Context(), "tcp://127.0.0.1:1", []time.Time{start}); ok {
+		t.Error("a band for an unknown target")
+	}
+	feed(start.Add(12*time.Hour), start.Add(3*24*time.Hour))
+	var times []time.Time
+	for h := range 24 {
+		times = append(times, start.Add(2*24*time.Hour+time.Duration(h)*time.Hour+30*time.Minute))
+	}
+	band, ok := ad.LatencyBand(t.Context(), job.ID, times)
+	if !ok || len(band) != 24 {
+		t.Fatalf("got %d points, %v; want 24", len(band), ok)
+	}
+	for i, b := range band {
+		want := usual(times[i]) / 1e3
+		if math.Abs(b.Expected-want) > 0.0005 || b.Lower > want || b.Upper < want || b.Lower < 0 {
+			t.Errorf("%s: band %.5f..%.5f..%.5f s, want around %.5f", times[i].Format("15:04"), b.Lower, b.Expected, b.Upper, want)
+		}
+	}
+}

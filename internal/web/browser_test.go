@@ -85,7 +85,7 @@ func serve(t *testing.T, w *world, b *api.Broker) string {
 	mux := http.NewServeMux()
 	mux.Handle(api.Prefix, api.New(api.Config{
 		Targets: w, History: w, Alerts: w, AlertActions: w, Silences: w, Windows: w, Deliveries: w, Audits: w,
-		StatusNotes: w, Learned: w, Tokens: tokens, Broker: b, AnonymousRead: true, Heartbeat: 5 * time.Second,
+		StatusNotes: w, Learned: w, Bands: w, Tokens: tokens, Broker: b, AnonymousRead: true, Heartbeat: 5 * time.Second,
 	}))
 	mux.Handle("/", web.New(web.Config{}))
 	srv := httptest.NewServer(mux)
@@ -460,6 +460,26 @@ func TestBrowser(t *testing.T) {
 		)
 		if got := get(t, ctx, chromedp.Text(css(`#exposure`))); !strings.Contains(got, "No scheduled audits: add audits: to the configuration, see docs/security.md") {
 			t.Errorf("empty state %q", got)
+		}
+	})
+
+	t.Run("a target's chart draws its learned band when it has one", func(t *testing.T) {
+		w := smallWorld()
+		url := serve(t, w, api.NewBroker(api.BrokerConfig{}))
+		page := func(id string) (band bool, key string) {
+			run(t, ctx, 20*time.Second,
+				chromedp.Navigate(url+"/#/target/"+strings.ReplaceAll(id, "/", "%2F")),
+				chromedp.WaitVisible(css(`#chart svg`)),
+			)
+			n := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('#chart svg path.band').length`))
+			hidden := get(t, ctx, chromedp.Evaluate[bool](`document.querySelector('#band-key').hidden`))
+			return n == 1, map[bool]string{true: "hidden", false: "shown"}[hidden]
+		}
+		if band, key := page(dbID); !band || key != "shown" {
+			t.Errorf("%s: band drawn %v, legend %s; want the band and its legend", dbID, band, key)
+		}
+		if band, key := page(webID); band || key != "hidden" {
+			t.Errorf("%s (still learning): band drawn %v, legend %s; want neither", webID, band, key)
 		}
 	})
 

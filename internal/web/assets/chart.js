@@ -1,5 +1,5 @@
-// A latency chart in hand-written SVG: p50/p95/p99 lines, shaded incidents, and an
-// availability strip. About a hundred lines do what the dashboard needs, with no
+// A latency chart in hand-written SVG: p50/p95/p99 lines, the learned band of the median
+// when the anomaly detector has one, shaded incidents, and an availability strip. About a hundred lines do what the dashboard needs, with no
 // library to vendor or update.
 import { h, fmtDuration } from './util.js';
 
@@ -29,6 +29,10 @@ export function latencyChart(hist, width) {
   const keys = hist.quantiles === 'exact' ? ['p50', 'p95', 'p99'] : ['p95'];
   let max = 0;
   for (const p of hist.points) for (const k of keys) max = Math.max(max, p[k]);
+  // The band widens the scale, but by no more than half of the lines' own height.
+  const band = hist.band || [];
+  const lineMax = max;
+  for (const b of band) max = Math.max(max, Math.min(b.upper, lineMax * 1.5));
   max = niceMax(max * 1.1);
   const y = (v) => m.t + ph - (v / max) * ph;
 
@@ -43,6 +47,13 @@ export function latencyChart(hist, width) {
   for (let i = 0; i <= ticks; i++) {
     const t = from + (span * i) / ticks;
     parts.push(`<text class="axis" x="${x(t)}" y="${H - m.b + 16}" text-anchor="${i === 0 ? 'start' : i === ticks ? 'end' : 'middle'}">${h(timeLabel(t, span))}</text>`);
+  }
+  // The learned band of the median (p50): what is usual for each time of day and week.
+  if (band.length) {
+    const cy = (v) => y(Math.min(v, max)).toFixed(1);
+    const up = band.map((b) => `${x(Date.parse(b.time)).toFixed(1)},${cy(b.upper)}`);
+    const low = band.map((b) => `${x(Date.parse(b.time)).toFixed(1)},${cy(b.lower)}`).reverse();
+    parts.push(`<path class="band" d="M${up.join('L')}L${low.join('L')}Z"><title>learned band of the median latency for each time of day</title></path>`);
   }
   // Incidents: a shaded band from start to resolution (or the end), a line at the start.
   for (const inc of hist.incidents) {

@@ -16,7 +16,7 @@ export function mount(root, { id }, { showBanner }) {
         <div class="chips ranges" id="ranges">${Object.keys(ranges).map((r) => `<button type="button" data-r="${r}" class="${r === range ? 'on' : ''}">${r}</button>`).join('')}</div>
         <span class="muted" id="res"></span></div>
       <div id="chart"></div>
-      <div class="chart-legend"><span><i class="k-p50"></i>p50</span><span><i class="k-p95"></i>p95</span><span><i class="k-p99"></i>p99</span><span><i class="k-inc"></i>incident</span></div>
+      <div class="chart-legend"><span><i class="k-p50"></i>p50</span><span><i class="k-p95"></i>p95</span><span><i class="k-p99"></i>p99</span><span><i class="k-inc"></i>incident</span><span id="band-key" hidden><i class="k-band"></i>learned band (p50)</span></div>
     </div>
     <div class="grid2">
       <div class="panel"><h2>Recent results</h2><div class="table-wrap" id="recent"></div></div>
@@ -57,6 +57,7 @@ export function mount(root, { id }, { showBanner }) {
       const el = root.querySelector('#chart');
       el.textContent = '';
       el.appendChild(latencyChart(hist, el.clientWidth || 800));
+      root.querySelector('#band-key').hidden = !(hist.band && hist.band.length);
       root.querySelector('#res').textContent = `${hist.resolution} · step ${fmtSpan(hist.step_seconds * 1000)}${hist.quantiles === 'exact' ? '' : ' · only p95 is kept at this resolution'}`;
     } catch (e) {
       if (alive) root.querySelector('#chart').innerHTML = `<p class="muted">${h(e.message)}</p>`;
