@@ -337,7 +337,14 @@ func evidenceJSON(p Plan) json.RawMessage {
 // an acknowledged one stops automation on it; a resolved one voids its pending
 // approvals. It runs the steps that need no approval before it returns, so callers
 // that must return quickly call it on a goroutine of their own.
-func (e *Engine) HandleAlert(ctx context.Context, a patrol.Alert) {
+func (e *Engine) HandleAlert(ctx context.Context, a patrol.Alert) { e.handle(ctx, a, false) }
+
+// Observe is HandleAlert that returns at once: the change is taken in order, and the
+// steps it starts run in the background (Wait waits for them). Feed it the changes of
+// alerts in the order they happen.
+func (e *Engine) Observe(ctx context.Context, a patrol.Alert) { e.handle(ctx, a, true) }
+
+func (e *Engine) handle(ctx context.Context, a patrol.Alert, async bool) {
 	e.mu.Lock()
 	r := e.runs[a.ID]
 	if r != nil {
@@ -386,6 +393,14 @@ func (e *Engine) HandleAlert(ctx context.Context, a patrol.Alert) {
 		r.actions = append(r.actions, act)
 	}
 	e.mu.Unlock()
+	if async {
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			e.runFrom(context.WithoutCancel(ctx), r, 0, reasons)
+		}()
+		return
+	}
 	e.runFrom(ctx, r, 0, reasons)
 }
 

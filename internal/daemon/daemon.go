@@ -26,6 +26,7 @@ import (
 
 	"github.com/portpatrol/portpatrol/internal/alert"
 	"github.com/portpatrol/portpatrol/internal/api"
+	"github.com/portpatrol/portpatrol/internal/auditlog"
 	"github.com/portpatrol/portpatrol/internal/config"
 	"github.com/portpatrol/portpatrol/internal/exporter"
 	"github.com/portpatrol/portpatrol/internal/hostwatch"
@@ -87,6 +88,8 @@ type Config struct {
 	// OrphanDelay is how long after Run starts the alerts of targets no longer
 	// scheduled are resolved (default 2m, so discovery can bring its targets back).
 	OrphanDelay time.Duration
+	// AuditLog receives automation's decisions; nil means they are logged.
+	AuditLog auditlog.Recorder
 }
 
 // Daemon is a running portpatrol. Build it with New, run it with Run, close it with
@@ -129,6 +132,7 @@ type Daemon struct {
 	hw           hostWiring       // the host watch's targets as of the last plan
 	anomalies    *anomalyFeeder   // nil when anomaly.enabled is false
 	kube         *kubeWiring      // nil unless kubernetes.enabled
+	automation   *automationWiring
 	status       *status.Page
 	httpLimits   httpLimits // the HTTP server's timeouts; tests shorten them
 	dataDir      string     // Config.DataDir: where the local socket goes by default
@@ -195,6 +199,9 @@ func New(c Config) (_ *Daemon, err error) {
 		return nil, err
 	}
 	d.broker = api.NewBroker(api.BrokerConfig{})
+	if d.automation, err = newAutomation(d, cfg, c.AuditLog); err != nil {
+		return nil, err
+	}
 	gen, err := d.build(cfg, nil)
 	if err != nil {
 		return nil, err
@@ -337,7 +344,8 @@ func (d *Daemon) build(cfg *config.Config, prev *generation) (*generation, error
 			return nil, fmt.Errorf("notify: %w", err)
 		}
 		g.notifier = n
-		g.deps = alert.Deps{Sink: &routedSink{next: n, known: n.Receivers(), logger: d.logger}, Store: d.db, Now: d.clock.Now,
+		sink := &triedSink{next: &routedSink{next: n, known: n.Receivers(), logger: d.logger}, w: func() *automationWiring { return d.automation }}
+		g.deps = alert.Deps{Sink: sink, Store: d.db, Now: d.clock.Now,
 			OnChange: d.publishAlert}
 	}
 	g.audits = d.buildAudits(cfg, prev)
@@ -350,6 +358,7 @@ func (d *Daemon) publishAlert(a patrol.Alert) {
 	if err := d.broker.PublishAlert(a); err != nil {
 		d.logger.Debug("publish alert change", "alert", a.ID, "err", err)
 	}
+	d.automation.observe(a)
 }
 
 // swapEngine makes eng the alert engine; the caller holds engineMu for writing. The
@@ -478,6 +487,7 @@ func (d *Daemon) commitPlan(p plan) {
 	d.metrics.SetTargets(p.infos)
 	d.metrics.SetFull(p.full)
 	d.resolveRemoved(p.ids)
+	d.automation.setProbes(p.jobs)
 }
 
 // reapply rebuilds the scheduled jobs of the running configuration, when discovered
@@ -806,6 +816,7 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	d.runCtx = ctx
 	d.start(d.gen.Load())
 	d.mu.Unlock()
+	d.automation.run(ctx)
 	d.every(ctx, 100*time.Millisecond, "alert tick", func(now time.Time) error {
 		if !d.leading.Load() {
 			return nil
