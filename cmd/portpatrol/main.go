@@ -109,5 +109,6 @@ blackbox_exporter-compatible /probe endpoint, and tells you who listens where.`,
 		newAnomalyCmd(),
 		newVersionCmd(),
 	)
+	root.AddCommand(automationCmds()...)
 	return root
 }

@@ -3,6 +3,7 @@ package automation
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"strings"
@@ -325,4 +326,48 @@ func TestApprovalRules(t *testing.T) {
 	}
 	_, err = e.Approve(ctx, r5.ID, Approver{Name: "carol"}, "")
 	check(err, ErrDecided)
+}
+
+// Simulate replays alerts: what would run, what would need approval, which breaker
+// would trip, and touches nothing.
+func TestSimulate(t *testing.T) {
+	marker := tempFile(t, "ran")
+	cfg := restartPlaybook(PlaybookShadow, []string{"/usr/bin/touch", marker}, nil)
+	cfg.Playbooks = append(cfg.Playbooks, Playbook{Name: "failover", Trigger: Trigger{Severity: []string{"P1"}},
+		Steps: []Step{{Name: "switch", Action: "switch_port", Risk: R2, Params: Params{Port: 80, BackupPort: 81}}}})
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	var alerts []patrol.Alert
+	for i := range 3 {
+		a := alertFor(fmt.Sprint("crash", i), "tcp://127.0.0.1:8080", patrol.P0, nil)
+		a.StartsAt = t0.Add(time.Duration(i) * 10 * time.Minute)
+		alerts = append(alerts, a)
+	}
+	slow := alertFor("slow", "tcp://127.0.0.1:80", patrol.P1, nil)
+	slow.StartsAt = t0
+	other := alertFor("p3", "tcp://127.0.0.1:81", patrol.P3, nil)
+	other.StartsAt = t0.Add(time.Hour)
+	alerts = append(alerts, slow, other)
+	res, err := Simulate(cfg, alerts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range res {
+		line := r.Alert.ID + ":"
+		if r.Playbook == "" {
+			line += " no playbook"
+		}
+		for _, s := range r.Steps {
+			line += " " + s.Step + "=" + s.Outcome
+		}
+		got = append(got, line)
+	}
+	want := []string{"crash0: restart=would run", "slow: switch=needs approval", "crash1: restart=would run",
+		"crash2: restart=breaker would trip", "p3: no playbook"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("the simulation ran a command")
+	}
 }
