@@ -97,6 +97,8 @@ func concrete(rt route) (path, body string) {
 		body = `{"name":"ci","role":"viewer"}`
 	case rt.method == "POST" && rt.path == "/api/v1/status/notes":
 		body = `{"service":"orders","text":"We are looking into slow orders."}`
+	case rt.method == "POST" && rt.path == "/api/v1/automation/approvals":
+		body = `{"alert_id":"a1","playbook":"failover","step":0}`
 	case rt.method == "POST" && strings.HasPrefix(rt.path, "/api/v1/automation/"):
 		body = `{"reason":"backup is warm"}`
 	}
@@ -147,7 +149,7 @@ func TestEveryRouteEveryRole(t *testing.T) {
 					want = http.StatusUnauthorized
 				case !tok.role.Allows(rt.role):
 					want = http.StatusForbidden
-				case rt.method == "POST" && (rt.path == "/api/v1/silences" || rt.path == "/api/v1/tokens" || rt.path == "/api/v1/status/notes"):
+				case rt.method == "POST" && (rt.path == "/api/v1/silences" || rt.path == "/api/v1/tokens" || rt.path == "/api/v1/status/notes" || rt.path == "/api/v1/automation/approvals"):
 					want = http.StatusCreated
 				case rt.method == "DELETE" && rt.path == "/api/v1/status/notes/{id}":
 					want = http.StatusNoContent

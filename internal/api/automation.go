@@ -18,6 +18,9 @@ type Automation interface {
 	Approve(ctx context.Context, id string, who Identity, comment string) (json.RawMessage, error)
 	Deny(ctx context.Context, id string, who Identity, reason string) (json.RawMessage, error)
 	BreakGlass(ctx context.Context, id string, who Identity, reason string) (json.RawMessage, error)
+	// RequestRun files an approval request, by who, for a playbook's step on an open
+	// alert; ErrNotFound for an unknown alert, ErrInvalid for an unknown playbook or step.
+	RequestRun(ctx context.Context, alertID, playbook string, step int, who Identity) (json.RawMessage, error)
 	Pause(ctx context.Context, who Identity, reason string) error
 	Resume(ctx context.Context, who Identity) error
 }
@@ -30,6 +33,7 @@ func (s *Server) automationRoutes() []route {
 		{"POST", "/api/v1/automation/approvals/{id}/approve", RoleOperator, s.approveRequest},
 		{"POST", "/api/v1/automation/approvals/{id}/deny", RoleOperator, s.denyRequest},
 		{"POST", "/api/v1/automation/approvals/{id}/break-glass", RoleAdmin, s.breakGlass},
+		{"POST", "/api/v1/automation/approvals", RoleOperator, s.requestRun},
 		{"POST", "/api/v1/automation/pause", RoleOperator, s.pauseAutomation},
 		{"POST", "/api/v1/automation/resume", RoleOperator, s.resumeAutomation},
 	}
@@ -124,4 +128,40 @@ func (s *Server) resumeAutomation(w http.ResponseWriter, r *http.Request, who Id
 	s.decision(w, r, "reason", false, func(string, string) (json.RawMessage, error) {
 		return nil, s.cfg.Automation.Resume(r.Context(), who)
 	})
+}
+
+// runRequest is the body of POST /api/v1/automation/approvals.
+type runRequest struct {
+	AlertID  string `json:"alert_id"`
+	Playbook string `json:"playbook"`
+	Step     int    `json:"step"`
+}
+
+func (s *Server) requestRun(w http.ResponseWriter, r *http.Request, who Identity) {
+	if s.cfg.Automation == nil {
+		unavailable(w, "automation")
+		return
+	}
+	var req runRequest
+	if bad := s.decodeBody(w, r, &req, false); bad != nil {
+		writeBad(w, bad)
+		return
+	}
+	switch {
+	case req.AlertID == "":
+		writeBad(w, badField("alert_id", "required: the alert to act on"))
+		return
+	case req.Playbook == "":
+		writeBad(w, badField("playbook", "required: the playbook whose step to run"))
+		return
+	case req.Step < 0:
+		writeBad(w, badField("step", "must not be negative"))
+		return
+	}
+	b, err := s.cfg.Automation.RequestRun(r.Context(), req.AlertID, req.Playbook, req.Step, who)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, b)
 }

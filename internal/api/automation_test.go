@@ -43,6 +43,12 @@ func (f fakeAutomation) Deny(_ context.Context, id string, who Identity, _ strin
 func (f fakeAutomation) BreakGlass(_ context.Context, id string, who Identity, _ string) (json.RawMessage, error) {
 	return f.decide(id, Identity{Name: "x"})
 }
+func (fakeAutomation) RequestRun(_ context.Context, alertID, _ string, _ int, _ Identity) (json.RawMessage, error) {
+	if alertID != "a1" {
+		return nil, fmt.Errorf("%w: alert %s", ErrNotFound, alertID)
+	}
+	return json.RawMessage(fakeRequest), nil
+}
 func (fakeAutomation) Pause(context.Context, Identity, string) error { return nil }
 func (fakeAutomation) Resume(context.Context, Identity) error        { return nil }
 

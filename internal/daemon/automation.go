@@ -306,6 +306,22 @@ func (a automationAPI) BreakGlass(ctx context.Context, id string, who api.Identi
 	return a.decided(a.w.eng.BreakGlass(ctx, id, a.approver(who), reason))
 }
 
+func (a automationAPI) RequestRun(ctx context.Context, alertID, playbook string, step int, who api.Identity) (json.RawMessage, error) {
+	rec, ok := a.w.d.engine().Get(alertID)
+	if !ok || !rec.Alert.Active() {
+		return nil, fmt.Errorf("%w: no open alert %s", api.ErrNotFound, alertID)
+	}
+	r, err := a.w.eng.RequestRun(ctx, rec.Alert, playbook, step, who.Name)
+	if err != nil {
+		var de *automation.DecisionError
+		if errors.As(err, &de) {
+			return nil, apiError(err)
+		}
+		return nil, fmt.Errorf("%w: %v", api.ErrInvalid, err)
+	}
+	return marshal(r)
+}
+
 func (a automationAPI) Pause(ctx context.Context, who api.Identity, reason string) error {
 	return a.w.eng.Pause(ctx, who.Name, reason)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/portpatrol/portpatrol/internal/api"
 	"github.com/portpatrol/portpatrol/internal/auditlog"
 	"github.com/portpatrol/portpatrol/internal/patrol"
+	"github.com/portpatrol/portpatrol/internal/store"
 	"github.com/portpatrol/portpatrol/internal/testsvc"
 )
 
@@ -345,5 +346,149 @@ func TestServeAutomationFailedVerificationPagesWithWhatWasTried(t *testing.T) {
 		if a.Target == target && a.State != patrol.AlertFiring {
 			t.Errorf("alert %s is %s, want firing", a.ID, a.State)
 		}
+	}
+}
+
+// namedToken stores an operator token for name and returns its secret.
+func namedToken(t *testing.T, d *Daemon, name string, role store.Role) string {
+	t.Helper()
+	tok, secret, err := store.NewToken(name, role, "test", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.db.CreateToken(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	return secret
+}
+
+func call(t *testing.T, method, url, token, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// Through the API with real tokens: an operator asks for an R2 step on an open alert;
+// her own approval is refused with 409 and the reason, an unknown request is 404, a
+// viewer may not approve, another operator's approval runs the step (the service comes
+// back), and a second approval finds it decided. Pause and resume show in the state.
+func TestServeAutomationApprovalsThroughTheAPI(t *testing.T) {
+	t.Setenv("PP_HELPER", "1")
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(testsvc.FreePort(t)))
+	pidfile := filepath.Join(t.TempDir(), "svc.pid")
+	t.Cleanup(func() {
+		b, _ := os.ReadFile(pidfile)
+		if pid, _ := strconv.Atoi(strings.TrimSpace(string(b))); pid > 0 {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	hook := newPageReceiver(t)
+	audit := &memAudit{}
+	path := automationConfig(t, hook.URL, addr, helperArgvYAML("start", addr, pidfile), "{window: 10s, interval: 100ms}", "")
+	// The playbook asks instead of acting, and its step is R2.
+	b, _ := os.ReadFile(path)
+	testsvc.WriteFile(t, path, strings.Replace(strings.Replace(string(b), "mode: auto", "mode: suggest", 1), "risk: R1", "risk: R2", 1))
+	d, err := New(Config{Path: path, DataDir: t.TempDir(), AuditLog: audit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := runDaemon(t, d)
+	alice := namedToken(t, d, "alice", store.RoleOperator)
+	bob := namedToken(t, d, "bob", store.RoleOperator)
+	viewer := namedToken(t, d, "vera", store.RoleViewer)
+	target := "tcp://" + addr
+	var alertID string
+	eventually(t, "an open alert on the dead service", func() bool {
+		for _, a := range d.engine().List(alert.Filter{}) {
+			if a.Target == target {
+				alertID = a.ID
+				return true
+			}
+		}
+		return false
+	})
+	// The alert itself filed a request, by portpatrol, that nobody has answered.
+	eventually(t, "the automatic request", func() bool { return len(audit.find(auditlog.KindDecision, "")) > 0 })
+	code, body := call(t, "POST", base+"/api/v1/automation/approvals", alice, `{"alert_id":"`+alertID+`","playbook":"restart-web","step":0}`)
+	if code != http.StatusCreated {
+		t.Fatalf("request by alice: %d %s", code, body)
+	}
+	var req struct {
+		ID, State, Needs string
+		RequestedBy      string `json:"requested_by"`
+	}
+	if err := json.Unmarshal([]byte(body), &req); err != nil || req.RequestedBy != "alice" || req.State != "pending" {
+		t.Fatalf("request: %+v %v: %s", req, err, body)
+	}
+	approve := base + "/api/v1/automation/approvals/" + req.ID + "/approve"
+	for _, tt := range []struct {
+		url, token string
+		want       int
+		says       string
+	}{
+		{approve, alice, http.StatusConflict, "alice requested this plan; nobody approves their own request"},
+		{base + "/api/v1/automation/approvals/nope/approve", bob, http.StatusNotFound, "no such approval request"},
+		{approve, viewer, http.StatusForbidden, ""},
+		{approve, "", http.StatusUnauthorized, ""},
+	} {
+		if code, body := call(t, "POST", tt.url, tt.token, `{"comment":"ok"}`); code != tt.want || !strings.Contains(body, tt.says) {
+			t.Errorf("POST %s: got %d %s, want %d saying %q", tt.url, code, body, tt.want, tt.says)
+		}
+	}
+	if c, err := net.Dial("tcp", addr); err == nil {
+		_ = c.Close()
+		t.Fatal("the service is up before any approval")
+	}
+	if code, body := call(t, "POST", approve, bob, `{"comment":"go"}`); code != http.StatusOK || !strings.Contains(body, `"state":"approved"`) {
+		t.Fatalf("bob's approval: %d %s", code, body)
+	}
+	eventually(t, "the service back after the approval", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			_ = c.Close()
+		}
+		return err == nil
+	})
+	if code, body := call(t, "POST", approve, viewer, `{}`); code != http.StatusForbidden {
+		t.Errorf("viewer after the decision: %d %s", code, body)
+	}
+	if code, body := call(t, "POST", approve, namedToken(t, d, "carol", store.RoleOperator), `{}`); code != http.StatusConflict || !strings.Contains(body, "already approved") {
+		t.Errorf("approving a decided request: %d %s, want 409 already approved", code, body)
+	}
+	// The approvals list shows the plan with its reasons and diff.
+	code, body = call(t, "GET", base+"/api/v1/automation/approvals", viewer, "")
+	if code != http.StatusOK || !strings.Contains(body, `"diff":"run `) || !strings.Contains(body, "tier R2") {
+		t.Errorf("approvals: %d %s", code, body)
+	}
+	// Kill switch.
+	if code, body := call(t, "POST", base+"/api/v1/automation/pause", alice, `{"reason":"freeze"}`); code != http.StatusOK {
+		t.Fatalf("pause: %d %s", code, body)
+	}
+	if _, body := call(t, "GET", base+"/api/v1/automation", viewer, ""); !strings.Contains(body, `"paused":true`) || !strings.Contains(body, `"pause_reason":"freeze"`) {
+		t.Errorf("state after pause: %s", body)
+	}
+	if code, _ := call(t, "POST", base+"/api/v1/automation/resume", bob, ""); code != http.StatusOK {
+		t.Errorf("resume: %d", code)
+	}
+	if _, body := call(t, "GET", base+"/api/v1/automation", viewer, ""); !strings.Contains(body, `"paused":false`) {
+		t.Errorf("state after resume: %s", body)
+	}
+	if len(audit.find(auditlog.KindControl, "paused")) != 1 || len(audit.find(auditlog.KindDenial, "refused")) < 1 {
+		t.Errorf("pause and the refused approval are not both recorded")
 	}
 }
