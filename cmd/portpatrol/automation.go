@@ -326,24 +326,26 @@ run is assumed to recover its alert.
 			if err != nil {
 				return err
 			}
-			var stored []struct {
-				ID          string            `json:"id"`
-				Fingerprint string            `json:"fingerprint"`
-				Rule        string            `json:"rule"`
-				Class       string            `json:"class"`
-				Severity    string            `json:"severity"`
-				State       string            `json:"state"`
-				Target      string            `json:"target"`
-				Labels      map[string]string `json:"labels"`
-				Summary     string            `json:"summary"`
-				StartsAt    time.Time         `json:"starts_at"`
+			var list struct {
+				Alerts []struct {
+					ID          string            `json:"id"`
+					Fingerprint string            `json:"fingerprint"`
+					Rule        string            `json:"rule"`
+					Class       string            `json:"class"`
+					Severity    string            `json:"severity"`
+					State       string            `json:"state"`
+					Target      string            `json:"target"`
+					Labels      map[string]string `json:"labels"`
+					Summary     string            `json:"summary"`
+					StartsAt    time.Time         `json:"starts_at"`
+				} `json:"alerts"`
 			}
-			if err := c.call(cmd.Context(), http.MethodGet, "/api/v1/alerts?state=all", nil, &stored); err != nil {
+			if err := c.call(cmd.Context(), http.MethodGet, "/api/v1/alerts?state=all", nil, &list); err != nil {
 				return c.fail(err, "alerts")
 			}
 			from := time.Now().Add(-window)
 			var alerts []patrol.Alert
-			for _, s := range stored {
+			for _, s := range list.Alerts {
 				if s.StartsAt.Before(from) {
 					continue
 				}

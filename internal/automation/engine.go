@@ -458,8 +458,11 @@ func tierReason(t Tier, mode string) string {
 	case R0:
 		return "tier R0 (read-only diagnostics): runs automatically"
 	case R1:
-		if mode == PlaybookAuto {
+		switch mode {
+		case PlaybookAuto:
 			return "tier R1 (reversible, single target) in a playbook in mode auto: runs automatically"
+		case PlaybookShadow:
+			return "tier R1 (reversible, single target): would run automatically in mode auto, and need one approver in mode suggest"
 		}
 		return "tier R1 (reversible, single target) in a playbook in mode " + mode + ": needs one approver"
 	case R2:
