@@ -371,3 +371,40 @@ func TestSimulate(t *testing.T) {
 		t.Error("the simulation ran a command")
 	}
 }
+
+// More actions than the fleet limit within its window halt automation and page once;
+// resume lifts the halt.
+func TestFleetLimitHaltsAndPagesOnce(t *testing.T) {
+	t.Setenv("PP_HELPER", "1")
+	rec, h := &memRecorder{}, &hooks{}
+	clk := newFakeClock()
+	cfg := restartPlaybook(PlaybookAuto, helperArgv("noop"), nil)
+	cfg.Fleet = Fleet{MaxActions: 2, Window: 10 * time.Minute}
+	ok := func(context.Context, patrol.Alert) (bool, string) { return true, "ok" }
+	e, err := New(cfg, h.deps(rec, clk, ok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		e.HandleAlert(context.Background(), alertFor(fmt.Sprint("f", i), fmt.Sprintf("tcp://127.0.0.1:%d", 1000+i), patrol.P0, nil))
+		clk.Advance(time.Minute)
+	}
+	if got := len(rec.find(auditlog.KindExecution, "applied")); got != 3 {
+		t.Errorf("executions: got %d, want 3 (the third exceeds the limit of 2 and halts)\n%s", got, rec.dump())
+	}
+	_, _, pages := h.get()
+	if len(pages) != 1 || !strings.Contains(pages[0], "fleet limit") {
+		t.Errorf("pages: %q, want one about the fleet limit", pages)
+	}
+	if st := e.State(); !st.Paused || st.PausedBy != "fleet limit" {
+		t.Errorf("state: %+v, want paused by the fleet limit", st)
+	}
+	if err := e.Resume(context.Background(), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Hour)
+	e.HandleAlert(context.Background(), alertFor("after", "tcp://127.0.0.1:2000", patrol.P0, nil))
+	if got := len(rec.find(auditlog.KindExecution, "applied")); got != 4 {
+		t.Errorf("after resume: %d executions, want 4", got)
+	}
+}
