@@ -34,13 +34,15 @@ approvals, circuit breakers and a kill switch; see docs/automation.md.
   pause     throw the kill switch: nothing runs until resume
   resume    lift it (also after the fleet limit halted automation)
   simulate  replay stored alerts against a config's playbooks: what would have run,
-            what would have needed approval, which breakers would have tripped`,
+            what would have needed approval, which breakers would have tripped
+  request   ask for a playbook's step on an open alert; someone else approves it`,
 		Example: `  portpatrol automation status
   portpatrol automation pause -m "change freeze until Monday"
   portpatrol automation resume
   portpatrol automation simulate -c portpatrol.yaml --since 7d`,
 	}
-	cmd.AddCommand(newAutomationStatusCmd(), newAutomationSwitchCmd("pause"), newAutomationSwitchCmd("resume"), newSimulateCmd())
+	cmd.AddCommand(newAutomationStatusCmd(), newAutomationSwitchCmd("pause"), newAutomationSwitchCmd("resume"), newSimulateCmd(),
+		newAutomationRequestCmd())
 	return cmd
 }
 
@@ -205,6 +207,45 @@ func newAutomationSwitchCmd(verb string) *cobra.Command {
 	if verb == "pause" {
 		cmd.Flags().StringVarP(&reason, "message", "m", "", "why (recorded)")
 	}
+	return cmd
+}
+
+func newAutomationRequestCmd() *cobra.Command {
+	var (
+		f        apiFlags
+		playbook string
+		step     int
+	)
+	cmd := &cobra.Command{
+		Use:   "request ALERT_ID --playbook NAME",
+		Short: "Ask for a playbook's step to run on an open alert",
+		Long: `Ask for step --step (from 0) of playbook --playbook to run on an open alert. The request
+is yours: it needs the approvals its tier asks for from someone else (see portpatrol
+approve), and you can never approve it yourself.
+` + apiExitHelp,
+		Example: `  portpatrol automation request 78e8e59b77b2-dneo98b3a8rz --playbook failover --step 0`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if playbook == "" {
+				return exitf(exitUnknown, "request needs --playbook NAME")
+			}
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			var r requestJSON
+			body := map[string]any{"alert_id": args[0], "playbook": playbook, "step": step}
+			if err := c.call(cmd.Context(), http.MethodPost, "/api/v1/automation/approvals", body, &r); err != nil {
+				return c.fail(err, "alert "+args[0])
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Requested %s: %s step %s (%s %s) on %s: %s\nNeeds %s; expires %s.\n", r.ID, r.Plan.Playbook, r.Plan.Step,
+				r.Plan.Action, r.Plan.Tier, r.Plan.Target, r.Plan.Diff, r.Needs, r.ExpiresAt.Local().Format(time.RFC3339))
+			return nil
+		},
+	}
+	addAPIFlags(cmd, &f)
+	cmd.Flags().StringVar(&playbook, "playbook", "", "the playbook (required)")
+	cmd.Flags().IntVar(&step, "step", 0, "the step's index, from 0")
 	return cmd
 }
 

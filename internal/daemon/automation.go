@@ -282,7 +282,7 @@ func apiError(err error) error {
 	case errors.As(err, &de) && errors.Is(err, automation.ErrNoReason):
 		return fmt.Errorf("%w: reason: %s", api.ErrInvalid, de.Reason)
 	case errors.As(err, &de):
-		return fmt.Errorf("%w: %s", api.ErrConflict, de.Error())
+		return fmt.Errorf("%w: %s", api.ErrConflict, de.Reason)
 	}
 	return err
 }
