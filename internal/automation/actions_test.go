@@ -6,8 +6,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -103,5 +108,56 @@ func TestExecPreCheckAndEnvironment(t *testing.T) {
 	ch, _ = x.Plan(Target{})
 	if err := x.Apply(context.Background(), ch); err == nil || !strings.Contains(err.Error(), "told to fail") {
 		t.Errorf("failing command: got %v, want its exit status and output", err)
+	}
+}
+
+// exec runs as the user it names: a file the command creates belongs to that user.
+func TestExecRunsAsUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("this test needs root, which CI has")
+		}
+		t.Skip("running a command as another user needs root")
+	}
+	skip := t.Skipf
+	if os.Getenv("CI") == "true" {
+		skip = t.Fatalf
+	}
+	u, err := user.Lookup("nobody")
+	if err != nil {
+		skip("no user nobody: %v", err)
+	}
+	dir := t.TempDir()
+	// nobody must be able to reach the directory and write in it.
+	if err := os.Chmod(filepath.Dir(dir), 0o711); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	touch, err := exec.LookPath("touch")
+	if err != nil {
+		skip("no touch: %v", err)
+	}
+	file := filepath.Join(dir, "made-by")
+	x := &Exec{Params: Params{Argv: []string{touch, file}, User: "nobody"}}
+	ch, _ := x.Plan(Target{})
+	if err := x.PreCheck(context.Background(), ch); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Apply(context.Background(), ch); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strconv.Itoa(int(fi.Sys().(*syscall.Stat_t).Uid)); got != u.Uid {
+		t.Errorf("the file belongs to uid %s, want nobody's %s", got, u.Uid)
+	}
+	x = &Exec{Params: Params{Argv: []string{touch, file}, User: "no-such-user-here"}}
+	ch, _ = x.Plan(Target{})
+	if err := x.PreCheck(context.Background(), ch); err == nil || !strings.Contains(err.Error(), `no user "no-such-user-here"`) {
+		t.Errorf("pre-check for a missing user: %v", err)
 	}
 }

@@ -287,13 +287,14 @@ func containsFold(list []string, s string) bool {
 // plan resolves step i of r's playbook against r's alert as it is now.
 func (e *Engine) plan(ctx context.Context, r *run, i int) (Plan, Change, error) {
 	s := r.pb.Steps[i]
-	ch, err := r.actions[i].Plan(targetOf(r.alert))
+	a := e.alertOf(r)
+	ch, err := r.actions[i].Plan(targetOf(a))
 	if err != nil {
 		return Plan{}, Change{}, err
 	}
 	p := Plan{Playbook: r.pb.Name, Step: stepName(s, i), StepIndex: i, Tier: s.Risk, Action: s.Action, Target: ch.Target,
 		Params: ch.Params, Diff: ch.Diff, PolicyVersion: e.cfg.PolicyVersion,
-		Evidence: Evidence{Alert: r.alert.Fingerprint, Class: string(r.alert.Class), Severity: r.alert.Severity.String(), Summary: r.alert.Summary}}
+		Evidence: Evidence{Alert: a.Fingerprint, Class: string(a.Class), Severity: a.Severity.String(), Summary: a.Summary}}
 	if st, ok := r.actions[i].(stater); ok {
 		p.Evidence.TargetState = st.State(ctx, ch)
 	}
@@ -473,10 +474,11 @@ func tierReason(t Tier, mode string) string {
 
 // runFrom plans and runs r's steps from step i.
 func (e *Engine) runFrom(ctx context.Context, r *run, i int, reasons []string) {
+	a := e.alertOf(r)
 	for ; i < len(r.pb.Steps); i++ {
 		p, ch, err := e.plan(ctx, r, i)
 		if err != nil {
-			_ = e.record(ctx, auditlog.Record{Kind: auditlog.KindDecision, DecisionID: r.id, Alert: r.alert.Fingerprint, Target: r.alert.Target,
+			_ = e.record(ctx, auditlog.Record{Kind: auditlog.KindDecision, DecisionID: r.id, Alert: a.Fingerprint, Target: a.Target,
 				Playbook: r.pb.Name, Step: stepName(r.pb.Steps[i], i), Outcome: "plan failed", Reasons: []string{"could not plan the step: " + err.Error()}})
 			e.giveUp(ctx, r, fmt.Sprintf("step %s: could not plan: %v", stepName(r.pb.Steps[i], i), err))
 			return
@@ -485,7 +487,7 @@ func (e *Engine) runFrom(ctx context.Context, r *run, i int, reasons []string) {
 		g, why := e.decideLocked(ctx, r, p)
 		e.mu.Unlock()
 		why = append(append([]string(nil), reasons...), why...)
-		rec := auditlog.Record{Kind: auditlog.KindDecision, DecisionID: r.id, Alert: r.alert.Fingerprint, Target: p.Target,
+		rec := auditlog.Record{Kind: auditlog.KindDecision, DecisionID: r.id, Alert: a.Fingerprint, Target: p.Target,
 			Playbook: p.Playbook, Step: p.Step, PlanHash: p.Hash, Reasons: why, Evidence: evidenceJSON(p)}
 		switch g {
 		case gateRecordOnly:
@@ -513,18 +515,19 @@ func (e *Engine) runFrom(ctx context.Context, r *run, i int, reasons []string) {
 	}
 	e.mu.Lock()
 	shadow := e.cfg.Mode == ModeOff || r.pb.Mode == "" || r.pb.Mode == PlaybookShadow
-	e.mu.Unlock()
 	if shadow {
 		r.finished = true
-		return
 	}
-	e.giveUp(ctx, r, "")
+	e.mu.Unlock()
+	if !shadow {
+		e.giveUp(ctx, r, "")
+	}
 }
 
 // ask files an approval request for p.
 func (e *Engine) ask(ctx context.Context, r *run, p Plan, rec auditlog.Record, by string) *Request {
 	now := e.clk.Now()
-	req := &Request{ID: newID(), DecisionID: r.id, AlertID: r.alert.ID, Plan: p, Reasons: rec.Reasons, RequestedBy: by,
+	req := &Request{ID: newID(), DecisionID: r.id, AlertID: e.alertOf(r).ID, Plan: p, Reasons: rec.Reasons, RequestedBy: by,
 		CreatedAt: now, ExpiresAt: now.Add(e.cfg.ApprovalExpiry), State: StatePending}
 	req.Needs = needs(req, e.cfg.ServiceOwners)
 	rec.Outcome = "awaiting approval " + req.ID
@@ -576,7 +579,8 @@ func needs(req *Request, owners []string) string {
 func (e *Engine) execute(ctx context.Context, r *run, p Plan, ch Change) bool {
 	act := r.actions[p.StepIndex]
 	step := r.pb.Steps[p.StepIndex]
-	base := auditlog.Record{DecisionID: r.id, Alert: r.alert.Fingerprint, Target: p.Target, Playbook: p.Playbook, Step: p.Step, PlanHash: p.Hash}
+	alertNow := e.alertOf(r)
+	base := auditlog.Record{DecisionID: r.id, Alert: alertNow.Fingerprint, Target: p.Target, Playbook: p.Playbook, Step: p.Step, PlanHash: p.Hash}
 	rec := func(kind, outcome string, reasons ...string) {
 		x := base
 		x.Kind, x.Outcome, x.Reasons = kind, outcome, reasons
@@ -599,7 +603,7 @@ func (e *Engine) execute(ctx context.Context, r *run, p Plan, ch Change) bool {
 		if to == 0 {
 			to = DefaultExecTimeout
 		}
-		t := targetOf(r.alert)
+		t := targetOf(alertNow)
 		argv := make([]string, len(step.PreCheck.Argv))
 		for i, a := range step.PreCheck.Argv {
 			argv[i] = t.expand(a)
@@ -705,7 +709,14 @@ func (e *Engine) verify(ctx context.Context, r *run, act Action, ch Change, v Ve
 			break
 		}
 	}
-	return false, fmt.Sprintf("%s still unhealthy after %d probe(s) within %s: %s", r.alert.Target, tries, window, detail)
+	return false, fmt.Sprintf("%s still unhealthy after %d probe(s) within %s: %s", e.alertOf(r).Target, tries, window, detail)
+}
+
+// alertOf returns r's alert as last seen.
+func (e *Engine) alertOf(r *run) patrol.Alert {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return r.alert
 }
 
 func (e *Engine) addTried(r *run, s string) {
