@@ -18,6 +18,9 @@ import (
 	"github.com/portpatrol/portpatrol/internal/patrol"
 )
 
+// keepDecided is how long a decided approval request stays listed after its expiry.
+const keepDecided = 24 * time.Hour
+
 // Actor is the name the engine records its own decisions under. It never counts as an
 // approver.
 const Actor = "portpatrol"
@@ -357,6 +360,9 @@ func (e *Engine) handle(ctx context.Context, a patrol.Alert, async bool) {
 			r.stopped = "the alert resolved"
 			e.voidLocked(ctx, a.ID, "the alert resolved")
 		}
+		// A resolved alert never changes again: forget it (a step still running keeps
+		// its own reference).
+		delete(e.runs, a.ID)
 		e.mu.Unlock()
 		return
 	case a.State == patrol.AlertAcknowledged:
@@ -781,6 +787,13 @@ func (e *Engine) Requests() []Request {
 func (e *Engine) Tick(ctx context.Context) {
 	e.mu.Lock()
 	gone := e.expireLocked(ctx)
+	// Decided requests are shown for a day, then forgotten; the audit chain keeps them.
+	for id, req := range e.requests {
+		if req.State != StatePending && e.clk.Now().Sub(req.ExpiresAt) > keepDecided {
+			delete(e.requests, id)
+			delete(e.reqRun, id)
+		}
+	}
 	e.mu.Unlock()
 	e.giveUpAll(ctx, gone)
 }

@@ -54,6 +54,7 @@ func TestNoRiskyStepRunsWithoutItsApprovals(t *testing.T) {
 	rng := rand.New(rand.NewPCG(16, 2026))
 	people := []string{"alice", "bob", "carol", "dave", Actor, ""}
 	tierOf := map[string]Tier{}
+	seen := map[string]Request{}
 	refused := 0
 	for i := range 1000 {
 		mode := []string{PlaybookSuggest, PlaybookAuto}[rng.IntN(2)]
@@ -99,11 +100,18 @@ func TestNoRiskyStepRunsWithoutItsApprovals(t *testing.T) {
 			}
 			e.Wait()
 		}
+		// Decided requests are forgotten a day after their expiry; keep every one seen.
+		for _, r := range e.Requests() {
+			seen[r.ID] = r
+		}
 	}
 	e.Wait()
+	for _, r := range e.Requests() {
+		seen[r.ID] = r
+	}
 
 	byTarget := map[string][]Request{}
-	for _, r := range e.Requests() {
+	for _, r := range seen {
 		byTarget[r.Plan.Target] = append(byTarget[r.Plan.Target], r)
 	}
 	ran := map[Tier]int{}
