@@ -65,8 +65,12 @@ func TestAutomationHelperProcess(t *testing.T) {
 		}
 	}
 	switch args[0] {
-	case "start":
-		cmd := exec.Command(os.Args[0], "-test.run=^TestAutomationHelperProcess$", "--", "serve", args[1])
+	case "start", "start-briefly":
+		serve := "serve"
+		if args[0] == "start-briefly" {
+			serve = "serve-briefly"
+		}
+		cmd := exec.Command(os.Args[0], "-test.run=^TestAutomationHelperProcess$", "--", serve, args[1])
 		cmd.Env = []string{"PP_HELPER=1"}
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 		if err := cmd.Start(); err != nil {
@@ -81,10 +85,13 @@ func TestAutomationHelperProcess(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		os.Exit(1)
-	case "serve":
+	case "serve", "serve-briefly":
 		ln, err := net.Listen("tcp", args[1])
 		if err != nil {
 			os.Exit(1)
+		}
+		if args[0] == "serve-briefly" {
+			time.AfterFunc(1500*time.Millisecond, func() { os.Exit(0) }) // a crash loop
 		}
 		for {
 			c, err := ln.Accept()
@@ -490,5 +497,55 @@ func TestServeAutomationApprovalsThroughTheAPI(t *testing.T) {
 	}
 	if len(audit.find(auditlog.KindControl, "paused")) != 1 || len(audit.find(auditlog.KindDenial, "refused")) < 1 {
 		t.Errorf("pause and the refused approval are not both recorded")
+	}
+}
+
+// A service that keeps crashing is restarted as many times as the breaker allows; then
+// automation stops on it and pages once, through the receiver.
+func TestServeAutomationBreakerStopsCrashLoopAndPagesOnce(t *testing.T) {
+	t.Setenv("PP_HELPER", "1")
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(testsvc.FreePort(t)))
+	pidfile := filepath.Join(t.TempDir(), "svc.pid")
+	kill := startHelperService(t, addr, pidfile)
+	hook := newPageReceiver(t)
+	audit := &memAudit{}
+	path := automationConfig(t, hook.URL, addr, helperArgvYAML("start-briefly", addr, pidfile), "{window: 5s, interval: 100ms}",
+		"  breaker: {attempts: 2, per: 1h, backoff: 1ms}\n")
+	b, _ := os.ReadFile(path)
+	testsvc.WriteFile(t, path, strings.Replace(string(b), "host_watch: {disabled: true}\n", "host_watch: {disabled: true}\nscheduler: {flap_changes: 100}\n", 1))
+	d, err := New(Config{Path: path, DataDir: t.TempDir(), AuditLog: audit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := "tcp://" + addr
+	base := runDaemon(t, d)
+	waitFor(t, base+"/metrics", `portpatrol_probe_success{target="`+target+`"} 1`)
+	kill()
+	deadline := time.Now().Add(30 * time.Second)
+	for len(audit.find(auditlog.KindDecision, "did nothing")) == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := audit.find(auditlog.KindDecision, "did nothing"); len(got) == 0 || !strings.Contains(strings.Join(got[0].Reasons, " "), "breaker open for exec on "+target) {
+		t.Fatalf("no decision naming the open breaker: %+v", got)
+	}
+	if got := len(audit.find(auditlog.KindExecution, "applied")); got != 2 {
+		t.Errorf("restarts: got %d, want 2 (the breaker's attempts)", got)
+	}
+	var pages []string
+	deadline = time.Now().Add(30 * time.Second)
+	for len(pages) == 0 && time.Now().Before(deadline) {
+		pages = hook.about("automation_breaker")
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(pages) != 1 || !strings.Contains(pages[0], "breaker open") {
+		t.Fatalf("breaker pages: %q, want one", pages)
+	}
+	// The breaker stays open: the service is left down, and no second breaker page.
+	if c, err := net.Dial("tcp", addr); err == nil {
+		_ = c.Close()
+		t.Errorf("the service was started again past the breaker")
+	}
+	if got := len(hook.about("automation_breaker")); got != 1 {
+		t.Errorf("breaker pages: %d, want 1", got)
 	}
 }
