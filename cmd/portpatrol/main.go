@@ -111,5 +111,6 @@ blackbox_exporter-compatible /probe endpoint, and tells you who listens where.`,
 		newAuditLogCmd(),
 		newVersionCmd(),
 	)
+	root.AddCommand(automationCmds()...)
 	return root
 }

@@ -40,6 +40,8 @@ type Config struct {
 	Capacity Capacity
 	// Bands adds the learned latency band to target histories; nil adds none.
 	Bands Bands
+	// Automation serves /api/v1/automation; nil answers 501.
+	Automation Automation
 	// Broker feeds GET /api/v1/events; nil means a stream that only sends heartbeats.
 	Broker *Broker
 
@@ -125,6 +127,7 @@ func New(cfg Config) *Server {
 	}
 	s.routes = append(s.routes, s.learnedRoutes()...)
 	s.routes = append(s.routes, s.capacityRoutes()...)
+	s.routes = append(s.routes, s.automationRoutes()...)
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.method+" "+rt.path, s.wrap(rt))
 	}

@@ -85,6 +85,8 @@ func concrete(rt route) (path, body string) {
 		path = "/api/v1/learned/" + url.PathEscape("127.0.0.1:1883")
 	case rt.path == "/api/v1/learned/forget":
 		path += "?gone=true"
+	case strings.HasPrefix(rt.path, "/api/v1/automation/approvals/{id}"):
+		path = strings.Replace(rt.path, "{id}", "r1", 1)
 	}
 	switch {
 	case rt.method == "POST" && strings.HasSuffix(rt.path, "/ack"), rt.method == "POST" && strings.HasSuffix(rt.path, "/resolve"):
@@ -95,6 +97,10 @@ func concrete(rt route) (path, body string) {
 		body = `{"name":"ci","role":"viewer"}`
 	case rt.method == "POST" && rt.path == "/api/v1/status/notes":
 		body = `{"service":"orders","text":"We are looking into slow orders."}`
+	case rt.method == "POST" && rt.path == "/api/v1/automation/approvals":
+		body = `{"alert_id":"a1","playbook":"failover","step":0}`
+	case rt.method == "POST" && strings.HasPrefix(rt.path, "/api/v1/automation/"):
+		body = `{"reason":"backup is warm"}`
 	}
 	return path, body
 }
@@ -143,7 +149,7 @@ func TestEveryRouteEveryRole(t *testing.T) {
 					want = http.StatusUnauthorized
 				case !tok.role.Allows(rt.role):
 					want = http.StatusForbidden
-				case rt.method == "POST" && (rt.path == "/api/v1/silences" || rt.path == "/api/v1/tokens" || rt.path == "/api/v1/status/notes"):
+				case rt.method == "POST" && (rt.path == "/api/v1/silences" || rt.path == "/api/v1/tokens" || rt.path == "/api/v1/status/notes" || rt.path == "/api/v1/automation/approvals"):
 					want = http.StatusCreated
 				case rt.method == "DELETE" && rt.path == "/api/v1/status/notes/{id}":
 					want = http.StatusNoContent

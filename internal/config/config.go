@@ -26,6 +26,7 @@ import (
 
 	"github.com/portpatrol/portpatrol/internal/alert"
 	"github.com/portpatrol/portpatrol/internal/audit"
+	"github.com/portpatrol/portpatrol/internal/automation"
 	"github.com/portpatrol/portpatrol/internal/hostwatch"
 	"github.com/portpatrol/portpatrol/internal/notify"
 	"github.com/portpatrol/portpatrol/internal/patrol"
@@ -89,6 +90,9 @@ type Source struct {
 	Status Status `yaml:"status"`
 	// Anomaly configures the learned-baseline anomaly detector; see docs/anomaly.md.
 	Anomaly Anomaly `yaml:"anomaly"`
+	// Automation configures remediation playbooks; off by default. See
+	// docs/automation.md.
+	Automation automation.Config `yaml:"automation"`
 }
 
 // Config is a loaded, validated configuration: the Source as written, and what was
@@ -474,6 +478,7 @@ func (c *Config) resolve(idx index, bad badPaths, errs *Errors) {
 	c.resolveAudits(at)
 	c.resolveProbe(at)
 	c.resolveStatus(at)
+	c.resolveAutomation(at)
 	c.resolveHost(at)
 	c.checkSections(at)
 	seen := make(map[string]int, len(c.Targets))

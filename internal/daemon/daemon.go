@@ -88,6 +88,9 @@ type Config struct {
 	// OrphanDelay is how long after Run starts the alerts of targets no longer
 	// scheduled are resolved (default 2m, so discovery can bring its targets back).
 	OrphanDelay time.Duration
+	// AuditLog receives automation's decisions; nil means the store's hash chain
+	// (AuditLog()), or the log when the store keeps none.
+	AuditLog auditlog.Recorder
 }
 
 // Daemon is a running portpatrol. Build it with New, run it with Run, close it with
@@ -130,6 +133,7 @@ type Daemon struct {
 	hw           hostWiring       // the host watch's targets as of the last plan
 	anomalies    *anomalyFeeder   // nil when anomaly.enabled is false
 	kube         *kubeWiring      // nil unless kubernetes.enabled
+	automation   *automationWiring
 	status       *status.Page
 	httpLimits   httpLimits // the HTTP server's timeouts; tests shorten them
 	dataDir      string     // Config.DataDir: where the local socket goes by default
@@ -201,6 +205,14 @@ func New(c Config) (_ *Daemon, err error) {
 		return nil, err
 	}
 	d.broker = api.NewBroker(api.BrokerConfig{})
+	d.auditLog = d.newAuditLog()
+	rec := c.AuditLog
+	if rec == nil && d.auditLog != nil {
+		rec = d.auditLog // automation's decisions go into the store's hash chain
+	}
+	if d.automation, err = newAutomation(d, cfg, rec); err != nil {
+		return nil, err
+	}
 	gen, err := d.build(cfg, nil)
 	if err != nil {
 		return nil, err
@@ -217,7 +229,6 @@ func New(c Config) (_ *Daemon, err error) {
 		return nil, err
 	}
 	d.batch = store.NewBatchWriter(d.db, store.BatchConfig{Logger: logger.With("component", "history")})
-	d.auditLog = d.newAuditLog()
 	d.hw.identity.Store(cfg)
 	d.metrics.Registry.MustRegister(&engineCollector{alerts: d.engine, notifier: func() *notify.Dispatcher { return d.gen.Load().notifier }, batch: d.batch})
 	if !cfg.HostWatch.Disabled {
@@ -344,7 +355,8 @@ func (d *Daemon) build(cfg *config.Config, prev *generation) (*generation, error
 			return nil, fmt.Errorf("notify: %w", err)
 		}
 		g.notifier = n
-		g.deps = alert.Deps{Sink: &routedSink{next: n, known: n.Receivers(), logger: d.logger}, Store: d.db, Now: d.clock.Now,
+		sink := &triedSink{next: &routedSink{next: n, known: n.Receivers(), logger: d.logger}, w: func() *automationWiring { return d.automation }}
+		g.deps = alert.Deps{Sink: sink, Store: d.db, Now: d.clock.Now,
 			OnChange: d.publishAlert}
 	}
 	g.audits = d.buildAudits(cfg, prev)
@@ -357,6 +369,7 @@ func (d *Daemon) publishAlert(a patrol.Alert) {
 	if err := d.broker.PublishAlert(a); err != nil {
 		d.logger.Debug("publish alert change", "alert", a.ID, "err", err)
 	}
+	d.automation.observe(a)
 }
 
 // swapEngine makes eng the alert engine; the caller holds engineMu for writing. The
@@ -485,6 +498,7 @@ func (d *Daemon) commitPlan(p plan) {
 	d.metrics.SetTargets(p.infos)
 	d.metrics.SetFull(p.full)
 	d.resolveRemoved(p.ids)
+	d.automation.setProbes(p.jobs)
 }
 
 // reapply rebuilds the scheduled jobs of the running configuration, when discovered
@@ -813,6 +827,7 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	d.runCtx = ctx
 	d.start(d.gen.Load())
 	d.mu.Unlock()
+	d.automation.run(ctx)
 	d.every(ctx, 100*time.Millisecond, "alert tick", func(now time.Time) error {
 		if !d.leading.Load() {
 			return nil
