@@ -133,6 +133,16 @@ CREATE TABLE anomaly_states (
 	last_ns INTEGER NOT NULL     -- the series' latest point
 );
 `},
+	{Version: 5, Name: "audit chain", SQL: `CREATE TABLE IF NOT EXISTS audit_chain (seq INTEGER PRIMARY KEY, time_ns INTEGER NOT NULL, record TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL)`},
+	{Version: 6, Name: "bans", SQL: `
+CREATE TABLE bans (
+	addr       TEXT PRIMARY KEY,
+	record     TEXT NOT NULL,    -- JSON of store.Ban
+	end_ns     INTEGER NOT NULL, -- when it expired or was lifted
+	updated_ns INTEGER NOT NULL
+);
+CREATE INDEX bans_end ON bans (end_ns);
+`},
 }
 
 // KnownSchema is the newest schema version this binary knows.
