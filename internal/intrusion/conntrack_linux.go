@@ -125,31 +125,44 @@ func (s *Source) Run(ctx context.Context, handle func(at time.Time, e *Event)) e
 	defer func() { c.Close() }()
 	s.once.Do(func() { close(s.listening) })
 	var e Event
+	feed := func(ev conntrack.Event) {
+		if ev.Flow == nil || !fromFlow(&e, ev.Flow) {
+			return
+		}
+		switch ev.Type {
+		case conntrack.EventNew:
+			e.Type = EventNew
+		case conntrack.EventUpdate:
+			e.Type = EventUpdate
+		case conntrack.EventDestroy:
+			e.Type = EventDestroy
+		default:
+			return
+		}
+		s.events.Add(1)
+		handle(s.cfg.Now(), &e)
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case ev := <-evs:
-			if ev.Flow == nil || !fromFlow(&e, ev.Flow) {
-				continue
-			}
-			switch ev.Type {
-			case conntrack.EventNew:
-				e.Type = EventNew
-			case conntrack.EventUpdate:
-				e.Type = EventUpdate
-			case conntrack.EventDestroy:
-				e.Type = EventDestroy
-			default:
-				continue
-			}
-			s.events.Add(1)
-			handle(s.cfg.Now(), &e)
+			feed(ev)
 		case rerr := <-errs:
 			if !errors.Is(rerr, unix.ENOBUFS) {
 				return fmt.Errorf("read conntrack events: %w", rerr)
 			}
 			s.overruns.Add(1)
+			// The worker has stopped: what it decoded before the overrun is still
+			// worth reading.
+			for drained := false; !drained; {
+				select {
+				case ev := <-evs:
+					feed(ev)
+				default:
+					drained = true
+				}
+			}
 			c.Close()
 			if c, evs, errs, err = s.dial(); err != nil {
 				return err

@@ -145,6 +145,37 @@ func (l *lab) listenRedisLike(t *testing.T, port int) {
 	}()
 }
 
+// listenHold opens, in the victim, a listener that keeps what it accepts open until
+// the test ends.
+func (l *lab) listenHold(t *testing.T, port int) {
+	t.Helper()
+	var ln net.Listener
+	if err := do(t, l.vic, func() (err error) {
+		ln, err = net.Listen("tcp", fmt.Sprintf(":%d", port))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { ln.Close(); <-done })
+	go func() {
+		defer close(done)
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+}
+
 // dialFrom connects from namespace ns to addr with a timeout and closes at once.
 func dialFrom(t *testing.T, ns string, addr netip.AddrPort, timeout time.Duration) error {
 	t.Helper()

@@ -304,3 +304,75 @@ func TestReconcile(t *testing.T) {
 		t.Fatalf("reopened table: got %+v, want the ban kept", got)
 	}
 }
+
+// TestOverrunResyncs makes the kernel drop events (a tiny socket buffer and a
+// stalled reader during a burst of flows): the source counts the overrun, reads on,
+// and feeds the flows of a dump.
+func TestOverrunResyncs(t *testing.T) {
+	l := newLab(t)
+	tbl, err := OpenTable(nsPath(l.vic)) // keeps connection tracking on in the victim
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tbl.Close()
+	src := NewSource(SourceConfig{NetNS: nsPath(l.vic), ReadBuffer: 4096})
+	release := make(chan struct{})
+	var mu sync.Mutex
+	seen := 0
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- src.Run(ctx, func(at time.Time, e *Event) {
+			<-release
+			mu.Lock()
+			seen++
+			mu.Unlock()
+		})
+	}()
+	defer func() { cancel(); <-done }()
+	<-src.Listening()
+	// 100 connections held open (still tracked when the dump is taken), then
+	// connects to a closed port: a new flow and its reset, 3000 times.
+	var held []net.Conn
+	t.Cleanup(func() {
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	l.listenHold(t, 7000)
+	if err := do(t, l.att, func() error {
+		for i := 0; i < 100; i++ {
+			c, err := net.DialTimeout("tcp", netip.AddrPortFrom(vicAttAddr, 7000).String(), 5*time.Second)
+			if err != nil {
+				return err
+			}
+			held = append(held, c)
+		}
+		for i := 0; i < 3000; i++ {
+			c, err := net.DialTimeout("tcp", netip.AddrPortFrom(vicAttAddr, 9).String(), time.Second)
+			if err == nil {
+				c.Close()
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	poll(t, 30*time.Second, "an overrun counted and a dump fed", func() bool {
+		mu.Lock()
+		mu.Unlock()
+		select {
+		case err := <-done:
+			t.Fatalf("run: %v", err)
+		default:
+		}
+		return src.Lost() > 0 && src.Resynced() > 0
+	})
+	if src.Resynced() < 100 {
+		t.Errorf("fed again from the dump: got %d flows, want the 100 held open at least", src.Resynced())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("%d events read, %d overruns, %d flows fed again from a dump", seen, src.Lost(), src.Resynced())
+}
