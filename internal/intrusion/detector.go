@@ -47,8 +47,9 @@ type Config struct {
 	HalfOpenWindow time.Duration
 	HalfOpen       int
 	// BruteWindow, BruteAttempts and ShortLived: a source with BruteAttempts or more
-	// accepted connections to AuthPorts that each lasted less than ShortLived, within
-	// BruteWindow, is brute-forcing. Defaults 60 s, 20 and 10 s.
+	// accepted connections to one of AuthPorts that each lasted less than ShortLived,
+	// within BruteWindow, is brute-forcing. Defaults 60 s, 40 and 10 s: above the
+	// 30 a minute of a load balancer's health check every 2 s (HAProxy's default).
 	BruteWindow   time.Duration
 	BruteAttempts int
 	ShortLived    time.Duration
@@ -103,7 +104,7 @@ func (c Config) withDefaults() Config {
 	def(&c.HalfOpenWindow, 10*time.Second)
 	defi(&c.HalfOpen, 100)
 	def(&c.BruteWindow, time.Minute)
-	defi(&c.BruteAttempts, 20)
+	defi(&c.BruteAttempts, 40)
 	def(&c.ShortLived, 10*time.Second)
 	def(&c.Cooldown, 10*time.Minute)
 	def(&c.IdleTimeout, c.SlowWindow)
@@ -118,7 +119,7 @@ const (
 	ringSize    = 24  // fast-window flows remembered per source
 	slowBuckets = 4   // the slow window in quarters
 	slowBits    = 256 // bits per quarter (linear counting)
-	authSlots   = 8   // open connections to auth ports followed per source
+	authSlots   = 7   // open connections to auth ports followed per source (keeps a source in the 896-byte size class)
 	sampleSlots = 3   // sample flows kept as evidence
 )
 
@@ -169,6 +170,32 @@ func (w *window2) count(t, width int64) int {
 	return int(float64(w.prev)*(1-frac)+0.5) + int(w.cur)
 }
 
+// bruteWin counts short connections to one authentication port.
+type bruteWin struct {
+	w    window2
+	port uint16
+}
+
+// bruteAdd counts a short connection to port and returns the port's count in the
+// window. Two ports are followed at once: a third takes the place of the one with
+// the lower count.
+func (s *source) bruteAdd(port uint16, t, width int64) int {
+	slot := -1
+	for i := range s.brute {
+		if s.brute[i].port == port && s.brute[i].w.start != 0 {
+			slot = i
+		}
+	}
+	if slot < 0 {
+		slot = 0
+		if s.brute[1].w.start == 0 || s.brute[1].w.count(t, width) < s.brute[0].w.count(t, width) {
+			slot = 1
+		}
+		s.brute[slot] = bruteWin{w: window2{start: t}, port: port}
+	}
+	return s.brute[slot].w.add(t, width)
+}
+
 type sample struct {
 	dst   netip.Addr
 	t     int64
@@ -188,7 +215,7 @@ type source struct {
 	first     int64
 	last      int64
 	halfWin   window2
-	bruteWin  window2
+	brute     [2]bruteWin // the two busiest authentication ports
 	news      uint32
 	refused   uint32
 	halfOpen  uint32
@@ -265,7 +292,6 @@ func (d *Detector) Observe(dst []Finding, at time.Time, e *Event) []Finding {
 		}
 		s = &source{first: t}
 		s.halfWin.start = t
-		s.bruteWin.start = t
 		d.sources[src] = s
 	}
 	s.last = t
@@ -349,7 +375,7 @@ func (d *Detector) onChange(dst []Finding, src netip.Addr, s *source, t int64, e
 			if short && e.Assured {
 				s.attempts++
 				s.addSample(e, t)
-				n := s.bruteWin.add(t, int64(d.cfg.BruteWindow))
+				n := s.bruteAdd(e.DstPort, t, int64(d.cfg.BruteWindow))
 				if n >= d.cfg.BruteAttempts && d.due(s, 3, t) {
 					f := d.finding(src, s, t, ClassBruteForce, KindBruteForce)
 					f.Score, f.Threshold = n, d.cfg.BruteAttempts

@@ -167,7 +167,7 @@ func TestBruteForceDetected(t *testing.T) {
 	l.listenRedisLike(t, 6379)
 	g := l.guard(t, Config{}, time.Minute)
 	addr := netip.AddrPortFrom(vicAttAddr, 6379)
-	for i := 0; i < 60; i++ {
+	for i := 0; i < 100; i++ {
 		if _, ok := g.found(attAddr, ClassBruteForce); ok {
 			break
 		}
@@ -188,7 +188,7 @@ func TestBruteForceDetected(t *testing.T) {
 	}
 	poll(t, 30*time.Second, "brute force found", func() bool { _, ok := g.found(attAddr, ClassBruteForce); return ok })
 	f, _ := g.found(attAddr, ClassBruteForce)
-	if f.Attempts < 20 || f.Ports[0] != 6379 {
+	if f.Attempts < 40 || f.Ports[0] != 6379 {
 		t.Fatalf("got %+v", f)
 	}
 	poll(t, 30*time.Second, "the attacker banned", func() bool { err, ok := g.banResult(attAddr); return ok && err == nil })
