@@ -116,6 +116,9 @@ func NewBanner(cfg BannerConfig) *Banner {
 	return &Banner{cfg: cfg, mem: map[string]store.Ban{}}
 }
 
+// Allowlisted returns the rule that protects addr, if any.
+func (b *Banner) Allowlisted(addr netip.Addr) (string, bool) { return b.cfg.Allowlist.Match(addr) }
+
 // DryRun reports whether bans are only decided, not enforced.
 func (b *Banner) DryRun() bool { return !b.cfg.Enforce }
 

@@ -76,6 +76,24 @@ func (g *Guard) Handle(at time.Time, e *Event) {
 	}
 }
 
+// Report hands over a finding made elsewhere (the sock_diag fallback) as if the
+// detector had made it. Safe for concurrent use with Handle.
+func (g *Guard) Report(f Finding) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.found[kindIndex[f.Kind]].Add(1)
+	if g.cfg.OnFinding != nil {
+		g.cfg.OnFinding(f)
+	}
+	if g.cfg.Banner != nil {
+		select {
+		case g.bans <- f:
+		default:
+			g.dropped.Add(1)
+		}
+	}
+}
+
 // Sweep forgets idle sources; see Detector.Sweep.
 func (g *Guard) Sweep(at time.Time) []Ended {
 	g.mu.Lock()

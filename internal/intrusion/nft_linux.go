@@ -66,7 +66,7 @@ func OpenTable(netns string) (*Table, error) {
 	if netns != "" {
 		f, err := os.Open(netns)
 		if err != nil {
-			return nil, fmt.Errorf("network namespace: %w", err)
+			return nil, fmt.Errorf("%w: network namespace: %v", ErrNoNftables, err)
 		}
 		defer f.Close() // the lasting socket is made in New, inside the namespace
 		opts = append(opts, nftables.WithNetNSFd(int(f.Fd())))

@@ -57,3 +57,11 @@ func (*Source) Probe() error                 { return ErrNoConntrack }
 func (*Source) Run(context.Context, func(time.Time, *Event)) error {
 	return ErrNoConntrack
 }
+
+// HostAddrsIn returns this process's addresses; other namespaces are Linux's.
+func HostAddrsIn(netns string) ([]netip.Addr, error) {
+	if netns != "" {
+		return nil, errors.New("network namespaces: Linux only")
+	}
+	return HostAddrs()
+}

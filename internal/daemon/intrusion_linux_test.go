@@ -1,0 +1,145 @@
+//go:build linux
+
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/portpatrol/portpatrol/internal/alert"
+	"github.com/portpatrol/portpatrol/internal/intrusion"
+	"github.com/portpatrol/portpatrol/internal/patrol"
+	"github.com/portpatrol/portpatrol/internal/store"
+	"github.com/portpatrol/portpatrol/internal/testsvc"
+)
+
+// netnsPair makes an attacker and a victim namespace joined by a veth pair
+// (192.0.2.1 and 192.0.2.2), removed when the test ends.
+func netnsPair(t *testing.T) (att, vic string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("intrusion tests need root to create network namespaces; CI=true: nothing skips")
+		}
+		t.Skip("intrusion tests need root to create network namespaces")
+	}
+	ip := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	base := fmt.Sprintf("ppd-%d-%d", os.Getpid(), time.Now().UnixNano()%100000)
+	att, vic = base+"-att", base+"-vic"
+	for _, ns := range []string{att, vic} {
+		ip("netns", "add", ns)
+		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+		ip("-n", ns, "link", "set", "lo", "up")
+	}
+	ip("-n", vic, "link", "add", "va", "type", "veth", "peer", "name", "eth0", "netns", att)
+	ip("-n", vic, "addr", "add", "192.0.2.2/24", "dev", "va")
+	ip("-n", vic, "link", "set", "va", "up")
+	ip("-n", att, "addr", "add", "192.0.2.1/24", "dev", "eth0")
+	ip("-n", att, "link", "set", "eth0", "up")
+	return att, vic
+}
+
+// inNetns runs fn on a thread inside namespace ns; the thread is never reused.
+func inNetns(ns string, fn func()) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		f, err := os.Open("/run/netns/" + ns)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- err
+			return
+		}
+		fn()
+		errc <- nil
+	}()
+	return <-errc
+}
+
+// TestServeIntrusionRaisesAlertAndBans runs the daemon watching a victim namespace:
+// a scan from the attacker raises a security alert of rule scan with its evidence,
+// bans the attacker in the victim's table, keeps the ban in the store and shows it
+// on /metrics.
+func TestServeIntrusionRaisesAlertAndBans(t *testing.T) {
+	att, vic := netnsPair(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "pp.yaml")
+	testsvc.WriteFile(t, path, fmt.Sprintf("api: {anonymous_read: true}\nhost_watch: {disabled: true}\nintrusion:\n  enabled: true\n  dry_run: false\n  netns: /run/netns/%s\n  ban_time: 2m\n", vic))
+	d, base := startDaemon(t, path)
+	waitFor(t, base+"/metrics", `portpatrol_intrusion_available{part="conntrack",reason=""} 1`, `portpatrol_intrusion_available{part="nftables",reason=""} 1`)
+	attacker := netip.MustParseAddr("192.0.2.1")
+	if err := inNetns(att, func() {
+		for p := 1; p <= 100; p++ {
+			if c, err := net.DialTimeout("tcp", fmt.Sprintf("192.0.2.2:%d", p), 50*time.Millisecond); err == nil {
+				c.Close()
+			}
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var scan patrol.Alert
+	deadline := time.Now().Add(30 * time.Second)
+	for scan.ID == "" && time.Now().Before(deadline) {
+		for _, a := range d.engine().List(alert.Filter{}) {
+			if a.Class == patrol.AlertSecurity && a.Labels["finding"] == "scan" && a.Labels["source"] == attacker.String() {
+				scan = a
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if scan.ID == "" {
+		t.Fatal("no scan alert within 30s")
+	}
+	if !strings.Contains(scan.Summary, "from 192.0.2.1") {
+		t.Errorf("alert summary %q", scan.Summary)
+	}
+	waitFor(t, base+"/metrics", `portpatrol_scans_detected_total{class="scan",kind="fast_scan"} 1`, "portpatrol_bans_active 1", "portpatrol_bans_dry_run 0")
+	bans, err := d.db.(store.BanStore).ListBans(context.Background())
+	if err != nil || len(bans) != 1 || bans[0].Addr != attacker.String() || bans[0].DryRun || len(bans[0].Evidence) == 0 {
+		t.Fatalf("stored bans: %+v, %v", bans, err)
+	}
+	tbl, err := intrusion.OpenTable("/run/netns/" + vic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tbl.Close()
+	if k, err := tbl.List(); err != nil || len(k) != 1 || k[0].Addr != attacker {
+		t.Fatalf("kernel set: %+v, %v", k, err)
+	}
+}
+
+// TestServeIntrusionUnavailable: without the namespace it is told to watch, the
+// daemon says once that conntrack and nftables cannot be used, shows it on
+// /metrics, and serves on.
+func TestServeIntrusionUnavailable(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "pp.yaml")
+	testsvc.WriteFile(t, path, "api: {anonymous_read: true}\nhost_watch: {disabled: true}\nintrusion:\n  enabled: true\n  netns: /run/netns/portpatrol-test-none\n")
+	_, base := startDaemon(t, path)
+	body := waitFor(t, base+"/metrics", `portpatrol_intrusion_available{part="conntrack",reason="conntrack events unavailable: network namespace: open /run/netns/portpatrol-test-none: no such file or directory"} 0`,
+		`portpatrol_intrusion_available{part="nftables",reason="nftables unavailable: network namespace: open /run/netns/portpatrol-test-none: no such file or directory"} 0`, "portpatrol_bans_dry_run 1")
+	if !strings.Contains(body, "portpatrol_bans_active 0") {
+		t.Error("no portpatrol_bans_active on /metrics")
+	}
+	waitFor(t, base+"/-/healthy", "portpatrol is healthy.")
+}
