@@ -36,6 +36,8 @@ type Config struct {
 	StatusNotes  StatusNotes
 	// Learned serves /api/v1/learned; nil answers 501.
 	Learned Learned
+	// Bans serves /api/v1/bans; nil answers 501.
+	Bans Bans
 	// Broker feeds GET /api/v1/events; nil means a stream that only sends heartbeats.
 	Broker *Broker
 
@@ -120,6 +122,7 @@ func New(cfg Config) *Server {
 		{"DELETE", "/api/v1/tokens/{id}", RoleAdmin, s.revokeToken},
 	}
 	s.routes = append(s.routes, s.learnedRoutes()...)
+	s.routes = append(s.routes, s.banRoutes()...)
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.method+" "+rt.path, s.wrap(rt))
 	}

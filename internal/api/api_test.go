@@ -85,6 +85,8 @@ func concrete(rt route) (path, body string) {
 		path = "/api/v1/learned/" + url.PathEscape("127.0.0.1:1883")
 	case rt.path == "/api/v1/learned/forget":
 		path += "?gone=true"
+	case rt.path == "/api/v1/bans/{addr}":
+		path = "/api/v1/bans/203.0.113.7"
 	}
 	switch {
 	case rt.method == "POST" && strings.HasSuffix(rt.path, "/ack"), rt.method == "POST" && strings.HasSuffix(rt.path, "/resolve"):
@@ -93,6 +95,8 @@ func concrete(rt route) (path, body string) {
 		body = `{"matchers":[{"name":"service","op":"=","value":"orders"}],"comment":"db migration","duration":"2h"}`
 	case rt.method == "POST" && rt.path == "/api/v1/tokens":
 		body = `{"name":"ci","role":"viewer"}`
+	case rt.method == "POST" && rt.path == "/api/v1/bans":
+		body = `{"addr":"203.0.113.7","duration":"30m","reason":"scanning us"}`
 	case rt.method == "POST" && rt.path == "/api/v1/status/notes":
 		body = `{"service":"orders","text":"We are looking into slow orders."}`
 	}

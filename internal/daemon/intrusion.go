@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/portpatrol/portpatrol/internal/api"
 	"github.com/portpatrol/portpatrol/internal/auditlog"
 	"github.com/portpatrol/portpatrol/internal/config"
 	"github.com/portpatrol/portpatrol/internal/intrusion"
@@ -348,8 +349,72 @@ func (w *intrusionWiring) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descDryRun, prometheus.GaugeValue, up(w.banner.DryRun()))
 }
 
-// errIntrusionOff answers ban requests when intrusion is not enabled.
-var errIntrusionOff = errors.New("intrusion detection is off: bans need intrusion.enabled: true")
+// bansAPI serves /api/v1/bans; nil when intrusion is off.
+func (d *Daemon) bansAPI() api.Bans {
+	if d.intrusion == nil {
+		return nil
+	}
+	return bansAdapter{d.intrusion}
+}
+
+// bansAdapter gives the API the banner.
+type bansAdapter struct{ w *intrusionWiring }
+
+var _ api.Bans = bansAdapter{}
+
+func (a bansAdapter) ListBans(ctx context.Context) ([]api.Ban, error) {
+	bs, err := a.w.banner.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := a.w.d.clock.Now()
+	out := make([]api.Ban, 0, len(bs))
+	for _, b := range bs {
+		out = append(out, apiBan(b, now))
+	}
+	return out, nil
+}
+
+func apiBan(b store.Ban, now time.Time) api.Ban {
+	ab := api.Ban{Addr: b.Addr, Active: b.Active(now), DryRun: b.DryRun, Kind: b.Kind, Reason: b.Reason, Actor: b.Actor,
+		Created: b.Created, Expires: b.Expires, Duration: b.Duration.String(), Count: b.Count, LiftedBy: b.LiftedBy}
+	if !b.Lifted.IsZero() {
+		l := b.Lifted
+		ab.Lifted = &l
+	}
+	return ab
+}
+
+func (a bansAdapter) AddBan(ctx context.Context, addr netip.Addr, dur time.Duration, reason, by string) (api.Ban, error) {
+	if by == "" || by == "portpatrol" {
+		by = "api" // a ban by hand is never counted as automation's
+	}
+	b, err := a.w.banner.Ban(ctx, intrusion.BanRequest{Addr: addr, Actor: by, Reason: reason, Kind: "manual", Duration: dur})
+	var ae *intrusion.AllowlistedError
+	if errors.As(err, &ae) {
+		return api.Ban{}, fmt.Errorf("%w: %w", api.ErrConflict, err)
+	}
+	if err != nil {
+		return api.Ban{}, err
+	}
+	a.w.countActive(ctx)
+	return apiBan(b, a.w.d.clock.Now()), nil
+}
+
+func (a bansAdapter) RemoveBan(ctx context.Context, addr netip.Addr, reason, by string) error {
+	bs, err := a.w.banner.List(ctx)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(bs, func(b store.Ban) bool { return b.Addr == addr.Unmap().String() }) {
+		return fmt.Errorf("%s is not banned: %w", addr, api.ErrNotFound)
+	}
+	if err := a.w.banner.Unban(ctx, addr, by, reason); err != nil {
+		return err
+	}
+	a.w.countActive(ctx)
+	return nil
+}
 
 func (w *intrusionWiring) close() {
 	if w != nil && w.table != nil {

@@ -4,6 +4,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -18,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/portpatrol/portpatrol/internal/alert"
+	"github.com/portpatrol/portpatrol/internal/api"
 	"github.com/portpatrol/portpatrol/internal/intrusion"
 	"github.com/portpatrol/portpatrol/internal/patrol"
 	"github.com/portpatrol/portpatrol/internal/store"
@@ -125,6 +127,31 @@ func TestServeIntrusionRaisesAlertAndBans(t *testing.T) {
 	defer tbl.Close()
 	if k, err := tbl.List(); err != nil || len(k) != 1 || k[0].Addr != attacker {
 		t.Fatalf("kernel set: %+v, %v", k, err)
+	}
+	waitFor(t, base+"/api/v1/bans", `"addr":"192.0.2.1","active":true,"dry_run":false,"kind":"fast_scan"`)
+
+	// By hand, through what the API calls: loopback is refused with its rule, another
+	// address is banned in the kernel and lifted again.
+	byHand := d.bansAPI()
+	ctx := context.Background()
+	if _, err := byHand.AddBan(ctx, netip.MustParseAddr("127.0.0.1"), 0, "test", "alice"); !errors.Is(err, api.ErrConflict) || !strings.Contains(err.Error(), "allowlisted by loopback") {
+		t.Fatalf("ban of loopback: got %v, want a conflict naming the loopback rule", err)
+	}
+	manual := netip.MustParseAddr("203.0.113.9")
+	if b, err := byHand.AddBan(ctx, manual, time.Hour, "abuse report", "alice"); err != nil || b.Actor != "alice" || b.Duration != "1h0m0s" {
+		t.Fatalf("ban by hand: %+v, %v", b, err)
+	}
+	if k, _ := tbl.List(); len(k) != 2 {
+		t.Fatalf("kernel set after a ban by hand: %+v", k)
+	}
+	if err := byHand.RemoveBan(ctx, manual, "done", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if k, _ := tbl.List(); len(k) != 1 {
+		t.Fatalf("kernel set after lifting: %+v", k)
+	}
+	if err := byHand.RemoveBan(ctx, netip.MustParseAddr("203.0.113.10"), "done", "alice"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("lifting what is not banned: got %v, want not found", err)
 	}
 }
 
