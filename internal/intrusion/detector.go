@@ -390,16 +390,21 @@ func (d *Detector) onChange(dst []Finding, src netip.Addr, s *source, t int64, e
 	if e.Assured {
 		return dst
 	}
-	// A flow that ended without ever being assured: reset or refused (counted when
-	// its state turns CLOSE), or left unanswered until conntrack timed it out
-	// (counted when destroyed in any other state).
-	switch {
-	case e.Type == EventUpdate && e.TCPState == TCPClose:
-		s.refused++
-	case e.Type == EventDestroy && !(e.Proto == ProtoTCP && (e.TCPState == TCPClose || e.TCPState >= TCPFinWait && e.TCPState <= TCPTimeWait)):
-		s.halfOpen++
-	default:
+	// A flow that ended without ever being assured, counted once, when conntrack
+	// destroys it (every flow is destroyed exactly once; a reset flow may or may not
+	// be reported in state CLOSE before, depending on the kernel): reset or refused
+	// when destroyed in CLOSE, left unanswered (timed out) in SYN_SENT or SYN_RECV,
+	// or any unanswered flow of another protocol.
+	if e.Type != EventDestroy {
 		return dst
+	}
+	switch {
+	case e.Proto == ProtoTCP && e.TCPState == TCPClose:
+		s.refused++
+	case e.Proto == ProtoTCP && e.TCPState >= TCPEstablished:
+		return dst
+	default:
+		s.halfOpen++
 	}
 	s.addSample(e, t)
 	n := s.halfWin.add(t, int64(d.cfg.HalfOpenWindow))

@@ -5,6 +5,7 @@ package intrusion
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -109,8 +110,12 @@ func (l *lab) nmap(t *testing.T, from string, args ...string) *exec.Cmd {
 // attacker is found and banned (its next connect times out), the monitor is
 // neither, and still gets through.
 func TestScanDetectedAndBanned(t *testing.T) {
-	for _, scan := range []string{"-sT", "-sS"} {
+	for _, scan := range []string{"-sT", "-sS", "-sT -T2"} {
 		t.Run(scan, func(t *testing.T) {
+			timing := "-T4"
+			if s, t2, ok := strings.Cut(scan, " "); ok {
+				scan, timing = s, t2
+			}
 			needLab(t, "nmap")
 			l := newLab(t)
 			l.listenRedisLike(t, 6379)
@@ -119,10 +124,10 @@ func TestScanDetectedAndBanned(t *testing.T) {
 			// The monitor probes every port first, then keeps at it during the attack.
 			mon := l.nmap(t, l.mon, "-sT", "-T4", "-p", "1-1024", vicMonAddr.String())
 			start := time.Now()
-			l.nmap(t, l.att, scan, "-T4", "-p", "1-65535", vicAttAddr.String())
+			l.nmap(t, l.att, scan, timing, "-p", "1-65535", vicAttAddr.String())
 			poll(t, 30*time.Second, "the attacker's scan found", func() bool { _, ok := g.found(attAddr, ClassScan); return ok })
 			f, _ := g.found(attAddr, ClassScan)
-			t.Logf("%s -T4 found %s after %s: %s (ports sample %v, %d samples)", scan, f.Kind, f.LastSeen.Sub(start).Round(time.Millisecond), f.Reason, f.Ports, len(f.Samples))
+			t.Logf("%s %s found %s after %s: %s (ports sample %v, %d samples)", scan, timing, f.Kind, f.LastSeen.Sub(start).Round(time.Millisecond), f.Reason, f.Ports, len(f.Samples))
 			poll(t, 30*time.Second, "the attacker banned", func() bool { _, ok := g.banResult(attAddr); return ok })
 			if err, _ := g.banResult(attAddr); err != nil {
 				t.Fatalf("ban: %v", err)
@@ -375,4 +380,63 @@ func TestOverrunResyncs(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	t.Logf("%d events read, %d overruns, %d flows fed again from a dump", seen, src.Lost(), src.Resynced())
+}
+
+// TestRecordNmap records the victim's conntrack events during a real nmap -sT -T4
+// scan of 300 ports (no bans) into testdata, for TestRecordedScanReplayedSlowly. It
+// runs only with -record-nmap.
+func TestRecordNmap(t *testing.T) {
+	if !*recordNmap {
+		t.Skip("records only with -record-nmap")
+	}
+	needLab(t, "nmap")
+	l := newLab(t)
+	l.listenRedisLike(t, 6379)
+	tbl, err := OpenTable(nsPath(l.vic)) // connection tracking on
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tbl.Close()
+	src := NewSource(SourceConfig{NetNS: nsPath(l.vic)})
+	var mu sync.Mutex
+	var recs []recorded
+	var first time.Time
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- src.Run(ctx, func(at time.Time, e *Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			if e.Src != attAddr {
+				return
+			}
+			if first.IsZero() {
+				first = at
+			}
+			recs = append(recs, recorded{Offset: at.Sub(first), Type: e.Type, Proto: e.Proto, Src: e.Src, Dst: e.Dst,
+				SrcPort: e.SrcPort, DstPort: e.DstPort, TCPState: e.TCPState, Assured: e.Assured})
+		})
+	}()
+	<-src.Listening()
+	cmd := l.nmap(t, l.att, "-sT", "-T4", "-p", "1-300", vicAttAddr.String())
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // the last resets
+	cancel()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	f, err := os.Create(nmapRecording)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	enc := json.NewEncoder(f)
+	for _, r := range recs {
+		if err := enc.Encode(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("recorded %d events to %s", len(recs), nmapRecording)
 }
