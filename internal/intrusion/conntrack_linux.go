@@ -122,7 +122,7 @@ func (s *Source) Run(ctx context.Context, handle func(at time.Time, e *Event)) e
 	if err != nil {
 		return err
 	}
-	defer func() { c.Close() }()
+	defer func() { closeDrained(c, evs, errs) }()
 	s.once.Do(func() { close(s.listening) })
 	var e Event
 	feed := func(ev conntrack.Event) {
@@ -163,13 +163,28 @@ func (s *Source) Run(ctx context.Context, handle func(at time.Time, e *Event)) e
 					drained = true
 				}
 			}
-			c.Close()
+			closeDrained(c, evs, errs)
 			if c, evs, errs, err = s.dial(); err != nil {
 				return err
 			}
 			if err := s.resync(handle); err != nil {
 				return err
 			}
+		}
+	}
+}
+
+// closeDrained closes c while discarding what its worker still tries to hand over:
+// Close waits for the worker, which may be blocked sending an event or an error.
+func closeDrained(c *conntrack.Conn, evs chan conntrack.Event, errs chan error) {
+	done := make(chan struct{})
+	go func() { c.Close(); close(done) }()
+	for {
+		select {
+		case <-done:
+			return
+		case <-evs:
+		case <-errs:
 		}
 	}
 }
