@@ -181,39 +181,47 @@ func (w *intrusionWiring) synRecvFallback(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-tick:
-			socks, err := inv.Sockets(ctx, inventory.Filter{Proto: inventory.TCP, States: inventory.StatesOf(inventory.StateSynRecv)})
-			if err != nil {
+			if err := w.synRecvTick(ctx, inv, now, reported); err != nil {
 				w.d.logger.Debug("intrusion: sock_diag SYN_RECV dump", "err", err)
-				continue
-			}
-			perPort := map[uint16]int{}
-			perSrc := map[netip.Addr][]uint16{}
-			for _, s := range socks {
-				perPort[s.Local.Port()]++
-				src := s.Remote.Addr().Unmap()
-				perSrc[src] = append(perSrc[src], s.Local.Port())
-			}
-			w.mu.Lock()
-			w.synRecv = perPort
-			w.mu.Unlock()
-			for src, ports := range perSrc {
-				if len(ports) < synRecvThreshold {
-					continue
-				}
-				if _, allowed := w.banner.Allowlisted(src); allowed || now.Sub(reported[src]) < 10*time.Minute {
-					continue
-				}
-				reported[src] = now
-				slices.Sort(ports)
-				ports = slices.Compact(ports)
-				f := intrusion.Finding{Class: intrusion.ClassScan, Kind: intrusion.KindHalfOpen, Source: src, Ports: ports,
-					DistinctPorts: len(ports), Score: len(perSrc[src]), Threshold: synRecvThreshold, FirstSeen: now, LastSeen: now,
-					Reason: fmt.Sprintf("%d half-open (SYN_RECV) connections held on this host (threshold %d; from sock_diag, conntrack being unavailable)",
-						len(perSrc[src]), synRecvThreshold)}
-				w.guard.Report(f)
 			}
 		}
 	}
+}
+
+// synRecvTick reads the half-open connections once and reports the sources that
+// hold too many, each once per 10 minutes (reported keeps when).
+func (w *intrusionWiring) synRecvTick(ctx context.Context, inv *inventory.Inventory, now time.Time, reported map[netip.Addr]time.Time) error {
+	socks, err := inv.Sockets(ctx, inventory.Filter{Proto: inventory.TCP, States: inventory.StatesOf(inventory.StateSynRecv)})
+	if err != nil {
+		return err
+	}
+	perPort := map[uint16]int{}
+	perSrc := map[netip.Addr][]uint16{}
+	for _, s := range socks {
+		perPort[s.Local.Port()]++
+		src := s.Remote.Addr().Unmap()
+		perSrc[src] = append(perSrc[src], s.Local.Port())
+	}
+	w.mu.Lock()
+	w.synRecv = perPort
+	w.mu.Unlock()
+	for src, ports := range perSrc {
+		n := len(ports)
+		if n < synRecvThreshold {
+			continue
+		}
+		if _, allowed := w.banner.Allowlisted(src); allowed || now.Sub(reported[src]) < 10*time.Minute {
+			continue
+		}
+		reported[src] = now
+		slices.Sort(ports)
+		ports = slices.Compact(ports)
+		w.guard.Report(intrusion.Finding{Class: intrusion.ClassScan, Kind: intrusion.KindHalfOpen, Source: src, Ports: ports,
+			DistinctPorts: len(ports), Score: n, Threshold: synRecvThreshold, FirstSeen: now, LastSeen: now,
+			Reason: fmt.Sprintf("%d half-open (SYN_RECV) connections held on this host (threshold %d; from sock_diag, conntrack being unavailable)",
+				n, synRecvThreshold)})
+	}
+	return nil
 }
 
 func (w *intrusionWiring) countActive(ctx context.Context) {
