@@ -299,6 +299,13 @@ func TestReconcile(t *testing.T) {
 	if err != nil || len(got) != 1 || got[0].Addr != attAddr || got[0].Expires < 50*time.Minute {
 		t.Fatalf("kernel set: got %+v, %v", got, err)
 	}
+	// A ban of a banned address replaces it, with its new time (an escalation).
+	if err := tbl2.Ban(attAddr, 3*time.Hour, "recurrence"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := tbl2.List(); err != nil || len(got) != 1 || got[0].Expires < 2*time.Hour || got[0].Comment != "recurrence" {
+		t.Fatalf("after replacing: got %+v, %v; want one element with about 3h left", got, err)
+	}
 	// A second open keeps the table and its elements.
 	tbl3, err := OpenTable(nsPath(l.vic))
 	if err != nil {
