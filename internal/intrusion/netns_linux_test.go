@@ -389,12 +389,27 @@ func TestOverrunResyncs(t *testing.T) {
 	t.Logf("%d events read, %d overruns, %d flows fed again from a dump", seen, src.Lost(), src.Resynced())
 }
 
-// TestRecordNmap records the victim's conntrack events during a real nmap -sT -T4
-// scan of 300 ports (no bans) into testdata, for TestRecordedScanReplayedSlowly. It
-// runs only with -record-nmap.
+// TestRecordNmap records, with -record-nmap, the victim's conntrack events during a
+// real nmap -sT -T4 scan of 300 ports (no bans) into testdata, for
+// TestRecordedScanReplayedSlowly. Without it, it checks the recording there: the
+// attacker's flows to 300 ports, each new and then destroyed.
 func TestRecordNmap(t *testing.T) {
 	if !*recordNmap {
-		t.Skip("records only with -record-nmap")
+		recs := readRecording(t, nmapRecording)
+		ports, destroyed := map[uint16]bool{}, 0
+		for _, r := range recs {
+			if r.Src != attAddr || r.Dst != vicAttAddr {
+				t.Fatalf("a recorded event not from the attacker to the victim: %+v", r)
+			}
+			ports[r.DstPort] = true
+			if r.Type == EventDestroy {
+				destroyed++
+			}
+		}
+		if len(ports) != 300 || destroyed != 300 {
+			t.Fatalf("%s: %d ports, %d flows destroyed; want 300 and 300 (record again with -record-nmap)", nmapRecording, len(ports), destroyed)
+		}
+		return
 	}
 	needLab(t, "nmap")
 	l := newLab(t)
