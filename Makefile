@@ -38,7 +38,7 @@ vet:
 services:
 	scripts/services.sh
 
-## bench: ls and start-up against ss, the whole daemon at 100,000 targets, scans against nmap, the engine and per-protocol benchmarks (figures beside goals)
+## bench: ls and start-up against ss, the whole daemon at 100,000 targets, scans against nmap, the engine, per-protocol and intrusion detector benchmarks (figures beside goals)
 bench: build
 	$(GO) run ./bench/ls -bin $(BIN)
 	$(GO) run ./bench/daemon -bin $(BIN)
@@ -46,3 +46,5 @@ bench: build
 	$(GO) run ./bench/scan
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./bench/engine
 	$(GO) test -run '^$$' -bench . -benchtime 2000x ./bench/protocols
+	$(GO) test -run '^$$' -bench Detector -benchtime 1000000x ./internal/intrusion
+	$(GO) test -run '^$$' -bench BenignReplay -benchtime 1x ./internal/intrusion

@@ -42,6 +42,8 @@ type Config struct {
 	Bands Bands
 	// Automation serves /api/v1/automation; nil answers 501.
 	Automation Automation
+	// Bans serves /api/v1/bans; nil answers 501.
+	Bans Bans
 	// Broker feeds GET /api/v1/events; nil means a stream that only sends heartbeats.
 	Broker *Broker
 
@@ -128,6 +130,7 @@ func New(cfg Config) *Server {
 	s.routes = append(s.routes, s.learnedRoutes()...)
 	s.routes = append(s.routes, s.capacityRoutes()...)
 	s.routes = append(s.routes, s.automationRoutes()...)
+	s.routes = append(s.routes, s.banRoutes()...)
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.method+" "+rt.path, s.wrap(rt))
 	}

@@ -87,6 +87,8 @@ func concrete(rt route) (path, body string) {
 		path += "?gone=true"
 	case strings.HasPrefix(rt.path, "/api/v1/automation/approvals/{id}"):
 		path = strings.Replace(rt.path, "{id}", "r1", 1)
+	case rt.path == "/api/v1/bans/{addr}":
+		path = "/api/v1/bans/203.0.113.7"
 	}
 	switch {
 	case rt.method == "POST" && strings.HasSuffix(rt.path, "/ack"), rt.method == "POST" && strings.HasSuffix(rt.path, "/resolve"):
@@ -95,6 +97,8 @@ func concrete(rt route) (path, body string) {
 		body = `{"matchers":[{"name":"service","op":"=","value":"orders"}],"comment":"db migration","duration":"2h"}`
 	case rt.method == "POST" && rt.path == "/api/v1/tokens":
 		body = `{"name":"ci","role":"viewer"}`
+	case rt.method == "POST" && rt.path == "/api/v1/bans":
+		body = `{"addr":"203.0.113.7","duration":"30m","reason":"scanning us"}`
 	case rt.method == "POST" && rt.path == "/api/v1/status/notes":
 		body = `{"service":"orders","text":"We are looking into slow orders."}`
 	case rt.method == "POST" && rt.path == "/api/v1/automation/approvals":

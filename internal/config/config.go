@@ -28,6 +28,7 @@ import (
 	"github.com/portpatrol/portpatrol/internal/audit"
 	"github.com/portpatrol/portpatrol/internal/automation"
 	"github.com/portpatrol/portpatrol/internal/hostwatch"
+	"github.com/portpatrol/portpatrol/internal/intrusion"
 	"github.com/portpatrol/portpatrol/internal/notify"
 	"github.com/portpatrol/portpatrol/internal/patrol"
 	"github.com/portpatrol/portpatrol/internal/probe"
@@ -93,6 +94,9 @@ type Source struct {
 	// Automation configures remediation playbooks; off by default. See
 	// docs/automation.md.
 	Automation automation.Config `yaml:"automation"`
+	// Intrusion configures scan and brute-force detection and bans; see
+	// docs/security.md.
+	Intrusion Intrusion `yaml:"intrusion"`
 }
 
 // Config is a loaded, validated configuration: the Source as written, and what was
@@ -129,6 +133,8 @@ type Config struct {
 	ProbeAllow []netip.Prefix
 	// StatusLocation is the zone of status.timezone, loaded; UTC when it is not set.
 	StatusLocation *time.Location
+	// intrusionAllow is intrusion.allowlist parsed; see IntrusionAllow.
+	intrusionAllow []intrusion.AllowRule
 
 	// Warnings are the settings read but not acted on (fields of blackbox_exporter's
 	// module schema portpatrol does not honour yet), in file order; the config is
@@ -480,6 +486,7 @@ func (c *Config) resolve(idx index, bad badPaths, errs *Errors) {
 	c.resolveStatus(at)
 	c.resolveAutomation(at)
 	c.resolveHost(at)
+	c.resolveIntrusion(at, idx)
 	c.checkSections(at)
 	seen := make(map[string]int, len(c.Targets))
 	sh := shared{modules: map[string]*probe.Module{}, labels: map[string]map[string]string{}, zero: new(probe.Module)}

@@ -134,6 +134,7 @@ type Daemon struct {
 	anomalies    *anomalyFeeder   // nil when anomaly.enabled is false
 	kube         *kubeWiring      // nil unless kubernetes.enabled
 	automation   *automationWiring
+	intrusion    *intrusionWiring // nil unless intrusion.enabled
 	status       *status.Page
 	httpLimits   httpLimits // the HTTP server's timeouts; tests shorten them
 	dataDir      string     // Config.DataDir: where the local socket goes by default
@@ -235,6 +236,7 @@ func New(c Config) (_ *Daemon, err error) {
 		d.watch = d.newWatch(cfg)
 		d.metrics.Registry.MustRegister(d.watch.Collector())
 	}
+	d.intrusion = d.newIntrusion(cfg)
 	if cfg.Kubernetes.Enabled {
 		if d.kube, err = newKubeWiring(d, cfg.Kubernetes, c.KubeClient); err != nil {
 			return nil, err
@@ -299,6 +301,7 @@ func (d *Daemon) Close() error {
 			}
 			cancel()
 		}
+		d.intrusion.close()
 		// After Run, whose scheduler and HTTP server are done with the probes.
 		if e := errors.Join(d.probeEnv.Close(), d.scrapeEnv.Close()); e != nil {
 			err = errors.Join(err, fmt.Errorf("close the probe environment: %w", e))
@@ -854,6 +857,9 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	if d.kube != nil {
 		d.kube.run(ctx)
 		d.follow(ctx, d.kube.changed)
+	}
+	if d.intrusion != nil {
+		d.intrusion.run(ctx)
 	}
 	d.every(ctx, time.Minute, "status history", func(now time.Time) error { return d.status.Sync(ctx, now) })
 	d.every(ctx, time.Minute, "state change log", func(now time.Time) error { d.changeLog.flush(now); return nil })

@@ -144,6 +144,15 @@ CREATE TABLE audit_chain (
 	hash    text NOT NULL       -- hex SHA-256 over seq, time_ns, record, prev
 );
 `},
+	{Version: 6, Name: "bans", SQL: `
+CREATE TABLE bans (
+	addr       text PRIMARY KEY,
+	record     json NOT NULL,   -- JSON of store.Ban
+	end_ns     bigint NOT NULL, -- when it expired or was lifted
+	updated_ns bigint NOT NULL
+);
+CREATE INDEX bans_end ON bans (end_ns);
+`},
 }
 
 // KnownSchema is the newest schema version this binary knows.

@@ -142,6 +142,15 @@ CREATE TABLE audit_chain (
 	hash    TEXT NOT NULL        -- hex SHA-256 over seq, time_ns, record, prev
 );
 `},
+	{Version: 6, Name: "bans", SQL: `
+CREATE TABLE bans (
+	addr       TEXT PRIMARY KEY,
+	record     TEXT NOT NULL,    -- JSON of store.Ban
+	end_ns     INTEGER NOT NULL, -- when it expired or was lifted
+	updated_ns INTEGER NOT NULL
+);
+CREATE INDEX bans_end ON bans (end_ns);
+`},
 }
 
 // KnownSchema is the newest schema version this binary knows.

@@ -18,7 +18,7 @@ const module = "github.com/portpatrol/portpatrol/"
 // those.
 var allowed = map[string][]string{
 	// config decodes the sections whose types their packages own.
-	"internal/config":         {"internal/alert", "internal/audit", "internal/automation", "internal/hostwatch", "internal/notify", "internal/probe", "internal/scan", "internal/schedule"},
+	"internal/config":         {"internal/alert", "internal/audit", "internal/automation", "internal/hostwatch", "internal/intrusion", "internal/notify", "internal/probe", "internal/scan", "internal/schedule"},
 	"internal/doctor":         {"internal/inventory"},
 	"internal/auditlog":       {"internal/store"}, // the chain is kept through store.AuditChainStore
 	"internal/exporter":       {"internal/probe"},
@@ -30,6 +30,9 @@ var allowed = map[string][]string{
 	"internal/notify/alertmanager": {"internal/notify/webhook"},
 	// Automation records every decision in the audit chain.
 	"internal/automation": {"internal/auditlog"},
+	// Bans are recorded in the audit chain and kept in the store (store.BanStore), so
+	// that they are re-applied after a restart.
+	"internal/intrusion": {"internal/auditlog", "internal/store"},
 }
 
 // shared are the packages every package below a prefix may import: the notification
