@@ -89,6 +89,10 @@ type Source struct {
 	Status Status `yaml:"status"`
 	// Anomaly configures the learned-baseline anomaly detector; see docs/anomaly.md.
 	Anomaly Anomaly `yaml:"anomaly"`
+	// SelfCheck sets the limits of portpatrol's checks of itself; Heartbeat is its
+	// dead man's switch. See docs/operations.md.
+	SelfCheck SelfCheck `yaml:"self_check"`
+	Heartbeat Heartbeat `yaml:"heartbeat"`
 }
 
 // Config is a loaded, validated configuration: the Source as written, and what was
@@ -475,6 +479,7 @@ func (c *Config) resolve(idx index, bad badPaths, errs *Errors) {
 	c.resolveProbe(at)
 	c.resolveStatus(at)
 	c.resolveHost(at)
+	c.resolveHeartbeat(at)
 	c.checkSections(at)
 	seen := make(map[string]int, len(c.Targets))
 	sh := shared{modules: map[string]*probe.Module{}, labels: map[string]map[string]string{}, zero: new(probe.Module)}
