@@ -267,5 +267,3 @@ func writeCert(t *testing.T, dir string, left time.Duration) (string, string) {
 	}
 	return cf, kf
 }
-
-
