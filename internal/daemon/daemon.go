@@ -129,6 +129,7 @@ type Daemon struct {
 	hw           hostWiring       // the host watch's targets as of the last plan
 	anomalies    *anomalyFeeder   // nil when anomaly.enabled is false
 	self         *selfChecker     // portpatrol's checks of itself
+	reserve      *diskReserve     // space kept beside a SQLite store for a full disk
 	kube         *kubeWiring      // nil unless kubernetes.enabled
 	status       *status.Page
 	httpLimits   httpLimits // the HTTP server's timeouts; tests shorten them
@@ -215,6 +216,7 @@ func New(c Config) (_ *Daemon, err error) {
 	d.hw.identity.Store(cfg)
 	d.metrics.Registry.MustRegister(&engineCollector{alerts: d.engine, notifier: func() *notify.Dispatcher { return d.gen.Load().notifier }, batch: d.batch})
 	d.self = newSelfChecker(d, cfg.SelfCheck)
+	d.reserve = newDiskReserve(d.dbName)
 	d.metrics.Registry.MustRegister(d.self)
 	if !cfg.HostWatch.Disabled {
 		d.watch = d.newWatch(cfg)

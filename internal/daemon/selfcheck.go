@@ -178,6 +178,18 @@ func (s *selfChecker) run(ctx context.Context) {
 	s.prevLag, s.prevMiss, s.prevB, s.prevEng, s.prevDump, s.prevWall, s.prevMono, s.ran = lag, st.Missed, b, engErrs, dump, wall, mono, true
 	s.mu.Unlock()
 
+	if _, full := results[checkStoreWrite]; full {
+		if s.d.reserve.release() {
+			s.d.logger.Warn("storage writes fail: released the disk reserve so that alerts and notifications can still be written", "bytes", reserveSize)
+		}
+	} else if !first && s.d.reserve.released() {
+		if s.d.reserve.restore() {
+			s.d.logger.Info("storage writes again and the disk has room: the disk reserve is back", "bytes", reserveSize)
+		} else {
+			// Writes go through on the reserve's space: the disk is still nearly full.
+			set(checkStoreWrite, "P1", "storage writes failed for a full disk; portpatrol released its %d KiB reserve to keep alerting and writes on it. Free space on the disk of the data directory: the check clears when the reserve can be written again", reserveSize>>10)
+		}
+	}
 	if msg := s.outbox(ctx, now); msg != "" {
 		set(checkOutboxBacklog, "P1", "%s", msg)
 	}
