@@ -18,11 +18,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/portpatrol/portpatrol/internal/notify/send"
@@ -109,7 +111,13 @@ type Dispatcher struct {
 	stats map[[2]string]uint64 // (provider, outcome)
 	busy  map[string]bool      // receivers with a drain in flight, under mu
 	sem   chan struct{}        // Concurrency slots for drains
+	// stopping is set when Run's context ends: drains start no new send.
+	stopping atomic.Bool
 }
+
+// ShutdownGrace is how long a send in flight when Run's context ends may take to
+// finish.
+const ShutdownGrace = 3 * time.Second
 
 // NewDispatcher builds a dispatcher for the given receivers; New builds them from a
 // Config. o's zero fields take their defaults.
@@ -220,10 +228,20 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	tick, stop := d.clock.NewTicker(d.o.PollInterval)
 	defer stop()
 	d.seedResend(ctx)
+	// Sends in flight when ctx ends get ShutdownGrace to finish and be recorded, so a
+	// stop does not cut a delivery off half-way (and send it again after the restart);
+	// no new send starts.
+	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSends()
+	stopGrace := context.AfterFunc(ctx, func() {
+		d.stopping.Store(true)
+		time.AfterFunc(ShutdownGrace, cancelSends)
+	})
+	defer stopGrace()
 	var inflight sync.WaitGroup
 	defer inflight.Wait()
 	for {
-		if _, err := d.dispatch(ctx, &inflight, false); err != nil && ctx.Err() == nil {
+		if _, err := d.dispatch(sendCtx, &inflight, false); err != nil && ctx.Err() == nil {
 			d.log.Error("notify: dispatch", "err", err)
 		}
 		d.resendDue(ctx)
@@ -251,6 +269,11 @@ func (d *Dispatcher) DispatchDue(ctx context.Context) (int, error) {
 // without, each drain logs its own error and wakes Run when it ends.
 func (d *Dispatcher) dispatch(ctx context.Context, wg *sync.WaitGroup, wait bool) (int, error) {
 	d.dispatching.Lock()
+	// Receivers busy before the read are left out even if their drain ends meanwhile:
+	// what the read saw of them may be older than the drain's last update.
+	d.mu.Lock()
+	wasBusy := maps.Clone(d.busy)
+	d.mu.Unlock()
 	due, err := d.store.Due(ctx, d.clock.Now(), d.o.Batch)
 	if err != nil {
 		d.dispatching.Unlock()
@@ -260,7 +283,7 @@ func (d *Dispatcher) dispatch(ctx context.Context, wg *sync.WaitGroup, wait bool
 	var order []string
 	d.mu.Lock()
 	for _, dl := range due {
-		if d.busy[dl.Receiver] {
+		if d.busy[dl.Receiver] || wasBusy[dl.Receiver] {
 			continue
 		}
 		if _, ok := queues[dl.Receiver]; !ok {
@@ -322,7 +345,7 @@ func (d *Dispatcher) dispatch(ctx context.Context, wg *sync.WaitGroup, wait bool
 func (d *Dispatcher) drain(ctx context.Context, q []Delivery) (int, error) {
 	done := 0
 	for _, dl := range q {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || d.stopping.Load() {
 			return done, nil
 		}
 		final, err := d.attempt(ctx, &dl)
