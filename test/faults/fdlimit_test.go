@@ -44,10 +44,11 @@ func TestFDLimit(t *testing.T) {
 	t.Logf("fd limit: %s", fig)
 }
 
-// TestFDLimitChild is the child of TestFDLimit; run alone it does nothing.
+// TestFDLimitChild is the child process of TestFDLimit; anywhere else it returns at
+// once (the limit it sets would starve the rest of the test binary).
 func TestFDLimitChild(t *testing.T) {
 	if os.Getenv(fdChildEnv) != "1" {
-		t.Skip("the child process of TestFDLimit")
+		return
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
