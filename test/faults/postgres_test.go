@@ -46,6 +46,13 @@ func TestPostgresDownAndBack(t *testing.T) {
 	data := filepath.Join(pg.Dir, "data")
 	flip := testsvc.NewFlip(t)
 	rcv := testsvc.NewWebhook(t)
+	// Registered before the daemon's: the restarted server stops after the daemon.
+	restarted := false
+	t.Cleanup(func() {
+		if restarted {
+			pgCtl(t, "-D", data, "stop", "-m", "immediate", "-w")
+		}
+	})
 	_, base := startDaemon(t, fmt.Sprintf(`host_watch: {disabled: true}
 storage: postgres://postgres@%s/test?sslmode=disable&connect_timeout=2
 defaults: {interval: 200ms, timeout: 100ms, failure_threshold: 1}
@@ -76,7 +83,7 @@ targets:
 	logFile := filepath.Join(pg.Dir, "restart.log")
 	pgCtl(t, "-D", data, "-l", logFile, "-w", "start", "-o",
 		fmt.Sprintf("-c listen_addresses=127.0.0.1 -c port=%d -c unix_socket_directories=%s -c fsync=off", pg.Port, pg.Dir))
-	t.Cleanup(func() { pgCtl(t, "-D", data, "stop", "-m", "immediate", "-w") })
+	restarted = true
 	back := time.Now()
 	poll(t, 60*time.Second, "held results written", func() bool {
 		return metric(t, base, "portpatrol_history_results_held") == 0 && !failing(selfStatus(t, base), "store_write")
