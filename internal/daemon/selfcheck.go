@@ -210,7 +210,9 @@ func (s *selfChecker) run(ctx context.Context) {
 			r.Since = now
 		}
 		s.state[n] = r
-		if !r.OK || prev.OK != r.OK {
+		// At the first run every check is told, passing ones too: an alert left open
+		// by the previous process resolves.
+		if !r.OK || prev.OK != r.OK || first {
 			changed = append(changed, r)
 		}
 	}
