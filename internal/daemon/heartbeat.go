@@ -28,11 +28,6 @@ type heartbeat struct {
 // heartbeatRuleWatchdog is the rule (and Alertmanager alertname) of the Watchdog alert.
 const heartbeatRuleWatchdog = "Watchdog"
 
-// historyHold is how many probe results the history writer keeps in memory while
-// storage refuses them (a full disk, a database down), to write them when it takes
-// them again: at 100 results a second, more than eight minutes.
-const historyHold = 50000
-
 // runHeartbeat starts the heartbeat when the configuration asks for one.
 func (d *Daemon) runHeartbeat(ctx context.Context) {
 	cfg := d.cfg().Heartbeat

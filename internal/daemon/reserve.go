@@ -15,6 +15,11 @@ import (
 // of falling silent.
 const reserveSize = 512 << 10
 
+// historyHold is how many probe results the history writer keeps in memory while
+// storage refuses them (a full disk, a database down), to write them when it takes
+// them again: at 100 results a second, more than eight minutes.
+const historyHold = 50000
+
 // diskReserve is the reserve file beside a SQLite store; a nil one does nothing.
 // Safe for concurrent use.
 type diskReserve struct {
