@@ -169,6 +169,9 @@ type Rules struct {
 	// Critical. It resolves when a renewed certificate is seen or the target answers
 	// without TLS.
 	CertExpiry CertExpiryRule `yaml:"cert_expiry"`
+	// Self gives the `for` and default severity (P1) of portpatrol's own self-check
+	// alerts (class self); each check may name its own severity.
+	Self Rule `yaml:"self"`
 }
 
 // CertExpiryRule configures the cert_expiry rule. Its severities are fixed by the
@@ -299,6 +302,7 @@ type settings struct {
 	security      ruleSettings
 	config        ruleSettings
 	certExpiry    certSettings
+	self          ruleSettings
 	routes        []route
 	chains        map[string][]Step
 	defaultChain  string
@@ -473,6 +477,7 @@ func (k *compiler) rules() {
 	}
 	s.security = k.rule("rules.security", c.Rules.Security, string(patrol.AlertSecurity), patrol.AlertSecurity, patrol.P1, 0, 1)
 	s.config = k.rule("rules.config", c.Rules.Config, string(patrol.AlertConfig), patrol.AlertConfig, patrol.P2, 0, 1)
+	s.self = k.rule("rules.self", c.Rules.Self, string(patrol.AlertSelf), patrol.AlertSelf, patrol.P1, 0, 1)
 }
 
 // anomaly compiles the anomaly rule and its detector's settings.
@@ -775,6 +780,8 @@ func (s *settings) rule(c patrol.AlertClass) *ruleSettings {
 		return &s.config
 	case patrol.AlertCertExpiry:
 		return &s.certExpiry.ruleSettings
+	case patrol.AlertSelf:
+		return &s.self
 	}
 	return nil
 }

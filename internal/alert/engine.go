@@ -125,6 +125,13 @@ type Engine struct {
 	sent        uint64
 	sinkErrors  uint64
 	storeErrors uint64
+	// After a failed save that took long, the next waits persistBackoff (doubling to
+	// 30s) of the monotonic clock, so a store that blocks each write for its busy
+	// timeout (a lock held by another process) does not hold the engine's lock, and
+	// with it every probe's Observe, all the time. A store that fails at once is
+	// tried again at the next Tick.
+	persistRetry   time.Time
+	persistBackoff time.Duration
 }
 
 // entry is a live alert.
@@ -226,6 +233,7 @@ func (e *Engine) Flush(ctx context.Context) error {
 	defer e.deliver() // after the unlock
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.persistRetry = time.Time{} // a last try, whatever the backoff
 	return e.persist(ctx)
 }
 
@@ -616,8 +624,29 @@ func (e *Engine) Stats() Stats {
 	return st
 }
 
+// slowPersist is how long a failed save must have taken for the next to wait.
+const slowPersist = 250 * time.Millisecond
+
+// errPersistLater is persist's answer while it waits after a failed save.
+var errPersistLater = errors.New("save alerts: storage failed a moment ago; retrying shortly")
+
 // persist saves and deletes what changed. Failures stay marked, to be retried.
-func (e *Engine) persist(ctx context.Context) error {
+func (e *Engine) persist(ctx context.Context) (err error) {
+	if len(e.dirty)+len(e.silDirty) == 0 {
+		return nil
+	}
+	if time.Now().Before(e.persistRetry) {
+		return errPersistLater
+	}
+	began := time.Now()
+	defer func() {
+		if err == nil || time.Since(began) < slowPersist {
+			e.persistBackoff = 0
+			return
+		}
+		e.persistBackoff = min(max(2*e.persistBackoff, 500*time.Millisecond), 30*time.Second)
+		e.persistRetry = time.Now().Add(e.persistBackoff)
+	}()
 	var errs []error
 	if n := len(e.dirty); n > 0 {
 		defer func() {

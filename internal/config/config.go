@@ -97,6 +97,10 @@ type Source struct {
 	// Intrusion configures scan and brute-force detection and bans; see
 	// docs/security.md.
 	Intrusion Intrusion `yaml:"intrusion"`
+	// SelfCheck sets the limits of portpatrol's checks of itself; Heartbeat is its
+	// dead man's switch. See docs/operations.md.
+	SelfCheck SelfCheck `yaml:"self_check"`
+	Heartbeat Heartbeat `yaml:"heartbeat"`
 }
 
 // Config is a loaded, validated configuration: the Source as written, and what was
@@ -487,6 +491,7 @@ func (c *Config) resolve(idx index, bad badPaths, errs *Errors) {
 	c.resolveAutomation(at)
 	c.resolveHost(at)
 	c.resolveIntrusion(at, idx)
+	c.resolveHeartbeat(at)
 	c.checkSections(at)
 	seen := make(map[string]int, len(c.Targets))
 	sh := shared{modules: map[string]*probe.Module{}, labels: map[string]map[string]string{}, zero: new(probe.Module)}

@@ -132,6 +132,8 @@ type Daemon struct {
 	watch        *hostwatch.Watch // nil when host_watch is disabled
 	hw           hostWiring       // the host watch's targets as of the last plan
 	anomalies    *anomalyFeeder   // nil when anomaly.enabled is false
+	self         *selfChecker     // portpatrol's checks of itself
+	reserve      *diskReserve     // space kept beside a SQLite store for a full disk
 	kube         *kubeWiring      // nil unless kubernetes.enabled
 	automation   *automationWiring
 	intrusion    *intrusionWiring // nil unless intrusion.enabled
@@ -229,9 +231,12 @@ func New(c Config) (_ *Daemon, err error) {
 	if d.status, err = newStatusPage(ctx, d); err != nil {
 		return nil, err
 	}
-	d.batch = store.NewBatchWriter(d.db, store.BatchConfig{Logger: logger.With("component", "history")})
+	d.batch = store.NewBatchWriter(d.db, store.BatchConfig{Logger: logger.With("component", "history"), Hold: historyHold})
 	d.hw.identity.Store(cfg)
 	d.metrics.Registry.MustRegister(&engineCollector{alerts: d.engine, notifier: func() *notify.Dispatcher { return d.gen.Load().notifier }, batch: d.batch})
+	d.self = newSelfChecker(d, cfg.SelfCheck)
+	d.reserve = newDiskReserve(d.dbName)
+	d.metrics.Registry.MustRegister(d.self)
 	if !cfg.HostWatch.Disabled {
 		d.watch = d.newWatch(cfg)
 		d.metrics.Registry.MustRegister(d.watch.Collector())
@@ -776,6 +781,7 @@ func (d *Daemon) Handler() http.Handler {
 		}
 		fmt.Fprintln(w, "reloaded")
 	}))
+	mux.HandleFunc("GET /-/self", d.serveSelf)
 	mux.Handle(api.Prefix, apiSrv)
 	mux.Handle("GET /status", d.status)
 	mux.Handle("GET /status.json", d.status)
@@ -865,6 +871,8 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	d.every(ctx, time.Minute, "state change log", func(now time.Time) error { d.changeLog.flush(now); return nil })
 	d.runAuditLog(ctx)
 	d.once(ctx, d.orphanDelay, d.resolveOrphans)
+	d.runSelfChecks(ctx)
+	d.runHeartbeat(ctx)
 	d.spawn(func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("http server: %w", err)

@@ -252,13 +252,3 @@ func TestSynRecvFallback(t *testing.T) {
 	}
 	t.Fatal("no half_open alert about the attacker within 30s")
 }
-
-func grepLines(body, substr string) string {
-	var out []string
-	for _, l := range strings.Split(body, "\n") {
-		if strings.Contains(l, substr) {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
-}

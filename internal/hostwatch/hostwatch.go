@@ -158,6 +158,9 @@ type Watch struct {
 	running atomic.Bool
 	saver   *saver
 
+	// dumpErrors counts failed dumps, for DumpErrors.
+	dumpErrors atomic.Uint64
+
 	// Owned by the loop goroutine.
 	prev       []inventory.Socket
 	owners     map[uint64]*inventory.Owner // inode → owner; nil when not found
@@ -277,6 +280,9 @@ func New(cfg Config) *Watch {
 	return w
 }
 
+// DumpErrors counts the ticks whose socket dump failed since the watch started.
+func (w *Watch) DumpErrors() uint64 { return w.dumpErrors.Load() }
+
 // Run loads the expected set from the store, then dumps the host's listeners every
 // Interval until ctx is done. Changes to the expected set are written to the store in
 // the background; Close writes what is left. It returns ctx's error, or an error when
@@ -301,6 +307,7 @@ func (w *Watch) Run(ctx context.Context) error {
 				return ctx.Err()
 			}
 			w.metrics.errors.Inc()
+			w.dumpErrors.Add(1)
 			if msg := err.Error(); msg != w.lastErr {
 				w.lastErr = msg
 				w.log.Warn("listener dump failed", "err", err)

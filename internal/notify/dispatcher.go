@@ -18,11 +18,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/portpatrol/portpatrol/internal/notify/send"
@@ -107,7 +109,15 @@ type Dispatcher struct {
 
 	mu    sync.Mutex
 	stats map[[2]string]uint64 // (provider, outcome)
+	busy  map[string]bool      // receivers with a drain in flight, under mu
+	sem   chan struct{}        // Concurrency slots for drains
+	// stopping is set when Run's context ends: drains start no new send.
+	stopping atomic.Bool
 }
+
+// ShutdownGrace is how long a send in flight when Run's context ends may take to
+// finish.
+const ShutdownGrace = 3 * time.Second
 
 // NewDispatcher builds a dispatcher for the given receivers; New builds them from a
 // Config. o's zero fields take their defaults.
@@ -128,6 +138,8 @@ func NewDispatcher(o OutboxConfig, store Store, clock Clock, receivers ...Receiv
 		wake:      make(chan struct{}, 1),
 		resend:    newResender(),
 		stats:     map[[2]string]uint64{},
+		busy:      map[string]bool{},
+		sem:       make(chan struct{}, o.Concurrency),
 	}
 	for _, r := range receivers {
 		if r.Name == "" || r.Notifier == nil {
@@ -205,23 +217,32 @@ func (d *Dispatcher) enqueue(ctx context.Context, ns []patrol.Notification) erro
 	return errors.Join(errs...)
 }
 
-// Run sends due deliveries until ctx is done, then returns nil. It wakes on every
-// Enqueue and every PollInterval (to retry and to pick up deliveries another process
-// wrote), and re-sends active alerts to receivers with a Resend interval. Store errors
-// are logged and retried at the next tick. Call Run once per Dispatcher.
+// Run sends due deliveries until ctx is done, then waits for the sends in flight and
+// returns nil. It wakes on every Enqueue, every PollInterval (to retry and to pick up
+// deliveries another process wrote) and whenever a receiver's sends finish, and
+// re-sends active alerts to receivers with a Resend interval. Each receiver is drained
+// on its own: a receiver that takes its SendTimeout to answer holds back only its own
+// queue, never another receiver's. Store errors are logged and retried at the next
+// tick. Call Run once per Dispatcher.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	tick, stop := d.clock.NewTicker(d.o.PollInterval)
 	defer stop()
 	d.seedResend(ctx)
+	// Sends in flight when ctx ends get ShutdownGrace to finish and be recorded, so a
+	// stop does not cut a delivery off half-way (and send it again after the restart);
+	// no new send starts.
+	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSends()
+	stopGrace := context.AfterFunc(ctx, func() {
+		d.stopping.Store(true)
+		time.AfterFunc(ShutdownGrace, cancelSends)
+	})
+	defer stopGrace()
+	var inflight sync.WaitGroup
+	defer inflight.Wait()
 	for {
-		for {
-			n, err := d.DispatchDue(ctx)
-			if err != nil && ctx.Err() == nil {
-				d.log.Error("notify: dispatch", "err", err)
-			}
-			if n == 0 || err != nil {
-				break
-			}
+		if _, err := d.dispatch(sendCtx, &inflight, false); err != nil && ctx.Err() == nil {
+			d.log.Error("notify: dispatch", "err", err)
 		}
 		d.resendDue(ctx)
 		select {
@@ -235,27 +256,47 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 
 // DispatchDue sends what is due now and waits for the sends to finish. Receivers are
 // served in parallel, at most Concurrency at a time; each receiver's deliveries are
-// sent one by one in order, stopping at the first that must be retried. It returns how
-// many deliveries reached a final state. Run calls it; tests and `notify flush` may
-// call it directly.
+// sent one by one in order, stopping at the first that must be retried. A receiver
+// whose sends Run already has in flight is left to them. It returns how many
+// deliveries reached a final state. Tests and `notify flush` call it.
 func (d *Dispatcher) DispatchDue(ctx context.Context) (int, error) {
+	var wg sync.WaitGroup
+	return d.dispatch(ctx, &wg, true)
+}
+
+// dispatch reads what is due and starts a drain of each receiver that has none in
+// flight, counted in wg. With wait it waits for them and returns their outcome;
+// without, each drain logs its own error and wakes Run when it ends.
+func (d *Dispatcher) dispatch(ctx context.Context, wg *sync.WaitGroup, wait bool) (int, error) {
 	d.dispatching.Lock()
-	defer d.dispatching.Unlock()
+	// Receivers busy before the read are left out even if their drain ends meanwhile:
+	// what the read saw of them may be older than the drain's last update.
+	d.mu.Lock()
+	wasBusy := maps.Clone(d.busy)
+	d.mu.Unlock()
 	due, err := d.store.Due(ctx, d.clock.Now(), d.o.Batch)
 	if err != nil {
+		d.dispatching.Unlock()
 		return 0, fmt.Errorf("read due deliveries: %w", err)
 	}
 	queues := map[string][]Delivery{}
 	var order []string
+	d.mu.Lock()
 	for _, dl := range due {
+		if d.busy[dl.Receiver] || wasBusy[dl.Receiver] {
+			continue
+		}
 		if _, ok := queues[dl.Receiver]; !ok {
 			order = append(order, dl.Receiver)
 		}
 		queues[dl.Receiver] = append(queues[dl.Receiver], dl)
 	}
+	for _, name := range order {
+		d.busy[name] = true
+	}
+	d.mu.Unlock()
+	d.dispatching.Unlock()
 	var (
-		wg   sync.WaitGroup
-		sem  = make(chan struct{}, d.o.Concurrency)
 		mu   sync.Mutex
 		done int
 		errs []error
@@ -264,13 +305,27 @@ func (d *Dispatcher) DispatchDue(ctx context.Context) (int, error) {
 		q := queues[name]
 		slices.SortFunc(q, func(a, b Delivery) int { return cmp.Compare(a.Seq, b.Seq) })
 		wg.Go(func() {
+			defer func() {
+				d.mu.Lock()
+				delete(d.busy, name)
+				d.mu.Unlock()
+				if !wait {
+					select {
+					case d.wake <- struct{}{}:
+					default:
+					}
+				}
+			}()
 			select {
-			case sem <- struct{}{}:
+			case d.sem <- struct{}{}:
 			case <-ctx.Done():
 				return
 			}
-			defer func() { <-sem }()
+			defer func() { <-d.sem }()
 			n, err := d.drain(ctx, q)
+			if err != nil && !wait && ctx.Err() == nil {
+				d.log.Error("notify: dispatch", "receiver", name, "err", err)
+			}
 			mu.Lock()
 			done += n
 			if err != nil {
@@ -278,6 +333,9 @@ func (d *Dispatcher) DispatchDue(ctx context.Context) (int, error) {
 			}
 			mu.Unlock()
 		})
+	}
+	if !wait {
+		return 0, nil
 	}
 	wg.Wait()
 	return done, errors.Join(errs...)
@@ -287,7 +345,7 @@ func (d *Dispatcher) DispatchDue(ctx context.Context) (int, error) {
 func (d *Dispatcher) drain(ctx context.Context, q []Delivery) (int, error) {
 	done := 0
 	for _, dl := range q {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || d.stopping.Load() {
 			return done, nil
 		}
 		final, err := d.attempt(ctx, &dl)

@@ -33,6 +33,9 @@ const (
 	AlertSecurity    AlertClass = "security"    // scans, brute force, unauthorised ports
 	AlertConfig      AlertClass = "config"      // bind conflicts, public binds, permissions
 	AlertCertExpiry  AlertClass = "cert_expiry" // P3, then P2: the certificate a target presents expires soon
+	// AlertSelf is portpatrol's own health: a self-check that failed (scheduler lag,
+	// store writes, outbox backlog, clock jumps…), P1 or P2 as the check says.
+	AlertSelf AlertClass = "self"
 )
 
 // Alert is one incident: a condition on one subject (usually a target), with its

@@ -35,7 +35,7 @@ func classifyErrno(err error) (patrol.Class, string, bool) {
 	case syscall.ENETUNREACH:
 		return patrol.ClassRefused, "network unreachable: no route", true
 	case syscall.EMFILE, syscall.ENFILE:
-		return patrol.ClassError, "out of file descriptors on the prober (raise ulimit -n or lower concurrency)", true
+		return patrol.ClassError, "too many open files: out of file descriptors on the prober (raise ulimit -n or lower concurrency)", true
 	case syscall.EADDRNOTAVAIL:
 		return patrol.ClassError, "no local address or ephemeral port available on the prober", true
 	}

@@ -42,6 +42,13 @@ type BatchConfig struct {
 	// (default 100ms). While a batch is retried the buffer fills, and Overflow applies.
 	Attempts     int
 	RetryBackoff time.Duration
+	// Hold, when over 0, keeps up to Hold results whose batch failed every attempt
+	// and tries them again with the next batch, at most every HoldRetry (default 1s),
+	// while the buffer keeps draining: a store that is down or full for minutes loses
+	// nothing within the bound, and Write does not block. Beyond Hold the oldest are
+	// discarded and counted as failed. 0 discards a failed batch at once.
+	Hold      int
+	HoldRetry time.Duration
 	// WriteTimeout bounds one WriteResults call; default 30s.
 	WriteTimeout time.Duration
 	// Logger receives failed writes; nil discards them (Stats still counts them).
@@ -70,6 +77,9 @@ func (c BatchConfig) withDefaults() BatchConfig {
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 30 * time.Second
 	}
+	if c.HoldRetry <= 0 {
+		c.HoldRetry = time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -89,6 +99,10 @@ type BatchStats struct {
 	Dropped  uint64 // refused by Write: buffer full, context done or writer closed
 	Failed   uint64 // accepted, but discarded after every attempt to write them failed
 	Batches  uint64 // committed transactions
+	// Held is how many results wait, after a failed write, to be tried again (Hold);
+	// WriteErrors counts the write attempts that failed.
+	Held        uint64
+	WriteErrors uint64
 }
 
 // BatchWriter turns a stream of results into few transactions: it buffers results
@@ -108,7 +122,7 @@ type BatchWriter struct {
 	ctx       context.Context
 	cancel    context.CancelFunc // aborts writes in flight when Close's context ends
 
-	accepted, written, dropped, failed, batches atomic.Uint64
+	accepted, written, dropped, failed, batches, held, writeErrors atomic.Uint64
 }
 
 type batchItem struct {
@@ -223,11 +237,13 @@ func (b *BatchWriter) Close(ctx context.Context) error {
 // Stats returns the counters so far.
 func (b *BatchWriter) Stats() BatchStats {
 	return BatchStats{
-		Accepted: b.accepted.Load(),
-		Written:  b.written.Load(),
-		Dropped:  b.dropped.Load(),
-		Failed:   b.failed.Load(),
-		Batches:  b.batches.Load(),
+		Accepted:    b.accepted.Load(),
+		Written:     b.written.Load(),
+		Dropped:     b.dropped.Load(),
+		Failed:      b.failed.Load(),
+		Batches:     b.batches.Load(),
+		Held:        b.held.Load(),
+		WriteErrors: b.writeErrors.Load(),
 	}
 }
 
@@ -241,8 +257,25 @@ func (b *BatchWriter) run() {
 	)
 	defer func() { stop() }()
 	batch := make([]patrol.Result, 0, b.cfg.Size)
+	var retryAt time.Time // while results are held: not before then
 	flush := func() error {
+		if b.cfg.Hold > 0 && len(batch) > 0 && time.Now().Before(retryAt) {
+			return errHeld
+		}
 		err := b.write(batch)
+		if err != nil && b.cfg.Hold > 0 && b.ctx.Err() == nil {
+			if over := len(batch) - b.cfg.Hold; over > 0 {
+				b.failed.Add(uint64(over))
+				batch = append(batch[:0], batch[over:]...)
+			}
+			b.held.Store(uint64(len(batch)))
+			retryAt = time.Now().Add(b.cfg.HoldRetry)
+			return err
+		}
+		if err != nil {
+			b.failed.Add(uint64(len(batch)))
+		}
+		b.held.Store(0)
 		batch = batch[:0]
 		stop()
 		tick, stop = nil, func() {}
@@ -252,7 +285,11 @@ func (b *BatchWriter) run() {
 		select {
 		case it, ok := <-b.ch:
 			if !ok {
-				flush()
+				retryAt = time.Time{}
+				if flush() != nil && b.cfg.Hold > 0 {
+					b.failed.Add(uint64(len(batch))) // held, and the last try at close failed
+					b.held.Store(0)
+				}
 				return
 			}
 			if it.flush != nil {
@@ -263,8 +300,11 @@ func (b *BatchWriter) run() {
 				tick, stop = b.cfg.NewTicker(b.cfg.Interval)
 			}
 			batch = append(batch, it.r)
-			if len(batch) >= b.cfg.Size {
+			if len(batch) >= b.cfg.Size && (b.cfg.Hold == 0 || len(batch)%b.cfg.Size == 0) {
 				flush()
+			} else if b.cfg.Hold > 0 && len(batch) > b.cfg.Hold {
+				b.failed.Add(1) // held beyond the bound: the oldest goes
+				batch = append(batch[:0], batch[1:]...)
 			}
 		case <-tick:
 			flush()
@@ -284,6 +324,9 @@ func (b *BatchWriter) write(batch []patrol.Result) error {
 		ctx, cancel := context.WithTimeout(b.ctx, b.cfg.WriteTimeout)
 		err = b.w.WriteResults(ctx, batch)
 		cancel()
+		if err != nil {
+			b.writeErrors.Add(1)
+		}
 		if err == nil {
 			b.written.Add(uint64(len(batch)))
 			b.batches.Add(1)
@@ -300,11 +343,17 @@ func (b *BatchWriter) write(batch []patrol.Result) error {
 		}
 		backoff *= 2
 	}
-	b.failed.Add(uint64(len(batch)))
 	err = fmt.Errorf("write %d results: %w", len(batch), err)
 	if errors.Is(err, context.Canceled) && b.ctx.Err() != nil {
 		err = fmt.Errorf("write %d results: aborted by close: %w", len(batch), b.ctx.Err())
 	}
+	if b.cfg.Hold > 0 && b.ctx.Err() == nil {
+		b.cfg.Logger.Warn("results held to be written again", "count", min(len(batch), b.cfg.Hold), "err", err)
+		return err
+	}
 	b.cfg.Logger.Error("results discarded", "count", len(batch), "err", err)
 	return err
 }
+
+// errHeld is Flush's answer while results wait, after a failed write, for the next try.
+var errHeld = errors.New("results held after a failed write; the next try is due shortly")

@@ -284,12 +284,12 @@ var classWords = map[string]map[patrol.AlertClass]string{
 	"en": {
 		patrol.AlertUnreachable: "unreachable", patrol.AlertSlow: "slow", patrol.AlertCapacity: "near its connection limit",
 		patrol.AlertAnomaly: "anomalous", patrol.AlertSecurity: "security finding", patrol.AlertConfig: "configuration fault",
-		patrol.AlertCertExpiry: "certificate expiring",
+		patrol.AlertCertExpiry: "certificate expiring", patrol.AlertSelf: "portpatrol self-check failed",
 	},
 	"zh": {
 		patrol.AlertUnreachable: "不可达", patrol.AlertSlow: "响应慢", patrol.AlertCapacity: "连接数接近上限",
 		patrol.AlertAnomaly: "异常", patrol.AlertSecurity: "安全告警", patrol.AlertConfig: "配置错误",
-		patrol.AlertCertExpiry: "证书即将过期",
+		patrol.AlertCertExpiry: "证书即将过期", patrol.AlertSelf: "portpatrol 自检失败",
 	},
 }
 

@@ -184,6 +184,28 @@ clear.addEventListener('click', async () => {
   await reload();
 });
 
+// The header shows portpatrol's own health from /-/self (beside the API's base): a
+// red badge naming the failing self-checks, each with its detail in the tooltip.
+const selfEl = document.getElementById('self');
+const selfURL = (document.querySelector('meta[name="pp-api"]')?.content || '').replace(/\/api\/v1\/?$/, '') + '/-/self';
+async function showSelf() {
+  try {
+    const res = await fetch(selfURL, { cache: 'no-store' });
+    const st = await res.json();
+    const bad = (st.checks || []).filter((c) => !c.ok);
+    selfEl.href = selfURL;
+    selfEl.className = 'self' + (bad.length ? ' bad' : '');
+    selfEl.textContent = bad.length ? `portpatrol: ${bad.map((c) => c.name).join(', ')}` : 'self-checks ok';
+    selfEl.title = bad.length ? bad.map((c) => `${c.name} (${c.severity}): ${c.detail}`).join('\n') : 'every self-check passes';
+    selfEl.dataset.failing = bad.length;
+    selfEl.hidden = false;
+  } catch {
+    selfEl.hidden = true; // an older server without /-/self
+  }
+}
+showSelf();
+setInterval(showSelf, 15000);
+
 window.addEventListener('hashchange', route);
 stream.start();
 // The role is asked for beside the state, and known before the first page is drawn.
