@@ -29,7 +29,9 @@ func TestPayloadGolden(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			srv := notifytest.NewServer(t, func(int, notifytest.Request) notifytest.Reply { return notifytest.Reply{Body: `{"name":"spaces/AAAA/messages/1"}`} })
+			srv := notifytest.NewServer(t, func(int, notifytest.Request) notifytest.Reply {
+				return notifytest.Reply{Body: `{"name":"spaces/AAAA/messages/1"}`}
+			})
 			g, err := googlechat.New(googlechat.Config{URL: srv.URL + path})
 			if err != nil {
 				t.Fatal(err)
