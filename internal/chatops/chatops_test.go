@@ -33,8 +33,10 @@ type engine struct{ e *alert.Engine }
 func (a engine) Active(context.Context) ([]patrol.Alert, error) {
 	return a.e.List(alert.Filter{States: []patrol.AlertState{patrol.AlertFiring, patrol.AlertAcknowledged}}), nil
 }
-func (a engine) Ack(ctx context.Context, id, by, c string) error     { return a.e.Ack(ctx, id, by, c) }
-func (a engine) Resolve(ctx context.Context, id, by, c string) error { return a.e.Resolve(ctx, id, by, c) }
+func (a engine) Ack(ctx context.Context, id, by, c string) error { return a.e.Ack(ctx, id, by, c) }
+func (a engine) Resolve(ctx context.Context, id, by, c string) error {
+	return a.e.Resolve(ctx, id, by, c)
+}
 func (a engine) CreateSilence(ctx context.Context, s patrol.Silence) (patrol.Silence, error) {
 	return a.e.CreateSilence(ctx, s)
 }
