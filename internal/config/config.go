@@ -89,6 +89,8 @@ type Source struct {
 	Status Status `yaml:"status"`
 	// Anomaly configures the learned-baseline anomaly detector; see docs/anomaly.md.
 	Anomaly Anomaly `yaml:"anomaly"`
+	// ChatOps answers commands from Slack and Mattermost; see docs/chatops.md.
+	ChatOps ChatOps `yaml:"chatops"`
 }
 
 // Config is a loaded, validated configuration: the Source as written, and what was
@@ -125,6 +127,8 @@ type Config struct {
 	ProbeAllow []netip.Prefix
 	// StatusLocation is the zone of status.timezone, loaded; UTC when it is not set.
 	StatusLocation *time.Location
+	// ChatOpsKeys are chatops' secrets, read from the file or inline.
+	ChatOpsKeys ChatOpsKeys
 
 	// Warnings are the settings read but not acted on (fields of blackbox_exporter's
 	// module schema portpatrol does not honour yet), in file order; the config is
@@ -475,6 +479,7 @@ func (c *Config) resolve(idx index, bad badPaths, errs *Errors) {
 	c.resolveProbe(at)
 	c.resolveStatus(at)
 	c.resolveHost(at)
+	c.resolveChatOps(at)
 	c.checkSections(at)
 	seen := make(map[string]int, len(c.Targets))
 	sh := shared{modules: map[string]*probe.Module{}, labels: map[string]map[string]string{}, zero: new(probe.Module)}
