@@ -26,6 +26,7 @@ import (
 
 	"github.com/portpatrol/portpatrol/internal/alert"
 	"github.com/portpatrol/portpatrol/internal/api"
+	"github.com/portpatrol/portpatrol/internal/chatops"
 	"github.com/portpatrol/portpatrol/internal/auditlog"
 	"github.com/portpatrol/portpatrol/internal/config"
 	"github.com/portpatrol/portpatrol/internal/exporter"
@@ -760,6 +761,8 @@ func (d *Daemon) Handler() http.Handler {
 		fmt.Fprintln(w, "reloaded")
 	}))
 	mux.Handle(api.Prefix, apiSrv)
+	mux.Handle("POST "+chatops.SlackPath, d.chatopsHandler())
+	mux.Handle("POST "+chatops.MattermostPath, d.chatopsHandler())
 	mux.Handle("GET /status", d.status)
 	mux.Handle("GET /status.json", d.status)
 	mux.Handle("/", web.New(web.Config{}))

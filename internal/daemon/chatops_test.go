@@ -1,0 +1,105 @@
+package daemon
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portpatrol/portpatrol/internal/alert"
+	"github.com/portpatrol/portpatrol/internal/chatops"
+	"github.com/portpatrol/portpatrol/internal/patrol"
+	"github.com/portpatrol/portpatrol/internal/testsvc"
+)
+
+// Through the daemon's own listener: a P0 on a closed port is refused an ack from an
+// unmapped Slack user and from a badly signed request, and acknowledged by the mapped
+// operator, whose name the alert then carries; who answers from this host's sockets.
+func TestServeChatOps(t *testing.T) {
+	closed := testsvc.ClosedPort(t)
+	path := filepath.Join(t.TempDir(), "pp.yaml")
+	testsvc.WriteFile(t, path, fmt.Sprintf(`host_watch: {disabled: true}
+defaults: {interval: 200ms, timeout: 100ms}
+targets: [{url: %s, labels: {service: cache}}]
+chatops:
+  slack: {signing_secret: test-signing-secret}
+  mattermost: {tokens: [test-mm-token]}
+  users:
+    - {user: alice, role: operator, slack: U0ALICE, mattermost: alice}
+`, closed))
+	d, base := startDaemon(t, path)
+	target := "tcp://" + closed
+	var id string
+	eventually(t, "a firing P0 on the closed port", func() bool {
+		as := d.engine().List(alert.Filter{Target: target, States: []patrol.AlertState{patrol.AlertFiring}})
+		if len(as) > 0 {
+			id = as[0].ID
+		}
+		return id != ""
+	})
+	slack := func(key, user, text string, at time.Time) (int, string) {
+		body := url.Values{"user_id": {user}, "command": {"/portpatrol"}, "text": {text}}.Encode()
+		ts := strconv.FormatInt(at.Unix(), 10)
+		req, _ := http.NewRequest("POST", base+chatops.SlackPath, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Slack-Request-Timestamp", ts)
+		req.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(chatops.SignSlack(key, ts, []byte(body))))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		var r struct{ Text string }
+		json.Unmarshal(b, &r)
+		if r.Text == "" {
+			r.Text = string(b)
+		}
+		return resp.StatusCode, r.Text
+	}
+	state := func() patrol.Alert {
+		r, _ := d.engine().Get(id)
+		return r.Alert
+	}
+	if code, _ := slack("wrong-secret", "U0ALICE", "ack "+id, time.Now()); code != 401 || state().State != patrol.AlertFiring {
+		t.Fatalf("wrong secret: got %d and state %s, want 401 and firing", code, state().State)
+	}
+	if code, _ := slack("test-signing-secret", "U0ALICE", "ack "+id, time.Now().Add(-10*time.Minute)); code != 401 || state().State != patrol.AlertFiring {
+		t.Fatalf("stale: got %d and state %s, want 401 and firing", code, state().State)
+	}
+	if code, text := slack("test-signing-secret", "U0MALLORY", "ack "+id, time.Now()); code != 200 || !strings.Contains(text, "refused") || state().State != patrol.AlertFiring {
+		t.Fatalf("unmapped: got %d %q and state %s, want a refusal and firing", code, text, state().State)
+	}
+	code, text := slack("test-signing-secret", "U0ALICE", "ack "+id+" on it", time.Now())
+	if st := state(); code != 200 || st.State != patrol.AlertAcknowledged || st.AckedBy != "alice via slack:U0ALICE" {
+		t.Fatalf("mapped operator: got %d %q, alert %s by %q; want acknowledged by alice via slack:U0ALICE", code, text, st.State, st.AckedBy)
+	}
+	t.Logf("slack ack answer: %s", text)
+
+	// who <port> over Mattermost, on a listener this test holds.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	form := url.Values{"token": {"test-mm-token"}, "user_id": {"x"}, "user_name": {"bob"}, "text": {fmt.Sprintf("who %d", port)}}.Encode()
+	resp, err := http.Post(base+chatops.MattermostPath, "application/x-www-form-urlencoded", strings.NewReader(form))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), fmt.Sprintf("127.0.0.1:%d", port)) {
+		t.Errorf("who %d: got %s, want the test's listener", port, b)
+	}
+	t.Logf("mattermost who answer: %s", b)
+}
