@@ -26,8 +26,8 @@ import (
 
 	"github.com/portpatrol/portpatrol/internal/alert"
 	"github.com/portpatrol/portpatrol/internal/api"
-	"github.com/portpatrol/portpatrol/internal/chatops"
 	"github.com/portpatrol/portpatrol/internal/auditlog"
+	"github.com/portpatrol/portpatrol/internal/chatops"
 	"github.com/portpatrol/portpatrol/internal/config"
 	"github.com/portpatrol/portpatrol/internal/exporter"
 	"github.com/portpatrol/portpatrol/internal/hostwatch"
