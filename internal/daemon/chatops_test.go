@@ -16,6 +16,7 @@ import (
 
 	"github.com/portpatrol/portpatrol/internal/alert"
 	"github.com/portpatrol/portpatrol/internal/chatops"
+	"github.com/portpatrol/portpatrol/internal/notify/slack"
 	"github.com/portpatrol/portpatrol/internal/patrol"
 	"github.com/portpatrol/portpatrol/internal/testsvc"
 )
@@ -102,4 +103,11 @@ chatops:
 		t.Errorf("who %d: got %s, want the test's listener", port, b)
 	}
 	t.Logf("mattermost who answer: %s", b)
+}
+
+// The buttons Slack messages carry are the ones the chat handler answers.
+func TestSlackButtonsMatchChatOps(t *testing.T) {
+	if slack.ActionAck != chatops.ActionAck || slack.ActionSilence1h != chatops.ActionSilence1h {
+		t.Errorf("slack buttons %q, %q; chatops answers %q, %q", slack.ActionAck, slack.ActionSilence1h, chatops.ActionAck, chatops.ActionSilence1h)
+	}
 }
