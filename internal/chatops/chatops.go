@@ -30,7 +30,7 @@ import (
 
 // Alerts is what commands read and change in the alert engine.
 type Alerts interface {
-	// Active returns the alerts not yet resolved.
+	// Active returns the open alerts: firing, acknowledged, silenced or flapping.
 	Active(ctx context.Context) ([]patrol.Alert, error)
 	// Ack acknowledges alert id in the name of by.
 	Ack(ctx context.Context, id, by, comment string) error

@@ -31,7 +31,7 @@ const (
 type engine struct{ e *alert.Engine }
 
 func (a engine) Active(context.Context) ([]patrol.Alert, error) {
-	return a.e.List(alert.Filter{States: []patrol.AlertState{patrol.AlertFiring, patrol.AlertAcknowledged}}), nil
+	return a.e.List(alert.Filter{States: []patrol.AlertState{patrol.AlertFiring, patrol.AlertAcknowledged, patrol.AlertSilenced, patrol.AlertFlapping}}), nil
 }
 func (a engine) Ack(ctx context.Context, id, by, c string) error { return a.e.Ack(ctx, id, by, c) }
 func (a engine) Resolve(ctx context.Context, id, by, c string) error {
@@ -272,7 +272,12 @@ func TestMattermost(t *testing.T) {
 	if ss := f.e.Silences(); len(ss) != 1 || ss[0].Author != "alice via mattermost:alice" || ss[0].Comment != "redis maintenance" {
 		t.Errorf("got %+v (answer %q), want alice's silence", ss, a.Text)
 	}
+	// The engine mutes on its next tick, as the daemon's ticker would.
+	if err := f.e.Tick(context.Background(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct{ text, want string }{
+		{"status cache", "silenced"},
 		{"silence service=cache", "no duration"},
 		{"silence 2h why", "no matchers"},
 		{"silence service=cache 2h", "no comment"},

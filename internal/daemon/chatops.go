@@ -24,7 +24,7 @@ var (
 )
 
 func (c chatopsAlerts) Active(context.Context) ([]patrol.Alert, error) {
-	return c.a.d.engine().List(alert.Filter{States: []patrol.AlertState{patrol.AlertFiring, patrol.AlertAcknowledged}}), nil
+	return c.a.d.engine().List(alert.Filter{States: []patrol.AlertState{patrol.AlertFiring, patrol.AlertAcknowledged, patrol.AlertSilenced, patrol.AlertFlapping}}), nil
 }
 
 func (c chatopsAlerts) Ack(ctx context.Context, id, by, comment string) error {
