@@ -143,6 +143,12 @@ func writeReply(w http.ResponseWriter, public bool, text string) {
 	_ = json.NewEncoder(w).Encode(reply{ResponseType: rt, Text: text})
 }
 
+// slackEscape escapes the three characters Slack reads as control characters in
+// message text, so "<alert-id>" is shown rather than read as a link.
+func slackEscape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
 // VerifySlack checks a Slack request's signature over body at now: the v0 scheme,
 // within MaxSkew. Its error says why, without the secret or the expected signature.
 func VerifySlack(secret, timestamp, signature string, body []byte, now time.Time) error {
@@ -205,7 +211,7 @@ func (h *Handler) slack(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	public, text := h.run(r.Context(), "slack", form.Get("user_id"), form.Get("text"))
-	writeReply(w, public, text)
+	writeReply(w, public, slackEscape(text))
 }
 
 func (h *Handler) mattermost(w http.ResponseWriter, r *http.Request) {

@@ -315,3 +315,16 @@ func FuzzVerifySlack(f *testing.F) {
 		}
 	})
 }
+
+// Slack reads < and > as link markup; replies escape them. Mattermost gets them as is.
+func TestReplyEscaping(t *testing.T) {
+	f := setup(t)
+	body := slackForm("U0NOBODY", "help")
+	if a := post(t, f.srv.URL+chatops.SlackPath, signed(secret, f.now, body), body); !strings.Contains(a.Text, "ack &lt;alert-id&gt;") {
+		t.Errorf("slack help: got %q, want <alert-id> escaped", a.Text)
+	}
+	mm := url.Values{"token": {mmToken}, "user_name": {"x"}, "text": {"help"}}.Encode()
+	if a := post(t, f.srv.URL+chatops.MattermostPath, http.Header{}, mm); !strings.Contains(a.Text, "ack <alert-id>") {
+		t.Errorf("mattermost help: got %q, want <alert-id> as is", a.Text)
+	}
+}

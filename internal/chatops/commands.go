@@ -15,13 +15,13 @@ import (
 )
 
 // Help lists the commands.
-const Help = "portpatrol commands:\n" +
+const Help = "portpatrol commands:\n```\n" +
 	"  status [service]                          active alerts, of one service or all\n" +
 	"  ack <alert-id> [comment]                  acknowledge an alert (operator)\n" +
 	"  resolve <alert-id> [comment]              resolve an alert (operator)\n" +
 	"  silence <matchers> <duration> <comment>   e.g. silence service=cache,env=prod 2h deploy (operator)\n" +
 	"  who <port>                                which process listens on a port of this host\n" +
-	"  help"
+	"  help\n```"
 
 // errDenied is a command the user's role does not allow.
 var errDenied = errors.New("denied")
@@ -239,7 +239,7 @@ func (h *Handler) slackAction(w http.ResponseWriter, ctx context.Context, raw st
 		http.Error(w, "unknown action "+a.ActionID, http.StatusBadRequest)
 		return
 	}
-	writeReply(w, public, text)
+	writeReply(w, public, slackEscape(text))
 }
 
 // silenceAlert silences one alert's rule on its target for an hour, from the button.
