@@ -48,3 +48,27 @@ func TestChatOpsSecretsFromFiles(t *testing.T) {
 		t.Errorf("got %+v, want the secret and three tokens", c.ChatOpsKeys)
 	}
 }
+
+// The configuration shown in docs/chatops.md loads.
+func TestChatOpsDocExampleLoads(t *testing.T) {
+	md, err := os.ReadFile("../../docs/chatops.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(md)
+	i := strings.Index(doc, "```yaml\nchatops:")
+	if i < 0 {
+		t.Fatal("docs/chatops.md shows no chatops section")
+	}
+	block := doc[i+len("```yaml\n"):]
+	block = block[:strings.Index(block, "```")]
+	t.Setenv("SLACK_SIGNING_SECRET", "s")
+	t.Setenv("MATTERMOST_SLASH_TOKEN", "t")
+	c, err := Parse([]byte(block), "chatops.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.ChatOps.Users) != 3 || c.ChatOpsKeys.SlackSigningSecret != "s" || len(c.ChatOpsKeys.MattermostTokens) != 1 {
+		t.Errorf("got %+v, %+v", c.ChatOps, c.ChatOpsKeys)
+	}
+}
