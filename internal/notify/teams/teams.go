@@ -106,14 +106,14 @@ type Attachment struct {
 	Content     Card    `json:"content"`
 }
 
-// Card is an Adaptive Card.
+// Card is an Adaptive Card. It carries no Teams-only properties (msteams), so it stays
+// within the Adaptive Cards schema, whose AdaptiveCard allows no other properties.
 type Card struct {
-	Schema  string         `json:"$schema"`
-	Type    string         `json:"type"`
-	Version string         `json:"version"`
-	Body    []Element      `json:"body"`
-	Actions []Action       `json:"actions,omitempty"`
-	MSTeams map[string]any `json:"msteams,omitempty"`
+	Schema  string    `json:"$schema"`
+	Type    string    `json:"type"`
+	Version string    `json:"version"`
+	Body    []Element `json:"body"`
+	Actions []Action  `json:"actions,omitempty"`
 }
 
 // Element is a TextBlock.
@@ -151,7 +151,6 @@ func Payload(n patrol.Notification, m render.Message) Message {
 		Type:    "AdaptiveCard",
 		Version: CardVersion,
 		Body:    body,
-		MSTeams: map[string]any{"width": "Full"},
 	}
 	if len(n.Alerts) == 1 && strings.HasPrefix(n.Alerts[0].RunbookURL, "http") {
 		card.Actions = []Action{{Type: "Action.OpenUrl", Title: "Runbook", URL: n.Alerts[0].RunbookURL}}
