@@ -1,7 +1,8 @@
 // Package chatops answers chat commands from Slack and Mattermost: ack, resolve,
 // silence, status and who. Every request is authenticated before its text is read —
 // Slack's v0 request signature (HMAC-SHA256 of "v0:<timestamp>:<body>" with the app's
-// signing secret, timestamps older or newer than five minutes refused), Mattermost's
+// signing secret, timestamps older or newer than five minutes refused, and a request
+// already answered refused when sent again), Mattermost's
 // slash-command token — and compared in constant time. A chat user acts as the
 // portpatrol user the configuration maps them to, with that user's role; a user who
 // is not mapped, or whose role is viewer, may only read (status, who, help). Every
@@ -23,6 +24,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/portpatrol/portpatrol/internal/patrol"
@@ -86,6 +88,36 @@ type Config struct {
 	Now func() time.Time
 	// Logger records every command with who ran it; nil discards.
 	Logger *slog.Logger
+	// Replays remembers accepted Slack signatures; nil means one of the Handler's
+	// own. Share one between Handlers that replace each other (on reload).
+	Replays *Replays
+}
+
+// Replays remembers the signatures of accepted Slack requests for twice MaxSkew, so a
+// request captured and sent again while its timestamp is still fresh is refused too.
+// The zero value is ready; it is safe for concurrent use.
+type Replays struct {
+	mu   sync.Mutex
+	seen map[string]time.Time
+}
+
+// check records sig at now and reports whether it was already recorded.
+func (r *Replays) check(sig string, now time.Time) (replayed bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.seen == nil {
+		r.seen = map[string]time.Time{}
+	}
+	for k, t := range r.seen {
+		if now.Sub(t) > 2*MaxSkew {
+			delete(r.seen, k)
+		}
+	}
+	if _, ok := r.seen[sig]; ok {
+		return true
+	}
+	r.seen[sig] = now
+	return false
 }
 
 // Handler serves the chat endpoints. Build it with New; it is safe for concurrent use.
@@ -113,6 +145,9 @@ func New(cfg Config) *Handler {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Replays == nil {
+		cfg.Replays = &Replays{}
 	}
 	if cfg.MaxSilence <= 0 {
 		cfg.MaxSilence = 7 * 24 * time.Hour
@@ -199,6 +234,11 @@ func (h *Handler) slack(w http.ResponseWriter, r *http.Request) {
 	if err := VerifySlack(h.cfg.SlackSigningSecret, r.Header.Get("X-Slack-Request-Timestamp"), r.Header.Get("X-Slack-Signature"), body, h.cfg.Now()); err != nil {
 		h.cfg.Logger.Warn("chatops request refused", "platform", "slack", "remote", r.RemoteAddr, "reason", err.Error())
 		http.Error(w, "signature refused: "+err.Error(), http.StatusUnauthorized)
+		return
+	}
+	if h.cfg.Replays.check(r.Header.Get("X-Slack-Signature"), h.cfg.Now()) {
+		h.cfg.Logger.Warn("chatops request refused", "platform", "slack", "remote", r.RemoteAddr, "reason", "replayed: this signed request was already answered")
+		http.Error(w, "signature refused: replayed: this signed request was already answered", http.StatusUnauthorized)
 		return
 	}
 	form, err := url.ParseQuery(string(body))

@@ -184,6 +184,15 @@ func TestSlackSignature(t *testing.T) {
 			}
 		})
 	}
+	// The same signed request, sent twice inside the window: the second is refused.
+	hv := slackForm("U0ALICE", "status")
+	sig := signed(secret, f.now, hv)
+	if a := post(t, u, sig.Clone(), hv); a.status != 200 {
+		t.Fatalf("first: got %d %q, want 200", a.status, a.raw)
+	}
+	if a := post(t, u, sig.Clone(), hv); a.status != 401 || !strings.Contains(a.raw, "replayed: this signed request was already answered") {
+		t.Errorf("replayed: got %d %q, want 401 saying replayed", a.status, a.raw)
+	}
 	// A body changed after signing is refused too.
 	h := signed(secret, f.now, body)
 	if a := post(t, u, h, slackForm("U0ALICE", "resolve "+f.id)); a.status != 401 {

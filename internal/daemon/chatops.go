@@ -70,6 +70,7 @@ func (w chatopsWho) Who(ctx context.Context, port uint16) ([]string, error) {
 // Until a platform's secret is configured its endpoint answers 404.
 func (d *Daemon) chatopsHandler() http.Handler {
 	inv := inventory.New(inventory.Config{})
+	replays := &chatops.Replays{}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cfg := d.cfg()
 		users := make([]chatops.User, 0, len(cfg.ChatOps.Users))
@@ -91,6 +92,7 @@ func (d *Daemon) chatopsHandler() http.Handler {
 			MaxSilence:         cmp.Or(cfg.Alerting.MaxSilence, alert.DefaultMaxSilence),
 			Now:                d.clock.Now,
 			Logger:             d.logger.With("component", "chatops"),
+			Replays:            replays,
 		}).ServeHTTP(w, r)
 	})
 }
