@@ -16,6 +16,7 @@ import (
 
 	"github.com/portpatrol/portpatrol/internal/alert"
 	"github.com/portpatrol/portpatrol/internal/chatops"
+	"github.com/portpatrol/portpatrol/internal/notify/notifytest"
 	"github.com/portpatrol/portpatrol/internal/notify/slack"
 	"github.com/portpatrol/portpatrol/internal/patrol"
 	"github.com/portpatrol/portpatrol/internal/testsvc"
@@ -109,5 +110,69 @@ chatops:
 func TestSlackButtonsMatchChatOps(t *testing.T) {
 	if slack.ActionAck != chatops.ActionAck || slack.ActionSilence1h != chatops.ActionSilence1h {
 		t.Errorf("slack buttons %q, %q; chatops answers %q, %q", slack.ActionAck, slack.ActionSilence1h, chatops.ActionAck, chatops.ActionSilence1h)
+	}
+}
+
+// The Ack button of a Slack message the daemon sent, pressed by the mapped operator,
+// acknowledges the alert: from the outbox to the chat endpoint and back to the engine.
+func TestServeSlackButtonAcks(t *testing.T) {
+	closed := testsvc.ClosedPort(t)
+	hook := notifytest.NewServer(t, func(int, notifytest.Request) notifytest.Reply { return notifytest.Reply{Body: "ok"} })
+	path := filepath.Join(t.TempDir(), "pp.yaml")
+	testsvc.WriteFile(t, path, fmt.Sprintf(`host_watch: {disabled: true}
+defaults: {interval: 200ms, timeout: 100ms}
+targets: [{url: %s}]
+alerting: {grouping: {group_wait: -1s, group_interval: -1s}}
+notify:
+  outbox: {backoff_min: 100ms, backoff_max: 200ms, poll_interval: 100ms}
+  receivers: [{name: default, type: slack, url: "%s/services/T0/B0/X", buttons: true}]
+chatops:
+  slack: {signing_secret: test-signing-secret}
+  users: [{user: alice, role: operator, slack: U0ALICE}]
+`, closed, hook.URL))
+	d, base := startDaemon(t, path)
+	var id string
+	eventually(t, "a Slack message with an Ack button", func() bool {
+		for _, r := range hook.Requests() {
+			var m struct {
+				Attachments []struct {
+					Blocks []struct {
+						Type     string
+						Elements []struct {
+							ActionID string `json:"action_id"`
+							Value    string
+						}
+					}
+				}
+			}
+			json.Unmarshal(r.Body, &m)
+			for _, a := range m.Attachments {
+				for _, b := range a.Blocks {
+					for _, e := range b.Elements {
+						if b.Type == "actions" && e.ActionID == "portpatrol_ack" {
+							id = e.Value
+						}
+					}
+				}
+			}
+		}
+		return id != ""
+	})
+	payload := fmt.Sprintf(`{"type":"block_actions","user":{"id":"U0ALICE"},"actions":[{"action_id":"portpatrol_ack","value":%q,"type":"button"}]}`, id)
+	body := url.Values{"payload": {payload}}.Encode()
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	req, _ := http.NewRequest("POST", base+chatops.SlackPath, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Slack-Request-Timestamp", ts)
+	req.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(chatops.SignSlack("test-signing-secret", ts, []byte(body))))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	r, _ := d.engine().Get(id)
+	if r.Alert.State != patrol.AlertAcknowledged || r.Alert.AckedBy != "alice via slack:U0ALICE" {
+		t.Fatalf("after the button: alert %s by %q (answer %s), want acknowledged by alice via slack:U0ALICE", r.Alert.State, r.Alert.AckedBy, b)
 	}
 }
