@@ -76,8 +76,10 @@ type Config struct {
 	SlackSigningSecret string
 	// MattermostTokens are the tokens of the Mattermost slash commands that may call.
 	MattermostTokens []string
-	Users            []User
-	Alerts           Alerts
+	// Users are the mapped chat users; anyone else may only read.
+	Users []User
+	// Alerts is the alert engine the commands act on. Required.
+	Alerts Alerts
 	// Silences creates silences; nil leaves silence out.
 	Silences Silencer
 	// Who answers who; nil leaves it out.
