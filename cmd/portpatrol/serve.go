@@ -43,6 +43,9 @@ PostgreSQL, storage: postgres://…). On 127.0.0.1:9115 unless told otherwise it
   /-/healthy     200 while the process runs
   /-/ready       200 once the configuration is loaded and the scheduler runs
   /-/reload      POST with an admin token: reload the configuration (as does SIGHUP)
+  /api/v1/chatops/slack, /api/v1/chatops/mattermost
+                 chat commands (ack, resolve, silence, status, who) once chatops: is
+                 configured; see docs/chatops.md
 
 Requests must name this server in their Host header: the listen address, localhost,
 127.0.0.1, [::1], or a name under api.hosts (on 0.0.0.0 or [::] also any IP address

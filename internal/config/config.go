@@ -101,6 +101,8 @@ type Source struct {
 	// dead man's switch. See docs/operations.md.
 	SelfCheck SelfCheck `yaml:"self_check"`
 	Heartbeat Heartbeat `yaml:"heartbeat"`
+	// ChatOps answers commands from Slack and Mattermost; see docs/chatops.md.
+	ChatOps ChatOps `yaml:"chatops"`
 }
 
 // Config is a loaded, validated configuration: the Source as written, and what was
@@ -139,6 +141,8 @@ type Config struct {
 	StatusLocation *time.Location
 	// intrusionAllow is intrusion.allowlist parsed; see IntrusionAllow.
 	intrusionAllow []intrusion.AllowRule
+	// ChatOpsKeys are chatops' secrets, read from the file or inline.
+	ChatOpsKeys ChatOpsKeys
 
 	// Warnings are the settings read but not acted on (fields of blackbox_exporter's
 	// module schema portpatrol does not honour yet), in file order; the config is
@@ -492,6 +496,7 @@ func (c *Config) resolve(idx index, bad badPaths, errs *Errors) {
 	c.resolveHost(at)
 	c.resolveIntrusion(at, idx)
 	c.resolveHeartbeat(at)
+	c.resolveChatOps(at)
 	c.checkSections(at)
 	seen := make(map[string]int, len(c.Targets))
 	sh := shared{modules: map[string]*probe.Module{}, labels: map[string]map[string]string{}, zero: new(probe.Module)}

@@ -218,7 +218,7 @@ func TestAlertingErrorsNameTheField(t *testing.T) {
 		{"field of another receiver type", "notify:\n  receivers:\n    - name: default\n      type: slack\n      url: https://h/x\n      chat_id: '1'\n",
 			"bad.yaml:6:7: notify.receivers[0].chat_id: not used by type slack"},
 		{"unknown receiver field", "notify:\n  receivers:\n    - name: default\n      type: slack\n      urll: https://h/x\n",
-			`bad.yaml:5:7: notify.receivers[0].urll: unknown field "urll"; valid fields for type slack: lang, name, templates, timezone, type, url`},
+			`bad.yaml:5:7: notify.receivers[0].urll: unknown field "urll"; valid fields for type slack: buttons, lang, name, templates, timezone, type, url`},
 		{"receiver field of the wrong kind", "notify:\n  receivers:\n    - {name: default, type: alertmanager, url: 'http://am', resend_interval: soon}\n",
 			`bad.yaml:3:78: notify.receivers[0].resend_interval: "soon" is not a duration`},
 		{"unknown field in a receiver's nested settings", "notify:\n  receivers:\n    - {name: default, type: email, smtp: {host: mx, from: a@b.c, to: [d@e.f], bogus: 1}}\n",

@@ -27,6 +27,7 @@ import (
 	"github.com/portpatrol/portpatrol/internal/alert"
 	"github.com/portpatrol/portpatrol/internal/api"
 	"github.com/portpatrol/portpatrol/internal/auditlog"
+	"github.com/portpatrol/portpatrol/internal/chatops"
 	"github.com/portpatrol/portpatrol/internal/config"
 	"github.com/portpatrol/portpatrol/internal/exporter"
 	"github.com/portpatrol/portpatrol/internal/hostwatch"
@@ -783,6 +784,9 @@ func (d *Daemon) Handler() http.Handler {
 	}))
 	mux.HandleFunc("GET /-/self", d.serveSelf)
 	mux.Handle(api.Prefix, apiSrv)
+	chat := d.chatopsHandler()
+	mux.Handle("POST "+chatops.SlackPath, chat)
+	mux.Handle("POST "+chatops.MattermostPath, chat)
 	mux.Handle("GET /status", d.status)
 	mux.Handle("GET /status.json", d.status)
 	mux.Handle("/", web.New(web.Config{}))

@@ -116,7 +116,7 @@ func TestReceiverFieldsByType(t *testing.T) {
 		{"url on email", "{name: r, type: email, url: 'https://h/x', smtp: {host: mx, from: a@b.c, to: [d@e.f]}}",
 			"notify.receivers[0].url: not used by type email"},
 		{"typo", "{name: r, type: slack, urll: 'https://h/x'}",
-			`notify.receivers[0].urll: unknown field "urll"; valid fields for type slack: lang, name, templates, timezone, type, url`},
+			`notify.receivers[0].urll: unknown field "urll"; valid fields for type slack: buttons, lang, name, templates, timezone, type, url`},
 		{"missing field", "{name: r, type: opsgenie}", "notify.receivers[0].api_key: required for type opsgenie"},
 	}
 	for _, tt := range tests {

@@ -18,6 +18,14 @@ import (
 	"github.com/portpatrol/portpatrol/internal/notify/telegram"
 	"github.com/portpatrol/portpatrol/internal/notify/webhook"
 	"github.com/portpatrol/portpatrol/internal/notify/wecom"
+
+	"github.com/portpatrol/portpatrol/internal/notify/discord"
+	"github.com/portpatrol/portpatrol/internal/notify/googlechat"
+	"github.com/portpatrol/portpatrol/internal/notify/mattermost"
+	"github.com/portpatrol/portpatrol/internal/notify/ntfy"
+	"github.com/portpatrol/portpatrol/internal/notify/pushover"
+	"github.com/portpatrol/portpatrol/internal/notify/teams"
+	"github.com/portpatrol/portpatrol/internal/notify/zulip"
 )
 
 // providers are the receiver types, by the name a receiver's type field gives. A
@@ -33,6 +41,13 @@ var providers = map[string]provider{
 	telegram.Type:     provide(telegram.ReceiverConfig.Build),
 	webhook.Type:      provide(webhook.ReceiverConfig.Build),
 	wecom.Type:        provide(wecom.ReceiverConfig.Build),
+	discord.Type:      provide(discord.ReceiverConfig.Build),
+	googlechat.Type:   provide(googlechat.ReceiverConfig.Build),
+	mattermost.Type:   provide(mattermost.ReceiverConfig.Build),
+	ntfy.Type:         provide(ntfy.ReceiverConfig.Build),
+	pushover.Type:     provide(pushover.ReceiverConfig.Build),
+	teams.Type:        provide(teams.ReceiverConfig.Build),
+	zulip.Type:        provide(zulip.ReceiverConfig.Build),
 }
 
 // TypeNames returns the receiver types, sorted.

@@ -15,7 +15,7 @@ import (
 // Every provider's settings decode beside the common fields without shadowing one, and
 // name their type the way the registry does.
 func TestProviders(t *testing.T) {
-	want := []string{"alertmanager", "dingtalk", "email", "feishu", "opsgenie", "pagerduty", "slack", "telegram", "webhook", "wecom"}
+	want := []string{"alertmanager", "dingtalk", "discord", "email", "feishu", "googlechat", "mattermost", "ntfy", "opsgenie", "pagerduty", "pushover", "slack", "teams", "telegram", "webhook", "wecom", "zulip"}
 	if got := TypeNames(); !slices.Equal(got, want) {
 		t.Fatalf("got types %v, want %v", got, want)
 	}

@@ -179,14 +179,20 @@ func JSON(ctx context.Context, c *http.Client, r Request) (*Response, error) {
 			return nil, Permanentf("encode payload: %w", err)
 		}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.URL, bytes.NewReader(body))
+	return Post(ctx, c, r.URL, "application/json", r.Header, body)
+}
+
+// Post posts body with the given Content-Type and header and classifies the outcome as
+// JSON does: for providers that take a form or plain text.
+func Post(ctx context.Context, c *http.Client, url, contentType string, header http.Header, body []byte) (*Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, Permanentf("build request: %v", redact(err))
 	}
-	for k, vs := range r.Header {
+	for k, vs := range header {
 		req.Header[k] = vs
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", contentType)
 	if req.Header.Get("User-Agent") == "" {
 		req.Header.Set("User-Agent", "portpatrol")
 	}

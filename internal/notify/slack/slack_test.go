@@ -17,21 +17,24 @@ var _ notify.Notifier = (*slack.Slack)(nil)
 func TestPayloadGolden(t *testing.T) {
 	zh, _ := render.New(render.Config{Lang: "zh"})
 	cases := []struct {
-		name string
-		n    patrol.Notification
-		tp   *render.Templates
+		name    string
+		n       patrol.Notification
+		tp      *render.Templates
+		buttons bool
 	}{
-		{"firing", notifytest.Notification(patrol.NotifyFiring), nil},
-		{"firing_zh", notifytest.Notification(patrol.NotifyFiring), zh},
-		{"resolved", notifytest.Notification(patrol.NotifyResolved), nil},
-		{"ack", notifytest.Notification(patrol.NotifyAck), nil},
-		{"group", notifytest.Group(), nil},
-		{"impact", notifytest.Notification(patrol.NotifyImpact), nil},
+		{"firing_buttons", notifytest.Notification(patrol.NotifyFiring), nil, true},
+		{"resolved_buttons", notifytest.Notification(patrol.NotifyResolved), nil, true},
+		{"firing", notifytest.Notification(patrol.NotifyFiring), nil, false},
+		{"firing_zh", notifytest.Notification(patrol.NotifyFiring), zh, false},
+		{"resolved", notifytest.Notification(patrol.NotifyResolved), nil, false},
+		{"ack", notifytest.Notification(patrol.NotifyAck), nil, false},
+		{"group", notifytest.Group(), nil, false},
+		{"impact", notifytest.Notification(patrol.NotifyImpact), nil, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			srv := notifytest.NewServer(t, func(int, notifytest.Request) notifytest.Reply { return notifytest.Reply{Body: "ok"} })
-			s, err := slack.New(slack.Config{URL: srv.URL + "/services/T0/B0/XXX", Templates: c.tp})
+			s, err := slack.New(slack.Config{URL: srv.URL + "/services/T0/B0/XXX", Templates: c.tp, Buttons: c.buttons})
 			if err != nil {
 				t.Fatal(err)
 			}
