@@ -3,12 +3,12 @@
 # comparison), nftables and iproute2 (doctor tests in network namespaces), lsof and
 # openssh-server (real peers for benchmarks and the SSH probe), chromium (dashboard
 # tests in a real browser), etcd-server (the etcd behind the Kubernetes API server that
-# internal/kube's integration tests start), skopeo and umoci (test/install reads the OCI
-# image with them). Only what is missing is installed; without root it says
-# what to install and carries on.
+# internal/kube's integration tests start), skopeo, umoci, podman and runc (test/install
+# reads and runs the OCI image with them). Only what is missing is installed; without root
+# it says what to install and carries on.
 set -u
-want=(nmap nft ip lsof ss etcd skopeo umoci)
-pkgs=(nmap nftables iproute2 lsof iproute2 etcd-server skopeo umoci)
+want=(nmap nft ip lsof ss etcd skopeo umoci podman runc)
+pkgs=(nmap nftables iproute2 lsof iproute2 etcd-server skopeo umoci podman runc)
 missing=()
 for i in "${!want[@]}"; do
   command -v "${want[$i]}" >/dev/null 2>&1 || missing+=("${pkgs[$i]}")

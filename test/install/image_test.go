@@ -2,12 +2,18 @@ package install
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // imageRef is what `make image` tags the image with, as the Makefile prints it.
@@ -110,5 +116,67 @@ func TestImageReadsAsOCI(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(rootfs, p)); err != nil {
 			t.Errorf("the image lacks /%s: %v", p, err)
 		}
+	}
+}
+
+// TestImageRunsUnderPodman runs the image as operators would, with a read-only root file
+// system, published on loopback only, and reads its /metrics. podman's storage lives in
+// the test's temporary directory (vfs), so the machine keeps no image or container.
+// runc, not crun: crun refuses the hybrid cgroup hierarchy of some machines (CI's too);
+// the explicit ulimits stay within what such a sandbox lets a container set.
+func TestImageRunsUnderPodman(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("running the image with podman needs root under CI")
+		}
+		t.Skip("runs the image with podman as root")
+	}
+	podman := need(t, "podman")
+	runc := need(t, "runc")
+	dist, version := artefacts(t)
+	_, tag := imageRef(t)
+	state := t.TempDir()
+	base := []string{"--root", filepath.Join(state, "root"), "--runroot", filepath.Join(state, "run"),
+		"--storage-driver", "vfs", "--runtime", runc, "--events-backend", "none"}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	name := fmt.Sprintf("portpatrol-test-%d", os.Getpid())
+	args := append(append([]string{}, base...), "run", "-d", "--name", name, "--read-only",
+		"--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
+		"-p", fmt.Sprintf("127.0.0.1:%d:9115", port), "oci:"+filepath.Join(dist, "oci")+":"+tag)
+	t.Cleanup(func() {
+		exec.Command(podman, append(append([]string{}, base...), "rm", "-f", "-v", name)...).Run()
+		exec.Command(podman, append(append([]string{}, base...), "system", "reset", "-f")...).Run()
+	})
+	run(t, "", nil, podman, args...)
+	url := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
+	var body string
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				body = string(b)
+				break
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.Contains(body, "\nportpatrol_config_last_reload_successful 1\n") {
+		logs, _ := exec.Command(podman, append(append([]string{}, base...), "logs", name)...).CombinedOutput()
+		t.Fatalf("no portpatrol metrics from the container at %s:\n%.500s\nlogs:\n%s", url, body, logs)
+	}
+	top := run(t, "", nil, podman, append(append([]string{}, base...), "top", name, "user", "args")...)
+	t.Logf("podman top:\n%s", top)
+	if !strings.Contains(top, "portpatrol ") || strings.Contains(top, "root ") {
+		t.Errorf("want the daemon running as portpatrol, not root:\n%s", top)
+	}
+	if got := run(t, "", nil, podman, append(append([]string{}, base...), "exec", name, "/usr/bin/portpatrol", "version")...); !strings.HasPrefix(got, "portpatrol "+version+"\n") {
+		t.Errorf("version in the container: %q", got)
 	}
 }
