@@ -113,3 +113,8 @@ print-nfpm:
 
 print-image:
 	@echo $(IMAGE_REPO):$(IMAGE_TAG)
+
+.PHONY: dashboards
+## dashboards: regenerate deploy/grafana/*.json from tools/dashboards (Grafana Foundation SDK)
+dashboards:
+	$(GO) run -C tools/dashboards . -out $(CURDIR)/deploy/grafana
