@@ -4,6 +4,7 @@
 # cached as ${XDG_CACHE_HOME:-~/.cache}/portpatrol/NAME-VERSION and reused while the
 # version is unchanged (release, package and CI steps call it on every run). Progress goes
 # to stderr, the path alone to stdout. Concurrent callers wait for one build (flock).
+# GOTOOL_TAGS, if set, are the build tags.
 set -euo pipefail
 if [ $# -ne 2 ] || [[ "$2" != *@* ]]; then
   echo "usage: gotool.sh NAME PACKAGE@VERSION" >&2
@@ -21,7 +22,7 @@ if [ ! -x "$bin" ]; then
     start=$(date +%s)
     tmp=$(mktemp -d "$cache/.build-$name.XXXXXX")
     trap 'rm -rf "$tmp"' EXIT
-    (cd "$tmp" && GOFLAGS=-mod=mod CGO_ENABLED=0 GOBIN="$tmp" go install -trimpath -ldflags='-s -w' "$pkg") >&2
+    (cd "$tmp" && GOFLAGS=-mod=mod CGO_ENABLED=0 GOBIN="$tmp" go install -tags "${GOTOOL_TAGS:-}" -trimpath -ldflags='-s -w' "$pkg") >&2
     mv "$tmp/$(basename "${pkg%@*}")" "$bin"
     echo "gotool.sh: built $bin in $(( $(date +%s) - start ))s" >&2
   fi
