@@ -4,11 +4,12 @@
 # openssh-server (real peers for benchmarks and the SSH probe), chromium (dashboard
 # tests in a real browser), etcd-server (the etcd behind the Kubernetes API server that
 # internal/kube's integration tests start), sqlite3 (test/faults holds a lock on the
-# store from another process). Only what is missing is installed; without root it says
+# store from another process), skopeo, umoci, podman and runc (test/install reads and
+# runs the OCI image with them). Only what is missing is installed; without root it says
 # what to install and carries on.
 set -u
-want=(nmap nft ip lsof ss etcd sqlite3)
-pkgs=(nmap nftables iproute2 lsof iproute2 etcd-server sqlite3)
+want=(nmap nft ip lsof ss etcd sqlite3 skopeo umoci podman runc)
+pkgs=(nmap nftables iproute2 lsof iproute2 etcd-server sqlite3 skopeo umoci podman runc)
 missing=()
 for i in "${!want[@]}"; do
   command -v "${want[$i]}" >/dev/null 2>&1 || missing+=("${pkgs[$i]}")

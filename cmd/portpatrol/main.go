@@ -83,7 +83,6 @@ blackbox_exporter-compatible /probe endpoint, and tells you who listens where.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.CompletionOptions.HiddenDefaultCmd = true
 	// --version, as blackbox_exporter and most daemons take it, prints what the
 	// version command prints. The text is the template: escape what could read as one.
 	b := buildInfo()
@@ -111,6 +110,7 @@ blackbox_exporter-compatible /probe endpoint, and tells you who listens where.`,
 		newReportCmd(),
 		newAuditLogCmd(),
 		newVersionCmd(),
+		newManCmd(),
 	)
 	root.AddCommand(automationCmds()...)
 	return root

@@ -906,6 +906,7 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	}
 	stopSocket := d.serveSocket(cfg, errc)
 	d.ready.Store(true)
+	sdStopping := d.notifyReady(ctx) // systemd: READY=1, then the watchdog
 	d.logger.Info("portpatrol serving", "addr", ln.Addr().String(), "targets", len(cfg.Checks), "storage", d.dbName)
 	var runErr error
 	select {
@@ -913,6 +914,7 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	case runErr = <-errc:
 	}
 	d.ready.Store(false)
+	sdStopping()
 	d.logger.Info("shutting down")
 	cancel()
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
