@@ -142,7 +142,7 @@ func TestServeIntrusionRaisesAlertAndBans(t *testing.T) {
 	// address is banned in the kernel and lifted again.
 	byHand := d.bansAPI()
 	ctx := context.Background()
-	if _, err := byHand.AddBan(ctx, netip.MustParseAddr("127.0.0.1"), 0, "test", "alice"); !errors.Is(err, api.ErrConflict) || !strings.Contains(err.Error(), "allowlisted by loopback") {
+	if _, err := byHand.AddBan(ctx, netip.MustParseAddr("127.0.0.1"), 0, "test", "alice"); !errors.Is(err, api.ErrConflict) || !strings.HasPrefix(err.Error(), "127.0.0.1 is allowlisted by loopback") {
 		t.Fatalf("ban of loopback: got %v, want a conflict naming the loopback rule", err)
 	}
 	manual := netip.MustParseAddr("203.0.113.9")
