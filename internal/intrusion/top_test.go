@@ -96,5 +96,8 @@ func BenchmarkTop(b *testing.B) {
 	for b.Loop() {
 		d.Top(50)
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/100_000, "ns/source")
+	per := float64(b.Elapsed().Nanoseconds()) / float64(b.N) / 100_000
+	b.ReportMetric(per, "ns/source")
+	b.Logf("Top(50) over 100,000 sources: %.0f ns a source, %.0f ms a call, with events held meanwhile (goal: at most 2 µs a source, "+
+		"0.2 s at the cap; anchor: the 2-core reference machine)", per, per*100_000/1e6)
 }
