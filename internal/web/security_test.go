@@ -306,6 +306,11 @@ func TestSecurityPage(t *testing.T) {
 		w, g := smallWorld(), newGuard(0, 0)
 		g.state.DryRun = true
 		g.state.Conntrack = api.IntrusionPart{Reason: "conntrack events unavailable: netlink dial: operation not permitted"}
+		// A ban decided in dry run is listed as such, and counted apart.
+		g.bans["203.0.113.66"] = api.Ban{Addr: "203.0.113.66", DryRun: true, Kind: "fast_scan", Reason: "scan: 30 distinct ports", Actor: "portpatrol",
+			Created: time.Now().Add(-time.Minute), Expires: time.Now().Add(9 * time.Minute), Duration: "10m0s", Count: 1}
+		g.bans["203.0.113.67"] = api.Ban{Addr: "203.0.113.67", DryRun: true, Kind: "fast_scan", Reason: "scan: 30 distinct ports", Actor: "portpatrol",
+			Created: time.Now().Add(-time.Hour), Expires: time.Now().Add(-50 * time.Minute), Duration: "10m0s", Count: 1}
 		url := serveSecurity(t, w, g)
 		run(t, ctx, 20*time.Second, chromedp.Navigate(url+"/#/security"), chromedp.WaitVisible(css(`#sec-state[data-state="degraded"]`)))
 		got := text(`#sec-state`)
@@ -313,6 +318,13 @@ func TestSecurityPage(t *testing.T) {
 			if !strings.Contains(got, want) {
 				t.Errorf("state %q does not say %q", got, want)
 			}
+		}
+		run(t, ctx, 10*time.Second, chromedp.WaitVisible(css(`#bans[data-rendered="1"]`)))
+		if got := text(`#ban-count`); got != "1 in force (1 in dry run: not enforced), 1 ended" {
+			t.Errorf("ban count %q", got)
+		}
+		if row := text(`#bans tr[data-addr="203.0.113.66"]`); !strings.Contains(row, "dry run") || !strings.Contains(row, "left") {
+			t.Errorf("dry-run ban row %q, want it marked dry run with its time left", row)
 		}
 		// With intrusion detection off the page says how to turn it on.
 		off := serveSecurity(t, w, nil)

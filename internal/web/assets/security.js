@@ -95,7 +95,9 @@ export function mount(root, _params, { showBanner, canWrite }) {
       (!f || [b.addr, b.kind, kindName(b.kind), b.reason, b.actor].some((x) => (x || '').toLowerCase().includes(f))));
     // Newest first: the latest bans are what one came to see.
     shown.sort((a, b) => Date.parse(b.created) - Date.parse(a.created));
-    section('ban-count').textContent = `${holding.length} in force` + (bans.length > holding.length ? `, ${bans.length - holding.length} ended` : '');
+    const dry = holding.filter((b) => !b.active).length;
+    section('ban-count').textContent = `${holding.length} in force` + (dry ? ` (${dry} in dry run: not enforced)` : '') +
+      (bans.length > holding.length ? `, ${bans.length - holding.length} ended` : '');
     const el = section('bans');
     el.dataset.rendered = String(shown.length);
     if (!shown.length) { el.innerHTML = `<p class="muted">${bans.length ? 'No ban matches.' : 'No bans.'}</p>`; return; }
