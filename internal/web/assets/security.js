@@ -101,14 +101,14 @@ export function mount(root, _params, { showBanner, canWrite }) {
     const el = section('bans');
     el.dataset.rendered = String(shown.length);
     if (!shown.length) { el.innerHTML = `<p class="muted">${bans.length ? 'No ban matches.' : 'No bans.'}</p>`; return; }
-    el.innerHTML = `<table><thead><tr><th>address</th><th>kind</th><th>since</th><th>expires</th><th>evidence</th><th class="num" title="bans of this address in a row; each doubles the last">recurrence</th>
+    el.innerHTML = `<table><thead><tr><th>address</th><th>kind</th><th class="hide-narrow">since</th><th>expires</th><th class="hide-narrow">evidence</th><th class="num" title="bans of this address in a row; each doubles the last">recurrence</th>
       <th class="hide-narrow">by</th>${write ? '<th></th>' : ''}</tr></thead><tbody>` +
       shown.map((b) => {
         const holds = inForce(b, now);
         const state = b.active ? '' : b.lifted ? ` ${badge('resolved', 'lifted')}` : holds ? ` ${badge('pending', 'dry run')}` : ` ${badge('resolved', 'ended')}`;
         return `<tr data-addr="${h(b.addr)}"><td class="addr">${h(b.addr)}${state}</td><td>${badge(b.kind === 'bruteforce' ? 'bruteforce' : b.kind === 'manual' ? 'manual' : 'scan', kindName(b.kind))}</td>
-          <td class="when" title="${h(fmtTime(b.created))}">${h(ago(b.created))}</td><td>${holds ? countdown(b.expires) : b.lifted ? 'lifted ' + h(ago(b.lifted)) + (b.lifted_by ? ' by ' + h(b.lifted_by) : '') : h(fmtTime(b.expires))}
-          <span class="muted">(${h(b.duration)})</span></td><td class="msg evidence" title="${h(b.reason)}">${h(b.reason)}</td><td class="num">${b.count > 1 ? `<b>×${b.count}</b>` : '1'}</td>
+          <td class="when hide-narrow" title="${h(fmtTime(b.created))}">${h(ago(b.created))}</td><td>${holds ? countdown(b.expires) : b.lifted ? 'lifted ' + h(ago(b.lifted)) + (b.lifted_by ? ' by ' + h(b.lifted_by) : '') : h(fmtTime(b.expires))}
+          <span class="muted">(${h(b.duration)})</span></td><td class="msg evidence hide-narrow" title="${h(b.reason)}">${h(b.reason)}</td><td class="num">${b.count > 1 ? `<b>×${b.count}</b>` : '1'}</td>
           <td class="hide-narrow">${h(b.actor)}</td>
           ${write ? `<td class="actions">${holds ? `<button type="button" class="danger" data-act="unban" data-addr="${h(b.addr)}">Unban</button>` : ''}</td>` : ''}</tr>`;
       }).join('') + '</tbody></table>';
