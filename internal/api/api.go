@@ -44,6 +44,8 @@ type Config struct {
 	Automation Automation
 	// Bans serves /api/v1/bans; nil answers 501.
 	Bans Bans
+	// Intrusion serves /api/v1/intrusion; nil answers 501.
+	Intrusion Intrusion
 	// Broker feeds GET /api/v1/events; nil means a stream that only sends heartbeats.
 	Broker *Broker
 
@@ -131,6 +133,7 @@ func New(cfg Config) *Server {
 	s.routes = append(s.routes, s.capacityRoutes()...)
 	s.routes = append(s.routes, s.automationRoutes()...)
 	s.routes = append(s.routes, s.banRoutes()...)
+	s.routes = append(s.routes, s.intrusionRoutes()...)
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.method+" "+rt.path, s.wrap(rt))
 	}

@@ -402,7 +402,7 @@ func (a bansAdapter) AddBan(ctx context.Context, addr netip.Addr, dur time.Durat
 	b, err := a.w.banner.Ban(ctx, intrusion.BanRequest{Addr: addr, Actor: by, Reason: reason, Kind: "manual", Duration: dur})
 	var ae *intrusion.AllowlistedError
 	if errors.As(err, &ae) {
-		return api.Ban{}, fmt.Errorf("%w: %w", api.ErrConflict, err)
+		return api.Ban{}, fmt.Errorf("%w: %w", err, api.ErrConflict) // the rule first: it is what the reader needs
 	}
 	if err != nil {
 		return api.Ban{}, err

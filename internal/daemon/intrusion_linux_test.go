@@ -130,12 +130,19 @@ func TestServeIntrusionRaisesAlertAndBans(t *testing.T) {
 		t.Fatalf("kernel set: %+v, %v", k, err)
 	}
 	waitFor(t, base+"/api/v1/bans", `"addr":"192.0.2.1","active":true,"dry_run":false,"kind":"fast_scan"`)
+	// The Security page's state: both parts work, the scan is counted, and the
+	// attacker heads the top sources, banned.
+	state := waitFor(t, base+"/api/v1/intrusion", `"dry_run":false,"conntrack":{"available":true},"nftables":{"available":true}`,
+		`{"class":"scan","kind":"fast_scan","count":1}`, `"active_bans":1`, `"top":[{"source":"192.0.2.1"`)
+	if i := strings.Index(state, `"top":[`); i < 0 || !strings.Contains(state[i:strings.Index(state[i:], "}")+i], `"banned":true`) || !strings.Contains(state[i:], `"fast_scan"`) {
+		t.Errorf("the attacker is not shown banned with its finding among the top sources: %s", state)
+	}
 
 	// By hand, through what the API calls: loopback is refused with its rule, another
 	// address is banned in the kernel and lifted again.
 	byHand := d.bansAPI()
 	ctx := context.Background()
-	if _, err := byHand.AddBan(ctx, netip.MustParseAddr("127.0.0.1"), 0, "test", "alice"); !errors.Is(err, api.ErrConflict) || !strings.Contains(err.Error(), "allowlisted by loopback") {
+	if _, err := byHand.AddBan(ctx, netip.MustParseAddr("127.0.0.1"), 0, "test", "alice"); !errors.Is(err, api.ErrConflict) || !strings.HasPrefix(err.Error(), "127.0.0.1 is allowlisted by loopback") {
 		t.Fatalf("ban of loopback: got %v, want a conflict naming the loopback rule", err)
 	}
 	manual := netip.MustParseAddr("203.0.113.9")
@@ -182,6 +189,8 @@ func TestServeIntrusionUnavailable(t *testing.T) {
 	if !strings.Contains(body, "portpatrol_bans_active 0") {
 		t.Error("no portpatrol_bans_active on /metrics")
 	}
+	waitFor(t, base+"/api/v1/intrusion", `"conntrack":{"available":false,"reason":"conntrack events unavailable: network namespace: open /run/netns/portpatrol-test-none: no such file or directory"}`,
+		`"nftables":{"available":false,"reason":"nftables unavailable: network namespace:`, `"dry_run":true`)
 	waitFor(t, base+"/-/healthy", "portpatrol is healthy.")
 }
 
