@@ -337,3 +337,13 @@ func listOr(l []string, none string) string {
 	}
 	return strings.Join(l, ", ")
 }
+
+// NewReview starts the review of the engine's configuration over [from, to]; Paused is
+// the kill switch as it is now.
+func (e *Engine) NewReview(from, to time.Time) *Review {
+	r := NewReview(e.cfg, from, to)
+	e.mu.Lock()
+	r.Paused = e.paused
+	e.mu.Unlock()
+	return r
+}

@@ -345,3 +345,23 @@ func (d *Daemon) automationAPIFor() api.Automation {
 	}
 	return automationAPI{d.automation}
 }
+
+// Review builds the permission review from the engine's configuration and the store's
+// audit chain, verified first.
+func (a automationAPI) Review(ctx context.Context, since time.Duration) (json.RawMessage, error) {
+	now := a.w.d.clock.Now()
+	rv := a.w.eng.NewReview(now.Add(-since), now)
+	if l := a.w.d.auditLog; l != nil {
+		rep, err := l.Verify(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("automation report: %w", err)
+		}
+		rv.SetChain(rep)
+		if err := l.Entries(ctx, now.Add(-since), func(e auditlog.Entry) error { rv.Add(e); return nil }); err != nil {
+			return nil, fmt.Errorf("automation report: %w", err)
+		}
+	} else {
+		rv.Chain = "none: the store keeps no audit chain"
+	}
+	return marshal(rv.Finish())
+}
