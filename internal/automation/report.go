@@ -40,12 +40,18 @@ type Review struct {
 	// Unconfigured names playbooks the chain shows acting that the configuration no
 	// longer has.
 	Unconfigured []string `json:"unconfigured"`
+	// Recent are the last entries of the window, of every kind, newest first (at most
+	// RecentEntries): the audit trail the dashboard shows.
+	Recent []ReviewEvent `json:"recent"`
 	// Chain says whether the whole chain verified when the review was made; empty when
 	// it was not checked.
 	Chain string `json:"chain,omitempty"`
 
 	idx map[string]int
 }
+
+// RecentEntries is how many entries Review.Recent keeps.
+const RecentEntries = 50
 
 // ReviewPlaybook is what one playbook may do, and how often it did what.
 type ReviewPlaybook struct {
@@ -89,7 +95,7 @@ func NewReview(cfg Config, from, to time.Time) *Review {
 	r := &Review{From: from.UTC(), To: to.UTC(), Mode: cfg.Mode, Paused: cfg.Paused, PolicyVersion: cfg.PolicyVersion,
 		ServiceOwners: append([]string{}, cfg.ServiceOwners...), idx: map[string]int{},
 		Playbooks: []ReviewPlaybook{}, Ran: []ReviewEvent{}, Decisions: []ReviewEvent{}, RolledBack: []ReviewEvent{},
-		Breakers: []ReviewEvent{}, BreakGlass: []ReviewEvent{}, Controls: []ReviewEvent{}, Unconfigured: []string{}}
+		Breakers: []ReviewEvent{}, BreakGlass: []ReviewEvent{}, Controls: []ReviewEvent{}, Unconfigured: []string{}, Recent: []ReviewEvent{}}
 	for i, pb := range cfg.Playbooks {
 		mode := pb.Mode
 		if mode == "" {
@@ -123,6 +129,10 @@ func (r *Review) Add(e auditlog.Entry) {
 	rec := e.Record
 	ev := ReviewEvent{Seq: e.Seq, Time: e.Time.UTC(), Kind: rec.Kind, Outcome: rec.Outcome, DecisionID: rec.DecisionID,
 		Playbook: rec.Playbook, Step: rec.Step, Target: rec.Target, Actor: rec.Actor, Reason: strings.Join(rec.Reasons, "; ")}
+	r.Recent = append(r.Recent, ev)
+	if len(r.Recent) > RecentEntries {
+		r.Recent = r.Recent[len(r.Recent)-RecentEntries:]
+	}
 	if rec.Playbook != "" {
 		if i, ok := r.idx[rec.Playbook]; ok {
 			outcome := rec.Outcome
@@ -184,6 +194,7 @@ func (r *Review) SetChain(rep auditlog.Report) {
 // Finish sorts what needs sorting; the review is then ready to be written.
 func (r *Review) Finish() *Review {
 	slices.Sort(r.Unconfigured)
+	slices.Reverse(r.Recent)
 	return r
 }
 

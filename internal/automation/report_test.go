@@ -178,6 +178,9 @@ func TestReviewFromChain(t *testing.T) {
 	if got := rv.Playbooks[0].Counts["rollback rolled back"]; got != 1 {
 		t.Errorf("restart-web counts %v: want one rollback", rv.Playbooks[0].Counts)
 	}
+	if len(rv.Recent) != int(rv.Entries) || rv.Recent[0].Outcome != "resumed" || rv.Recent[len(rv.Recent)-1].Seq != 1 {
+		t.Errorf("recent: %d entries of %d, want all, newest (the resume) first: %+v", len(rv.Recent), rv.Entries, rv.Recent)
+	}
 	if _, err := json.Marshal(rv); err != nil {
 		t.Fatal(err)
 	}
