@@ -5,6 +5,7 @@ import * as overview from './overview.js';
 import * as target from './target.js';
 import * as incidents from './incidents.js';
 import * as exposure from './exposure.js';
+import * as automation from './automation.js';
 
 // Measurements the browser test reads.
 window.__pp = { start: performance.now(), longestTask: 0 };
@@ -80,6 +81,8 @@ function route() {
     mod = incidents;
   } else if (hash.startsWith('#/exposure')) {
     mod = exposure;
+  } else if (hash.startsWith('#/automation')) {
+    mod = automation;
   }
   if (current?.instance?.unmount) current.instance.unmount();
   document.querySelectorAll('[data-nav]').forEach((a) => a.classList.toggle('active', a.dataset.nav === mod.name));
