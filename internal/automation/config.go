@@ -72,6 +72,8 @@ type Config struct {
 	ServiceOwners []string `yaml:"service_owners"`
 	Breaker       Breaker  `yaml:"breaker"`
 	Fleet         Fleet    `yaml:"fleet"`
+	// BlastRadius limits how much of a pool one step acts on within a window.
+	BlastRadius BlastRadius `yaml:"blast_radius"`
 	// Playbooks are tried in order; the first whose trigger and rollout match an alert
 	// handles it.
 	Playbooks []Playbook `yaml:"playbooks"`
@@ -232,6 +234,15 @@ func (c *Config) Validate() error {
 	if c.Breaker.Attempts < 0 {
 		bad("breaker.attempts", "must not be negative, got %d", c.Breaker.Attempts)
 	}
+	if p := c.BlastRadius.MaxPoolPercent; p < 0 || p > 100 {
+		bad("blast_radius.max_pool_percent", "want a share of the pool from 1 to 100 (percent), got %d", p)
+	}
+	if c.BlastRadius.Window < 0 {
+		bad("blast_radius.window", "must not be negative, got %s", c.BlastRadius.Window)
+	}
+	if l := c.BlastRadius.PoolLabel; l != "" && !validLabelName(l) {
+		bad("blast_radius.pool_label", "%q is not a label name: want letters, digits and underscores, not starting with a digit", l)
+	}
 	if c.Fleet.MaxActions < 0 {
 		bad("fleet.max_actions", "must not be negative, got %d", c.Fleet.MaxActions)
 	}
@@ -377,6 +388,18 @@ func validateStep(bad func(field, format string, args ...any), p string, s *Step
 	}
 }
 
+func validLabelName(s string) bool {
+	for i, r := range s {
+		switch {
+		case r == '_', r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
+		case r >= '0' && r <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return s != ""
+}
+
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
@@ -434,6 +457,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Fleet.Window == 0 {
 		c.Fleet.Window = DefaultFleetWindow
+	}
+	if c.BlastRadius.PoolLabel == "" {
+		c.BlastRadius.PoolLabel = DefaultPoolLabel
+	}
+	if c.BlastRadius.MaxPoolPercent == 0 {
+		c.BlastRadius.MaxPoolPercent = DefaultMaxPoolPercent
+	}
+	if c.BlastRadius.Window == 0 {
+		c.BlastRadius.Window = DefaultBlastWindow
 	}
 	return c
 }

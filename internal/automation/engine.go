@@ -63,6 +63,9 @@ type Deps struct {
 	Escalate func(ctx context.Context, a patrol.Alert, tried string)
 	// Page pages a human once when a breaker opens or the fleet limit halts automation.
 	Page func(ctx context.Context, text string)
+	// PoolSize says how many targets carry label=value, for the blast radius; nil or 0
+	// means unknown, and then one target per pool is allowed within the window.
+	PoolSize func(label, value string) int
 	// Env is passed to the actions.
 	Env ActionEnv
 	// Logger logs what could not be recorded; nil discards.
@@ -175,6 +178,7 @@ type Engine struct {
 	runs        map[string]*run // by alert ID
 	requests    map[string]*Request
 	reqRun      map[string]*run
+	blast       map[string][]blastHit // by playbook, step and pool
 	wg          sync.WaitGroup
 }
 
@@ -188,7 +192,8 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	}
 	cfg = cfg.withDefaults()
 	e := &Engine{cfg: cfg, deps: deps, clk: deps.Clock, log: deps.Logger, paused: cfg.Paused,
-		limits: newLimits(cfg), runs: map[string]*run{}, requests: map[string]*Request{}, reqRun: map[string]*run{}}
+		limits: newLimits(cfg), runs: map[string]*run{}, requests: map[string]*Request{}, reqRun: map[string]*run{},
+		blast: map[string][]blastHit{}}
 	if cfg.Paused {
 		e.pausedBy, e.pauseReason = "config", "automation.paused is set"
 	}
@@ -624,6 +629,12 @@ func (e *Engine) execute(ctx context.Context, r *run, p Plan, ch Change) bool {
 			e.addTried(r, fmt.Sprintf("step %s: pre-check failed", p.Step))
 			return false
 		}
+	}
+	if ok, why := e.blastCheck(ctx, alertNow, p); !ok {
+		_ = e.record(ctx, auditlog.Record{Kind: auditlog.KindDecision, DecisionID: r.id, Alert: alertNow.Fingerprint, Target: p.Target,
+			Playbook: p.Playbook, Step: p.Step, PlanHash: p.Hash, Outcome: "did nothing", Reasons: []string{"did nothing: " + why}})
+		e.giveUp(ctx, r, "step "+p.Step+": "+why)
+		return true
 	}
 	e.mu.Lock()
 	now := e.clk.Now()

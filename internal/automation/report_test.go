@@ -69,7 +69,8 @@ func reviewWorld(t *testing.T) (*auditlog.Log, Config) {
 	e.HandleAlert(ctx, alertFor("d1", "tcp://db:5432", patrol.P1, map[string]string{"service": "db"}))
 	api1 := alertFor("a1", "tcp://api:443", patrol.P1, map[string]string{"service": "api"})
 	e.HandleAlert(ctx, api1)
-	api2 := alertFor("a2", "tcp://api2:443", patrol.P1, map[string]string{"service": "api"})
+	// In a pool of its own, so that the blast radius lets the same step act on it too.
+	api2 := alertFor("a2", "tcp://api2:443", patrol.P1, map[string]string{"service": "api", "pool": "api-b"})
 	e.HandleAlert(ctx, api2)
 	var db1, ap1, ap2 string
 	for _, r := range e.Requests() {

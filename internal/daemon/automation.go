@@ -17,6 +17,7 @@ import (
 	"github.com/portpatrol/portpatrol/internal/auditlog"
 	"github.com/portpatrol/portpatrol/internal/automation"
 	"github.com/portpatrol/portpatrol/internal/config"
+	"github.com/portpatrol/portpatrol/internal/exporter"
 	"github.com/portpatrol/portpatrol/internal/patrol"
 	"github.com/portpatrol/portpatrol/internal/schedule"
 )
@@ -39,6 +40,7 @@ type automationWiring struct {
 	wake   chan struct{}
 	tried  map[string]string                              // alert ID -> "tried: …"
 	probes map[string]func(context.Context) patrol.Result // scheduled target ID -> its probe
+	pools  map[[2]string]int                              // label name and value -> targets carrying it
 }
 
 // logRecorder writes automation's decisions to the log, each after the chain (next)
@@ -79,6 +81,7 @@ func newAutomation(d *Daemon, cfg *config.Config, rec auditlog.Recorder) (*autom
 		Resolve:  w.resolve,
 		Escalate: w.escalate,
 		Page:     w.page,
+		PoolSize: w.poolSize,
 		Logger:   d.logger.With("component", "automation"),
 	})
 	if err != nil {
@@ -157,6 +160,29 @@ func (w *automationWiring) setProbes(jobs []schedule.Job) {
 	w.mu.Lock()
 	w.probes = m
 	w.mu.Unlock()
+}
+
+// setPools counts the scheduled targets by label, for the blast radius's pool sizes.
+func (w *automationWiring) setPools(infos []exporter.TargetInfo) {
+	if w == nil {
+		return
+	}
+	m := map[[2]string]int{}
+	for _, t := range infos {
+		for k, v := range t.Labels {
+			m[[2]string{k, v}]++
+		}
+	}
+	w.mu.Lock()
+	w.pools = m
+	w.mu.Unlock()
+}
+
+// poolSize is how many scheduled targets carry label=value.
+func (w *automationWiring) poolSize(label, value string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.pools[[2]string{label, value}]
 }
 
 // probe checks an alert's target once with its scheduled probe, or with a TCP connect
