@@ -66,6 +66,9 @@ type Deps struct {
 	// PoolSize says how many targets carry label=value, for the blast radius; nil or 0
 	// means unknown, and then one target per pool is allowed within the window.
 	PoolSize func(label, value string) int
+	// State keeps the breakers, the kill switch and the pending approvals across
+	// restarts (see Restore); nil keeps them in memory only.
+	State StateStore
 	// Env is passed to the actions.
 	Env ActionEnv
 	// Logger logs what could not be recorded; nil discards.
@@ -179,6 +182,7 @@ type Engine struct {
 	requests    map[string]*Request
 	reqRun      map[string]*run
 	blast       map[string][]blastHit // by playbook, step and pool
+	persist     persister
 	wg          sync.WaitGroup
 }
 
@@ -227,6 +231,7 @@ func (e *Engine) record(ctx context.Context, r auditlog.Record) error {
 	if r.Actor == "" {
 		r.Actor = Actor
 	}
+	e.markDirty()
 	if _, err := e.deps.Recorder.Append(ctx, r); err != nil {
 		e.log.Error("automation: could not record a decision; not acting on it", "kind", r.Kind, "decision", r.DecisionID, "err", err)
 		return fmt.Errorf("record %s: %w", r.Kind, err)
@@ -354,6 +359,7 @@ func (e *Engine) HandleAlert(ctx context.Context, a patrol.Alert) { e.handle(ctx
 func (e *Engine) Observe(ctx context.Context, a patrol.Alert) { e.handle(ctx, a, true) }
 
 func (e *Engine) handle(ctx context.Context, a patrol.Alert, async bool) {
+	defer e.save(ctx)
 	e.mu.Lock()
 	r := e.runs[a.ID]
 	if r != nil {
@@ -409,7 +415,9 @@ func (e *Engine) handle(ctx context.Context, a patrol.Alert, async bool) {
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()
-			e.runFrom(context.WithoutCancel(ctx), r, 0, reasons)
+			ctx := context.WithoutCancel(ctx)
+			defer e.save(ctx)
+			e.runFrom(ctx, r, 0, reasons)
 		}()
 		return
 	}
@@ -796,6 +804,7 @@ func (e *Engine) Requests() []Request {
 
 // Tick expires pending requests whose time has passed.
 func (e *Engine) Tick(ctx context.Context) {
+	defer e.save(ctx)
 	e.mu.Lock()
 	gone := e.expireLocked(ctx)
 	// Decided requests are shown for a day, then forgotten; the audit chain keeps them.
@@ -896,6 +905,7 @@ func (e *Engine) BreakGlass(ctx context.Context, id string, by Approver, reason 
 }
 
 func (e *Engine) decide(ctx context.Context, id string, by Approver, comment string, breakGlass bool) (Request, error) {
+	defer e.save(ctx)
 	e.mu.Lock()
 	req, r, err := e.checkLocked(ctx, id)
 	refuse := func(err error) (Request, error) {
@@ -975,6 +985,7 @@ func (e *Engine) decide(ctx context.Context, id string, by Approver, comment str
 		go func() {
 			defer e.wg.Done()
 			ctx := context.WithoutCancel(ctx)
+			defer e.save(ctx)
 			p, ch, err := e.plan(ctx, r, req.Plan.StepIndex)
 			if err != nil || p.Hash != req.Plan.Hash {
 				_ = e.record(ctx, auditlog.Record{Kind: auditlog.KindExecution, DecisionID: req.DecisionID, Target: req.Plan.Target,
@@ -1031,6 +1042,7 @@ func driftWords(was, now Plan) string {
 
 // Deny refuses a pending request.
 func (e *Engine) Deny(ctx context.Context, id, by, reason string) (Request, error) {
+	defer e.save(ctx)
 	e.mu.Lock()
 	req, r, err := e.checkLocked(ctx, id)
 	if err != nil {
@@ -1052,6 +1064,7 @@ func (e *Engine) Deny(ctx context.Context, id, by, reason string) (Request, erro
 // Request files an approval request for a playbook's step on an alert on behalf of a
 // person (a run asked for by hand). It needs the approvals its tier needs from others.
 func (e *Engine) RequestRun(ctx context.Context, a patrol.Alert, playbook string, step int, by string) (Request, error) {
+	defer e.save(ctx)
 	e.mu.Lock()
 	var pb *Playbook
 	for i := range e.cfg.Playbooks {
@@ -1089,6 +1102,7 @@ func (e *Engine) RequestRun(ctx context.Context, a patrol.Alert, playbook string
 
 // Pause throws the kill switch: nothing runs until Resume.
 func (e *Engine) Pause(ctx context.Context, by, reason string) error {
+	defer e.save(ctx)
 	e.mu.Lock()
 	e.paused, e.pausedBy, e.pauseReason = true, by, reason
 	e.mu.Unlock()
@@ -1097,6 +1111,7 @@ func (e *Engine) Pause(ctx context.Context, by, reason string) error {
 
 // Resume lifts the kill switch (and a fleet-limit halt).
 func (e *Engine) Resume(ctx context.Context, by string) error {
+	defer e.save(ctx)
 	e.mu.Lock()
 	e.paused, e.pausedBy, e.pauseReason, e.fleetPaged = false, "", "", false
 	e.mu.Unlock()

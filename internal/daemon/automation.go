@@ -20,6 +20,7 @@ import (
 	"github.com/portpatrol/portpatrol/internal/exporter"
 	"github.com/portpatrol/portpatrol/internal/patrol"
 	"github.com/portpatrol/portpatrol/internal/schedule"
+	"github.com/portpatrol/portpatrol/internal/store"
 )
 
 // automationActor is the name automation resolves alerts under.
@@ -82,13 +83,37 @@ func newAutomation(d *Daemon, cfg *config.Config, rec auditlog.Recorder) (*autom
 		Escalate: w.escalate,
 		Page:     w.page,
 		PoolSize: w.poolSize,
+		State:    learnedState{d.db},
 		Logger:   d.logger.With("component", "automation"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("automation: %w", err)
 	}
 	w.eng = eng
+	if w.feed {
+		if err := eng.Restore(d.ctx); err != nil {
+			return nil, err
+		}
+	}
 	return w, nil
+}
+
+// learnedState keeps the engine's breakers, kill switch and pending approvals as one
+// learned-set row of the store, so that they survive a restart.
+type learnedState struct{ db store.LearnedStore }
+
+const automationNamespace = "automation"
+
+func (l learnedState) LoadState(ctx context.Context) ([]byte, error) {
+	v, err := l.db.GetLearned(ctx, automationNamespace, "engine")
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	return v.Value, err
+}
+
+func (l learnedState) SaveState(ctx context.Context, b []byte) error {
+	return l.db.PutLearned(ctx, store.Learned{Namespace: automationNamespace, Key: "engine", Value: b})
 }
 
 // automationClock gives the engine the daemon's clock; sleeping follows the system
