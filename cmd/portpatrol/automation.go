@@ -27,7 +27,7 @@ func newAutomationCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "automation",
 		Short: "Remediation: state, kill switch, approvals and a replay of past alerts",
-		Long: `Remediation playbooks run steps (exec, http, switch_port, systemd) under risk tiers,
+		Long: `Remediation playbooks run steps (exec, http, kube, switch_port, systemd) under risk tiers,
 approvals, circuit breakers and a kill switch; see docs/automation.md.
 
   status    the live state: mode, kill switch, breakers, pending approvals

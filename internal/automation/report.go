@@ -232,6 +232,15 @@ func couldWords(action string, p Params) string {
 		return "call " + m + " " + p.URL
 	case "switch_port":
 		return "redirect port " + strconv.Itoa(p.Port) + " to " + strconv.Itoa(p.BackupPort) + " on this host"
+	case "kube":
+		ns := p.Namespace
+		if ns == "" {
+			ns = "default"
+		}
+		if p.Operation == "scale" {
+			return fmt.Sprintf("scale %s %s/%s to %d replicas (bounds %d..%d)", p.Kind, ns, p.Name, p.Replicas, p.MinReplicas, p.MaxReplicas)
+		}
+		return "rollout restart " + p.Kind + " " + ns + "/" + p.Name
 	case "systemd":
 		op := p.Operation
 		if op == "" {

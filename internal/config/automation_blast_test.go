@@ -27,3 +27,23 @@ func TestAutomationBlastRadius(t *testing.T) {
 		}
 	}
 }
+
+// A kube step's bad kind, operation and bounds are refused with file:line.
+func TestAutomationKubeStep(t *testing.T) {
+	head := "automation:\n  playbooks:\n    - name: x\n      steps:\n        - action: kube\n          risk: R1\n          params: "
+	if _, err := Parse([]byte(head+"{kind: Deployment, name: web, operation: scale, replicas: 3, min_replicas: 1, max_replicas: 4}\n"), "good.yaml"); err != nil {
+		t.Fatalf("good kube step refused: %v", err)
+	}
+	for _, tt := range []struct{ params, want string }{
+		{"{kind: Pod, name: web}", `bad.yaml:7:26: automation.playbooks[0].steps[0].params.kind: "Pod": want Deployment, StatefulSet or DaemonSet`},
+		{"{kind: Deployment, name: web, operation: scale, replicas: 3}", `automation.playbooks[0].steps[0].params.max_replicas: required for scale`},
+		{"{kind: Deployment, name: web, operation: scale, replicas: 9, max_replicas: 4}", `params.replicas: 9 is outside min_replicas..max_replicas (0..4)`},
+		{"{kind: DaemonSet, name: agent, operation: scale, replicas: 1, max_replicas: 2}", `params.operation: a DaemonSet runs one pod per node and cannot be scaled`},
+		{"{kind: Deployment, name: web, unit: web.service}", `params.unit: action kube has no parameter "unit"`},
+	} {
+		_, err := Parse([]byte(head+tt.params+"\n"), "bad.yaml")
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: got %v, want it to contain %q", tt.params, err, tt.want)
+		}
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/portpatrol/portpatrol/internal/automation"
 	"github.com/portpatrol/portpatrol/internal/config"
 	"github.com/portpatrol/portpatrol/internal/exporter"
+	"github.com/portpatrol/portpatrol/internal/kube"
 	"github.com/portpatrol/portpatrol/internal/patrol"
 	"github.com/portpatrol/portpatrol/internal/schedule"
 	"github.com/portpatrol/portpatrol/internal/store"
@@ -75,6 +76,17 @@ func (l *logRecorder) Append(ctx context.Context, r auditlog.Record) (auditlog.E
 func newAutomation(d *Daemon, cfg *config.Config, rec auditlog.Recorder) (*automationWiring, error) {
 	w := &automationWiring{d: d, wake: make(chan struct{}, 1), tried: map[string]string{}, feed: len(cfg.Automation.Playbooks) > 0}
 	rec = &logRecorder{logger: d.logger.With("component", "automation"), next: rec}
+	var env automation.ActionEnv
+	if usesKube(cfg.Automation) {
+		// A missing cluster is not fatal: the kube steps' pre-checks say what is missing.
+		if _, rc, err := kube.NewClient(cfg.Kubernetes.Kubeconfig, cfg.Kubernetes.Context); err == nil {
+			if wl, err := kube.NewWorkloads(rc); err == nil {
+				env.Kube = wl
+			}
+		} else {
+			d.logger.Warn("automation: kube steps cannot run: no Kubernetes connection", "err", err)
+		}
+	}
 	eng, err := automation.New(cfg.Automation, automation.Deps{
 		Recorder: rec,
 		Clock:    automationClock{d.clock},
@@ -84,6 +96,7 @@ func newAutomation(d *Daemon, cfg *config.Config, rec auditlog.Recorder) (*autom
 		Page:     w.page,
 		PoolSize: w.poolSize,
 		State:    learnedState{d.db},
+		Env:      env,
 		Logger:   d.logger.With("component", "automation"),
 	})
 	if err != nil {
@@ -96,6 +109,18 @@ func newAutomation(d *Daemon, cfg *config.Config, rec auditlog.Recorder) (*autom
 		}
 	}
 	return w, nil
+}
+
+// usesKube says whether a playbook has a kube step.
+func usesKube(c automation.Config) bool {
+	for _, pb := range c.Playbooks {
+		for _, s := range pb.Steps {
+			if s.Action == "kube" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // learnedState keeps the engine's breakers, kill switch and pending approvals as one
