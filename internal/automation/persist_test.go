@@ -3,16 +3,22 @@ package automation
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/portpatrol/portpatrol/internal/auditlog"
+
 	"github.com/portpatrol/portpatrol/internal/patrol"
+	"github.com/portpatrol/portpatrol/internal/postgres"
 	"github.com/portpatrol/portpatrol/internal/sqlite"
 	"github.com/portpatrol/portpatrol/internal/store"
 )
@@ -36,8 +42,70 @@ func (l learnedState) SaveState(ctx context.Context, b []byte) error {
 // same SQLite store): the restored breaker still stops the crash-looping target, and the
 // restored request is approved by another person and runs.
 func TestStateSurvivesRestart(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "pp.db")
+		stateSurvivesRestart(t, func() (store.LearnedStore, func()) {
+			db, err := sqlite.Open(context.Background(), sqlite.Config{Path: path})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return db, func() { _ = db.Close() }
+		})
+	})
+	t.Run("postgres", func(t *testing.T) {
+		dsn := pgSchema(t)
+		stateSurvivesRestart(t, func() (store.LearnedStore, func()) {
+			db, err := postgres.Open(context.Background(), postgres.Config{DSN: dsn})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return db, func() { _ = db.Close() }
+		})
+	})
+}
+
+// pgSchema creates a schema of its own on the test server and returns a DSN selecting
+// it; it skips without a server, except under CI=true.
+func pgSchema(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("PORTPATROL_TEST_POSTGRES")
+	if base == "" {
+		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("PostgreSQL at %s: %v", base, err)
+		}
+		t.Skipf("PostgreSQL at %s unreachable (set PORTPATROL_TEST_POSTGRES; CI=true fails instead): %v", base, err)
+	}
+	defer conn.Close(ctx)
+	schema := fmt.Sprintf("portpatrol_automation_%d_%d", os.Getpid(), time.Now().UnixNano())
+	if _, err := conn.Exec(ctx, `CREATE SCHEMA `+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if c, err := pgx.Connect(ctx, base); err == nil {
+			_, _ = c.Exec(ctx, `DROP SCHEMA `+schema+` CASCADE`)
+			_ = c.Close(ctx)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func stateSurvivesRestart(t *testing.T, open func() (store.LearnedStore, func())) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "pp.db")
 	var calls atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { calls.Add(1) }))
 	t.Cleanup(srv.Close)
@@ -51,10 +119,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 	}}
 	clk := newFakeClock()
 	start := func() (*Engine, *memRecorder, func()) {
-		db, err := sqlite.Open(ctx, sqlite.Config{Path: path})
-		if err != nil {
-			t.Fatal(err)
-		}
+		db, closeDB := open()
 		rec := &memRecorder{}
 		e, err := New(cfg, Deps{Recorder: rec, Clock: clk, State: learnedState{db},
 			Probe: func(context.Context, patrol.Alert) (bool, string) { return true, "ok" }})
@@ -64,7 +129,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 		if err := e.Restore(ctx); err != nil {
 			t.Fatal(err)
 		}
-		return e, rec, func() { _ = db.Close() }
+		return e, rec, closeDB
 	}
 
 	e1, _, stop1 := start()
