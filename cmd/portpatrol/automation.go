@@ -27,7 +27,7 @@ func newAutomationCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "automation",
 		Short: "Remediation: state, kill switch, approvals and a replay of past alerts",
-		Long: `Remediation playbooks run steps (exec, http, switch_port, systemd) under risk tiers,
+		Long: `Remediation playbooks run steps (exec, http, kube, switch_port, systemd) under risk tiers,
 approvals, circuit breakers and a kill switch; see docs/automation.md.
 
   status    the live state: mode, kill switch, breakers, pending approvals
@@ -35,14 +35,16 @@ approvals, circuit breakers and a kill switch; see docs/automation.md.
   resume    lift it (also after the fleet limit halted automation)
   simulate  replay stored alerts against a config's playbooks: what would have run,
             what would have needed approval, which breakers would have tripped
-  request   ask for a playbook's step on an open alert; someone else approves it`,
+  request   ask for a playbook's step on an open alert; someone else approves it
+  report    the permission review: what playbooks may do, what ran, who approved`,
 		Example: `  portpatrol automation status
   portpatrol automation pause -m "change freeze until Monday"
   portpatrol automation resume
-  portpatrol automation simulate -c portpatrol.yaml --since 7d`,
+  portpatrol automation simulate -c portpatrol.yaml --since 7d
+  portpatrol automation report -c portpatrol.yaml --since 30d`,
 	}
 	cmd.AddCommand(newAutomationStatusCmd(), newAutomationSwitchCmd("pause"), newAutomationSwitchCmd("resume"), newSimulateCmd(),
-		newAutomationRequestCmd())
+		newAutomationRequestCmd(), newAutomationReportCmd())
 	return cmd
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // Automation is the remediation engine as the API sees it: its state, the approval
@@ -23,6 +24,9 @@ type Automation interface {
 	RequestRun(ctx context.Context, alertID, playbook string, step int, who Identity) (json.RawMessage, error)
 	Pause(ctx context.Context, who Identity, reason string) error
 	Resume(ctx context.Context, who Identity) error
+	// Review is the permission review over the last since: what the playbooks may do
+	// and what the audit chain says automation did.
+	Review(ctx context.Context, since time.Duration) (json.RawMessage, error)
 }
 
 // automationRoutes are the routes of the remediation engine.
@@ -36,6 +40,7 @@ func (s *Server) automationRoutes() []route {
 		{"POST", "/api/v1/automation/approvals", RoleOperator, s.requestRun},
 		{"POST", "/api/v1/automation/pause", RoleOperator, s.pauseAutomation},
 		{"POST", "/api/v1/automation/resume", RoleOperator, s.resumeAutomation},
+		{"GET", "/api/v1/automation/report", RoleViewer, s.automationReview},
 	}
 }
 
@@ -164,4 +169,18 @@ func (s *Server) requestRun(w http.ResponseWriter, r *http.Request, who Identity
 		return
 	}
 	writeJSON(w, http.StatusCreated, b)
+}
+
+// automationReview answers GET /api/v1/automation/report[?since=30d].
+func (s *Server) automationReview(w http.ResponseWriter, r *http.Request, _ Identity) {
+	since := 30 * 24 * time.Hour
+	if v := r.URL.Query().Get("since"); v != "" {
+		d, bad := parseDays("since", v, time.Minute, 366*24*time.Hour)
+		if bad != nil {
+			writeBad(w, bad)
+			return
+		}
+		since = d
+	}
+	s.automationRead(w, r, func(ctx context.Context) (json.RawMessage, error) { return s.cfg.Automation.Review(ctx, since) })
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fakeAutomation answers as the daemon's adapter does: r1 is pending, r404 unknown,
@@ -51,6 +52,14 @@ func (fakeAutomation) RequestRun(_ context.Context, alertID, _ string, _ int, _ 
 }
 func (fakeAutomation) Pause(context.Context, Identity, string) error { return nil }
 func (fakeAutomation) Resume(context.Context, Identity) error        { return nil }
+func (fakeAutomation) Review(_ context.Context, since time.Duration) (json.RawMessage, error) {
+	return json.RawMessage(fmt.Sprintf(`{"from":"2026-11-07T10:00:00Z","to":"2026-12-07T10:00:00Z","mode":"on","paused":false,"policy_version":"1",
+"service_owners":[],"playbooks":[{"name":"failover","mode":"suggest","trigger":"every alert","rollout":[],"steps":[{"name":"switch",
+"action":"switch_port","tier":"R2","could":"redirect port 8080 to 8081 on this host","rollback":"delete its redirect rule",
+"allowed":"one approver who is not the requester"}],"counts":{"approval approved":1}}],"entries":%d,"ran":[],"decisions":[{"seq":2,
+"time":"2026-12-07T09:00:00Z","kind":"approval","outcome":"approved","actor":"bob","reason":"approved by bob"}],"rolled_back":[],
+"breakers":[],"break_glass":[],"controls":[],"unconfigured":[],"chain":"intact: 2 entries, head 2 ab"}`, int(since.Hours()))), nil
+}
 
 // Refusals name their reason: 404 for an unknown request, 409 for an expired one or
 // one's own; deny needs a reason.
@@ -81,5 +90,27 @@ func TestAutomationDecisions(t *testing.T) {
 	rec = do(t, newServer(f, func(c *Config) { c.Automation = nil }), "GET", "/api/v1/automation", viewerSecret, "")
 	if rec.Code != http.StatusNotImplemented {
 		t.Errorf("without automation: got %d, want 501", rec.Code)
+	}
+}
+
+// The review's window comes from since (whole days or a duration), 30 days by default;
+// a bad since names the field.
+func TestAutomationReview(t *testing.T) {
+	f, _ := newWorld()
+	s := newServer(f, func(c *Config) { c.Automation = fakeAutomation{} })
+	for _, tt := range []struct {
+		query string
+		want  int
+		says  string
+	}{
+		{"", http.StatusOK, `"entries":720`},
+		{"?since=7d", http.StatusOK, `"entries":168`},
+		{"?since=36h", http.StatusOK, `"entries":36`},
+		{"?since=soon", http.StatusBadRequest, "since"},
+	} {
+		rec := do(t, s, "GET", "/api/v1/automation/report"+tt.query, viewerSecret, "")
+		if rec.Code != tt.want || !strings.Contains(rec.Body.String(), tt.says) {
+			t.Errorf("GET report%s: got %d %s, want %d saying %q", tt.query, rec.Code, rec.Body, tt.want, tt.says)
+		}
 	}
 }

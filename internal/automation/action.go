@@ -88,6 +88,9 @@ type ActionEnv struct {
 	// SystemdRoot is the directory whose presence says systemd runs (default
 	// /run/systemd/system).
 	SystemdRoot string
+	// Kube is the cluster the kube action acts on; nil makes its pre-check fail with
+	// what to configure.
+	Kube KubeWorkloads
 }
 
 // newAction builds the action a step names, with its parameters and rollback.
@@ -101,6 +104,8 @@ func newAction(s Step, env ActionEnv) (Action, error) {
 		return &SwitchPort{Params: s.Params, NetNS: env.NetNS}, nil
 	case "systemd":
 		return &Systemd{Params: s.Params, Root: env.SystemdRoot}, nil
+	case "kube":
+		return &Kube{Params: s.Params, API: env.Kube}, nil
 	}
 	return nil, fmt.Errorf("unknown action %q", s.Action)
 }

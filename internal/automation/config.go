@@ -1,5 +1,5 @@
 // Package automation is portpatrol's governed remediation engine: playbooks matched to
-// alerts, steps run through actions (exec, http, switch_port, systemd) under risk tiers,
+// alerts, steps run through actions (exec, http, kube, switch_port, systemd) under risk tiers,
 // approvals bound to the exact plan, circuit breakers, a fleet-wide limit, a kill switch,
 // verification after each step and rollback on failure. Every decision, including the
 // decision to do nothing, is recorded through an auditlog.Recorder with its reasons.
@@ -72,6 +72,8 @@ type Config struct {
 	ServiceOwners []string `yaml:"service_owners"`
 	Breaker       Breaker  `yaml:"breaker"`
 	Fleet         Fleet    `yaml:"fleet"`
+	// BlastRadius limits how much of a pool one step acts on within a window.
+	BlastRadius BlastRadius `yaml:"blast_radius"`
 	// Playbooks are tried in order; the first whose trigger and rollout match an alert
 	// handles it.
 	Playbooks []Playbook `yaml:"playbooks"`
@@ -160,9 +162,16 @@ type Params struct {
 	Port       int    `yaml:"port"`
 	BackupPort int    `yaml:"backup_port"`
 	Family     string `yaml:"family"`
-	// systemd
+	// systemd (and kube's operation)
 	Unit      string `yaml:"unit"`
 	Operation string `yaml:"operation"`
+	// kube
+	Kind        string `yaml:"kind"`
+	Namespace   string `yaml:"namespace"`
+	Name        string `yaml:"name"`
+	Replicas    int    `yaml:"replicas"`
+	MinReplicas int    `yaml:"min_replicas"`
+	MaxReplicas int    `yaml:"max_replicas"`
 }
 
 // paramFields lists the parameters each action reads.
@@ -171,10 +180,11 @@ var paramFields = map[string][]string{
 	"http":        {"url", "method", "body", "headers", "timeout"},
 	"switch_port": {"port", "backup_port", "family"},
 	"systemd":     {"unit", "operation", "timeout"},
+	"kube":        {"kind", "namespace", "name", "operation", "replicas", "min_replicas", "max_replicas"},
 }
 
 // Actions lists the action names a step may use.
-func Actions() []string { return []string{"exec", "http", "switch_port", "systemd"} }
+func Actions() []string { return []string{"exec", "http", "kube", "switch_port", "systemd"} }
 
 // set returns the names of the parameters that are set.
 func (p *Params) set() []string {
@@ -197,6 +207,12 @@ func (p *Params) set() []string {
 	add(p.Family != "", "family")
 	add(p.Unit != "", "unit")
 	add(p.Operation != "", "operation")
+	add(p.Kind != "", "kind")
+	add(p.Namespace != "", "namespace")
+	add(p.Name != "", "name")
+	add(p.Replicas != 0, "replicas")
+	add(p.MinReplicas != 0, "min_replicas")
+	add(p.MaxReplicas != 0, "max_replicas")
 	return out
 }
 
@@ -231,6 +247,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Breaker.Attempts < 0 {
 		bad("breaker.attempts", "must not be negative, got %d", c.Breaker.Attempts)
+	}
+	if p := c.BlastRadius.MaxPoolPercent; p < 0 || p > 100 {
+		bad("blast_radius.max_pool_percent", "want a share of the pool from 1 to 100 (percent), got %d", p)
+	}
+	if c.BlastRadius.Window < 0 {
+		bad("blast_radius.window", "must not be negative, got %s", c.BlastRadius.Window)
+	}
+	if l := c.BlastRadius.PoolLabel; l != "" && !validLabelName(l) {
+		bad("blast_radius.pool_label", "%q is not a label name: want letters, digits and underscores, not starting with a digit", l)
 	}
 	if c.Fleet.MaxActions < 0 {
 		bad("fleet.max_actions", "must not be negative, got %d", c.Fleet.MaxActions)
@@ -344,6 +369,45 @@ func validateStep(bad func(field, format string, args ...any), p string, s *Step
 			default:
 				bad(pp+".family", "%q: want inet or ip", prm.Family)
 			}
+		case "kube":
+			if rollback {
+				bad(pp, "a kube step rolls back a scale to the replicas it had, and a restart has nothing to undo; remove rollback")
+				return
+			}
+			switch prm.Kind {
+			case "Deployment", "StatefulSet", "DaemonSet":
+			default:
+				bad(pp+".kind", "%q: want Deployment, StatefulSet or DaemonSet", prm.Kind)
+			}
+			if prm.Name == "" {
+				bad(pp+".name", "empty; give the workload's name")
+			}
+			switch prm.Operation {
+			case "", "restart":
+				for _, f := range []struct {
+					n string
+					v int
+				}{{"replicas", prm.Replicas}, {"min_replicas", prm.MinReplicas}, {"max_replicas", prm.MaxReplicas}} {
+					if f.v != 0 {
+						bad(pp+"."+f.n, "only operation scale uses it")
+					}
+				}
+			case "scale":
+				if prm.Kind == "DaemonSet" {
+					bad(pp+".operation", "a DaemonSet runs one pod per node and cannot be scaled")
+				}
+				if prm.MaxReplicas <= 0 {
+					bad(pp+".max_replicas", "required for scale: the most replicas this step may set")
+				}
+				if prm.MinReplicas < 0 || (prm.MaxReplicas > 0 && prm.MinReplicas > prm.MaxReplicas) {
+					bad(pp+".min_replicas", "want 0 to max_replicas (%d), got %d", prm.MaxReplicas, prm.MinReplicas)
+				}
+				if prm.Replicas < prm.MinReplicas || (prm.MaxReplicas > 0 && prm.Replicas > prm.MaxReplicas) {
+					bad(pp+".replicas", "%d is outside min_replicas..max_replicas (%d..%d)", prm.Replicas, prm.MinReplicas, prm.MaxReplicas)
+				}
+			default:
+				bad(pp+".operation", "%q: want restart or scale", prm.Operation)
+			}
 		case "systemd":
 			if rollback {
 				bad(pp, "a systemd step has no rollback; remove rollback")
@@ -375,6 +439,18 @@ func validateStep(bad func(field, format string, args ...any), p string, s *Step
 	if s.Verify.Window > 0 && s.Verify.Interval > s.Verify.Window {
 		bad(p+".verify.interval", "%s is longer than the window %s", s.Verify.Interval, s.Verify.Window)
 	}
+}
+
+func validLabelName(s string) bool {
+	for i, r := range s {
+		switch {
+		case r == '_', r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
+		case r >= '0' && r <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return s != ""
 }
 
 func contains(list []string, s string) bool {
@@ -434,6 +510,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Fleet.Window == 0 {
 		c.Fleet.Window = DefaultFleetWindow
+	}
+	if c.BlastRadius.PoolLabel == "" {
+		c.BlastRadius.PoolLabel = DefaultPoolLabel
+	}
+	if c.BlastRadius.MaxPoolPercent == 0 {
+		c.BlastRadius.MaxPoolPercent = DefaultMaxPoolPercent
+	}
+	if c.BlastRadius.Window == 0 {
+		c.BlastRadius.Window = DefaultBlastWindow
 	}
 	return c
 }

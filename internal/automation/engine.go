@@ -63,6 +63,12 @@ type Deps struct {
 	Escalate func(ctx context.Context, a patrol.Alert, tried string)
 	// Page pages a human once when a breaker opens or the fleet limit halts automation.
 	Page func(ctx context.Context, text string)
+	// PoolSize says how many targets carry label=value, for the blast radius; nil or 0
+	// means unknown, and then one target per pool is allowed within the window.
+	PoolSize func(label, value string) int
+	// State keeps the breakers, the kill switch and the pending approvals across
+	// restarts (see Restore); nil keeps them in memory only.
+	State StateStore
 	// Env is passed to the actions.
 	Env ActionEnv
 	// Logger logs what could not be recorded; nil discards.
@@ -175,6 +181,8 @@ type Engine struct {
 	runs        map[string]*run // by alert ID
 	requests    map[string]*Request
 	reqRun      map[string]*run
+	blast       map[string][]blastHit // by playbook, step and pool
+	persist     persister
 	wg          sync.WaitGroup
 }
 
@@ -188,7 +196,8 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	}
 	cfg = cfg.withDefaults()
 	e := &Engine{cfg: cfg, deps: deps, clk: deps.Clock, log: deps.Logger, paused: cfg.Paused,
-		limits: newLimits(cfg), runs: map[string]*run{}, requests: map[string]*Request{}, reqRun: map[string]*run{}}
+		limits: newLimits(cfg), runs: map[string]*run{}, requests: map[string]*Request{}, reqRun: map[string]*run{},
+		blast: map[string][]blastHit{}}
 	if cfg.Paused {
 		e.pausedBy, e.pauseReason = "config", "automation.paused is set"
 	}
@@ -222,6 +231,7 @@ func (e *Engine) record(ctx context.Context, r auditlog.Record) error {
 	if r.Actor == "" {
 		r.Actor = Actor
 	}
+	e.markDirty()
 	if _, err := e.deps.Recorder.Append(ctx, r); err != nil {
 		e.log.Error("automation: could not record a decision; not acting on it", "kind", r.Kind, "decision", r.DecisionID, "err", err)
 		return fmt.Errorf("record %s: %w", r.Kind, err)
@@ -349,6 +359,7 @@ func (e *Engine) HandleAlert(ctx context.Context, a patrol.Alert) { e.handle(ctx
 func (e *Engine) Observe(ctx context.Context, a patrol.Alert) { e.handle(ctx, a, true) }
 
 func (e *Engine) handle(ctx context.Context, a patrol.Alert, async bool) {
+	defer e.save(ctx)
 	e.mu.Lock()
 	r := e.runs[a.ID]
 	if r != nil {
@@ -404,7 +415,9 @@ func (e *Engine) handle(ctx context.Context, a patrol.Alert, async bool) {
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()
-			e.runFrom(context.WithoutCancel(ctx), r, 0, reasons)
+			ctx := context.WithoutCancel(ctx)
+			defer e.save(ctx)
+			e.runFrom(ctx, r, 0, reasons)
 		}()
 		return
 	}
@@ -625,6 +638,12 @@ func (e *Engine) execute(ctx context.Context, r *run, p Plan, ch Change) bool {
 			return false
 		}
 	}
+	if ok, why := e.blastCheck(ctx, alertNow, p); !ok {
+		_ = e.record(ctx, auditlog.Record{Kind: auditlog.KindDecision, DecisionID: r.id, Alert: alertNow.Fingerprint, Target: p.Target,
+			Playbook: p.Playbook, Step: p.Step, PlanHash: p.Hash, Outcome: "did nothing", Reasons: []string{"did nothing: " + why}})
+		e.giveUp(ctx, r, "step "+p.Step+": "+why)
+		return true
+	}
 	e.mu.Lock()
 	now := e.clk.Now()
 	tripped, count := e.limits.record(p.Action, p.Target, now)
@@ -785,6 +804,7 @@ func (e *Engine) Requests() []Request {
 
 // Tick expires pending requests whose time has passed.
 func (e *Engine) Tick(ctx context.Context) {
+	defer e.save(ctx)
 	e.mu.Lock()
 	gone := e.expireLocked(ctx)
 	// Decided requests are shown for a day, then forgotten; the audit chain keeps them.
@@ -885,6 +905,7 @@ func (e *Engine) BreakGlass(ctx context.Context, id string, by Approver, reason 
 }
 
 func (e *Engine) decide(ctx context.Context, id string, by Approver, comment string, breakGlass bool) (Request, error) {
+	defer e.save(ctx)
 	e.mu.Lock()
 	req, r, err := e.checkLocked(ctx, id)
 	refuse := func(err error) (Request, error) {
@@ -964,6 +985,7 @@ func (e *Engine) decide(ctx context.Context, id string, by Approver, comment str
 		go func() {
 			defer e.wg.Done()
 			ctx := context.WithoutCancel(ctx)
+			defer e.save(ctx)
 			p, ch, err := e.plan(ctx, r, req.Plan.StepIndex)
 			if err != nil || p.Hash != req.Plan.Hash {
 				_ = e.record(ctx, auditlog.Record{Kind: auditlog.KindExecution, DecisionID: req.DecisionID, Target: req.Plan.Target,
@@ -1020,6 +1042,7 @@ func driftWords(was, now Plan) string {
 
 // Deny refuses a pending request.
 func (e *Engine) Deny(ctx context.Context, id, by, reason string) (Request, error) {
+	defer e.save(ctx)
 	e.mu.Lock()
 	req, r, err := e.checkLocked(ctx, id)
 	if err != nil {
@@ -1041,6 +1064,7 @@ func (e *Engine) Deny(ctx context.Context, id, by, reason string) (Request, erro
 // Request files an approval request for a playbook's step on an alert on behalf of a
 // person (a run asked for by hand). It needs the approvals its tier needs from others.
 func (e *Engine) RequestRun(ctx context.Context, a patrol.Alert, playbook string, step int, by string) (Request, error) {
+	defer e.save(ctx)
 	e.mu.Lock()
 	var pb *Playbook
 	for i := range e.cfg.Playbooks {
@@ -1078,6 +1102,7 @@ func (e *Engine) RequestRun(ctx context.Context, a patrol.Alert, playbook string
 
 // Pause throws the kill switch: nothing runs until Resume.
 func (e *Engine) Pause(ctx context.Context, by, reason string) error {
+	defer e.save(ctx)
 	e.mu.Lock()
 	e.paused, e.pausedBy, e.pauseReason = true, by, reason
 	e.mu.Unlock()
@@ -1086,6 +1111,7 @@ func (e *Engine) Pause(ctx context.Context, by, reason string) error {
 
 // Resume lifts the kill switch (and a fleet-limit halt).
 func (e *Engine) Resume(ctx context.Context, by string) error {
+	defer e.save(ctx)
 	e.mu.Lock()
 	e.paused, e.pausedBy, e.pauseReason, e.fleetPaged = false, "", "", false
 	e.mu.Unlock()

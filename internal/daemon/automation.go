@@ -17,8 +17,11 @@ import (
 	"github.com/portpatrol/portpatrol/internal/auditlog"
 	"github.com/portpatrol/portpatrol/internal/automation"
 	"github.com/portpatrol/portpatrol/internal/config"
+	"github.com/portpatrol/portpatrol/internal/exporter"
+	"github.com/portpatrol/portpatrol/internal/kube"
 	"github.com/portpatrol/portpatrol/internal/patrol"
 	"github.com/portpatrol/portpatrol/internal/schedule"
+	"github.com/portpatrol/portpatrol/internal/store"
 )
 
 // automationActor is the name automation resolves alerts under.
@@ -39,6 +42,7 @@ type automationWiring struct {
 	wake   chan struct{}
 	tried  map[string]string                              // alert ID -> "tried: …"
 	probes map[string]func(context.Context) patrol.Result // scheduled target ID -> its probe
+	pools  map[[2]string]int                              // label name and value -> targets carrying it
 }
 
 // logRecorder writes automation's decisions to the log, each after the chain (next)
@@ -72,6 +76,17 @@ func (l *logRecorder) Append(ctx context.Context, r auditlog.Record) (auditlog.E
 func newAutomation(d *Daemon, cfg *config.Config, rec auditlog.Recorder) (*automationWiring, error) {
 	w := &automationWiring{d: d, wake: make(chan struct{}, 1), tried: map[string]string{}, feed: len(cfg.Automation.Playbooks) > 0}
 	rec = &logRecorder{logger: d.logger.With("component", "automation"), next: rec}
+	var env automation.ActionEnv
+	if usesKube(cfg.Automation) {
+		// A missing cluster is not fatal: the kube steps' pre-checks say what is missing.
+		if _, rc, err := kube.NewClient(cfg.Kubernetes.Kubeconfig, cfg.Kubernetes.Context); err == nil {
+			if wl, err := kube.NewWorkloads(rc); err == nil {
+				env.Kube = wl
+			}
+		} else {
+			d.logger.Warn("automation: kube steps cannot run: no Kubernetes connection", "err", err)
+		}
+	}
 	eng, err := automation.New(cfg.Automation, automation.Deps{
 		Recorder: rec,
 		Clock:    automationClock{d.clock},
@@ -79,13 +94,51 @@ func newAutomation(d *Daemon, cfg *config.Config, rec auditlog.Recorder) (*autom
 		Resolve:  w.resolve,
 		Escalate: w.escalate,
 		Page:     w.page,
+		PoolSize: w.poolSize,
+		State:    learnedState{d.db},
+		Env:      env,
 		Logger:   d.logger.With("component", "automation"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("automation: %w", err)
 	}
 	w.eng = eng
+	if w.feed {
+		if err := eng.Restore(d.ctx); err != nil {
+			return nil, err
+		}
+	}
 	return w, nil
+}
+
+// usesKube says whether a playbook has a kube step.
+func usesKube(c automation.Config) bool {
+	for _, pb := range c.Playbooks {
+		for _, s := range pb.Steps {
+			if s.Action == "kube" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// learnedState keeps the engine's breakers, kill switch and pending approvals as one
+// learned-set row of the store, so that they survive a restart.
+type learnedState struct{ db store.LearnedStore }
+
+const automationNamespace = "automation"
+
+func (l learnedState) LoadState(ctx context.Context) ([]byte, error) {
+	v, err := l.db.GetLearned(ctx, automationNamespace, "engine")
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	return v.Value, err
+}
+
+func (l learnedState) SaveState(ctx context.Context, b []byte) error {
+	return l.db.PutLearned(ctx, store.Learned{Namespace: automationNamespace, Key: "engine", Value: b})
 }
 
 // automationClock gives the engine the daemon's clock; sleeping follows the system
@@ -157,6 +210,29 @@ func (w *automationWiring) setProbes(jobs []schedule.Job) {
 	w.mu.Lock()
 	w.probes = m
 	w.mu.Unlock()
+}
+
+// setPools counts the scheduled targets by label, for the blast radius's pool sizes.
+func (w *automationWiring) setPools(infos []exporter.TargetInfo) {
+	if w == nil {
+		return
+	}
+	m := map[[2]string]int{}
+	for _, t := range infos {
+		for k, v := range t.Labels {
+			m[[2]string{k, v}]++
+		}
+	}
+	w.mu.Lock()
+	w.pools = m
+	w.mu.Unlock()
+}
+
+// poolSize is how many scheduled targets carry label=value.
+func (w *automationWiring) poolSize(label, value string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.pools[[2]string{label, value}]
 }
 
 // probe checks an alert's target once with its scheduled probe, or with a TCP connect
@@ -344,4 +420,24 @@ func (d *Daemon) automationAPIFor() api.Automation {
 		return nil
 	}
 	return automationAPI{d.automation}
+}
+
+// Review builds the permission review from the engine's configuration and the store's
+// audit chain, verified first.
+func (a automationAPI) Review(ctx context.Context, since time.Duration) (json.RawMessage, error) {
+	now := a.w.d.clock.Now()
+	rv := a.w.eng.NewReview(now.Add(-since), now)
+	if l := a.w.d.auditLog; l != nil {
+		rep, err := l.Verify(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("automation report: %w", err)
+		}
+		rv.SetChain(rep)
+		if err := l.Entries(ctx, now.Add(-since), func(e auditlog.Entry) error { rv.Add(e); return nil }); err != nil {
+			return nil, fmt.Errorf("automation report: %w", err)
+		}
+	} else {
+		rv.Chain = "none: the store keeps no audit chain"
+	}
+	return marshal(rv.Finish())
 }

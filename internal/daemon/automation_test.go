@@ -592,4 +592,14 @@ func TestServeAutomationRecordsInTheStoresChain(t *testing.T) {
 	if !slices.Contains(kinds, auditlog.KindExecution+"/applied") {
 		t.Errorf("no execution in the chain: %v", kinds)
 	}
+	// The permission review, for a viewer, reads the same chain.
+	code, body := call(t, "GET", base+"/api/v1/automation/report?since=1d", namedToken(t, d, "vera", store.RoleViewer), "")
+	var rv struct {
+		Chain string
+		Ran   []struct{ Outcome, Playbook, Target string }
+	}
+	if err := json.Unmarshal([]byte(body), &rv); code != http.StatusOK || err != nil || !strings.HasPrefix(rv.Chain, "intact: ") ||
+		len(rv.Ran) == 0 || rv.Ran[0].Outcome != "applied" || rv.Ran[0].Playbook != "restart-web" || rv.Ran[0].Target != target {
+		t.Errorf("report: %d %v: %s", code, err, body)
+	}
 }

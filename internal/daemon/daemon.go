@@ -508,6 +508,7 @@ func (d *Daemon) commitPlan(p plan) {
 	d.metrics.SetFull(p.full)
 	d.resolveRemoved(p.ids)
 	d.automation.setProbes(p.jobs)
+	d.automation.setPools(p.infos)
 }
 
 // reapply rebuilds the scheduled jobs of the running configuration, when discovered

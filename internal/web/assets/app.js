@@ -6,6 +6,7 @@ import * as target from './target.js';
 import * as incidents from './incidents.js';
 import * as exposure from './exposure.js';
 import * as security from './security.js';
+import * as automation from './automation.js';
 
 // Measurements the browser test reads.
 window.__pp = { start: performance.now(), longestTask: 0 };
@@ -83,6 +84,8 @@ function route() {
     mod = exposure;
   } else if (hash.startsWith('#/security')) {
     mod = security;
+  } else if (hash.startsWith('#/automation')) {
+    mod = automation;
   }
   if (current?.instance?.unmount) current.instance.unmount();
   document.querySelectorAll('[data-nav]').forEach((a) => a.classList.toggle('active', a.dataset.nav === mod.name));
