@@ -238,6 +238,7 @@ func New(c Config) (_ *Daemon, err error) {
 	d.self = newSelfChecker(d, cfg.SelfCheck)
 	d.reserve = newDiskReserve(d.dbName)
 	d.metrics.Registry.MustRegister(d.self)
+	d.metrics.Registry.MustRegister(auditCollector{d})
 	if !cfg.HostWatch.Disabled {
 		d.watch = d.newWatch(cfg)
 		d.metrics.Registry.MustRegister(d.watch.Collector())

@@ -89,8 +89,8 @@ func queries(t *testing.T) map[string][]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(out) < 4 {
-		t.Fatalf("found queries in %d dashboards, want 4", len(out))
+	if len(out) < 5 {
+		t.Fatalf("found queries in %d dashboards, want 5", len(out))
 	}
 	return out
 }
@@ -131,6 +131,14 @@ var needData = map[string]string{
 	"portpatrol_listener_process_open_fds":              "a listener whose owner is readable",
 	"portpatrol_listener_process_max_fds":               "a listener whose owner is readable",
 	"portpatrol_listener_process_resident_memory_bytes": "a listener whose owner is readable",
+	// intrusion.enabled would make a table in this host's nftables; not from a test.
+	"portpatrol_scans_detected_total":        "intrusion.enabled and a scan detected",
+	"portpatrol_bans_active":                 "intrusion.enabled",
+	"portpatrol_bans_dry_run":                "intrusion.enabled",
+	"portpatrol_intrusion_sources_tracked":   "intrusion.enabled",
+	"portpatrol_intrusion_available":         "intrusion.enabled",
+	"portpatrol_conntrack_events_total":      "intrusion.enabled",
+	"portpatrol_conntrack_events_lost_total": "intrusion.enabled",
 }
 
 // TestDashboardQueriesParseAndNameExportedMetrics runs portpatrol with every per-target
@@ -183,8 +191,15 @@ func scrape(t *testing.T) map[string]bool {
 	}
 	closed := cl.Addr().String()
 	cl.Close()
+	// An audit of this host that allows nothing: portpatrol's own port is a finding.
+	_, port, _ := net.SplitHostPort(addr)
+	policy := fmt.Sprintf("scan: {ports: \"%s\"}\nhosts:\n  - match: 127.0.0.1\n    allow: []\n", port)
+	if err := os.WriteFile(filepath.Join(dir, "ports.yaml"), []byte(policy), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	conf := filepath.Join(dir, "portpatrol.yaml")
-	body := fmt.Sprintf("listen: %s\nmetrics: {per_target: full}\ndefaults: {interval: 1s, timeout: 1s}\ntargets:\n  - url: tcp://%s\n  - url: tcp://%s\n", addr, addr, closed)
+	body := fmt.Sprintf("listen: %s\nmetrics: {per_target: full}\ndefaults: {interval: 1s, timeout: 1s}\ntargets:\n  - url: tcp://%s\n  - url: tcp://%s\n"+
+		"audits:\n  - {name: local, policy: ports.yaml, interval: 1s, targets: [127.0.0.1]}\n", addr, addr, closed)
 	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +212,10 @@ func scrape(t *testing.T) map[string]bool {
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	names := map[string]bool{}
 	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) && !(names["portpatrol_probe_success"] && names["portpatrol_alerts"]) {
+	ready := func() bool {
+		return names["portpatrol_probe_success"] && names["portpatrol_alerts"] && names["portpatrol_audit_findings"]
+	}
+	for time.Now().Before(deadline) && !ready() {
 		time.Sleep(200 * time.Millisecond)
 		resp, err := http.Get("http://" + addr + "/metrics")
 		if err != nil {
@@ -215,8 +233,8 @@ func scrape(t *testing.T) map[string]bool {
 		}
 		resp.Body.Close()
 	}
-	if !names["portpatrol_probe_success"] || !names["portpatrol_alerts"] {
-		t.Fatalf("portpatrol's /metrics on %s has no probe results or alerts after 30s; its log:\n%s", addr, logs.String())
+	if !ready() {
+		t.Fatalf("portpatrol's /metrics on %s has no probe results, alerts or audit findings after 30s; its log:\n%s", addr, logs.String())
 	}
 	return names
 }

@@ -160,5 +160,35 @@ func dashboards() map[string]*dashboard.DashboardBuilder {
 			WithPanel(series("Config reload successful; history writes", "short", 12,
 				query(`portpatrol_config_last_reload_successful`, "last reload ok"),
 				query(`sum by (outcome) (rate(portpatrol_history_results_total[$__rate_interval]))`, "history {{outcome}}"))),
+
+		"portpatrol-security": base("portpatrol-security", "portpatrol / Security & automation",
+			"Scheduled exposure audits (open findings by kind and severity), intrusion detection (scans and brute force by kind, active bans, whether conntrack and nftables work), portpatrol's self-checks, and the audit chain that records automation's and bans' decisions. Intrusion panels need intrusion.enabled; audit panels need audits: in the config.").
+			WithRow(dashboard.NewRowBuilder("Audits")).
+			WithPanel(single("Open audit findings", "short", 6, query(`sum(portpatrol_audit_findings) or vector(0)`, "findings"))).
+			WithPanel(single("P0/P1 audit findings", "short", 6, query(`sum(portpatrol_audit_findings{severity=~"P0|P1"}) or vector(0)`, "P0/P1"))).
+			WithPanel(single("Since each audit last completed", "s", 12,
+				query(`time() - portpatrol_audit_last_success_timestamp_seconds`, "{{audit}}"))).
+			WithPanel(series("Audit findings by audit, kind and severity", "short", 24,
+				query(`sum by (audit, kind, severity) (portpatrol_audit_findings) > 0`, "{{audit}} {{kind}} {{severity}}"))).
+			WithRow(dashboard.NewRowBuilder("Intrusion detection and bans")).
+			WithPanel(single("Active bans", "short", 6, query(`portpatrol_bans_active`, "bans"))).
+			WithPanel(single("Bans in dry run (1 yes)", "short", 6, query(`portpatrol_bans_dry_run`, "dry run"))).
+			WithPanel(single("Sources tracked", "short", 6, query(`portpatrol_intrusion_sources_tracked`, "sources"))).
+			WithPanel(single("Working (1) or not (0)", "short", 6, query(`portpatrol_intrusion_available`, "{{part}} {{reason}}"))).
+			WithPanel(series("Scans and brute force detected by kind", "short", 12,
+				query(`sum by (class, kind) (increase(portpatrol_scans_detected_total[$__rate_interval]))`, "{{class}} {{kind}}"))).
+			WithPanel(series("Active bans", "short", 12, query(`portpatrol_bans_active`, "bans"))).
+			WithPanel(series("Conntrack events read and overruns", "ops", 12,
+				query(`rate(portpatrol_conntrack_events_total[$__rate_interval])`, "events"),
+				query(`rate(portpatrol_conntrack_events_lost_total[$__rate_interval])`, "overruns"))).
+			WithPanel(series("conntrack / nftables working (1) or not (0)", "short", 12,
+				query(`portpatrol_intrusion_available`, "{{part}} {{reason}}"))).
+			WithRow(dashboard.NewRowBuilder("Self-checks and automation")).
+			WithPanel(single("Healthy (1) or not (0)", "short", 6, query(`portpatrol_self_healthy`, "healthy"))).
+			WithPanel(single("Failing self-checks", "short", 6, query(`count(portpatrol_self_check == 0) or vector(0)`, "failing"))).
+			WithPanel(single("Decisions in the audit chain", "short", 12, query(`portpatrol_audit_chain_entries`, "entries"))).
+			WithPanel(series("Self-checks passing (1) or failing (0)", "short", 12, query(`portpatrol_self_check`, "{{check}}"))).
+			WithPanel(series("Automation and ban decisions recorded", "short", 12,
+				query(`delta(portpatrol_audit_chain_entries[$__rate_interval])`, "new entries"))),
 	}
 }
