@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/portpatrol/portpatrol/internal/store"
+	"github.com/portpatrol/portpatrol/internal/store/sqlstore"
 )
 
 var _ store.BanStore = (*DB)(nil)
@@ -35,24 +36,13 @@ func (db *DB) PutBan(ctx context.Context, b store.Ban) error {
 
 // ListBans returns every ban kept, ordered by address.
 func (db *DB) ListBans(ctx context.Context) ([]store.Ban, error) {
-	rows, err := db.pool.Query(ctx, `SELECT record::text FROM bans ORDER BY addr`)
+	rows, err := db.pool.Query(ctx, `SELECT addr, record::text FROM bans ORDER BY addr`)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list bans: %w", err)
 	}
 	defer rows.Close()
-	var out []store.Ban
-	for rows.Next() {
-		var rec string
-		if err := rows.Scan(&rec); err != nil {
-			return nil, fmt.Errorf("postgres: list bans: %w", err)
-		}
-		var b store.Ban
-		if err := json.Unmarshal([]byte(rec), &b); err != nil {
-			return nil, fmt.Errorf("postgres: list bans: decode: %w", err)
-		}
-		out = append(out, b)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := sqlstore.CollectJSON[store.Ban](rows)
+	if err != nil {
 		return nil, fmt.Errorf("postgres: list bans: %w", err)
 	}
 	return out, nil
