@@ -57,9 +57,8 @@ func (e *Engine) bestSource(i int, key string) *entry {
 // srcSet touched first, the source it named until then.
 func (e *Engine) unindex(ent *entry, before map[inhKey]*entry) {
 	for i, m := range ent.inh {
-		if m.src {
+		if s := e.inh[i].src[m.key]; m.src && s != nil {
 			k := inhKey{i, m.key}
-			s := e.inh[i].src[m.key]
 			if _, seen := before[k]; !seen && before != nil {
 				before[k] = s.best
 			}
