@@ -110,13 +110,13 @@ type Engine struct {
 	// next has something to do (entry.dueAt; items whose time is not their alert's
 	// dueAt are stale and skipped). muteAll asks for muting to be worked out for every
 	// alert (a window or silence started or ended); muteList lists the alerts whose
-	// labels, severity or state changed (entry.muteQueued); sources are the inhibiting
-	// alerts of each rule as last worked out, valid while none of them changes.
+	// labels, severity or state changed (entry.muteQueued); inh indexes the active
+	// alerts by inhibition rule (inhibit.go), nil until muting is first worked out.
 	visit, spare []*entry
 	due          dueHeap
 	muteAll      bool
 	muteList     []*entry
-	sources      []map[string]*entry
+	inh          []inhIndex
 
 	winActive   []bool
 	silActive   map[string]bool
@@ -141,9 +141,10 @@ type entry struct {
 	// holds back its impact notice; inhibition does not.
 	quiet bool
 	// visiting and muteQueued report that the alert is in Engine.visit and
-	// Engine.muteList; src that it inhibited others when muting was last worked out
-	// for every alert; dueAt is its item in Engine.due.
+	// Engine.muteList; src that it inhibits others (it is a source in Engine.inh, where
+	// inh says where it stands under each rule); dueAt is its item in Engine.due.
 	visiting, muteQueued, src bool
+	inh                       []inhMember
 	dueAt                     time.Time
 }
 

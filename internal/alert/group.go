@@ -19,8 +19,11 @@ type group struct {
 	receiver string
 	key      string // "host=10.0.0.5"; the alert ID when every alert is alone
 	// impact groups hold the impact notices of one audience; key is the audience.
-	impact  bool
+	impact bool
+	// items wait in the order they came; has holds the same items, so that an item
+	// owed again is found without walking a group of many alerts.
 	items   []item
+	has     map[item]struct{}
 	flushAt time.Time
 	// lastFlush is when the group last sent; flushed reports it ever did.
 	lastFlush time.Time
@@ -73,9 +76,13 @@ func (e *Engine) enqueue(ent *entry, k patrol.NotificationKind, seq int, receive
 		e.groups[gid] = g
 	}
 	it := item{id: ent.Alert.ID, kind: k, seq: seq}
-	if slices.Contains(g.items, it) {
+	if _, ok := g.has[it]; ok {
 		return
 	}
+	if g.has == nil {
+		g.has = map[item]struct{}{}
+	}
+	g.has[it] = struct{}{}
 	if len(g.items) == 0 {
 		if g.flushed {
 			g.flushAt = later(now, g.lastFlush.Add(e.cfg.groupInterval))
@@ -135,6 +142,7 @@ func (e *Engine) flush(ctx context.Context, now time.Time) error {
 		}
 		if len(ok) == 0 {
 			g.items = nil
+			clear(g.has)
 			continue
 		}
 		due = append(due, sent{g, ok})
@@ -188,8 +196,19 @@ func (e *Engine) flush(ctx context.Context, now time.Time) error {
 		for _, it := range d.items {
 			e.commit(e.alerts[it.id], it.kind, it.seq, d.g.receiver, now)
 		}
-		d.g.items = slices.DeleteFunc(d.g.items, func(it item) bool { return slices.Contains(d.items, it) })
-		d.g.items = slices.DeleteFunc(d.g.items, func(it item) bool { _, ok := e.valid(it, d.g.receiver); return !ok })
+		for _, it := range d.items {
+			delete(d.g.has, it)
+		}
+		d.g.items = slices.DeleteFunc(d.g.items, func(it item) bool {
+			if _, waiting := d.g.has[it]; !waiting {
+				return true // sent
+			}
+			if _, ok := e.valid(it, d.g.receiver); !ok {
+				delete(d.g.has, it)
+				return true
+			}
+			return false
+		})
 		d.g.lastFlush, d.g.flushed = now, true
 	}
 	return nil

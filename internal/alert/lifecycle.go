@@ -462,17 +462,13 @@ func (e *Engine) setFlapping(ent *entry, on bool, now time.Time) {
 }
 
 // recomputeMutes works out which alerts maintenance windows, silences and inhibition
-// mute: for every alert after a window or silence started or ended, or when an alert
-// that inhibits others, or could, changed; otherwise only for the alerts that changed.
-// Either way each alert ends as working it out for every alert would leave it.
+// mute: for every alert after a window or silence started or ended; otherwise for the
+// alerts that changed and for the alerts whose inhibiting source changed (the one
+// named for their Equal labels is another, or changed itself), which the inhibition
+// index (inhibit.go) finds without walking the open alerts. Either way each alert
+// ends as working it out for every alert would leave it.
 func (e *Engine) recomputeMutes(now time.Time) {
-	all := e.muteAll
-	for _, ent := range e.muteList {
-		if all {
-			break
-		}
-		all = ent.src || (e.active(ent) && e.isSource(ent))
-	}
+	all := e.muteAll || e.inh == nil
 	list := e.muteList
 	e.muteList, e.muteAll = nil, false
 	for _, ent := range list {
@@ -490,50 +486,52 @@ func (e *Engine) recomputeMutes(now time.Time) {
 			silences = append(silences, sl)
 		}
 	}
-	if !all {
+	if all {
+		e.resetInhibition()
 		for _, ent := range list {
-			if e.active(ent) {
-				e.mute(ent, windows, silences, now)
-			}
+			ent.inh, ent.src = nil, false
+		}
+		for _, ent := range e.byFP {
+			e.index(ent, nil)
+		}
+		for _, ent := range e.byFP {
+			e.mute(ent, windows, silences, now)
 		}
 		return
 	}
-	// Index the inhibiting alerts of each rule by their Equal labels; of several, the
-	// one with the least ID, so the reason shown does not depend on map order.
-	e.sources = make([]map[string]*entry, len(e.cfg.inhibit))
-	for _, ent := range e.byFP {
-		ent.src = false
+	// Re-index the changed alerts, noting which source each touched set named before.
+	before := map[inhKey]*entry{}
+	for _, ent := range list {
+		e.unindex(ent, before)
+		e.index(ent, before)
 	}
-	for i, r := range e.cfg.inhibit {
-		e.sources[i] = map[string]*entry{}
-		for _, ent := range e.byFP {
-			if ent.base() == patrol.AlertPending || !r.source.Matches(labelGetter(&ent.Alert)) {
-				continue
-			}
-			ent.src = true
-			k := equalKey(&ent.Alert, r.equal)
-			if old := e.sources[i][k]; old == nil || ent.Alert.ID < old.Alert.ID {
-				e.sources[i][k] = ent
+	changed := make(map[*entry]bool, len(list))
+	done := make(map[*entry]bool, len(list))
+	for _, ent := range list {
+		changed[ent] = true
+		if e.active(ent) && !done[ent] {
+			done[ent] = true
+			e.mute(ent, windows, silences, now)
+		}
+	}
+	var redo []*entry
+	for k, was := range before {
+		best := e.bestSource(k.rule, k.key)
+		if best == was && (best == nil || !changed[best]) {
+			continue // the same source, unchanged, mutes the same alerts
+		}
+		for ent := range e.inh[k.rule].tgt[k.key] {
+			if !done[ent] {
+				done[ent] = true
+				redo = append(redo, ent)
 			}
 		}
 	}
-	for _, ent := range e.byFP {
+	// In ID order, so that the order of changes does not depend on map order.
+	slices.SortFunc(redo, func(a, b *entry) int { return strings.Compare(a.Alert.ID, b.Alert.ID) })
+	for _, ent := range redo {
 		e.mute(ent, windows, silences, now)
 	}
-}
-
-// isSource reports whether an active alert inhibits others under some rule.
-func (e *Engine) isSource(ent *entry) bool {
-	if ent.base() == patrol.AlertPending {
-		return false
-	}
-	get := labelGetter(&ent.Alert)
-	for _, r := range e.cfg.inhibit {
-		if r.source.Matches(get) {
-			return true
-		}
-	}
-	return false
 }
 
 // mute works out what mutes one active alert, given the open windows, the active
@@ -572,7 +570,7 @@ func (e *Engine) mute(ent *entry, windows []*window, silences []*patrol.Silence,
 		if !r.target.Matches(get) {
 			continue
 		}
-		if src := e.sources[i][equalKey(&ent.Alert, r.equal)]; src != nil && src != ent {
+		if src := e.bestSource(i, equalKey(&ent.Alert, r.equal)); src != nil && src != ent {
 			why = fmt.Sprintf("inhibited by %s (%s)", src.Alert.ID, src.Alert.Summary)
 		}
 	}

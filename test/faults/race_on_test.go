@@ -3,5 +3,5 @@
 package faults_test
 
 // raceOn reports a build with the race detector, which makes each probe and alert
-// many times as costly: the storm then runs 500 targets, not 10,000.
+// many times as costly: the storm then runs 1,000 targets, not 10,000.
 const raceOn = true
