@@ -98,8 +98,9 @@ func compareStates(t *testing.T, addrs []netip.Addr, mine, theirs map[netip.Addr
 
 // TestSYNAgainstNmapLoopback opens a few hundred listeners on 127.0.0.1 and random
 // 127.0.0.0/8 addresses — some with a full accept queue, which drops SYNs — and checks
-// that the SYN scan and `nmap -sS` agree on every open and filtered port: three
-// addresses on every port, the rest on the listeners' ports.
+// that the SYN scan finds each of them as it is (open, or filtered behind the full
+// queue), with `nmap -sS` beside it for the ports of other programs: three addresses
+// on every port, the rest on the listeners' ports.
 func TestSYNAgainstNmapLoopback(t *testing.T) {
 	nmap := needNmap(t)
 	sock := needSYN(t)
@@ -160,26 +161,46 @@ func TestSYNAgainstNmapLoopback(t *testing.T) {
 	}
 	t.Logf("nmap -sS: %s", time.Since(t0).Round(time.Millisecond))
 
-	// On every port of the three addresses the scans also meet other programs'
-	// listeners on 0.0.0.0 (other tests run beside this one), which may come or go in
-	// the minute between the two scans: a port of no listener of this test that only
-	// one scan saw is left out of the comparison, and said.
-	for _, a := range full {
+	// The truth is this test's own listeners: each must be open to the SYN scan, or
+	// filtered behind a full accept queue. nmap -sS at -T5 on a loaded machine gives
+	// up on some of them; its misses are said, not counted against the scan. On every
+	// port of the three addresses both scans also meet other programs' listeners on
+	// 0.0.0.0 (other tests run beside this one), which may come or go in the time
+	// between the scans: a port of no listener of this test that only one scan saw is
+	// said and left out; one that both saw must be the same to both.
+	for ap := range own {
+		a, port := ap.Addr(), ap.Port()
+		want := Open
+		if fullQueue[ap] {
+			want = Filtered
+		}
+		if st := mine[a][port]; st != want {
+			t.Errorf("%s (a listener of this test): %s to portpatrol --syn, want %s", ap, st, want)
+		}
+		if st := theirs[a][port]; st != want {
+			t.Logf("%s (a listener of this test): %s to nmap -sS, which missed it", ap, st)
+		}
+	}
+	for _, a := range addrs {
 		for port, st := range mine[a] {
-			if ts, ok := theirs[a][port]; (!ok || ts != st) && !own[netip.AddrPortFrom(a, port)] {
+			if own[netip.AddrPortFrom(a, port)] || (st != Open && st != Filtered) {
+				continue
+			}
+			if ts, ok := theirs[a][port]; !ok || ts != st {
 				t.Logf("%s:%d %s to portpatrol --syn, %s to nmap -sS: not a listener of this test, left out", a, port, st, ts)
-				delete(mine[a], port)
-				delete(theirs[a], port)
 			}
 		}
 		for port, ts := range theirs[a] {
-			if _, ok := mine[a][port]; !ok && !own[netip.AddrPortFrom(a, port)] {
+			if own[netip.AddrPortFrom(a, port)] || (ts != Open && ts != Filtered) {
+				continue
+			}
+			if st, ok := mine[a][port]; ok && st != ts && st != Closed {
+				t.Errorf("%s:%d %s to nmap -sS, %s to portpatrol --syn", a, port, ts, st)
+			} else if !ok || st != ts {
 				t.Logf("%s:%d %s to nmap -sS only: not a listener of this test, left out", a, port, ts)
-				delete(theirs[a], port)
 			}
 		}
 	}
-	compareStates(t, addrs, mine, theirs, Open, Filtered)
 	for ap := range fullQueue {
 		if st := mine[ap.Addr()][ap.Port()]; st != Filtered {
 			t.Errorf("%s (full accept queue): %s, want filtered", ap, st)
