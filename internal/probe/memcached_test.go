@@ -2,6 +2,7 @@ package probe
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"net"
 	"strings"
@@ -123,4 +124,25 @@ func TestMemcachedRealFull(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// FuzzMemcachedStats feeds the stats reader anything; it must return a map or an
+// error, never panic, and keep within its bounds.
+func FuzzMemcachedStats(f *testing.F) {
+	f.Add([]byte("STAT pid 1\r\nSTAT version 1.6.18\r\nSTAT curr_connections 2\r\nSTAT max_connections 1024\r\nEND\r\n"))
+	f.Add([]byte("ERROR Too many open connections\r\n"))
+	f.Add([]byte("SERVER_ERROR out of memory\r\n"))
+	f.Add([]byte("END\r\n"))
+	f.Add([]byte("STAT x\r\nSTAT\r\nEND\r\n"))
+	f.Fuzz(func(t *testing.T, p []byte) {
+		stats, err := readMemcachedStats(bufio.NewReader(bytes.NewReader(p)), nil)
+		if err == nil && len(stats) > mcMaxStats {
+			t.Fatalf("%d stats, over the %d bound", len(stats), mcMaxStats)
+		}
+		res := patrol.Result{Class: patrol.ClassOK}
+		memcachedFail(&res, string(p))
+		if res.Class == patrol.ClassOK {
+			t.Fatal("an error line left the result ok")
+		}
+	})
 }
