@@ -6,10 +6,11 @@
 # internal/kube's integration tests start), sqlite3 (test/faults holds a lock on the
 # store from another process), skopeo, umoci, podman and runc (test/install reads and
 # runs the OCI image with them). Only what is missing is installed; without root it says
-# what to install and carries on.
+# what to install and carries on. memcached is the real server of the memcached probe's
+# tests.
 set -u
-want=(nmap nft ip lsof ss etcd sqlite3 skopeo umoci podman runc)
-pkgs=(nmap nftables iproute2 lsof iproute2 etcd-server sqlite3 skopeo umoci podman runc)
+want=(nmap nft ip lsof ss etcd sqlite3 skopeo umoci podman runc memcached)
+pkgs=(nmap nftables iproute2 lsof iproute2 etcd-server sqlite3 skopeo umoci podman runc memcached)
 missing=()
 for i in "${!want[@]}"; do
   command -v "${want[$i]}" >/dev/null 2>&1 || missing+=("${pkgs[$i]}")

@@ -54,6 +54,12 @@ a SYN and the SYN-ACK or RST read back, so the service never sees a connection.
   # Protocol-aware: is the server full, starting up, asking for a password?
   portpatrol check redis://127.0.0.1:6379 mysql://root@127.0.0.1:3306 postgres://postgres@127.0.0.1:5432
 
+  # A Prometheus scrape: /metrics parses and has the metrics a dashboard needs
+  portpatrol check 'prometheus://127.0.0.1:9100?require=up,process_start_time_seconds'
+
+  # memcached: stats answered, connections used of the -c limit
+  portpatrol check --json memcached://127.0.0.1:11211
+
   # Connect for real (the service sees, and may log, the connection)
   portpatrol check 'tcp://127.0.0.1:6379?handshake=full'
 

@@ -30,6 +30,7 @@ type scanFlags struct {
 	timeout     time.Duration
 	retries     int
 	syn         bool
+	udp         bool
 }
 
 func newScanCmd() *cobra.Command {
@@ -49,6 +50,13 @@ sees a connection. It needs root or CAP_NET_RAW and fails without them (it never
 back to connecting). --rate caps connects, or with --syn the SYNs sent (retries
 included), per second.
 
+--udp scans UDP ports named with -p, as nmap -sU does: a datagram to each port (a
+request the service answers for 53, 123 and 11211, empty otherwise). A reply is open;
+an ICMP port unreachable is closed; silence after the retries is open|filtered, because
+a service that ignores the datagram and a firewall that drops it look alike. Hosts
+limit the ICMP errors they send (Linux: about one a second to each other host; none on
+loopback), so closed ports of another host can come back open|filtered.
+
 Without -p or --top it scans the 1,000 most common service ports.`,
 		Example: `  # Every port of this host, nmap's greppable format to stdout
   portpatrol scan 127.0.0.1 -p - -oG -
@@ -58,6 +66,9 @@ Without -p or --top it scans the 1,000 most common service ports.`,
 
   # Every port of this host with a SYN scan (root or CAP_NET_RAW)
   sudo portpatrol scan 127.0.0.1 -p - --syn
+
+  # A few UDP ports of this host: DNS, NTP, memcached
+  portpatrol scan 127.0.0.1 --udp -p 53,123,11211
 
   # A SYN scan of a few loopback addresses at exactly 2,000 SYNs a second
   sudo portpatrol scan 127.0.0.0/28 --top 100 --syn --rate 2000
@@ -84,6 +95,7 @@ Without -p or --top it scans the 1,000 most common service ports.`,
 	fl.StringVar(&f.greppable, "oG", "", "write nmap's greppable format to FILE (- for stdout); -oG FILE works too")
 	fl.BoolVar(&f.identify, "identify", false, "run a protocol probe on each open port to name its service")
 	fl.BoolVar(&f.syn, "syn", false, "SYN scan from a raw socket, as nmap -sS (needs root or CAP_NET_RAW); -sS works too")
+	fl.BoolVar(&f.udp, "udp", false, "UDP scan of the -p ports, as nmap -sU: reply open, ICMP unreachable closed, silence open|filtered; -sU works too")
 	fl.Float64Var(&f.rate, "rate", 0, "at most this many connects (with --syn: SYNs) per second (0: no limit)")
 	fl.IntVar(&f.concurrency, "concurrency", 0, "most connects (with --syn: SYNs) waiting for an answer at once (0: 4096 adaptive; 1024 with --syn)")
 	fl.DurationVar(&f.timeout, "timeout", 0, "wait this long for an answer before retrying (0: 1s)")
@@ -103,6 +115,8 @@ func nmapStyleArgs(args []string) []string {
 			a = "-" + a
 		case a == "-sS":
 			a = "--syn"
+		case a == "-sU":
+			a = "--udp"
 		}
 		out = append(out, a)
 	}
@@ -112,6 +126,16 @@ func nmapStyleArgs(args []string) []string {
 func runScan(ctx context.Context, stdout, stderr io.Writer, f scanFlags, targets, rawArgs []string) error {
 	if len(targets) == 0 {
 		return exitf(exitUnknown, "scan: name at least one target (host, IP or CIDR)")
+	}
+	if f.udp {
+		switch {
+		case f.syn:
+			return exitf(exitUnknown, "scan: --udp and --syn do not combine; a SYN scan is TCP")
+		case f.identify:
+			return exitf(exitUnknown, "scan: --identify runs TCP protocol probes; it does not combine with --udp")
+		case f.ports == "":
+			return exitf(exitUnknown, "scan --udp: name the ports with -p (e.g. -p 53,123,161); the --top ranking is of TCP ports")
+		}
 	}
 	ports, err := scanPorts(f)
 	if err != nil {
@@ -124,7 +148,7 @@ func runScan(ctx context.Context, stdout, stderr io.Writer, f scanFlags, targets
 	if f.rate < 0 {
 		return exitf(exitUnknown, "--rate must not be negative, got %g", f.rate)
 	}
-	s := &scan.Scanner{Concurrency: f.concurrency, Rate: f.rate, Timeout: f.timeout, Retries: f.retries, Allow: allow}
+	s := &scan.Scanner{Concurrency: f.concurrency, Rate: f.rate, Timeout: f.timeout, Retries: f.retries, Allow: allow, UDP: f.udp}
 	if fd, ok := stderr.(*os.File); ok && isatty.IsTerminal(fd.Fd()) {
 		s.Progress = progressLine(stderr)
 	}

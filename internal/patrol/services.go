@@ -204,7 +204,7 @@ var services = []Service{
 	{Port: 9000, Name: "php-fpm", Desc: "PHP-FPM (FastCGI)", Internal: true},
 	{Port: 9090, Name: "prometheus", Scheme: "http"},
 	{Port: 27017, Name: "mongodb", Aliases: []string{"mongo"}, Desc: "MongoDB", Internal: true, Commands: []string{"mongod", "mongos"}},
-	{Port: 11211, Name: "memcache", Aliases: []string{"memcached"}, Desc: "memcached", Internal: true, Commands: []string{"memcached"}},
+	{Port: 11211, Name: "memcache", Aliases: []string{"memcached"}, Desc: "memcached", Internal: true, Scheme: "memcached", Commands: []string{"memcached"}},
 	{Port: 9200, Name: "elasticsearch", Aliases: []string{"opensearch"}, Desc: "Elasticsearch/OpenSearch", Internal: true},
 	{Port: 5672, Name: "amqp", Aliases: []string{"rabbitmq"}, Desc: "AMQP (RabbitMQ)", Internal: true, Scheme: "amqp"},
 	{Port: 1883, Name: "mqtt", Desc: "MQTT", Internal: true, Scheme: "mqtt", Commands: []string{"mosquitto"}},

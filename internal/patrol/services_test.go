@@ -14,6 +14,7 @@ func TestDefaultPort(t *testing.T) {
 		"tcp": 0, "tls": 0, "udp": 0, "grpc": 0, "icmp": 0,
 		"http": 80, "https": 443, "dns": 53, "redis": 6379, "mysql": 3306, "postgres": 5432,
 		"ssh": 22, "smtp": 25, "nats": 4222, "amqp": 5672, "mqtt": 1883,
+		"prometheus": 0, "memcached": 11211,
 	}
 	for _, name := range SchemeNames() {
 		if _, ok := want[name]; !ok {

@@ -110,6 +110,8 @@ func TestEnvAllowRefusesBeforeConnecting(t *testing.T) {
 		{"dialogue", "tcp://%s?send=PING&expect=PONG"},
 		{"http", "http://%s/"},
 		{"redis", "redis://%s"},
+		{"memcached", "memcached://%s"},
+		{"prometheus", "prometheus://%s"},
 		{"name", "tcp://localhost:%s"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -112,6 +112,8 @@ func TestHostileServers(t *testing.T) {
 		{"mqtt", "\x20", "\x20\xff\xff\xff\x7f"},
 		{"grpc", "\x00\x00\x06\x04\x00\x00", "\xff\xff\xff\x04\x00\x00\x00\x00\x00"},
 		{"http", "HTTP/1.1 200 OK\r\nContent-Le", "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("x", 70<<10)},
+		{"prometheus", "HTTP/1.1 200 OK\r\nContent-Le", "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("x", 70<<10)},
+		{"memcached", "STAT pid 1\r\nSTAT ver", "STAT " + strings.Repeat("x", 5000)},
 	}
 	behaviours := []struct {
 		name   string

@@ -68,6 +68,8 @@ type httpProbe struct {
 	// URL as text, the final URL of a run that was not redirected.
 	tmpl    *http.Request
 	tmplURL string
+	// expo, when set, is what a prometheus probe requires of the body.
+	expo *exposition
 }
 
 // statusRange is an inclusive range of status codes.
@@ -659,10 +661,13 @@ func (p *httpProbe) run(ctx context.Context, env *Env, res *patrol.Result) {
 		classifyInto(res, err, "read body")
 		return
 	}
-	if truncated {
+	if truncated && p.expo == nil {
 		res.SetDetail("body_truncated", fmt.Sprintf("read the first %d bytes", defaultBodyRead))
 	}
 	p.check(resp, body, res)
+	if p.expo != nil && res.Class == patrol.ClassOK {
+		p.expo.check(resp, body, truncated, res)
+	}
 }
 
 // finalURL is u as text, the template's text when the run was not redirected.
@@ -746,7 +751,7 @@ func (p *httpProbe) readBody(resp *http.Response) (body []byte, n int64, truncat
 		limit = p.bodyLimit
 	}
 	lr := io.LimitReader(r, limit+1)
-	if len(p.bodyRules) > 0 {
+	if len(p.bodyRules) > 0 || p.expo != nil {
 		body, err = io.ReadAll(lr)
 		n = int64(len(body))
 	} else {

@@ -29,15 +29,16 @@ type Module struct {
 	UDP                UDPModule  `yaml:"udp"`
 	// TLS configures the tls prober (tls://host:port); tcp and http carry their own
 	// tls_config as in blackbox_exporter.
-	TLS      TLSConfig      `yaml:"tls"`
-	Redis    RedisModule    `yaml:"redis"`
-	MySQL    MySQLModule    `yaml:"mysql"`
-	Postgres PostgresModule `yaml:"postgres"`
-	SMTP     SMTPModule     `yaml:"smtp"`
-	GRPC     GRPCModule     `yaml:"grpc"`
-	NATS     NATSModule     `yaml:"nats"`
-	MQTT     MQTTModule     `yaml:"mqtt"`
-	ICMP     ICMPModule     `yaml:"icmp"`
+	TLS        TLSConfig        `yaml:"tls"`
+	Redis      RedisModule      `yaml:"redis"`
+	MySQL      MySQLModule      `yaml:"mysql"`
+	Postgres   PostgresModule   `yaml:"postgres"`
+	SMTP       SMTPModule       `yaml:"smtp"`
+	GRPC       GRPCModule       `yaml:"grpc"`
+	NATS       NATSModule       `yaml:"nats"`
+	MQTT       MQTTModule       `yaml:"mqtt"`
+	ICMP       ICMPModule       `yaml:"icmp"`
+	Prometheus PrometheusModule `yaml:"prometheus"`
 	// Unix and Websocket are blackbox_exporter's unix and websocket sections. They are
 	// read so that a blackbox.yml loads whole; portpatrol has no such probers yet (see
 	// Unhonoured).

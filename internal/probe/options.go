@@ -42,6 +42,7 @@ var narrowing = map[string]bool{
 	"body":      true, // http: a regexp the body must match
 	"rcode":     true, // dns: which rcodes pass
 	"role":      true, // redis: INFO is sent anyway; this judges its answer
+	"require":   true, // prometheus: metrics the scraped exposition must contain
 }
 
 // path returns the target's path, recorded as a setting the target supplies: it

@@ -169,21 +169,23 @@ func runOnly(b runBuilder) builder {
 // builders maps a prober name to its constructor. A Module's Prober names one of these;
 // by default a target's scheme does. Only the bare TCP check has a fast path.
 var builders = map[string]builder{
-	"tcp":      newTCP,
-	"tls":      newTCP,
-	"http":     runOnly(newHTTP),
-	"dns":      runOnly(newDNS),
-	"udp":      runOnly(newUDP),
-	"redis":    runOnly(newRedis),
-	"mysql":    runOnly(newMySQL),
-	"postgres": runOnly(newPostgres),
-	"ssh":      runOnly(newSSH),
-	"smtp":     runOnly(newSMTP),
-	"grpc":     runOnly(newGRPC),
-	"nats":     runOnly(newNATS),
-	"amqp":     runOnly(newAMQP),
-	"mqtt":     runOnly(newMQTT),
-	"icmp":     runOnly(newICMP),
+	"tcp":        newTCP,
+	"tls":        newTCP,
+	"http":       runOnly(newHTTP),
+	"dns":        runOnly(newDNS),
+	"udp":        runOnly(newUDP),
+	"redis":      runOnly(newRedis),
+	"mysql":      runOnly(newMySQL),
+	"postgres":   runOnly(newPostgres),
+	"ssh":        runOnly(newSSH),
+	"smtp":       runOnly(newSMTP),
+	"grpc":       runOnly(newGRPC),
+	"nats":       runOnly(newNATS),
+	"amqp":       runOnly(newAMQP),
+	"mqtt":       runOnly(newMQTT),
+	"icmp":       runOnly(newICMP),
+	"prometheus": runOnly(newPrometheus),
+	"memcached":  runOnly(newMemcached),
 }
 
 // Supported reports whether a prober of that name exists.

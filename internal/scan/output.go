@@ -25,6 +25,9 @@ func WriteTable(w io.Writer, r *Report) error {
 		ew.printf("%s: %d ports, %d open, %d closed", hostLabel(h.Host), len(r.Ports), open, h.Closed)
 		if other := len(h.Ports) - open; other > 0 {
 			ew.printf(", %d filtered or unknown", other)
+			if r.Method == MethodUDP {
+				ew.printf(" (open|filtered: no answer, which an open port that ignores the datagram and a firewall that drops it give alike)")
+			}
 		}
 		ew.printf("\n")
 		if len(h.Ports) == 0 {
@@ -42,13 +45,16 @@ func WriteTable(w io.Writer, r *Report) error {
 			if ident {
 				last = identText(p.Ident)
 			}
-			fmt.Fprintf(tw, "%d/tcp\t%s\t%s\t%s\n", p.Port, p.State, orUnknown(p.Service), last)
+			fmt.Fprintf(tw, "%d/%s\t%s\t%s\t%s\n", p.Port, r.Proto(), p.State, orUnknown(p.Service), last)
 		}
 		tw.Flush()
 	}
 	what := "connects"
 	if r.Method == MethodSYN {
 		what = "SYNs"
+	}
+	if r.Method == MethodUDP {
+		what = "datagrams"
 	}
 	ew.printf("\nscanned %d address(es) in %s (%d %s, %d retries)\n",
 		len(r.Hosts), r.Elapsed.Round(time.Millisecond), r.Stats.Probes, what, r.Stats.Retries)
@@ -113,7 +119,7 @@ func WriteGreppable(w io.Writer, r *Report, cmdline string) error {
 				}
 				version = p.Ident.Detail
 			}
-			ew.printf("%d/%s/tcp//%s//%s/", p.Port, p.State, field(service), field(version))
+			ew.printf("%d/%s/%s//%s//%s/", p.Port, p.State, r.Proto(), field(service), field(version))
 		}
 		if h.Closed > 0 {
 			ew.printf("\tIgnored State: closed (%d)", h.Closed)

@@ -54,7 +54,7 @@ func TestTop(t *testing.T) {
 	}
 	named := 0
 	for _, p := range all {
-		if serviceName(p) != "" {
+		if serviceName("tcp", p) != "" {
 			named++
 		}
 	}
@@ -84,7 +84,7 @@ func TestTop(t *testing.T) {
 		port uint16
 		want string
 	}{{6379, "redis"}, {26379, "redis-sentinel"}, {9000, "php-fpm"}, {40000, ""}} {
-		if got := serviceName(tc.port); got != tc.want {
+		if got := serviceName("tcp", tc.port); got != tc.want {
 			t.Errorf("serviceName(%d) = %q, want %q", tc.port, got, tc.want)
 		}
 	}

@@ -32,9 +32,12 @@ const (
 	Open                  // a connection was established
 	Filtered              // no answer after every retry, or the network said unreachable
 	Unknown               // could not tell: local resources ran out on every retry
+	// OpenFiltered is a UDP port that never answered: a listener that ignores the
+	// datagram and a firewall that drops it look the same.
+	OpenFiltered
 )
 
-var stateNames = [...]string{"closed", "open", "filtered", "unknown"}
+var stateNames = [...]string{"closed", "open", "filtered", "unknown", "open|filtered"}
 
 // String returns "open", "closed", "filtered" or "unknown".
 func (s State) String() string {
@@ -139,6 +142,7 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 const (
 	MethodConnect = "connect"
 	MethodSYN     = "syn"
+	MethodUDP     = "udp"
 )
 
 // Defaults of a zero Scanner.
@@ -190,6 +194,19 @@ type Scanner struct {
 	// port, SYN-ACK for open, RST for closed, no connection made. The caller opens
 	// and closes it; nil means a connect scan.
 	SYN SYNSocket
+	// UDP makes the scan a UDP scan: a datagram to each port (a request the service
+	// answers for DNS, NTP and memcached, empty otherwise), a reply for open, an ICMP
+	// port unreachable for closed, silence for open|filtered. It cannot be combined
+	// with SYN.
+	UDP bool
+}
+
+// Proto returns the transport the report's ports are on: "udp" or "tcp".
+func (r *Report) Proto() string {
+	if r.Method == MethodUDP {
+		return "udp"
+	}
+	return "tcp"
 }
 
 // SYNSocket sends TCP SYNs from raw sockets and reads the answers sent back to its
@@ -249,7 +266,14 @@ func (s *Scanner) ScanHosts(ctx context.Context, hosts []Host, ports PortList) (
 	var outs []outcome
 	var st Stats
 	var err error
-	if s.SYN != nil {
+	if s.UDP && s.SYN != nil {
+		stopProgress()
+		return nil, fmt.Errorf("a scan is either UDP or SYN, not both")
+	}
+	if s.UDP {
+		rep.Method = MethodUDP
+		outs, st, err = runUDP(ctx, cfg, addrs, ports, &done)
+	} else if s.SYN != nil {
 		if s.Concurrency <= 0 {
 			cfg.concurrency = DefaultSYNWindow
 		}
@@ -273,7 +297,7 @@ func (s *Scanner) ScanHosts(ctx context.Context, hosts []Host, ports PortList) (
 		pr := byHost[i]
 		slices.SortFunc(pr, func(a, b PortResult) int { return int(a.Port) - int(b.Port) })
 		for j := range pr {
-			pr[j].Service = serviceName(pr[j].Port)
+			pr[j].Service = serviceName(rep.Proto(), pr[j].Port)
 		}
 		rep.Hosts[i] = HostResult{Host: h, Ports: pr, Closed: len(ports) - len(pr)}
 	}

@@ -39,9 +39,9 @@ func Top(n int) PortList {
 	return l
 }
 
-// serviceName returns the usual service name for a TCP port, or "" when the well-known
-// services table has none.
-func serviceName(port uint16) string {
-	s, _ := patrol.ServiceByPort("tcp", port)
+// serviceName returns the usual service name for a port of proto ("tcp" or "udp"), or
+// "" when the well-known services table has none.
+func serviceName(proto string, port uint16) string {
+	s, _ := patrol.ServiceByPort(proto, port)
 	return s.Name
 }
