@@ -129,8 +129,9 @@ func (d *Daemon) impactOf(target string) string {
 		if c, ok := d.watch.Clients(target); ok {
 			s := fmt.Sprintf("%d clients connected at %s, just before it failed", c.Established, c.At.UTC().Format(time.TimeOnly))
 			if c.Peak > c.Established {
-				s += fmt.Sprintf(" (peak %d over the last %s)", c.Peak, shortDur(hostwatch.ClientWindow))
+				s += fmt.Sprintf(" (peak %d)", c.Peak)
 			}
+			s += fmt.Sprintf("; %s over the last %s", plural(c.Distinct, "distinct client address", "distinct client addresses"), shortDur(hostwatch.ClientWindow))
 			parts = append(parts, s)
 		}
 	}
@@ -175,4 +176,12 @@ func sharedHost(target string, jobs []schedule.JobState) string {
 
 func shortDur(d time.Duration) string {
 	return strings.TrimSuffix(strings.TrimSuffix(d.String(), "0s"), "0m")
+}
+
+// plural says n one or n many.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

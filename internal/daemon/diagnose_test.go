@@ -80,8 +80,8 @@ targets: [{url: "tcp://127.0.0.2:%d"}]
 	}
 }
 
-// A listener with 40 established clients fails: the P0 says that 40 clients were
-// connected just before, as the host watch saw them.
+// A listener with 40 established clients from two addresses fails: the P0 says that
+// 40 clients were connected just before, from 2 addresses, as the host watch saw them.
 func TestP0CarriesClientsImpact(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -89,22 +89,23 @@ func TestP0CarriesClientsImpact(t *testing.T) {
 	}
 	t.Cleanup(func() { ln.Close() })
 	addr := ln.Addr().String()
-	// Keep the test's clients; close anything else (the daemon's probes) at once.
+	// Keep the test's clients (from 127.0.0.3 and 127.0.0.4); close anything else (the daemon's probes) at once.
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			if c.RemoteAddr().(*net.TCPAddr).IP.String() != "127.0.0.3" {
+			if ip := c.RemoteAddr().(*net.TCPAddr).IP.String(); ip != "127.0.0.3" && ip != "127.0.0.4" {
 				c.Close()
 				continue
 			}
 			t.Cleanup(func() { c.Close() })
 		}
 	}()
-	dialer := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 3)}}
-	for range 40 {
+	// 40 clients from two addresses.
+	for i := range 40 {
+		dialer := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(3+i%2))}}
 		c, err := dialer.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
@@ -141,6 +142,9 @@ targets: [{url: "tcp://%s"}, {url: "tcp://127.0.0.1:1"}]
 	impact, msg := waitAnnotation(t, recv, target, "impact")
 	if !strings.HasPrefix(impact, "40 clients connected at ") {
 		t.Errorf("got impact %q, want it to start with %q", impact, "40 clients connected at ")
+	}
+	if !strings.Contains(impact, "; 2 distinct client addresses over the last 5m") {
+		t.Errorf("got impact %q, want the two client addresses (127.0.0.3 and .4) counted", impact)
 	}
 	// The other configured target, and what the host watch probes, share 127.0.0.1.
 	if !regexp.MustCompile(`; \d+ other targets? (is|are) on 127\.0\.0\.1 \(\d+ down\)$`).MatchString(impact) {

@@ -1,8 +1,12 @@
 package hostwatch
 
 import (
+	"maps"
+	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/portpatrol/portpatrol/internal/inventory"
 )
 
 // ClientWindow is how far back Clients looks.
@@ -22,6 +26,9 @@ type Clients struct {
 	At          time.Time
 	// Peak is the largest count over the last ClientWindow.
 	Peak int
+	// Distinct counts the distinct client addresses the detail dumps saw over the last
+	// ClientWindow (at most inventory.MaxClients).
+	Distinct int
 }
 
 // sampleClients records the established count of a detail dump that saw l; a dump
@@ -36,6 +43,30 @@ func (w *Watch) sampleClients(l *listener, now time.Time) {
 	}
 	t := l.key.target()
 	w.clients[t] = append(w.clients[t], clientSample{at: now, n: l.established})
+	if w.clientAddrs == nil {
+		w.clientAddrs = map[string]map[netip.Addr]time.Time{}
+	}
+	seen := w.clientAddrs[t]
+	for n := range l.socks {
+		if l.socks[n].Clients == nil {
+			continue
+		}
+		if seen == nil {
+			seen = map[netip.Addr]time.Time{}
+			w.clientAddrs[t] = seen
+		}
+		for _, a := range *l.socks[n].Clients {
+			if _, ok := seen[a]; ok || len(seen) < inventory.MaxClients {
+				seen[a] = now
+			}
+		}
+	}
+	for k, m := range w.clientAddrs {
+		maps.DeleteFunc(m, func(_ netip.Addr, at time.Time) bool { return now.Sub(at) > ClientWindow })
+		if len(m) == 0 {
+			delete(w.clientAddrs, k)
+		}
+	}
 	for k, ss := range w.clients {
 		cut := 0
 		for cut < len(ss) && now.Sub(ss[cut].at) > ClientWindow {
@@ -68,6 +99,11 @@ func (w *Watch) Clients(target string) (Clients, bool) {
 		out.Peak = max(out.Peak, s.n)
 		if !s.at.Before(out.At) {
 			out.At, out.Established = s.at, s.n
+		}
+	}
+	for _, at := range w.clientAddrs[target] {
+		if now.Sub(at) <= ClientWindow {
+			out.Distinct++
 		}
 	}
 	return out, found
