@@ -62,13 +62,14 @@ func TestP0CarriesDoctorsDiagnosis(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "pp.yaml")
 	testsvc.WriteFile(t, path, fmt.Sprintf(`host_watch: {disabled: true}
 defaults: {interval: 200ms, timeout: 200ms}
+api: {anonymous_read: true}
 alerting:
   grouping: {group_wait: 2s, group_interval: 1s}
 notify:
   receivers: [{name: default, type: webhook, url: %s}]
 targets: [{url: "tcp://127.0.0.2:%d"}]
 `, recv.URL, port))
-	startDaemon(t, path)
+	_, base := startDaemon(t, path)
 
 	diag, msg := waitAnnotation(t, recv, fmt.Sprintf("tcp://127.0.0.2:%d", port), "diagnosis")
 	want := "the service listens on 127.0.0.1 only, and you dialled 127.0.0.2"
@@ -78,6 +79,8 @@ targets: [{url: "tcp://127.0.0.2:%d"}]
 	if !strings.Contains(msg, "Diagnosis: "+want) {
 		t.Errorf("got message %q, want a Diagnosis line", msg)
 	}
+	// The API, and with it the dashboard, shows it too.
+	waitFor(t, base+"/api/v1/alerts", `"diagnosis":"`+want)
 }
 
 // A listener with 40 established clients from two addresses fails: the P0 says that
