@@ -18,9 +18,14 @@ import (
 // diagnoseTimeout bounds doctor's checks for one alert; diagnoseCache is how long a
 // target's verdict is reused for its next alerts (a flapping target is diagnosed
 // once, not at every incident).
+// At most diagnoseParallel diagnoses run at once, so that an outage of many targets
+// does not run doctor (socket dumps, nft) for all of them together; one that waits
+// longer than diagnoseQueue for its turn attaches the impact alone.
 const (
-	diagnoseTimeout = 5 * time.Second
-	diagnoseCache   = 3 * time.Minute
+	diagnoseTimeout  = 5 * time.Second
+	diagnoseCache    = 3 * time.Minute
+	diagnoseParallel = 4
+	diagnoseQueue    = time.Minute
 )
 
 // diagnoser runs doctor's checks for the target of each P0 unreachable alert, in the
@@ -31,6 +36,7 @@ type diagnoser struct {
 	doc     *doctor.Doctor
 	cache   map[string]verdict // by target
 	started map[string]bool    // alert IDs diagnosed or being diagnosed
+	slots   chan struct{}      // one per diagnosis running
 }
 
 type verdict struct {
@@ -58,6 +64,7 @@ func (d *Daemon) considerDiagnosis(a patrol.Alert) {
 	g.mu.Lock()
 	if g.started == nil {
 		g.started, g.cache = map[string]bool{}, map[string]verdict{}
+		g.slots = make(chan struct{}, diagnoseParallel)
 		g.doc = doctor.New(doctor.Config{Timeout: 3 * time.Second, Classify: probe.Classify})
 	}
 	if g.started[a.ID] {
@@ -71,9 +78,16 @@ func (d *Daemon) considerDiagnosis(a patrol.Alert) {
 
 // diagnose works out the diagnosis and impact of a and attaches them.
 func (d *Daemon) diagnose(a patrol.Alert) {
-	ctx, cancel := context.WithTimeout(context.Background(), diagnoseTimeout)
-	defer cancel()
-	diag := d.verdictOf(ctx, a.Target)
+	diag := ""
+	select {
+	case d.diag.slots <- struct{}{}:
+		ctx, cancel := context.WithTimeout(context.Background(), diagnoseTimeout)
+		diag = d.verdictOf(ctx, a.Target)
+		cancel()
+		<-d.diag.slots
+	case <-time.After(diagnoseQueue):
+		d.logger.Debug("diagnosis skipped: too many at once", "alert", a.ID)
+	}
 	impact := d.impactOf(a.Target)
 	if diag == "" && impact == "" {
 		return

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portpatrol/portpatrol/internal/patrol"
+	"github.com/portpatrol/portpatrol/internal/schedule"
 	"github.com/portpatrol/portpatrol/internal/testsvc"
 )
 
@@ -155,5 +157,29 @@ targets: [{url: "tcp://%s"}, {url: "tcp://127.0.0.1:1"}]
 	}
 	if !strings.Contains(msg, "Impact: 40 clients connected") {
 		t.Errorf("got message %q, want an Impact line", msg)
+	}
+}
+
+func TestSharedHostCountsOtherTargetsAndDown(t *testing.T) {
+	job := func(id, host string, st patrol.Status) schedule.JobState {
+		return schedule.JobState{Job: &schedule.Job{ID: id, Host: host}, Status: st}
+	}
+	jobs := []schedule.JobState{
+		job("tcp://db1:5432", "db1", patrol.StatusDown),
+		job("tcp://db1:6379", "db1", patrol.StatusDown),
+		job("tcp://db1:9100", "db1", patrol.StatusUp),
+		job("tcp://web:80", "web", patrol.StatusUp),
+	}
+	for _, tc := range []struct{ target, want string }{
+		{"tcp://db1:5432", "2 other targets are on db1 (1 down)"},
+		{"tcp://web:80", "no other target is on web"},
+		{"tcp://gone:1", ""},
+	} {
+		if got := sharedHost(tc.target, jobs); got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.target, got, tc.want)
+		}
+	}
+	if got := sharedHost("tcp://db1:5432", jobs[:2]); got != "1 other target is on db1 (1 down)" {
+		t.Errorf("got %q", got)
 	}
 }
