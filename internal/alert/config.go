@@ -86,6 +86,8 @@ type Config struct {
 	MaxSilence time.Duration `yaml:"max_silence"`
 	// Impact configures customer impact notices; the zero value sends none.
 	Impact Impact `yaml:"impact"`
+	// ImpactRules raise the severity of alerts by their labels; none by default.
+	ImpactRules []ImpactRule `yaml:"impact_rules"`
 }
 
 // ImpactAll is the audience key of Impact.Receivers whose receivers hear about every
@@ -294,6 +296,7 @@ func (e *ConfigError) Error() string { return e.Field + ": " + e.Reason }
 
 // settings is a validated Config with defaults filled in.
 type settings struct {
+	impactRules   []impactRule
 	deadlines     [4]time.Duration
 	unreachable   ruleSettings
 	slow          ruleSettings
@@ -389,6 +392,7 @@ func (c Config) compile() (*settings, error) {
 	k.grouping()
 	k.windows()
 	k.limits()
+	k.impactRules()
 	if err := errors.Join(k.errs...); err != nil {
 		return nil, err
 	}

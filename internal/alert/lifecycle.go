@@ -96,6 +96,9 @@ func (e *Engine) apply(c cond, now time.Time) *entry {
 	case unknown:
 		return ent
 	}
+	if len(e.cfg.impactRules) > 0 {
+		c.sev = e.cfg.raise(c.sev, c.labelMap())
+	}
 	if ent == nil {
 		if c.rs.disabled || !c.ready {
 			return nil

@@ -61,6 +61,8 @@ type alertView struct {
 	Summary        string            `json:"summary"`
 	Description    string            `json:"description,omitempty"`
 	RunbookURL     string            `json:"runbook_url,omitempty"`
+	Diagnosis      string            `json:"diagnosis,omitempty"`
+	Impact         string            `json:"impact,omitempty"`
 	StartsAt       time.Time         `json:"starts_at"`
 	FiredAt        time.Time         `json:"fired_at,omitzero"`
 	Deadline       time.Time         `json:"deadline,omitzero"`
@@ -81,6 +83,7 @@ func newAlertView(a patrol.Alert) alertView {
 		RunbookURL: a.RunbookURL, StartsAt: a.StartsAt, FiredAt: a.FiredAt, Deadline: a.Deadline,
 		AckedAt: a.AckedAt, AckedBy: a.AckedBy, ResolvedAt: a.ResolvedAt, ResolvedBy: a.ResolvedBy,
 		EscalationStep: a.EscalationStep, MutedBy: a.MutedBy, Evidence: a.Evidence, Told: a.Told,
+		Diagnosis: a.Diagnosis, Impact: a.Impact,
 	}
 }
 

@@ -137,6 +137,7 @@ type Daemon struct {
 	reserve      *diskReserve     // space kept beside a SQLite store for a full disk
 	kube         *kubeWiring      // nil unless kubernetes.enabled
 	automation   *automationWiring
+	diag         diagnoser        // diagnoses P0 unreachable alerts in the background
 	intrusion    *intrusionWiring // nil unless intrusion.enabled
 	status       *status.Page
 	httpLimits   httpLimits // the HTTP server's timeouts; tests shorten them
@@ -380,6 +381,7 @@ func (d *Daemon) publishAlert(a patrol.Alert) {
 		d.logger.Debug("publish alert change", "alert", a.ID, "err", err)
 	}
 	d.automation.observe(a)
+	d.considerDiagnosis(a)
 }
 
 // swapEngine makes eng the alert engine; the caller holds engineMu for writing. The

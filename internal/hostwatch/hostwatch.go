@@ -176,6 +176,12 @@ type Watch struct {
 	host      hostState
 	ephemeral uint64
 	publics   map[string]string // public-bind alerts raised: subject → the ports they name
+	// clients holds, by probe target, the established counts of the detail dumps that
+	// saw a listener on it, oldest first, over the last ClientWindow; it outlives the
+	// listener, so that what it served before it failed can still be told.
+	clients map[string][]clientSample
+	// clientAddrs holds, by probe target, when each client address was last seen.
+	clientAddrs map[string]map[netip.Addr]time.Time
 }
 
 // hostState is the host-level overflow alert: overflows no full queue explains.

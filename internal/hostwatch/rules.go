@@ -169,6 +169,7 @@ func (w *Watch) judge(now time.Time, socks []inventory.Socket, ctrs inventory.Co
 				l.bytesIn += l.socks[n].BytesIn
 				l.bytesOut += l.socks[n].BytesOut
 			}
+			w.sampleClients(l, now)
 			l.res, l.resOK = inventory.Resources{}, false
 			if l.owner != nil && l.owner.PID != 0 {
 				l.res, l.resOK = res[l.owner.PID]

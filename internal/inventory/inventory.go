@@ -61,6 +61,9 @@ type Socket struct {
 	// Established counts a listener's established connections; set only when asked
 	// (Filter.Established).
 	Established int `json:"established,omitempty"`
+	// Clients lists the distinct remote addresses of a listener's established
+	// connections (at most MaxClients), set with Established.
+	Clients *[]netip.Addr `json:"clients,omitempty"`
 	// BytesIn and BytesOut are tcp_info's bytes_received and bytes_acked: for a
 	// connection its own, for a listener the sum over its established connections. Set
 	// only when asked (Filter.Traffic) and read through netlink.
@@ -339,6 +342,10 @@ type listenKey struct {
 	port uint16
 }
 
+// MaxClients bounds Socket.Clients: a listener's distinct client addresses kept from
+// one dump.
+const MaxClients = 4096
+
 // countEstablished sets Established (and with f.Traffic the byte counts) of the TCP
 // listeners in socks from one dump of established TCP sockets. An accepted connection
 // has its listener's family and local port, and its local address is the listener's
@@ -370,6 +377,7 @@ func (i *Inventory) countEstablished(ctx context.Context, f Filter, socks []Sock
 	for _, v6 := range []bool{false, true} {
 		reqs = append(reqs, dumpReq{proto: TCP, ipv6: v6, states: StatesOf(StateEstablished), info: f.Traffic, sports: ports})
 	}
+	seen := map[int]map[netip.Addr]bool{}
 	return i.dump(ctx, reqs, func(c *Socket) {
 		cand := idx[listenKey{c.IPv6, c.Local.Port()}]
 		best := -1
@@ -386,6 +394,14 @@ func (i *Inventory) countEstablished(ctx context.Context, f Filter, socks []Sock
 		if best >= 0 {
 			l := &socks[best]
 			l.Established++
+			if seen[best] == nil {
+				seen[best] = map[netip.Addr]bool{}
+				l.Clients = new([]netip.Addr)
+			}
+			if ra := c.Remote.Addr(); !seen[best][ra] && len(seen[best]) < MaxClients {
+				seen[best][ra] = true
+				*l.Clients = append(*l.Clients, ra)
+			}
 			l.BytesIn += c.BytesIn
 			l.BytesOut += c.BytesOut
 		}

@@ -59,6 +59,12 @@ type Alert struct {
 	Summary     string `json:"summary"`
 	Description string `json:"description,omitempty"`
 	RunbookURL  string `json:"runbook_url,omitempty"`
+	// Diagnosis is doctor's verdict on an unreachable target and the next step, found
+	// in the background after the alert opened; empty until then.
+	Diagnosis string `json:"diagnosis,omitempty"`
+	// Impact says who the failure affects: the clients a local listener had, and the
+	// other targets on the same host; empty until worked out.
+	Impact string `json:"impact,omitempty"`
 
 	StartsAt time.Time `json:"starts_at"` // when the condition was first seen
 	FiredAt  time.Time `json:"fired_at,omitempty"`

@@ -14,6 +14,10 @@ const partials = `
 What: {{$a.Summary}}
 {{with $a.Description}}Details: {{.}}
 {{end -}}
+{{with $a.Diagnosis}}Diagnosis: {{.}}
+{{end -}}
+{{with $a.Impact}}Impact: {{.}}
+{{end -}}
 Where: {{$a.Target}}{{with $a.Labels}} ({{labels .}}){{end}}
 Since: {{time $a.StartsAt}}{{if ne $a.State "resolved"}} ({{ago $d $a.StartsAt}}){{end}}
 Severity: {{$a.Severity}}{{if and (not $a.Deadline.IsZero) (ne $a.State "resolved") (ne $a.State "acknowledged")}}, acknowledge by {{clock $a.Deadline}} ({{until $d $a.Deadline}}){{end}}
@@ -30,6 +34,10 @@ Severity: {{$a.Severity}}{{if and (not $a.Deadline.IsZero) (ne $a.State "resolve
 {{end -}}
 内容：{{$a.Summary}}
 {{with $a.Description}}详情：{{.}}
+{{end -}}
+{{with $a.Diagnosis}}诊断：{{.}}
+{{end -}}
+{{with $a.Impact}}影响：{{.}}
 {{end -}}
 位置：{{$a.Target}}{{with $a.Labels}}（{{labels .}}）{{end}}
 开始：{{time $a.StartsAt}}{{if ne $a.State "resolved"}}（{{ago $d $a.StartsAt}}）{{end}}

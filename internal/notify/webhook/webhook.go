@@ -174,6 +174,11 @@ func Payload(n patrol.Notification, msg render.Message, externalURL string) Mess
 			GeneratorURL: GeneratorURL(externalURL, a),
 			Fingerprint:  a.Fingerprint,
 		}
+		if n.Kind == patrol.NotifyImpact {
+			// Customer-facing: doctor's findings are internals.
+			delete(wa.Annotations, "diagnosis")
+			delete(wa.Annotations, "impact")
+		}
 		if a.State == patrol.AlertResolved {
 			wa.Status = "resolved"
 		} else {
@@ -216,7 +221,8 @@ func Labels(a patrol.Alert) map[string]string {
 // are set.
 func Annotations(a patrol.Alert) map[string]string {
 	an := map[string]string{}
-	for k, v := range map[string]string{"summary": a.Summary, "description": a.Description, "runbook_url": a.RunbookURL} {
+	for k, v := range map[string]string{"summary": a.Summary, "description": a.Description, "runbook_url": a.RunbookURL,
+		"diagnosis": a.Diagnosis, "impact": a.Impact} {
 		if v != "" {
 			an[k] = v
 		}

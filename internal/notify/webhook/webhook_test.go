@@ -17,6 +17,7 @@ import (
 	"github.com/portpatrol/portpatrol/internal/notify"
 	"github.com/portpatrol/portpatrol/internal/notify/notifytest"
 	"github.com/portpatrol/portpatrol/internal/notify/receiver"
+	"github.com/portpatrol/portpatrol/internal/notify/render"
 	"github.com/portpatrol/portpatrol/internal/notify/send"
 	"github.com/portpatrol/portpatrol/internal/notify/webhook"
 	"github.com/portpatrol/portpatrol/internal/patrol"
@@ -26,11 +27,12 @@ var _ notify.Notifier = (*webhook.Webhook)(nil)
 
 func TestPayloadGolden(t *testing.T) {
 	cases := map[string]patrol.Notification{
-		"firing":   notifytest.Notification(patrol.NotifyFiring),
-		"resolved": notifytest.Notification(patrol.NotifyResolved),
-		"ack":      notifytest.Notification(patrol.NotifyAck),
-		"group":    notifytest.Group(),
-		"test":     notifytest.Notification(patrol.NotifyTest),
+		"firing":    notifytest.Notification(patrol.NotifyFiring),
+		"resolved":  notifytest.Notification(patrol.NotifyResolved),
+		"ack":       notifytest.Notification(patrol.NotifyAck),
+		"group":     notifytest.Group(),
+		"test":      notifytest.Notification(patrol.NotifyTest),
+		"diagnosed": diagnosed(patrol.NotifyFiring),
 	}
 	for name, n := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -159,5 +161,27 @@ func TestReceiverConfigValidate(t *testing.T) {
 				t.Errorf("got fields %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// diagnosed is a notification whose alert carries doctor's verdict and its impact.
+func diagnosed(k patrol.NotificationKind) patrol.Notification {
+	n := notifytest.Notification(k)
+	n.Alerts[0].Diagnosis = "the service listens on 127.0.0.1 only, and you dialled 10.0.0.5. Next step: dial 127.0.0.1:6379 instead"
+	n.Alerts[0].Impact = "40 clients connected at 08:59:55, just before it failed; 2 other targets are on 10.0.0.5 (1 down)"
+	return n
+}
+
+// A customer impact notice leaves the diagnosis and impact out: they are internals.
+func TestImpactNoticeHidesDiagnosis(t *testing.T) {
+	for k, want := range map[patrol.NotificationKind]bool{patrol.NotifyFiring: true, patrol.NotifyImpact: false} {
+		m := webhook.Payload(diagnosed(k), render.Message{}, "")
+		an := m.Alerts[0].Annotations
+		if _, got := an["diagnosis"]; got != want {
+			t.Errorf("%s: diagnosis annotation present %v, want %v", k, got, want)
+		}
+		if _, got := an["impact"]; got != want {
+			t.Errorf("%s: impact annotation present %v, want %v", k, got, want)
+		}
 	}
 }

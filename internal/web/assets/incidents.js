@@ -80,7 +80,7 @@ export function mount(root, _params, { store, showBanner, canWrite }) {
   function row(a) {
     return `<tr data-id="${h(a.id)}">${write ? `<td class="pick">${ackable(a) ? `<input type="checkbox" data-pick="${h(a.id)}" aria-label="select ${h(a.id)}"${selected.has(a.id) ? ' checked' : ''}>` : ''}</td>` : ''}
       <td>${badge(a.severity)}</td><td>${badge(a.state)}${a.muted_by ? `<br><span class="muted">${h(a.muted_by)}</span>` : ''}</td>
-      <td><a href="#/target/${encodeURIComponent(a.target)}">${h(a.target)}</a></td><td class="msg">${h(a.summary)}${a.acked_by ? `<br><span class="muted">acknowledged by ${h(a.acked_by)} ${h(ago(a.acked_at))}</span>` : ''}</td>
+      <td><a href="#/target/${encodeURIComponent(a.target)}">${h(a.target)}</a></td><td class="msg">${h(a.summary)}${a.diagnosis ? `<br><span class="diagnosis">Diagnosis: ${h(a.diagnosis)}</span>` : ''}${a.impact ? `<br><span class="muted">Impact: ${h(a.impact)}</span>` : ''}${a.acked_by ? `<br><span class="muted">acknowledged by ${h(a.acked_by)} ${h(ago(a.acked_at))}</span>` : ''}</td>
       <td class="hide-narrow">${h(ago(a.starts_at))}</td><td>${a.state === 'acknowledged' || a.state === 'silenced' ? '–' : countdown(a.deadline)}</td>
       <td class="hide-narrow num">${a.escalation_step}</td><td class="hide-narrow">${h((a.told || []).join(', '))}</td>
       ${write ? `<td class="actions">${ackable(a) ? `<button type="button" data-act="ack" data-id="${h(a.id)}">Ack</button> ` : ''}<button type="button" class="danger" data-act="resolve" data-id="${h(a.id)}">Resolve</button></td>` : ''}</tr>`;
