@@ -142,6 +142,11 @@ type Daemon struct {
 	status       *status.Page
 	httpLimits   httpLimits // the HTTP server's timeouts; tests shorten them
 	dataDir      string     // Config.DataDir: where the local socket goes by default
+	// scheduledNow is the set of scheduled target IDs as the results see it; resultMu
+	// orders a change of it before the alerts of removed targets are resolved, against
+	// a result being observed.
+	scheduledNow atomic.Pointer[map[string]bool]
+	resultMu     sync.RWMutex
 	// diskUsage reads the store's file system (forecast.go); nil means statfs.
 	diskUsage func(dir string) (used, limit float64, err error)
 	closeOnce sync.Once
@@ -672,6 +677,11 @@ func (d *Daemon) resolveOrphans() {
 func (d *Daemon) resolveRemoved(now map[string]bool) {
 	prev := d.scheduled
 	d.scheduled = now
+	// From here on, a result still in flight for a removed target is dropped by
+	// onResult rather than opening its alert again after the resolve below.
+	d.resultMu.Lock()
+	d.scheduledNow.Store(&now)
+	d.resultMu.Unlock()
 	if !d.leading.Load() || d.alerts.Load() == nil {
 		return
 	}
@@ -741,6 +751,11 @@ func (d *Daemon) onResult(ev schedule.Event) {
 	}
 	if !d.leading.Load() || d.learningTarget(r.Target) {
 		return
+	}
+	d.resultMu.RLock()
+	defer d.resultMu.RUnlock()
+	if now := d.scheduledNow.Load(); now != nil && !(*now)[r.Target] {
+		return // a probe that was in flight when its target was removed
 	}
 	if err := d.withEngine(func(e *alert.Engine) error { return e.Observe(d.ctx, sig) }); err != nil && d.ctx.Err() == nil {
 		d.logger.Warn("alert engine", "target", r.Target, "err", err)
