@@ -83,16 +83,6 @@ func (c ReceiverConfig) Build(env receiver.Env) (*Discord, error) {
 	return New(Config{URL: u, Username: c.Username, Templates: env.Templates, Client: env.Client})
 }
 
-// Colours maps a message's tone to the embed colour (0xRRGGBB).
-var Colours = map[render.Tone]int{
-	render.ToneCritical: 0xD00000,
-	render.ToneHigh:     0xE8590C,
-	render.ToneWarning:  0xF2C744,
-	render.ToneInfo:     0x439FE0,
-	render.ToneOK:       0x2EB67D,
-	render.ToneMuted:    0x9E9E9E,
-}
-
 type payload struct {
 	Username        string   `json:"username"`
 	Content         string   `json:"content,omitempty"`
@@ -132,7 +122,7 @@ func (d *Discord) Notify(ctx context.Context, n patrol.Notification) error {
 	e := embed{
 		Title:       render.Truncate(m.Title, maxTitle),
 		Description: render.Truncate(m.Body, maxDescription),
-		Color:       Colours[m.Tone],
+		Color:       m.Tone.RGB(),
 		Footer:      &footer{Text: "portpatrol · " + n.Receiver},
 	}
 	if len(n.Alerts) == 1 && strings.HasPrefix(n.Alerts[0].RunbookURL, "http") {

@@ -91,16 +91,6 @@ func (c ReceiverConfig) Build(env receiver.Env) (*Mattermost, error) {
 	return New(Config{URL: u, Channel: c.Channel, Username: c.Username, IconURL: c.IconURL, Templates: env.Templates, Client: env.Client})
 }
 
-// Colours maps a message's tone to its attachment colour.
-var Colours = map[render.Tone]string{
-	render.ToneCritical: "#D00000",
-	render.ToneHigh:     "#E8590C",
-	render.ToneWarning:  "#F2C744",
-	render.ToneInfo:     "#439FE0",
-	render.ToneOK:       "#2EB67D",
-	render.ToneMuted:    "#9E9E9E",
-}
-
 type payload struct {
 	Channel     string       `json:"channel,omitempty"`
 	Username    string       `json:"username"`
@@ -130,7 +120,7 @@ func (m *Mattermost) Notify(ctx context.Context, n patrol.Notification) error {
 	title := Escape(msg.Title)
 	a := attachment{
 		Fallback: title,
-		Color:    Colours[msg.Tone],
+		Color:    msg.Tone.Hex(),
 		Title:    title,
 		Text:     render.Truncate(Escape(msg.Body), maxText),
 		Footer:   "portpatrol · " + n.Receiver,

@@ -68,6 +68,28 @@ const (
 	ToneMuted    Tone = "muted"    // acknowledged
 )
 
+// toneRGB is the colour of each tone as 0xRRGGBB, shared by the providers that colour a
+// message (Slack and Mattermost attachments, Discord embeds).
+var toneRGB = map[Tone]int{
+	ToneCritical: 0xD00000,
+	ToneHigh:     0xE8590C,
+	ToneWarning:  0xF2C744,
+	ToneInfo:     0x439FE0,
+	ToneOK:       0x2EB67D,
+	ToneMuted:    0x9E9E9E,
+}
+
+// RGB returns the tone's colour as 0xRRGGBB; 0 for an unknown tone.
+func (t Tone) RGB() int { return toneRGB[t] }
+
+// Hex returns the tone's colour as "#RRGGBB"; "" for an unknown tone.
+func (t Tone) Hex() string {
+	if c, ok := toneRGB[t]; ok {
+		return fmt.Sprintf("#%06X", c)
+	}
+	return ""
+}
+
 // Data is what templates see: the notification's fields plus derived values.
 type Data struct {
 	patrol.Notification

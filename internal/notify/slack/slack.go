@@ -64,16 +64,6 @@ func (c ReceiverConfig) Build(env receiver.Env) (*Slack, error) {
 	return New(Config{URL: c.URL, Buttons: c.Buttons, Templates: env.Templates, Client: env.Client})
 }
 
-// Colours maps a message's tone to its attachment colour.
-var Colours = map[render.Tone]string{
-	render.ToneCritical: "#D00000",
-	render.ToneHigh:     "#E8590C",
-	render.ToneWarning:  "#F2C744",
-	render.ToneInfo:     "#439FE0",
-	render.ToneOK:       "#2EB67D",
-	render.ToneMuted:    "#9E9E9E",
-}
-
 type payload struct {
 	Text        string       `json:"text"`
 	Attachments []attachment `json:"attachments"`
@@ -124,7 +114,7 @@ func (s *Slack) Notify(ctx context.Context, n patrol.Notification) error {
 	p := payload{
 		Text: title,
 		Attachments: []attachment{{
-			Color:    Colours[m.Tone],
+			Color:    m.Tone.Hex(),
 			Fallback: title,
 			Blocks: []block{
 				{Type: "section", Text: &text{Type: "mrkdwn", Text: render.Truncate("*"+title+"*\n"+escape(m.Body), maxSection)}},
