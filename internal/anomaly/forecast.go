@@ -235,14 +235,14 @@ func fit(ts []int64, vs []float64, minN int, slopes []float64) (fitted, bool) {
 			}
 		}
 	}
-	rate := medianOf(slopes)
+	rate := Median(slopes)
 	// The line's value at the latest point is the median of what each point says it is.
 	last := ts[n-1]
 	at := slopes[:0]
 	for i := range n {
 		at = append(at, vs[i]+rate*float64(last-ts[i]))
 	}
-	f := fitted{level: medianOf(at), rate: rate, span: time.Duration(last-ts[0]) * time.Second}
+	f := fitted{level: Median(at), rate: rate, span: time.Duration(last-ts[0]) * time.Second}
 	return f, n >= minN && rate > 0 && float64(rising) >= trendAgree*float64(n*(n-1)/2)
 }
 
@@ -273,13 +273,13 @@ func fitDaily(ts []int64, vs []float64, minN int) (fitted, bool) {
 	if len(slopes) == 0 {
 		return fitted{}, false
 	}
-	rate := medianOf(slopes)
+	rate := Median(slopes)
 	last := ts[n-1]
 	at := make([]float64, n)
 	for i := range n {
 		at[i] = vs[i] + rate*float64(last-ts[i])
 	}
-	level := medianOf(slices.Clone(at))
+	level := Median(slices.Clone(at))
 	for i := range at {
 		at[i] -= level // the distance of point i above the line
 	}
@@ -288,8 +288,8 @@ func fitDaily(ts []int64, vs []float64, minN int) (fitted, bool) {
 	return f, n >= minN && rate > 0 && float64(rising) >= trendAgree*float64(len(slopes))
 }
 
-// medianOf sorts xs in place and returns its median.
-func medianOf(xs []float64) float64 {
+// Median sorts xs in place and returns its median; xs must not be empty.
+func Median(xs []float64) float64 {
 	slices.Sort(xs)
 	m := len(xs) / 2
 	if len(xs)%2 == 1 {

@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/portpatrol/portpatrol/internal/alert"
+	"github.com/portpatrol/portpatrol/internal/anomaly"
 	"github.com/portpatrol/portpatrol/internal/schedule"
 	"github.com/portpatrol/portpatrol/internal/store"
 )
@@ -93,17 +93,8 @@ func (dc *decay) compare() (ratio, this, last float64, ok bool) {
 	if len(week) < decayMinDays || len(before) < decayMinDays {
 		return 0, 0, 0, false
 	}
-	this, last = medianOf(week), medianOf(before)
+	this, last = anomaly.Median(week), anomaly.Median(before)
 	return this / last, this, last, true
-}
-
-func medianOf(xs []float64) float64 {
-	slices.Sort(xs)
-	m := len(xs) / 2
-	if len(xs)%2 == 1 {
-		return xs[m]
-	}
-	return (xs[m-1] + xs[m]) / 2
 }
 
 // decayWindow feeds a window's p95 to the target's decay and, when a day ended, raises

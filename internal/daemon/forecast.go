@@ -317,7 +317,7 @@ func (a *apiAdapter) LatencyBand(_ context.Context, target string, times []time.
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s := t.sig[sigLatency]
-	if s == nil || !f.warm(s, time.Unix(0, s.last).UnixNano()) {
+	if s == nil || !f.warm(s, s.last) {
 		return nil, false
 	}
 	out := make([]api.BandPoint, 0, len(times))
