@@ -80,8 +80,10 @@ func (d *Daemon) considerDiagnosis(a patrol.Alert) {
 func (d *Daemon) diagnose(a patrol.Alert) {
 	diag := ""
 	select {
+	case <-d.ctx.Done():
+		return // the daemon is closing
 	case d.diag.slots <- struct{}{}:
-		ctx, cancel := context.WithTimeout(context.Background(), diagnoseTimeout)
+		ctx, cancel := context.WithTimeout(d.ctx, diagnoseTimeout)
 		diag = d.verdictOf(ctx, a.Target)
 		cancel()
 		<-d.diag.slots
