@@ -125,7 +125,7 @@ type Daemon struct {
 	// returned. Both are set by runNotifier, under mu.
 	stopNotifier context.CancelFunc
 	notifierDone chan struct{}
-	scheduled    map[string]bool // target IDs on the scheduler, as of the last apply
+	scheduled    map[string]bool // target IDs on the scheduler, as of the last apply; resultMu
 	orphanDelay  time.Duration
 	changeLog    *burstLog // target state changes: INFO up to a limit a minute, then DEBUG
 	broker       *api.Broker
@@ -142,11 +142,9 @@ type Daemon struct {
 	status       *status.Page
 	httpLimits   httpLimits // the HTTP server's timeouts; tests shorten them
 	dataDir      string     // Config.DataDir: where the local socket goes by default
-	// scheduledNow is the set of scheduled target IDs as the results see it; resultMu
-	// orders a change of it before the alerts of removed targets are resolved, against
-	// a result being observed.
-	scheduledNow atomic.Pointer[map[string]bool]
-	resultMu     sync.RWMutex
+	// resultMu guards scheduled: a change of it (before the alerts of removed targets are
+	// resolved) waits for a result being observed, which reads it.
+	resultMu sync.RWMutex
 	// diskUsage reads the store's file system (forecast.go); nil means statfs.
 	diskUsage func(dir string) (used, limit float64, err error)
 	closeOnce sync.Once
@@ -653,9 +651,9 @@ func (d *Daemon) restart(g, prev *generation) {
 // such as a target taken out of the config while the daemon was down. It runs once,
 // after discovery has had time to bring its targets back.
 func (d *Daemon) resolveOrphans() {
-	d.mu.Lock()
+	d.resultMu.RLock()
 	scheduled := d.scheduled
-	d.mu.Unlock()
+	d.resultMu.RUnlock()
 	if !d.leading.Load() {
 		return
 	}
@@ -675,12 +673,11 @@ func (d *Daemon) resolveOrphans() {
 // resolveRemoved resolves the open alerts of targets that are no longer scheduled (taken
 // out of the config, or gone from discovery): nothing will ever clear them otherwise.
 func (d *Daemon) resolveRemoved(now map[string]bool) {
-	prev := d.scheduled
-	d.scheduled = now
 	// From here on, a result still in flight for a removed target is dropped by
 	// onResult rather than opening its alert again after the resolve below.
 	d.resultMu.Lock()
-	d.scheduledNow.Store(&now)
+	prev := d.scheduled
+	d.scheduled = now
 	d.resultMu.Unlock()
 	if !d.leading.Load() || d.alerts.Load() == nil {
 		return
@@ -754,7 +751,7 @@ func (d *Daemon) onResult(ev schedule.Event) {
 	}
 	d.resultMu.RLock()
 	defer d.resultMu.RUnlock()
-	if now := d.scheduledNow.Load(); now != nil && !(*now)[r.Target] {
+	if d.scheduled != nil && !d.scheduled[r.Target] {
 		return // a probe that was in flight when its target was removed
 	}
 	if err := d.withEngine(func(e *alert.Engine) error { return e.Observe(d.ctx, sig) }); err != nil && d.ctx.Err() == nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/portpatrol/portpatrol/internal/api"
 	"github.com/portpatrol/portpatrol/internal/config"
 	"github.com/portpatrol/portpatrol/internal/patrol"
+	"github.com/portpatrol/portpatrol/internal/schedule"
 	"github.com/portpatrol/portpatrol/internal/store"
 	"github.com/portpatrol/portpatrol/internal/testsvc"
 )
@@ -441,4 +442,23 @@ func TestServeResolvesAlertsOfTargetsRemovedWhileDown(t *testing.T) {
 		t.Fatal("the restarted daemon did not load the open alert")
 	}
 	runFor(d2, func() bool { return len(d2.engine().List(alert.Filter{Target: id})) == 0 })
+}
+
+// A result of a probe that was in flight when its target was removed reaches onResult
+// after the reload resolved the target's alert: it must not open the alert again.
+func TestResultOfRemovedTargetOpensNoAlert(t *testing.T) {
+	closed := testsvc.ClosedPort(t)
+	path := filepath.Join(t.TempDir(), "pp.yaml")
+	testsvc.WriteFile(t, path, fmt.Sprintf("host_watch: {disabled: true}\ndefaults: {interval: 1h, timeout: 100ms}\ntargets: [{url: %s}]\n", closed))
+	d, _ := startDaemon(t, path)
+	id := "tcp://" + closed
+	testsvc.WriteFile(t, path, "host_watch: {disabled: true}\n")
+	if err := d.ReloadFile(); err != nil {
+		t.Fatal(err)
+	}
+	late := patrol.Result{Target: id, Start: time.Now(), Class: patrol.ClassRefused, Error: "connection refused"}
+	d.onResult(schedule.Event{Job: &schedule.Job{ID: id}, Result: late, Status: patrol.StatusDown, Prev: patrol.StatusUnknown, Changed: true})
+	if open := d.engine().List(alert.Filter{Target: id}); len(open) != 0 {
+		t.Errorf("a late result of removed %s opened %+v", id, open[0])
+	}
 }
