@@ -175,7 +175,7 @@ func rateWords(perSec float64) string {
 	return fmt.Sprintf("%.3g a day", perSec*86400)
 }
 
-// roundETA rounds a duration for people: minutes under a day, hours under a month.
+// roundETA rounds a duration for people: minutes under a day, days under 90 days.
 func roundETA(d time.Duration) string {
 	switch {
 	case d < time.Minute:
