@@ -18,7 +18,7 @@
 //     z-scores (shift, ramp) and an hour's spread against the usual spread (variance);
 //   - decayed histograms of past surprises (15 days' memory) that turn the largest
 //     weighted surprise, and the spike alone, into a score: one minus the share of history
-//     that was at least as surprising, damped below 3 to 5 scales;
+//     that was at least as surprising, damped below 3 to 6 scales;
 //   - a rule for flat-lines: a run of equal values more than twice as long as any before.
 //
 // A shift that persists for Config.Adopt is adopted as the new level (the profiles move
@@ -204,18 +204,18 @@ func num(v float64) string {
 // The model's constants, chosen on the NAB corpus as one set for every series (see
 // docs/anomaly.md for what each run gave).
 const (
-	gateLo, gateHi = 3.0, 5.0 // the winning surprise, unweighted: below gateLo it scores 0, damped up to gateHi
+	gateLo, gateHi = 3.0, 6.0 // the winning surprise, unweighted: below gateLo it scores 0, damped up to gateHi
 	localWin       = 0.5      // the local level predicts when its error is below this share of the others'
 	spikeW         = 2.0      // weights of the spike, drift and spread surprises
 	driftW         = 0.5
 	spreadW        = 4.0
 	extrapPow      = 2.0  // how fast the tail falls beyond every past surprise
-	outlierZ       = 5.0  // points beyond this many scales stay out of the level and profiles
+	outlierZ       = 4.0  // points beyond this many scales stay out of the level and profiles
 	histDays       = 15.0 // memory of the surprise histogram
 	spreadHours    = 1.0  // memory of the short-term spread
 	driftHours     = 0.5  // memory of the short-term drift
 	tailPrior      = 0.01 // weight of the prior point in the tail share
-	spikeTailW     = 10.0 // a spike judged alone must be ten times rarer than the combined surprise
+	spikeTailW     = 15.0 // a spike judged alone must be fifteen times rarer than the combined surprise
 )
 
 const (
