@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"slices"
@@ -70,6 +72,8 @@ type kubeCheckFlags struct {
 	nodeAddress string
 	json        bool
 	config      string
+	dns         string
+	domain      string
 }
 
 func newKubeCheckCmd() *cobra.Command {
@@ -97,7 +101,10 @@ endpoints, or a ClusterIP, LoadBalancer or Ingress that does not answer), 3 UNKN
   portpatrol kube check -n shop web
 
   # From a laptop, where pod and ClusterIP addresses are unreachable
-  portpatrol kube check -n shop --layers nodeport,loadbalancer,ingress`,
+  portpatrol kube check -n shop --layers nodeport,loadbalancer,ingress
+
+  # Also resolve each Service's name against the cluster DNS (kube-dns's ClusterIP)
+  portpatrol kube check -n shop --dns 10.96.0.10`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := f.conn.client()
@@ -118,6 +125,8 @@ endpoints, or a ClusterIP, LoadBalancer or Ingress that does not answer), 3 UNKN
 	fl.StringVar(&f.nodeAddress, "node-address", "InternalIP", "node address type NodePort probes use (InternalIP, ExternalIP)")
 	fl.BoolVar(&f.json, "json", false, "print targets, results and findings as JSON")
 	fl.StringVarP(&f.config, "config", "c", "", "config file whose modules the portpatrol.io/module annotation may name")
+	fl.StringVar(&f.dns, "dns", "", "resolve each Service's <name>.<namespace>.svc.<domain> against this DNS server (ADDR[:PORT], usually kube-dns's ClusterIP) and report a missing or wrong answer")
+	fl.StringVar(&f.domain, "cluster-domain", "cluster.local", "the cluster domain, for --dns")
 	return cmd
 }
 
@@ -145,6 +154,15 @@ func runKubeCheck(ctx context.Context, out io.Writer, c kube.Reader, env *probe.
 			layers[l] = true
 		default:
 			return exitf(exitUnknown, "unknown layer %q; known: endpoint, clusterip, nodeport, loadbalancer, ingress", l)
+		}
+	}
+	if f.dns != "" {
+		host := f.dns
+		if h, _, err := net.SplitHostPort(f.dns); err == nil {
+			host = h
+		}
+		if _, err := netip.ParseAddr(host); err != nil {
+			return exitf(exitUnknown, "--dns %q: want the DNS server's IP address, optionally with :PORT (e.g. 10.96.0.10)", f.dns)
 		}
 	}
 	modules := config.BuiltinModules()
@@ -185,6 +203,14 @@ func runKubeCheck(ctx context.Context, out io.Writer, c kube.Reader, env *probe.
 		return probe.Module{}, fmt.Errorf("unknown module %q (annotation %s)", name, kube.AnnotationModule)
 	}, env, f.timeout, 32)
 	findings := append(slices.Clone(snap.Findings), kube.Assess(snap, kube.ResultMap(results))...)
+	if f.dns != "" {
+		svcs := objs.Services
+		if len(args) == 1 {
+			svcs = slices.DeleteFunc(slices.Clone(svcs), func(s *corev1.Service) bool { return s.Namespace != ns || s.Name != args[0] })
+		}
+		findings = append(findings, kube.CheckDNS(ctx, svcs, kube.DNSCheck{Server: f.dns, Domain: f.domain, Timeout: f.timeout})...)
+	}
+
 	if f.json {
 		doc := kubeCheckJSON{Targets: []kubeTargetJSON{}, Findings: findings}
 		if doc.Findings == nil {

@@ -26,6 +26,8 @@ var ruleDocs = map[Rule]string{
 	LintExternalTrafficCluster: "LoadBalancer with externalTrafficPolicy: Cluster",
 	LintIngressNumericPort:     "Ingress backend port by number where the Service names the port",
 	LintIngressTLSNoSecret:     "Ingress TLS entry without secretName",
+	RuleDNSMismatch:            "Cluster DNS answers a Service's name with another address than its ClusterIP",
+	RuleDNSNoAnswer:            "Cluster DNS has no answer for a Service's name",
 }
 
 // MarshalJSON renders the severity as "P0".."P3".
