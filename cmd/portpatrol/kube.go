@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"slices"
@@ -70,6 +72,8 @@ type kubeCheckFlags struct {
 	nodeAddress string
 	json        bool
 	config      string
+	dns         string
+	domain      string
 }
 
 func newKubeCheckCmd() *cobra.Command {
@@ -97,7 +101,10 @@ endpoints, or a ClusterIP, LoadBalancer or Ingress that does not answer), 3 UNKN
   portpatrol kube check -n shop web
 
   # From a laptop, where pod and ClusterIP addresses are unreachable
-  portpatrol kube check -n shop --layers nodeport,loadbalancer,ingress`,
+  portpatrol kube check -n shop --layers nodeport,loadbalancer,ingress
+
+  # Also resolve each Service's name against the cluster DNS (kube-dns's ClusterIP)
+  portpatrol kube check -n shop --dns 10.96.0.10`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := f.conn.client()
@@ -118,6 +125,8 @@ endpoints, or a ClusterIP, LoadBalancer or Ingress that does not answer), 3 UNKN
 	fl.StringVar(&f.nodeAddress, "node-address", "InternalIP", "node address type NodePort probes use (InternalIP, ExternalIP)")
 	fl.BoolVar(&f.json, "json", false, "print targets, results and findings as JSON")
 	fl.StringVarP(&f.config, "config", "c", "", "config file whose modules the portpatrol.io/module annotation may name")
+	fl.StringVar(&f.dns, "dns", "", "resolve each Service's <name>.<namespace>.svc.<domain> against this DNS server (ADDR[:PORT], usually kube-dns's ClusterIP) and report a missing or wrong answer")
+	fl.StringVar(&f.domain, "cluster-domain", "cluster.local", "the cluster domain, for --dns")
 	return cmd
 }
 
@@ -145,6 +154,15 @@ func runKubeCheck(ctx context.Context, out io.Writer, c kube.Reader, env *probe.
 			layers[l] = true
 		default:
 			return exitf(exitUnknown, "unknown layer %q; known: endpoint, clusterip, nodeport, loadbalancer, ingress", l)
+		}
+	}
+	if f.dns != "" {
+		host := f.dns
+		if h, _, err := net.SplitHostPort(f.dns); err == nil {
+			host = h
+		}
+		if _, err := netip.ParseAddr(host); err != nil {
+			return exitf(exitUnknown, "--dns %q: want the DNS server's IP address, optionally with :PORT (e.g. 10.96.0.10)", f.dns)
 		}
 	}
 	modules := config.BuiltinModules()
@@ -185,6 +203,13 @@ func runKubeCheck(ctx context.Context, out io.Writer, c kube.Reader, env *probe.
 		return probe.Module{}, fmt.Errorf("unknown module %q (annotation %s)", name, kube.AnnotationModule)
 	}, env, f.timeout, 32)
 	findings := append(slices.Clone(snap.Findings), kube.Assess(snap, kube.ResultMap(results))...)
+	if f.dns != "" {
+		svcs := objs.Services
+		if len(args) == 1 {
+			svcs = slices.DeleteFunc(slices.Clone(svcs), func(s *corev1.Service) bool { return s.Namespace != ns || s.Name != args[0] })
+		}
+		findings = append(findings, kube.CheckDNS(ctx, svcs, kube.DNSCheck{Server: f.dns, Domain: f.domain, Timeout: f.timeout})...)
+	}
 
 	if f.json {
 		doc := kubeCheckJSON{Targets: []kubeTargetJSON{}, Findings: findings}
@@ -258,8 +283,8 @@ func newKubeLintCmd() *cobra.Command {
 	var f kubeLintFlags
 	cmd := &cobra.Command{
 		Use:   "lint [-f MANIFESTS]... | lint live",
-		Short: "Report exposure and hygiene risks of Services, in manifests or live",
-		Long: `Lint Services for exposure and hygiene risks:
+		Short: "Report exposure and hygiene risks of Services and Ingresses, in manifests or live",
+		Long: `Lint Services and Ingresses for exposure and hygiene risks:
 
   kube_internal_exposed          a database, cache or queue on a NodePort or LoadBalancer
   kube_production_nodeport       a NodePort in a namespace labelled production
@@ -268,6 +293,9 @@ func newKubeLintCmd() *cobra.Command {
   kube_target_port_not_exposed   a named targetPort no selected container declares
   kube_selector_matches_nothing  a selector that matches no pod (template)
   kube_external_traffic_cluster  externalTrafficPolicy: Cluster on a LoadBalancer
+  kube_ingress_backend_missing   an Ingress backend whose Service or port does not exist
+  kube_ingress_numeric_port      an Ingress backend port by number where the Service names it
+  kube_ingress_tls_no_secret     an Ingress TLS entry without secretName
 
 With -f, read manifests (multi-document YAML or JSON files, or directories of them);
 with "live", read the cluster. --json and --sarif (SARIF 2.1.0, for code scanning)
@@ -322,15 +350,22 @@ func runKubeLint(ctx context.Context, out, errOut io.Writer, c kube.Reader, f ku
 			return exitf(exitUnknown, "%v", err)
 		}
 		if !f.json && !f.sarif {
-			fmt.Fprintf(out, "read %d Service%s and %d workload%s (%d other document%s skipped)\n",
-				len(in.Services), kubePlural(len(in.Services)), len(in.Workloads), kubePlural(len(in.Workloads)), skipped, kubePlural(skipped))
+			fmt.Fprintf(out, "read %d Service%s, %d Ingress%s and %d workload%s (%d other document%s skipped)\n",
+				len(in.Services), kubePlural(len(in.Services)), len(in.Ingresses), kubePluralEs(len(in.Ingresses)),
+				len(in.Workloads), kubePlural(len(in.Workloads)), skipped, kubePlural(skipped))
 		}
 	} else {
 		objs, err := kube.ListObjects(ctx, c, f.conn.namespace, f.conn.selector)
 		if err != nil {
 			return exitf(exitUnknown, "%v", err)
 		}
-		in = kube.LintInput{Services: objs.Services, Workloads: kube.WorkloadsFromPods(objs.Pods)}
+		in = kube.LintInput{Services: objs.Services, Workloads: kube.WorkloadsFromPods(objs.Pods), Ingresses: objs.Ingresses}
+		if f.conn.selector != "" {
+			// The selector narrows the Services only: an Ingress's backend outside it
+			// would read as missing.
+			in.Ingresses = nil
+			fmt.Fprintln(errOut, "portpatrol: with --selector, Ingresses are not linted (their backends may be Services outside it)")
+		}
 		nss, err := kube.ListNamespaces(ctx, c)
 		switch {
 		case err == nil:
@@ -358,6 +393,13 @@ func runKubeLint(ctx context.Context, out, errOut io.Writer, c kube.Reader, f ku
 		return exitCode(code)
 	}
 	return nil
+}
+
+func kubePluralEs(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "es"
 }
 
 func kubePlural(n int) string {

@@ -97,10 +97,23 @@ const (
 	StateVoid     = "void"
 )
 
-// Approver is who approves, with their roles.
+// Approver is who approves or denies, with their roles.
 type Approver struct {
+	// Name is the portpatrol user: the requester, self-approval and distinct-approver
+	// checks compare it, whatever the decision came through.
 	Name  string   `json:"name"`
 	Roles []string `json:"roles,omitempty"`
+	// Via is where the decision came from when not the API, such as
+	// "slack:U0BOB"; the audit record says "by bob via slack:U0BOB".
+	Via string `json:"via,omitempty"`
+}
+
+// who is the approver as records name them: "bob", or "bob via slack:U0BOB".
+func (a Approver) who() string {
+	if a.Via == "" {
+		return a.Name
+	}
+	return a.Name + " via " + a.Via
 }
 
 // Approval is one approver's yes.
@@ -110,6 +123,8 @@ type Approval struct {
 	At         time.Time `json:"at"`
 	Comment    string    `json:"comment,omitempty"`
 	BreakGlass bool      `json:"break_glass,omitempty"`
+	// Via is where the approval came from when not the API (see Approver.Via).
+	Via string `json:"via,omitempty"`
 }
 
 // Plan is a step resolved against an alert, with its hash.
@@ -911,7 +926,7 @@ func (e *Engine) decide(ctx context.Context, id string, by Approver, comment str
 	refuse := func(err error) (Request, error) {
 		var de *DecisionError
 		errors.As(err, &de)
-		rec := auditlog.Record{Kind: auditlog.KindDenial, Actor: by.Name, Outcome: "refused", Reasons: []string{"approval by " + by.Name + " refused: " + de.Reason}}
+		rec := auditlog.Record{Kind: auditlog.KindDenial, Actor: by.Name, Outcome: "refused", Reasons: []string{"approval by " + by.who() + " refused: " + de.Reason}}
 		if req != nil {
 			rec.DecisionID, rec.Alert, rec.Target, rec.Playbook, rec.Step, rec.PlanHash = req.DecisionID, req.Plan.Evidence.Alert, req.Plan.Target, req.Plan.Playbook, req.Plan.Step, req.Plan.Hash
 		} else if q, ok := e.requests[id]; ok {
@@ -958,17 +973,17 @@ func (e *Engine) decide(ctx context.Context, id string, by Approver, comment str
 	if contains(e.cfg.ServiceOwners, by.Name) && !contains(roles, RoleServiceOwner) {
 		roles = append(roles, RoleServiceOwner)
 	}
-	req.Approvals = append(req.Approvals, Approval{By: by.Name, Roles: roles, At: e.clk.Now(), Comment: comment, BreakGlass: breakGlass})
+	req.Approvals = append(req.Approvals, Approval{By: by.Name, Roles: roles, At: e.clk.Now(), Comment: comment, BreakGlass: breakGlass, Via: by.Via})
 	req.Needs = needs(req, e.cfg.ServiceOwners)
 	base := auditlog.Record{DecisionID: req.DecisionID, Alert: req.Plan.Evidence.Alert, Target: req.Plan.Target, Playbook: req.Plan.Playbook,
 		Step: req.Plan.Step, PlanHash: req.Plan.Hash, Actor: by.Name}
 	if breakGlass {
 		base.Kind, base.Outcome = auditlog.KindControl, "break-glass"
-		base.Reasons = []string{"break-glass by " + by.Name + ": " + comment, "flagged for review: ran without its quorum (" + req.Needs + ")"}
+		base.Reasons = []string{"break-glass by " + by.who() + ": " + comment, "flagged for review: ran without its quorum (" + req.Needs + ")"}
 		req.Needs = ""
 	} else {
 		base.Kind, base.Outcome = auditlog.KindApproval, "approved"
-		base.Reasons = []string{"approved by " + by.Name + rolesWords(roles) + ifText(comment != "", ": "+comment)}
+		base.Reasons = []string{"approved by " + by.who() + rolesWords(roles) + ifText(comment != "", ": "+comment)}
 		if req.Needs != "" {
 			base.Reasons = append(base.Reasons, "still needs "+req.Needs)
 		}
@@ -1040,8 +1055,9 @@ func driftWords(was, now Plan) string {
 	return strings.Join(d, "; ")
 }
 
-// Deny refuses a pending request.
-func (e *Engine) Deny(ctx context.Context, id, by, reason string) (Request, error) {
+// Deny refuses a pending request in the name of by.Name; the record says where from
+// (by.Via) and why.
+func (e *Engine) Deny(ctx context.Context, id string, by Approver, reason string) (Request, error) {
 	defer e.save(ctx)
 	e.mu.Lock()
 	req, r, err := e.checkLocked(ctx, id)
@@ -1049,8 +1065,8 @@ func (e *Engine) Deny(ctx context.Context, id, by, reason string) (Request, erro
 		e.mu.Unlock()
 		return Request{}, err
 	}
-	req.State, req.Reason = StateDenied, "denied by "+by+ifText(reason != "", ": "+reason)
-	_ = e.record(ctx, auditlog.Record{Kind: auditlog.KindDenial, Actor: by, DecisionID: req.DecisionID, Alert: req.Plan.Evidence.Alert,
+	req.State, req.Reason = StateDenied, "denied by "+by.who()+ifText(reason != "", ": "+reason)
+	_ = e.record(ctx, auditlog.Record{Kind: auditlog.KindDenial, Actor: by.Name, DecisionID: req.DecisionID, Alert: req.Plan.Evidence.Alert,
 		Target: req.Plan.Target, Playbook: req.Plan.Playbook, Step: req.Plan.Step, PlanHash: req.Plan.Hash, Outcome: "denied",
 		Reasons: []string{req.Reason}})
 	r.tried = append(r.tried, fmt.Sprintf("step %s: %s", req.Plan.Step, req.Reason))

@@ -321,11 +321,29 @@ func TestApprovalRules(t *testing.T) {
 	// Deny.
 	a5 := alertFor("a5", "tcp://127.0.0.1:5", patrol.P0, nil)
 	r5, _ := e.RequestRun(ctx, a5, "restart-web", 0, "alice")
-	if d, err := e.Deny(ctx, r5.ID, "bob", "not during the sale"); err != nil || d.State != StateDenied {
+	if d, err := e.Deny(ctx, r5.ID, Approver{Name: "bob", Via: "slack:U0BOB"}, "not during the sale"); err != nil || d.State != StateDenied {
 		t.Fatalf("deny: %+v, %v", d, err)
 	}
 	_, err = e.Approve(ctx, r5.ID, Approver{Name: "carol"}, "")
 	check(err, ErrDecided)
+	if d := rec.find(auditlog.KindDenial, "denied"); len(d) != 1 || d[0].Actor != "bob" || d[0].Reasons[0] != "denied by bob via slack:U0BOB: not during the sale" {
+		t.Errorf("denial records: %+v, want one by bob saying it came from slack:U0BOB", d)
+	}
+	// An approval from chat is the same approver: alice from Slack may not approve
+	// alice's own request, and it records where it came from.
+	a6 := alertFor("a6", "tcp://127.0.0.1:6", patrol.P0, nil)
+	r6, _ := e.RequestRun(ctx, a6, "restart-web", 0, "alice")
+	_, err = e.Approve(ctx, r6.ID, Approver{Name: "alice", Via: "slack:U0ALICE"}, "")
+	check(err, ErrOwnRequest)
+	got, err = e.Approve(ctx, r6.ID, Approver{Name: "bob", Roles: []string{"approver"}, Via: "mattermost:bob"}, "from the phone")
+	if err != nil || len(got.Approvals) != 1 || got.Approvals[0].Via != "mattermost:bob" {
+		t.Fatalf("approval from chat: %+v, %v", got, err)
+	}
+	ap := rec.find(auditlog.KindApproval, "approved")
+	if last := ap[len(ap)-1]; last.Actor != "bob" || last.PlanHash != r6.Plan.Hash || last.Reasons[0] != "approved by bob via mattermost:bob (approver): from the phone" {
+		t.Errorf("last approval record: %+v", last)
+	}
+	e.Wait()
 }
 
 // Simulate replays alerts: what would run, what would need approval, which breaker

@@ -174,7 +174,7 @@ func TestSwitchPortInNamespace(t *testing.T) {
 		t.Fatal("traffic moved before any approval")
 	}
 	// An operator asks for it by hand: her own approval is refused, another's runs it.
-	if _, err := e.Deny(ctx, reqs[0].ID, "alice", "asking by hand instead"); err != nil {
+	if _, err := e.Deny(ctx, reqs[0].ID, Approver{Name: "alice"}, "asking by hand instead"); err != nil {
 		t.Fatal(err)
 	}
 	req, err := e.RequestRun(ctx, a, "failover", 0, "alice")

@@ -80,7 +80,7 @@ func TestNoRiskyStepRunsWithoutItsApprovals(t *testing.T) {
 			case 0:
 				clk.Advance(time.Duration(rng.IntN(20)) * time.Minute)
 			case 1:
-				_, _ = e.Deny(ctx, reqID, people[rng.IntN(4)], "no")
+				_, _ = e.Deny(ctx, reqID, Approver{Name: people[rng.IntN(4)]}, "no")
 			case 2:
 				b := a
 				b.State, b.AckedBy = patrol.AlertAcknowledged, "erin"

@@ -86,7 +86,7 @@ func reviewWorld(t *testing.T) (*auditlog.Log, Config) {
 	if db1 == "" || ap1 == "" || ap2 == "" {
 		t.Fatalf("want three pending requests, got %+v", e.Requests())
 	}
-	if _, err := e.Deny(ctx, db1, "dave", "not during the sale"); err != nil {
+	if _, err := e.Deny(ctx, db1, Approver{Name: "dave"}, "not during the sale"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.Approve(ctx, ap1, Approver{Name: Actor, Roles: []string{"operator"}}, "self"); err == nil {

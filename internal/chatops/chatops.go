@@ -1,13 +1,15 @@
 // Package chatops answers chat commands from Slack and Mattermost: ack, resolve,
-// silence, status and who. Every request is authenticated before its text is read —
-// Slack's v0 request signature (HMAC-SHA256 of "v0:<timestamp>:<body>" with the app's
-// signing secret, timestamps older or newer than five minutes refused, and a request
-// already answered refused when sent again), Mattermost's
-// slash-command token — and compared in constant time. A chat user acts as the
-// portpatrol user the configuration maps them to, with that user's role; a user who
-// is not mapped, or whose role is viewer, may only read (status, who, help). Every
-// change is made in the name "<user> via <platform>:<chat user ID>", which the alert
-// engine keeps as who acknowledged, resolved or silenced, and is logged.
+// silence, status, who, and approve and deny of remediation plans. Every request is
+// authenticated before its text is read — Slack's v0 request signature (HMAC-SHA256 of
+// "v0:<timestamp>:<body>" with the app's signing secret, timestamps older or newer than
+// five minutes refused, and a request already answered refused when sent again),
+// Mattermost's slash-command token — and compared in constant time. A chat user acts as
+// the portpatrol user the configuration maps them to, with that user's role; a user who
+// is not mapped, or whose role is viewer, may only read (status, who, help); only the
+// approver role approves or denies a remediation plan. Every change is made in the
+// name "<user> via <platform>:<chat user ID>", which the alert engine keeps as who
+// acknowledged, resolved or silenced and the audit chain as who approved or denied,
+// and is logged.
 package chatops
 
 import (
@@ -50,14 +52,60 @@ type Who interface {
 	Who(ctx context.Context, port uint16) ([]string, error)
 }
 
+// Approvals is the remediation engine's approval requests as approve and deny decide
+// them. An approval binds to the plan hash the request was made with, exactly as one
+// through the API: the engine refuses it when the target drifted, the request expired,
+// was decided or voided, or is the approver's own.
+type Approvals interface {
+	// Approve adds by's approval to request id.
+	Approve(ctx context.Context, id string, by Approver, comment string) (Decision, error)
+	// Deny refuses request id.
+	Deny(ctx context.Context, id string, by Approver, reason string) (Decision, error)
+}
+
+// Approver is who decides from chat.
+type Approver struct {
+	// Name is the portpatrol user the chat user maps to.
+	Name string
+	// Role is the chat user's role, "approver".
+	Role string
+	// Via is the platform and chat user ID, such as "slack:U0BOB".
+	Via string
+}
+
+// Decision is an approval request after a decision.
+type Decision struct {
+	ID       string
+	State    string // pending (more approvals needed), approved, denied
+	Playbook string
+	Step     string
+	Target   string
+	Diff     string // what the plan changes, in words
+	PlanHash string
+	Needs    string // what approvals are still missing
+}
+
 // Role is what a chat user may do.
 type Role int
 
-// The roles: Read runs status, who and help; Operate also acks, resolves and silences.
+// The roles: Read runs status, who and help; Operate also acks, resolves and silences;
+// Approve also approves and denies remediation plans.
 const (
 	Read Role = iota
 	Operate
+	Approve
 )
+
+// String is the role's name in the configuration.
+func (r Role) String() string {
+	switch r {
+	case Operate:
+		return "operator"
+	case Approve:
+		return "approver"
+	}
+	return "viewer"
+}
 
 // User maps chat identities to a portpatrol user.
 type User struct {
@@ -84,6 +132,8 @@ type Config struct {
 	Silences Silencer
 	// Who answers who; nil leaves it out.
 	Who Who
+	// Approvals decides remediation plans for approve and deny; nil leaves them out.
+	Approvals Approvals
 	// MaxSilence bounds a silence's duration; zero means 7 days.
 	MaxSilence time.Duration
 	// Now is the clock; nil means time.Now.

@@ -337,3 +337,96 @@ func TestReplyEscaping(t *testing.T) {
 		t.Errorf("mattermost help: got %q, want <alert-id> as is", a.Text)
 	}
 }
+
+// approvals records what approve and deny pass on and answers as the engine would.
+type approvals struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (a *approvals) Approve(_ context.Context, id string, by chatops.Approver, comment string) (chatops.Decision, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.calls = append(a.calls, fmt.Sprintf("approve %s by %s (%s) via %s: %s", id, by.Name, by.Role, by.Via, comment))
+	if id != "req1" {
+		return chatops.Decision{}, fmt.Errorf("approval request %s: no such approval request", id)
+	}
+	return chatops.Decision{ID: id, State: "approved", Playbook: "restart-web", Step: "restart", Target: "tcp://127.0.0.1:8080",
+		Diff: "run systemctl restart web", PlanHash: "0123456789abcdef0123"}, nil
+}
+
+func (a *approvals) Deny(_ context.Context, id string, by chatops.Approver, reason string) (chatops.Decision, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.calls = append(a.calls, fmt.Sprintf("deny %s by %s (%s) via %s: %s", id, by.Name, by.Role, by.Via, reason))
+	return chatops.Decision{ID: id, State: "denied", Playbook: "restart-web", Step: "restart", Target: "tcp://127.0.0.1:8080"}, nil
+}
+
+// Only the approver role reaches the engine; what it passes on names the portpatrol
+// user, the role and the chat user, so the engine's own-request and distinct-approver
+// checks see the same person as through the API.
+func TestApproveDenyRoles(t *testing.T) {
+	ap := &approvals{}
+	srv := httptest.NewServer(chatops.New(chatops.Config{
+		SlackSigningSecret: secret,
+		MattermostTokens:   []string{mmToken},
+		Users: []chatops.User{
+			{Name: "alice", Role: chatops.Operate, Slack: "U0ALICE"},
+			{Name: "bob", Role: chatops.Approve, Slack: "U0BOB", Mattermost: "bob"},
+		},
+		Alerts:    engine{},
+		Approvals: ap,
+	}))
+	defer srv.Close()
+	now := time.Now()
+	slackCmd := func(user, text string) answer {
+		body := slackForm(user, text)
+		return post(t, srv.URL+chatops.SlackPath, signed(secret, now, body), body)
+	}
+	for _, c := range []struct{ user, text, want string }{
+		{"U0NOBODY", "approve req1", "approve is refused: your slack user U0NOBODY is not mapped"},
+		{"U0ALICE", "approve req1", "approve is refused: alice has the operator role; only the approver role approves or denies remediation plans."},
+		{"U0ALICE", "deny req1 no", "deny is refused: alice has the operator role"},
+		{"U0BOB", "approve", "give the approval request's ID: approve <request-id> [comment]"},
+		{"U0BOB", "approve nope", "approve failed: approval request nope: no such approval request"},
+		{"U0BOB", "approve req1 " + strings.Repeat("x", 1001), "over 1000"},
+	} {
+		if a := slackCmd(c.user, c.text); a.Type != "ephemeral" || !strings.Contains(a.Text, slackEscapeTest(c.want)) {
+			t.Errorf("%s %.20q: got %+v, want an ephemeral answer saying %q", c.user, c.text, a, c.want)
+		}
+	}
+	if len(ap.calls) != 1 {
+		t.Fatalf("the engine was asked %d times, want once (for the unknown ID): %q", len(ap.calls), ap.calls)
+	}
+	a := slackCmd("U0BOB", "approve req1 backup is warm")
+	if want := "Approved req1 by bob via slack:U0BOB: restart-web step restart on tcp://127.0.0.1:8080 runs now (run systemctl restart web; plan 0123456789ab)."; a.Type != "in_channel" || a.Text != want {
+		t.Errorf("approve: got %+v, want in_channel %q", a, want)
+	}
+	mm := url.Values{"token": {mmToken}, "user_id": {"x"}, "user_name": {"bob"}, "text": {"deny req2 not during the sale"}}.Encode()
+	if a := post(t, srv.URL+chatops.MattermostPath, http.Header{}, mm); a.Text != "Denied req2 by bob via mattermost:bob: restart-web step restart on tcp://127.0.0.1:8080 will not run." {
+		t.Errorf("deny: got %+v", a)
+	}
+	want := []string{
+		"approve nope by bob (approver) via slack:U0BOB: ",
+		"approve req1 by bob (approver) via slack:U0BOB: backup is warm",
+		"deny req2 by bob (approver) via mattermost:bob: not during the sale",
+	}
+	if strings.Join(ap.calls, "\n") != strings.Join(want, "\n") {
+		t.Errorf("engine calls:\n%s\nwant:\n%s", strings.Join(ap.calls, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// Without an automation section approve says so.
+func TestApproveUnavailable(t *testing.T) {
+	srv := httptest.NewServer(chatops.New(chatops.Config{MattermostTokens: []string{mmToken}, Alerts: engine{},
+		Users: []chatops.User{{Name: "bob", Role: chatops.Approve, Mattermost: "bob"}}}))
+	defer srv.Close()
+	mm := url.Values{"token": {mmToken}, "user_name": {"bob"}, "text": {"approve req1"}}.Encode()
+	if a := post(t, srv.URL+chatops.MattermostPath, http.Header{}, mm); !strings.Contains(a.Text, "not available on this server (no automation section)") {
+		t.Errorf("got %+v, want approvals unavailable", a)
+	}
+}
+
+func slackEscapeTest(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}

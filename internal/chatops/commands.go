@@ -21,6 +21,8 @@ const Help = "portpatrol commands:\n```\n" +
 	"  resolve <alert-id> [comment]              resolve an alert (operator)\n" +
 	"  silence <matchers> <duration> <comment>   e.g. silence service=cache,env=prod 2h deploy (operator)\n" +
 	"  who <port>                                which process listens on a port of this host\n" +
+	"  approve <request-id> [comment]            approve a remediation plan (approver)\n" +
+	"  deny <request-id> [reason]                deny a remediation plan (approver)\n" +
 	"  help\n```"
 
 // errDenied is a command the user's role does not allow.
@@ -72,6 +74,19 @@ func (h *Handler) run(ctx context.Context, platform, chatUser, text string) (pub
 			log.Info("chatops command done", "args", strings.Join(args, " "), "by", by)
 			return true, answer
 		}
+	case "approve", "deny":
+		if u == nil || u.Role < Approve {
+			log.Warn("chatops command refused", "reason", "not an approver")
+			if u == nil {
+				return false, fmt.Sprintf("%s is refused: your %s user %s is not mapped to a portpatrol user in chatops.users, so you may only read (status, who).", cmd, platform, chatUser)
+			}
+			return false, fmt.Sprintf("%s is refused: %s has the %s role; only the approver role approves or denies remediation plans.", cmd, u.Name, u.Role)
+		}
+		answer, err = h.decide(ctx, cmd, args, Approver{Name: u.Name, Role: u.Role.String(), Via: platform + ":" + chatUser})
+		if err == nil {
+			log.Info("chatops command done", "args", strings.Join(args, " "), "by", by)
+			return true, answer
+		}
 	default:
 		return false, fmt.Sprintf("unknown command %q.\n%s", cmd, Help)
 	}
@@ -81,6 +96,46 @@ func (h *Handler) run(ctx context.Context, platform, chatUser, text string) (pub
 	}
 	return false, answer
 }
+
+// maxComment bounds an approval's comment or a denial's reason, as the API does.
+const maxComment = 1000
+
+// decide approves or denies an approval request: "approve <request-id> [comment]",
+// "deny <request-id> [reason]".
+func (h *Handler) decide(ctx context.Context, cmd string, args []string, by Approver) (string, error) {
+	if h.cfg.Approvals == nil {
+		return "", errors.New("remediation approvals are not available on this server (no automation section)")
+	}
+	if len(args) == 0 {
+		if cmd == "deny" {
+			return "", errors.New("give the approval request's ID: deny <request-id> [reason]")
+		}
+		return "", errors.New("give the approval request's ID: approve <request-id> [comment]")
+	}
+	id, text := args[0], strings.Join(args[1:], " ")
+	if len(text) > maxComment {
+		return "", fmt.Errorf("the comment is %d characters, over %d", len(text), maxComment)
+	}
+	who := by.Name + " via " + by.Via
+	if cmd == "deny" {
+		d, err := h.cfg.Approvals.Deny(ctx, id, by, text)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("Denied %s by %s: %s step %s on %s will not run.", d.ID, who, d.Playbook, d.Step, d.Target), nil
+	}
+	d, err := h.cfg.Approvals.Approve(ctx, id, by, text)
+	if err != nil {
+		return "", err
+	}
+	if d.Needs != "" {
+		return fmt.Sprintf("Approval of %s by %s recorded (%s step %s on %s, plan %s); still needs %s.", d.ID, who, d.Playbook, d.Step, d.Target, shortHash(d.PlanHash), d.Needs), nil
+	}
+	return fmt.Sprintf("Approved %s by %s: %s step %s on %s runs now (%s; plan %s).", d.ID, who, d.Playbook, d.Step, d.Target, d.Diff, shortHash(d.PlanHash)), nil
+}
+
+// shortHash is a plan hash's first 12 characters, enough to tell plans apart in chat.
+func shortHash(h string) string { return h[:min(12, len(h))] }
 
 func (h *Handler) ack(ctx context.Context, args []string, by string, resolve bool) (string, error) {
 	if len(args) == 0 {

@@ -38,7 +38,8 @@ type ChatOpsMattermost struct {
 type ChatOpsUser struct {
 	// User is the portpatrol user recorded as having acted.
 	User string `yaml:"user"`
-	// Role is viewer (read only) or operator (ack, resolve, silence).
+	// Role is viewer (read only), operator (ack, resolve, silence) or approver
+	// (also approve and deny remediation plans).
 	Role string `yaml:"role"`
 	// Slack is the Slack member ID (U…), which a rename does not change.
 	Slack string `yaml:"slack"`
@@ -53,7 +54,7 @@ type ChatOpsKeys struct {
 }
 
 // ChatOpsRoles are the roles a chat user may have.
-var ChatOpsRoles = []string{"viewer", "operator"}
+var ChatOpsRoles = []string{"viewer", "operator", "approver"}
 
 // resolveChatOps checks the chatops section and reads its secrets into ChatOpsKeys.
 func (c *Config) resolveChatOps(at func(path, format string, args ...any)) {
@@ -106,7 +107,7 @@ func (c *Config) resolveChatOps(at func(path, format string, args ...any)) {
 			at(p+".user", "empty; give the portpatrol user name this person acts as")
 		}
 		switch u.Role {
-		case "viewer", "operator":
+		case "viewer", "operator", "approver":
 		case "":
 			at(p+".role", "empty; want one of %s", strings.Join(ChatOpsRoles, ", "))
 		default:

@@ -11,7 +11,7 @@ import (
 func TestChatOpsErrorsCarryPosition(t *testing.T) {
 	tests := []struct{ name, yaml, want string }{
 		{"bad role", "chatops:\n  slack: {signing_secret: s}\n  users:\n    - {user: alice, role: admin, slack: U012AB3CD}\n",
-			`bad.yaml:4:27: chatops.users[0].role: "admin" is not a role; want one of viewer, operator`},
+			`bad.yaml:4:27: chatops.users[0].role: "admin" is not a role; want one of viewer, operator, approver`},
 		{"slack name instead of ID", "chatops:\n  slack: {signing_secret: s}\n  users:\n    - {user: alice, role: operator, slack: alice}\n",
 			`chatops.users[0].slack: "alice" is not a Slack member ID`},
 		{"no chat user", "chatops:\n  slack: {signing_secret: s}\n  users:\n    - {user: alice, role: operator}\n",

@@ -383,7 +383,7 @@ func (a automationAPI) Approve(ctx context.Context, id string, who api.Identity,
 }
 
 func (a automationAPI) Deny(ctx context.Context, id string, who api.Identity, reason string) (json.RawMessage, error) {
-	return a.decided(a.w.eng.Deny(ctx, id, who.Name, reason))
+	return a.decided(a.w.eng.Deny(ctx, id, a.approver(who), reason))
 }
 
 func (a automationAPI) BreakGlass(ctx context.Context, id string, who api.Identity, reason string) (json.RawMessage, error) {

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/portpatrol/portpatrol/internal/alert"
+	"github.com/portpatrol/portpatrol/internal/automation"
 	"github.com/portpatrol/portpatrol/internal/chatops"
 	"github.com/portpatrol/portpatrol/internal/inventory"
 	"github.com/portpatrol/portpatrol/internal/patrol"
@@ -37,6 +38,35 @@ func (c chatopsAlerts) Resolve(ctx context.Context, id, by, comment string) erro
 
 func (c chatopsAlerts) CreateSilence(ctx context.Context, s patrol.Silence) (patrol.Silence, error) {
 	return c.a.CreateSilence(ctx, s)
+}
+
+// chatopsApprovals gives approve and deny the remediation engine: the chat user's
+// portpatrol name decides, so self-approval and distinct approvers are checked as
+// through the API, and the audit chain records where from.
+type chatopsApprovals struct{ w *automationWiring }
+
+var _ chatops.Approvals = chatopsApprovals{}
+
+func (c chatopsApprovals) approver(by chatops.Approver) automation.Approver {
+	return automation.Approver{Name: by.Name, Roles: []string{by.Role}, Via: by.Via}
+}
+
+func (c chatopsApprovals) Approve(ctx context.Context, id string, by chatops.Approver, comment string) (chatops.Decision, error) {
+	return decision(c.w.eng.Approve(ctx, id, c.approver(by), comment))
+}
+
+func (c chatopsApprovals) Deny(ctx context.Context, id string, by chatops.Approver, reason string) (chatops.Decision, error) {
+	return decision(c.w.eng.Deny(ctx, id, c.approver(by), reason))
+}
+
+// decision is the chat's view of a decided request; a refusal keeps its reason in
+// words ("approval request 9f2c…: alice requested this plan; …").
+func decision(r automation.Request, err error) (chatops.Decision, error) {
+	if err != nil {
+		return chatops.Decision{}, err
+	}
+	return chatops.Decision{ID: r.ID, State: r.State, Playbook: r.Plan.Playbook, Step: r.Plan.Step, Target: r.Plan.Target,
+		Diff: r.Plan.Diff, PlanHash: r.Plan.Hash, Needs: r.Needs}, nil
 }
 
 // chatopsWho answers who <port> from this host's TCP and UDP listeners.
@@ -76,12 +106,19 @@ func (d *Daemon) chatopsHandler() http.Handler {
 		users := make([]chatops.User, 0, len(cfg.ChatOps.Users))
 		for _, u := range cfg.ChatOps.Users {
 			role := chatops.Read
-			if u.Role == "operator" {
+			switch u.Role {
+			case "operator":
 				role = chatops.Operate
+			case "approver":
+				role = chatops.Approve
 			}
 			users = append(users, chatops.User{Name: u.User, Role: role, Slack: u.Slack, Mattermost: u.Mattermost})
 		}
 		ad := chatopsAlerts{&apiAdapter{d: d}}
+		var approvals chatops.Approvals
+		if d.automation != nil {
+			approvals = chatopsApprovals{d.automation}
+		}
 		chatops.New(chatops.Config{
 			SlackSigningSecret: cfg.ChatOpsKeys.SlackSigningSecret,
 			MattermostTokens:   cfg.ChatOpsKeys.MattermostTokens,
@@ -89,6 +126,7 @@ func (d *Daemon) chatopsHandler() http.Handler {
 			Alerts:             ad,
 			Silences:           ad,
 			Who:                chatopsWho{inv},
+			Approvals:          approvals,
 			MaxSilence:         cmp.Or(cfg.Alerting.MaxSilence, alert.DefaultMaxSilence),
 			Now:                d.clock.Now,
 			Logger:             d.logger.With("component", "chatops"),

@@ -108,6 +108,12 @@ const (
 	// LintExternalTrafficCluster: a LoadBalancer or NodePort with
 	// externalTrafficPolicy Cluster (client source IPs lost, an extra hop).
 	LintExternalTrafficCluster Rule = "kube_external_traffic_cluster"
+	// LintIngressNumericPort: an Ingress backend's port by number where the Service
+	// names that port. (A backend whose Service or port is missing is
+	// RuleIngressBackendMissing, in lint as in discovery.)
+	LintIngressNumericPort Rule = "kube_ingress_numeric_port"
+	// LintIngressTLSNoSecret: an Ingress TLS entry without secretName.
+	LintIngressTLSNoSecret Rule = "kube_ingress_tls_no_secret"
 )
 
 // Finding is one fault that Kubernetes discovery, probing or lint found. Its fields

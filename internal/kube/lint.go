@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
@@ -25,12 +26,13 @@ type Workload struct {
 }
 
 // LintInput is what Lint reads: Services, the workloads whose pods they may select,
-// and Namespaces (for their labels). Live lint fills Workloads from Pods; manifest lint
+// Ingresses (checked against the Services), and Namespaces (for their labels). Live lint fills Workloads from Pods; manifest lint
 // from every workload kind. Origins, when set, maps "Kind/namespace/name" to where the
 // object was read ("deploy/app.yaml:12"), for reports.
 type LintInput struct {
 	Services   []*corev1.Service
 	Workloads  []Workload
+	Ingresses  []*networkingv1.Ingress
 	Namespaces []*corev1.Namespace
 	// Manifests is true when the objects come from files rather than the API server:
 	// only then can a multi-port Service have an unnamed port.
@@ -51,8 +53,10 @@ var productionValues = []string{"production", "prod"}
 // caches, queues) exposed through NodePort or LoadBalancer, NodePorts in production
 // namespaces, unnamed ports in multi-port Services, numeric targetPorts where the pods
 // name the port, named targetPorts no container declares, selectors that match nothing,
-// and externalTrafficPolicy Cluster on LoadBalancers. Findings come sorted, most severe
-// first. Services annotated portpatrol.io/enabled: "false" are skipped.
+// and externalTrafficPolicy Cluster on LoadBalancers; and of Ingresses: backends whose
+// Service or port is not among the Services, backend ports by number where the Service
+// names the port, and TLS entries without secretName. Findings come sorted, most severe
+// first. Services and Ingresses annotated portpatrol.io/enabled: "false" are skipped.
 func Lint(in LintInput) []Finding {
 	nsLabels := map[string]map[string]string{}
 	for _, ns := range in.Namespaces {
@@ -163,6 +167,7 @@ func Lint(in LintInput) []Finding {
 			}
 		}
 	}
+	fs = append(fs, lintIngresses(in)...)
 	sortFindings(fs)
 	return fs
 }

@@ -13,6 +13,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
@@ -190,6 +191,9 @@ func addDocument(in *LintInput, file string, line int, body []byte) (int, error)
 		origin("Service", o.Namespace, o.Name)
 	case *corev1.Namespace:
 		in.Namespaces = append(in.Namespaces, o)
+	case *networkingv1.Ingress:
+		in.Ingresses = append(in.Ingresses, o)
+		origin("Ingress", o.Namespace, o.Name)
 	case *corev1.Pod:
 		in.Workloads = append(in.Workloads, Workload{Kind: "Pod", Namespace: o.Namespace, Name: o.Name, Labels: o.Labels, Containers: o.Spec.Containers})
 		origin("Pod", o.Namespace, o.Name)
@@ -242,6 +246,10 @@ func lintObject(apiVersion, kind string) any {
 			return &appsv1.DaemonSet{}
 		case "ReplicaSet":
 			return &appsv1.ReplicaSet{}
+		}
+	case "networking.k8s.io/v1":
+		if kind == "Ingress" {
+			return &networkingv1.Ingress{}
 		}
 	case "batch/v1":
 		switch kind {

@@ -24,6 +24,10 @@ var ruleDocs = map[Rule]string{
 	LintSelectorMatchesNothing: "Service selector matches no pods",
 	LintTargetPortNotExposed:   "Named targetPort not declared by any selected container",
 	LintExternalTrafficCluster: "LoadBalancer with externalTrafficPolicy: Cluster",
+	LintIngressNumericPort:     "Ingress backend port by number where the Service names the port",
+	LintIngressTLSNoSecret:     "Ingress TLS entry without secretName",
+	RuleDNSMismatch:            "Cluster DNS answers a Service's name with another address than its ClusterIP",
+	RuleDNSNoAnswer:            "Cluster DNS has no answer for a Service's name",
 }
 
 // MarshalJSON renders the severity as "P0".."P3".

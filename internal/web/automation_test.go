@@ -56,7 +56,7 @@ func (a engineAPI) Approve(ctx context.Context, id string, who api.Identity, com
 }
 
 func (a engineAPI) Deny(ctx context.Context, id string, who api.Identity, reason string) (json.RawMessage, error) {
-	return a.decided(a.eng.Deny(ctx, id, who.Name, reason))
+	return a.decided(a.eng.Deny(ctx, id, automation.Approver{Name: who.Name}, reason))
 }
 
 func (a engineAPI) BreakGlass(ctx context.Context, id string, who api.Identity, reason string) (json.RawMessage, error) {
