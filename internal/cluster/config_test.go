@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 func TestJoinRejectsBadConfig(t *testing.T) {
@@ -46,6 +48,7 @@ func TestJoinRejectsBadConfig(t *testing.T) {
 }
 
 func TestJoinDefaults(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent()) // Close ends every goroutine of the node
 	// Nothing listens on port 1: Join must still return at once, with the defaults set.
 	start := time.Now()
 	n, err := Join(context.Background(), Config{URL: "nats://127.0.0.1:1"})
