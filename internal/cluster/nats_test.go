@@ -150,12 +150,6 @@ func join(t *testing.T, c Config) *Node {
 	return n
 }
 
-func (n *Node) isReady() bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.ready
-}
-
 func waitReady(t *testing.T, nodes ...*Node) {
 	t.Helper()
 	for _, n := range nodes {

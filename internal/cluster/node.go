@@ -87,22 +87,23 @@ type Node struct {
 	pending   chan inflight
 	watchCh   chan watches
 
-	mu        sync.Mutex
-	closed    bool
-	ready     bool // buckets, stream and watches exist on the current connection
-	membersKV jetstream.KeyValue
-	leaderKV  jetstream.KeyValue
-	configKV  jetstream.KeyValue
-	members   map[string]seen   // others, by ID
-	stale     map[string]uint64 // revision at which a member was dropped for not renewing
-	view      []Member          // live members with self, sorted; replaced, never modified
-	viewIDs   []uint64          // the ID hashes of view, for ownerOf
-	epoch     uint64
-	leader    string
-	token     uint64
-	leading   bool
-	config    []byte
-	lag       uint64
+	mu          sync.Mutex
+	closed      bool
+	ready       bool // buckets, stream and watches exist on the current connection
+	membersKV   jetstream.KeyValue
+	leaderKV    jetstream.KeyValue
+	configKV    jetstream.KeyValue
+	members     map[string]seen   // others, by ID
+	stale       map[string]uint64 // revision at which a member was dropped for not renewing
+	listedCount uint64            // entries in the members bucket at the last listing
+	view        []Member          // live members with self, sorted; replaced, never modified
+	viewIDs     []uint64          // the ID hashes of view, for ownerOf
+	epoch       uint64
+	leader      string
+	token       uint64
+	leading     bool
+	config      []byte
+	lag         uint64
 
 	bufMu    sync.Mutex
 	buf      fifo
@@ -128,6 +129,10 @@ type seen struct {
 	rev   uint64    // the newest revision of the key seen
 	revAt time.Time // when rev was first seen: a member renews every Heartbeat
 }
+
+// listEvery is how many heartbeats pass between two listings of the members bucket
+// when its count of entries has not moved.
+const listEvery = 5
 
 const leaseKey = "alerting"
 const configKey = "targets"
@@ -454,19 +459,26 @@ func (n *Node) follow() {
 	defer n.wg.Done()
 	tick := time.NewTicker(n.cfg.Heartbeat)
 	defer tick.Stop()
-	for i := 0; ; i++ {
+	// A member that stopped renewing is looked for four times a heartbeat: the check
+	// costs nothing while every member renews.
+	fast := time.NewTicker(n.cfg.Heartbeat / 4)
+	defer fast.Stop()
+	for i := 0; ; {
 		select {
 		case <-n.ctx.Done():
 			return
+		case <-fast.C:
+			if n.isReady() {
+				n.expire()
+			}
+			continue
 		case <-tick.C:
 		}
-		n.mu.Lock()
-		ready := n.ready
-		n.mu.Unlock()
-		if !ready {
+		if !n.isReady() {
 			continue
 		}
-		n.refresh()
+		n.refresh(i%listEvery == 0)
+		i++
 		if n.bufLen() > 0 {
 			n.signal(n.flushReq)
 		}
@@ -478,6 +490,12 @@ func (n *Node) follow() {
 		n.lag = lag
 		n.mu.Unlock()
 	}
+}
+
+func (n *Node) isReady() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.ready
 }
 
 // events applies the watches' updates; prepare hands it new watches after a reconnect.
@@ -677,12 +695,33 @@ func (n *Node) heartbeat() {
 // the members that are gone: deleted, expired, or not renewed for TTL as this node saw
 // it (an expiry by the bucket's MaxAge may come late and leave no marker for the watch).
 // It also reads the lease, whose expiry is as silent.
-func (n *Node) refresh() {
+func (n *Node) refresh(full bool) {
 	n.mu.Lock()
 	kv, lkv := n.membersKV, n.leaderKV
 	n.mu.Unlock()
 	start := time.Now()
-	keys, listed := n.listMembers(kv)
+	var keys map[string]bool
+	listed := false
+	// A listing creates a consumer; it is needed only when the bucket's count of
+	// entries moved (a join, a delete, an expiry) or, as a safety net, every few beats.
+	sctx, scancel := context.WithTimeout(n.ctx, n.cfg.Heartbeat)
+	st, err := kv.Status(sctx)
+	scancel()
+	count := uint64(0)
+	if err == nil {
+		count = st.Values()
+	}
+	n.mu.Lock()
+	moved := err != nil || count != n.listedCount
+	n.mu.Unlock()
+	if full || moved {
+		keys, listed = n.listMembers(kv)
+		if listed && err == nil {
+			n.mu.Lock()
+			n.listedCount = count
+			n.mu.Unlock()
+		}
+	}
 	var check []string
 	n.mu.Lock()
 	for k := range keys {
@@ -698,6 +737,32 @@ func (n *Node) refresh() {
 		}
 	}
 	n.mu.Unlock()
+	n.check(kv, check, start)
+	n.mu.Lock()
+	n.rebuild()
+	n.mu.Unlock()
+
+	if n.IsLeader() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.Heartbeat)
+	defer cancel()
+	e, err := lkv.Get(ctx, leaseKey)
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+		n.mu.Lock()
+		if !n.leading {
+			n.leader, n.token = "", 0
+		}
+		n.mu.Unlock()
+		n.signal(n.leaseGone)
+	} else if err == nil {
+		n.leaderEvent(e)
+	}
+}
+
+// check reads the keys of ids and drops the members whose key is gone, or whose
+// revision has not moved for TTL; it adds the unknown ones that are live.
+func (n *Node) check(kv jetstream.KeyValue, check []string, start time.Time) {
 	for _, id := range check {
 		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.Heartbeat)
 		e, err := kv.Get(ctx, id)
@@ -727,26 +792,28 @@ func (n *Node) refresh() {
 		}
 		n.mu.Unlock()
 	}
+}
+
+// expire drops, before anything slower runs, the members that have not renewed their
+// key for TTL as this node saw it.
+func (n *Node) expire() {
+	n.mu.Lock()
+	kv := n.membersKV
+	start := time.Now()
+	var ids []string
+	for id, s := range n.members {
+		if start.Sub(s.revAt) > n.cfg.TTL {
+			ids = append(ids, id)
+		}
+	}
+	n.mu.Unlock()
+	if len(ids) == 0 || kv == nil {
+		return
+	}
+	n.check(kv, ids, start)
 	n.mu.Lock()
 	n.rebuild()
 	n.mu.Unlock()
-
-	if n.IsLeader() {
-		return
-	}
-	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.Heartbeat)
-	defer cancel()
-	e, err := lkv.Get(ctx, leaseKey)
-	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
-		n.mu.Lock()
-		if !n.leading {
-			n.leader, n.token = "", 0
-		}
-		n.mu.Unlock()
-		n.signal(n.leaseGone)
-	} else if err == nil {
-		n.leaderEvent(e)
-	}
 }
 
 // listMembers returns the keys of the members bucket and whether the listing is
