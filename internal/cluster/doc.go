@@ -3,19 +3,21 @@
 // results reach the one that alerts.
 //
 // Membership. Every member puts its Member record under its ID in the KV bucket
-// "<prefix>_members" every Heartbeat. The bucket's MaxAge is the TTL, so a member that
-// stops (crash, cut link) disappears TTL after its last heartbeat; a member that
-// leaves with Close deletes its key and the others see it at once through a watch.
-// Since an expiry by MaxAge may leave no marker in the watch, every node also lists
-// the keys each Heartbeat and drops the members whose key is gone. Only presence
-// counts: no member compares timestamps written by another, so clock skew does not
-// matter. Each node numbers its own view: the epoch increments on every change of the
-// live set it sees. A node cut off from NATS keeps its last view (and itself in it), so
-// it keeps probing what it owned.
+// "<prefix>_members" every Heartbeat. The bucket's MaxAge is the TTL, so the key of a
+// member that stops (crash, cut link) expires; a member that leaves with Close deletes
+// its key and the others see it at once through a watch. Since an expiry by MaxAge may
+// come late and leave no marker in the watch, every node also drops a member whose
+// key's revision has not moved for TTL on the node's own monotonic clock (confirmed by
+// a read), and lists the keys to find members the watch missed. Only presence and
+// revisions count: no member compares timestamps written by another, so clock skew
+// does not matter. Each node numbers its own view: the epoch increments on every
+// change of the live set it sees. A node cut off from NATS keeps its last view (and
+// itself in it), so it keeps probing what it owned.
 //
 // Assignment. OwnerOf gives every key to one live member of a location by rendezvous
-// (highest random weight) hashing: each member's weight for a key is the xxHash64 of
-// its ID, a zero byte and the key, and the heaviest wins. It is the same in every
+// (highest random weight) hashing: each member's weight for a key is the SplitMix64
+// finalizer of the XOR of the xxHash64 of its ID and of the key, and the heaviest
+// wins. It is the same in every
 // process, needs no coordination, and a member that joins or leaves moves only the
 // keys it wins or held. The alerting leader uses the same function to check that the
 // sender of a result owns its target under the leader's own view (fencing by
