@@ -5,7 +5,13 @@
 // (utime+stime) per probe, the scheduler's lag from the daemon's own /metrics, and the
 // size of one /metrics scrape. Each figure is printed beside its goal.
 //
-//	go run ./bench/daemon [-targets 100000] [-duration 2m] [-interval 60s] [-bin bin/portpatrol]
+//	go run ./bench/daemon [-targets 100000] [-duration 2m] [-interval 60s] [-bin bin/portpatrol] [-profile DIR]
+//
+// With -profile DIR the binary is built with -tags benchprofile (or -bin must be such
+// a build), serves net/http/pprof on a loopback port of its own, and at every report
+// this program saves a heap profile (inuse_space as of the last GC) to DIR and prints
+// the Go runtime's view beside RSS: heap in use, heap idle and not yet returned,
+// goroutine stacks, and the heap goal.
 //
 // Half of the targets (-open) point at listeners this program opens on 127.x.y.z
 // addresses, the others at ports nothing listens on, so failures, state changes and
@@ -56,6 +62,7 @@ type params struct {
 	ports    int
 	keep     bool
 	suite    bool
+	profile  string
 	// child mode: serve listeners for open targets [from, from+count)
 	childFrom, childCount int
 	openBase              int
@@ -73,6 +80,7 @@ func main() {
 	flag.IntVar(&p.ports, "ports", 8, "ports per loopback address")
 	flag.BoolVar(&p.keep, "keep", false, "keep the config and data directory")
 	flag.BoolVar(&p.suite, "suite", false, "run the low-rate suite instead: no targets, 500 and 5,000 targets @10s and 100,000 @60s, each for -duration, and print CPU per probe beside the goals")
+	flag.StringVar(&p.profile, "profile", "", "save heap profiles of the daemon to this directory at every report and print the Go runtime's memory figures (builds with -tags benchprofile)")
 	flag.IntVar(&p.childFrom, "child-from", -1, "internal: serve listeners from this open target")
 	flag.IntVar(&p.childCount, "child-count", 0, "internal: number of listeners to serve")
 	flag.IntVar(&p.openBase, "open-base", 0, "internal: first open port")
@@ -238,7 +246,12 @@ func run(w io.Writer, p params) (sum summary, err error) {
 	if bin == "" {
 		bin = filepath.Join("bin", "portpatrol")
 		t0 := time.Now()
-		out, err := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./cmd/portpatrol").CombinedOutput()
+		args := []string{"build", "-trimpath", "-ldflags", "-s -w", "-o", bin}
+		if p.profile != "" {
+			bin = filepath.Join("bin", "portpatrol-benchprofile")
+			args = []string{"build", "-tags", "benchprofile", "-trimpath", "-o", bin}
+		}
+		out, err := exec.Command("go", append(args, "./cmd/portpatrol")...).CombinedOutput()
 		if err != nil {
 			return sum, fmt.Errorf("build: %w: %s", err, out)
 		}
@@ -318,6 +331,19 @@ func run(w io.Writer, p params) (sum summary, err error) {
 	}
 
 	cmd := exec.Command(bin, "serve", "-c", cfgPath, "--data-dir", dataDir, "--listen", listen)
+	var pprofBase string
+	if p.profile != "" {
+		if err := os.MkdirAll(p.profile, 0o755); err != nil {
+			return sum, err
+		}
+		pa, err := freeAddr()
+		if err != nil {
+			return sum, err
+		}
+		pprofBase = "http://" + pa
+		cmd.Env = append(os.Environ(), "PORTPATROL_BENCH_PPROF="+pa)
+		fmt.Fprintf(w, "net/http/pprof of the daemon on %s; heap profiles to %s\n", pprofBase, p.profile)
+	}
 	logf, err := os.Create(filepath.Join(dir, "serve.log"))
 	if err != nil {
 		return sum, err
@@ -398,6 +424,11 @@ func run(w io.Writer, p params) (sum summary, err error) {
 				(c-lastCPU).Seconds()/now.Sub(lastT).Seconds())
 			lastCPU, lastT = c, now
 			nextReport = nextReport.Add(p.report)
+			if pprofBase != "" {
+				if err := heapProfile(w, client, pprofBase, filepath.Join(p.profile, fmt.Sprintf("heap-%ds.pb.gz", int(now.Sub(ready).Round(time.Second).Seconds())))); err != nil {
+					fmt.Fprintf(w, "%10s profile: %v\n", "", err)
+				}
+			}
 		}
 		if !now.Before(end) {
 			break
@@ -451,6 +482,49 @@ func run(w io.Writer, p params) (sum summary, err error) {
 	fmt.Fprintf(w, "  /metrics: %s in %s, %d series (%.2f per target)\n", mb(int64(len(body))), scrape.Round(time.Millisecond), m.series,
 		float64(m.series)/float64(max(p.targets, 1)))
 	return sum, nil
+}
+
+// heapProfile saves the daemon's heap profile to path and prints the runtime's
+// memory figures from the same endpoint's text form.
+func heapProfile(w io.Writer, client *http.Client, base, path string) error {
+	get := func(u string) ([]byte, error) {
+		resp, err := client.Get(u)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("%s: %s", u, resp.Status)
+		}
+		return io.ReadAll(resp.Body)
+	}
+	b, err := get(base + "/debug/pprof/heap")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return err
+	}
+	txt, err := get(base + "/debug/pprof/heap?debug=1")
+	if err != nil {
+		return err
+	}
+	stats := map[string]int64{}
+	for _, line := range strings.Split(string(txt), "\n") {
+		k, v, ok := strings.Cut(strings.TrimPrefix(line, "# "), " = ")
+		if !ok || !strings.HasPrefix(line, "# ") {
+			continue
+		}
+		v, _, _ = strings.Cut(v, " / ") // "# Stack = inuse / sys"
+		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
+			stats[k] = n
+		}
+	}
+	fmt.Fprintf(w, "%10s Go: heap in use %s, idle not returned %s, stacks %s, other runtime %s, next GC at %s; %s\n", "",
+		mb(stats["HeapInuse"]), mb(stats["HeapIdle"]-stats["HeapReleased"]), mb(stats["Stack"]),
+		mb(stats["MSpanInuse"]+stats["MCacheInuse"]+stats["BuckHashSys"]+stats["GCSys"]+stats["OtherSys"]),
+		mb(stats["NextGC"]), filepath.Base(path))
+	return nil
 }
 
 func writeConfig(path string, p params, nOpen, nClosed, openBase, closedBase int, sink string) error {

@@ -30,3 +30,24 @@ func TestBinaryLinksOnlyTheKubernetesGroupsItUses(t *testing.T) {
 		}
 	}
 }
+
+// TestProfilerOnlyInBenchBuilds: the net/http/pprof listener that bench/daemon -profile
+// uses is linked only with -tags benchprofile, never into a release binary.
+func TestProfilerOnlyInBenchBuilds(t *testing.T) {
+	for _, tc := range []struct {
+		tags []string
+		want bool
+	}{{nil, false}, {[]string{"-tags", "benchprofile"}, true}} {
+		out, err := exec.Command("go", append(append([]string{"list", "-deps"}, tc.tags...), ".")...).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %v: %v", tc.tags, err)
+		}
+		got := false
+		for _, p := range strings.Fields(string(out)) {
+			got = got || p == "net/http/pprof"
+		}
+		if got != tc.want {
+			t.Errorf("go list -deps %v: links net/http/pprof %v, want %v", tc.tags, got, tc.want)
+		}
+	}
+}

@@ -113,6 +113,7 @@ func blackboxFlagNames(_ *pflag.FlagSet, name string) pflag.NormalizedName {
 
 // serve runs the daemon until SIGINT or SIGTERM; SIGHUP reloads its file.
 func serve(f serveFlags, logger *slog.Logger) error {
+	startProfiler(logger)
 	d, err := daemon.New(daemon.Config{Path: f.config, DataDir: f.dataDir, Logger: logger})
 	if err != nil {
 		return exitf(exitUnknown, "%v", err)

@@ -49,7 +49,9 @@ const (
 )
 
 // Source is the configuration as the user wrote it: the YAML fields and nothing
-// computed from them, so two Sources compare equal exactly when the files say the same.
+// computed from them, so two Sources compare equal exactly when the files say the same,
+// the targets aside: Parse empties Targets once it has resolved them into
+// Config.Checks, which hold everything a target said.
 type Source struct {
 	// Listen is the address of the HTTP server (metrics, /probe, API).
 	Listen string `yaml:"listen"`
@@ -61,8 +63,11 @@ type Source struct {
 	Modules   map[string]probe.Module `yaml:"modules"`
 	// ModulesFiles are blackbox_exporter configuration files whose modules are loaded
 	// as they are, so an existing blackbox.yml keeps working.
-	ModulesFiles []string       `yaml:"modules_files"`
-	Targets      []TargetConfig `yaml:"targets"`
+	ModulesFiles []string `yaml:"modules_files"`
+	// Targets are the targets as written. Parse resolves them into Config.Checks and
+	// then sets Targets to nil: a daemon with 100,000 targets would otherwise keep the
+	// list a second time (15 MB) for nothing.
+	Targets []TargetConfig `yaml:"targets"`
 
 	// Storage is where history, incidents, silences and the notification outbox are
 	// kept: empty for SQLite in the data directory, a file path for SQLite elsewhere,
@@ -504,6 +509,7 @@ func (c *Config) resolve(idx index, bad badPaths, errs *Errors) {
 	for i, tc := range c.Targets {
 		c.resolveTarget(at, bad, env, defaultsOK, seen, sh, i, tc)
 	}
+	c.Targets = nil
 }
 
 // resolveDefaults applies the defaults and checks listen, defaults and scheduler. It
@@ -673,8 +679,6 @@ func (c *Config) resolveTarget(at func(path, format string, args ...any), bad ba
 		at(p+".timeout", "timeout %s is longer than the interval %s", t.Timeout, t.Interval)
 	}
 	t.Labels = sh.intern(mergeLabels(d.Labels, tc.Labels))
-	// The source keeps what the file said; an equal shared map says the same.
-	c.Targets[i].Labels = sh.intern(tc.Labels)
 	t.Module = tc.Module
 	var m *probe.Module
 	if tc.Module != "" {

@@ -25,6 +25,10 @@ targets:
 	if got := len(c.Checks); got != 4 {
 		t.Fatalf("got %d checks, want 4", got)
 	}
+	// The targets as written are not kept beside the checks resolved from them.
+	if c.Targets != nil {
+		t.Errorf("got %d targets kept after resolving, want none (Checks hold them)", len(c.Targets))
+	}
 	ch := c.Checks
 	if ch[0].Module == nil || ch[0].Module != ch[1].Module {
 		t.Errorf("checks of module ping: got modules %p and %p, want one shared value", ch[0].Module, ch[1].Module)

@@ -12,7 +12,6 @@ import (
 	"github.com/portpatrol/portpatrol/internal/hostwatch"
 	"github.com/portpatrol/portpatrol/internal/patrol"
 	"github.com/portpatrol/portpatrol/internal/probe"
-	"github.com/portpatrol/portpatrol/internal/schedule"
 )
 
 // diagnoseTimeout bounds doctor's checks for one alert; diagnoseCache is how long a
@@ -20,7 +19,10 @@ import (
 // once, not at every incident).
 // At most diagnoseParallel diagnoses run at once, so that an outage of many targets
 // does not run doctor (socket dumps, nft) for all of them together; one that waits
-// longer than diagnoseQueue for its turn attaches the impact alone.
+// longer than diagnoseQueue for its turn attaches the impact alone. The alerts waiting
+// are a queue of IDs and targets, worked through by at most diagnoseParallel
+// goroutines, not a goroutine and a timer each: an outage of 50,000 targets queues
+// 50,000 small records, not 50,000 stacks.
 const (
 	diagnoseTimeout  = 5 * time.Second
 	diagnoseCache    = 3 * time.Minute
@@ -36,7 +38,14 @@ type diagnoser struct {
 	doc     *doctor.Doctor
 	cache   map[string]verdict // by target
 	started map[string]bool    // alert IDs diagnosed or being diagnosed
-	slots   chan struct{}      // one per diagnosis running
+	queue   []diagJob          // alerts waiting for a worker, oldest first
+	workers int                // goroutines working through queue
+}
+
+// diagJob is an alert waiting for its diagnosis, since queued.
+type diagJob struct {
+	id, target string
+	queued     time.Time
 }
 
 type verdict struct {
@@ -62,42 +71,65 @@ func (d *Daemon) considerDiagnosis(a patrol.Alert) {
 		return
 	}
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	if g.started == nil {
 		g.started, g.cache = map[string]bool{}, map[string]verdict{}
-		g.slots = make(chan struct{}, diagnoseParallel)
 		g.doc = doctor.New(doctor.Config{Timeout: 3 * time.Second, Classify: probe.Classify})
 	}
 	if g.started[a.ID] {
-		g.mu.Unlock()
 		return
 	}
 	g.started[a.ID] = true
-	g.mu.Unlock()
-	go d.diagnose(a)
+	g.queue = append(g.queue, diagJob{id: a.ID, target: a.Target, queued: time.Now()})
+	if g.workers < diagnoseParallel {
+		g.workers++
+		go d.diagnoseQueued()
+	}
 }
 
-// diagnose works out the diagnosis and impact of a and attaches them.
-func (d *Daemon) diagnose(a patrol.Alert) {
-	diag := ""
-	select {
-	case <-d.ctx.Done():
-		return // the daemon is closing
-	case d.diag.slots <- struct{}{}:
-		ctx, cancel := context.WithTimeout(d.ctx, diagnoseTimeout)
-		diag = d.verdictOf(ctx, a.Target)
-		cancel()
-		<-d.diag.slots
-	case <-time.After(diagnoseQueue):
-		d.logger.Debug("diagnosis skipped: too many at once", "alert", a.ID)
+// diagnoseQueued works through the queue of alerts to diagnose until it is empty or
+// the daemon closes.
+func (d *Daemon) diagnoseQueued() {
+	g := &d.diag
+	for {
+		g.mu.Lock()
+		if len(g.queue) == 0 || d.ctx.Err() != nil {
+			g.workers--
+			g.mu.Unlock()
+			return
+		}
+		j := g.queue[0]
+		g.queue[0] = diagJob{}
+		g.queue = g.queue[1:]
+		if len(g.queue) == 0 {
+			g.queue = nil // let the backing array of a storm go
+		}
+		g.mu.Unlock()
+		d.diagnose(j)
 	}
-	impact := d.impactOf(a.Target)
+}
+
+// diagnose works out the diagnosis and impact of j's alert and attaches them.
+func (d *Daemon) diagnose(j diagJob) {
+	diag := ""
+	if time.Since(j.queued) > diagnoseQueue {
+		d.logger.Debug("diagnosis skipped: too many at once", "alert", j.id)
+	} else {
+		ctx, cancel := context.WithTimeout(d.ctx, diagnoseTimeout)
+		diag = d.verdictOf(ctx, j.target)
+		cancel()
+		if d.ctx.Err() != nil {
+			return // the daemon is closing
+		}
+	}
+	impact := d.impactOf(j.target)
 	if diag == "" && impact == "" {
 		return
 	}
 	if err := d.withEngine(func(e *alert.Engine) error {
-		return e.Annotate(a.ID, diag, impact)
+		return e.Annotate(j.id, diag, impact)
 	}); err != nil {
-		d.logger.Debug("attach diagnosis", "alert", a.ID, "err", err)
+		d.logger.Debug("attach diagnosis", "alert", j.id, "err", err)
 	}
 }
 
@@ -152,35 +184,15 @@ func (d *Daemon) impactOf(target string) string {
 		}
 	}
 	if d.sched != nil {
-		if s := sharedHost(target, d.sched.Snapshot()); s != "" {
-			parts = append(parts, s)
+		if host, others, down, ok := d.sched.SameHost(target); ok && host != "" {
+			parts = append(parts, sharedHost(host, others, down))
 		}
 	}
 	return strings.Join(parts, "; ")
 }
 
-// sharedHost says how many other targets are on target's host, and how many of them
-// are down.
-func sharedHost(target string, jobs []schedule.JobState) string {
-	host := ""
-	for _, j := range jobs {
-		if j.Job.ID == target {
-			host = j.Job.Host
-		}
-	}
-	if host == "" {
-		return ""
-	}
-	others, down := 0, 0
-	for _, j := range jobs {
-		if j.Job.ID == target || j.Job.Host != host {
-			continue
-		}
-		others++
-		if j.Status == patrol.StatusDown {
-			down++
-		}
-	}
+// sharedHost says how many other targets are on host, and how many of them are down.
+func sharedHost(host string, others, down int) string {
 	switch {
 	case others == 0:
 		return "no other target is on " + host

@@ -88,6 +88,7 @@ type Scheduler struct {
 	stale    int // stale items in heap
 	global   fifo
 	hosts    map[string]*hostSlots
+	onHost   map[string]hostCount // jobs and down jobs by Job.Host, for SameHost
 	inflight int
 	queued   int
 	work     chan *task // to idle workers
@@ -122,6 +123,9 @@ type inlineRun struct {
 	due     int64
 	confirm bool
 }
+
+// hostCount counts the jobs of one host and how many of them are down.
+type hostCount struct{ jobs, down int32 }
 
 // hostSlots counts one host's runs in flight and holds its waiting ones. It exists
 // only while the host has either.
@@ -174,6 +178,7 @@ func New(cfg Config) *Scheduler {
 		flapChanges: cfg.FlapChanges,
 		jobs:        make(map[string]*entry),
 		hosts:       make(map[string]*hostSlots),
+		onHost:      make(map[string]hostCount),
 		wake:        make(chan struct{}, 1),
 	}
 	if s.conc <= 0 {
@@ -280,6 +285,15 @@ func (s *Scheduler) Update(jobs []Job) error {
 		}
 	}
 	s.jobs = next
+	clear(s.onHost)
+	for _, e := range next {
+		c := s.onHost[e.job.Host]
+		c.jobs++
+		if e.state == patrol.StatusDown {
+			c.down++
+		}
+		s.onHost[e.job.Host] = c
+	}
 	if s.stale > len(s.heap)/2 {
 		s.compact()
 	}
@@ -668,6 +682,15 @@ func (s *Scheduler) record(e *entry, job *Job, res *patrol.Result, lag time.Dura
 	changed := e.state != prev
 	if changed {
 		e.since = t
+		if prev == patrol.StatusDown || e.state == patrol.StatusDown {
+			c := s.onHost[e.job.Host]
+			if e.state == patrol.StatusDown {
+				c.down++
+			} else {
+				c.down--
+			}
+			s.onHost[e.job.Host] = c
+		}
 	}
 	wasFlapping := e.flapping
 	if s.flapChanges > 0 {
@@ -734,6 +757,25 @@ func (s *Scheduler) Snapshot() []JobState {
 	s.mu.Unlock()
 	slices.SortFunc(out, func(a, b JobState) int { return strings.Compare(a.Job.ID, b.Job.ID) })
 	return out
+}
+
+// SameHost returns the Job.Host of the job with ID id, and how many other jobs have
+// that host and how many of those are down; ok is false when there is no such job. It
+// reads an index kept up to date by Update and by every change of state, so its cost
+// does not grow with the number of jobs.
+func (s *Scheduler) SameHost(id string) (host string, others, down int, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.jobs[id]
+	if e == nil {
+		return "", 0, 0, false
+	}
+	c := s.onHost[e.job.Host]
+	others, down = int(c.jobs)-1, int(c.down)
+	if e.state == patrol.StatusDown {
+		down--
+	}
+	return e.job.Host, others, down, true
 }
 
 // Stats returns the scheduler's counters.

@@ -733,3 +733,60 @@ func TestTry(t *testing.T) {
 		t.Errorf("states: %v", states)
 	}
 }
+
+func TestSameHostCountsOtherJobsAndDown(t *testing.T) {
+	h := newHarness(t, schedule.Config{NoFastConfirm: true, FlapChanges: -1}, t0)
+	job := func(id, host string, outcomes ...bool) schedule.Job {
+		return schedule.Job{ID: id, Host: host, Interval: time.Second, FailureThreshold: 1, SuccessThreshold: 1,
+			Run: scripted(h.clk, id, outcomes...)}
+	}
+	h.update([]schedule.Job{
+		job("db1:5432", "db1", false),
+		job("db1:6379", "db1", false, true), // down, then up
+		job("db1:9100", "db1", true),
+		job("web:80", "web", true),
+	})
+	type same struct {
+		host         string
+		others, down int
+		ok           bool
+	}
+	check := func(when string, want map[string]same) {
+		t.Helper()
+		for id, w := range want {
+			var g same
+			g.host, g.others, g.down, g.ok = h.s.SameHost(id)
+			if g != w {
+				t.Errorf("%s: SameHost(%q): got %+v, want %+v", when, id, g, w)
+			}
+		}
+	}
+	check("before any run", map[string]same{
+		"db1:5432": {"db1", 2, 0, true}, "web:80": {"web", 0, 0, true}, "gone:1": {},
+	})
+	h.start()
+	h.advance(time.Second, time.Second)
+	check("after the first results", map[string]same{
+		"db1:5432": {"db1", 2, 1, true}, // db1:6379 is down; itself is not counted
+		"db1:9100": {"db1", 2, 2, true},
+		"web:80":   {"web", 0, 0, true},
+	})
+	h.advance(time.Second, time.Second)
+	check("after db1:6379 came up", map[string]same{
+		"db1:5432": {"db1", 2, 0, true},
+		"db1:9100": {"db1", 2, 1, true},
+	})
+	// A job that moves to another host takes its state with it; a removed one is gone.
+	h.update([]schedule.Job{
+		job("db1:5432", "db2", false),
+		job("db1:9100", "db1", true),
+		job("web:80", "web", true),
+	})
+	check("after the update", map[string]same{
+		"db1:5432": {"db2", 0, 0, true},
+		"db1:9100": {"db1", 0, 0, true},
+		"db1:6379": {},
+	})
+	h.update([]schedule.Job{job("db1:5432", "db2", false), job("x:1", "db2", true)})
+	check("after a second update", map[string]same{"x:1": {"db2", 1, 1, true}})
+}
