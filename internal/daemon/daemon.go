@@ -563,9 +563,9 @@ func logWarnings(logger *slog.Logger, cfg *config.Config) {
 // of them builds are they swapped in; on any error the running configuration stays,
 // and the error is logged, counted and returned. Targets, modules, labels, alerting,
 // notify, audits and intrusion (but for its enabled and netns) change at once (open
-// incidents carry over through the store);
-// storage, retention, host_watch, api, scheduler, kubernetes and listen take effect at
-// the next start, and a reload that changes them says so.
+// incidents carry over through the store); storage, retention, host_watch, api,
+// scheduler, kubernetes and listen take effect at the next start, and a reload that
+// changes them says so.
 func (d *Daemon) Reload(cfg *config.Config) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
