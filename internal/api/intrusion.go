@@ -28,6 +28,16 @@ type IntrusionState struct {
 	ActiveBans int         `json:"active_bans"`
 	Scans      []ScanCount `json:"scans"`
 	Top        []TopSource `json:"top"`
+	// Allowlist are the ranges never tracked and never banned, with the rule that
+	// protects each.
+	Allowlist []AllowEntry `json:"allowlist"`
+}
+
+// AllowEntry is one allowlisted range and the rule that puts it there
+// ("loopback", "intrusion.allowlist[0] 10.0.0.0/8 at pp.yaml:9", "kubernetes node n1").
+type AllowEntry struct {
+	Prefix string `json:"prefix"`
+	Source string `json:"source"`
 }
 
 // IntrusionPart is one part intrusion detection needs; Reason says why it cannot be used.
@@ -91,6 +101,9 @@ func (s *Server) intrusionState(w http.ResponseWriter, r *http.Request, _ Identi
 	}
 	if st.Top == nil {
 		st.Top = []TopSource{}
+	}
+	if st.Allowlist == nil {
+		st.Allowlist = []AllowEntry{}
 	}
 	for i := range st.Top {
 		if st.Top[i].Found == nil {

@@ -15,7 +15,8 @@ type fakeIntrusion struct{}
 func (fakeIntrusion) IntrusionState(_ context.Context, top int) (IntrusionState, error) {
 	st := IntrusionState{Enabled: true, DryRun: true, Conntrack: IntrusionPart{Available: true},
 		Nftables: IntrusionPart{Reason: "open table: operation not permitted"}, Events: 1200, Lost: 1, Sources: 2, ActiveBans: 0,
-		Scans: []ScanCount{{Class: "scan", Kind: "fast_scan", Count: 3}}}
+		Scans:     []ScanCount{{Class: "scan", Kind: "fast_scan", Count: 3}},
+		Allowlist: []AllowEntry{{Prefix: "127.0.0.0/8", Source: "loopback"}, {Prefix: "10.244.1.0/24", Source: "kubernetes pod range of node n1"}}}
 	all := []TopSource{
 		{Source: "203.0.113.7", Score: 140, DistinctPorts: 120, DistinctHosts: 1, NewFlows: 120, Refused: 20, FirstSeen: t0, LastSeen: t0.Add(time.Minute), Found: []string{"fast_scan"}, Banned: true},
 		{Source: "198.51.100.20", Score: 1, DistinctPorts: 1, DistinctHosts: 1, NewFlows: 5, FirstSeen: t0, LastSeen: t0},
@@ -36,6 +37,7 @@ func TestIntrusionRoute(t *testing.T) {
 	}{
 		{"/api/v1/intrusion", http.StatusOK, 2, `"reason":"open table: operation not permitted"`},
 		{"/api/v1/intrusion?top=1", http.StatusOK, 1, `"source":"203.0.113.7"`},
+		{"/api/v1/intrusion?top=1", http.StatusOK, 1, `"allowlist":[{"prefix":"127.0.0.0/8","source":"loopback"},{"prefix":"10.244.1.0/24","source":"kubernetes pod range of node n1"}]`},
 		{"/api/v1/intrusion?top=0", http.StatusOK, 0, `"top":[]`},
 		{"/api/v1/intrusion?top=many", http.StatusBadRequest, 0, `top: \"many\" is not a number of sources between 0 and 500`},
 		{"/api/v1/intrusion?top=501", http.StatusBadRequest, 0, `"field":"top"`},

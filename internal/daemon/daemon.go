@@ -562,9 +562,10 @@ func logWarnings(logger *slog.Logger, cfg *config.Config) {
 // dispatcher, alert engine, audits and probes are built first, and only when every one
 // of them builds are they swapped in; on any error the running configuration stays,
 // and the error is logged, counted and returned. Targets, modules, labels, alerting,
-// notify and audits change at once (open incidents carry over through the store);
-// storage, retention, host_watch, api, scheduler, kubernetes and listen take effect at
-// the next start, and a reload that changes them says so.
+// notify, audits and intrusion (but for its enabled and netns) change at once (open
+// incidents carry over through the store); storage, retention, host_watch, api,
+// scheduler, kubernetes and listen take effect at the next start, and a reload that
+// changes them says so.
 func (d *Daemon) Reload(cfg *config.Config) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -592,6 +593,10 @@ func (d *Daemon) reload(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	applyIntrusion, err := d.intrusion.prepareReload(cfg)
+	if err != nil {
+		return err
+	}
 	// The engine is rebuilt and swapped with no change to the old one in flight, so
 	// nothing the old engine saves lands after the new one loaded the store.
 	d.engineMu.Lock()
@@ -616,6 +621,7 @@ func (d *Daemon) reload(cfg *config.Config) error {
 	d.gen.Store(g)
 	d.engineMu.Unlock()
 	d.commitPlan(p)
+	applyIntrusion()
 	d.restart(g, prev)
 	if g.notifier != prev.notifier {
 		d.logger.Info("alerting and notification settings reloaded", "receivers", len(g.notifier.Receivers()))

@@ -19,6 +19,7 @@ import (
 	"github.com/portpatrol/portpatrol/internal/config"
 	"github.com/portpatrol/portpatrol/internal/intrusion"
 	"github.com/portpatrol/portpatrol/internal/inventory"
+	"github.com/portpatrol/portpatrol/internal/kube"
 	"github.com/portpatrol/portpatrol/internal/patrol"
 	"github.com/portpatrol/portpatrol/internal/store"
 )
@@ -27,10 +28,13 @@ import (
 // detector, findings into the alert engine as security alerts of rule scan or
 // bruteforce, and bans through portpatrol's nftables table. Where conntrack or
 // nftables cannot be used it says so once, in the log and in /metrics, and the rest
-// of portpatrol runs on. Built once at start; a reload does not change it.
+// of portpatrol runs on. Built at start; a reload applies the new thresholds, ban
+// settings, dry run and allowlist to the running detector and banner (enabled and
+// netns take effect at the next start), and Kubernetes discovery keeps the nodes'
+// ranges in the allowlist.
 type intrusionWiring struct {
 	d      *Daemon
-	cfg    config.Intrusion
+	netns  string
 	guard  *intrusion.Guard
 	banner *intrusion.Banner
 	source *intrusion.Source
@@ -39,7 +43,11 @@ type intrusionWiring struct {
 	conntrackUp               atomic.Bool
 	nftablesUp                atomic.Bool
 	activeBans                atomic.Int64
+	applyMu                   sync.Mutex
 	mu                        sync.Mutex
+	cfg                       config.Intrusion
+	host                      []netip.Addr          // this host's addresses, allowlisted
+	confAllow, kubeAllow      []intrusion.AllowRule // intrusion.allowlist; the Kubernetes nodes' ranges
 	conntrackErr, nftablesErr string
 	synRecv                   map[uint16]int // the fallback's half-open connections per listener port
 	// raised are the sources with an active finding, by source and rule.
@@ -59,12 +67,13 @@ func (d *Daemon) newIntrusion(cfg *config.Config) *intrusionWiring {
 	if !in.Enabled {
 		return nil
 	}
-	w := &intrusionWiring{d: d, cfg: in, raised: map[string]map[string]bool{}}
+	w := &intrusionWiring{d: d, netns: in.NetNS, cfg: in, confAllow: cfg.IntrusionAllow(), raised: map[string]map[string]bool{}}
 	host, err := intrusion.HostAddrsIn(in.NetNS)
 	if err != nil {
 		d.logger.Warn("intrusion: this host's addresses are unknown; only loopback and intrusion.allowlist are allowlisted", "err", err)
 	}
-	allow := intrusion.NewAllowlist(host, cfg.IntrusionAllow())
+	w.host = host
+	allow := w.allowlist(w.confAllow, nil)
 	dcfg := in.Detector()
 	dcfg.Allowlist = allow
 	if err := dcfg.Validate(); err != nil {
@@ -88,12 +97,8 @@ func (d *Daemon) newIntrusion(cfg *config.Config) *intrusionWiring {
 	if d.auditLog != nil {
 		rec = d.auditLog
 	}
-	bc := intrusion.BannerConfig{Enforce: !in.IsDryRun() && w.table != nil, BanTime: in.BanTime, MaxBanTime: in.MaxBanTime,
-		RecidiveWindow: in.RecidiveWindow, MaxPerMinute: in.MaxBansPerMin, Allowlist: allow, Store: bans,
-		Recorder: rec, Now: d.clock.Now, Logger: d.logger.With("component", "bans")}
-	if w.table != nil {
-		bc.Enforcer = w.table
-	}
+	bc := w.bannerConfig(in, allow)
+	bc.Store, bc.Recorder, bc.Now, bc.Logger = bans, rec, d.clock.Now, d.logger.With("component", "bans")
 	w.banner = intrusion.NewBanner(bc)
 	w.guard = intrusion.NewGuard(intrusion.GuardConfig{Detector: intrusion.NewDetector(dcfg), Banner: w.banner,
 		OnFinding: w.onFinding, OnBan: func(intrusion.Finding, error) { w.countActive(d.ctx) },
@@ -106,6 +111,100 @@ func (d *Daemon) newIntrusion(cfg *config.Config) *intrusionWiring {
 		d.logger.Info("intrusion detection on, bans enforced", "table", "inet "+intrusion.TableName)
 	}
 	return w
+}
+
+// allowlist is loopback, this host's addresses, intrusion.allowlist (conf) and the
+// Kubernetes nodes' ranges (kube).
+func (w *intrusionWiring) allowlist(conf, kube []intrusion.AllowRule) *intrusion.Allowlist {
+	return intrusion.NewAllowlist(w.host, append(slices.Clone(conf), kube...))
+}
+
+// bannerConfig is the part of the banner's configuration the intrusion section sets.
+func (w *intrusionWiring) bannerConfig(in config.Intrusion, allow *intrusion.Allowlist) intrusion.BannerConfig {
+	return intrusion.BannerConfig{Enforce: !in.IsDryRun() && w.table != nil, Enforcer: w.enforcer(), BanTime: in.BanTime,
+		MaxBanTime: in.MaxBanTime, RecidiveWindow: in.RecidiveWindow, MaxPerMinute: in.MaxBansPerMin, Allowlist: allow}
+}
+
+func (w *intrusionWiring) enforcer() intrusion.Enforcer {
+	if w.table == nil {
+		return nil
+	}
+	return w.table
+}
+
+// prepareReload checks the intrusion section of cfg and returns what applies it to
+// the running detector and banner; it changes nothing itself, so that a reload that
+// fails later leaves intrusion detection as it was. Nil-safe: with intrusion off at
+// start there is nothing to apply (enabling it takes a restart).
+func (w *intrusionWiring) prepareReload(cfg *config.Config) (apply func(), err error) {
+	if w == nil || !cfg.Intrusion.Enabled {
+		return func() {}, nil
+	}
+	in, conf := cfg.Intrusion, cfg.IntrusionAllow()
+	in.NetNS = w.netns // a new namespace takes a restart
+	w.mu.Lock()
+	kube := w.kubeAllow
+	w.mu.Unlock()
+	dcfg := in.Detector()
+	dcfg.Allowlist = w.allowlist(conf, kube)
+	if err := dcfg.Validate(); err != nil {
+		return nil, fmt.Errorf("intrusion: %w", err)
+	}
+	if !in.IsDryRun() && w.table == nil {
+		w.d.logger.Warn("intrusion: dry_run is false but nftables is unavailable here: bans stay in dry run")
+	}
+	return func() {
+		w.mu.Lock()
+		w.cfg, w.confAllow = in, conf
+		w.mu.Unlock()
+		w.apply()
+		w.d.logger.Info("intrusion settings reloaded", "dry_run", w.banner.DryRun(), "allowlist", len(w.banner.Allowlist().Rules()))
+	}, nil
+}
+
+// apply puts the settings and allowlist in w into the running detector and banner.
+// Bans already in the kernel stay there until they expire or are lifted by hand.
+func (w *intrusionWiring) apply() {
+	w.applyMu.Lock() // one apply at a time, so that the last settings read are the last applied
+	defer w.applyMu.Unlock()
+	w.mu.Lock()
+	in := w.cfg
+	allow := w.allowlist(w.confAllow, w.kubeAllow)
+	w.mu.Unlock()
+	dcfg := in.Detector()
+	dcfg.Allowlist = allow
+	w.banner.Reconfigure(w.bannerConfig(in, allow))
+	ended := w.guard.Reconfigure(dcfg)
+	if len(ended) > 0 {
+		// The alerts of sources the allowlist now protects are resolved, as those of
+		// sources gone idle are.
+		go func() {
+			for _, e := range ended {
+				w.resolve(w.d.ctx, e.Source)
+			}
+		}()
+	}
+}
+
+// setKubeRanges replaces the Kubernetes nodes' ranges in the allowlist, when they
+// changed. Nil-safe.
+func (w *intrusionWiring) setKubeRanges(rs []kube.NodeRange) {
+	if w == nil {
+		return
+	}
+	rules := make([]intrusion.AllowRule, 0, len(rs))
+	for _, r := range rs {
+		rules = append(rules, intrusion.AllowRule{Prefix: r.Prefix, Rule: r.Source})
+	}
+	w.mu.Lock()
+	same := slices.Equal(rules, w.kubeAllow)
+	w.kubeAllow = rules
+	w.mu.Unlock()
+	if same {
+		return
+	}
+	w.apply()
+	w.d.logger.Info("intrusion: allowlist follows the Kubernetes nodes", "ranges", len(rules))
 }
 
 // run starts reading events, banning, sweeping idle sources and reconciling bans.
@@ -144,7 +243,7 @@ func (w *intrusionWiring) read(ctx context.Context) {
 				d.logger.Error("intrusion: conntrack events unavailable: scans and brute force are not detected from flows "+
 					"(needs nf_conntrack_netlink and CAP_NET_ADMIN); falling back to SYN_RECV pressure per listener from sock_diag; "+
 					"the rest of portpatrol runs on", "err", err)
-				if w.cfg.NetNS == "" {
+				if w.netns == "" {
 					d.spawn(func() { w.synRecvFallback(ctx) })
 				}
 			}

@@ -55,6 +55,10 @@ func (a intrusionAdapter) IntrusionState(ctx context.Context, top int) (api.Intr
 			banned = append(banned, b.Addr)
 		}
 	}
+	st.Allowlist = []api.AllowEntry{}
+	for _, r := range w.banner.Allowlist().Rules() {
+		st.Allowlist = append(st.Allowlist, api.AllowEntry{Prefix: r.Prefix.String(), Source: r.Rule})
+	}
 	for _, s := range w.guard.Top(top) {
 		st.Top = append(st.Top, api.TopSource{Source: s.Source.String(), Score: s.Score, DistinctPorts: s.DistinctPorts,
 			DistinctHosts: s.DistinctHosts, NewFlows: s.NewFlows, Refused: s.Refused, HalfOpen: s.HalfOpen, Attempts: s.Attempts,

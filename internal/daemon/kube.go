@@ -66,6 +66,7 @@ func (k *kubeWiring) update(s *kube.Snapshot) {
 	k.targets = s.Targets
 	k.mu.Unlock()
 	k.raise(k.tracker.Update(s))
+	k.d.intrusion.setKubeRanges(s.NodeRanges)
 	select {
 	case k.changed <- struct{}{}:
 	default:

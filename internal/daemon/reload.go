@@ -26,7 +26,8 @@ func restartSections(old, cur *config.Config) []string {
 		{"probe.listen", o.Probe.Listen, c.Probe.Listen}, {"anomaly", o.Anomaly, c.Anomaly},
 		{"status.listen", o.Status.Listen, c.Status.Listen}, {"status.title", o.Status.Title, c.Status.Title},
 		{"status.logo_text", o.Status.LogoText, c.Status.LogoText}, {"status.timezone", o.Status.Timezone, c.Status.Timezone},
-		{"host_name", o.HostName, c.HostName}, {"automation", o.Automation, c.Automation}, {"intrusion", o.Intrusion, c.Intrusion},
+		{"host_name", o.HostName, c.HostName}, {"automation", o.Automation, c.Automation},
+		{"intrusion.enabled", o.Intrusion.Enabled, c.Intrusion.Enabled}, {"intrusion.netns", o.Intrusion.NetNS, c.Intrusion.NetNS},
 	} {
 		if changed(s.a, s.b) {
 			out = append(out, s.name)

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/portpatrol/portpatrol/internal/auditlog"
@@ -85,10 +86,34 @@ type Banner struct {
 	mu     sync.Mutex
 	mem    map[string]store.Ban // when Store is nil
 	recent []time.Time          // automatic bans in the last minute
+	// dryRun and allow mirror cfg for readers that do not take mu.
+	dryRun atomic.Bool
+	allow  atomic.Pointer[Allowlist]
 }
 
 // NewBanner returns a Banner with cfg's defaults filled in.
 func NewBanner(cfg BannerConfig) *Banner {
+	b := &Banner{cfg: cfg.withDefaults(), mem: map[string]store.Ban{}}
+	b.dryRun.Store(!b.cfg.Enforce)
+	b.allow.Store(b.cfg.Allowlist)
+	return b
+}
+
+// Reconfigure applies the settings of cfg a running Banner may change — Enforce,
+// BanTime, MaxBanTime, RecidiveWindow, MaxPerMinute and Allowlist, defaults filled
+// in — to the bans decided from now on; the Enforcer, Store, Recorder, clock and
+// logger stay. Bans already in the kernel stay there until they expire or are
+// lifted, whatever the new settings. Enforce without an Enforcer stays dry run.
+func (b *Banner) Reconfigure(cfg BannerConfig) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	cfg.Enforcer, cfg.Store, cfg.Recorder, cfg.Now, cfg.Logger = b.cfg.Enforcer, b.cfg.Store, b.cfg.Recorder, b.cfg.Now, b.cfg.Logger
+	b.cfg = cfg.withDefaults()
+	b.dryRun.Store(!b.cfg.Enforce)
+	b.allow.Store(b.cfg.Allowlist)
+}
+
+func (cfg BannerConfig) withDefaults() BannerConfig {
 	if cfg.BanTime <= 0 {
 		cfg.BanTime = 10 * time.Minute
 	}
@@ -113,14 +138,17 @@ func NewBanner(cfg BannerConfig) *Banner {
 	if cfg.Enforcer == nil {
 		cfg.Enforce = false
 	}
-	return &Banner{cfg: cfg, mem: map[string]store.Ban{}}
+	return cfg
 }
 
 // Allowlisted returns the rule that protects addr, if any.
-func (b *Banner) Allowlisted(addr netip.Addr) (string, bool) { return b.cfg.Allowlist.Match(addr) }
+func (b *Banner) Allowlisted(addr netip.Addr) (string, bool) { return b.allow.Load().Match(addr) }
+
+// Allowlist returns the allowlist in force.
+func (b *Banner) Allowlist() *Allowlist { return b.allow.Load() }
 
 // DryRun reports whether bans are only decided, not enforced.
-func (b *Banner) DryRun() bool { return !b.cfg.Enforce }
+func (b *Banner) DryRun() bool { return b.dryRun.Load() }
 
 func (b *Banner) record(ctx context.Context, r auditlog.Record) {
 	if b.cfg.Recorder == nil {

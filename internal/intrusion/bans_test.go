@@ -178,3 +178,38 @@ func (m *memRecorder) all() []auditlog.Record {
 	defer m.mu.Unlock()
 	return append([]auditlog.Record(nil), m.recs...)
 }
+
+// TestBannerReconfigure turns enforcement on, changes the ban time and allowlists an
+// address; a ban already in the kernel stays when enforcement is turned off again.
+func TestBannerReconfigure(t *testing.T) {
+	clk := &fakeClock{t: t0}
+	k := &kernelLog{bans: map[netip.Addr]time.Duration{}}
+	b := NewBanner(BannerConfig{Enforcer: k, BanTime: 10 * time.Minute, Now: clk.now})
+	if v, err := b.Ban(t.Context(), BanRequest{Addr: attacker, Reason: "scan"}); err != nil || !v.DryRun || len(k.bans) != 0 {
+		t.Fatalf("dry run: got %+v, %v, kernel %v", v, err, k.bans)
+	}
+	other := netip.MustParseAddr("198.51.100.9")
+	b.Reconfigure(BannerConfig{Enforce: true, BanTime: 3 * time.Minute})
+	if b.DryRun() {
+		t.Fatal("still dry run after Enforce")
+	}
+	if v, err := b.Ban(t.Context(), BanRequest{Addr: other, Reason: "scan"}); err != nil || v.DryRun || k.bans[other] != 3*time.Minute {
+		t.Fatalf("enforced: got %+v, %v, kernel %v; want 3m in the kernel", v, err, k.bans)
+	}
+	allow := NewAllowlist(nil, []AllowRule{{netip.MustParsePrefix("203.0.113.0/24"), "kubernetes pod range of node n1"}})
+	b.Reconfigure(BannerConfig{Allowlist: allow})
+	if !b.DryRun() {
+		t.Fatal("not dry run after a config without Enforce")
+	}
+	if k.bans[other] != 3*time.Minute {
+		t.Fatalf("the ban in the kernel was touched: %v", k.bans)
+	}
+	_, err := b.Ban(t.Context(), BanRequest{Addr: attacker, Actor: "alice", Reason: "by hand"})
+	var ae *AllowlistedError
+	if !errors.As(err, &ae) || ae.Rule != "kubernetes pod range of node n1" {
+		t.Fatalf("a ban of a newly allowlisted address: got %v", err)
+	}
+	if rule, ok := b.Allowlisted(attacker); !ok || rule != ae.Rule {
+		t.Fatalf("Allowlisted: got %q, %v", rule, ok)
+	}
+}

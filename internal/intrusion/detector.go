@@ -243,6 +243,30 @@ func NewDetector(cfg Config) *Detector {
 	return d
 }
 
+// Reconfigure applies cfg (defaults filled in; check it with Validate first) from
+// the next event on. The sources tracked keep what the detector knows of them;
+// those cfg's allowlist now protects are forgotten and returned, with the kinds they
+// were reported for, as Sweep returns idle ones.
+func (d *Detector) Reconfigure(cfg Config) []Ended {
+	cfg = cfg.withDefaults()
+	d.cfg = cfg
+	d.authPorts = [65536 / 64]uint64{}
+	for _, p := range cfg.AuthPorts {
+		d.authPorts[p/64] |= 1 << (p % 64)
+	}
+	var out []Ended
+	for k, s := range d.sources {
+		if _, ok := cfg.Allowlist.Match(k); !ok {
+			continue
+		}
+		delete(d.sources, k)
+		if e, ok := ended(k, s); ok {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // Config returns the detector's configuration, defaults filled in.
 func (d *Detector) Config() Config { return d.cfg }
 
@@ -531,17 +555,23 @@ func (d *Detector) Sweep(at time.Time) []Ended {
 			continue
 		}
 		delete(d.sources, k)
-		var kinds []string
-		for i, name := range []string{KindFastScan, KindSlowScan, KindHalfOpen, KindBruteForce} {
-			if s.reported[i] != 0 {
-				kinds = append(kinds, name)
-			}
-		}
-		if kinds != nil {
-			out = append(out, Ended{Source: k, Kinds: kinds})
+		if e, ok := ended(k, s); ok {
+			out = append(out, e)
 		}
 	}
 	return out
+}
+
+// ended is a forgotten source with the kinds it was reported for; false when it
+// never was.
+func ended(k netip.Addr, s *source) (Ended, bool) {
+	var kinds []string
+	for i, name := range []string{KindFastScan, KindSlowScan, KindHalfOpen, KindBruteForce} {
+		if s.reported[i] != 0 {
+			kinds = append(kinds, name)
+		}
+	}
+	return Ended{Source: k, Kinds: kinds}, kinds != nil
 }
 
 // Ended is a forgotten source that had findings.

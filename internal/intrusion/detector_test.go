@@ -226,3 +226,44 @@ func TestValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestReconfigure changes the fast score between two scans and then allowlists the
+// source: the lower threshold fires where the higher did not, and the source the
+// allowlist now protects is forgotten and handed back with its finding's kind.
+func TestReconfigure(t *testing.T) {
+	r := &replay{d: NewDetector(Config{FastScore: 24})}
+	for p := uint16(1); p <= 7; p++ { // 7 ports below 1024 weigh 21
+		r.refused(t0.Add(time.Duration(p)*10*time.Millisecond), attacker, victim, p)
+	}
+	if len(r.found) != 0 {
+		t.Fatalf("score 21 against threshold 24: got %v", kinds(r.found))
+	}
+	if ended := r.d.Reconfigure(Config{}); ended != nil {
+		t.Fatalf("reconfigure without an allowlist forgot %+v", ended)
+	}
+	if got := r.d.Config().FastScore; got != 21 {
+		t.Fatalf("fast score after reconfigure: got %d, want the default 21", got)
+	}
+	later := t0.Add(time.Minute)
+	for p := uint16(11); p <= 17; p++ {
+		r.refused(later.Add(time.Duration(p)*10*time.Millisecond), attacker, victim, p)
+	}
+	if k := kinds(r.found); k[KindFastScan] != 1 {
+		t.Fatalf("score 21 against threshold 21 after reconfigure: got %v", k)
+	}
+	allow := NewAllowlist(nil, []AllowRule{{netip.MustParsePrefix("203.0.113.0/24"), "kubernetes node n1"}})
+	ended := r.d.Reconfigure(Config{Allowlist: allow})
+	if len(ended) != 1 || ended[0].Source != attacker || len(ended[0].Kinds) != 1 || ended[0].Kinds[0] != KindFastScan {
+		t.Fatalf("forgotten on allowlisting: got %+v, want %s with fast_scan", ended, attacker)
+	}
+	if r.d.Sources() != 0 {
+		t.Fatalf("sources tracked: got %d, want 0", r.d.Sources())
+	}
+	r.found = nil
+	for p := uint16(100); p <= 200; p++ {
+		r.refused(later.Add(time.Hour+time.Duration(p)*time.Millisecond), attacker, victim, p)
+	}
+	if len(r.found) != 0 || r.d.Sources() != 0 {
+		t.Fatalf("an allowlisted source: got %v findings, %d sources tracked", kinds(r.found), r.d.Sources())
+	}
+}

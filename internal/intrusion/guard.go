@@ -101,6 +101,21 @@ func (g *Guard) Sweep(at time.Time) []Ended {
 	return g.cfg.Detector.Sweep(at)
 }
 
+// Reconfigure applies cfg to the detector between two events; see
+// Detector.Reconfigure. Safe for concurrent use with Handle.
+func (g *Guard) Reconfigure(cfg Config) []Ended {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.cfg.Detector.Reconfigure(cfg)
+}
+
+// DetectorConfig returns the detector's configuration, defaults filled in.
+func (g *Guard) DetectorConfig() Config {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.cfg.Detector.Config()
+}
+
 // Sources returns the sources tracked.
 func (g *Guard) Sources() int {
 	g.mu.Lock()

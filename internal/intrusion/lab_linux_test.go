@@ -31,6 +31,13 @@ var (
 	monAddr    = netip.MustParseAddr("198.51.100.1")
 	vicMonAddr = netip.MustParseAddr("198.51.100.2")
 	monNet     = netip.MustParsePrefix("198.51.100.0/24")
+
+	// The same pairs over IPv6, on unique local addresses (fd00::/8).
+	attAddr6    = netip.MustParseAddr("fd00:17:a::1")
+	vicAttAddr6 = netip.MustParseAddr("fd00:17:a::2")
+	monAddr6    = netip.MustParseAddr("fd00:17:b::1")
+	vicMonAddr6 = netip.MustParseAddr("fd00:17:b::2")
+	monNet6     = netip.MustParsePrefix("fd00:17:b::/64")
 )
 
 // needLab skips without root or the commands the lab needs; under CI=true it fails.
@@ -79,14 +86,18 @@ func newLab(t *testing.T) *lab {
 		ipCmd(t, "-n", ns, "link", "set", "lo", "up")
 	}
 	for _, p := range []struct {
-		peer           string
-		peerAddr, vAdr netip.Addr
-		vicLink        string
-	}{{l.att, attAddr, vicAttAddr, "va"}, {l.mon, monAddr, vicMonAddr, "vm"}} {
+		peer             string
+		peerAddr, vAdr   netip.Addr
+		peerAddr6, vAdr6 netip.Addr
+		vicLink          string
+	}{{l.att, attAddr, vicAttAddr, attAddr6, vicAttAddr6, "va"}, {l.mon, monAddr, vicMonAddr, monAddr6, vicMonAddr6, "vm"}} {
 		ipCmd(t, "-n", l.vic, "link", "add", p.vicLink, "type", "veth", "peer", "name", "eth0", "netns", p.peer)
 		ipCmd(t, "-n", l.vic, "addr", "add", p.vAdr.String()+"/24", "dev", p.vicLink)
+		// nodad: the addresses are usable at once, not tentative for a second or two.
+		ipCmd(t, "-n", l.vic, "addr", "add", p.vAdr6.String()+"/64", "dev", p.vicLink, "nodad")
 		ipCmd(t, "-n", l.vic, "link", "set", p.vicLink, "up")
 		ipCmd(t, "-n", p.peer, "addr", "add", p.peerAddr.String()+"/24", "dev", "eth0")
+		ipCmd(t, "-n", p.peer, "addr", "add", p.peerAddr6.String()+"/64", "dev", "eth0", "nodad")
 		ipCmd(t, "-n", p.peer, "link", "set", "eth0", "up")
 	}
 	return l

@@ -58,7 +58,8 @@ func (l *lab) guard(t *testing.T, cfg Config, banTime time.Duration) *guarded {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tbl.Close() })
-	allow := NewAllowlist([]netip.Addr{vicAttAddr, vicMonAddr}, []AllowRule{{monNet, "config intrusion.allowlist[0] (monitoring)"}})
+	allow := NewAllowlist([]netip.Addr{vicAttAddr, vicMonAddr, vicAttAddr6, vicMonAddr6}, []AllowRule{
+		{monNet, "config intrusion.allowlist[0] (monitoring)"}, {monNet6, "config intrusion.allowlist[1] (monitoring, IPv6)"}})
 	cfg.Allowlist = allow
 	g := &guarded{table: tbl, rec: &memRecorder{}, banned: map[netip.Addr]error{}}
 	g.banner = NewBanner(BannerConfig{Enforce: true, Enforcer: tbl, BanTime: banTime, Allowlist: allow, Recorder: g.rec})
@@ -461,4 +462,78 @@ func TestRecordNmap(t *testing.T) {
 		}
 	}
 	t.Logf("recorded %d events to %s", len(recs), nmapRecording)
+}
+
+// TestIPv6ScanBannedAndExpires runs a full nmap -sT -T4 scan over IPv6 from the
+// attacker's unique local address while the allowlisted monitor probes the victim
+// over IPv6 too: the attacker is found and banned in the victim's IPv6 set with the
+// ban's timeout, its next connect times out, and the kernel lifts the ban on time.
+func TestIPv6ScanBannedAndExpires(t *testing.T) {
+	needLab(t, "nmap", "nft")
+	l := newLab(t)
+	l.listenRedisLike(t, 6379)
+	const banTime = 4 * time.Second
+	g := l.guard(t, Config{}, banTime)
+	target := netip.AddrPortFrom(vicAttAddr6, 6379)
+	if err := dialFrom(t, l.att, target, 5*time.Second); err != nil {
+		t.Fatalf("before the scan, over IPv6: %v", err)
+	}
+	mon := l.nmap(t, l.mon, "-6", "-sT", "-T4", "-p", "1-1024", vicMonAddr6.String())
+	start := time.Now()
+	scan := l.nmap(t, l.att, "-6", "-sT", "-T4", "-p", "1-65535", vicAttAddr6.String())
+	poll(t, 30*time.Second, "the attacker's IPv6 scan found", func() bool { _, ok := g.found(attAddr6, ClassScan); return ok })
+	f, _ := g.found(attAddr6, ClassScan)
+	t.Logf("found %s from %s after %s: %s", f.Kind, f.Source, f.LastSeen.Sub(start).Round(time.Millisecond), f.Reason)
+	poll(t, 30*time.Second, "the attacker banned", func() bool { _, ok := g.banResult(attAddr6); return ok })
+	banned := time.Now()
+	if err, _ := g.banResult(attAddr6); err != nil {
+		t.Fatalf("ban: %v", err)
+	}
+	scan.Process.Kill() // no more flows once the ban ends
+
+	inKernel, err := g.table.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inKernel) != 1 || inKernel[0].Addr != attAddr6 || inKernel[0].Expires <= 0 || inKernel[0].Expires > banTime {
+		t.Fatalf("kernel sets: got %+v, want %s alone with at most %s left", inKernel, attAddr6, banTime)
+	}
+	// What nft itself shows: the element in the IPv6 set with its timeout, the IPv4
+	// set empty.
+	out, err := exec.Command("ip", "netns", "exec", l.vic, "nft", "list", "set", "inet", TableName, setV6).CombinedOutput()
+	if err != nil {
+		t.Fatalf("nft list set %s: %v: %s", setV6, err, out)
+	}
+	if want := attAddr6.String() + " timeout 4s expires"; !strings.Contains(string(out), want) {
+		t.Fatalf("nft list set %s: got\n%s\nwant an element %q", setV6, out, want)
+	}
+	out, err = exec.Command("ip", "netns", "exec", l.vic, "nft", "list", "set", "inet", TableName, setV4).CombinedOutput()
+	if err != nil || strings.Contains(string(out), "elements") {
+		t.Fatalf("nft list set %s: got %v\n%s\nwant no elements", setV4, err, out)
+	}
+	if err := dialFrom(t, l.att, target, time.Second); !isTimeout(err) {
+		t.Fatalf("the banned attacker's IPv6 connect: got %v, want a timeout", err)
+	}
+	if err := mon.Wait(); err != nil {
+		t.Fatalf("monitor's nmap: %v", err)
+	}
+	if err := dialFrom(t, l.mon, netip.AddrPortFrom(vicMonAddr6, 6379), 5*time.Second); err != nil {
+		t.Fatalf("the monitor's IPv6 connect: %v", err)
+	}
+	if f, ok := g.found(monAddr6, ""); ok {
+		t.Fatalf("the allowlisted monitor was found: %+v", f)
+	}
+
+	poll(t, 3*banTime, "the IPv6 ban lifted by the kernel", func() bool {
+		got, err := g.table.List()
+		return err == nil && len(got) == 0
+	})
+	lifted := time.Since(banned)
+	if lifted < banTime-time.Second {
+		t.Fatalf("the ban was lifted after %s, before its %s", lifted, banTime)
+	}
+	if err := dialFrom(t, l.att, target, 5*time.Second); err != nil {
+		t.Fatalf("the attacker's IPv6 connect after the ban: %v", err)
+	}
+	t.Logf("a %s IPv6 ban lifted by the kernel %s after it was set", banTime, lifted.Round(100*time.Millisecond))
 }

@@ -66,6 +66,8 @@ type Snapshot struct {
 	// Findings are the faults visible in the objects alone: no ready endpoints,
 	// LoadBalancer pending, Ingress backend missing.
 	Findings []Finding
+	// NodeRanges are the nodes' InternalIPs and pod ranges; see NodeRanges.
+	NodeRanges []NodeRange
 }
 
 // ServiceView is one Service as portpatrol sees it.
@@ -226,6 +228,7 @@ func Build(objs Objects, opts Options) *Snapshot {
 	}
 	nodes := slices.Clone(objs.Nodes)
 	slices.SortFunc(nodes, func(a, b *corev1.Node) int { return strings.Compare(a.Name, b.Name) })
+	snap.NodeRanges = NodeRanges(nodes)
 	svcs := slices.Clone(objs.Services)
 	slices.SortFunc(svcs, func(a, b *corev1.Service) int {
 		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
