@@ -27,6 +27,7 @@ func restartSections(old, cur *config.Config) []string {
 		{"status.listen", o.Status.Listen, c.Status.Listen}, {"status.title", o.Status.Title, c.Status.Title},
 		{"status.logo_text", o.Status.LogoText, c.Status.LogoText}, {"status.timezone", o.Status.Timezone, c.Status.Timezone},
 		{"host_name", o.HostName, c.HostName}, {"automation", o.Automation, c.Automation}, {"intrusion", o.Intrusion, c.Intrusion},
+		{"cluster", o.Cluster, c.Cluster},
 	} {
 		if changed(s.a, s.b) {
 			out = append(out, s.name)
