@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -43,13 +44,17 @@ type Config struct {
 
 // Agent is a running agent.
 type Agent struct {
-	c      Config
-	log    *slog.Logger
-	node   *cluster.Node
-	sched  *schedule.Scheduler
-	env    *probe.Env
-	ownEnv bool
-	reg    *prometheus.Registry
+	c    Config
+	log  *slog.Logger
+	node *cluster.Node
+	// sched is built from the first targets document, with its scheduler section (the
+	// cluster's flap detection, concurrency and fast confirmation); nil until then.
+	sched     *schedule.Scheduler
+	schedConf config.Scheduler
+	errc      chan error // the scheduler's Run returns here
+	env       *probe.Env
+	ownEnv    bool
+	reg       *prometheus.Registry
 
 	mu      sync.Mutex
 	doc     []byte // the targets document the jobs were built from
@@ -93,7 +98,6 @@ func New(ctx context.Context, c Config) (*Agent, error) {
 			defer a.mu.Unlock()
 			return float64(a.owned)
 		}))
-	a.sched = schedule.New(schedule.Config{OnResult: a.onResult, Logger: c.Logger})
 	return a, nil
 }
 
@@ -133,13 +137,12 @@ func (a *Agent) Run(ctx context.Context) error {
 		go func() { _ = srv.Serve(ln) }()
 		a.log.Info("agent serving /metrics", "addr", ln.Addr().String())
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- a.sched.Run(ctx) }()
+	a.errc = make(chan error, 1)
 	a.log.Info("agent started", "member", a.node.ID(), "location", a.node.Location())
 	if a.node.Config() == nil {
 		a.log.Info("waiting for the targets from the cluster's alerting leader")
 	}
-	a.replan()
+	a.replan(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -148,14 +151,16 @@ func (a *Agent) Run(ctx context.Context) error {
 				_ = srv.Shutdown(sctx)
 				cancel()
 			}
-			<-errc
+			if a.sched != nil {
+				<-a.errc
+			}
 			return nil
-		case err := <-errc:
+		case err := <-a.errc:
 			return err
 		case <-a.node.ConfigChanges():
-			a.replan()
+			a.replan(ctx)
 		case <-a.node.Changes():
-			a.replan()
+			a.replan(ctx)
 		}
 	}
 }
@@ -171,7 +176,7 @@ func (a *Agent) close() {
 
 // replan builds the probes of the targets this agent owns. A document that does not
 // parse is logged and the running probes are kept.
-func (a *Agent) replan() {
+func (a *Agent) replan(ctx context.Context) {
 	doc := a.node.Config()
 	if doc == nil {
 		return
@@ -180,6 +185,16 @@ func (a *Agent) replan() {
 	if err != nil {
 		a.log.Error("the cluster's targets do not load; keeping the running probes", "err", err)
 		return
+	}
+	if a.sched == nil {
+		sc := cfg.Scheduler
+		a.sched = schedule.New(schedule.Config{Concurrency: sc.Concurrency, PerHost: sc.PerHost,
+			NoFastConfirm: sc.FastConfirm != nil && !*sc.FastConfirm, FlapWindow: sc.FlapWindow, FlapChanges: sc.FlapChanges,
+			OnResult: a.onResult, Logger: a.log})
+		a.schedConf = sc
+		go func() { a.errc <- a.sched.Run(ctx) }()
+	} else if !reflect.DeepEqual(a.schedConf, cfg.Scheduler) {
+		a.log.Warn("the cluster's scheduler settings changed; the agent applies them at its next start")
 	}
 	jobs, err := Share(cfg, a.node.Members(), a.node.ID(), a.node.Location(), a.env)
 	if err != nil {

@@ -57,7 +57,10 @@ type clusterWiring struct {
 	minority map[string]time.Time
 	fenced   atomic.Uint64 // results refused: their sender did not own the target
 	stale    atomic.Uint64 // results older than a verdict already judged
-	merged   atomic.Uint64
+	// judgeFrom is the stream's last sequence when this member began leading: results
+	// up to it are not judged again.
+	judgeFrom atomic.Uint64
+	merged    atomic.Uint64
 }
 
 // placement is where a target must be watched from and how many locations must agree
@@ -155,14 +158,30 @@ func (w *clusterWiring) lead(ctx context.Context, token uint64) {
 	if !w.d.takeLead(ctx) {
 		return
 	}
+	// The moment the lease is lost this member stops alerting: no tick, save or send
+	// of its engine may land after a successor has loaded the store. What it observed
+	// since its last tick is not saved on the way out (the successor judges the same
+	// targets from fresh results), unlike a Kubernetes step-down, whose Lease outlives
+	// the flush.
+	stop := context.AfterFunc(ctx, func() { w.d.leading.Store(false) })
+	defer stop()
 	w.d.logger.Info("cluster: alerting leader", "member", w.node.ID(), "token", token)
 	w.publishTargets(ctx)
-	w.d.logger.Info("cluster: judging results from the stream", "member", w.node.ID())
-	err := w.node.Consume(ctx, w.handle)
+	// Results already in the stream were the previous leader's to judge: read again
+	// now (those it had not acknowledged), they would reopen incidents it resolved. Every
+	// target is probed again within its interval, so the verdicts come back fresh.
+	from, err := w.node.StreamLastSeq(ctx)
+	if err != nil {
+		w.d.logger.Warn("cluster: the stream's last position is unknown; judging every result not yet acknowledged", "err", err)
+	}
+	w.judgeFrom.Store(from)
+	w.d.logger.Info("cluster: judging results from the stream", "member", w.node.ID(), "after", from)
+	err = w.node.Consume(ctx, w.handle)
 	if err != nil && ctx.Err() == nil {
 		w.d.logger.Error("cluster: reading results stopped", "err", err)
 	}
-	w.d.stepDown()
+	w.d.leading.Store(false)
+	w.d.logger.Info("cluster: following: another member judges the results", "member", w.node.ID())
 }
 
 // publishTargets gives the agents the targets: the configuration's defaults, scheduler,
@@ -307,6 +326,10 @@ func (w *clusterWiring) handle(res cluster.Result) error {
 			}
 		}
 	}
+	if res.Seq != 0 && res.Seq <= w.judgeFrom.Load() {
+		w.stale.Add(1)
+		return nil
+	}
 	w.merged.Add(1)
 	sig, finding := w.merge(res, pl, status, r)
 	if finding != nil {
@@ -315,8 +338,10 @@ func (w *clusterWiring) handle(res cluster.Result) error {
 		}
 	}
 	if sig == nil || !d.leading.Load() || d.learningTarget(r.Target) {
+		d.logger.Debug("cluster: result judged, nothing to observe", "target", r.Target, "member", res.Member, "location", res.Location, "status", status, "seq", res.Seq)
 		return nil
 	}
+	d.logger.Debug("cluster: result judged", "target", r.Target, "member", res.Member, "location", res.Location, "status", status, "verdict", sig.Status, "seq", res.Seq)
 	if err := d.withEngine(func(e *alert.Engine) error { return e.Observe(d.ctx, *sig) }); err != nil && d.ctx.Err() == nil {
 		return err
 	}
