@@ -23,6 +23,7 @@ type serveFlags struct {
 	listen    string
 	logLevel  string
 	logFormat string
+	cluster   config.Cluster // --cluster, --name, --location
 }
 
 func newServeCmd() *cobra.Command {
@@ -65,12 +66,20 @@ effect at the next start (a reload that changes them says so in the log).
 blackbox_exporter's flag names are accepted for a drop-in start: --config.file
 (--config), --web.listen-address (--listen), --log.level and --log.format (logfmt is
 text). A blackbox.yml is a valid config file; config check lists the settings in it
-that portpatrol reads but does not act on.`,
+that portpatrol reads but does not act on.
+
+With --cluster (or cluster.url in the file) several serve processes and agents share the
+targets through NATS JetStream: each probes its share in its location, one holds the
+alerting lease, and a target is down when a quorum of its locations agree. See
+docs/scale-out.md and portpatrol cluster status.`,
 		Example: `  # On its defaults: watch this host; dashboard, API and /metrics on 127.0.0.1:9115
   portpatrol serve
 
   # With targets, on all interfaces (list the names clients use under api.hosts)
   portpatrol serve -c /etc/portpatrol/portpatrol.yaml --listen 0.0.0.0:9115
+
+  # Cluster mode: share the targets with the other members over NATS JetStream
+  portpatrol serve -c /etc/portpatrol/portpatrol.yaml --cluster nats://127.0.0.1:4222 --location eu-1
 
   # Reload after editing the file
   kill -HUP $(pidof portpatrol)
@@ -90,6 +99,9 @@ that portpatrol reads but does not act on.`,
 	fl.StringVar(&f.listen, "listen", "", "address to serve on (default from config, else "+config.DefaultListen+")")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	fl.StringVar(&f.cluster.URL, "cluster", "", "cluster mode: the NATS servers (nats://HOST:4222[,nats://HOST2:4222]); overrides cluster.url")
+	fl.StringVar(&f.cluster.Location, "location", "", "cluster mode: where this member probes from (overrides cluster.location; default \"default\")")
+	fl.StringVar(&f.cluster.Name, "name", "", "cluster mode: this member's ID (overrides cluster.name; default the host name and a random suffix)")
 	fl.SetNormalizeFunc(blackboxFlagNames)
 	return cmd
 }
@@ -114,7 +126,7 @@ func blackboxFlagNames(_ *pflag.FlagSet, name string) pflag.NormalizedName {
 // serve runs the daemon until SIGINT or SIGTERM; SIGHUP reloads its file.
 func serve(f serveFlags, logger *slog.Logger) error {
 	startProfiler(logger)
-	d, err := daemon.New(daemon.Config{Path: f.config, DataDir: f.dataDir, Logger: logger})
+	d, err := daemon.New(daemon.Config{Path: f.config, DataDir: f.dataDir, Logger: logger, Cluster: f.cluster, Version: buildInfo().Version})
 	if err != nil {
 		return exitf(exitUnknown, "%v", err)
 	}

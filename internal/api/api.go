@@ -38,6 +38,8 @@ type Config struct {
 	Learned Learned
 	// Capacity serves /api/v1/capacity; nil answers 501.
 	Capacity Capacity
+	// Cluster serves /api/v1/cluster; nil answers 501.
+	Cluster Cluster
 	// Bands adds the learned latency band to target histories; nil adds none.
 	Bands Bands
 	// Automation serves /api/v1/automation; nil answers 501.
@@ -131,6 +133,7 @@ func New(cfg Config) *Server {
 	}
 	s.routes = append(s.routes, s.learnedRoutes()...)
 	s.routes = append(s.routes, s.capacityRoutes()...)
+	s.routes = append(s.routes, s.clusterRoutes()...)
 	s.routes = append(s.routes, s.automationRoutes()...)
 	s.routes = append(s.routes, s.banRoutes()...)
 	s.routes = append(s.routes, s.intrusionRoutes()...)

@@ -248,7 +248,7 @@ func newWorld() (*fake, *calls) {
 // newServer builds a Server over f with every dependency set.
 func newServer(f *fake, mod func(*Config)) *Server {
 	cfg := Config{Targets: f, History: f, Alerts: f, AlertActions: f, Silences: f, Windows: f, Deliveries: f,
-		Audits: f, Tokens: f, TokenAdmin: f, StatusNotes: newMemNotes(), Learned: f, Capacity: f, Bands: f, Automation: fakeAutomation{}, Bans: newMemBans(), Intrusion: fakeIntrusion{}, Broker: NewBroker(BrokerConfig{}), Now: func() time.Time { return t0 }}
+		Audits: f, Tokens: f, TokenAdmin: f, StatusNotes: newMemNotes(), Learned: f, Capacity: f, Cluster: f, Bands: f, Automation: fakeAutomation{}, Bans: newMemBans(), Intrusion: fakeIntrusion{}, Broker: NewBroker(BrokerConfig{}), Now: func() time.Time { return t0 }}
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -100,7 +100,9 @@ func (n *Node) consumer(ctx context.Context) (jetstream.Consumer, error) {
 		Description:   "portpatrol alerting leader",
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckWait:       30 * time.Second,
+		// A result the previous leader read and did not acknowledge comes again after
+		// this; the leader drops it when it has judged a newer one.
+		AckWait:       max(2*n.cfg.TTL, 5*time.Second),
 		MaxAckPending: 10000,
 		Replicas:      n.cfg.Replicas,
 	})

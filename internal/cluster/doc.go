@@ -28,8 +28,8 @@
 // holder renews it every Heartbeat with an update conditional on the revision it wrote
 // last, so a renewal fails as soon as anyone else wrote the key. The revision at
 // acquisition is the fencing token: it grows with every new term, so a store can refuse
-// writes of an older term. A holder whose renewals fail for TTL - Heartbeat gives up
-// its term (its context is cancelled) a Heartbeat before its key can expire and a
+// writes of an older term. A holder whose renewals fail for half the TTL gives up
+// its term (its context is cancelled) TTL/2 before its key can expire and a
 // successor can win, measured on its own monotonic clock from before its last
 // successful renewal was sent. A holder that steps down deletes the key so that a
 // successor wins at once. The value of the key is {"id": leader, "token": token}.

@@ -15,8 +15,8 @@ import (
 // that succeeds only if nobody wrote the key since. On winning it calls elected in a
 // new goroutine with the fencing token (the key's revision at acquisition, larger for
 // every new term) and a context that is cancelled the moment leadership is lost: a
-// renewal finds the key changed, or no renewal succeeded for TTL - Heartbeat (so an old
-// leader stops at least a Heartbeat before its key expires and a successor can win), or
+// renewal finds the key changed, or no renewal succeeded for half the TTL (so an old
+// leader stops at least TTL/2 before its key expires and a successor can win), or
 // ctx ends (then the key is deleted so that a successor wins at once). Lead returns when
 // ctx ends or the node is closed.
 func (n *Node) Lead(ctx context.Context, elected func(ctx context.Context, token uint64)) {
@@ -64,7 +64,9 @@ func (n *Node) term(ctx context.Context, kv jetstream.KeyValue, elected func(con
 		return // held by another, or unreachable
 	}
 	lastOK := start // the key expires TTL after its write, which is after start
-	deadline := func() time.Time { return lastOK.Add(ttl - hb) }
+	// Half the TTL without a renewal ends the term: the old leader has stopped (its
+	// ticks, saves and sends) for at least TTL/2 when a successor can win.
+	deadline := func() time.Time { return lastOK.Add(ttl / 2) }
 	// The first renewal records the token in the value, for the others to show.
 	last := token
 	rctx, cancel := context.WithDeadline(ctx, deadline())
@@ -100,7 +102,7 @@ func (n *Node) term(ctx context.Context, kv jetstream.KeyValue, elected func(con
 			n.release(kv, last)
 			reason = "stepped down"
 		case <-timer.C:
-			reason = "no renewal for TTL - heartbeat"
+			reason = "no renewal for half the TTL"
 		case <-tick.C:
 			if n.frozen.Load() {
 				continue

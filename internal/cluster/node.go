@@ -363,6 +363,22 @@ func (n *Node) Status(ctx context.Context) Status {
 }
 
 // streamLag returns the results the alerting consumer has not acknowledged.
+// StreamLastSeq returns the sequence of the last result in the stream now. A new
+// leader judges only the results after it: those before were its predecessor's.
+func (n *Node) StreamLastSeq(ctx context.Context) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, max(n.cfg.Heartbeat, time.Second))
+	defer cancel()
+	st, err := n.js.Stream(ctx, n.stream)
+	if err != nil {
+		return 0, err
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.State.LastSeq, nil
+}
+
 func (n *Node) streamLag(ctx context.Context) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.Heartbeat)
 	defer cancel()

@@ -108,6 +108,9 @@ type Source struct {
 	Heartbeat Heartbeat `yaml:"heartbeat"`
 	// ChatOps answers commands from Slack and Mattermost; see docs/chatops.md.
 	ChatOps ChatOps `yaml:"chatops"`
+	// Cluster is cluster mode: targets shared by several processes over NATS
+	// JetStream (docs/scale-out.md).
+	Cluster Cluster `yaml:"cluster"`
 }
 
 // Config is a loaded, validated configuration: the Source as written, and what was
@@ -350,6 +353,11 @@ type TargetConfig struct {
 	Username     string `yaml:"username"`
 	Password     string `yaml:"password"`
 	PasswordFile string `yaml:"password_file"`
+	// Locations are the cluster locations that must watch the target (default every
+	// location with a live member); Quorum is how many of them must see it down for
+	// it to be down (default a majority). Both need cluster mode.
+	Locations []string `yaml:"locations"`
+	Quorum    int      `yaml:"quorum"`
 }
 
 // Check is a target resolved against defaults and its module: everything needed to
@@ -368,6 +376,11 @@ type Check struct {
 	// AutoWarn is `warn: auto`: the target's slow threshold is learned from its own
 	// baseline by the daemon's anomaly detector (Target.Warn is then zero).
 	AutoWarn bool
+	// Locations and Quorum are the target's placement in cluster mode: the locations
+	// that must watch it (nil: all) and how many must agree it is down (0: a
+	// majority).
+	Locations []string
+	Quorum    int
 }
 
 // BuiltinModules are the modules every config has, named as in blackbox_exporter's
@@ -502,6 +515,7 @@ func (c *Config) resolve(idx index, bad badPaths, errs *Errors) {
 	c.resolveIntrusion(at, idx)
 	c.resolveHeartbeat(at)
 	c.resolveChatOps(at)
+	c.resolveCluster(at)
 	c.checkSections(at)
 	seen := make(map[string]int, len(c.Targets))
 	sh := shared{modules: map[string]*probe.Module{}, labels: map[string]map[string]string{}, zero: new(probe.Module)}
@@ -617,6 +631,7 @@ func (c *Config) resolveTarget(at func(path, format string, args ...any), bad ba
 		at(p+".warn", "warn: auto learns the threshold with the anomaly detector, which anomaly.enabled turns off; give a duration or enable it")
 	}
 	checkLabels(tc.Labels, p+".labels", at)
+	checkPlacement(at, p, tc)
 	for _, th := range []struct {
 		field string
 		v     int
@@ -708,6 +723,8 @@ func (c *Config) resolveTarget(at func(path, format string, args ...any), bad ba
 		FailureThreshold: pickInt(tc.FailureThreshold, d.FailureThreshold),
 		SuccessThreshold: pickInt(tc.SuccessThreshold, d.SuccessThreshold),
 		AutoWarn:         warn.Auto,
+		Locations:        tc.Locations,
+		Quorum:           tc.Quorum,
 	})
 }
 

@@ -37,7 +37,7 @@ func TestOneRunReportsEveryProblem(t *testing.T) {
 			`bad.yaml:2:9: listen: "127.0.0.1:99999": port "99999" is not a number from 0 to 65535`,
 		}},
 		{"unknown field and a negative interval", "targets:\n  - url: 127.0.0.1:1\n    intervall: 5s\n  - url: 127.0.0.1:2\n    interval: -1s\n", []string{
-			`bad.yaml:3:5: targets[0].intervall: unknown field "intervall"; valid fields here: failure_threshold, interval, labels, module, name, password, password_file, success_threshold, timeout, url, username, warn`,
+			`bad.yaml:3:5: targets[0].intervall: unknown field "intervall"; valid fields here: failure_threshold, interval, labels, locations, module, name, password, password_file, quorum, success_threshold, timeout, url, username, warn`,
 			`bad.yaml:5:15: targets[1].interval: must not be negative, got -1s`,
 		}},
 		{"field given twice and a bad label", "scheduler:\n  concurrency: 1\n  concurrency: 2\ndefaults:\n  labels: {job: x}\n", []string{

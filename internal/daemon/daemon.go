@@ -89,6 +89,11 @@ type Config struct {
 	// OrphanDelay is how long after Run starts the alerts of targets no longer
 	// scheduled are resolved (default 2m, so discovery can bring its targets back).
 	OrphanDelay time.Duration
+	// Version is announced to the cluster in cluster mode.
+	Version string
+	// Cluster's non-zero URL, Name and Location override the configuration's cluster
+	// section, at start and on every reload (serve --cluster, --location, --name).
+	Cluster config.Cluster
 	// AuditLog receives automation's decisions; nil means the store's hash chain
 	// (AuditLog()), or the log when the store keeps none.
 	AuditLog auditlog.Recorder
@@ -139,9 +144,12 @@ type Daemon struct {
 	automation   *automationWiring
 	diag         diagnoser        // diagnoses P0 unreachable alerts in the background
 	intrusion    *intrusionWiring // nil unless intrusion.enabled
-	status       *status.Page
-	httpLimits   httpLimits // the HTTP server's timeouts; tests shorten them
-	dataDir      string     // Config.DataDir: where the local socket goes by default
+	cluster      *clusterWiring   // nil unless cluster.url is set
+	// clusterOverride is Config.Cluster, applied to every configuration loaded.
+	clusterOverride config.Cluster
+	status          *status.Page
+	httpLimits      httpLimits // the HTTP server's timeouts; tests shorten them
+	dataDir         string     // Config.DataDir: where the local socket goes by default
 	// resultMu guards scheduled: a change of it (before the alerts of removed targets are
 	// resolved) waits for a result being observed, which reads it.
 	resultMu sync.RWMutex
@@ -190,9 +198,12 @@ func New(c Config) (_ *Daemon, err error) {
 			}
 		}
 	}
+	if err := overrideCluster(cfg, c.Cluster); err != nil {
+		return nil, err
+	}
 	logWarnings(logger, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &Daemon{path: c.Path, logger: logger, clock: clock, metrics: exporter.NewMetrics(), probeEnv: c.ProbeEnv,
+	d := &Daemon{path: c.Path, logger: logger, clusterOverride: c.Cluster, clock: clock, metrics: exporter.NewMetrics(), probeEnv: c.ProbeEnv,
 		orphanDelay: c.OrphanDelay, httpLimits: defaultHTTPLimits, dataDir: c.DataDir, ctx: ctx, cancel: cancel}
 	if d.probeEnv == nil {
 		d.probeEnv = new(probe.Env)
@@ -256,6 +267,12 @@ func New(c Config) (_ *Daemon, err error) {
 			d.leading.Store(false) // until elected
 		}
 	}
+	if cfg.Cluster.On() {
+		if d.cluster, err = newClusterWiring(d, cfg, c.Version); err != nil {
+			return nil, err
+		}
+		d.leading.Store(false) // until this member holds the alerting lease
+	}
 	d.sched = schedule.New(schedule.Config{
 		Concurrency:   cfg.Scheduler.Concurrency,
 		PerHost:       cfg.Scheduler.PerHost,
@@ -293,10 +310,16 @@ func New(c Config) (_ *Daemon, err error) {
 func (d *Daemon) Close() error {
 	var err error
 	d.closeOnce.Do(func() {
+		if d.cluster != nil {
+			// Leave first: the other members take this one's share at once.
+			if e := d.cluster.node.Close(); e != nil {
+				err = fmt.Errorf("leave the cluster: %w", e)
+			}
+		}
 		if d.batch != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			if e := d.batch.Close(ctx); e != nil {
-				err = fmt.Errorf("flush history: %w", e)
+				err = errors.Join(err, fmt.Errorf("flush history: %w", e))
 			}
 			cancel()
 		}
@@ -368,6 +391,9 @@ func (d *Daemon) build(cfg *config.Config, prev *generation) (*generation, error
 		if err != nil {
 			return nil, fmt.Errorf("notify: %w", err)
 		}
+		// Replicas and cluster members share a PostgreSQL outbox: only the one that
+		// leads delivers, so no notification goes out twice.
+		n.Standby(func() bool { return !d.leading.Load() })
 		g.notifier = n
 		sink := &triedSink{next: &routedSink{next: n, known: n.Receivers(), logger: d.logger}, w: func() *automationWiring { return d.automation }}
 		g.deps = alert.Deps{Sink: sink, Store: d.db, Now: d.clock.Now,
@@ -464,6 +490,9 @@ type plan struct {
 	infos []exporter.TargetInfo
 	ids   map[string]bool
 	full  bool // metrics.per_target: full
+	// places are every known target's placement in cluster mode (this member's share
+	// is jobs); nil otherwise.
+	places map[string]placement
 }
 
 // plan builds every probe of cfg, plus the targets the host watch and Kubernetes
@@ -477,10 +506,16 @@ func (d *Daemon) plan(cfg *config.Config) (plan, error) {
 			failure: c.FailureThreshold, success: c.SuccessThreshold})
 	}
 	configured := len(specs)
-	specs = d.addHostTargets(cfg, specs)
+	var places map[string]placement
+	if d.cluster == nil {
+		specs = d.addHostTargets(cfg, specs)
+	}
 	specs = d.addKubeTargets(cfg, specs)
+	if d.cluster != nil {
+		specs, configured, places = d.cluster.share(specs, configured, cfg)
+	}
 	p := plan{jobs: make([]schedule.Job, 0, len(specs)), infos: make([]exporter.TargetInfo, 0, len(specs)),
-		ids: make(map[string]bool, len(specs)), full: cfg.Metrics.PerTarget == config.PerTargetFull}
+		ids: make(map[string]bool, len(specs)), full: cfg.Metrics.PerTarget == config.PerTargetFull, places: places}
 	zero := new(probe.Module) // the scheme's default module, shared by the probes without one
 	for i, sp := range specs {
 		t := sp.target
@@ -510,9 +545,18 @@ func (d *Daemon) plan(cfg *config.Config) (plan, error) {
 // commitPlan records a plan the scheduler has taken: the targets' metrics, and the
 // resolution of alerts of targets no longer scheduled.
 func (d *Daemon) commitPlan(p plan) {
+	ids := p.ids
+	if d.cluster != nil && p.places != nil {
+		// Alerts follow every target the cluster watches, not only this member's share.
+		d.cluster.places.Store(&p.places)
+		ids = make(map[string]bool, len(p.places))
+		for id := range p.places {
+			ids[id] = true
+		}
+	}
 	d.metrics.SetTargets(p.infos)
 	d.metrics.SetFull(p.full)
-	d.resolveRemoved(p.ids)
+	d.resolveRemoved(ids)
 	d.automation.setProbes(p.jobs)
 	d.automation.setPools(p.infos)
 }
@@ -569,7 +613,10 @@ func logWarnings(logger *slog.Logger, cfg *config.Config) {
 func (d *Daemon) Reload(cfg *config.Config) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	err := d.reload(cfg)
+	err := overrideCluster(cfg, d.clusterOverride)
+	if err == nil {
+		err = d.reload(cfg)
+	}
 	if err != nil {
 		d.metrics.ConfigLoaded(false, d.clock.Now())
 		d.logger.Error("reload failed; keeping the running configuration", "file", cfg.File, "err", err)
@@ -623,6 +670,9 @@ func (d *Daemon) reload(cfg *config.Config) error {
 	d.commitPlan(p)
 	applyIntrusion()
 	d.restart(g, prev)
+	if d.cluster != nil && d.leading.Load() {
+		d.cluster.publishTargets(d.ctx) // the agents' targets follow the file
+	}
 	if g.notifier != prev.notifier {
 		d.logger.Info("alerting and notification settings reloaded", "receivers", len(g.notifier.Receivers()))
 	}
@@ -751,6 +801,10 @@ func (d *Daemon) onResult(ev schedule.Event) {
 	sig := alert.Signal{Target: r.Target, Host: d.hostLabel(host), Labels: labels, Result: r, Status: ev.Status, Flapping: ev.Flapping, At: r.Start}
 	if d.kube != nil {
 		d.kube.observe(r)
+	}
+	if d.cluster != nil {
+		d.cluster.publish(ev) // the leader judges it with the other locations' verdicts
+		return
 	}
 	if !d.leading.Load() || d.learningTarget(r.Target) {
 		return
@@ -892,6 +946,9 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	}
 	if d.intrusion != nil {
 		d.intrusion.run(ctx)
+	}
+	if d.cluster != nil {
+		d.cluster.run(ctx)
 	}
 	d.every(ctx, time.Minute, "status history", func(now time.Time) error { return d.status.Sync(ctx, now) })
 	d.every(ctx, time.Minute, "state change log", func(now time.Time) error { d.changeLog.flush(now); return nil })

@@ -129,6 +129,15 @@ func (k *kubeWiring) run(ctx context.Context) {
 // PostgreSQL store carries the previous leader's incidents over), and the findings
 // active now are raised again.
 func (d *Daemon) lead(ctx context.Context, k *kubeWiring) {
+	if d.takeLead(ctx) {
+		k.raise(k.tracker.Active())
+	}
+}
+
+// takeLead rebuilds the alert engine from the store with the running generation's
+// configuration and dependencies, and makes this replica the one that alerts. It
+// reports false, and leaves the replica following, when the engine does not build.
+func (d *Daemon) takeLead(ctx context.Context) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	g := d.gen.Load()
@@ -137,13 +146,13 @@ func (d *Daemon) lead(ctx context.Context, k *kubeWiring) {
 	if err != nil {
 		d.engineMu.Unlock()
 		d.logger.Error("take over alerting", "err", err)
-		return
+		return false
 	}
 	d.swapEngine(eng)
 	d.leading.Store(true)
 	d.engineMu.Unlock()
 	d.logger.Info("leading: this replica now raises alerts")
-	k.raise(k.tracker.Active())
+	return true
 }
 
 // stepDown stops this replica raising alerts; it keeps probing and serving.

@@ -109,7 +109,7 @@ func (d *Daemon) newAPI() *api.Server {
 	ad := &apiAdapter{d: d}
 	return api.New(api.Config{
 		Targets: ad, History: ad, Alerts: ad, AlertActions: ad, Silences: ad, Windows: ad, Deliveries: ad, Audits: ad,
-		Tokens: ad, TokenAdmin: ad, StatusNotes: statusNotes{d.db}, Learned: d.learnedAPI(ad), Capacity: d.capacityAPI(ad), Bands: d.bandsAPI(ad), Automation: d.automationAPIFor(), Bans: d.bansAPI(), Intrusion: d.intrusionAPI(), Broker: d.broker, AnonymousRead: cfg.API.AnonymousRead, TokenStore: d.dbName, Logger: d.logger.With("component", "api"),
+		Tokens: ad, TokenAdmin: ad, StatusNotes: statusNotes{d.db}, Learned: d.learnedAPI(ad), Capacity: d.capacityAPI(ad), Cluster: d.clusterAPIFor(), Bands: d.bandsAPI(ad), Automation: d.automationAPIFor(), Bans: d.bansAPI(), Intrusion: d.intrusionAPI(), Broker: d.broker, AnonymousRead: cfg.API.AnonymousRead, TokenStore: d.dbName, Logger: d.logger.With("component", "api"),
 	})
 }
 

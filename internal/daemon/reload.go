@@ -28,6 +28,7 @@ func restartSections(old, cur *config.Config) []string {
 		{"status.logo_text", o.Status.LogoText, c.Status.LogoText}, {"status.timezone", o.Status.Timezone, c.Status.Timezone},
 		{"host_name", o.HostName, c.HostName}, {"automation", o.Automation, c.Automation},
 		{"intrusion.enabled", o.Intrusion.Enabled, c.Intrusion.Enabled}, {"intrusion.netns", o.Intrusion.NetNS, c.Intrusion.NetNS},
+		{"cluster", o.Cluster, c.Cluster},
 	} {
 		if changed(s.a, s.b) {
 			out = append(out, s.name)

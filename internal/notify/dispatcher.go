@@ -113,6 +113,8 @@ type Dispatcher struct {
 	sem   chan struct{}        // Concurrency slots for drains
 	// stopping is set when Run's context ends: drains start no new send.
 	stopping atomic.Bool
+	// standby, when set and reporting true, holds every send (see Standby).
+	standby atomic.Pointer[func() bool]
 }
 
 // ShutdownGrace is how long a send in flight when Run's context ends may take to
@@ -241,10 +243,12 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	var inflight sync.WaitGroup
 	defer inflight.Wait()
 	for {
-		if _, err := d.dispatch(sendCtx, &inflight, false); err != nil && ctx.Err() == nil {
-			d.log.Error("notify: dispatch", "err", err)
+		if !d.held() {
+			if _, err := d.dispatch(sendCtx, &inflight, false); err != nil && ctx.Err() == nil {
+				d.log.Error("notify: dispatch", "err", err)
+			}
+			d.resendDue(ctx)
 		}
-		d.resendDue(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -252,6 +256,24 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		case <-d.wake:
 		}
 	}
+}
+
+// Standby makes the dispatcher send nothing, and resend no reminder, while held
+// reports true. Processes that share an outbox (a PostgreSQL store) deliver only from
+// the one that leads, so no notification goes out twice from two of them; a send in
+// flight when held turns true finishes and is recorded. nil removes the hold.
+func (d *Dispatcher) Standby(held func() bool) {
+	if held == nil {
+		d.standby.Store(nil)
+		return
+	}
+	d.standby.Store(&held)
+}
+
+// held reports whether Standby holds the sends now.
+func (d *Dispatcher) held() bool {
+	f := d.standby.Load()
+	return f != nil && (*f)()
 }
 
 // DispatchDue sends what is due now and waits for the sends to finish. Receivers are
@@ -345,7 +367,7 @@ func (d *Dispatcher) dispatch(ctx context.Context, wg *sync.WaitGroup, wait bool
 func (d *Dispatcher) drain(ctx context.Context, q []Delivery) (int, error) {
 	done := 0
 	for _, dl := range q {
-		if ctx.Err() != nil || d.stopping.Load() {
+		if ctx.Err() != nil || d.stopping.Load() || d.held() {
 			return done, nil
 		}
 		final, err := d.attempt(ctx, &dl)

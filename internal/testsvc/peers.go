@@ -82,6 +82,7 @@ func (f *Flip) Close() { f.ln.Close() }
 // WebhookMsg is what a Webhook keeps of one Alertmanager-style webhook call.
 type WebhookMsg struct {
 	At     time.Time
+	Key    string // the Idempotency-Key header: the notification's outbox key
 	Status string
 	// Kind is portpatrol's kind of notification: firing, acknowledged, reminder…
 	Kind   string `json:"kind"`
@@ -115,6 +116,7 @@ func NewWebhook(t testing.TB) *Webhook {
 			t.Errorf("receiver: bad payload %q: %v", b, err)
 		}
 		m.At = time.Now()
+		m.Key = req.Header.Get("Idempotency-Key")
 		r.msgs = append(r.msgs, m)
 	}))
 	t.Cleanup(srv.Close)

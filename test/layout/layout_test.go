@@ -33,6 +33,9 @@ var allowed = map[string][]string{
 	// Bans are recorded in the audit chain and kept in the store (store.BanStore), so
 	// that they are re-applied after a restart.
 	"internal/intrusion": {"internal/auditlog", "internal/store"},
+	// An agent is a probe-only process of its own: the cluster member, the targets it
+	// is given (a configuration document), and the probes and scheduler that run them.
+	"internal/agent": {"internal/cluster", "internal/config", "internal/probe", "internal/schedule"},
 }
 
 // shared are the packages every package below a prefix may import: the notification

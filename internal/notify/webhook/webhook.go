@@ -25,6 +25,11 @@ import (
 // secret is configured, so the receiver can check the sender.
 const SignatureHeader = "X-Portpatrol-Signature"
 
+// IdempotencyHeader carries the notification's outbox key (the IETF draft
+// "The Idempotency-Key HTTP Header Field"): delivery is at least once, and a resend of
+// one notification carries the same key.
+const IdempotencyHeader = "Idempotency-Key"
+
 // Config configures a Webhook.
 type Config struct {
 	// URL is where payloads are POSTed. Required.
@@ -133,6 +138,11 @@ func (w *Webhook) Notify(ctx context.Context, n patrol.Notification) error {
 	h := send.Bearer(w.cfg.Token)
 	if w.cfg.Secret != "" {
 		h.Set(SignatureHeader, "sha256="+Sign(w.cfg.Secret, body))
+	}
+	if n.Key != "" {
+		// The outbox key: the same on a resend of this notification (after a crash or a
+		// failover in the middle of a send), so the receiver can drop the second copy.
+		h.Set(IdempotencyHeader, n.Key)
 	}
 	_, err = send.JSON(ctx, w.cfg.Client, send.Request{URL: w.cfg.URL, Header: h, Body: body})
 	return err

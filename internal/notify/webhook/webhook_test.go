@@ -132,6 +132,9 @@ func TestReceiverConfigBuild(t *testing.T) {
 	if got := r.Header.Get(webhook.SignatureHeader); got != "sha256="+webhook.Sign("s3cret", r.Body) {
 		t.Errorf("got signature %q, want one made with the secret", got)
 	}
+	if got, want := r.Header.Get(webhook.IdempotencyHeader), notifytest.Notification(patrol.NotifyFiring).Key; got != want || got == "" {
+		t.Errorf("got Idempotency-Key %q, want the notification's key %q", got, want)
+	}
 }
 
 func TestReceiverConfigValidate(t *testing.T) {
