@@ -24,6 +24,8 @@ func newClusterCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cluster",
 		Short: "Show the cluster a running daemon belongs to",
+		Example: `  portpatrol cluster status
+  portpatrol cluster status --json`,
 		Long: `In cluster mode (serve --cluster, or cluster.url) serve processes and agents share the
 targets through NATS JetStream. "cluster status" asks the local daemon for the cluster as
 it sees it: the live members by location with the targets each owns, the alerting leader
