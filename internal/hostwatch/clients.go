@@ -12,6 +12,10 @@ import (
 // ClientWindow is how far back Clients looks.
 const ClientWindow = 5 * time.Minute
 
+// clientSweep is how often samples older than ClientWindow are dropped, and how long
+// an unchanged count is kept as one sample.
+const clientSweep = 10 * time.Second
+
 // clientSample is one detail dump's count of a listener's established connections.
 type clientSample struct {
 	at time.Time
@@ -42,7 +46,13 @@ func (w *Watch) sampleClients(l *listener, now time.Time) {
 		w.clients = map[string][]clientSample{}
 	}
 	t := l.key.target()
-	w.clients[t] = append(w.clients[t], clientSample{at: now, n: l.established})
+	if ss := w.clients[t]; len(ss) > 0 && ss[len(ss)-1].n == l.established && now.Sub(ss[len(ss)-1].at) < clientSweep {
+		// The same count a moment ago: only its time moves, so Clients still reports
+		// when it was last seen and a listener's samples stay few.
+		ss[len(ss)-1].at = now
+	} else {
+		w.clients[t] = append(w.clients[t], clientSample{at: now, n: l.established})
+	}
 	if w.clientAddrs == nil {
 		w.clientAddrs = map[string]map[netip.Addr]time.Time{}
 	}
@@ -61,6 +71,13 @@ func (w *Watch) sampleClients(l *listener, now time.Time) {
 			}
 		}
 	}
+	// The samples of every target are swept once every clientSweep, not on each
+	// listener's sample: on a host of many listeners a sweep per sample made each
+	// tick cost listeners × samples, and the watch fell behind holding its lock.
+	if now.Sub(w.clientsSwept) < clientSweep {
+		return
+	}
+	w.clientsSwept = now
 	for k, m := range w.clientAddrs {
 		maps.DeleteFunc(m, func(_ netip.Addr, at time.Time) bool { return now.Sub(at) > ClientWindow })
 		if len(m) == 0 {

@@ -182,6 +182,8 @@ type Watch struct {
 	clients map[string][]clientSample
 	// clientAddrs holds, by probe target, when each client address was last seen.
 	clientAddrs map[string]map[netip.Addr]time.Time
+	// clientsSwept is when clients and clientAddrs were last swept of old samples.
+	clientsSwept time.Time
 }
 
 // hostState is the host-level overflow alert: overflows no full queue explains.
