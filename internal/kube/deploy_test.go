@@ -281,6 +281,9 @@ func TestIntegrationHelmChart(t *testing.T) {
 			t.Errorf("the chart in cluster mode: the API server did not admit %s; created %v", k, kinds)
 		}
 	}
+	if slices.Contains(kinds, "Role/pp-portpatrol-leader-election") {
+		t.Errorf("the chart in cluster mode grants the Lease of the Kubernetes election, which it turns off; created %v", kinds)
+	}
 }
 
 // helmRefusal runs helm, which must fail, and returns what it said.
