@@ -42,6 +42,15 @@ func TestRulesUnitTests(t *testing.T) {
 
 var metricRE = regexp.MustCompile(`\bportpatrol_[a-z_]+`)
 
+var (
+	// nameRE is a metric name written whole; prefixRE a prefix joined to a name at run
+	// time ("portpatrol_cluster_"+name), and suffixRE the names such a file passes with
+	// their help text (d("members", "Live cluster members…")).
+	nameRE   = regexp.MustCompile(`"(portpatrol_[a-z_]+)"`)
+	prefixRE = regexp.MustCompile(`"(portpatrol_[a-z_]+_)"\s*\+\s*[a-z]`)
+	suffixRE = regexp.MustCompile(`\b[a-z]\w*\("([a-z][a-z_]*)",\s*"`)
+)
+
 // TestRulesNameOnlyExportedMetrics: every metric the rules read is one portpatrol's
 // exporters name in their source (a histogram's _bucket, _sum and _count included).
 func TestRulesNameOnlyExportedMetrics(t *testing.T) {
@@ -51,8 +60,13 @@ func TestRulesNameOnlyExportedMetrics(t *testing.T) {
 			return err
 		}
 		b, err := os.ReadFile(path)
-		for _, m := range regexp.MustCompile(`"(portpatrol_[a-z_]+)"`).FindAllSubmatch(b, -1) {
+		for _, m := range nameRE.FindAllSubmatch(b, -1) {
 			exported[string(m[1])] = true
+		}
+		for _, p := range prefixRE.FindAllSubmatch(b, -1) {
+			for _, m := range suffixRE.FindAllSubmatch(b, -1) {
+				exported[string(p[1])+string(m[1])] = true
+			}
 		}
 		return err
 	})

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,6 +101,7 @@ func TestIntegrationDeployManifests(t *testing.T) {
 	for f, want := range map[string][]string{
 		"deployment.yaml": {"Deployment/portpatrol", "Service/portpatrol"},
 		"daemonset.yaml":  {"DaemonSet/portpatrol-node", "NetworkPolicy/portpatrol-node"},
+		"agent.yaml":      {"Deployment/portpatrol-agent-us-1", "NetworkPolicy/portpatrol-agent-us-1"},
 	} {
 		if got := ap.apply(t, ctx, f, readDeploy(t, f), true); !slices.Equal(got, want) {
 			t.Errorf("%s: created %v, want %v", f, got, want)
@@ -212,6 +214,46 @@ func TestIntegrationHelmChart(t *testing.T) {
 		"--set", "networkPolicy.egress.restrict=true", "--set", "networkPolicy.egress.apiServer.cidrs={10.96.0.1/32}",
 		"--set-json", `networkPolicy.egress.rules=[{"to":[{"ipBlock":{"cidr":"10.0.0.0/8"}}],"ports":[{"protocol":"TCP","port":5432}]}]`)
 
+	// Cluster mode: three replicas sharing the targets through NATS, the shared store's
+	// DSN from a Secret, and agents in two other locations.
+	clusterArgs := []string{"template", "pp", chart, "--namespace", "portpatrol-helm", "--set", "replicaCount=3",
+		"--set", "cluster.enabled=true", "--set", "cluster.url=nats://nats.nats.svc:4222", "--set", "cluster.location=eu-1",
+		"--set", "cluster.storageSecret.name=portpatrol-db",
+		"--set-json", `cluster.agents=[{"location":"us-1","replicas":2},{"location":"ap-1"}]`}
+	runHelm(t, helm, append([]string{"lint", "--strict", chart}, clusterArgs[3:]...)...)
+	clustered := runHelm(t, helm, clusterArgs...)
+	for _, want := range []string{
+		"cluster:\n      location: eu-1\n      url: nats://nats.nats.svc:4222", // the config's cluster section
+		"leader_election: false", "storage: ${PORTPATROL_STORAGE}",
+		"name: PORTPATROL_STORAGE\n              valueFrom:\n                secretKeyRef:\n                  name: portpatrol-db",
+		"- agent\n            - --cluster\n            - \"nats://nats.nats.svc:4222\"\n            - --location\n            - \"us-1\"",
+	} {
+		if !bytes.Contains(clustered, []byte(want)) {
+			t.Errorf("the chart in cluster mode does not render %q", want)
+		}
+	}
+	// Values that cannot work are refused with what to set.
+	for _, tt := range []struct {
+		set  []string
+		want string
+	}{
+		{[]string{"cluster.enabled=true"}, "cluster.enabled needs cluster.url"},
+		{[]string{"cluster.enabled=true", "cluster.url=nats://n:4222"}, "cluster.enabled needs a shared PostgreSQL store"},
+		{[]string{"cluster.enabled=true", "cluster.url=nats://n:4222", "config.storage=postgres://pp@db/pp", "daemonset.enabled=true"},
+			"cluster.enabled and daemonset.enabled exclude each other"},
+		{[]string{"cluster.agents[0].location=us-1"}, "cluster.agents needs cluster.enabled"},
+		{[]string{"cluster.enabled=true", "cluster.url=nats://n:4222", "config.storage=postgres://pp@db/pp", "cluster.agents[0].replicas=2"},
+			"every entry of cluster.agents needs a location"},
+	} {
+		args := []string{"template", "pp", chart}
+		for _, v := range tt.set {
+			args = append(args, "--set", v)
+		}
+		if got := helmRefusal(t, helm, args...); !strings.Contains(got, tt.want) {
+			t.Errorf("helm template with %v: %q, want a refusal saying %q", tt.set, got, tt.want)
+		}
+	}
+
 	a := requireAPIServer(t)
 	ctx := ctxT(t, time.Minute)
 	c := a.client(t, adminToken)
@@ -232,6 +274,29 @@ func TestIntegrationHelmChart(t *testing.T) {
 			t.Errorf("the chart with egress restricted: the API server did not admit %s; created %v", k, kinds)
 		}
 	}
+	kinds = ap.apply(t, ctx, "helm template (cluster mode)", clustered, true)
+	for _, k := range []string{"Deployment/pp-portpatrol", "Deployment/pp-portpatrol-agent-us-1", "Deployment/pp-portpatrol-agent-ap-1",
+		"NetworkPolicy/pp-portpatrol-agent-us-1", "NetworkPolicy/pp-portpatrol-agent-ap-1", "ConfigMap/pp-portpatrol"} {
+		if !slices.Contains(kinds, k) {
+			t.Errorf("the chart in cluster mode: the API server did not admit %s; created %v", k, kinds)
+		}
+	}
+	if slices.Contains(kinds, "Role/pp-portpatrol-leader-election") {
+		t.Errorf("the chart in cluster mode grants the Lease of the Kubernetes election, which it turns off; created %v", kinds)
+	}
+}
+
+// helmRefusal runs helm, which must fail, and returns what it said.
+func helmRefusal(t *testing.T, helm string, args ...string) string {
+	t.Helper()
+	var out bytes.Buffer
+	cmd := exec.Command(helm, args...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+t.TempDir(), "HELM_CONFIG_HOME="+t.TempDir(), "HELM_DATA_HOME="+t.TempDir())
+	if err := cmd.Run(); err == nil {
+		t.Errorf("helm %v succeeded, want a refusal", args)
+	}
+	return out.String()
 }
 
 // runHelm runs helm with its caches in temporary directories and returns its output.

@@ -19,6 +19,7 @@ func TestHandler(t *testing.T) {
 		{"GET", "/index.html", 200, "text/html; charset=utf-8", `<script type="module" src="app.js">`},
 		{"GET", "/app.js", 200, "text/javascript; charset=utf-8", "import"},
 		{"GET", "/style.css", 200, "text/css; charset=utf-8", ".tile"},
+		{"GET", "/cluster.js", 200, "text/javascript; charset=utf-8", "/cluster"},
 		{"GET", "/favicon.svg", 200, "image/svg+xml", "<svg"},
 		{"GET", "/nope.js", 404, "", ""},
 		{"GET", "/../web.go", 404, "", ""},
@@ -49,7 +50,7 @@ func TestHandler(t *testing.T) {
 
 // TestNoRemoteAssets keeps the dashboard offline: no asset refers to another origin.
 func TestNoRemoteAssets(t *testing.T) {
-	for _, name := range []string{"/", "/app.js", "/api.js", "/overview.js", "/target.js", "/incidents.js", "/exposure.js", "/chart.js", "/util.js", "/style.css"} {
+	for _, name := range []string{"/", "/app.js", "/api.js", "/overview.js", "/target.js", "/incidents.js", "/exposure.js", "/chart.js", "/util.js", "/security.js", "/automation.js", "/cluster.js", "/style.css"} {
 		rec := httptest.NewRecorder()
 		web.New(web.Config{}).ServeHTTP(rec, httptest.NewRequest("GET", name, nil))
 		body := rec.Body.String()

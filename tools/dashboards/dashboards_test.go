@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -235,6 +236,85 @@ func scrape(t *testing.T) map[string]bool {
 	}
 	if !ready() {
 		t.Fatalf("portpatrol's /metrics on %s has no probe results, alerts or audit findings after 30s; its log:\n%s", addr, logs.String())
+	}
+	maps.Copy(names, scrapeCluster(t, bin, dir))
+	return names
+}
+
+// scrapeCluster starts a NATS server with JetStream (built from the nats-server module
+// portpatrol's own tests use) and portpatrol in cluster mode on it, and returns the
+// metric names on that member's /metrics once it is connected and leads.
+func scrapeCluster(t *testing.T, bin, dir string) map[string]bool {
+	t.Helper()
+	nats := filepath.Join(dir, "nats-server")
+	if out, err := exec.Command("go", "build", "-C", "../..", "-o", nats, "github.com/nats-io/nats-server/v2").CombinedOutput(); err != nil {
+		t.Fatalf("go build nats-server: %v\n%s", err, out)
+	}
+	natsAddr, addr := freeAddr(t), freeAddr(t)
+	host, port, _ := net.SplitHostPort(natsAddr)
+	srv := exec.Command(nats, "-a", host, "-p", port, "-js", "-sd", filepath.Join(dir, "jetstream"))
+	var natsLog strings.Builder
+	srv.Stderr = &natsLog
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	conf := filepath.Join(dir, "cluster.yaml")
+	body := fmt.Sprintf("listen: %s\ncluster: {url: nats://%s, location: eu-1}\ndefaults: {interval: 1s, timeout: 1s}\ntargets:\n  - url: tcp://%s\n", addr, natsAddr, addr)
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "serve", "--config", conf, "--data-dir", filepath.Join(dir, "cluster-data"))
+	var logs strings.Builder
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var names map[string]bool
+	ready := func() bool {
+		return names["portpatrol_cluster_connected"] && names["portpatrol_cluster_leader"] && names["portpatrol_cluster_members"]
+	}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && !ready(); {
+		time.Sleep(200 * time.Millisecond)
+		names = metricsAt(t, "http://"+addr+"/metrics")
+	}
+	if !ready() {
+		t.Fatalf("portpatrol in cluster mode on %s has no cluster metrics after 30s; its log:\n%s\nnats-server's:\n%s", addr, logs.String(), natsLog.String())
+	}
+	return names
+}
+
+// freeAddr returns a loopback address nothing listens on now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// metricsAt returns the metric names on one scrape of url (families from # TYPE lines,
+// and samples); none when it does not answer.
+func metricsAt(t *testing.T, url string) map[string]bool {
+	t.Helper()
+	names := map[string]bool{}
+	resp, err := http.Get(url)
+	if err != nil {
+		return names
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if f, ok := strings.CutPrefix(line, "# TYPE "); ok {
+			names[strings.Fields(f)[0]] = true
+		} else if line != "" && line[0] != '#' {
+			names[strings.FieldsFunc(line, func(r rune) bool { return r == '{' || r == ' ' })[0]] = true
+		}
 	}
 	return names
 }

@@ -92,7 +92,7 @@ func targetVariable() *dashboard.QueryVariableBuilder {
 func dashboards() map[string]*dashboard.DashboardBuilder {
 	return map[string]*dashboard.DashboardBuilder{
 		"portpatrol-overview": base("portpatrol-overview", "portpatrol / Overview",
-			"Fleet state, incidents by priority (P0 unreachable, P1 slow, P2 near a limit, P3 anomaly), probe latency and availability.").
+			"Fleet state, incidents by priority (P0 unreachable, P1 slow, P2 near a limit, P3 anomaly), probe latency and availability, and cluster mode's members, leader and results (the Cluster row needs cluster.url).").
 			WithRow(dashboard.NewRowBuilder("Fleet")).
 			WithPanel(single("Targets", "short", 4, query(`portpatrol_targets`, "targets"))).
 			WithPanel(single("Up", "short", 4, query(`count(portpatrol_target_state_code == 0) or vector(0)`, "up"))).
@@ -110,7 +110,25 @@ func dashboards() map[string]*dashboard.DashboardBuilder {
 				WithTarget(query(`sum by (le) (increase(portpatrol_probes_duration_seconds_bucket[$__rate_interval]))`, "{{le}}").
 					Format(prometheus.PromQueryFormatHeatmap))).
 			WithPanel(series("Availability (share of successful probes over the range), lowest ten", "percentunit", 12,
-				query(`bottomk(10, avg_over_time(portpatrol_probe_success[$__range]))`, "{{target}}"))),
+				query(`bottomk(10, avg_over_time(portpatrol_probe_success[$__range]))`, "{{target}}"))).
+			// Cluster mode (cluster.url): every member, serve or agent, exports these; the
+			// panels are empty without it.
+			WithRow(dashboard.NewRowBuilder("Cluster")).
+			WithPanel(single("Members connected to NATS", "short", 6, query(`sum(portpatrol_cluster_connected) or vector(0)`, "connected"))).
+			WithPanel(single("Members leading (1 is right)", "short", 6, query(`sum(portpatrol_cluster_leader) or vector(0)`, "leaders"))).
+			WithPanel(single("Stream lag (results)", "short", 6, query(`max(portpatrol_cluster_stream_lag) or vector(0)`, "lag"))).
+			WithPanel(single("Results dropped (range)", "short", 6, query(`sum(increase(portpatrol_cluster_results_dropped_total[$__range])) or vector(0)`, "dropped"))).
+			WithPanel(series("Live members by location", "short", 12, query(`max by (location) (portpatrol_cluster_members)`, "{{location}}"))).
+			WithPanel(series("Leader (1) and connected (1) by member", "short", 12,
+				query(`portpatrol_cluster_leader`, "leader {{instance}}"),
+				query(`portpatrol_cluster_connected`, "connected {{instance}}"))).
+			WithPanel(series("Results published a second by member", "ops", 12,
+				query(`rate(portpatrol_cluster_results_published_total[$__rate_interval])`, "{{instance}}"))).
+			WithPanel(series("Stream lag, buffered and dropped results", "short", 12,
+				query(`max(portpatrol_cluster_stream_lag)`, "stream lag (leader)"),
+				query(`portpatrol_cluster_results_buffered`, "buffered {{instance}}"),
+				query(`increase(portpatrol_cluster_results_dropped_total[$__rate_interval])`, "dropped {{instance}}"))).
+			WithPanel(series("Assignment epoch by member", "short", 24, query(`portpatrol_cluster_epoch`, "{{instance}}"))),
 
 		"portpatrol-target": base("portpatrol-target", "portpatrol / Target",
 			"One target at a time: state, latency, failures by class, capacity used against its limit, certificate expiry. Failure classes, capacity and certificates need metrics.per_target: full.").

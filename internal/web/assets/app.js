@@ -7,6 +7,7 @@ import * as incidents from './incidents.js';
 import * as exposure from './exposure.js';
 import * as security from './security.js';
 import * as automation from './automation.js';
+import * as cluster from './cluster.js';
 
 // Measurements the browser test reads.
 window.__pp = { start: performance.now(), longestTask: 0 };
@@ -86,6 +87,8 @@ function route() {
     mod = security;
   } else if (hash.startsWith('#/automation')) {
     mod = automation;
+  } else if (hash.startsWith('#/cluster')) {
+    mod = cluster;
   }
   if (current?.instance?.unmount) current.instance.unmount();
   document.querySelectorAll('[data-nav]').forEach((a) => a.classList.toggle('active', a.dataset.nav === mod.name));

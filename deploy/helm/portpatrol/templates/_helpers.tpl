@@ -75,3 +75,27 @@ capabilities:
 {{ toYaml . }}
 {{- end }}
 {{- end -}}
+
+{{/* The checks of cluster mode's values: what it needs, and what it cannot run beside. */}}
+{{- define "portpatrol.clusterChecks" -}}
+{{- $c := .Values.cluster -}}
+{{- if $c.enabled -}}
+{{- if not $c.url -}}
+{{- fail "cluster.enabled needs cluster.url: the NATS servers, e.g. nats://nats.nats.svc:4222" -}}
+{{- end -}}
+{{- if and (not $c.storageSecret.name) (not (hasPrefix "postgres" (toString (default "" .Values.config.storage)))) -}}
+{{- fail "cluster.enabled needs a shared PostgreSQL store: set cluster.storageSecret.name (a Secret with the DSN) or config.storage: postgres://…" -}}
+{{- end -}}
+{{- if .Values.daemonset.enabled -}}
+{{- fail "cluster.enabled and daemonset.enabled exclude each other: in cluster mode the members share the probing; add probers with cluster.agents" -}}
+{{- end -}}
+{{- end -}}
+{{- if and $c.agents (not $c.enabled) -}}
+{{- fail "cluster.agents needs cluster.enabled: agents join the cluster the replicas lead" -}}
+{{- end -}}
+{{- range $c.agents -}}
+{{- if not .location -}}
+{{- fail "every entry of cluster.agents needs a location" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
