@@ -329,7 +329,9 @@ func (b *Banner) Active(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	b.mu.Lock() // Reconfigure replaces cfg
 	now := b.cfg.Now()
+	b.mu.Unlock()
 	n := 0
 	for _, v := range all {
 		if v.Active(now) {
