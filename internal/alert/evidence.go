@@ -28,17 +28,33 @@ type evid struct {
 }
 
 // evidRest is the part of a result that seldom changes between results of a target.
+// Every target has at least one, so what most results lack (several phases, TLS,
+// HTTP, capacity, details) is behind one pointer: 112 bytes rather than 160.
 type evidRest struct {
 	class               patrol.Class
 	loc                 *time.Location // of the start; nil for a zero start
 	target, err, remote string
-	onePhase            bool // the result had exactly one phase: phaseName
 	phaseName           string
-	phases              []patrol.Phase // the phases otherwise
-	tls                 *patrol.TLSInfo
-	http                *patrol.HTTPInfo
-	capacity            *patrol.Capacity
-	details             map[string]string
+	onePhase            bool      // the result had exactly one phase: phaseName
+	more                *evidMore // nil when the result had none of it
+}
+
+// evidMore is what only some results carry.
+type evidMore struct {
+	phases   []patrol.Phase // the phases, unless there was exactly one
+	tls      *patrol.TLSInfo
+	http     *patrol.HTTPInfo
+	capacity *patrol.Capacity
+	details  map[string]string
+}
+
+// same reports whether o holds what m holds; either may be nil.
+func (m *evidMore) same(o *evidMore) bool {
+	if m == nil || o == nil {
+		return m == nil && o == nil
+	}
+	return m.phases == nil && o.phases == nil && m.tls == o.tls && m.http == o.http && m.capacity == o.capacity &&
+		sameMap(m.details, o.details)
 }
 
 // add keeps r as the newest of the last n results.
@@ -47,18 +63,25 @@ func (ev *evidence) add(r *patrol.Result, n int) {
 		return
 	}
 	x := evid{dur: r.Duration}
-	rest := evidRest{class: r.Class, target: r.Target, err: r.Error, remote: r.RemoteAddr, tls: r.TLS, http: r.HTTP, capacity: r.Capacity, details: r.Details}
+	rest := evidRest{class: r.Class, target: r.Target, err: r.Error, remote: r.RemoteAddr}
+	more := evidMore{tls: r.TLS, http: r.HTTP, capacity: r.Capacity, details: r.Details}
 	if !r.Start.IsZero() {
 		x.start, rest.loc = r.Start.UnixNano(), r.Start.Location()
 	}
 	if len(r.Phases) == 1 {
 		rest.onePhase, rest.phaseName, x.phase = true, r.Phases[0].Name, r.Phases[0].Duration
 	} else {
-		rest.phases = r.Phases
+		more.phases = r.Phases
+	}
+	if more.phases != nil || more.tls != nil || more.http != nil || more.capacity != nil || more.details != nil {
+		rest.more = &more
 	}
 	if prev := ev.newest(); prev != nil && prev.rest.same(&rest) {
 		x.rest = prev.rest
 	} else {
+		if prev != nil && rest.more != nil && rest.more.same(prev.rest.more) {
+			rest.more = prev.rest.more
+		}
 		x.rest = &rest
 	}
 	if cap(ev.ring) != n {
@@ -101,16 +124,16 @@ func (ev *evidence) results() []patrol.Result {
 	for i := range ev.ring {
 		x := &ev.ring[(ev.head+i)%len(ev.ring)]
 		rs := x.rest
-		r := patrol.Result{Target: rs.target, Duration: x.dur, Class: rs.class, Error: rs.err,
-			RemoteAddr: rs.remote, TLS: rs.tls, HTTP: rs.http, Capacity: rs.capacity, Details: rs.details}
+		r := patrol.Result{Target: rs.target, Duration: x.dur, Class: rs.class, Error: rs.err, RemoteAddr: rs.remote}
+		if m := rs.more; m != nil {
+			r.TLS, r.HTTP, r.Capacity, r.Details = m.tls, m.http, m.capacity, m.details
+			r.Phases = m.phases
+		}
 		if rs.loc != nil {
 			r.Start = time.Unix(0, x.start).In(rs.loc)
 		}
-		switch {
-		case rs.onePhase:
+		if rs.onePhase {
 			r.Phases = []patrol.Phase{{Name: rs.phaseName, Duration: x.phase}}
-		case rs.phases != nil:
-			r.Phases = rs.phases
 		}
 		out = append(out, r)
 	}
@@ -122,8 +145,7 @@ func (ev *evidence) results() []patrol.Result {
 // point at.
 func (r *evidRest) same(o *evidRest) bool {
 	return r.class == o.class && r.loc == o.loc && r.target == o.target && r.err == o.err && r.remote == o.remote && r.onePhase == o.onePhase &&
-		r.phaseName == o.phaseName && r.phases == nil && o.phases == nil && r.tls == o.tls && r.http == o.http && r.capacity == o.capacity &&
-		sameMap(r.details, o.details)
+		r.phaseName == o.phaseName && r.more.same(o.more)
 }
 
 func sameMap(a, b map[string]string) bool {

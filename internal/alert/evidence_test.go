@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -67,6 +68,14 @@ func TestEvidenceKeepsTheLastN(t *testing.T) {
 	ev.add(&r, 2)
 	if got := ev.results(); len(got) != 2 || got[0].Start != mk(16).Start || got[1].Start != r.Start {
 		t.Errorf("after shrinking to 2: got %v", got)
+	}
+}
+
+// Every target keeps at least one evidRest, so its size is memory per target: with
+// TLS, HTTP, capacity, details and the phase list inline it was 160 bytes.
+func TestEvidRestSize(t *testing.T) {
+	if got, limit := unsafe.Sizeof(evidRest{}), uintptr(112); got > limit {
+		t.Errorf("evidRest: got %d bytes, want at most %d", got, limit)
 	}
 }
 

@@ -557,7 +557,6 @@ func (d *Daemon) commitPlan(p plan) {
 	d.metrics.SetTargets(p.infos)
 	d.metrics.SetFull(p.full)
 	d.resolveRemoved(ids)
-	d.automation.setProbes(p.jobs)
 	d.automation.setPools(p.infos)
 }
 

@@ -62,12 +62,12 @@ type Metrics struct {
 	full atomic.Bool
 	gzip sync.Pool // *gzip.Writer
 
-	// mu guards rows and infoNames. Observe writes one row under it; scrapes read the
-	// rows in chunks under its read lock, so a long scrape never holds up results for
-	// more than a chunk. Rows are found by binary search: a map from ID to row would
-	// cost every target another 40 bytes.
+	// mu guards table and infoNames. Observe writes one row under it; scrapes read
+	// the rows in chunks under its read lock, so a long scrape never holds up results
+	// for more than a chunk. Rows are found by binary search: a map from ID to row
+	// would cost every target another 40 bytes.
 	mu        sync.RWMutex
-	rows      []row    // sorted by target ID
+	table     table
 	infoNames []string // label names of portpatrol_target_info, sorted
 }
 
@@ -130,16 +130,17 @@ func (m *Metrics) SetTargets(ts []TargetInfo) {
 	ts = slices.Clone(ts)
 	slices.SortStableFunc(ts, func(a, b TargetInfo) int { return strings.Compare(a.ID, b.ID) })
 	ts = slices.CompactFunc(ts, func(a, b TargetInfo) bool { return a.ID == b.ID })
-	rows := make([]row, len(ts))
+	next := table{rows: make([]row, len(ts))}
 	names := map[string]bool{"target": true, "scheme": true, "name": true, "module": true}
-	aggs := map[[2]string]prometheus.Observer{}
+	groups := map[[2]string]uint32{}
 	for i, t := range ts {
-		agg, ok := aggs[[2]string{t.Scheme, t.Module}]
+		g, ok := groups[[2]string{t.Scheme, t.Module}]
 		if !ok {
-			agg = m.durations.WithLabelValues(t.Scheme, t.Module)
-			aggs[[2]string{t.Scheme, t.Module}] = agg
+			g = uint32(len(next.groups))
+			next.groups = append(next.groups, group{scheme: t.Scheme, module: t.Module, agg: m.durations.WithLabelValues(t.Scheme, t.Module)})
+			groups[[2]string{t.Scheme, t.Module}] = g
 		}
-		rows[i] = row{info: t, label: string(appendLabel(nil, "target", t.ID)), agg: agg}
+		next.rows[i] = row{id: t.ID, name: t.Name, labels: t.Labels, group: g}
 		for k := range t.Labels {
 			if validLabelName(k) {
 				names[k] = true
@@ -153,22 +154,22 @@ func (m *Metrics) SetTargets(ts []TargetInfo) {
 	slices.Sort(infoNames)
 
 	m.mu.Lock()
-	for i := range rows {
-		if j, ok := find(m.rows, rows[i].info.ID); ok {
-			rows[i].rec = m.rows[j].rec
+	for i := range next.rows {
+		if j, ok := find(m.table.rows, next.rows[i].id); ok {
+			next.rows[i].rec = m.table.rows[j].rec
 		}
 	}
-	// The old slice is left as it was: a scrape still walking it reads a consistent,
+	// The old table is left as it was: a scrape still walking it reads a consistent,
 	// if slightly old, table.
-	m.rows, m.infoNames = rows, infoNames
+	m.table, m.infoNames = next, infoNames
 	m.mu.Unlock()
-	m.targets.Set(float64(len(rows)))
+	m.targets.Set(float64(len(next.rows)))
 }
 
 // find returns the index of the row of target id in rows, sorted by ID.
 func find(rows []row, id string) (int, bool) {
-	i := sort.Search(len(rows), func(i int) bool { return rows[i].info.ID >= id })
-	return i, i < len(rows) && rows[i].info.ID == id
+	i := sort.Search(len(rows), func(i int) bool { return rows[i].id >= id })
+	return i, i < len(rows) && rows[i].id == id
 }
 
 // Observe records one probe result, the target's confirmed status afterwards, and how
@@ -180,9 +181,10 @@ func (m *Metrics) Observe(r *patrol.Result, scheme string, status patrol.Status,
 	m.lag.Observe(lag.Seconds())
 	var agg prometheus.Observer
 	m.mu.Lock()
-	if i, ok := find(m.rows, r.Target); ok {
-		m.rows[i].rec.observe(r, secs, status, flapping)
-		agg = m.rows[i].agg
+	if i, ok := find(m.table.rows, r.Target); ok {
+		row := &m.table.rows[i]
+		row.rec.observe(r, secs, status, flapping)
+		agg = m.table.groups[row.group].agg
 	}
 	m.mu.Unlock()
 	if agg == nil {
@@ -229,7 +231,7 @@ func (m *Metrics) TargetHandler() http.Handler {
 			http.Error(w, "target parameter is missing", http.StatusBadRequest)
 			return
 		}
-		rows, ok := m.snapshot(id)
+		t, ok := m.snapshot(id)
 		if !ok {
 			http.Error(w, "target "+strconv.Quote(id)+" is not configured", http.StatusNotFound)
 			return
@@ -237,25 +239,29 @@ func (m *Metrics) TargetHandler() http.Handler {
 		w.Header().Set("Content-Type", string(textFormat))
 		out, done := m.compress(w, r)
 		defer done()
-		m.writeRows(out, rows, true)
+		m.writeRows(out, t, true)
 	})
 }
 
-// snapshot copies the row of the target id, or of its canonical form.
-func (m *Metrics) snapshot(id string) ([]row, bool) {
+// snapshot copies the row of the target id, or of its canonical form, into a table
+// of its own.
+func (m *Metrics) snapshot(id string) (table, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	i, ok := find(m.rows, id)
+	i, ok := find(m.table.rows, id)
 	if !ok {
 		t, err := patrol.ParseTarget(id)
 		if err != nil {
-			return nil, false
+			return table{}, false
 		}
-		if i, ok = find(m.rows, t.ID); !ok {
-			return nil, false
+		if i, ok = find(m.table.rows, t.ID); !ok {
+			return table{}, false
 		}
 	}
-	return []row{m.rows[i]}, true
+	r := m.table.rows[i]
+	g := m.table.groups[r.group]
+	r.group = 0
+	return table{rows: []row{r}, groups: []group{g}}, true
 }
 
 // compress wraps w in a buffer, and in gzip when the request accepts it; done flushes

@@ -11,32 +11,58 @@ import (
 	"github.com/portpatrol/portpatrol/internal/patrol"
 )
 
-// row is one configured target in the per-target table.
+// row is one configured target in the per-target table. Every configured target has
+// one, so it holds no more than it must (192 bytes with its record): its scheme and
+// module are an index into the table's groups, which most targets share, and its
+// `target="…"` label is rendered at each scrape rather than kept.
 type row struct {
-	info  TargetInfo
-	label string // `target="<escaped ID>"`, rendered once
-	agg   prometheus.Observer
-	rec   record
+	id     string
+	name   string
+	labels map[string]string // shared with the configuration; read-only
+	rec    record
+	group  uint32 // index in the groups of the same table
+}
+
+// group is a scheme and module that configured targets share, with their child of the
+// duration histogram by scheme and module.
+type group struct {
+	scheme, module string
+	agg            prometheus.Observer
+}
+
+// table is the per-target table at one moment: rows sorted by target ID, and the
+// groups they point into. SetTargets replaces both at once.
+type table struct {
+	rows   []row
+	groups []group
+}
+
+// line is what a family's emit needs of one row: the row, its group and its rendered
+// `target="…"` label.
+type line struct {
+	r     *row
+	g     *group
+	label []byte
 }
 
 // record is everything recorded for one target, whatever the mode: /metrics/target
 // and per_target: full read all of it, the minimal /metrics the first four fields.
-// Every configured target has one, so it is kept small (152 bytes; 304 with 64-bit
+// Every configured target has one, so it is kept small (144 bytes; 304 with 64-bit
 // counts and the capacity and expiry inline): the per-target counts are 32-bit, which
 // wrap, as Prometheus takes a counter reset, only after 4 billion probes of one target
 // in one bucket (136 years at one probe a second), and what only some probes report
 // (capacity, certificate expiry) is kept apart.
 type record struct {
+	buckets  [len(durationBuckets) + 1]uint32 // per bucket, not cumulative; the last is +Inf
+	failures [classCount]uint32               // by index in patrol.Classes
 	observed bool
 	up       bool
 	flapping bool
-	status   uint8   // 1 + index in patrol.Statuses; 0 is unknown
-	last     float64 // seconds the last probe took
+	status   uint8 // 1 + index in patrol.Statuses; 0 is unknown
 
-	buckets  [len(durationBuckets) + 1]uint32 // per bucket, not cumulative; the last is +Inf
-	sum      float64
-	count    uint64
-	failures [classCount]uint32 // by index in patrol.Classes
+	last  float64 // seconds the last probe took
+	sum   float64
+	count uint64
 
 	extra *recordExtra // nil until a probe reports capacity or a certificate
 }
@@ -115,7 +141,7 @@ func stateCode(s patrol.Status) float64 {
 type family struct {
 	name, help, typ string
 	full            bool // only with per_target: full and on /metrics/target
-	emit            func(b []byte, f *family, r *row, infoNames []string) []byte
+	emit            func(b []byte, f *family, l *line, infoNames []string) []byte
 }
 
 // families are the per-target families, in the order they are written. The first three
@@ -123,46 +149,51 @@ type family struct {
 var families = []family{
 	{name: "portpatrol_probe_success", typ: "gauge",
 		help: "1 when the target's last probe succeeded (ok or slow), else 0.",
-		emit: func(b []byte, f *family, r *row, _ []string) []byte {
+		emit: func(b []byte, f *family, l *line, _ []string) []byte {
+			r := l.r
 			if !r.rec.observed {
 				return b
 			}
-			return appendSample(b, f.name, "", r.label, "", b2f(r.rec.up))
+			return appendSample(b, f.name, "", l.label, "", b2f(r.rec.up))
 		}},
 	{name: "portpatrol_probe_last_duration_seconds", typ: "gauge",
 		help: "How long the target's last probe took.",
-		emit: func(b []byte, f *family, r *row, _ []string) []byte {
+		emit: func(b []byte, f *family, l *line, _ []string) []byte {
+			r := l.r
 			if !r.rec.observed {
 				return b
 			}
-			return appendSample(b, f.name, "", r.label, "", r.rec.last)
+			return appendSample(b, f.name, "", l.label, "", r.rec.last)
 		}},
 	{name: "portpatrol_target_state_code", typ: "gauge",
 		help: "The target's confirmed state: 0 up, 1 unknown (no verdict yet), 2 down. Higher is worse.",
-		emit: func(b []byte, f *family, r *row, _ []string) []byte {
+		emit: func(b []byte, f *family, l *line, _ []string) []byte {
+			r := l.r
 			if !r.rec.observed {
 				return b
 			}
-			return appendSample(b, f.name, "", r.label, "", stateCode(r.rec.statusOf()))
+			return appendSample(b, f.name, "", l.label, "", stateCode(r.rec.statusOf()))
 		}},
 
 	{name: "portpatrol_probe_duration_seconds", typ: "histogram", full: true,
 		help: "How long probes took, per target.",
-		emit: func(b []byte, f *family, r *row, _ []string) []byte {
+		emit: func(b []byte, f *family, l *line, _ []string) []byte {
+			r := l.r
 			if r.rec.count == 0 {
 				return b
 			}
 			var cum uint64
 			for i, n := range r.rec.buckets {
 				cum += uint64(n)
-				b = appendSample(b, f.name, "_bucket", r.label, leLabels[i], float64(cum))
+				b = appendSample(b, f.name, "_bucket", l.label, leLabels[i], float64(cum))
 			}
-			b = appendSample(b, f.name, "_sum", r.label, "", r.rec.sum)
-			return appendSample(b, f.name, "_count", r.label, "", float64(r.rec.count))
+			b = appendSample(b, f.name, "_sum", l.label, "", r.rec.sum)
+			return appendSample(b, f.name, "_count", l.label, "", float64(r.rec.count))
 		}},
 	{name: "portpatrol_probe_failures_total", typ: "counter", full: true,
 		help: "Failed probes by target and class.",
-		emit: func(b []byte, f *family, r *row, _ []string) []byte {
+		emit: func(b []byte, f *family, l *line, _ []string) []byte {
+			r := l.r
 			for i, n := range r.rec.failures {
 				if n == 0 {
 					continue
@@ -171,7 +202,7 @@ var families = []family{
 				b = append(b, "{class="...)
 				b = strconv.AppendQuote(b, string(patrol.Classes[i])) // class names need no escaping
 				b = append(b, ',')
-				b = append(b, r.label...)
+				b = append(b, l.label...)
 				b = append(b, "} "...)
 				b = strconv.AppendUint(b, uint64(n), 10)
 				b = append(b, '\n')
@@ -180,7 +211,8 @@ var families = []family{
 		}},
 	{name: "portpatrol_target_state", typ: "gauge", full: true,
 		help: "The target's confirmed state: 1 for the state it is in (up, down, unknown).",
-		emit: func(b []byte, f *family, r *row, _ []string) []byte {
+		emit: func(b []byte, f *family, l *line, _ []string) []byte {
+			r := l.r
 			if !r.rec.observed {
 				return b
 			}
@@ -189,7 +221,7 @@ var families = []family{
 				b = append(b, "{state="...)
 				b = strconv.AppendQuote(b, string(s))
 				b = append(b, ',')
-				b = append(b, r.label...)
+				b = append(b, l.label...)
 				b = append(b, "} "...)
 				b = appendFloat(b, b2f(s == r.rec.statusOf()))
 				b = append(b, '\n')
@@ -198,15 +230,17 @@ var families = []family{
 		}},
 	{name: "portpatrol_target_flapping", typ: "gauge", full: true,
 		help: "1 while the target changes state too often to page on.",
-		emit: func(b []byte, f *family, r *row, _ []string) []byte {
+		emit: func(b []byte, f *family, l *line, _ []string) []byte {
+			r := l.r
 			if !r.rec.observed {
 				return b
 			}
-			return appendSample(b, f.name, "", r.label, "", b2f(r.rec.flapping))
+			return appendSample(b, f.name, "", l.label, "", b2f(r.rec.flapping))
 		}},
 	{name: "portpatrol_target_info", typ: "gauge", full: true,
 		help: "Configured targets with their labels (value is always 1).",
-		emit: func(b []byte, f *family, r *row, names []string) []byte {
+		emit: func(b []byte, f *family, l *line, names []string) []byte {
+			r := l.r
 			b = append(b, f.name...)
 			b = append(b, '{')
 			for i, k := range names {
@@ -216,15 +250,15 @@ var families = []family{
 				var v string
 				switch k {
 				case "target":
-					v = r.info.ID
+					v = r.id
 				case "scheme":
-					v = r.info.Scheme
+					v = l.g.scheme
 				case "name":
-					v = r.info.Name
+					v = r.name
 				case "module":
-					v = r.info.Module
+					v = l.g.module
 				default:
-					v = r.info.Labels[k]
+					v = r.labels[k]
 				}
 				b = appendLabel(b, k, v)
 			}
@@ -232,27 +266,30 @@ var families = []family{
 		}},
 	{name: "portpatrol_capacity_used", typ: "gauge", full: true,
 		help: "Connections or clients in use, as the server reports them.",
-		emit: func(b []byte, f *family, r *row, _ []string) []byte {
+		emit: func(b []byte, f *family, l *line, _ []string) []byte {
+			r := l.r
 			if x := r.rec.extra; x == nil || !x.hasCap {
 				return b
 			}
-			return appendCapacity(b, f.name, r, r.rec.extra.capUsed)
+			return appendCapacity(b, f.name, l, r.rec.extra.capUsed)
 		}},
 	{name: "portpatrol_capacity_limit", typ: "gauge", full: true,
 		help: "The server's limit of connections or clients.",
-		emit: func(b []byte, f *family, r *row, _ []string) []byte {
+		emit: func(b []byte, f *family, l *line, _ []string) []byte {
+			r := l.r
 			if x := r.rec.extra; x == nil || !x.hasCap {
 				return b
 			}
-			return appendCapacity(b, f.name, r, r.rec.extra.capLimit)
+			return appendCapacity(b, f.name, l, r.rec.extra.capLimit)
 		}},
 	{name: "portpatrol_tls_cert_expiry_timestamp_seconds", typ: "gauge", full: true,
 		help: "When the earliest certificate of the target's chain expires.",
-		emit: func(b []byte, f *family, r *row, _ []string) []byte {
+		emit: func(b []byte, f *family, l *line, _ []string) []byte {
+			r := l.r
 			if x := r.rec.extra; x == nil || !x.hasExpiry {
 				return b
 			}
-			return appendSample(b, f.name, "", r.label, "", r.rec.extra.expiry)
+			return appendSample(b, f.name, "", l.label, "", r.rec.extra.expiry)
 		}},
 }
 
@@ -275,20 +312,22 @@ const chunk = 32
 // writeTargets writes the per-target families of every configured target.
 func (m *Metrics) writeTargets(w io.Writer, full bool) {
 	m.mu.RLock()
-	rows := m.rows
+	t := m.table
 	m.mu.RUnlock()
-	m.writeRows(w, rows, full)
+	m.writeRows(w, t, full)
 }
 
 // writeRows writes the per-target families of rows (the minimal ones, or all when full)
 // to w, reading rows under the read lock a chunk at a time and writing outside it, so a
 // slow client never holds up Observe. It stops at the first write error: the client
 // has gone.
-func (m *Metrics) writeRows(w io.Writer, rows []row, full bool) {
+func (m *Metrics) writeRows(w io.Writer, t table, full bool) {
 	m.mu.RLock()
 	names := m.infoNames
 	m.mu.RUnlock()
+	rows := t.rows
 	buf := make([]byte, 0, 128<<10)
+	var l line
 	for fi := range families {
 		f := &families[fi]
 		if f.full && !full {
@@ -299,7 +338,9 @@ func (m *Metrics) writeRows(w io.Writer, rows []row, full bool) {
 			m.mu.RLock()
 			for i := lo; i < min(lo+chunk, len(rows)); i++ {
 				n := len(buf)
-				buf = f.emit(buf, f, &rows[i], names)
+				l.r, l.g = &rows[i], &t.groups[rows[i].group]
+				l.label = appendLabel(l.label[:0], "target", l.r.id)
+				buf = f.emit(buf, f, &l, names)
 				if !header && len(buf) > n {
 					// The header goes before the family's first sample, and only when
 					// the family has one, as the text format wants.
@@ -326,7 +367,7 @@ func (f *family) header() []byte {
 
 // appendSample appends `name+suffix{label extra} value\n`. label is a rendered
 // `target="…"`; extra is empty or starts with a comma.
-func appendSample(b []byte, name, suffix, label, extra string, v float64) []byte {
+func appendSample(b []byte, name, suffix string, label []byte, extra string, v float64) []byte {
 	b = append(b, name...)
 	b = append(b, suffix...)
 	b = append(b, '{')
@@ -338,12 +379,12 @@ func appendSample(b []byte, name, suffix, label, extra string, v float64) []byte
 }
 
 // appendCapacity appends `name{target="…",what="…"} v\n`.
-func appendCapacity(b []byte, name string, r *row, v float64) []byte {
+func appendCapacity(b []byte, name string, l *line, v float64) []byte {
 	b = append(b, name...)
 	b = append(b, '{')
-	b = append(b, r.label...)
+	b = append(b, l.label...)
 	b = append(b, ',')
-	b = appendLabel(b, "what", r.rec.extra.capWhat)
+	b = appendLabel(b, "what", l.r.rec.extra.capWhat)
 	b = append(b, "} "...)
 	b = appendFloat(b, v)
 	return append(b, '\n')

@@ -68,10 +68,12 @@ func (e *JobError) Error() string {
 	return fmt.Sprintf("job %d %q: %s", e.Index, e.ID, e.Reason)
 }
 
-// normalize fills in defaults and checks j, returning the scheduler's own copy.
-func normalize(j Job, i int) (*Job, error) {
-	bad := func(format string, args ...any) (*Job, error) {
-		return nil, &JobError{Index: i, ID: j.ID, Reason: fmt.Sprintf(format, args...)}
+// normalize checks in, the job at index i of an Update, and writes the scheduler's own
+// copy of it to out with the defaults filled in.
+func normalize(in, out *Job, i int) error {
+	j := *in
+	bad := func(format string, args ...any) error {
+		return &JobError{Index: i, ID: j.ID, Reason: fmt.Sprintf(format, args...)}
 	}
 	switch {
 	case j.ID == "":
@@ -105,7 +107,8 @@ func normalize(j Job, i int) (*Job, error) {
 	if j.SuccessThreshold == 0 {
 		j.SuccessThreshold = DefaultSuccessThreshold
 	}
-	return &j, nil
+	*out = j
+	return nil
 }
 
 // Event reports one completed run. It is passed to Config.OnResult. Its Result shares

@@ -214,12 +214,15 @@ func (s *Scheduler) rel(t time.Time) int64 { return int64(t.Sub(s.epoch)) }
 // Update checks every job first and changes nothing if any is invalid: it then returns
 // the errors (each a *JobError) joined.
 func (s *Scheduler) Update(jobs []Job) error {
+	// The scheduler's copies of the jobs are one slice, not an allocation each: at
+	// 100,000 jobs that is 8.8 MB in one piece rather than 9.6 MB in 100,000.
+	own := make([]Job, len(jobs))
 	norm := make([]*Job, len(jobs))
 	seen := make(map[string]int, len(jobs))
 	var errs []error
-	for i, j := range jobs {
-		nj, err := normalize(j, i)
-		if err != nil {
+	for i := range jobs {
+		j := &jobs[i]
+		if err := normalize(j, &own[i], i); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -228,7 +231,7 @@ func (s *Scheduler) Update(jobs []Job) error {
 			continue
 		}
 		seen[j.ID] = i
-		norm[i] = nj
+		norm[i] = &own[i]
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
@@ -757,6 +760,17 @@ func (s *Scheduler) Snapshot() []JobState {
 	s.mu.Unlock()
 	slices.SortFunc(out, func(a, b JobState) int { return strings.Compare(a.Job.ID, b.Job.ID) })
 	return out
+}
+
+// Job returns the job with ID id as the scheduler runs it, defaults filled in; ok is
+// false when there is no such job. The Job is shared and must not be modified.
+func (s *Scheduler) Job(id string) (job *Job, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.jobs[id]; e != nil {
+		return e.job, true
+	}
+	return nil, false
 }
 
 // SameHost returns the Job.Host of the job with ID id, and how many other jobs have

@@ -570,12 +570,48 @@ func TestJobDefaults(t *testing.T) {
 			if err := s.Update([]schedule.Job{tt.job}); err != nil {
 				t.Fatal(err)
 			}
-			j := s.Snapshot()[0].Job
+			j, ok := s.Job(tt.job.ID)
+			if !ok {
+				t.Fatalf("Job(%q): not found", tt.job.ID)
+			}
 			if j.Interval != tt.interval || j.Timeout != tt.timeout || j.FailureThreshold != tt.failThreshold || j.SuccessThreshold != tt.okThreshold {
 				t.Errorf("got interval %s timeout %s thresholds %d/%d, want %s %s %d/%d", j.Interval, j.Timeout,
 					j.FailureThreshold, j.SuccessThreshold, tt.interval, tt.timeout, tt.failThreshold, tt.okThreshold)
 			}
 		})
+	}
+}
+
+// Update keeps its own copy of the jobs, whatever the caller does with its slice after,
+// and Job finds them by ID.
+func TestUpdateKeepsOwnCopy(t *testing.T) {
+	run := func(context.Context) patrol.Result { return patrol.Result{Class: patrol.ClassOK} }
+	jobs := []schedule.Job{{ID: "a", Host: "h1", Run: run}, {ID: "b", Host: "h2", Run: run, Interval: time.Minute}}
+	s := schedule.New(schedule.Config{})
+	if err := s.Update(jobs); err != nil {
+		t.Fatal(err)
+	}
+	jobs[0].Host, jobs[1].Interval = "changed", time.Hour
+	for _, tt := range []struct {
+		id       string
+		ok       bool
+		host     string
+		interval time.Duration
+	}{
+		{"a", true, "h1", schedule.DefaultInterval},
+		{"b", true, "h2", time.Minute},
+		{"c", false, "", 0},
+	} {
+		j, ok := s.Job(tt.id)
+		if ok != tt.ok {
+			t.Fatalf("Job(%q): got ok %v, want %v", tt.id, ok, tt.ok)
+		}
+		if !ok {
+			continue
+		}
+		if j.ID != tt.id || j.Host != tt.host || j.Interval != tt.interval {
+			t.Errorf("Job(%q): got %q host %q interval %s, want host %q interval %s", tt.id, j.ID, j.Host, j.Interval, tt.host, tt.interval)
+		}
 	}
 }
 
