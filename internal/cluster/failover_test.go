@@ -65,8 +65,8 @@ func TestServerLoss(t *testing.T) {
 	}
 	lost := leader.nc.ConnectedServerName()
 	for _, s := range srv {
-		if s.srv != nil && s.srv.Name() == lost {
-			s.stop()
+		if s.Server() != nil && s.Server().Name() == lost {
+			s.Stop()
 		}
 	}
 	t.Logf("stopped %s, the server of leader %s", lost, leader.ID())

@@ -65,7 +65,7 @@ func TestLeadOnCluster(t *testing.T) {
 	var wg sync.WaitGroup
 	t.Cleanup(wg.Wait) // runs after the cancels registered below
 	for i, s := range srv {
-		n := join(t, Config{URL: s.url(), Name: fmt.Sprintf("l%d", i+1), Replicas: 3})
+		n := join(t, Config{URL: s.URL(), Name: fmt.Sprintf("l%d", i+1), Replicas: 3})
 		nodes = append(nodes, n)
 	}
 	waitReady(t, nodes...)

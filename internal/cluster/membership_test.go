@@ -19,7 +19,7 @@ func TestMembershipOnCluster(t *testing.T) {
 		if i == 2 {
 			loc = "us-1"
 		}
-		nodes = append(nodes, join(t, Config{URL: s.url(), Name: fmt.Sprintf("m%d", i+1), Location: loc,
+		nodes = append(nodes, join(t, Config{URL: s.URL(), Name: fmt.Sprintf("m%d", i+1), Location: loc,
 			Replicas: 3, Capacity: 100 * (i + 1), Version: "test"}))
 		waitReady(t, nodes[i])
 	}

@@ -46,7 +46,7 @@ func TestPublishConsume(t *testing.T) {
 	srv := startServer(t)
 	var nodes []*Node
 	for i := range 3 {
-		nodes = append(nodes, join(t, Config{URL: srv.url(), Name: fmt.Sprintf("p%d", i+1), Location: fmt.Sprintf("loc-%d", i%2)}))
+		nodes = append(nodes, join(t, Config{URL: srv.URL(), Name: fmt.Sprintf("p%d", i+1), Location: fmt.Sprintf("loc-%d", i%2)}))
 	}
 	waitReady(t, nodes...)
 	for _, n := range nodes {
@@ -128,7 +128,7 @@ func TestPublishConsume(t *testing.T) {
 
 func TestConsumeResumes(t *testing.T) {
 	srv := startServer(t)
-	n := join(t, Config{URL: srv.url(), Name: "r1"})
+	n := join(t, Config{URL: srv.URL(), Name: "r1"})
 	waitReady(t, n)
 	const total = 1000
 	for i := range total {
@@ -218,9 +218,9 @@ func TestBufferWhileDisconnected(t *testing.T) {
 	}{{buffer: 100, arrive: 50}, {buffer: 10, arrive: 10, dropped: 40}} {
 		t.Run(fmt.Sprintf("buffer=%d", tc.buffer), func(t *testing.T) {
 			srv := startServer(t)
-			n := join(t, Config{URL: srv.url(), Name: "b1", Buffer: tc.buffer})
+			n := join(t, Config{URL: srv.URL(), Name: "b1", Buffer: tc.buffer})
 			waitReady(t, n)
-			srv.stop()
+			srv.Stop()
 			waitFor(t, 10*time.Second, "the disconnect", func() bool { return !n.Connected() })
 			for i := range 50 {
 				if err := n.Publish(result(i)); err != nil {
@@ -235,7 +235,7 @@ func TestBufferWhileDisconnected(t *testing.T) {
 			if ms := n.Members(); len(ms) != 1 || ms[0].ID != "b1" {
 				t.Errorf("members while disconnected = %v, want self", ms)
 			}
-			srv.start(t)
+			srv.Start(t)
 			waitFor(t, 20*time.Second, "the buffer flushed", func() bool {
 				s := n.Status(context.Background())
 				return s.Buffered == 0 && s.Published == uint64(tc.arrive)
