@@ -51,7 +51,8 @@ type Agent struct {
 	// cluster's flap detection, concurrency and fast confirmation); nil until then.
 	sched     *schedule.Scheduler
 	schedConf config.Scheduler
-	errc      chan error // the scheduler's Run returns here
+	errc      chan error      // the scheduler's Run returns here
+	ownedIDs  map[string]bool // the targets of the last plan; nil before the first (replan's goroutine only)
 	env       *probe.Env
 	ownEnv    bool
 	reg       *prometheus.Registry
@@ -201,6 +202,15 @@ func (a *Agent) replan(ctx context.Context) {
 		a.log.Error("the cluster's targets do not build; keeping the running probes", "err", err)
 		return
 	}
+	if a.ownedIDs != nil {
+		for i := range jobs {
+			if !a.ownedIDs[jobs[i].ID] {
+				// Taken over from a member that left or died: probed again within a
+				// quarter of its interval, not up to a whole one later.
+				jobs[i].Soon = jobs[i].Interval / 4
+			}
+		}
+	}
 	if err := a.sched.Update(jobs); err != nil {
 		a.log.Error("schedule", "err", err)
 		return
@@ -208,6 +218,10 @@ func (a *Agent) replan(ctx context.Context) {
 	a.mu.Lock()
 	changed := !slices.Equal(a.doc, doc) || a.owned != len(jobs)
 	a.doc, a.targets, a.owned, a.ready = doc, len(cfg.Checks), len(jobs), true
+	a.ownedIDs = make(map[string]bool, len(jobs))
+	for _, j := range jobs {
+		a.ownedIDs[j.ID] = true
+	}
 	a.mu.Unlock()
 	if changed {
 		a.log.Info("probing this agent's share", "owned", len(jobs), "targets", len(cfg.Checks), "epoch", a.node.Epoch())

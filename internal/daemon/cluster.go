@@ -32,6 +32,10 @@ const RulePartialUnreachable = "unreachable_partial"
 // outage the quorum agrees on, since a probe's own network failing looks the same.
 const partialSeverity = "P2"
 
+// takeoverSoon is the part of its interval within which a target taken over from
+// another member is first probed.
+const takeoverSoon = 4
+
 // partialGrace is how many of a target's intervals a minority of its locations must
 // see it down before the partial finding is raised.
 const partialGrace = 3
@@ -57,6 +61,9 @@ type clusterWiring struct {
 	minority map[string]time.Time
 	fenced   atomic.Uint64 // results refused: their sender did not own the target
 	stale    atomic.Uint64 // results older than a verdict already judged
+	// owned are the targets this member probed as of the last plan it committed (nil
+	// before the first): a target new to it after that was taken over. Under d.mu.
+	owned map[string]bool
 	// judgeFrom is the stream's last sequence when this member began leading: results
 	// up to it are not judged again.
 	judgeFrom atomic.Uint64
@@ -258,6 +265,11 @@ func (w *clusterWiring) share(specs []jobSpec, configured int, cfg *config.Confi
 			ms = serve
 		}
 		if cluster.OwnerOf(ms, loc, sp.target.ID) == self {
+			if w.owned != nil && !w.owned[sp.target.ID] {
+				// Taken over from a member that left or died: probed again soon, not
+				// up to an interval later.
+				sp.soon = true
+			}
 			kept = append(kept, sp)
 			if i < configured {
 				keptConfigured++
@@ -532,4 +544,13 @@ func (d *Daemon) Cluster() *cluster.Node {
 		return nil
 	}
 	return d.cluster.node
+}
+
+// soonOf is the Soon of a spec's job: a quarter of its interval for a target taken over
+// from another member, zero otherwise.
+func soonOf(sp jobSpec, interval time.Duration) time.Duration {
+	if !sp.soon {
+		return 0
+	}
+	return interval / takeoverSoon
 }

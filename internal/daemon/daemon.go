@@ -475,6 +475,7 @@ type jobSpec struct {
 	name             string
 	module           moduleRef
 	failure, success int
+	soon             bool // taken over from another cluster member: first probed within a quarter interval
 }
 
 // moduleRef is a module and the name it was given, if any; a nil module is the
@@ -536,7 +537,7 @@ func (d *Daemon) plan(cfg *config.Config) (plan, error) {
 		}
 		p.ids[t.ID] = true
 		p.jobs = append(p.jobs, schedule.Job{ID: t.ID, Host: t.Host, Interval: t.Interval, Timeout: t.Timeout,
-			FailureThreshold: sp.failure, SuccessThreshold: sp.success, Run: pr.Run, Try: pr.Try(), Labels: t.Labels})
+			FailureThreshold: sp.failure, SuccessThreshold: sp.success, Run: pr.Run, Try: pr.Try(), Labels: t.Labels, Soon: soonOf(sp, t.Interval)})
 		p.infos = append(p.infos, exporter.TargetInfo{ID: t.ID, Scheme: t.Scheme, Name: sp.name, Module: sp.module.name, Labels: t.Labels})
 	}
 	return p, nil
@@ -549,6 +550,7 @@ func (d *Daemon) commitPlan(p plan) {
 	if d.cluster != nil && p.places != nil {
 		// Alerts follow every target the cluster watches, not only this member's share.
 		d.cluster.places.Store(&p.places)
+		d.cluster.owned = p.ids
 		ids = make(map[string]bool, len(p.places))
 		for id := range p.places {
 			ids[id] = true

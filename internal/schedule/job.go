@@ -55,6 +55,12 @@ type Job struct {
 	Try func() (patrol.Result, bool)
 	// Labels are passed through to Events and JobStates untouched.
 	Labels map[string]string
+	// Soon, when set, brings a job's first run forward when an Update adds it to a
+	// running scheduler: at its phase within Soon rather than within its interval,
+	// whichever comes first. Later runs follow Interval from there. A cluster member
+	// sets it on the targets it takes over from a member that died, so that they are
+	// probed again within Soon instead of up to an interval later.
+	Soon time.Duration
 }
 
 // JobError reports a job that Update rejected.

@@ -249,7 +249,11 @@ func (s *Scheduler) Update(jobs []Job) error {
 			e = &entry{job: j, hash: hashID(j.ID), state: patrol.StatusUnknown}
 			added++
 			if live {
-				s.arm(e, s.firstDue(e, now))
+				due := s.firstDue(e, now)
+				if j.Soon > 0 {
+					due = min(due, s.rel(now)+int64(e.hash%uint64(j.Soon)))
+				}
+				s.arm(e, due)
 			}
 		} else {
 			regrid := e.job.Interval != j.Interval

@@ -826,3 +826,35 @@ func TestSameHostCountsOtherJobsAndDown(t *testing.T) {
 	h.update([]schedule.Job{job("db1:5432", "db2", false), job("x:1", "db2", true)})
 	check("after a second update", map[string]same{"x:1": {"db2", 1, 1, true}})
 }
+
+// A job added to a running scheduler with Soon runs within Soon, not at its phase of a
+// long interval; without it, the same job waits for its phase.
+func TestSoonBringsTheFirstRunForward(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	h := newHarness(t, schedule.Config{}, t0)
+	h.start()
+	ok := func(context.Context) patrol.Result { return patrol.Result{Class: patrol.ClassOK} }
+	var jobs []schedule.Job
+	for i := range 50 {
+		jobs = append(jobs, schedule.Job{ID: fmt.Sprintf("late-%d", i), Interval: time.Hour, Run: ok},
+			schedule.Job{ID: fmt.Sprintf("soon-%d", i), Interval: time.Hour, Soon: 10 * time.Second, Run: ok})
+	}
+	if err := h.s.Update(jobs); err != nil {
+		t.Fatal(err)
+	}
+	h.advance(10*time.Second, 100*time.Millisecond)
+	soon, late := 0, 0
+	for _, ev := range h.take() {
+		if strings.HasPrefix(ev.Result.Target, "soon-") || strings.HasPrefix(ev.Job.ID, "soon-") {
+			soon++
+		} else {
+			late++
+		}
+	}
+	if soon != 50 {
+		t.Errorf("%d of the 50 jobs with Soon 10s ran within 10s, want all", soon)
+	}
+	if late > 5 {
+		t.Errorf("%d of the 50 jobs without Soon ran within 10s of an hour's interval, want about none", late)
+	}
+}
